@@ -1,0 +1,142 @@
+/*
+ * CPUID for each vCPU: what KVM supports on this host, with the topology
+ * filled in so the guest sees N single-threaded cores in one package whose
+ * APIC IDs are 0..N-1. The KVM signature leaves (kvmclock, PV features) pass
+ * through unchanged: PVM-enabled guests depend on them too.
+ */
+#include "arch/x86/x86.h"
+#include "util/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define CPUID_MAX_ENTRIES 512
+#define CPUID_1_ECX_HYPERVISOR (1U << 31)
+#define CPUID_1_EDX_HTT        (1U << 28)
+
+int x86_cpuid_init(struct vm *vm)
+{
+	unsigned int nent = 128;
+
+	for (;;) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->arch->supported_cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG || nent >= CPUID_MAX_ENTRIES) {
+			log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			return -errno;
+		}
+		nent *= 2;
+	}
+}
+
+/* Bits needed to hold IDs 0..n-1. */
+static uint32_t id_bits(uint32_t n)
+{
+	uint32_t bits = 0;
+
+	while ((1U << bits) < n)
+		bits++;
+	return bits;
+}
+
+static bool cpuid_is_intel(const struct kvm_cpuid2 *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0)
+			return c->entries[i].ebx == 0x756e6547; /* "Genu" */
+	return false;
+}
+
+/* Leaf 0xB / 0x1F: level 0 SMT (one thread), level 1 core (all vCPUs). */
+static void cpuid_topology_leaf(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint32_t ncpus)
+{
+	e->edx = apic_id;
+	switch (e->index) {
+	case 0:
+		e->eax = 0;
+		e->ebx = 1;
+		e->ecx = 0 | 1U << 8;
+		break;
+	case 1:
+		e->eax = id_bits(ncpus);
+		e->ebx = ncpus;
+		e->ecx = 1 | 2U << 8;
+		break;
+	default:
+		e->eax = e->ebx = 0;
+		e->ecx = e->index;
+		break;
+	}
+}
+
+static void cpuid_patch_entry(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint32_t ncpus,
+			      bool intel)
+{
+	switch (e->function) {
+	case 0x1:
+		e->ebx = (e->ebx & 0xffff) | apic_id << 24 | (ncpus > 1 ? ncpus : 1) << 16;
+		e->ecx |= CPUID_1_ECX_HYPERVISOR;
+		if (ncpus > 1)
+			e->edx |= CPUID_1_EDX_HTT;
+		else
+			e->edx &= ~CPUID_1_EDX_HTT;
+		break;
+	case 0x4:
+		/* Cores per package; each cache is private to its (single-thread) core. */
+		if (intel && (e->eax & 0x1f))
+			e->eax = (e->eax & 0x3ff) | (ncpus - 1) << 26;
+		break;
+	case 0xb:
+	case 0x1f:
+		cpuid_topology_leaf(e, apic_id, ncpus);
+		break;
+	case 0x80000008:
+		if (!intel)
+			e->ecx = (e->ecx & ~0xf0ffU) | id_bits(ncpus) << 12 | (ncpus - 1);
+		break;
+	case 0x8000001e:
+		e->eax = apic_id;
+		e->ebx = apic_id & 0xff; /* core id; 0 extra threads per core */
+		e->ecx = 0;              /* node 0 */
+		break;
+	default:
+		break;
+	}
+}
+
+int x86_vcpu_set_cpuid(struct vm *vm, struct vcpu *vcpu)
+{
+	const struct kvm_cpuid2 *sup = vm->arch->supported_cpuid;
+	size_t size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+	struct kvm_cpuid2 *c = malloc(size);
+	bool intel = cpuid_is_intel(sup);
+	unsigned int i;
+	int ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, sup, size);
+	for (i = 0; i < c->nent; i++)
+		cpuid_patch_entry(&c->entries[i], vcpu->index, vm->cfg.ncpus, intel);
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0) {
+		ret = -errno;
+		log_error("KVM_SET_CPUID2 on vCPU %u: %s", vcpu->index, strerror(errno));
+	}
+	free(c);
+	return ret;
+}

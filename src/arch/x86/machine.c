@@ -1,0 +1,169 @@
+/* The x86 machine: memory map, in-kernel irqchip and PIT, legacy devices, ACPI. */
+#include "vmm/arch.h"
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/x86.h"
+#include "devices/legacy.h"
+#include "util/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define KVM_TSS_ADDR          0xfffbd000ULL /* three pages KVM needs, inside the hole */
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES])
+{
+	if (mem_size < (1ULL << 20) || (mem_size & 0xfff))
+		return -EINVAL;
+	ranges[0].gpa = 0;
+	ranges[0].size = mem_size < LAYOUT_LOWMEM_END ? mem_size : LAYOUT_LOWMEM_END;
+	if (mem_size <= LAYOUT_LOWMEM_END)
+		return 1;
+	ranges[1].gpa = LAYOUT_HIGHMEM;
+	ranges[1].size = mem_size - LAYOUT_LOWMEM_END;
+	return 2;
+}
+
+unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820])
+{
+	unsigned int n = 0, i;
+
+	/* Below 1 MiB: conventional memory, then the EBDA/BIOS area with ACPI. */
+	map[n++] = (struct x86_e820){ 0, LAYOUT_EBDA, E820_RAM };
+	map[n++] = (struct x86_e820){ LAYOUT_EBDA, LAYOUT_HIMEM - LAYOUT_EBDA, E820_RESERVED };
+	for (i = 0; i < vm->mem.count; i++) {
+		const struct gm_region *r = &vm->mem.regions[i];
+		uint64_t start = r->gpa < LAYOUT_HIMEM ? LAYOUT_HIMEM : r->gpa;
+
+		if (r->gpa + r->size > start)
+			map[n++] = (struct x86_e820){ start, r->gpa + r->size - start, E820_RAM };
+	}
+	return n;
+}
+
+int arch_vm_init(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
+
+	vm->arch = calloc(1, sizeof(*vm->arch));
+	if (!vm->arch)
+		return -ENOMEM;
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0) {
+		log_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	if (!vm->cfg.no_irqchip) {
+		if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+			log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+			return -errno;
+		}
+		if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+			log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	return x86_cpuid_init(vm);
+}
+
+static int x86_add_pio_device(struct vm *vm, struct device *dev, uint64_t port, uint64_t len)
+{
+	int ret;
+
+	if (!dev)
+		return -ENOMEM;
+	vm_add_device(vm, dev);
+	ret = bus_register(&vm->pio, port, len, dev);
+	if (ret < 0)
+		log_error("cannot register %s at port 0x%llx: %s", dev->ops->name,
+			  (unsigned long long)port, strerror(-ret));
+	return ret;
+}
+
+int arch_create_devices(struct vm *vm)
+{
+	struct device *com1 = serial_create(&vm->host, "com1", GSI_COM1, vm->cfg.console_out_fd);
+	int ret;
+
+	vm->console = com1;
+	ret = x86_add_pio_device(vm, com1, PORT_COM1, PORT_UART_LEN);
+	if (ret == 0)
+		ret = x86_add_pio_device(vm, i8042_create(&vm->host), PORT_I8042, PORT_I8042_LEN);
+	if (ret == 0)
+		ret = x86_add_pio_device(vm, rtc_create(&vm->host), PORT_RTC, PORT_RTC_LEN);
+	if (ret == 0)
+		ret = x86_add_pio_device(vm, acpi_pm_create(&vm->host, ACPI_RESET_VALUE),
+					 PORT_ACPI_PM, PORT_ACPI_PM_LEN);
+	if (ret == 0)
+		ret = x86_add_pio_device(vm, post_sink_create(&vm->host), PORT_POST, 1);
+	return ret;
+}
+
+static int x86_write_acpi(struct vm *vm)
+{
+	struct acpi_machine m = {
+		.ncpus = vm->cfg.ncpus,
+		.lapic_addr = LAYOUT_LAPIC,
+		.ioapic_addr = LAYOUT_IOAPIC,
+		.ioapic_id = IOAPIC_ID,
+		.sleep_ctl_port = PORT_ACPI_SLEEP_CTL,
+		.sleep_sts_port = PORT_ACPI_SLEEP_STS,
+		.reset_port = PORT_ACPI_RESET,
+		.reset_value = ACPI_RESET_VALUE,
+		.com1_port = PORT_COM1,
+		.com1_gsi = GSI_COM1,
+		.rtc_port = PORT_RTC,
+		.rtc_gsi = GSI_RTC,
+	};
+	uint8_t *buf = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
+	long n;
+
+	if (!buf)
+		return -EFAULT;
+	n = acpi_build(buf, LAYOUT_ACPI_SIZE, LAYOUT_ACPI, &m, &vm->arch->rsdp_gpa);
+	if (n < 0) {
+		log_error("cannot build ACPI tables: %s", strerror((int)-n));
+		return (int)n;
+	}
+	return 0;
+}
+
+int arch_setup_boot(struct vm *vm)
+{
+	int ret = x86_write_acpi(vm);
+
+	if (ret == 0)
+		ret = x86_write_page_tables(vm);
+	if (ret == 0)
+		ret = x86_boot_kernel(vm);
+	return ret;
+}
+
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
+{
+	int ret = x86_vcpu_set_cpuid(vm, vcpu);
+
+	if (ret == 0)
+		ret = x86_vcpu_set_msrs(vcpu);
+	if (ret == 0 && !vm->cfg.no_irqchip)
+		ret = x86_vcpu_set_lapic(vcpu);
+	if (ret == 0 && vcpu->index == 0)
+		ret = x86_vcpu_set_boot_regs(vcpu, &vm->arch->boot);
+	return ret;
+}
+
+void arch_vm_destroy(struct vm *vm)
+{
+	if (vm->arch)
+		free(vm->arch->supported_cpuid);
+	free(vm->arch);
+	vm->arch = NULL;
+}

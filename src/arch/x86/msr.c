@@ -1,0 +1,71 @@
+/*
+ * MSRs at entry, as firmware would leave them for Linux: SYSENTER/SYSCALL
+ * MSRs cleared, fast strings enabled, MTRRs enabled with write-back as the
+ * default type (without it Linux maps all RAM uncached), TSC at 0 on every
+ * vCPU at the same moment so KVM keeps the TSCs synchronised.
+ */
+#include "arch/x86/x86.h"
+#include "util/log.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define MSR_IA32_TSC            0x10
+#define MSR_IA32_SYSENTER_CS    0x174
+#define MSR_IA32_SYSENTER_ESP   0x175
+#define MSR_IA32_SYSENTER_EIP   0x176
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MSR_MTRR_DEF_TYPE       0x2ff
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SYSCALL_MASK        0xc0000084
+#define MSR_KERNEL_GS_BASE      0xc0000102
+
+#define MISC_ENABLE_FAST_STRING 0x1
+#define MTRR_ENABLE_WB          (1ULL << 11 | 6)
+
+static const struct {
+	uint32_t index;
+	uint64_t value;
+} boot_msrs[] = {
+	{ MSR_IA32_SYSENTER_CS, 0 },
+	{ MSR_IA32_SYSENTER_ESP, 0 },
+	{ MSR_IA32_SYSENTER_EIP, 0 },
+	{ MSR_STAR, 0 },
+	{ MSR_LSTAR, 0 },
+	{ MSR_CSTAR, 0 },
+	{ MSR_SYSCALL_MASK, 0 },
+	{ MSR_KERNEL_GS_BASE, 0 },
+	{ MSR_IA32_TSC, 0 },
+	{ MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING },
+	{ MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WB },
+};
+
+#define NBOOT_MSRS (sizeof(boot_msrs) / sizeof(boot_msrs[0]))
+
+int x86_vcpu_set_msrs(struct vcpu *vcpu)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entries[1];
+	} one;
+	unsigned int i;
+
+	/*
+	 * One at a time: a host that refuses one MSR (PVM refuses some) must
+	 * not leave the others unset. A refusal is worth a debug line only.
+	 */
+	for (i = 0; i < NBOOT_MSRS; i++) {
+		memset(&one, 0, sizeof(one));
+		one.hdr.nmsrs = 1;
+		one.entries[0].index = boot_msrs[i].index;
+		one.entries[0].data = boot_msrs[i].value;
+		if (ioctl(vcpu->fd, KVM_SET_MSRS, &one) != 1)
+			log_debug("vCPU %u: MSR %#x not set", vcpu->index, boot_msrs[i].index);
+	}
+	return 0;
+}

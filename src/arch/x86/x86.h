@@ -1,0 +1,101 @@
+/* What the x86 code shares between its files; generic code never includes it. */
+#ifndef BANYAN_ARCH_X86_X86_H
+#define BANYAN_ARCH_X86_X86_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+struct kvm_cpuid2;
+
+enum x86_boot_mode {
+	X86_BOOT_LINUX64, /* 64-bit boot protocol: long mode, RSI = boot_params */
+	X86_BOOT_PVH,     /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+};
+
+/* How vCPU 0 enters the kernel. */
+struct x86_boot_entry {
+	enum x86_boot_mode mode;
+	uint64_t entry;    /* guest physical entry point */
+	uint64_t boot_arg; /* boot_params (RSI) or start info (EBX) address */
+};
+
+struct vm_arch {
+	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID, shared by all vCPUs */
+	struct x86_boot_entry boot;
+	uint64_t rsdp_gpa;
+};
+
+/* A kernel as loaded into guest memory, before boot structures are written. */
+struct x86_kernel {
+	enum x86_boot_mode mode;
+	uint64_t entry;
+	uint64_t load_end;        /* first byte above the loaded image */
+	const uint8_t *setup_hdr; /* bzImage: the setup header bytes to copy (at 0x1f1) */
+	uint32_t setup_hdr_len;
+	uint16_t protocol;        /* boot protocol version (0 for ELF) */
+	uint32_t initrd_addr_max;
+	uint32_t cmdline_size;    /* longest command line the kernel accepts */
+};
+
+/* e820 entry types */
+#define E820_RAM      1
+#define E820_RESERVED 2
+
+#define X86_MAX_E820 8
+
+struct x86_e820 {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+
+/* x86_e820_map - the guest's memory map for the VM's RAM; returns the count. */
+unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820]);
+
+/*
+ * x86_load_kernel - read the file at @path and load it: a bzImage (64-bit
+ * boot protocol), or an ELF vmlinux (PVH when the Xen PVH note is there,
+ * the 64-bit entry otherwise). @file receives the file contents, which the
+ * caller frees after boot structures are written. Returns 0 or -errno with
+ * a clear log line (-ENOEXEC: not a kernel).
+ */
+int x86_load_kernel(struct vm *vm, const char *path, struct x86_kernel *k, uint8_t **file,
+		    size_t *file_len) __attribute__((warn_unused_result));
+
+/*
+ * x86_write_boot_params - the zero page, command line and e820 for the
+ * 64-bit boot protocol; x86_write_pvh_info - the same for PVH.
+ */
+int x86_write_boot_params(struct vm *vm, const struct x86_kernel *k, uint64_t initrd_gpa,
+			  uint64_t initrd_size) __attribute__((warn_unused_result));
+int x86_write_pvh_info(struct vm *vm, uint64_t initrd_gpa, uint64_t initrd_size)
+	__attribute__((warn_unused_result));
+
+/*
+ * x86_boot_kernel - load the configured kernel and initrd and write the
+ * boot structures; fills vm->arch->boot. ACPI must already be written.
+ */
+int x86_boot_kernel(struct vm *vm) __attribute__((warn_unused_result));
+
+/* x86_write_page_tables - identity map of the first 4 GiB and the boot GDT. */
+int x86_write_page_tables(struct vm *vm) __attribute__((warn_unused_result));
+
+/* x86_cpuid_init - fetch KVM's supported CPUID once per VM. */
+int x86_cpuid_init(struct vm *vm) __attribute__((warn_unused_result));
+
+/* x86_vcpu_set_cpuid - the supported CPUID with this vCPU's topology. */
+int x86_vcpu_set_cpuid(struct vm *vm, struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* x86_vcpu_set_msrs - the MSR values Linux expects at entry. */
+int x86_vcpu_set_msrs(struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* x86_vcpu_set_boot_regs - registers/segments for the boot entry (vCPU 0). */
+int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
+	__attribute__((warn_unused_result));
+
+/* x86_vcpu_set_lapic - LINT0 as ExtINT, LINT1 as NMI, as firmware would leave them. */
+int x86_vcpu_set_lapic(struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,294 @@
+/* `banyan run`: boot a VM in the foreground with its console on stdio. */
+#include "cli/cli.h"
+
+#include "util/log.h"
+#include "util/parse.h"
+#include "vmm/console.h"
+#include "vmm/event_loop.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define MEM_MIN      (32ULL << 20)
+#define MEM_MAX      (1ULL << 40)
+#define MEM_DEFAULT  (256ULL << 20)
+#define DEFAULT_CMDLINE "console=ttyS0"
+
+struct run_ctx {
+	struct vm_config cfg;
+	struct event_loop loop;
+	struct console con;
+	struct event_handler sig_handler;
+	struct event_handler exit_handler;
+	struct vm *vm;
+	int quit_signal;
+	bool vm_stopped;
+};
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: banyan run --kernel PATH [options]\n"
+		"  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
+		"  --initrd PATH        initial ramdisk\n"
+		"  --cmdline STR        kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
+		"  --cpus N             vCPUs, 1..%d (default 1)\n"
+		"  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
+		"  --on-reboot ACTION   exit (default) or restart\n"
+		"  --log-level LEVEL    error, warn, info (default), debug\n"
+		"The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
+		VM_MAX_CPUS);
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "banyan run: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see banyan run --help)\n");
+	return -EINVAL;
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ON_REBOOT,
+       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP }, /* tests: HLT reaches user space */
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_log_level(const char *s)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	unsigned int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			log_set_level((enum log_level)i);
+			return 0;
+		}
+	return usage_error("unknown log level '%s'", s);
+}
+
+static int parse_memory(const char *s, uint64_t *mem)
+{
+	if (parse_size(s, mem) < 0)
+		return usage_error("bad memory size '%s' (use e.g. 512M or 2G)", s);
+	if (*mem < MEM_MIN || *mem > MEM_MAX || (*mem & 0xfffff))
+		return usage_error("memory size '%s' out of range (32M..1T, whole MiB)", s);
+	return 0;
+}
+
+static int parse_run_option(struct vm_config *cfg, int opt, const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_KERNEL:
+		cfg->kernel_path = arg;
+		return 0;
+	case OPT_INITRD:
+		cfg->initrd_path = arg;
+		return 0;
+	case OPT_CMDLINE:
+		cfg->cmdline = arg;
+		return 0;
+	case OPT_CPUS:
+		if (parse_uint(arg, 1, VM_MAX_CPUS, &v) < 0)
+			return usage_error("--cpus '%s' out of range (1..254)", arg);
+		cfg->ncpus = (unsigned int)v;
+		return 0;
+	case OPT_MEMORY:
+		return parse_memory(arg, &cfg->mem_size);
+	case OPT_ON_REBOOT:
+		if (strcmp(arg, "exit") && strcmp(arg, "restart"))
+			return usage_error("--on-reboot takes exit or restart, not '%s'", arg);
+		cfg->on_reboot = strcmp(arg, "restart") == 0 ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
+		return 0;
+	case OPT_LOG_LEVEL:
+		return parse_log_level(arg);
+	case OPT_NO_IRQCHIP:
+		cfg->no_irqchip = true;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Returns 0, 1 for --help, or -EINVAL after printing one line. */
+static int parse_run_args(struct vm_config *cfg, int argc, char **argv)
+{
+	int opt, ret;
+
+	*cfg = (struct vm_config){ .ncpus = 1, .mem_size = MEM_DEFAULT,
+				   .cmdline = DEFAULT_CMDLINE, .console_out_fd = STDOUT_FILENO };
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
+		if (opt == OPT_HELP)
+			return 1;
+		if (opt == '?')
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		ret = parse_run_option(cfg, opt, optarg);
+		if (ret < 0)
+			return ret;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!cfg->kernel_path)
+		return usage_error("%s", "--kernel is required");
+	return 0;
+}
+
+static void on_signal(struct event_handler *h, uint32_t events)
+{
+	struct run_ctx *ctx = container_of(h, struct run_ctx, sig_handler);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	ctx->quit_signal = (int)si.ssi_signo;
+	if (ctx->vm)
+		vm_request_exit(ctx->vm, VM_EXIT_USER, "stopped by a signal");
+}
+
+static void on_vm_exit(struct event_handler *h, uint32_t events)
+{
+	struct run_ctx *ctx = container_of(h, struct run_ctx, exit_handler);
+	uint64_t v;
+
+	(void)events;
+	if (read(h->fd, &v, sizeof(v)) < 0)
+		(void)0; /* nonblocking: already drained is fine */
+	ctx->vm_stopped = true;
+}
+
+/* SIGINT/SIGTERM/SIGHUP stop the VM cleanly through the event loop. */
+static int run_setup_signals(struct run_ctx *ctx)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* Blocked here, so every vCPU thread inherits the mask too. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the VMM */
+	ctx->sig_handler.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	ctx->sig_handler.fn = on_signal;
+	if (ctx->sig_handler.fd < 0)
+		return -errno;
+	return event_loop_add(&ctx->loop, &ctx->sig_handler, EPOLLIN);
+}
+
+static int exit_status(const struct run_ctx *ctx, enum vm_exit reason)
+{
+	switch (reason) {
+	case VM_EXIT_POWEROFF:
+	case VM_EXIT_REBOOT:
+		return EXIT_GUEST_OK;
+	case VM_EXIT_CRASH:
+		return EXIT_GUEST_CRASH;
+	case VM_EXIT_HALTED:
+		return EXIT_GUEST_HALTED;
+	case VM_EXIT_USER:
+		return ctx->quit_signal ? EXIT_SIGNAL_BASE + ctx->quit_signal : EXIT_GUEST_OK;
+	default:
+		return EXIT_HOST_ERROR;
+	}
+}
+
+static void log_vm_exit(struct vm *vm, enum vm_exit reason)
+{
+	if (reason == VM_EXIT_CRASH || reason == VM_EXIT_HOST_ERROR)
+		log_error("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
+	else
+		log_info("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
+}
+
+/* Boot one VM and wait until it stops; returns why. */
+static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
+{
+	enum vm_exit reason;
+
+	if (vm_create(&ctx->cfg, &ctx->vm) < 0) {
+		*status = EXIT_USAGE;
+		return VM_EXIT_HOST_ERROR;
+	}
+	ctx->exit_handler.fd = ctx->vm->exit_fd;
+	ctx->exit_handler.fn = on_vm_exit;
+	ctx->vm_stopped = false;
+	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0)
+		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
+	console_attach(&ctx->con, ctx->vm);
+	while (!ctx->vm_stopped) {
+		if (event_loop_run_once(&ctx->loop, console_poll_ms(&ctx->con)) < 0)
+			vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "event loop failed");
+		console_flush(&ctx->con);
+	}
+	reason = vm_join(ctx->vm);
+	console_attach(&ctx->con, NULL);
+	event_loop_del(&ctx->loop, &ctx->exit_handler);
+	log_vm_exit(ctx->vm, reason);
+	vm_destroy(ctx->vm);
+	ctx->vm = NULL;
+	*status = exit_status(ctx, reason);
+	return reason;
+}
+
+static void warn_if_pvm(void)
+{
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		log_warn("this host's KVM is PVM: only PVM-enabled guest kernels run at full "
+			 "speed here; stock kernels are emulated instruction by instruction");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_ctx ctx = { .sig_handler.fd = -1 };
+	int ret, status = EXIT_USAGE;
+
+	ret = parse_run_args(&ctx.cfg, argc, argv);
+	if (ret != 0) {
+		if (ret == 1)
+			run_usage(stdout);
+		return ret == 1 ? 0 : EXIT_USAGE;
+	}
+	if (event_loop_init(&ctx.loop) < 0 || run_setup_signals(&ctx) < 0 ||
+	    console_open(&ctx.con, &ctx.loop, STDIN_FILENO) < 0) {
+		log_error("cannot set up the console and signals: %s", strerror(errno));
+		return EXIT_HOST_ERROR;
+	}
+	warn_if_pvm();
+	while (run_one_vm(&ctx, &status) == VM_EXIT_REBOOT &&
+	       ctx.cfg.on_reboot == ON_REBOOT_RESTART)
+		log_info("restarting the VM (--on-reboot restart)");
+	console_close(&ctx.con);
+	if (ctx.sig_handler.fd >= 0)
+		close(ctx.sig_handler.fd);
+	event_loop_destroy(&ctx.loop);
+	return status;
+}

@@ -1,0 +1,118 @@
+/*
+ * The hardware-reduced ACPI power registers the FADT points at: sleep
+ * control, sleep status and reset. Only \_S5 is offered to the guest, so
+ * any write with SLP_EN set means power-off.
+ *
+ * Accesses wider than a byte are split into byte accesses: a 16-bit write
+ * at offset 0 writes sleep control and sleep status, as the FADT's 8-bit
+ * register descriptions imply.
+ */
+#include "devices/legacy.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "vmm/state.h"
+
+#define ACPI_PM_RANGE     8
+#define ACPI_PM_SLEEP_CTL 0
+#define ACPI_PM_SLEEP_STS 1
+#define ACPI_PM_RESET     4
+
+#define ACPI_SLP_EN 0x20 /* sleep control bit 5; SLP_TYP (bits 2-4) is not looked at */
+
+struct acpi_pm {
+	struct device dev;
+	/*
+	 * Serialises guest accesses so two vCPUs writing at once produce one
+	 * request each, in order. There is no guest-visible state: sleep
+	 * status reads 0 because the VM never wakes from a sleep state.
+	 */
+	pthread_mutex_t lock;
+	uint8_t reset_value; /* from the FADT, fixed at creation */
+};
+
+static struct acpi_pm *to_acpi_pm(struct device *dev)
+{
+	return container_of(dev, struct acpi_pm, dev);
+}
+
+static void acpi_pm_write_reg(struct acpi_pm *pm, uint64_t off, uint8_t v)
+{
+	struct dev_host *host = pm->dev.host;
+
+	if (off == ACPI_PM_SLEEP_CTL && (v & ACPI_SLP_EN))
+		host->request(host, VM_REQUEST_POWEROFF);
+	else if (off == ACPI_PM_RESET && v == pm->reset_value)
+		host->request(host, VM_REQUEST_REBOOT);
+	/* Sleep status is write-1-to-clear, and nothing is ever set. */
+}
+
+static void acpi_pm_read(struct device *dev, uint64_t offset, void *data, uint32_t len)
+{
+	uint8_t *out = data;
+	uint32_t i;
+
+	(void)dev;
+	(void)offset;
+	for (i = 0; i < len; i++)
+		out[i] = 0;
+}
+
+static void acpi_pm_write(struct device *dev, uint64_t offset, const void *data, uint32_t len)
+{
+	struct acpi_pm *pm = to_acpi_pm(dev);
+	const uint8_t *in = data;
+	uint32_t i;
+
+	pthread_mutex_lock(&pm->lock);
+	for (i = 0; i < len && offset < ACPI_PM_RANGE && i < ACPI_PM_RANGE - offset; i++)
+		acpi_pm_write_reg(pm, offset + i, in[i]);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static void acpi_pm_reset(struct device *dev)
+{
+	(void)dev;
+}
+
+static int acpi_pm_state(struct device *dev, struct state_io *io)
+{
+	(void)dev;
+	(void)io;
+	return 0;
+}
+
+static void acpi_pm_destroy(struct device *dev)
+{
+	struct acpi_pm *pm = to_acpi_pm(dev);
+
+	pthread_mutex_destroy(&pm->lock);
+	free(pm);
+}
+
+static const struct device_ops acpi_pm_ops = {
+	.name = "acpi_pm",
+	.read = acpi_pm_read,
+	.write = acpi_pm_write,
+	.reset = acpi_pm_reset,
+	.state = acpi_pm_state,
+	.destroy = acpi_pm_destroy,
+};
+
+struct device *acpi_pm_create(struct dev_host *host, uint8_t reset_value)
+{
+	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+
+	if (!pm)
+		return NULL;
+	if (pthread_mutex_init(&pm->lock, NULL)) {
+		free(pm);
+		return NULL;
+	}
+	pm->dev.ops = &acpi_pm_ops;
+	pm->dev.host = host;
+	pm->dev.id = "acpi_pm";
+	pm->reset_value = reset_value;
+	return &pm->dev;
+}

@@ -1,0 +1,39 @@
+/* banyan: a virtual machine monitor for Linux/KVM. Dispatches the verb. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef BANYAN_VERSION
+#define BANYAN_VERSION "dev"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: banyan <command> [options]\n"
+		   "commands:\n"
+		   "  run       boot a VM in the foreground, console on stdio\n"
+		   "  version   print the version\n"
+		   "Run 'banyan <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("banyan %s\n", BANYAN_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "banyan: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

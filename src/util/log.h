@@ -1,0 +1,34 @@
+/* Logging: one line per event, with level and timestamp, on stderr or a file. */
+#ifndef BANYAN_UTIL_LOG_H
+#define BANYAN_UTIL_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/*
+ * log_set_level - drop messages less severe than @level (default LOG_INFO).
+ */
+void log_set_level(enum log_level level);
+
+/*
+ * log_set_raw_terminal - when the terminal that shares stderr is in raw mode,
+ * lines must end in "\r\n" to stay readable next to the guest console.
+ */
+void log_set_raw_terminal(bool raw);
+
+/*
+ * log_open_file - send log lines to @path (appended) instead of stderr.
+ * Returns 0 or -errno.
+ */
+int log_open_file(const char *path);
+
+/* log_msg - format and write one line; never allocates, safe from any thread. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

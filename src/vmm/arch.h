@@ -1,0 +1,48 @@
+/*
+ * The hooks generic VMM code calls into the architecture. Generic code
+ * includes only this header, never an arch/ header.
+ */
+#ifndef BANYAN_VMM_ARCH_H
+#define BANYAN_VMM_ARCH_H
+
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+
+#define ARCH_MAX_MEM_RANGES 4
+
+struct arch_mem_range {
+	uint64_t gpa;
+	uint64_t size;
+};
+
+/*
+ * arch_memory_layout - where @mem_size bytes of RAM go in guest physical
+ * space. Fills @ranges, returns how many (or -EINVAL when the size cannot
+ * be laid out).
+ */
+int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES]);
+
+/* arch_vm_init - interrupt controllers, timers and other VM-wide KVM state. */
+int arch_vm_init(struct vm *vm) __attribute__((warn_unused_result));
+
+/* arch_create_devices - the platform's legacy devices, on the VM's buses. */
+int arch_create_devices(struct vm *vm) __attribute__((warn_unused_result));
+
+/*
+ * arch_setup_boot - load the kernel and initrd, write the boot structures
+ * (boot_params or PVH start info, page tables, ACPI) into guest memory.
+ */
+int arch_setup_boot(struct vm *vm) __attribute__((warn_unused_result));
+
+/* arch_vcpu_init - CPUID, MSRs, LAPIC; and for vCPU 0 the boot registers. */
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* arch_vcpu_dump - write the registers into @buf for a crash diagnostic. */
+void arch_vcpu_dump(struct vcpu *vcpu, char *buf, unsigned long len);
+
+/* arch_vm_destroy - free what arch_* allocated. */
+void arch_vm_destroy(struct vm *vm);
+
+#endif

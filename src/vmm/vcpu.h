@@ -1,0 +1,40 @@
+/* One vCPU: its KVM fd, its shared kvm_run page and the thread running it. */
+#ifndef BANYAN_VMM_VCPU_H
+#define BANYAN_VMM_VCPU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm;
+struct kvm_run;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;       /* also its APIC ID */
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	bool halted;              /* no_irqchip only */
+};
+
+/* vcpu_create - KVM_CREATE_VCPU and map kvm_run. Returns 0 or -errno. */
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
+	__attribute__((warn_unused_result));
+
+/* vcpu_start - start the thread running KVM_RUN. Returns 0 or -errno. */
+int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/*
+ * vcpu_kick - make the vCPU leave KVM_RUN soon (immediate_exit + a signal
+ * whose handler does nothing). Never blocks.
+ */
+void vcpu_kick(struct vcpu *vcpu);
+
+/* vcpu_destroy - unmap and close; the thread must have been joined. */
+void vcpu_destroy(struct vcpu *vcpu);
+
+/* vcpu_signals_init - install the kick signal's empty handler (once per process). */
+int vcpu_signals_init(void);
+
+#endif

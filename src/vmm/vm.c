@@ -1,0 +1,281 @@
+/* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
+#include "vmm/vm.h"
+
+#include "util/log.h"
+#include "vmm/arch.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const char *vm_exit_name(enum vm_exit reason)
+{
+	static const char *const names[] = {
+		[VM_EXIT_NONE] = "running",    [VM_EXIT_POWEROFF] = "poweroff",
+		[VM_EXIT_REBOOT] = "reboot",   [VM_EXIT_HALTED] = "halted",
+		[VM_EXIT_CRASH] = "crash",     [VM_EXIT_HOST_ERROR] = "host-error",
+		[VM_EXIT_USER] = "user-quit",
+	};
+
+	return (unsigned int)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";
+}
+
+static void vm_host_set_irq(struct dev_host *host, uint32_t gsi, bool level)
+{
+	struct vm *vm = container_of(host, struct vm, host);
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+}
+
+static void vm_host_request(struct dev_host *host, enum vm_request req)
+{
+	struct vm *vm = container_of(host, struct vm, host);
+
+	if (req == VM_REQUEST_POWEROFF)
+		vm_request_exit(vm, VM_EXIT_POWEROFF, "guest powered off");
+	else
+		vm_request_exit(vm, VM_EXIT_REBOOT, "guest requested a reset");
+}
+
+static int vm_open_kvm(struct vm *vm)
+{
+	int ver;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int err = errno;
+
+		log_error("cannot open /dev/kvm: %s%s", strerror(err),
+			  err == ENOENT   ? " (KVM is not available on this host)"
+			  : err == EACCES ? " (no permission: add yourself to the kvm group)"
+					  : "");
+		return -err;
+	}
+	ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		log_error("unsupported KVM API version %d", ver);
+		return -EINVAL;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		log_error("KVM_CREATE_VM: %s", strerror(errno));
+		return -errno;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One anonymous mapping backs all RAM; each range becomes a memslot. */
+static int vm_map_memory(struct vm *vm)
+{
+	struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES];
+	uint8_t *host;
+	int n, i;
+
+	n = arch_memory_layout(vm->cfg.mem_size, ranges);
+	if (n < 0)
+		return n;
+	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (host == MAP_FAILED) {
+		log_error("cannot map %llu MiB of guest memory: %s",
+			  (unsigned long long)(vm->cfg.mem_size >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	vm->mem_base = host;
+	vm->mem_map_size = vm->cfg.mem_size;
+	madvise(host, vm->cfg.mem_size, MADV_HUGEPAGE); /* fewer TLB misses; advisory */
+	for (i = 0; i < n; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = ranges[i].gpa,
+			.memory_size = ranges[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)host,
+		};
+		int ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
+
+		if (ret < 0)
+			return ret;
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			log_error("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+			return -errno;
+		}
+		host += ranges[i].size;
+	}
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm)
+{
+	unsigned int i;
+	int ret;
+
+	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (i = 0; i < vm->cfg.ncpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret < 0)
+			return ret;
+		vm->ncpus++;
+		ret = arch_vcpu_init(vm, &vm->vcpus[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret;
+
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
+	vm->host.set_irq = vm_host_set_irq;
+	vm->host.request = vm_host_request;
+	pthread_mutex_init(&vm->exit_lock, NULL);
+	vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_fd < 0)
+		return -errno;
+	ret = bus_init(&vm->pio, "pio");
+	if (ret == 0)
+		ret = bus_init(&vm->mmio, "mmio");
+	return ret;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int ret;
+
+	if (!vm)
+		return -ENOMEM;
+	ret = vm_init_state(vm, cfg);
+	if (ret == 0)
+		ret = vcpu_signals_init();
+	if (ret == 0)
+		ret = vm_open_kvm(vm);
+	if (ret == 0)
+		ret = arch_vm_init(vm);
+	if (ret == 0)
+		ret = vm_map_memory(vm);
+	if (ret == 0)
+		ret = arch_create_devices(vm);
+	if (ret == 0)
+		ret = arch_setup_boot(vm);
+	if (ret == 0)
+		ret = vm_create_vcpus(vm);
+	if (ret < 0) {
+		vm_destroy(vm);
+		return ret;
+	}
+	*out = vm;
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret < 0) {
+			vm_request_exit(vm, VM_EXIT_HOST_ERROR, "cannot start a vCPU thread");
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)
+{
+	uint64_t one = 1;
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->exit_lock);
+	if (vm->exit_reason == VM_EXIT_NONE) {
+		vm->exit_reason = reason;
+		snprintf(vm->exit_detail, sizeof(vm->exit_detail), "%s", detail ? detail : "");
+	}
+	pthread_mutex_unlock(&vm->exit_lock);
+	atomic_store(&vm->stopping, true);
+	for (i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->exit_fd, &one, sizeof(one)) < 0)
+		(void)0; /* the counter only saturates; readers see it readable anyway */
+}
+
+enum vm_exit vm_join(struct vm *vm)
+{
+	enum vm_exit reason;
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	}
+	pthread_mutex_lock(&vm->exit_lock);
+	reason = vm->exit_reason;
+	pthread_mutex_unlock(&vm->exit_lock);
+	return reason;
+}
+
+void vm_add_device(struct vm *vm, struct device *dev)
+{
+	dev->next = vm->devices;
+	vm->devices = dev;
+}
+
+static void vm_destroy_devices(struct vm *vm)
+{
+	while (vm->devices) {
+		struct device *dev = vm->devices;
+
+		vm->devices = dev->next;
+		bus_unregister(&vm->pio, dev);
+		bus_unregister(&vm->mmio, dev);
+		dev->ops->destroy(dev);
+	}
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm)
+		return;
+	for (i = 0; i < vm->ncpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm_destroy_devices(vm);
+	arch_vm_destroy(vm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->mem_base)
+		munmap(vm->mem_base, vm->mem_map_size);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->exit_fd >= 0)
+		close(vm->exit_fd);
+	pthread_mutex_destroy(&vm->exit_lock);
+	free(vm);
+}

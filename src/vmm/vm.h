@@ -1,0 +1,105 @@
+/*
+ * A virtual machine: the KVM VM and its vCPUs, guest memory, the PIO and
+ * MMIO buses, and the devices. Everything hangs off struct vm; there is no
+ * global machine state, so tests can build several VMs in one process.
+ */
+#ifndef BANYAN_VMM_VM_H
+#define BANYAN_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/bus.h"
+#include "vmm/device.h"
+#include "vmm/guest_mem.h"
+
+#define VM_MAX_CPUS 254 /* xAPIC IDs 0..253; 255 is broadcast */
+
+enum on_reboot {
+	ON_REBOOT_EXIT,    /* the guest's reboot ends the process with status 0 */
+	ON_REBOOT_RESTART, /* a fresh VM boots from the same configuration */
+};
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;   /* NULL: none */
+	const char *cmdline;
+	unsigned int ncpus;
+	uint64_t mem_size;
+	enum on_reboot on_reboot;
+	bool no_irqchip;           /* tests only: HLT and interrupts go to user space */
+	int console_out_fd;        /* where the serial console writes (stdout) */
+};
+
+/* Why a VM stopped; the first reason recorded wins. */
+enum vm_exit {
+	VM_EXIT_NONE,
+	VM_EXIT_POWEROFF,   /* guest powered off (ACPI S5) */
+	VM_EXIT_REBOOT,     /* guest asked for a reset */
+	VM_EXIT_HALTED,     /* every vCPU halted with no interrupt controller (tests) */
+	VM_EXIT_CRASH,      /* triple fault, KVM internal error, unhandled exit */
+	VM_EXIT_HOST_ERROR, /* a host-side failure after the VM started */
+	VM_EXIT_USER,       /* the console's quit escape or a signal */
+};
+
+struct vcpu;
+struct vm_arch;
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	int run_size;               /* mmap size of struct kvm_run */
+	struct guest_mem mem;
+	void *mem_base;             /* one mapping backing every region */
+	uint64_t mem_map_size;
+	struct bus pio;
+	struct bus mmio;
+	struct device *devices;     /* every device, for reset/save/restore */
+	struct device *console;     /* the serial device the console feeds */
+	struct dev_host host;       /* what devices may ask of this VM */
+	struct vcpu *vcpus;
+	unsigned int ncpus;
+	struct vm_arch *arch;       /* boot entry, supported CPUID, ... */
+
+	int exit_fd;                /* eventfd: readable once the VM has stopped */
+	pthread_mutex_t exit_lock;  /* protects exit_reason, exit_detail */
+	enum vm_exit exit_reason;
+	char exit_detail[512];
+	atomic_bool stopping;       /* vCPUs leave their loops when set */
+	atomic_uint halted_vcpus;   /* no_irqchip only */
+};
+
+/*
+ * vm_create - open KVM, create the VM, map guest memory, create the
+ * vCPUs, the platform devices, and load the kernel (everything that can fail
+ * fails here, before anything runs). Returns 0 or -errno with one clear log
+ * line; on failure *@out is untouched and nothing is left open.
+ */
+int vm_create(const struct vm_config *cfg, struct vm **out) __attribute__((warn_unused_result));
+
+/* vm_start - start one thread per vCPU. Returns 0 or -errno. */
+int vm_start(struct vm *vm) __attribute__((warn_unused_result));
+
+/*
+ * vm_request_exit - record why the VM stops (only the first call counts),
+ * stop every vCPU and wake whoever waits on exit_fd. Safe from any thread,
+ * never from a signal handler. @detail may be NULL.
+ */
+void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail);
+
+/* vm_join - wait for every vCPU thread to leave; returns the exit reason. */
+enum vm_exit vm_join(struct vm *vm);
+
+/* vm_add_device - put @dev on the device list (it now belongs to the VM). */
+void vm_add_device(struct vm *vm, struct device *dev);
+
+/* vm_destroy - free everything; the vCPU threads must have been joined. */
+void vm_destroy(struct vm *vm);
+
+/* vm_exit_name - "poweroff", "reboot", ... for logs and the API. */
+const char *vm_exit_name(enum vm_exit reason);
+
+#endif
