@@ -1,6 +1,7 @@
 /* `banyan run`: boot a VM in the foreground with its console on stdio. */
 #include "cli/cli.h"
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "vmm/console.h"
@@ -135,6 +136,20 @@ static int parse_run_option(struct vm_config *cfg, int opt, const char *arg)
 	}
 }
 
+/* Input files are checked before KVM is touched, so the error names the file. */
+static int check_readable(const char *what, const char *path)
+{
+	uint64_t size;
+	int ret = file_size(path, &size);
+
+	if (ret == 0 && access(path, R_OK) < 0)
+		ret = -errno;
+	if (ret < 0)
+		return usage_error("cannot read %s %s: %s", what, path,
+				   ret == -EINVAL ? "not a regular file" : strerror(-ret));
+	return 0;
+}
+
 /* Returns 0, 1 for --help, or -EINVAL after printing one line. */
 static int parse_run_args(struct vm_config *cfg, int argc, char **argv)
 {
@@ -157,7 +172,8 @@ static int parse_run_args(struct vm_config *cfg, int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!cfg->kernel_path)
 		return usage_error("%s", "--kernel is required");
-	return 0;
+	return check_readable("kernel", cfg->kernel_path) ?:
+	       (cfg->initrd_path ? check_readable("initrd", cfg->initrd_path) : 0);
 }
 
 static void on_signal(struct event_handler *h, uint32_t events)
