@@ -384,6 +384,15 @@ static void disassemble(const char *name, char *dsl, size_t cap)
 		fail_msg("iasl -d %s.dat:\n%s", name, log);
 }
 
+static unsigned int count(const char *haystack, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = haystack; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
 /* Build a 64-CPU machine and write its tables to a new temporary directory. */
 static void dump_tables(void)
 {
@@ -429,6 +438,8 @@ static void test_iasl(void **state)
 	assert_non_null(strstr(dsl, "PNP0B00"));
 	assert_non_null(strstr(dsl, "_S5_"));
 	assert_non_null(strstr(dsl, "Device (VR02)"));
+	/* A malformed template would come out as a plain Buffer instead. */
+	assert_int_equal(count(dsl, "ResourceTemplate ()"), 2 + NDEVS);
 
 	/* And the disassembly compiles back without a single warning. */
 	assert_int_equal(run_in_tmpdir("-p re dsdt.dsl", "re.log"), 0);
@@ -441,7 +452,7 @@ static void test_iasl(void **state)
 /*
  * The tables loaded into ACPICA's interpreter (the code Linux runs): the
  * namespace builds, \_S5 and _HID evaluate, and the resource manager parses
- * a virtio-mmio device's _CRS into the window and GSI we gave.
+ * each kind of device's _CRS into the ports, window and interrupts given.
  */
 static void test_acpiexec(void **state)
 {
@@ -456,7 +467,8 @@ static void test_acpiexec(void **state)
 	dump_tables();
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && acpiexec -b 'Evaluate \\_S5; Evaluate \\_SB.COM1._HID; "
-		 "Resources \\_SB.VR01' dsdt.dat facp.dat apic.dat >exec.log 2>&1",
+		 "Resources \\_SB.VR01; Resources \\_SB.COM1; Resources \\_SB.RTC' "
+		 "dsdt.dat facp.dat apic.dat >exec.log 2>&1",
 		 tmpdir);
 	assert_int_equal(system(cmd), 0);
 	slurp("exec.log", out, sizeof(out));
@@ -469,6 +481,10 @@ static void test_acpiexec(void **state)
 	assert_non_null(strstr(out, "Address Length : 00001000"));
 	assert_non_null(strstr(out, "Triggering : Edge"));
 	assert_non_null(strstr(out, "Dword00 : 00000011"));
+	assert_non_null(strstr(out, "Address Minimum : 03F8"));
+	assert_non_null(strstr(out, "Interrupt List : 4"));
+	assert_non_null(strstr(out, "Address Minimum : 0070"));
+	assert_non_null(strstr(out, "Interrupt List : 8"));
 	remove_tables();
 }
 
