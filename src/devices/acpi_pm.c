@@ -14,10 +14,10 @@
 
 #include "vmm/state.h"
 
-#define ACPI_PM_RANGE     8
+#define ACPI_PM_RANGE	  8
 #define ACPI_PM_SLEEP_CTL 0
 #define ACPI_PM_SLEEP_STS 1
-#define ACPI_PM_RESET     4
+#define ACPI_PM_RESET	  4
 
 #define ACPI_SLP_EN 0x20 /* sleep control bit 5; SLP_TYP (bits 2-4) is not looked at */
 
@@ -92,12 +92,12 @@ static void acpi_pm_destroy(struct device *dev)
 }
 
 static const struct device_ops acpi_pm_ops = {
-	.name = "acpi_pm",
-	.read = acpi_pm_read,
-	.write = acpi_pm_write,
-	.reset = acpi_pm_reset,
-	.state = acpi_pm_state,
-	.destroy = acpi_pm_destroy,
+    .name = "acpi_pm",
+    .read = acpi_pm_read,
+    .write = acpi_pm_write,
+    .reset = acpi_pm_reset,
+    .state = acpi_pm_state,
+    .destroy = acpi_pm_destroy,
 };
 
 struct device *acpi_pm_create(struct dev_host *host, uint8_t reset_value)

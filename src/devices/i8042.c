@@ -23,21 +23,21 @@
 #define I8042_COMMAND 4
 
 /* Status register. */
-#define I8042_STR_OBF     0x01 /* output buffer full: a byte waits on port 0x60 */
-#define I8042_STR_SYS     0x04 /* system flag, set once self test passed */
-#define I8042_STR_CMD     0x08 /* last write went to the command port */
+#define I8042_STR_OBF	  0x01 /* output buffer full: a byte waits on port 0x60 */
+#define I8042_STR_SYS	  0x04 /* system flag, set once self test passed */
+#define I8042_STR_CMD	  0x08 /* last write went to the command port */
 #define I8042_STR_UNLOCK  0x10 /* keyboard not inhibited */
 #define I8042_STR_AUXDATA 0x20 /* the waiting byte came from the aux port */
 
 /* Command byte (CTR). */
-#define I8042_CTR_SYS    0x04
+#define I8042_CTR_SYS	 0x04
 #define I8042_CTR_KBDDIS 0x10
 #define I8042_CTR_AUXDIS 0x20
-#define I8042_CTR_INIT   0x65 /* translate, aux off, system flag, kbd IRQ: as a BIOS leaves it */
+#define I8042_CTR_INIT	 0x65 /* translate, aux off, system flag, kbd IRQ: as a BIOS leaves it */
 
 /* Output port: bit 0 is the CPU reset line (active low), bit 1 gates A20. */
 #define I8042_OUT_RESET 0x01
-#define I8042_OUT_INIT  0x03
+#define I8042_OUT_INIT	0x03
 
 /* Controller commands. */
 #define I8042_CMD_READ_CTR   0x20
@@ -66,9 +66,9 @@
 struct i8042_regs {
 	uint8_t ctr;
 	uint8_t outport;
-	uint8_t pending;  /* command still waiting for its data byte, or 0 */
-	uint8_t last;     /* last byte read from port 0x60, returned again when empty */
-	bool cmd_flag;    /* status CMD bit */
+	uint8_t pending; /* command still waiting for its data byte, or 0 */
+	uint8_t last;	 /* last byte read from port 0x60, returned again when empty */
+	bool cmd_flag;	 /* status CMD bit */
 	uint8_t q_head;
 	uint8_t q_count;
 	uint8_t q_data[I8042_QUEUE];
@@ -337,12 +337,12 @@ static void i8042_destroy(struct device *dev)
 }
 
 static const struct device_ops i8042_ops = {
-	.name = "i8042",
-	.read = i8042_read,
-	.write = i8042_write,
-	.reset = i8042_reset,
-	.state = i8042_state,
-	.destroy = i8042_destroy,
+    .name = "i8042",
+    .read = i8042_read,
+    .write = i8042_write,
+    .reset = i8042_reset,
+    .state = i8042_state,
+    .destroy = i8042_destroy,
 };
 
 struct device *i8042_create(struct dev_host *host)

@@ -52,12 +52,12 @@ static void post_sink_destroy(struct device *dev)
 }
 
 static const struct device_ops post_sink_ops = {
-	.name = "post",
-	.read = post_sink_read,
-	.write = post_sink_write,
-	.reset = post_sink_reset,
-	.state = post_sink_state,
-	.destroy = post_sink_destroy,
+    .name = "post",
+    .read = post_sink_read,
+    .write = post_sink_write,
+    .reset = post_sink_reset,
+    .state = post_sink_state,
+    .destroy = post_sink_destroy,
 };
 
 struct device *post_sink_create(struct dev_host *host)

@@ -26,24 +26,24 @@
 #define RTC_INDEX 0 /* port 0x70: bit 7 masks NMI, bits 0-6 select a register */
 #define RTC_DATA  1 /* port 0x71 */
 
-#define CMOS_SIZE       128
+#define CMOS_SIZE	128
 #define CMOS_INDEX_MASK 0x7f
 
-#define RTC_SECONDS     0x00
+#define RTC_SECONDS	0x00
 #define RTC_SECONDS_ALM 0x01
-#define RTC_MINUTES     0x02
+#define RTC_MINUTES	0x02
 #define RTC_MINUTES_ALM 0x03
-#define RTC_HOURS       0x04
-#define RTC_HOURS_ALM   0x05
-#define RTC_WEEKDAY     0x06
-#define RTC_DAY         0x07
-#define RTC_MONTH       0x08
-#define RTC_YEAR        0x09
-#define RTC_REG_A       0x0a
-#define RTC_REG_B       0x0b
-#define RTC_REG_C       0x0c
-#define RTC_REG_D       0x0d
-#define RTC_CENTURY     0x32 /* the ACPI FADT's century register */
+#define RTC_HOURS	0x04
+#define RTC_HOURS_ALM	0x05
+#define RTC_WEEKDAY	0x06
+#define RTC_DAY		0x07
+#define RTC_MONTH	0x08
+#define RTC_YEAR	0x09
+#define RTC_REG_A	0x0a
+#define RTC_REG_B	0x0b
+#define RTC_REG_C	0x0c
+#define RTC_REG_D	0x0d
+#define RTC_CENTURY	0x32 /* the ACPI FADT's century register */
 
 #define RTC_A_UIP     0x80
 #define RTC_A_DEFAULT 0x26 /* 32.768 kHz time base, 1024 Hz periodic rate */
@@ -170,8 +170,8 @@ static bool rtc_regs_time(const struct rtc_regs *r, int64_t *t)
 	tm.tm_hour = rtc_decode_hour(r, r->cmos[RTC_HOURS]);
 	tm.tm_mday = rtc_decode(r, r->cmos[RTC_DAY]);
 	tm.tm_mon = rtc_decode(r, r->cmos[RTC_MONTH]) - 1;
-	tm.tm_year = rtc_decode(r, r->cmos[RTC_CENTURY]) * 100 +
-		     rtc_decode(r, r->cmos[RTC_YEAR]) - 1900;
+	tm.tm_year =
+	    rtc_decode(r, r->cmos[RTC_CENTURY]) * 100 + rtc_decode(r, r->cmos[RTC_YEAR]) - 1900;
 	/* The weekday register is the guest's business; the date decides. */
 	tt = timegm(&tm);
 	if (tt == (time_t)-1)
@@ -363,12 +363,12 @@ static void rtc_destroy(struct device *dev)
 }
 
 static const struct device_ops rtc_ops = {
-	.name = "rtc",
-	.read = rtc_read,
-	.write = rtc_write,
-	.reset = rtc_reset,
-	.state = rtc_state,
-	.destroy = rtc_destroy,
+    .name = "rtc",
+    .read = rtc_read,
+    .write = rtc_write,
+    .reset = rtc_reset,
+    .state = rtc_state,
+    .destroy = rtc_destroy,
 };
 
 struct device *rtc_create(struct dev_host *host)

@@ -47,7 +47,7 @@
 #define UART_IIR_RLSI  0x06
 #define UART_IIR_FIFOS 0xc0 /* both FIFO-enabled bits: a 16550A, not a 16550 */
 
-#define UART_FCR_ENABLE     0x01
+#define UART_FCR_ENABLE	    0x01
 #define UART_FCR_CLEAR_RX   0x02
 #define UART_FCR_STORE_MASK 0xc9 /* enable, DMA mode, RX trigger level */
 
@@ -83,7 +83,7 @@
 struct uart_regs {
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	uint8_t lsr_err;   /* sticky LSR error bits, cleared by reading LSR */
-	uint8_t msr;       /* modem lines (high nibble) and their deltas (low) */
+	uint8_t msr;	   /* modem lines (high nibble) and their deltas (low) */
 	bool thri_pending; /* THR emptied since the guest last acknowledged it */
 	uint16_t rx_head;  /* oldest received byte */
 	uint16_t rx_count;
@@ -103,7 +103,7 @@ struct serial {
 	pthread_mutex_t lock;
 	pthread_mutex_t out_lock;
 	bool irq_level; /* the level last driven on gsi */
-	bool out_dead;  /* output fd failed for good; output is dropped */
+	bool out_dead;	/* output fd failed for good; output is dropped */
 	struct uart_regs regs;
 };
 
@@ -502,12 +502,12 @@ static void serial_destroy(struct device *dev)
 }
 
 static const struct device_ops serial_ops = {
-	.name = "serial",
-	.read = serial_read,
-	.write = serial_write,
-	.reset = serial_reset,
-	.state = serial_state,
-	.destroy = serial_destroy,
+    .name = "serial",
+    .read = serial_read,
+    .write = serial_write,
+    .reset = serial_reset,
+    .state = serial_state,
+    .destroy = serial_destroy,
 };
 
 struct device *serial_create(struct dev_host *host, const char *id, uint32_t gsi, int out_fd)

@@ -1,11 +1,216 @@
-/* placeholder until the tests are written */
+/* The ACPI sleep/reset registers and the POST port sink. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/legacy.h"
+#include "vmm/state.h"
+
+#define SLEEP_CTL 0
+#define SLEEP_STS 1
+#define RESET_REG 4
+#define RESET_VAL 0x06 /* not 1, so a test can tell it from other values */
+
+struct fake_host {
+	struct dev_host host;
+	int irq_calls;
+	int reboots;
+	int poweroffs;
+};
+
+static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
+{
+	struct fake_host *f = container_of(host, struct fake_host, host);
+
+	(void)gsi;
+	(void)level;
+	f->irq_calls++;
+}
+
+static void fake_request(struct dev_host *host, enum vm_request req)
+{
+	struct fake_host *f = container_of(host, struct fake_host, host);
+
+	if (req == VM_REQUEST_REBOOT)
+		f->reboots++;
+	else if (req == VM_REQUEST_POWEROFF)
+		f->poweroffs++;
+}
+
+struct fixture {
+	struct fake_host fake;
+	struct device *pm;
+	struct device *post;
+};
+
+static int setup(void **st)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	fx->fake.host.set_irq = fake_set_irq;
+	fx->fake.host.request = fake_request;
+	fx->pm = acpi_pm_create(&fx->fake.host, RESET_VAL);
+	fx->post = post_sink_create(&fx->fake.host);
+	if (!fx->pm || !fx->post)
+		return -1;
+	*st = fx;
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	struct fixture *fx = *st;
+
+	assert_int_equal(fx->fake.irq_calls, 0);
+	fx->pm->ops->destroy(fx->pm);
+	fx->post->ops->destroy(fx->post);
+	free(fx);
+	return 0;
+}
+
+static void wr(struct device *dev, uint64_t off, uint8_t v)
+{
+	dev->ops->write(dev, off, &v, 1);
+}
+
+static void test_slp_en_powers_off(void **st)
+{
+	struct fixture *fx = *st;
+
+	/* SLP_TYP without SLP_EN only prepares the transition. */
+	wr(fx->pm, SLEEP_CTL, 0x1c);
+	assert_int_equal(fx->fake.poweroffs, 0);
+	/* SLP_EN with \_S5's SLP_TYP, and with any other: only S5 exists. */
+	wr(fx->pm, SLEEP_CTL, 0x20 | 0x14);
+	assert_int_equal(fx->fake.poweroffs, 1);
+	wr(fx->pm, SLEEP_CTL, 0x20);
+	assert_int_equal(fx->fake.poweroffs, 2);
+	assert_int_equal(fx->fake.reboots, 0);
+}
+
+static void test_wide_write_powers_off(void **st)
+{
+	struct fixture *fx = *st;
+	uint16_t v = 0x0034;
+
+	/* A 16-bit write at offset 0 reaches sleep control in its low byte. */
+	fx->pm->ops->write(fx->pm, SLEEP_CTL, &v, sizeof(v));
+	assert_int_equal(fx->fake.poweroffs, 1);
+}
+
+static void test_reset_value_reboots(void **st)
+{
+	struct fixture *fx = *st;
+
+	wr(fx->pm, RESET_REG, 0x01);
+	wr(fx->pm, RESET_REG, 0x00);
+	wr(fx->pm, RESET_REG, 0xff);
+	assert_int_equal(fx->fake.reboots, 0);
+	wr(fx->pm, RESET_REG, RESET_VAL);
+	assert_int_equal(fx->fake.reboots, 1);
+	assert_int_equal(fx->fake.poweroffs, 0);
+}
+
+static void test_other_registers_inert(void **st)
+{
+	struct fixture *fx = *st;
+	uint8_t v[8];
+	uint64_t off;
+
+	for (off = 0; off < 8; off++) {
+		/* The reset value and SLP_EN anywhere else do nothing. */
+		if (off != SLEEP_CTL && off != RESET_REG) {
+			wr(fx->pm, off, 0x20);
+			wr(fx->pm, off, RESET_VAL);
+		}
+	}
+	assert_int_equal(fx->fake.poweroffs, 0);
+	assert_int_equal(fx->fake.reboots, 0);
+	memset(v, 0xaa, sizeof(v));
+	fx->pm->ops->read(fx->pm, 0, v, 8);
+	for (off = 0; off < 8; off++)
+		assert_int_equal(v[off], 0);
+}
+
+static void test_post_sink(void **st)
+{
+	struct fixture *fx = *st;
+	struct state_io io;
+	uint8_t v[8] = {0};
+	int i;
+
+	fx->post->ops->write(fx->post, 0, v, 1);
+	fx->post->ops->read(fx->post, 0, v, 8);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(v[i], 0xff);
+	state_io_saver(&io);
+	assert_int_equal(fx->post->ops->state(fx->post, &io), 0);
+	assert_int_equal(io.len, 0);
+	state_io_free(&io);
+	fx->post->ops->reset(fx->post);
+	assert_int_equal(fx->fake.poweroffs + fx->fake.reboots, 0);
+}
+
+static void test_pm_state_empty(void **st)
+{
+	struct fixture *fx = *st;
+	struct state_io io;
+
+	state_io_saver(&io);
+	assert_int_equal(fx->pm->ops->state(fx->pm, &io), 0);
+	assert_int_equal(state_io_finish(&io), 0);
+	state_io_free(&io);
+}
+
+static void fuzz_device(struct device *dev, unsigned int seed)
+{
+	uint8_t data[8];
+	int i, j, op;
+
+	for (i = 0; i < 100000; i++) {
+		uint64_t off = (uint64_t)(rand_r(&seed) % 10);
+		uint32_t len = 1 + (uint32_t)(rand_r(&seed) % 8);
+
+		if (rand_r(&seed) % 100 == 0)
+			off = ((uint64_t)rand_r(&seed) << 33) ^ (uint64_t)rand_r(&seed);
+		for (j = 0; j < 8; j++)
+			data[j] = (uint8_t)rand_r(&seed);
+		op = rand_r(&seed) % 100;
+		if (op < 50)
+			dev->ops->write(dev, off, data, len);
+		else if (op < 99)
+			dev->ops->read(dev, off, data, len);
+		else
+			dev->ops->reset(dev);
+	}
+}
+
+static void test_fuzz(void **st)
+{
+	struct fixture *fx = *st;
+
+	fuzz_device(fx->pm, 0x600);
+	fuzz_device(fx->post, 0x80);
+}
+
 int main(void)
 {
-	return 0;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_slp_en_powers_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wide_write_powers_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_value_reboots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_registers_inert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_post_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pm_state_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

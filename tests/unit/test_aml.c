@@ -60,8 +60,8 @@ static void test_pkglength_boundaries(void **state)
 {
 	(void)state;
 	check_pkglength(0, 1, (const uint8_t[]){0x01});
-	check_pkglength(62, 1, (const uint8_t[]){0x3f});        /* 63: the last one-byte value */
-	check_pkglength(63, 2, (const uint8_t[]){0x41, 0x04});  /* 64 won't fit: 65 in two */
+	check_pkglength(62, 1, (const uint8_t[]){0x3f});	 /* 63: the last one-byte value */
+	check_pkglength(63, 2, (const uint8_t[]){0x41, 0x04});	 /* 64 won't fit: 65 in two */
 	check_pkglength(4093, 2, (const uint8_t[]){0x4f, 0xff}); /* 4095: the last two-byte value */
 	check_pkglength(4094, 3, (const uint8_t[]){0x81, 0x00, 0x01}); /* 4097 in three */
 	check_pkglength(0xffffc, 3, (const uint8_t[]){0x8f, 0xff, 0xff});
@@ -97,8 +97,8 @@ static void test_pkglength_in_place(void **state)
 {
 	(void)state;
 	check_scope_of(0, 1);
-	check_scope_of(58, 1);   /* body 62 */
-	check_scope_of(59, 2);   /* body 63 */
+	check_scope_of(58, 1);	 /* body 62 */
+	check_scope_of(59, 2);	 /* body 63 */
 	check_scope_of(4089, 2); /* body 4093 */
 	check_scope_of(4090, 3); /* body 4094 */
 }
@@ -125,7 +125,8 @@ static void test_integers(void **state)
 	check_integer(0x10000, (const uint8_t[]){0x0c, 0x00, 0x00, 0x01, 0x00}, 5);
 	check_integer(0xffffffff, (const uint8_t[]){0x0c, 0xff, 0xff, 0xff, 0xff}, 5);
 	check_integer(1ULL << 32, (const uint8_t[]){0x0e, 0, 0, 0, 0, 1, 0, 0, 0}, 9);
-	check_integer(UINT64_MAX - 1, (const uint8_t[]){0x0e, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 9);
+	check_integer(UINT64_MAX - 1,
+		      (const uint8_t[]){0x0e, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 9);
 	check_integer(UINT64_MAX, (const uint8_t[]){0xff}, 1); /* Ones */
 }
 
@@ -146,8 +147,8 @@ static void test_namestrings(void **state)
 	check_name("RTC", "RTC_", 4);
 	check_name("A", "A___", 4);
 	check_name("\\_SB", "\\_SB_", 5);
-	check_name("\\", "\\\0", 2);                        /* root, NullName */
-	check_name("\\_SB.COM1", "\\\x2e_SB_COM1", 10);     /* DualNamePath */
+	check_name("\\", "\\\0", 2);				/* root, NullName */
+	check_name("\\_SB.COM1", "\\\x2e_SB_COM1", 10);		/* DualNamePath */
 	check_name("_SB.PCI0.S08", "\x2f\x03_SB_PCI0S08_", 14); /* MultiNamePath */
 	check_name("^^FOO", "^^FOO_", 6);
 	check_name("^S1.X", "^\x2eS1__X___", 10);
@@ -156,7 +157,7 @@ static void test_namestrings(void **state)
 static void test_namestrings_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"", "abc", "TOOLONG", "A..B", "A.", ".A", "1ABC", "\\^A", "^\\A", "A-B", "_SB.",
+	    "", "abc", "TOOLONG", "A..B", "A.", ".A", "1ABC", "\\^A", "^\\A", "A-B", "_SB.",
 	};
 	struct aml a;
 
@@ -231,6 +232,7 @@ static void test_restemplate_descriptors(void **state)
 	aml_res_interrupt(&a, AML_EDGE, AML_ACTIVE_HIGH, 16);
 	aml_res_interrupt(&a, AML_LEVEL, AML_ACTIVE_LOW, 0x12345678);
 	assert_int_equal(aml_end(&a, &p), 0);
+	/* clang-format off */
 	EXPECT_BYTES(&a, 0x11, 0x2e, 0x0a, 0x2b,
 		     0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, /* IO(Decode16, ...) */
 		     0x22, 0x10, 0x00,                               /* IRQNoFlags() {4} */
@@ -238,6 +240,7 @@ static void test_restemplate_descriptors(void **state)
 		     0x89, 0x06, 0x00, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00,
 		     0x89, 0x06, 0x00, 0x05, 0x01, 0x78, 0x56, 0x34, 0x12,
 		     0x79, 0x52);
+	/* clang-format on */
 	for (size_t i = 4; i < a.len; i++)
 		sum = (uint8_t)(sum + buf[i]);
 	assert_int_equal(sum, 0);
@@ -264,8 +267,10 @@ static void test_method_package(void **state)
 	aml_integer(&a, 0);
 	aml_integer(&a, 0);
 	assert_int_equal(aml_end(&a, &p), 0);
+	/* clang-format off */
 	EXPECT_BYTES(&a, 0x14, 0x09, '_', 'S', 'T', 'A', 0x00, 0xa4, 0x0a, 0x0f,
 		     0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0x00, 0x00, 0x00);
+	/* clang-format on */
 
 	aml_init(&a, buf, sizeof(buf));
 	assert_int_equal(aml_method_begin(&a, "M", 8, false, &m), -EINVAL);
@@ -347,22 +352,22 @@ static size_t build_reference_block(void)
 }
 
 static const char reference_asl[] =
-	"DefinitionBlock (\"\", \"SSDT\", 2, \"BANYAN\", \"BANYANVM\", 1)\n"
-	"{\n"
-	"    Scope (_SB)\n"
-	"    {\n"
-	"        Device (DEV0)\n"
-	"        {\n"
-	"            Name (_HID, EisaId (\"PNP0501\"))\n"
-	"            Name (_UID, 0x1234)\n"
-	"            Name (STR0, \"LNRO0005\")\n"
-	"            Name (BIG0, 0x123456789)\n"
-	"            Method (_STA, 0, NotSerialized) { Return (0x0F) }\n"
-	"            Method (MTH1, 2, Serialized) { Return (Ones) }\n"
-	"        }\n"
-	"    }\n"
-	"    Name (_S5, Package () { 5, 0, 0x10000, 0xFFFFFFFF })\n"
-	"}\n";
+    "DefinitionBlock (\"\", \"SSDT\", 2, \"BANYAN\", \"BANYANVM\", 1)\n"
+    "{\n"
+    "    Scope (_SB)\n"
+    "    {\n"
+    "        Device (DEV0)\n"
+    "        {\n"
+    "            Name (_HID, EisaId (\"PNP0501\"))\n"
+    "            Name (_UID, 0x1234)\n"
+    "            Name (STR0, \"LNRO0005\")\n"
+    "            Name (BIG0, 0x123456789)\n"
+    "            Method (_STA, 0, NotSerialized) { Return (0x0F) }\n"
+    "            Method (MTH1, 2, Serialized) { Return (Ones) }\n"
+    "        }\n"
+    "    }\n"
+    "    Name (_S5, Package () { 5, 0, 0x10000, 0xFFFFFFFF })\n"
+    "}\n";
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
@@ -375,10 +380,24 @@ static uint8_t *read_file(const char *path, size_t *len)
 	return data;
 }
 
+static char dir[64];
+
+/* Teardown: runs even when the test failed, so nothing is left in /tmp. */
+static int remove_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	if (!dir[0])
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	dir[0] = '\0';
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 /* The same block through iasl: identical bytes after the 36-byte table header. */
 static void test_matches_iasl(void **state)
 {
-	char dir[] = "/tmp/banyan-aml-XXXXXX";
 	char path[128], cmd[512];
 	size_t n, len;
 
@@ -387,6 +406,7 @@ static void test_matches_iasl(void **state)
 		print_message("iasl not installed (apt-get install acpica-tools): skipped\n");
 		skip();
 	}
+	snprintf(dir, sizeof(dir), "/tmp/banyan-aml-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/ref.asl", dir);
 	FILE *f = fopen(path, "w");
@@ -401,27 +421,24 @@ static void test_matches_iasl(void **state)
 	n = build_reference_block();
 	assert_int_equal(len, 36 + n);
 	assert_memory_equal(aml + 36, buf, n);
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pkglength_boundaries),
-		cmocka_unit_test(test_pkglength_in_place),
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_namestrings),
-		cmocka_unit_test(test_namestrings_invalid),
-		cmocka_unit_test(test_string),
-		cmocka_unit_test(test_eisaid),
-		cmocka_unit_test(test_restemplate_end_tag),
-		cmocka_unit_test(test_restemplate_descriptors),
-		cmocka_unit_test(test_method_package),
-		cmocka_unit_test(test_end_out_of_order),
-		cmocka_unit_test(test_nospace),
-		cmocka_unit_test(test_matches_iasl),
+	    cmocka_unit_test(test_pkglength_boundaries),
+	    cmocka_unit_test(test_pkglength_in_place),
+	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_namestrings),
+	    cmocka_unit_test(test_namestrings_invalid),
+	    cmocka_unit_test(test_string),
+	    cmocka_unit_test(test_eisaid),
+	    cmocka_unit_test(test_restemplate_end_tag),
+	    cmocka_unit_test(test_restemplate_descriptors),
+	    cmocka_unit_test(test_method_package),
+	    cmocka_unit_test(test_end_out_of_order),
+	    cmocka_unit_test(test_nospace),
+	    cmocka_unit_test_teardown(test_matches_iasl, remove_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

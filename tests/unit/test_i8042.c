@@ -15,7 +15,7 @@
 #define STATUS 4
 #define CMD    4
 
-#define STR_OBF     0x01
+#define STR_OBF	    0x01
 #define STR_AUXDATA 0x20
 
 struct fake_host {
@@ -240,14 +240,14 @@ static void test_fuzz(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reset_pulse_reboots, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_output_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_aux_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_ignored, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_pulse_reboots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_output_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_aux_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

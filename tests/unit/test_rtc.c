@@ -101,28 +101,29 @@ static uint8_t to_bcd(int v)
 	return (uint8_t)(((v / 10) << 4) | (v % 10));
 }
 
+static int dec(bool binary, uint8_t v)
+{
+	return binary ? v : from_bcd(v);
+}
+
 /* Decode the clock the way a guest does, honouring register B. */
 static int64_t rtc_time(struct device *dev)
 {
 	uint8_t b = cmos_read(dev, REG_B);
-	int (*dec)(uint8_t) = from_bcd;
+	bool bin = b & B_DM;
 	uint8_t hour = cmos_read(dev, 0x04);
 	struct tm tm;
 
 	memset(&tm, 0, sizeof(tm));
-	if (b & B_DM)
-		dec = NULL;
-#define DEC(v) (dec ? dec(v) : (int)(v))
-	tm.tm_sec = DEC(cmos_read(dev, 0x00));
-	tm.tm_min = DEC(cmos_read(dev, 0x02));
+	tm.tm_sec = dec(bin, cmos_read(dev, 0x00));
+	tm.tm_min = dec(bin, cmos_read(dev, 0x02));
 	if (b & B_24H)
-		tm.tm_hour = DEC(hour);
+		tm.tm_hour = dec(bin, hour);
 	else
-		tm.tm_hour = DEC(hour & 0x7f) % 12 + ((hour & 0x80) ? 12 : 0);
-	tm.tm_mday = DEC(cmos_read(dev, 0x07));
-	tm.tm_mon = DEC(cmos_read(dev, 0x08)) - 1;
-	tm.tm_year = DEC(cmos_read(dev, 0x32)) * 100 + DEC(cmos_read(dev, 0x09)) - 1900;
-#undef DEC
+		tm.tm_hour = dec(bin, hour & 0x7f) % 12 + ((hour & 0x80) ? 12 : 0);
+	tm.tm_mday = dec(bin, cmos_read(dev, 0x07));
+	tm.tm_mon = dec(bin, cmos_read(dev, 0x08)) - 1;
+	tm.tm_year = dec(bin, cmos_read(dev, 0x32)) * 100 + dec(bin, cmos_read(dev, 0x09)) - 1900;
 	return (int64_t)timegm(&tm);
 }
 
@@ -141,6 +142,7 @@ static void assert_near(int64_t a, int64_t b)
 static void test_defaults(void **st)
 {
 	struct fixture *fx = *st;
+	uint8_t v = 0;
 	int i;
 
 	assert_int_equal(cmos_read(fx->dev, REG_A), 0x26);
@@ -151,12 +153,8 @@ static void test_defaults(void **st)
 	for (i = 0; i < 1000; i++)
 		assert_int_equal(cmos_read(fx->dev, REG_A) & 0x80, 0);
 	/* The index port is write-only. */
-	{
-		uint8_t v = 0;
-
-		fx->dev->ops->read(fx->dev, INDEX, &v, 1);
-		assert_int_equal(v, 0xff);
-	}
+	fx->dev->ops->read(fx->dev, INDEX, &v, 1);
+	assert_int_equal(v, 0xff);
 }
 
 static void test_bcd_host_time(void **st)
@@ -368,17 +366,17 @@ static void test_fuzz(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bcd_host_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_binary_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_12_hour_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_time_binary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_time_survives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cmos_ram, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_keeps_clock, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bcd_host_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_12_hour_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_time_binary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_time_survives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmos_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_keeps_clock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

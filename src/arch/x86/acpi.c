@@ -19,32 +19,35 @@
 
 #include "arch/x86/aml.h"
 
-#define ACPI_ALIGN   16
-#define ACPI_HDR_LEN 36
-#define RSDP_LEN     36
-#define FADT_LEN     276
-#define MADT_HDR_LEN 44
-#define MADT_LAPIC_LEN     8
-#define MADT_IOAPIC_LEN    12
-#define MADT_ISO_LEN       10
+#define ACPI_ALIGN	   16
+#define ACPI_HDR_LEN	   36
+#define RSDP_LEN	   36
+#define FADT_LEN	   276
+#define MADT_HDR_LEN	   44
+#define MADT_LAPIC_LEN	   8
+#define MADT_IOAPIC_LEN	   12
+#define MADT_ISO_LEN	   10
 #define MADT_LAPIC_NMI_LEN 6
 
-#define ACPI_OEM_ID       "BANYAN"
+#define ACPI_OEM_ID	  "BANYAN"
 #define ACPI_OEM_TABLE_ID "BANYANVM"
-#define ACPI_CREATOR_ID   "BNYN"
+#define ACPI_CREATOR_ID	  "BNYN"
 #define ACPI_OEM_REVISION 1
 #define ACPI_CREATOR_REV  1
 
 /* FADT Flags (ACPI 6.x, table 5.10). */
-#define FADT_F_PWR_BUTTON      (1u << 4)  /* set: no fixed power button */
-#define FADT_F_SLP_BUTTON      (1u << 5)  /* set: no fixed sleep button */
+#define FADT_F_PWR_BUTTON      (1u << 4) /* set: no fixed power button */
+#define FADT_F_SLP_BUTTON      (1u << 5) /* set: no fixed sleep button */
 #define FADT_F_RESET_REG_SUP   (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
+/* Hardware-reduced, with a reset register and no fixed power or sleep button. */
+#define FADT_FLAGS                                                                                 \
+	(FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON)
 /* FADT IAPC_BOOT_ARCH (table 5.11). */
 #define FADT_BOOT_VGA_NOT_PRESENT (1u << 2)
-#define FADT_BOOT_MSI_NOT_SUPP    (1u << 3)
+#define FADT_BOOT_MSI_NOT_SUPP	  (1u << 3)
 
-#define GAS_SYSTEM_IO  1
+#define GAS_SYSTEM_IO	1
 #define GAS_ACCESS_BYTE 1
 
 /* MADT interrupt flags (table 5.50): polarity in bits 0-1, trigger in bits 2-3. */
@@ -251,15 +254,14 @@ static long build_fadt(struct acpi_out *o, const struct acpi_machine *m, long ds
 	if (dsdt_gpa <= UINT32_MAX)
 		put_le32(t + 40, (uint32_t)dsdt_gpa); /* DSDT */
 	put_le16(t + 109, FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPP);
-	put_le32(t + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON |
-				  FADT_F_SLP_BUTTON);
+	put_le32(t + 112, FADT_FLAGS);
 	gas_io8(t + 116, m->reset_port); /* RESET_REG */
 	t[128] = m->reset_value;
-	t[131] = 3; /* FADT minor version: ACPI 6.3 */
-	put_le64(t + 140, dsdt_gpa); /* X_DSDT */
+	t[131] = 3;			     /* FADT minor version: ACPI 6.3 */
+	put_le64(t + 140, dsdt_gpa);	     /* X_DSDT */
 	gas_io8(t + 244, m->sleep_ctl_port); /* SLEEP_CONTROL_REG */
 	gas_io8(t + 256, m->sleep_sts_port); /* SLEEP_STATUS_REG */
-	memcpy(t + 268, "BANYAN\0\0", 8); /* hypervisor vendor identity */
+	memcpy(t + 268, "BANYAN\0\0", 8);    /* hypervisor vendor identity */
 	table_finish(t, FADT_LEN);
 	return off;
 }
@@ -280,8 +282,8 @@ static uint8_t *madt_lapics(uint8_t *e, uint32_t ncpus)
 	for (uint32_t i = 0; i < ncpus; i++, e += MADT_LAPIC_LEN) {
 		e[0] = 0;
 		e[1] = MADT_LAPIC_LEN;
-		e[2] = (uint8_t)i; /* ACPI processor UID */
-		e[3] = (uint8_t)i; /* APIC ID */
+		e[2] = (uint8_t)i;  /* ACPI processor UID */
+		e[3] = (uint8_t)i;  /* APIC ID */
 		put_le32(e + 4, 1); /* enabled */
 	}
 	return e;
@@ -346,7 +348,7 @@ static void write_rsdp(struct acpi_out *o, long xsdt)
 	r[15] = 2;
 	put_le32(r + 20, RSDP_LEN);
 	put_le64(r + 24, o->gpa + (uint64_t)xsdt);
-	r[8] = acpi_checksum(r, 20);   /* over the ACPI 1.0 part */
+	r[8] = acpi_checksum(r, 20);	    /* over the ACPI 1.0 part */
 	r[32] = acpi_checksum(r, RSDP_LEN); /* over all of it */
 }
 

@@ -34,14 +34,14 @@ enum {
 /* Resource descriptor tags (ACPI 6.x, 6.4.2 small and 6.4.3 large). */
 enum {
 	RES_IRQ_NOFLAGS = 0x22, /* small type 4, 2 bytes: no information byte */
-	RES_IO = 0x47,          /* small type 8, 7 bytes */
-	RES_END_TAG = 0x79,     /* small type 0xf, 1 byte */
+	RES_IO = 0x47,		/* small type 8, 7 bytes */
+	RES_END_TAG = 0x79,	/* small type 0xf, 1 byte */
 	RES_MEM32_FIXED = 0x86, /* large type 6 */
-	RES_EXT_IRQ = 0x89,     /* large type 9 */
+	RES_EXT_IRQ = 0x89,	/* large type 9 */
 };
 
 #define AML_NAMESEG_LEN 4
-#define AML_MAX_SEGS    255 /* the MultiNamePath count is one byte */
+#define AML_MAX_SEGS	255 /* the MultiNamePath count is one byte */
 
 void aml_init(struct aml *a, uint8_t *buf, size_t cap)
 {
@@ -120,22 +120,27 @@ int aml_pkglength(size_t body, uint8_t out[4])
 /* Encode @v in its smallest form into @out (up to 9 bytes); returns the length. */
 static size_t integer_encode(uint64_t v, uint8_t out[9])
 {
+	static const struct {
+		uint64_t max;
+		uint8_t prefix;
+		unsigned int n;
+	} forms[] = {
+	    {0xff, AML_BYTE_PREFIX, 1},
+	    {0xffff, AML_WORD_PREFIX, 2},
+	    {0xffffffff, AML_DWORD_PREFIX, 4},
+	    {UINT64_MAX, AML_QWORD_PREFIX, 8},
+	};
+	size_t i = 0;
+
 	if (v == 0 || v == 1 || v == UINT64_MAX) {
 		out[0] = v == 0 ? AML_ZERO : v == 1 ? AML_ONE : AML_ONES;
 		return 1;
 	}
-	if (v <= 0xff)
-		out[0] = AML_BYTE_PREFIX;
-	else if (v <= 0xffff)
-		out[0] = AML_WORD_PREFIX;
-	else if (v <= 0xffffffff)
-		out[0] = AML_DWORD_PREFIX;
-	else
-		out[0] = AML_QWORD_PREFIX;
-
-	unsigned int n = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffff ? 4 : 8;
-	put_le(out + 1, v, n);
-	return 1 + n;
+	while (v > forms[i].max)
+		i++;
+	out[0] = forms[i].prefix;
+	put_le(out + 1, v, forms[i].n);
+	return 1 + forms[i].n;
 }
 
 int aml_integer(struct aml *a, uint64_t v)
@@ -147,6 +152,8 @@ int aml_integer(struct aml *a, uint64_t v)
 
 int aml_string(struct aml *a, const char *s)
 {
+	if (!s)
+		return aml_fail(a, -EINVAL);
 	for (const char *c = s; *c; c++) {
 		if ((unsigned char)*c > 0x7f)
 			return aml_fail(a, -EINVAL);
@@ -224,6 +231,8 @@ int aml_namestring(struct aml *a, const char *name)
 
 	if (a->err)
 		return a->err;
+	if (!name)
+		return aml_fail(a, -EINVAL);
 	if (name[0] == '\\')
 		prefix = 1;
 	else

@@ -26,21 +26,21 @@
 
 struct aml {
 	uint8_t *buf;
-	size_t len;        /* bytes written so far */
-	size_t cap;        /* size of buf: never written past */
+	size_t len;	    /* bytes written so far */
+	size_t cap;	    /* size of buf: never written past */
 	unsigned int depth; /* objects begun and not yet ended */
-	int err;           /* first error, 0 if none */
+	int err;	    /* first error, 0 if none */
 };
 
 enum aml_pkg_kind {
-	AML_PKG_PLAIN,       /* Scope, Device, Method, Package: just a PkgLength */
-	AML_PKG_BUFFER,      /* Buffer: PkgLength then BufferSize */
+	AML_PKG_PLAIN,	     /* Scope, Device, Method, Package: just a PkgLength */
+	AML_PKG_BUFFER,	     /* Buffer: PkgLength then BufferSize */
 	AML_PKG_RESTEMPLATE, /* Buffer closed by an EndTag */
 };
 
 /* An object begun and not yet ended. Filled by *_begin(), read by aml_end(). */
 struct aml_pkg {
-	size_t start;       /* offset where the PkgLength goes */
+	size_t start;	    /* offset where the PkgLength goes */
 	unsigned int depth; /* nesting level, to catch ends out of order */
 	enum aml_pkg_kind kind;
 };
@@ -53,7 +53,7 @@ void aml_init(struct aml *a, uint8_t *buf, size_t cap);
 
 /*
  * aml_raw - append @n bytes as they are, for encodings this writer has no
- * helper for. Returns 0, -ENOSPC or the earlier error.
+ * function for. Returns 0, -ENOSPC or the earlier error.
  */
 int aml_raw(struct aml *a, const void *bytes, size_t n);
 
