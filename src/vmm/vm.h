@@ -22,6 +22,24 @@ enum on_reboot {
 	ON_REBOOT_RESTART, /* a fresh VM boots from the same configuration */
 };
 
+#define VM_MAX_DISKS 8
+
+enum disk_cache {
+	DISK_CACHE_WRITEBACK, /* host page cache; FLUSH reaches stable storage */
+	DISK_CACHE_NONE,      /* O_DIRECT */
+};
+
+struct disk_config {
+	const char *path;
+	const char *id;            /* GET_ID serial, /dev/disk/by-id; NULL: derived */
+	bool read_only;
+	enum disk_cache cache;
+};
+
+/*
+ * The whole machine as configured. Strings are not owned: whoever fills the
+ * config (argv, a config file, the API) keeps them alive while the VM exists.
+ */
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;   /* NULL: none */
@@ -31,6 +49,9 @@ struct vm_config {
 	enum on_reboot on_reboot;
 	bool no_irqchip;           /* tests only: HLT and interrupts go to user space */
 	int console_out_fd;        /* where the serial console writes (stdout) */
+	struct disk_config disks[VM_MAX_DISKS];
+	unsigned int ndisks;
+	bool rng;                  /* virtio-rng */
 };
 
 /* Why a VM stopped; the first reason recorded wins. */
