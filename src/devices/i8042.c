@@ -1,9 +1,15 @@
 /*
  * The i8042 keyboard controller, reduced to what a Linux guest needs: a
  * controller that passes the driver's probe (self test, interface test,
- * command byte, aux loopback) without timeouts, and the CPU reset line the
- * kernel pulses for reboot=k. No keyboard or mouse is attached behind it,
- * so bytes addressed to them go nowhere and no IRQ 1/12 is ever raised.
+ * command byte, aux loopback) without timeouts, the CPU reset line the
+ * kernel pulses for reboot=k, and a keyboard that answers the atkbd
+ * driver's commands and can type one key chord: Ctrl-Alt-Del (the API's
+ * SendCtrlAltDel, as Firecracker does). No mouse is attached.
+ *
+ * IRQ 1 follows the output buffer as on the chip: raised while a byte from
+ * the keyboard waits and the command byte enables keyboard interrupts, and
+ * lowered when the guest reads it, so each byte is a new edge. Controller
+ * replies (self test, command byte) are polled by drivers and raise nothing.
  *
  * Range: offset 0 is port 0x60 (data), offset 4 is port 0x64 (status on
  * read, command on write). Accesses wider than a byte are split into byte
@@ -30,9 +36,11 @@
 #define I8042_STR_AUXDATA 0x20 /* the waiting byte came from the aux port */
 
 /* Command byte (CTR). */
+#define I8042_CTR_KBDINT 0x01
 #define I8042_CTR_SYS	 0x04
 #define I8042_CTR_KBDDIS 0x10
 #define I8042_CTR_AUXDIS 0x20
+#define I8042_CTR_XLATE	 0x40 /* the controller translates set 2 to set 1 */
 #define I8042_CTR_INIT	 0x65 /* translate, aux off, system flag, kbd IRQ: as a BIOS leaves it */
 
 /* Output port: bit 0 is the CPU reset line (active low), bit 1 gates A20. */
@@ -59,6 +67,26 @@
 #define I8042_SELF_TEST_OK 0x55
 #define I8042_PORT_TEST_OK 0x00
 
+/* Keyboard commands (sent to port 0x60 with no controller command pending). */
+#define KBD_CMD_SET_LEDS  0xed
+#define KBD_CMD_ECHO	  0xee
+#define KBD_CMD_SCANSET	  0xf0
+#define KBD_CMD_GET_ID	  0xf2
+#define KBD_CMD_SET_REP	  0xf3
+#define KBD_CMD_RESET	  0xff
+#define KBD_REPLY_ACK	  0xfa
+#define KBD_REPLY_BAT_OK  0xaa
+#define KBD_ID_0	  0xab /* MF2 keyboard */
+#define KBD_ID_1	  0x83
+
+/* Where a queued byte came from. */
+#define SRC_CTRL 0
+#define SRC_AUX	 1
+#define SRC_KBD	 2
+
+/* GSI of the keyboard interrupt (ISA IRQ 1). */
+#define I8042_KBD_GSI 1
+
 /* The chip holds one byte; a few more absorb back-to-back commands. */
 #define I8042_QUEUE 16
 
@@ -72,13 +100,16 @@ struct i8042_regs {
 	uint8_t q_head;
 	uint8_t q_count;
 	uint8_t q_data[I8042_QUEUE];
-	uint8_t q_aux[I8042_QUEUE]; /* 1 when the byte is from the aux port */
+	uint8_t q_aux[I8042_QUEUE]; /* SRC_*: who put the byte there */
+	uint8_t kbd_pending;	    /* keyboard command still waiting for its parameter */
+	uint8_t scanset;	    /* scan code set the keyboard sends, 1..3 */
 };
 
 struct i8042 {
 	struct device dev;
-	pthread_mutex_t lock; /* protects regs */
+	pthread_mutex_t lock; /* protects regs and irq_level */
 	struct i8042_regs regs;
+	bool irq_level;       /* the level last driven on IRQ 1 */
 };
 
 static struct i8042 *to_i8042(struct device *dev)
@@ -87,7 +118,7 @@ static struct i8042 *to_i8042(struct device *dev)
 }
 
 /* A full queue drops the byte: the guest asked faster than it reads. */
-static void i8042_queue(struct i8042_regs *r, uint8_t byte, bool aux)
+static void i8042_queue(struct i8042_regs *r, uint8_t byte, uint8_t src)
 {
 	uint8_t slot;
 
@@ -95,7 +126,7 @@ static void i8042_queue(struct i8042_regs *r, uint8_t byte, bool aux)
 		return;
 	slot = (uint8_t)((r->q_head + r->q_count) % I8042_QUEUE);
 	r->q_data[slot] = byte;
-	r->q_aux[slot] = aux;
+	r->q_aux[slot] = src;
 	r->q_count++;
 }
 
@@ -115,7 +146,7 @@ static uint8_t i8042_read_status(const struct i8042_regs *r)
 
 	if (r->q_count) {
 		st |= I8042_STR_OBF;
-		if (r->q_aux[r->q_head])
+		if (r->q_aux[r->q_head] == SRC_AUX)
 			st |= I8042_STR_AUXDATA;
 	}
 	if (r->ctr & I8042_CTR_SYS)
@@ -151,13 +182,60 @@ static void i8042_command_data(struct i8042 *k, uint8_t cmd, uint8_t v)
 		i8042_write_outport(k, v);
 		break;
 	case I8042_CMD_KBD_LOOP:
-		i8042_queue(r, v, false);
+		i8042_queue(r, v, SRC_KBD);
 		break;
 	case I8042_CMD_AUX_LOOP:
-		i8042_queue(r, v, true);
+		i8042_queue(r, v, SRC_AUX);
 		break;
 	default:
 		/* I8042_CMD_AUX_SEND: no mouse is attached to receive it. */
+		break;
+	}
+}
+
+/* The parameter byte of a two-byte keyboard command. */
+static void i8042_kbd_param(struct i8042_regs *r, uint8_t cmd, uint8_t v)
+{
+	i8042_queue(r, KBD_REPLY_ACK, SRC_KBD);
+	if (cmd == KBD_CMD_SCANSET) {
+		if (v == 0)
+			i8042_queue(r, r->scanset, SRC_KBD);
+		else if (v <= 3)
+			r->scanset = v;
+	}
+}
+
+/* A byte for the keyboard: a command, or the parameter of the previous one. */
+static void i8042_kbd_write(struct i8042_regs *r, uint8_t v)
+{
+	uint8_t cmd = r->kbd_pending;
+
+	r->kbd_pending = 0;
+	if (cmd) {
+		i8042_kbd_param(r, cmd, v);
+		return;
+	}
+	if (v == KBD_CMD_ECHO) {
+		i8042_queue(r, KBD_CMD_ECHO, SRC_KBD);
+		return;
+	}
+	i8042_queue(r, KBD_REPLY_ACK, SRC_KBD);
+	switch (v) {
+	case KBD_CMD_SET_LEDS:
+	case KBD_CMD_SCANSET:
+	case KBD_CMD_SET_REP:
+		r->kbd_pending = v;
+		break;
+	case KBD_CMD_GET_ID:
+		i8042_queue(r, KBD_ID_0, SRC_KBD);
+		i8042_queue(r, KBD_ID_1, SRC_KBD);
+		break;
+	case KBD_CMD_RESET:
+		r->scanset = 2;
+		i8042_queue(r, KBD_REPLY_BAT_OK, SRC_KBD);
+		break;
+	default:
+		/* Enable, disable, set defaults, typematic modes: nothing to keep. */
 		break;
 	}
 }
@@ -168,9 +246,11 @@ static void i8042_write_data(struct i8042 *k, uint8_t v)
 
 	k->regs.cmd_flag = false;
 	k->regs.pending = 0;
-	/* Without a pending command the byte is for the keyboard, and there is none. */
+	/* Without a pending controller command the byte is for the keyboard. */
 	if (cmd)
 		i8042_command_data(k, cmd, v);
+	else
+		i8042_kbd_write(&k->regs, v);
 }
 
 /* Commands that only change the command byte or answer with one byte. */
@@ -178,7 +258,7 @@ static bool i8042_simple_command(struct i8042_regs *r, uint8_t cmd)
 {
 	switch (cmd) {
 	case I8042_CMD_READ_CTR:
-		i8042_queue(r, r->ctr, false);
+		i8042_queue(r, r->ctr, SRC_CTRL);
 		return true;
 	case I8042_CMD_AUX_DIS:
 		r->ctr |= I8042_CTR_AUXDIS;
@@ -194,14 +274,14 @@ static bool i8042_simple_command(struct i8042_regs *r, uint8_t cmd)
 		return true;
 	case I8042_CMD_SELF_TEST:
 		r->ctr |= I8042_CTR_SYS;
-		i8042_queue(r, I8042_SELF_TEST_OK, false);
+		i8042_queue(r, I8042_SELF_TEST_OK, SRC_CTRL);
 		return true;
 	case I8042_CMD_KBD_TEST:
 	case I8042_CMD_AUX_TEST:
-		i8042_queue(r, I8042_PORT_TEST_OK, false);
+		i8042_queue(r, I8042_PORT_TEST_OK, SRC_CTRL);
 		return true;
 	case I8042_CMD_READ_OUT:
-		i8042_queue(r, r->outport, false);
+		i8042_queue(r, r->outport, SRC_CTRL);
 		return true;
 	default:
 		return false;
@@ -251,19 +331,42 @@ static void i8042_write_reg(struct i8042 *k, uint64_t off, uint8_t v)
 		i8042_write_command(k, v);
 }
 
+/*
+ * Drive IRQ 1 from the output buffer. @consumed: the guest just read port
+ * 0x60, so the line drops first and a further waiting byte is a new edge.
+ */
+static void i8042_update_irq(struct i8042 *k, bool consumed)
+{
+	const struct i8042_regs *r = &k->regs;
+	bool level = r->q_count && r->q_aux[r->q_head] == SRC_KBD && (r->ctr & I8042_CTR_KBDINT);
+
+	if (consumed && k->irq_level && level) {
+		k->dev.host->set_irq(k->dev.host, I8042_KBD_GSI, false);
+		k->irq_level = false;
+	}
+	if (level != k->irq_level) {
+		k->dev.host->set_irq(k->dev.host, I8042_KBD_GSI, level);
+		k->irq_level = level;
+	}
+}
+
 static void i8042_read(struct device *dev, uint64_t offset, void *data, uint32_t len)
 {
 	struct i8042 *k = to_i8042(dev);
 	uint8_t *out = data;
+	bool consumed = false;
 	uint32_t i;
 
 	pthread_mutex_lock(&k->lock);
 	for (i = 0; i < len; i++) {
-		if (offset >= I8042_RANGE || i >= I8042_RANGE - offset)
+		if (offset >= I8042_RANGE || i >= I8042_RANGE - offset) {
 			out[i] = 0xff;
-		else
+		} else {
+			consumed |= offset + i == I8042_DATA;
 			out[i] = i8042_read_reg(&k->regs, offset + i);
+		}
 	}
+	i8042_update_irq(k, consumed);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -276,7 +379,33 @@ static void i8042_write(struct device *dev, uint64_t offset, const void *data, u
 	pthread_mutex_lock(&k->lock);
 	for (i = 0; i < len && offset < I8042_RANGE && i < I8042_RANGE - offset; i++)
 		i8042_write_reg(k, offset + i, in[i]);
+	i8042_update_irq(k, false);
 	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_ctrl_alt_del(struct device *dev)
+{
+	/* Make Ctrl, Alt, Del, then break in reverse order (set 1, and set 2). */
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+					0x71, 0xf0, 0x11, 0xf0, 0x14 };
+	struct i8042 *k = to_i8042(dev);
+	struct i8042_regs *r = &k->regs;
+	const uint8_t *seq;
+	size_t n, i;
+	int ret = 0;
+
+	pthread_mutex_lock(&k->lock);
+	/* With translation on, the guest reads set 1 whatever the keyboard sends. */
+	seq = (r->ctr & I8042_CTR_XLATE) || r->scanset == 1 ? set1 : set2;
+	n = seq == set1 ? sizeof(set1) : sizeof(set2);
+	if (r->q_count + n > I8042_QUEUE)
+		ret = -EBUSY;
+	for (i = 0; ret == 0 && i < n; i++)
+		i8042_queue(r, seq[i], SRC_KBD);
+	i8042_update_irq(k, false);
+	pthread_mutex_unlock(&k->lock);
+	return ret;
 }
 
 static void i8042_regs_init(struct i8042_regs *r)
@@ -284,6 +413,7 @@ static void i8042_regs_init(struct i8042_regs *r)
 	memset(r, 0, sizeof(*r));
 	r->ctr = I8042_CTR_INIT;
 	r->outport = I8042_OUT_INIT;
+	r->scanset = 2;
 }
 
 static void i8042_reset(struct device *dev)
@@ -292,6 +422,7 @@ static void i8042_reset(struct device *dev)
 
 	pthread_mutex_lock(&k->lock);
 	i8042_regs_init(&k->regs);
+	i8042_update_irq(k, false);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -306,6 +437,8 @@ static void i8042_regs_state(struct state_io *io, struct i8042_regs *r)
 	state_u8(io, &r->q_count);
 	state_bytes(io, r->q_data, sizeof(r->q_data));
 	state_bytes(io, r->q_aux, sizeof(r->q_aux));
+	state_u8(io, &r->kbd_pending);
+	state_u8(io, &r->scanset);
 }
 
 /* Loading goes into a copy, checked before it replaces the live registers. */
@@ -320,10 +453,13 @@ static int i8042_state(struct device *dev, struct state_io *io)
 	i8042_regs_state(io, &tmp);
 	if (io->err)
 		ret = io->err;
-	else if (io->loading && (tmp.q_head >= I8042_QUEUE || tmp.q_count > I8042_QUEUE))
+	else if (io->loading && (tmp.q_head >= I8042_QUEUE || tmp.q_count > I8042_QUEUE ||
+				 tmp.scanset < 1 || tmp.scanset > 3))
 		ret = -EBADMSG;
-	else if (io->loading)
+	else if (io->loading) {
 		k->regs = tmp;
+		i8042_update_irq(k, false);
+	}
 	pthread_mutex_unlock(&k->lock);
 	return ret;
 }

@@ -1,6 +1,6 @@
 /*
  * The legacy platform devices of the x86 machine: the 8250 UART, the i8042
- * keyboard controller (only its reset line matters), the CMOS RTC, Banyan's
+ * keyboard controller (its reset line, and a keyboard for Ctrl-Alt-Del), the CMOS RTC, Banyan's
  * hardware-reduced ACPI power registers and the POST port sink.
  *
  * Each returns a struct device whose ranges the caller registers on the PIO
@@ -32,8 +32,18 @@ struct device *serial_create(struct dev_host *host, const char *id, uint32_t gsi
  */
 size_t serial_push_input(struct device *dev, const uint8_t *buf, size_t len);
 
-/* i8042_create - keyboard controller; command 0xfe on port 0x64 reboots. */
+/*
+ * i8042_create - keyboard controller and keyboard; command 0xfe on port
+ * 0x64 reboots; keyboard bytes raise IRQ 1.
+ */
 struct device *i8042_create(struct dev_host *host);
+
+/*
+ * i8042_ctrl_alt_del - the keyboard types Ctrl-Alt-Del (press and release,
+ * in the scan code set the guest reads) and raises IRQ 1. Thread-safe.
+ * Returns 0, or -EBUSY when the guest has not read earlier bytes yet.
+ */
+int i8042_ctrl_alt_del(struct device *dev);
 
 /*
  * rtc_create - MC146818 CMOS clock reporting the host's UTC time (BCD,

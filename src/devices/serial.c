@@ -351,6 +351,7 @@ static void serial_output(struct serial *s, const uint8_t *buf, size_t len)
 	struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
 	ssize_t n;
 
+	dev_stats_out(&s->dev.stats, len);
 	while (len && !s->out_dead) {
 		n = write(s->out_fd, buf, len);
 		if (n > 0) {
@@ -424,6 +425,7 @@ size_t serial_push_input(struct device *dev, const uint8_t *buf, size_t len)
 			n++;
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
+	dev_stats_in(&dev->stats, n);
 	return n;
 }
 

@@ -11,9 +11,11 @@
 #ifndef BANYAN_VMM_DEVICE_H
 #define BANYAN_VMM_DEVICE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct device;
 struct state_io;
@@ -50,11 +52,44 @@ struct device_ops {
 	void (*destroy)(struct device *dev);
 };
 
+/*
+ * What a device counts for the metrics endpoint. The thread doing the I/O
+ * adds with relaxed atomics; readers may see a slightly stale value.
+ */
+struct dev_stats {
+	_Atomic uint64_t requests;     /* guest requests served (virtio requests, ...) */
+	_Atomic uint64_t bytes_in;     /* bytes the host gave the guest (console input, disk reads) */
+	_Atomic uint64_t bytes_out;    /* bytes the guest sent to the host (console output, writes) */
+	_Atomic uint64_t first_out_ns; /* CLOCK_MONOTONIC of the first byte out, 0 before */
+};
+
+/* dev_stats_out - count @len bytes the guest sent out (and when the first one went). */
+static inline void dev_stats_out(struct dev_stats *st, uint64_t len)
+{
+	struct timespec ts;
+	uint64_t zero = 0;
+
+	atomic_fetch_add_explicit(&st->bytes_out, len, memory_order_relaxed);
+	if (atomic_load_explicit(&st->first_out_ns, memory_order_relaxed) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_compare_exchange_strong(&st->first_out_ns, &zero,
+					       (uint64_t)ts.tv_sec * 1000000000ULL +
+						       (uint64_t)ts.tv_nsec);
+	}
+}
+
+/* dev_stats_in - count @len bytes the host gave the guest. */
+static inline void dev_stats_in(struct dev_stats *st, uint64_t len)
+{
+	atomic_fetch_add_explicit(&st->bytes_in, len, memory_order_relaxed);
+}
+
 struct device {
 	const struct device_ops *ops;
 	struct dev_host *host;
 	const char *id;          /* instance name, e.g. "com1" (static or owned by the device) */
 	struct device *next;     /* the machine's device list */
+	struct dev_stats stats;
 };
 
 #define container_of(ptr, type, member) \

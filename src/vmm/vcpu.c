@@ -139,8 +139,11 @@ static void vcpu_handle_hlt(struct vcpu *vcpu)
 /* Returns false when the loop must end. */
 static bool vcpu_handle_exit(struct vcpu *vcpu)
 {
+	uint32_t reason = vcpu->run->exit_reason;
 	char what[96];
 
+	atomic_fetch_add_explicit(&vcpu->exits[reason < VCPU_EXIT_SIGNAL ? reason : VCPU_EXIT_OTHER],
+				  1, memory_order_relaxed);
 	switch (vcpu->run->exit_reason) {
 	case KVM_EXIT_IO:
 		vcpu_handle_io(vcpu);
@@ -176,6 +179,64 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+const char *vcpu_exit_name(unsigned int slot)
+{
+	static const char *const names[VCPU_EXIT_SLOTS] = {
+		[KVM_EXIT_UNKNOWN] = "unknown",
+		[KVM_EXIT_EXCEPTION] = "exception",
+		[KVM_EXIT_IO] = "io",
+		[KVM_EXIT_HYPERCALL] = "hypercall",
+		[KVM_EXIT_DEBUG] = "debug",
+		[KVM_EXIT_HLT] = "hlt",
+		[KVM_EXIT_MMIO] = "mmio",
+		[KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+		[KVM_EXIT_SHUTDOWN] = "shutdown",
+		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+		[KVM_EXIT_INTR] = "intr",
+		[KVM_EXIT_SET_TPR] = "set_tpr",
+		[KVM_EXIT_TPR_ACCESS] = "tpr_access",
+		[KVM_EXIT_NMI] = "nmi",
+		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
+		[KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+		[KVM_EXIT_X86_RDMSR] = "rdmsr",
+		[KVM_EXIT_X86_WRMSR] = "wrmsr",
+		[KVM_EXIT_X86_BUS_LOCK] = "bus_lock",
+		[VCPU_EXIT_SIGNAL] = "signal",
+		[VCPU_EXIT_OTHER] = "other",
+	};
+
+	return slot < VCPU_EXIT_SLOTS ? names[slot] : NULL;
+}
+
+/*
+ * Wait here, outside KVM_RUN, while the VM is paused. vm_pause counts the
+ * waiting threads under pause_lock; vm_resume and vm_request_exit wake them.
+ */
+static void vcpu_pause_point(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->npaused++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vcpu->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->npaused--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* The thread leaves its loop for good: vm_pause no longer waits for it. */
+static void vcpu_leave(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nactive--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -185,9 +246,15 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vcpu->pause_req)) {
+			vcpu_pause_point(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				atomic_fetch_add_explicit(&vcpu->exits[VCPU_EXIT_SIGNAL], 1,
+							  memory_order_relaxed);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
@@ -197,6 +264,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	vcpu_leave(vcpu);
 	return NULL;
 }
 

@@ -3,10 +3,17 @@
 #define BANYAN_VMM_VCPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 struct kvm_run;
+
+/* KVM_EXIT_* reasons below this are counted one by one; the rest as "other". */
+#define VCPU_EXIT_SLOTS 40
+#define VCPU_EXIT_OTHER (VCPU_EXIT_SLOTS - 1)
+#define VCPU_EXIT_SIGNAL (VCPU_EXIT_SLOTS - 2) /* KVM_RUN interrupted by a kick */
 
 struct vcpu {
 	struct vm *vm;
@@ -16,6 +23,9 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool halted;              /* no_irqchip only */
+	atomic_bool pause_req;    /* set by vm_pause: stop before the next KVM_RUN */
+	/* Exits by KVM exit reason (the last slot counts the others); this vCPU writes. */
+	_Atomic uint64_t exits[VCPU_EXIT_SLOTS];
 };
 
 /* vcpu_create - KVM_CREATE_VCPU and map kvm_run. Returns 0 or -errno. */
@@ -30,6 +40,9 @@ int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
  * whose handler does nothing). Never blocks.
  */
 void vcpu_kick(struct vcpu *vcpu);
+
+/* vcpu_exit_name - "io", "mmio", ... for a slot of struct vcpu.exits; NULL if unused. */
+const char *vcpu_exit_name(unsigned int slot);
 
 /* vcpu_destroy - unmap and close; the thread must have been joined. */
 void vcpu_destroy(struct vcpu *vcpu);

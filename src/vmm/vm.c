@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *vm_exit_name(enum vm_exit reason)
@@ -148,6 +149,8 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	vm->host.set_irq = vm_host_set_irq;
 	vm->host.request = vm_host_request;
 	pthread_mutex_init(&vm->exit_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_fd < 0)
 		return -errno;
@@ -157,9 +160,18 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	return ret;
 }
 
+static uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 int vm_create(const struct vm_config *cfg, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
+	uint64_t t0 = vm_now_ns();
 	int ret;
 
 	if (!vm)
@@ -183,6 +195,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		vm_destroy(vm);
 		return ret;
 	}
+	vm->setup_ns = vm_now_ns() - t0;
 	*out = vm;
 	return 0;
 }
@@ -192,9 +205,17 @@ int vm_start(struct vm *vm)
 	unsigned int i;
 	int ret;
 
+	vm->start_ns = vm_now_ns();
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nactive = vm->ncpus; /* each thread leaving its loop counts itself out */
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->ncpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
 		if (ret < 0) {
+			pthread_mutex_lock(&vm->pause_lock);
+			vm->nactive -= vm->ncpus - i;
+			pthread_cond_broadcast(&vm->pause_cond);
+			pthread_mutex_unlock(&vm->pause_lock);
 			vm_request_exit(vm, VM_EXIT_HOST_ERROR, "cannot start a vCPU thread");
 			return ret;
 		}
@@ -214,6 +235,10 @@ void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)
 	}
 	pthread_mutex_unlock(&vm->exit_lock);
 	atomic_store(&vm->stopping, true);
+	/* Paused vCPUs wake up and see stopping. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->exit_fd, &one, sizeof(one)) < 0)
@@ -235,6 +260,55 @@ enum vm_exit vm_join(struct vm *vm)
 	reason = vm->exit_reason;
 	pthread_mutex_unlock(&vm->exit_lock);
 	return reason;
+}
+
+void vm_pause(struct vm *vm)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = true;
+	for (i = 0; i < vm->ncpus; i++)
+		atomic_store(&vm->vcpus[i].pause_req, true);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->paused && vm->npaused < vm->nactive)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = false;
+	for (i = 0; i < vm->ncpus; i++)
+		atomic_store(&vm->vcpus[i].pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return paused;
+}
+
+struct device *vm_find_device(struct vm *vm, const char *id)
+{
+	struct device *dev;
+
+	for (dev = vm->devices; dev; dev = dev->next)
+		if (dev->id && strcmp(dev->id, id) == 0)
+			return dev;
+	return NULL;
 }
 
 void vm_add_device(struct vm *vm, struct device *dev)
@@ -277,5 +351,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->exit_fd >= 0)
 		close(vm->exit_fd);
 	pthread_mutex_destroy(&vm->exit_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	free(vm);
 }

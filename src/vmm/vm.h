@@ -91,6 +91,14 @@ struct vm {
 	char exit_detail[512];
 	atomic_bool stopping;       /* vCPUs leave their loops when set */
 	atomic_uint halted_vcpus;   /* no_irqchip only */
+
+	pthread_mutex_t pause_lock; /* protects paused, npaused, nactive */
+	pthread_cond_t pause_cond;  /* vCPUs wait on it while paused; vm_pause waits for them */
+	bool paused;
+	unsigned int npaused;       /* vCPU threads waiting at the pause point */
+	unsigned int nactive;       /* vCPU threads still inside their loop */
+	uint64_t setup_ns;          /* how long vm_create took */
+	uint64_t start_ns;          /* CLOCK_MONOTONIC time of vm_start */
 };
 
 /*
@@ -113,6 +121,23 @@ void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail);
 
 /* vm_join - wait for every vCPU thread to leave; returns the exit reason. */
 enum vm_exit vm_join(struct vm *vm);
+
+/*
+ * vm_pause - stop every vCPU outside KVM_RUN: set each vCPU's request flag,
+ * kick it, and wait until every vCPU thread waits at its pause point (or has
+ * left its loop). Devices keep their state; the event loop keeps running.
+ * Idempotent. Never call it from a vCPU thread.
+ */
+void vm_pause(struct vm *vm);
+
+/* vm_resume - let paused vCPUs run again. Idempotent. */
+void vm_resume(struct vm *vm);
+
+/* vm_is_paused - the VM is paused (vm_pause returned, no vm_resume since). */
+bool vm_is_paused(struct vm *vm);
+
+/* vm_find_device - the device whose id is @id, or NULL. */
+struct device *vm_find_device(struct vm *vm, const char *id);
 
 /* vm_add_device - put @dev on the device list (it now belongs to the VM). */
 void vm_add_device(struct vm *vm, struct device *dev);

@@ -144,6 +144,7 @@ static void check_fadt(const uint8_t *f)
 	assert_true(flags & (1u << 10)); /* RESET_REG_SUP */
 	assert_true(flags & (1u << 4));	 /* PWR_BUTTON: none fixed */
 	assert_true(flags & (1u << 5));	 /* SLP_BUTTON: none fixed */
+	assert_true(boot & (1u << 1));	 /* an 8042 keyboard controller */
 	assert_true(boot & (1u << 2));	 /* VGA not present */
 	assert_true(boot & (1u << 3));	 /* MSI not supported */
 	assert_false(boot & (1u << 5));	 /* the CMOS RTC is present */

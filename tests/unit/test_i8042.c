@@ -1,10 +1,14 @@
-/* The i8042: Linux's probe sequence answers, and the reset line reboots. */
+/*
+ * The i8042: Linux's probe sequence answers, the reset line reboots, the
+ * keyboard answers atkbd's commands and types Ctrl-Alt-Del on IRQ 1.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +25,8 @@
 struct fake_host {
 	struct dev_host host;
 	int irq_calls;
+	int irq_edges;   /* rising edges on GSI 1 */
+	bool irq_level;
 	int reboots;
 	int poweroffs;
 };
@@ -29,8 +35,10 @@ static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 {
 	struct fake_host *f = container_of(host, struct fake_host, host);
 
-	(void)gsi;
-	(void)level;
+	assert_int_equal(gsi, 1);
+	if (level && !f->irq_level)
+		f->irq_edges++;
+	f->irq_level = level;
 	f->irq_calls++;
 }
 
@@ -68,8 +76,6 @@ static int teardown(void **st)
 {
 	struct fixture *fx = *st;
 
-	/* No keyboard or mouse is wired: the controller never interrupts. */
-	assert_int_equal(fx->fake.irq_calls, 0);
 	fx->dev->ops->destroy(fx->dev);
 	free(fx);
 	return 0;
@@ -128,6 +134,8 @@ static void test_self_test(void **st)
 	wr(fx->dev, CMD, 0xab);
 	assert_int_equal(rd(fx->dev, DATA), 0x00);
 	assert_int_equal(fx->fake.reboots, 0);
+	/* Controller replies are polled: no interrupt. */
+	assert_int_equal(fx->fake.irq_calls, 0);
 }
 
 static void test_command_byte(void **st)
@@ -165,12 +173,71 @@ static void test_unknown_ignored(void **st)
 
 	wr(fx->dev, CMD, 0xc8);
 	wr(fx->dev, CMD, 0x00);
-	/* Keyboard-bound bytes go nowhere. */
-	wr(fx->dev, DATA, 0xff);
 	assert_int_equal(rd(fx->dev, STATUS) & STR_OBF, 0);
 	assert_int_equal(rd(fx->dev, 1), 0xff);
 	assert_int_equal(rd(fx->dev, 3), 0xff);
 	assert_int_equal(fx->fake.reboots, 0);
+}
+
+/* atkbd's probe: GET ID answers ACK and an MF2 id, each byte an IRQ 1 edge. */
+static void test_keyboard_get_id(void **st)
+{
+	struct fixture *fx = *st;
+
+	wr(fx->dev, DATA, 0xf2);
+	assert_true(fx->fake.irq_level);
+	assert_int_equal(rd(fx->dev, DATA), 0xfa);
+	assert_int_equal(rd(fx->dev, DATA), 0xab);
+	assert_int_equal(rd(fx->dev, DATA), 0x83);
+	assert_false(fx->fake.irq_level);
+	assert_int_equal(fx->fake.irq_edges, 3);
+	/* A command with a parameter: ACK for each byte. */
+	wr(fx->dev, DATA, 0xed);
+	assert_int_equal(rd(fx->dev, DATA), 0xfa);
+	wr(fx->dev, DATA, 0x07);
+	assert_int_equal(rd(fx->dev, DATA), 0xfa);
+	assert_int_equal(rd(fx->dev, STATUS) & STR_OBF, 0);
+	/* Reset: ACK and the self-test result. */
+	wr(fx->dev, DATA, 0xff);
+	assert_int_equal(rd(fx->dev, DATA), 0xfa);
+	assert_int_equal(rd(fx->dev, DATA), 0xaa);
+}
+
+/* Keyboard interrupts off in the command byte: the bytes wait, no IRQ. */
+static void test_keyboard_irq_masked(void **st)
+{
+	struct fixture *fx = *st;
+
+	wr(fx->dev, CMD, 0x60);
+	wr(fx->dev, DATA, 0x64);
+	wr(fx->dev, DATA, 0xf4);
+	assert_int_equal(fx->fake.irq_calls, 0);
+	assert_int_equal(rd(fx->dev, STATUS) & STR_OBF, STR_OBF);
+	assert_int_equal(rd(fx->dev, DATA), 0xfa);
+}
+
+static void test_ctrl_alt_del(void **st)
+{
+	static const uint8_t set1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+	static const uint8_t set2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+	struct fixture *fx = *st;
+	size_t i;
+
+	/* Translation on (as a BIOS leaves it): set 1 codes. */
+	assert_int_equal(i8042_ctrl_alt_del(fx->dev), 0);
+	for (i = 0; i < sizeof(set1); i++)
+		assert_int_equal(rd(fx->dev, DATA), set1[i]);
+	assert_int_equal(fx->fake.irq_edges, (int)sizeof(set1));
+	assert_false(fx->fake.irq_level);
+	/* Translation off: set 2 codes. */
+	wr(fx->dev, CMD, 0x60);
+	wr(fx->dev, DATA, 0x25);
+	assert_int_equal(i8042_ctrl_alt_del(fx->dev), 0);
+	for (i = 0; i < sizeof(set2); i++)
+		assert_int_equal(rd(fx->dev, DATA), set2[i]);
+	/* A guest that never reads: the queue does not overflow silently. */
+	assert_int_equal(i8042_ctrl_alt_del(fx->dev), 0);
+	assert_int_equal(i8042_ctrl_alt_del(fx->dev), -EBUSY);
 }
 
 static void test_state_roundtrip(void **st)
@@ -246,6 +313,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_aux_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keyboard_get_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keyboard_irq_masked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_alt_del, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};

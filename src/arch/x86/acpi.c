@@ -44,6 +44,7 @@
 #define FADT_FLAGS                                                                                 \
 	(FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON)
 /* FADT IAPC_BOOT_ARCH (table 5.11). */
+#define FADT_BOOT_8042		  (1u << 1) /* Linux probes the i8042 only with this (or a PNP0303) */
 #define FADT_BOOT_VGA_NOT_PRESENT (1u << 2)
 #define FADT_BOOT_MSI_NOT_SUPP	  (1u << 3)
 
@@ -253,7 +254,7 @@ static long build_fadt(struct acpi_out *o, const struct acpi_machine *m, long ds
 	table_header(t, "FACP", FADT_LEN, 6);
 	if (dsdt_gpa <= UINT32_MAX)
 		put_le32(t + 40, (uint32_t)dsdt_gpa); /* DSDT */
-	put_le16(t + 109, FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPP);
+	put_le16(t + 109, FADT_BOOT_8042 | FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPP);
 	put_le32(t + 112, FADT_FLAGS);
 	gas_io8(t + 116, m->reset_port); /* RESET_REG */
 	t[128] = m->reset_value;
