@@ -1,6 +1,7 @@
 /* `banyan run`: boot a VM in the foreground with its console on stdio. */
 #include "cli/cli.h"
 
+#include "cli/disk_option.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -46,6 +47,9 @@ static void run_usage(FILE *f)
 		"  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
 		"  --on-reboot ACTION   exit (default) or restart\n"
 		"  --log-level LEVEL    error, warn, info (default), debug\n"
+		"  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
+		"                       a virtio-blk disk on a raw image (repeatable)\n"
+		"  --rng                a virtio-rng entropy device\n"
 		"The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 		VM_MAX_CPUS);
 }
@@ -63,7 +67,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ON_REBOOT,
-       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP };
+       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP, OPT_DISK, OPT_RNG };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -75,6 +79,8 @@ static const struct option run_options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP }, /* tests: HLT reaches user space */
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -100,8 +106,9 @@ static int parse_memory(const char *s, uint64_t *mem)
 	return 0;
 }
 
-static int parse_run_option(struct vm_config *cfg, int opt, const char *arg)
+static int parse_run_option(struct vm_config *cfg, int opt, char *arg)
 {
+	char err[160];
 	uint64_t v;
 
 	switch (opt) {
@@ -130,6 +137,11 @@ static int parse_run_option(struct vm_config *cfg, int opt, const char *arg)
 		return parse_log_level(arg);
 	case OPT_NO_IRQCHIP:
 		cfg->no_irqchip = true;
+		return 0;
+	case OPT_DISK:
+		return disk_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
+	case OPT_RNG:
+		cfg->rng = true;
 		return 0;
 	default:
 		return -EINVAL;

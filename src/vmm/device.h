@@ -32,6 +32,19 @@ struct dev_host {
 	void (*set_irq)(struct dev_host *host, uint32_t gsi, bool level);
 	/* Ask the VM to power off or reboot; returns at once, the VM acts later. */
 	void (*request)(struct dev_host *host, enum vm_request req);
+	/*
+	 * Signal eventfd @fd, without a vCPU exit to user space, when the guest
+	 * writes @datamatch (@len bytes) to MMIO address @addr; @assign false
+	 * removes it. 0 or -errno. NULL when the machine cannot (unit tests).
+	 */
+	int (*ioeventfd)(struct dev_host *host, uint64_t addr, uint32_t len, uint64_t datamatch,
+			 int fd, bool assign);
+	/*
+	 * Make a write to eventfd @fd an edge on interrupt line @gsi (or, with a
+	 * @resample_fd >= 0, a level the EOI resamples); @assign false removes
+	 * it. 0 or -errno. NULL when the machine cannot.
+	 */
+	int (*irqfd)(struct dev_host *host, uint32_t gsi, int fd, int resample_fd, bool assign);
 };
 
 struct device_ops {

@@ -48,6 +48,34 @@ static void vm_host_request(struct dev_host *host, enum vm_request req)
 		vm_request_exit(vm, VM_EXIT_REBOOT, "guest requested a reset");
 }
 
+static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len,
+			     uint64_t datamatch, int fd, bool assign)
+{
+	struct vm *vm = container_of(host, struct vm, host);
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch, .addr = addr, .len = len, .fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+static int vm_host_irqfd(struct dev_host *host, uint32_t gsi, int fd, int resample_fd, bool assign)
+{
+	struct vm *vm = container_of(host, struct vm, host);
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	if (vm->cfg.no_irqchip)
+		return -ENODEV;
+	if (!assign)
+		irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	else if (resample_fd >= 0) {
+		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		irqfd.resamplefd = (uint32_t)resample_fd;
+	}
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
 static int vm_open_kvm(struct vm *vm)
 {
 	int ver;
@@ -148,6 +176,8 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
 	vm->host.request = vm_host_request;
+	vm->host.ioeventfd = vm_host_ioeventfd;
+	vm->host.irqfd = vm_host_irqfd;
 	pthread_mutex_init(&vm->exit_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);

@@ -6,6 +6,7 @@
 #include "arch/x86/x86.h"
 #include "devices/legacy.h"
 #include "util/log.h"
+#include "virtio/mmio.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -88,6 +89,39 @@ static int x86_add_pio_device(struct vm *vm, struct device *dev, uint64_t port, 
 	return ret;
 }
 
+/* virtio-mmio devices: the disks first (vda, vdb, ...), then the entropy source. */
+static unsigned int x86_nvirtio(const struct vm *vm)
+{
+	return vm->cfg.ndisks + (vm->cfg.rng ? 1 : 0);
+}
+
+static int x86_add_virtio_devices(struct vm *vm)
+{
+	unsigned int i, n = x86_nvirtio(vm);
+	int ret;
+
+	if (n > GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1) {
+		log_error("too many virtio devices (%u): at most %d", n,
+			  GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t base = LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE;
+		struct virtio_dev *vdev = i < vm->cfg.ndisks
+			? virtio_blk_create(&vm->cfg.disks[i], i) : virtio_rng_create();
+		struct device *dev = virtio_mmio_create(&vm->host, &vm->mem, vdev, base,
+							GSI_VIRTIO_FIRST + i);
+
+		if (!dev)
+			return -EINVAL;
+		vm_add_device(vm, dev);
+		ret = bus_register(&vm->mmio, base, LAYOUT_VIRTIO_SIZE, dev);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 int arch_create_devices(struct vm *vm)
 {
 	struct device *com1 = serial_create(&vm->host, "com1", GSI_COM1, vm->cfg.console_out_fd);
@@ -104,6 +138,8 @@ int arch_create_devices(struct vm *vm)
 					 PORT_ACPI_PM, PORT_ACPI_PM_LEN);
 	if (ret == 0)
 		ret = x86_add_pio_device(vm, post_sink_create(&vm->host), PORT_POST, 1);
+	if (ret == 0)
+		ret = x86_add_virtio_devices(vm);
 	return ret;
 }
 
@@ -123,11 +159,17 @@ static int x86_write_acpi(struct vm *vm)
 		.rtc_port = PORT_RTC,
 		.rtc_gsi = GSI_RTC,
 	};
+	struct acpi_mmio_dev virtio[GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1];
 	uint8_t *buf = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
 	long n;
 
 	if (!buf)
 		return -EFAULT;
+	m.nmmio_devs = x86_nvirtio(vm);
+	m.mmio_devs = virtio;
+	for (unsigned int i = 0; i < m.nmmio_devs; i++)
+		virtio[i] = (struct acpi_mmio_dev){ LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE,
+						    LAYOUT_VIRTIO_SIZE, GSI_VIRTIO_FIRST + i };
 	n = acpi_build(buf, LAYOUT_ACPI_SIZE, LAYOUT_ACPI, &m, &vm->arch->rsdp_gpa);
 	if (n < 0) {
 		log_error("cannot build ACPI tables: %s", strerror((int)-n));

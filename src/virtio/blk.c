@@ -1,0 +1,511 @@
+/*
+ * virtio-blk (virtio 1.2, 5.2) on a raw image file: read, write, flush,
+ * get-id, discard and write-zeroes, all asynchronous through util/aio.h so
+ * neither vCPUs nor the device thread wait for the disk.
+ */
+#include "virtio/virtio.h"
+
+#include "util/aio.h"
+#include "util/log.h"
+#include "vmm/state.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BLK_QUEUE_SIZE 256
+#define BLK_SEG_MAX    128                 /* data segments per request */
+#define BLK_CHAIN_MAX  (BLK_SEG_MAX + 2)   /* plus header and status */
+#define BLK_SECTOR     512ULL
+#define BLK_ID_BYTES   20
+#define BLK_DIRECT_ALIGN 4096              /* cache=none: block size and bounce alignment */
+#define BLK_MAX_DISCARD_SECTORS (1U << 30 >> 9) /* 1 GiB per discard/write-zeroes */
+#define BLK_CONFIG_SIZE 60
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status (5.2.6). */
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WZ_UNMAP 1
+
+struct blk_hdr {
+	uint32_t type;
+	uint32_t ioprio;
+	uint64_t sector;
+};
+
+struct blk_seg {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+/* Write-zeroes steps when the file system lacks FALLOC_FL_ZERO_RANGE. */
+enum wz_step { WZ_NONE, WZ_ZERO_RANGE, WZ_PUNCH, WZ_ALLOCATE };
+
+struct blk_req {
+	struct aio_req aio;
+	uint16_t head;
+	uint8_t *status;         /* the chain's last writable byte (guest memory) */
+	uint32_t used_len;       /* bytes written into the chain on success */
+	enum wz_step wz;
+	void *bounce;            /* cache=none, misaligned guest buffers */
+	struct iovec bounce_iov;
+	unsigned int ndata;
+	struct iovec data[BLK_CHAIN_MAX]; /* the request's data bytes in guest memory */
+	struct iovec chain[BLK_CHAIN_MAX];
+	struct blk_req *next_free;
+};
+
+struct virtio_blk {
+	struct virtio_dev vdev;
+	char name[8];            /* "vda" */
+	char serial[BLK_ID_BYTES + 1];
+	int fd;
+	bool read_only;
+	bool direct;
+	uint64_t capacity;       /* in 512-byte sectors */
+	uint8_t config[BLK_CONFIG_SIZE];
+	struct aio *aio;
+	struct blk_req *reqs;
+	struct blk_req *free;    /* requests not in flight */
+	bool starved;            /* the queue has work waiting for a free request */
+	bool io_error_logged;
+};
+
+static void put_le16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static struct virtio_blk *to_blk(struct virtio_dev *vdev)
+{
+	return container_of(vdev, struct virtio_blk, vdev);
+}
+
+static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t bytes)
+{
+	return sector <= blk->capacity && bytes / BLK_SECTOR <= blk->capacity - sector;
+}
+
+/* --- completion --- */
+
+static void blk_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status)
+{
+	if (status != VIRTIO_BLK_S_OK)
+		r->used_len = 1;
+	*r->status = status;
+	free(r->bounce);
+	r->bounce = NULL;
+	if (!virtio_is_broken(&blk->vdev))
+		vq_push(&blk->vdev.vqs[0], r->head, r->used_len);
+	r->next_free = blk->free;
+	blk->free = r;
+}
+
+/* The next write-zeroes step after a failed or finished one; false when done. */
+static bool blk_wz_next(struct virtio_blk *blk, struct blk_req *r)
+{
+	int64_t res = r->aio.res;
+
+	if (r->wz == WZ_ZERO_RANGE && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		r->wz = WZ_PUNCH;
+		r->aio.mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	} else if (r->wz == WZ_PUNCH && res == 0) {
+		r->wz = WZ_ALLOCATE; /* no unmap asked: give the blocks back */
+		r->aio.mode = FALLOC_FL_KEEP_SIZE;
+	} else {
+		return false;
+	}
+	aio_submit(blk->aio, &r->aio);
+	return true;
+}
+
+static void blk_done(struct aio_req *a, void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+	struct blk_req *r = container_of(a, struct blk_req, aio);
+
+	if (r->wz != WZ_NONE && blk_wz_next(blk, r))
+		return;
+	if (r->wz == WZ_ALLOCATE)
+		a->res = 0; /* the blocks read as zeroes already; allocation is best effort */
+	if (a->res < 0) {
+		if (!blk->io_error_logged)
+			log_warn("virtio-blk %s: I/O error: %s", blk->name, strerror((int)-a->res));
+		blk->io_error_logged = true;
+		blk_finish(blk, r, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	if (r->bounce && a->op == AIO_READ)
+		iov_from_buf(r->data, r->ndata, 0, r->bounce, r->bounce_iov.iov_len);
+	blk_finish(blk, r, VIRTIO_BLK_S_OK);
+}
+
+/* --- submission --- */
+
+static bool iov_aligned(const struct iovec *iov, unsigned int n, uint64_t align)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) & (align - 1))
+			return false;
+	return true;
+}
+
+/* Read or write r->data at @sector; returns a status when it cannot start. */
+static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uint64_t sector,
+		  uint64_t len)
+{
+	if (len % BLK_SECTOR || !range_ok(blk, sector, len))
+		return VIRTIO_BLK_S_IOERR;
+	r->aio = (struct aio_req){ .op = op, .fd = blk->fd, .iov = r->data, .iovcnt = r->ndata,
+				   .offset = sector * BLK_SECTOR };
+	if (blk->direct && (len % BLK_DIRECT_ALIGN || !iov_aligned(r->data, r->ndata,
+								   BLK_DIRECT_ALIGN))) {
+		if (posix_memalign(&r->bounce, BLK_DIRECT_ALIGN,
+				   (len + BLK_DIRECT_ALIGN - 1) & ~(BLK_DIRECT_ALIGN - 1)))
+			return VIRTIO_BLK_S_IOERR;
+		r->bounce_iov = (struct iovec){ r->bounce, len };
+		if (op == AIO_WRITE)
+			iov_to_buf(r->data, r->ndata, 0, r->bounce, len);
+		r->aio.iov = &r->bounce_iov;
+		r->aio.iovcnt = 1;
+	}
+	aio_submit(blk->aio, &r->aio);
+	return -1;
+}
+
+static int blk_discard(struct virtio_blk *blk, struct blk_req *r, uint32_t type, uint64_t len)
+{
+	struct blk_seg seg;
+	bool unmap;
+
+	if (blk->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (len != sizeof(seg))
+		return VIRTIO_BLK_S_UNSUPP; /* exactly one segment (max_*_seg is 1) */
+	iov_to_buf(r->data, r->ndata, 0, &seg, sizeof(seg));
+	unmap = seg.flags & VIRTIO_BLK_WZ_UNMAP;
+	if ((seg.flags & ~VIRTIO_BLK_WZ_UNMAP) || (type == VIRTIO_BLK_T_DISCARD && unmap))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS ||
+	    !range_ok(blk, seg.sector, (uint64_t)seg.num_sectors * BLK_SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	if (seg.num_sectors == 0)
+		return VIRTIO_BLK_S_OK;
+	r->aio = (struct aio_req){ .op = AIO_FALLOCATE, .fd = blk->fd,
+				   .offset = seg.sector * BLK_SECTOR,
+				   .len = (uint64_t)seg.num_sectors * BLK_SECTOR,
+				   .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE };
+	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !unmap) {
+		r->wz = WZ_ZERO_RANGE;
+		r->aio.mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	}
+	aio_submit(blk->aio, &r->aio);
+	return -1;
+}
+
+/* Start one request; returns its status when it finished at once, -1 when in flight. */
+static int blk_start(struct virtio_blk *blk, struct blk_req *r, const struct blk_hdr *h)
+{
+	uint64_t len = 0;
+
+	for (unsigned int i = 0; i < r->ndata; i++)
+		len += r->data[i].iov_len;
+	switch (h->type) {
+	case VIRTIO_BLK_T_IN:
+		r->used_len = (uint32_t)len + 1;
+		return blk_rw(blk, r, AIO_READ, h->sector, len);
+	case VIRTIO_BLK_T_OUT:
+		return blk->read_only ? VIRTIO_BLK_S_IOERR : blk_rw(blk, r, AIO_WRITE, h->sector, len);
+	case VIRTIO_BLK_T_FLUSH:
+		r->aio = (struct aio_req){ .op = AIO_FDATASYNC, .fd = blk->fd };
+		aio_submit(blk->aio, &r->aio);
+		return -1;
+	case VIRTIO_BLK_T_GET_ID:
+		r->used_len = 1 + (uint32_t)iov_from_buf(r->data, r->ndata, 0, blk->serial,
+							  BLK_ID_BYTES);
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return blk_discard(blk, r, h->type, len);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+/*
+ * Split a chain into header, data and status without assuming any framing
+ * (2.6.4): the header is the first 16 readable bytes, the status the last
+ * writable byte, the data what lies between. Returns false if malformed.
+ */
+static bool blk_parse(struct blk_req *r, const struct vq_chain *c, struct blk_hdr *h)
+{
+	const struct iovec *last = &c->iov[c->nout + c->nin - 1];
+	int n;
+
+	if (c->out_len < sizeof(*h) || c->in_len < 1)
+		return false;
+	iov_to_buf(c->iov, c->nout, 0, h, sizeof(*h));
+	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	if (c->out_len > sizeof(*h)) /* device-readable data: OUT, DISCARD, WRITE_ZEROES */
+		n = iov_slice(c->iov, c->nout, sizeof(*h), c->out_len - sizeof(*h), r->data,
+			      BLK_CHAIN_MAX);
+	else
+		n = iov_slice(c->iov + c->nout, c->nin, 0, c->in_len - 1, r->data, BLK_CHAIN_MAX);
+	if (n < 0 || (c->out_len > sizeof(*h) && c->in_len > 1))
+		return false; /* data in both directions */
+	r->ndata = (unsigned int)n;
+	return true;
+}
+
+static void blk_process(struct virtio_blk *blk)
+{
+	struct blk_req *r;
+	struct blk_hdr h;
+	bool pushed = false;
+	int st;
+
+	blk->starved = false;
+	while ((r = blk->free)) {
+		struct vq_chain c = { .iov = r->chain, .cap = BLK_CHAIN_MAX };
+
+		if (virtio_pop(&blk->vdev, 0, &c) <= 0)
+			break;
+		blk->free = r->next_free;
+		r->head = c.head;
+		r->used_len = 1;
+		r->wz = WZ_NONE;
+		if (!blk_parse(r, &c, &h)) {
+			r->next_free = blk->free;
+			blk->free = r;
+			virtio_fail(&blk->vdev, "request without header, status or with mixed data");
+			break;
+		}
+		st = blk_start(blk, r, &h);
+		if (st >= 0) {
+			blk_finish(blk, r, (uint8_t)st);
+			pushed = true;
+		}
+	}
+	if (!blk->free)
+		blk->starved = true;
+	aio_commit(blk->aio);
+	if (pushed)
+		virtio_used(&blk->vdev, 0);
+}
+
+static void blk_notify(struct virtio_dev *vdev, unsigned int q)
+{
+	(void)q;
+	blk_process(to_blk(vdev));
+}
+
+static void blk_event(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	if (aio_reap(blk->aio, blk_done, blk) == 0)
+		return;
+	aio_commit(blk->aio); /* write-zeroes steps */
+	virtio_used(vdev, 0);
+	if (blk->starved && !virtio_is_broken(vdev) && vdev->vqs[0].active)
+		blk_process(blk);
+}
+
+static void blk_config_read(struct virtio_dev *vdev, uint64_t offset, void *data, uint32_t len)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	virtio_config_bytes(blk->config, sizeof(blk->config), offset, data, len);
+}
+
+/* A request reaped during reset: back to the pool, the rings are not touched. */
+static void blk_drop(struct aio_req *a, void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+	struct blk_req *r = container_of(a, struct blk_req, aio);
+
+	free(r->bounce);
+	r->bounce = NULL;
+	r->next_free = blk->free;
+	blk->free = r;
+}
+
+static void blk_reset(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	aio_drain(blk->aio, blk_drop, blk);
+	blk->starved = false;
+}
+
+static int blk_state(struct virtio_dev *vdev, struct state_io *io)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	uint64_t capacity = blk->capacity;
+
+	/* In-flight requests are drained before a save (the VM is paused). */
+	state_u64(io, &capacity);
+	if (!io->err && capacity != blk->capacity)
+		io->err = -EBADMSG; /* restoring onto a different image */
+	return io->err;
+}
+
+static void blk_destroy(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	if (blk->aio) {
+		aio_drain(blk->aio, blk_drop, blk);
+		aio_destroy(blk->aio);
+	}
+	if (blk->fd >= 0)
+		close(blk->fd);
+	free(blk->reqs);
+	free(blk);
+}
+
+static const struct virtio_dev_ops virtio_blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nqueues = 1,
+	.queue_max = BLK_QUEUE_SIZE,
+	.config_read = blk_config_read,
+	.notify = blk_notify,
+	.event = blk_event,
+	.reset = blk_reset,
+	.state = blk_state,
+	.destroy = blk_destroy,
+};
+
+static void blk_fill_config(struct virtio_blk *blk)
+{
+	uint8_t *c = blk->config;
+	uint32_t bs = blk->direct ? BLK_DIRECT_ALIGN : BLK_SECTOR;
+
+	put_le64(c + 0, blk->capacity);
+	put_le32(c + 12, BLK_SEG_MAX);
+	put_le32(c + 20, bs);                              /* blk_size */
+	put_le16(c + 34, 1);                               /* num_queues */
+	put_le32(c + 36, BLK_MAX_DISCARD_SECTORS);         /* max_discard_sectors */
+	put_le32(c + 40, 1);                               /* max_discard_seg */
+	put_le32(c + 44, bs / BLK_SECTOR);                 /* discard_sector_alignment */
+	put_le32(c + 48, BLK_MAX_DISCARD_SECTORS);         /* max_write_zeroes_sectors */
+	put_le32(c + 52, 1);                               /* max_write_zeroes_seg */
+	c[56] = 1;                                         /* write_zeroes_may_unmap */
+}
+
+static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
+{
+	int flags = (disk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	struct stat st;
+	off_t size;
+
+	blk->fd = open(disk->path, flags | (blk->direct ? O_DIRECT : 0));
+	if (blk->fd < 0 && errno == EINVAL && blk->direct) {
+		log_error("cannot open disk %s with cache=none: its file system refuses O_DIRECT "
+			  "(use cache=writeback)", disk->path);
+		return -EINVAL;
+	}
+	if (blk->fd < 0) {
+		int err = errno;
+
+		log_error("cannot open disk %s%s: %s", disk->path,
+			  !disk->read_only && (err == EACCES || err == EROFS) ? " for writing (add ,ro?)" : "",
+			  strerror(err));
+		return -err;
+	}
+	if (fstat(blk->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		log_error("disk %s is not a regular file or block device", disk->path);
+		return -EINVAL;
+	}
+	if (flock(blk->fd, (disk->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		log_error("disk %s is locked: another --disk or another VM uses it", disk->path);
+		return -EBUSY;
+	}
+	size = lseek(blk->fd, 0, SEEK_END);
+	if (size < (off_t)BLK_SECTOR) {
+		log_error("disk %s is %s", disk->path, size < 0 ? "unreadable" : "smaller than a sector");
+		return -EINVAL;
+	}
+	blk->capacity = (uint64_t)size / BLK_SECTOR;
+	return 0;
+}
+
+static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsigned int index)
+{
+	int ret;
+
+	snprintf(blk->name, sizeof(blk->name), "vd%c", 'a' + (int)index);
+	snprintf(blk->serial, sizeof(blk->serial), "%s", disk->id ? disk->id : "");
+	if (!disk->id)
+		snprintf(blk->serial, sizeof(blk->serial), "banyan-%s", blk->name);
+	blk->read_only = disk->read_only;
+	blk->direct = disk->cache == DISK_CACHE_NONE;
+	ret = blk_open(blk, disk);
+	if (ret < 0)
+		return ret;
+	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE);
+	if (ret < 0) {
+		log_error("disk %s: cannot set up asynchronous I/O: %s", disk->path, strerror(-ret));
+		return ret;
+	}
+	blk->reqs = calloc(BLK_QUEUE_SIZE, sizeof(*blk->reqs));
+	if (!blk->reqs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < BLK_QUEUE_SIZE; i++) {
+		blk->reqs[i].next_free = blk->free;
+		blk->free = &blk->reqs[i];
+	}
+	blk_fill_config(blk);
+	return 0;
+}
+
+struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index)
+{
+	struct virtio_blk *blk = calloc(1, sizeof(*blk));
+
+	if (!blk) {
+		log_error("virtio-blk: out of memory");
+		return NULL;
+	}
+	blk->fd = -1;
+	blk->vdev = (struct virtio_dev){ .ops = &virtio_blk_ops, .id = blk->name, .event_fd = -1 };
+	if (index >= 26 || blk_init(blk, disk, index) < 0) {
+		blk_destroy(&blk->vdev);
+		return NULL;
+	}
+	blk->vdev.event_fd = aio_fd(blk->aio);
+	blk->vdev.features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+			     (1ULL << VIRTIO_BLK_F_FLUSH);
+	if (blk->read_only)
+		blk->vdev.features |= 1ULL << VIRTIO_BLK_F_RO;
+	else
+		blk->vdev.features |= (1ULL << VIRTIO_BLK_F_DISCARD) |
+				      (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	log_info("%s: %s, %llu MiB, %s, cache=%s, %s", blk->name, disk->path,
+		 (unsigned long long)(blk->capacity >> 11), blk->read_only ? "read-only" : "read-write",
+		 blk->direct ? "none" : "writeback", aio_engine(blk->aio));
+	return &blk->vdev;
+}

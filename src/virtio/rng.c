@@ -1,0 +1,102 @@
+/* virtio-rng (virtio 1.2, 5.4): one queue of writable buffers, filled by getrandom(). */
+#include "virtio/virtio.h"
+
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#define RNG_QUEUE_SIZE 64
+#define RNG_MAX_SEGS   16
+#define RNG_MAX_BYTES  (64 * 1024) /* per request: a guest cannot make us spin */
+
+struct virtio_rng {
+	struct virtio_dev vdev;
+	struct iovec iov[RNG_MAX_SEGS];
+};
+
+/* Fill the writable buffers; returns the bytes written. */
+static uint32_t rng_fill(const struct vq_chain *c)
+{
+	uint64_t done = 0;
+
+	for (unsigned int i = c->nout; i < c->nout + c->nin && done < RNG_MAX_BYTES; i++) {
+		size_t want = c->iov[i].iov_len, got = 0;
+
+		if (want > RNG_MAX_BYTES - done)
+			want = RNG_MAX_BYTES - done;
+		while (got < want) {
+			ssize_t n = getrandom((char *)c->iov[i].iov_base + got, want - got, 0);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return (uint32_t)(done + got);
+			got += (size_t)n;
+		}
+		done += got;
+	}
+	return (uint32_t)done;
+}
+
+static void rng_notify(struct virtio_dev *vdev, unsigned int q)
+{
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+	struct vq_chain c = { .iov = rng->iov, .cap = RNG_MAX_SEGS };
+	bool pushed = false;
+
+	while (virtio_pop(vdev, q, &c) > 0) {
+		vq_push(&vdev->vqs[q], c.head, rng_fill(&c));
+		pushed = true;
+	}
+	if (pushed)
+		virtio_used(vdev, q);
+}
+
+static void rng_config_read(struct virtio_dev *vdev, uint64_t offset, void *data, uint32_t len)
+{
+	(void)vdev;
+	virtio_config_bytes(NULL, 0, offset, data, len); /* no configuration space */
+}
+
+static void rng_reset(struct virtio_dev *vdev)
+{
+	(void)vdev;
+}
+
+static int rng_state(struct virtio_dev *vdev, struct state_io *io)
+{
+	(void)vdev;
+	(void)io;
+	return 0; /* stateless beyond its queue */
+}
+
+static void rng_destroy(struct virtio_dev *vdev)
+{
+	free(container_of(vdev, struct virtio_rng, vdev));
+}
+
+static const struct virtio_dev_ops virtio_rng_ops = {
+	.name = "virtio-rng",
+	.device_id = VIRTIO_ID_RNG,
+	.nqueues = 1,
+	.queue_max = RNG_QUEUE_SIZE,
+	.config_read = rng_config_read,
+	.notify = rng_notify,
+	.reset = rng_reset,
+	.state = rng_state,
+	.destroy = rng_destroy,
+};
+
+struct virtio_dev *virtio_rng_create(void)
+{
+	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+
+	if (!rng) {
+		log_error("virtio-rng: out of memory");
+		return NULL;
+	}
+	rng->vdev = (struct virtio_dev){ .ops = &virtio_rng_ops, .id = "rng0", .event_fd = -1 };
+	return &rng->vdev;
+}

@@ -1,0 +1,133 @@
+/*
+ * Virtio devices (virtio 1.2), split in two as the spec is: a transport
+ * (virtio/mmio.h) owns the registers, feature negotiation, the queues'
+ * programming, notifications and interrupts, and validates every
+ * guest-written index; a device (block, entropy) owns its configuration
+ * space and what its queues carry.
+ *
+ * Threads: each device gets one thread from its transport, which waits on
+ * the queues' notification eventfds (ioeventfd) and on the device's own
+ * event fd, and calls the device's notify/event operations. Those run with
+ * the transport lock held, as do every register access from vCPUs, reset and
+ * state; so a device's queue and configuration state needs no lock of its own.
+ */
+#ifndef BANYAN_VIRTIO_VIRTIO_H
+#define BANYAN_VIRTIO_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/virtqueue.h"
+#include "vmm/device.h"
+
+/* Device IDs (5 Device Types). */
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG   4
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define VIRTIO_STATUS_DRIVER      0x02
+#define VIRTIO_STATUS_DRIVER_OK   0x04
+#define VIRTIO_STATUS_FEATURES_OK 0x08
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED      0x80
+
+/* Transport feature bits (6 Reserved Feature Bits). */
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
+
+/* Interrupt status bits. */
+#define VIRTIO_INT_USED   0x1
+#define VIRTIO_INT_CONFIG 0x2
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_dev;
+struct state_io;
+
+struct virtio_dev_ops {
+	const char *name;          /* "virtio-blk": for logs */
+	uint32_t device_id;        /* VIRTIO_ID_* */
+	unsigned int nqueues;      /* 1..VIRTIO_MAX_QUEUES */
+	uint16_t queue_max;        /* QueueNumMax, a power of two */
+	/*
+	 * Configuration space access at @offset (@len 1..8); a read fills every
+	 * byte (0 beyond the end), a write outside writable fields is ignored.
+	 */
+	void (*config_read)(struct virtio_dev *vdev, uint64_t offset, void *data, uint32_t len);
+	void (*config_write)(struct virtio_dev *vdev, uint64_t offset, const void *data,
+			     uint32_t len); /* may be NULL */
+	/* The driver made buffers available on queue @q (device thread). */
+	void (*notify)(struct virtio_dev *vdev, unsigned int q);
+	/* vdev->event_fd became readable (device thread); NULL without one. */
+	void (*event)(struct virtio_dev *vdev);
+	/*
+	 * Device reset (status 0 or VM reboot): finish or cancel in-flight work
+	 * without touching the queues again, back to power-on state.
+	 */
+	void (*reset)(struct virtio_dev *vdev);
+	/* Device-specific state (the transport saves the queues). */
+	int (*state)(struct virtio_dev *vdev, struct state_io *io);
+	void (*destroy)(struct virtio_dev *vdev);
+};
+
+struct virtio_transport;
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	const char *id;            /* instance name for logs, e.g. "vda" */
+	uint64_t features;         /* device-specific feature bits offered */
+	uint64_t acked;            /* negotiated features (valid after FEATURES_OK) */
+	int event_fd;              /* extra fd for the device thread, or -1 */
+	struct virtqueue *vqs;     /* ops->nqueues queues, owned by the transport */
+	struct virtio_transport *transport;
+};
+
+/*
+ * virtio_pop - next chain of queue @q into @c (iov/cap set by the caller).
+ * Returns 1 with a chain; 0 when the queue is empty, after re-enabling
+ * notifications (with EVENT_IDX) and checking once more; -EINVAL when the
+ * chain was malformed: the device is then marked NEEDS_RESET with one log
+ * line and must stop using its queues.
+ */
+int virtio_pop(struct virtio_dev *vdev, unsigned int q, struct vq_chain *c)
+	__attribute__((warn_unused_result));
+
+/*
+ * virtio_used - after vq_push on queue @q: interrupt the driver if it wants
+ * to be (event index, NO_INTERRUPT flag).
+ */
+void virtio_used(struct virtio_dev *vdev, unsigned int q);
+
+/*
+ * virtio_fail - the guest broke the device's rules: set NEEDS_RESET, raise
+ * a configuration interrupt, log @why once. The device ignores its queues
+ * until the driver resets it.
+ */
+void virtio_fail(struct virtio_dev *vdev, const char *why);
+
+/* virtio_is_broken - the device is in NEEDS_RESET. */
+bool virtio_is_broken(const struct virtio_dev *vdev);
+
+/* virtio_config_changed - bump the configuration generation, interrupt the driver. */
+void virtio_config_changed(struct virtio_dev *vdev);
+
+/* virtio_config_bytes - copy @len bytes at @offset of @cfg (@size bytes) to @data, 0-padded. */
+void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *data,
+			 uint32_t len);
+
+/* The devices. Each returns NULL after logging one line on failure. */
+struct disk_config;
+
+/*
+ * virtio_blk_create - a block device on the raw image @disk->path, opened
+ * now (read-only with @disk->read_only, O_DIRECT with cache=none). @index
+ * names it ("vda" + index) and gives the default serial.
+ */
+struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index);
+
+/* virtio_rng_create - an entropy device fed by getrandom(). */
+struct virtio_dev *virtio_rng_create(void);
+
+#endif
