@@ -13,6 +13,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: banyan <command> [options]\n"
 		   "commands:\n"
 		   "  run       boot a VM in the foreground, console on stdio\n"
+		   "  ctl       control a running VM through its API socket\n"
 		   "  version   print the version\n"
 		   "Run 'banyan <command> --help' for a command's options.\n");
 }
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ctl") == 0)
+		return cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("banyan %s\n", BANYAN_VERSION);
 		return 0;

@@ -13,5 +13,6 @@
 #define EXIT_SIGNAL_BASE 128 /* stopped by a signal: 128 + its number, as shells report */
 
 int cmd_run(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 #endif

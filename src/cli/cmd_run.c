@@ -1,6 +1,7 @@
 /* `banyan run`: boot a VM in the foreground with its console on stdio. */
 #include "cli/cli.h"
 
+#include "api/api.h"
 #include "cli/disk_option.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -34,12 +35,26 @@ struct run_ctx {
 	struct vm *vm;
 	int quit_signal;
 	bool vm_stopped;
+	/* The control plane (--api-socket, --config); see run_api_* below. */
+	const char *api_path;
+	const char *config_path;
+	const char *machine_opt;    /* first option that describes the machine */
+	struct vmcfg spec;          /* the VM as GET /vm/config shows it */
+	struct api_ctl ctl;
+	struct api_server *api;
+	struct event_handler start_handler;
+	bool start_pending;         /* InstanceStart waits for the run loop */
+	bool api_quit;              /* stop asked through the API before boot */
+	bool from_api;              /* the current config came from InstanceStart */
+	bool create_failed;         /* vm_create failed (the API was told why) */
 };
 
 static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: banyan run --kernel PATH [options]\n"
+		"       banyan run --config FILE [--api-socket PATH] [options]\n"
+		"       banyan run --api-socket PATH [options]\n"
 		"  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
 		"  --initrd PATH        initial ramdisk\n"
 		"  --cmdline STR        kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
@@ -50,6 +65,10 @@ static void run_usage(FILE *f)
 		"  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
 		"                       a virtio-blk disk on a raw image (repeatable)\n"
 		"  --rng                a virtio-rng entropy device\n"
+		"  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
+		"  --api-socket PATH    serve the API there; without --kernel or --config,\n"
+		"                       wait for the configuration and InstanceStart\n"
+		"  --log-file PATH      log there (appended) instead of stderr\n"
 		"The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 		VM_MAX_CPUS);
 }
@@ -67,7 +86,8 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ON_REBOOT,
-       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP, OPT_DISK, OPT_RNG };
+       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP, OPT_DISK, OPT_RNG, OPT_CONFIG,
+       OPT_API_SOCKET, OPT_LOG_FILE };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -81,6 +101,9 @@ static const struct option run_options[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -162,9 +185,70 @@ static int check_readable(const char *what, const char *path)
 	return 0;
 }
 
-/* Returns 0, 1 for --help, or -EINVAL after printing one line. */
-static int parse_run_args(struct vm_config *cfg, int argc, char **argv)
+static const char *option_name(int opt)
 {
+	const struct option *o;
+
+	for (o = run_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* Options about the process rather than the machine; *@done when @opt was one. */
+static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, bool *done)
+{
+	int ret;
+
+	*done = true;
+	switch (opt) {
+	case OPT_CONFIG:
+		ctx->config_path = arg;
+		return 0;
+	case OPT_API_SOCKET:
+		ctx->api_path = arg;
+		return 0;
+	case OPT_LOG_FILE:
+		ret = log_open_file(arg);
+		return ret < 0 ? usage_error("cannot open log file %s: %s", arg, strerror(-ret)) : 0;
+	case OPT_ON_REBOOT:
+	case OPT_LOG_LEVEL:
+	case OPT_NO_IRQCHIP:
+		*done = false;
+		return 0;
+	default:
+		*done = false;
+		if (!ctx->machine_opt)
+			ctx->machine_opt = option_name(opt);
+		return 0;
+	}
+}
+
+/* --config: the machine comes from the file; its logger applies now. */
+static int load_config_file(struct run_ctx *ctx)
+{
+	char err[VMCFG_ERR_LEN];
+	int lvl;
+
+	if (ctx->machine_opt)
+		return usage_error("--%s cannot be combined with --config (the file describes "
+				   "the whole VM)", ctx->machine_opt);
+	if (vmcfg_load_file(&ctx->spec, ctx->config_path, err) < 0 ||
+	    vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0)
+		return usage_error("--config %s: %s", ctx->config_path, err);
+	if (ctx->spec.log_path && log_open_file(ctx->spec.log_path) < 0)
+		return usage_error("cannot open log file %s", ctx->spec.log_path);
+	lvl = ctx->spec.log_level[0] ? vmcfg_log_level(ctx->spec.log_level) : -1;
+	if (lvl >= 0)
+		log_set_level((enum log_level)lvl);
+	return 0;
+}
+
+/* Returns 0, 1 for --help, or -EINVAL after printing one line. */
+static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
+{
+	struct vm_config *cfg = &ctx->cfg;
+	bool done;
 	int opt, ret;
 
 	*cfg = (struct vm_config){ .ncpus = 1, .mem_size = MEM_DEFAULT,
@@ -176,14 +260,22 @@ static int parse_run_args(struct vm_config *cfg, int argc, char **argv)
 			return 1;
 		if (opt == '?')
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
-		ret = parse_run_option(cfg, opt, optarg);
+		ret = parse_process_option(ctx, opt, optarg, &done);
+		if (ret == 0 && !done)
+			ret = parse_run_option(cfg, opt, optarg);
 		if (ret < 0)
 			return ret;
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (ctx->config_path)
+		return load_config_file(ctx);
+	if (!cfg->kernel_path && ctx->api_path && !ctx->machine_opt)
+		return 0; /* configured and started through the API */
 	if (!cfg->kernel_path)
-		return usage_error("%s", "--kernel is required");
+		return usage_error("%s", ctx->api_path ? "--kernel is required when machine "
+							 "options are given"
+						       : "--kernel is required");
 	return check_readable("kernel", cfg->kernel_path) ?:
 	       (cfg->initrd_path ? check_readable("initrd", cfg->initrd_path) : 0);
 }
@@ -197,6 +289,7 @@ static void on_signal(struct event_handler *h, uint32_t events)
 	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	ctx->quit_signal = (int)si.ssi_signo;
+	ctx->api_quit = true; /* a VMM still waiting for InstanceStart exits too */
 	if (ctx->vm)
 		vm_request_exit(ctx->vm, VM_EXIT_USER, "stopped by a signal");
 }
@@ -262,7 +355,11 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
 	enum vm_exit reason;
 
+	ctx->create_failed = false;
 	if (vm_create(&ctx->cfg, &ctx->vm) < 0) {
+		ctx->create_failed = true;
+		if (ctx->api)
+			api_vm_started(&ctx->ctl, NULL, log_last_error());
 		*status = EXIT_USAGE;
 		return VM_EXIT_HOST_ERROR;
 	}
@@ -271,6 +368,8 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	ctx->vm_stopped = false;
 	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0)
 		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
+	if (ctx->api)
+		api_vm_started(&ctx->ctl, ctx->vm, NULL);
 	console_attach(&ctx->con, ctx->vm);
 	while (!ctx->vm_stopped) {
 		if (event_loop_run_once(&ctx->loop, console_poll_ms(&ctx->con)) < 0)
@@ -278,6 +377,9 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 		console_flush(&ctx->con);
 	}
 	reason = vm_join(ctx->vm);
+	if (ctx->api)
+		api_vm_stopped(&ctx->ctl, !(reason == VM_EXIT_REBOOT &&
+					    ctx->cfg.on_reboot == ON_REBOOT_RESTART));
 	console_attach(&ctx->con, NULL);
 	event_loop_del(&ctx->loop, &ctx->exit_handler);
 	log_vm_exit(ctx->vm, reason);
@@ -294,13 +396,109 @@ static void warn_if_pvm(void)
 			 "speed here; stock kernels are emulated instruction by instruction");
 }
 
+static void on_api_start(struct event_handler *h, uint32_t events)
+{
+	struct run_ctx *ctx = container_of(h, struct run_ctx, start_handler);
+	bool quit;
+
+	(void)events;
+	ctx->start_pending = api_take_start(&ctx->ctl, &quit);
+	ctx->api_quit |= quit;
+}
+
+/* Serve the API; after this, API threads read ctx->spec under ctl.lock. */
+static int run_api_open(struct run_ctx *ctx)
+{
+	int ret = 0;
+
+	if (ctx->cfg.kernel_path && !ctx->config_path)
+		ret = vmcfg_from_vm_config(&ctx->spec, &ctx->cfg);
+	if (ret == 0)
+		ret = api_ctl_init(&ctx->ctl, &ctx->spec, BANYAN_VERSION);
+	if (ret < 0)
+		return ret;
+	ctx->start_handler.fd = ctx->ctl.start_fd;
+	ctx->start_handler.fn = on_api_start;
+	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
+	if (ret == 0)
+		ret = api_server_start(&ctx->ctl, ctx->api_path, &ctx->api);
+	return ret;
+}
+
+static void run_api_close(struct run_ctx *ctx)
+{
+	if (!ctx->api_path)
+		return;
+	api_server_stop(ctx->api);
+	ctx->api = NULL;
+	if (ctx->ctl.start_fd >= 0) {
+		event_loop_del(&ctx->loop, &ctx->start_handler);
+		api_ctl_destroy(&ctx->ctl);
+	}
+}
+
+/*
+ * Wait for InstanceStart (or a stop or a signal). Returns false to exit
+ * with *@status; true with the API's machine config in ctx->cfg.
+ */
+static bool run_wait_for_start(struct run_ctx *ctx, int *status)
+{
+	const struct vm_config *a = &ctx->ctl.vm_cfg;
+
+	log_info("waiting for the configuration and InstanceStart on %s", ctx->api_path);
+	ctx->start_pending = false;
+	while (!ctx->start_pending && !ctx->api_quit)
+		if (event_loop_run_once(&ctx->loop, -1) < 0)
+			return *status = EXIT_HOST_ERROR, false;
+	if (!ctx->start_pending) {
+		*status = ctx->quit_signal ? EXIT_SIGNAL_BASE + ctx->quit_signal : EXIT_GUEST_OK;
+		return false;
+	}
+	/* The spec cannot change while the VM starts or runs: the strings stay valid. */
+	ctx->cfg.kernel_path = a->kernel_path;
+	ctx->cfg.initrd_path = a->initrd_path;
+	ctx->cfg.cmdline = a->cmdline;
+	ctx->cfg.ncpus = a->ncpus;
+	ctx->cfg.mem_size = a->mem_size;
+	memcpy(ctx->cfg.disks, a->disks, sizeof(a->disks));
+	ctx->cfg.ndisks = a->ndisks;
+	ctx->cfg.rng = a->rng;
+	ctx->from_api = true;
+	return true;
+}
+
+/* Boot VMs until one stops for good; returns the exit status. */
+static int run_vms(struct run_ctx *ctx)
+{
+	enum vm_exit reason;
+	int status = EXIT_USAGE;
+
+	for (;;) {
+		if (!ctx->cfg.kernel_path && !run_wait_for_start(ctx, &status))
+			return status;
+		reason = run_one_vm(ctx, &status);
+		if (reason == VM_EXIT_REBOOT && ctx->cfg.on_reboot == ON_REBOOT_RESTART) {
+			log_info("restarting the VM (--on-reboot restart)");
+			continue;
+		}
+		/* A failed InstanceStart was answered with its reason: wait for another. */
+		if (ctx->from_api && ctx->create_failed) {
+			ctx->cfg.kernel_path = NULL;
+			continue;
+		}
+		return status;
+	}
+}
+
 int cmd_run(int argc, char **argv)
 {
-	struct run_ctx ctx = { .sig_handler.fd = -1 };
+	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1 };
 	int ret, status = EXIT_USAGE;
 
-	ret = parse_run_args(&ctx.cfg, argc, argv);
+	vmcfg_init(&ctx.spec);
+	ret = parse_run_args(&ctx, argc, argv);
 	if (ret != 0) {
+		vmcfg_free(&ctx.spec);
 		if (ret == 1)
 			run_usage(stdout);
 		return ret == 1 ? 0 : EXIT_USAGE;
@@ -311,9 +509,12 @@ int cmd_run(int argc, char **argv)
 		return EXIT_HOST_ERROR;
 	}
 	warn_if_pvm();
-	while (run_one_vm(&ctx, &status) == VM_EXIT_REBOOT &&
-	       ctx.cfg.on_reboot == ON_REBOOT_RESTART)
-		log_info("restarting the VM (--on-reboot restart)");
+	if (ctx.api_path && run_api_open(&ctx) < 0)
+		status = EXIT_USAGE;
+	else
+		status = run_vms(&ctx);
+	run_api_close(&ctx);
+	vmcfg_free(&ctx.spec);
 	console_close(&ctx.con);
 	if (ctx.sig_handler.fd >= 0)
 		close(ctx.sig_handler.fd);

@@ -26,6 +26,12 @@ int log_open_file(const char *path);
 /* log_msg - format and write one line; never allocates, safe from any thread. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * log_last_error - the text of the last error this thread logged ("" if
+ * none), so a caller can hand the reason of a failure to an API client.
+ */
+const char *log_last_error(void);
+
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

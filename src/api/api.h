@@ -1,0 +1,102 @@
+/*
+ * The control plane: an HTTP/1.1 + JSON API on a Unix socket, compatible
+ * with Firecracker's (docs/api.md), served by libmicrohttpd with one thread
+ * per connection, so a slow or stuck client holds only its own thread and
+ * never a vCPU.
+ *
+ * The API and the process running the VM meet in struct api_ctl. The API
+ * threads change the configuration before boot and act on the live VM
+ * after it; the run loop (banyan run) creates, starts and destroys VMs and
+ * tells the API through api_vm_started/api_vm_stopped. InstanceStart is
+ * handed to the run loop (start_fd), which answers through start_cond, so
+ * VMs are always created on the run loop's thread.
+ */
+#ifndef BANYAN_API_API_H
+#define BANYAN_API_API_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/vmcfg.h"
+
+struct vm;
+struct api_server;
+
+enum api_state {
+	API_NOT_STARTED, /* configuring; InstanceStart not yet asked or it failed */
+	API_STARTING,    /* InstanceStart handed to the run loop */
+	API_RUNNING,     /* a VM exists (running or paused) */
+	API_STOPPED,     /* the VM stopped for good; the process is about to exit */
+};
+
+struct api_ctl {
+	pthread_mutex_t lock;     /* protects everything below but the counters */
+	pthread_cond_t start_cond;/* signalled when STARTING ends */
+	struct vmcfg *cfg;        /* the VM's configuration (owned by the run loop) */
+	struct vm_config vm_cfg;  /* built from cfg by InstanceStart for the run loop */
+	enum api_state state;
+	struct vm *vm;            /* the live VM while RUNNING, else NULL */
+	char start_err[VMCFG_ERR_LEN]; /* why the last InstanceStart failed */
+	bool quit;                /* stop asked before boot: the process exits */
+	int start_fd;             /* eventfd: the run loop has an InstanceStart or quit */
+	uint64_t boots;           /* VMs started so far (restarts included) */
+	const char *version;
+	_Atomic uint64_t requests; /* API requests answered */
+	_Atomic uint64_t errors;   /* ... of which with a 4xx/5xx status */
+};
+
+/* api_ctl_init - an idle control block for @cfg. 0 or -errno. */
+int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
+	__attribute__((warn_unused_result));
+
+void api_ctl_destroy(struct api_ctl *ctl);
+
+/*
+ * api_server_start - bind @path (refused if another process serves it; a
+ * stale socket file is replaced), mode 0600, and serve @ctl from MHD's
+ * threads. Returns 0 or -errno with one log line.
+ */
+int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
+	__attribute__((warn_unused_result));
+
+/* api_server_stop - stop serving, wait for in-flight requests, remove the socket. */
+void api_server_stop(struct api_server *srv);
+
+/*
+ * api_take_start - for the run loop when start_fd is readable: true when an
+ * InstanceStart waits (its machine config is in ctl->vm_cfg), false
+ * otherwise; *@quit tells that a stop came before boot.
+ */
+bool api_take_start(struct api_ctl *ctl, bool *quit);
+
+/*
+ * api_vm_started - the run loop created (@vm non-NULL) or failed to create
+ * (@vm NULL, @err says why) the VM; answers a waiting InstanceStart.
+ */
+void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err);
+
+/*
+ * api_vm_stopped - the VM stopped and is about to be destroyed; @final:
+ * no restart follows. After it returns no API thread touches the VM.
+ */
+void api_vm_stopped(struct api_ctl *ctl, bool final);
+
+/* api_handle - one request, for the server and the fuzz target. Returns the status. */
+struct api_reply {
+	unsigned int status;
+	const char *content_type; /* NULL: no body */
+	char *body;               /* malloc'ed, or NULL */
+	size_t body_len;
+};
+void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
+		size_t body_len, struct api_reply *reply);
+
+/*
+ * api_metrics - the Prometheus text exposition of @ctl's VM (malloc'ed,
+ * NULL when out of memory). Called with ctl->lock held.
+ */
+char *api_metrics(struct api_ctl *ctl, size_t *len);
+
+#endif

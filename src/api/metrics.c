@@ -1,0 +1,128 @@
+/*
+ * GET /metrics: the Prometheus text exposition format (version 0.0.4).
+ * Counters are read without stopping anything: each is an atomic the vCPU
+ * or device thread bumps, so a scrape never stalls the guest.
+ */
+#include "api/api.h"
+
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static uint64_t metrics_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_state(FILE *f, struct api_ctl *ctl)
+{
+	static const char *const states[] = { "not_started", "running", "paused", "stopped" };
+	unsigned int cur, i;
+
+	if (ctl->state == API_RUNNING)
+		cur = ctl->vm && vm_is_paused(ctl->vm) ? 2 : 1;
+	else
+		cur = ctl->state == API_STOPPED ? 3 : 0;
+	metric_head(f, "banyan_vm_state", "gauge", "The VM's state: 1 for the current one.");
+	for (i = 0; i < 4; i++)
+		fprintf(f, "banyan_vm_state{state=\"%s\"} %d\n", states[i], i == cur);
+	metric_head(f, "banyan_vm_boots_total", "counter", "VMs started (restarts included).");
+	fprintf(f, "banyan_vm_boots_total %llu\n", (unsigned long long)ctl->boots);
+	metric_head(f, "banyan_api_requests_total", "counter", "API requests answered.");
+	fprintf(f, "banyan_api_requests_total %llu\n",
+		(unsigned long long)atomic_load(&ctl->requests));
+	metric_head(f, "banyan_api_errors_total", "counter", "API requests answered with 4xx/5xx.");
+	fprintf(f, "banyan_api_errors_total %llu\n",
+		(unsigned long long)atomic_load(&ctl->errors));
+}
+
+static void metrics_times(FILE *f, struct vm *vm)
+{
+	const struct device *con = vm->console;
+	uint64_t first = con ? atomic_load(&vm->console->stats.first_out_ns) : 0;
+
+	metric_head(f, "banyan_vm_vcpus", "gauge", "vCPUs of the VM.");
+	fprintf(f, "banyan_vm_vcpus %u\n", vm->ncpus);
+	metric_head(f, "banyan_vm_memory_bytes", "gauge", "Guest RAM.");
+	fprintf(f, "banyan_vm_memory_bytes %llu\n", (unsigned long long)vm->cfg.mem_size);
+	metric_head(f, "banyan_vm_setup_seconds", "gauge",
+		    "Time Banyan took to build the VM (KVM, memory, devices, kernel loading).");
+	fprintf(f, "banyan_vm_setup_seconds %.6f\n", (double)vm->setup_ns / 1e9);
+	metric_head(f, "banyan_vm_uptime_seconds", "gauge", "Time since the vCPUs started.");
+	fprintf(f, "banyan_vm_uptime_seconds %.6f\n",
+		(double)(metrics_now_ns() - vm->start_ns) / 1e9);
+	if (first) {
+		metric_head(f, "banyan_vm_boot_first_output_seconds", "gauge",
+			    "Time from the vCPUs' start to the guest's first console byte.");
+		fprintf(f, "banyan_vm_boot_first_output_seconds %.6f\n",
+			(double)(first - vm->start_ns) / 1e9);
+	}
+}
+
+static void metrics_exits(FILE *f, struct vm *vm)
+{
+	unsigned int i, slot;
+
+	metric_head(f, "banyan_vcpu_exits_total", "counter",
+		    "Exits from KVM_RUN to Banyan, by vCPU and reason.");
+	for (i = 0; i < vm->ncpus; i++)
+		for (slot = 0; slot < VCPU_EXIT_SLOTS; slot++) {
+			uint64_t n = atomic_load_explicit(&vm->vcpus[i].exits[slot],
+							  memory_order_relaxed);
+			const char *name = vcpu_exit_name(slot);
+
+			if (n)
+				fprintf(f, "banyan_vcpu_exits_total{vcpu=\"%u\",reason=\"%s\"} %llu\n",
+					i, name ? name : "other", (unsigned long long)n);
+		}
+}
+
+static void metrics_devices(FILE *f, struct vm *vm)
+{
+	const struct device *d;
+
+	metric_head(f, "banyan_device_bytes_total", "counter",
+		    "Bytes through each device: in = host to guest, out = guest to host.");
+	for (d = vm->devices; d; d = d->next) {
+		fprintf(f, "banyan_device_bytes_total{device=\"%s\",direction=\"in\"} %llu\n",
+			d->id, (unsigned long long)atomic_load(&d->stats.bytes_in));
+		fprintf(f, "banyan_device_bytes_total{device=\"%s\",direction=\"out\"} %llu\n",
+			d->id, (unsigned long long)atomic_load(&d->stats.bytes_out));
+	}
+	metric_head(f, "banyan_device_requests_total", "counter",
+		    "Requests each device served (virtio requests, ...).");
+	for (d = vm->devices; d; d = d->next)
+		fprintf(f, "banyan_device_requests_total{device=\"%s\"} %llu\n", d->id,
+			(unsigned long long)atomic_load(&d->stats.requests));
+}
+
+char *api_metrics(struct api_ctl *ctl, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (!f)
+		return NULL;
+	metrics_state(f, ctl);
+	if (ctl->vm) {
+		metrics_times(f, ctl->vm);
+		metrics_exits(f, ctl->vm);
+		metrics_devices(f, ctl->vm);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

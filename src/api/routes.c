@@ -1,0 +1,574 @@
+/*
+ * The API's endpoints: Firecracker's paths and bodies, Banyan's own under
+ * /banyan/v1. Every handler runs with ctl->lock held, so requests see and
+ * change the configuration and the VM one at a time; none of them blocks a
+ * vCPU (pause waits for the vCPUs, never the other way round).
+ */
+#include "api/api.h"
+
+#include "devices/legacy.h"
+#include "util/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CT_JSON "application/json"
+#define PREFIX	"/banyan/v1"
+
+struct req {
+	struct api_ctl *ctl;
+	const char *method;
+	const char *url;
+	const char *id;	   /* {id} of /drives/{id} and /network-interfaces/{id} */
+	json_object *body; /* parsed body of PUT/PATCH */
+	struct api_reply *reply;
+};
+
+static void reply_set(struct api_reply *r, unsigned int status, const char *ct, char *body,
+		      size_t len)
+{
+	free(r->body);
+	r->status = status;
+	r->content_type = ct;
+	r->body = body;
+	r->body_len = len;
+}
+
+static void reply_json(struct api_reply *r, unsigned int status, json_object *o)
+{
+	const char *s;
+	size_t len;
+	char *copy;
+
+	if (!o) {
+		reply_set(r, 500, NULL, NULL, 0);
+		return;
+	}
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+					      &len);
+	copy = malloc(len + 1);
+	if (copy)
+		memcpy(copy, s, len + 1);
+	reply_set(r, copy ? status : 500, copy ? CT_JSON : NULL, copy, copy ? len : 0);
+	json_object_put(o);
+}
+
+__attribute__((format(printf, 3, 4))) static void reply_fault(struct api_reply *r,
+							      unsigned int status,
+							      const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char msg[VMCFG_ERR_LEN + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o)
+		json_object_object_add(o, "fault_message", json_object_new_string(msg));
+	reply_json(r, status, o);
+}
+
+static void reply_ok(struct api_reply *r)
+{
+	reply_set(r, 204, NULL, NULL, 0);
+}
+
+static const char *state_name(struct api_ctl *ctl)
+{
+	switch (ctl->state) {
+	case API_RUNNING:
+		return ctl->vm && vm_is_paused(ctl->vm) ? "Paused" : "Running";
+	case API_STOPPED:
+		return "Stopped";
+	default:
+		return "Not started";
+	}
+}
+
+/* Configuration sections exist only before boot, as in Firecracker. */
+static bool before_boot(struct req *q, const char *what)
+{
+	if (q->ctl->state == API_NOT_STARTED)
+		return true;
+	reply_fault(q->reply, 400, "%s cannot be changed after the VM started", what);
+	return false;
+}
+
+static bool vm_live(struct req *q, const char *what)
+{
+	if (q->ctl->vm)
+		return true;
+	reply_fault(q->reply, 400, "cannot %s: the VM is not running", what);
+	return false;
+}
+
+/* Apply a config section; 204 or a 400 with the parser's message. */
+static void apply(struct req *q, int ret, const char *err)
+{
+	if (ret < 0)
+		reply_fault(q->reply, 400, "%s", err);
+	else
+		reply_ok(q->reply);
+}
+
+static void get_root(struct req *q)
+{
+	json_object *o = json_object_new_object();
+
+	if (o) {
+		json_object_object_add(o, "id", json_object_new_string("anonymous-instance"));
+		json_object_object_add(o, "state", json_object_new_string(state_name(q->ctl)));
+		json_object_object_add(o, "vmm_version", json_object_new_string(q->ctl->version));
+		json_object_object_add(o, "app_name", json_object_new_string("banyan"));
+	}
+	reply_json(q->reply, 200, o);
+}
+
+static void get_machine(struct req *q)
+{
+	reply_json(q->reply, 200, vmcfg_machine_to_json(q->ctl->cfg));
+}
+
+static void put_machine(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+	bool patch = strcmp(q->method, "PATCH") == 0;
+
+	if (before_boot(q, "machine-config"))
+		apply(q, vmcfg_machine(q->ctl->cfg, q->body, patch, err), err);
+}
+
+static void put_boot(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "boot-source"))
+		apply(q, vmcfg_boot_source(q->ctl->cfg, q->body, err), err);
+}
+
+static void put_drive(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+	bool patch = strcmp(q->method, "PATCH") == 0;
+
+	if (before_boot(q, "a drive"))
+		apply(q, vmcfg_drive(q->ctl->cfg, q->id, q->body, patch, err), err);
+}
+
+static void put_net(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+	bool patch = strcmp(q->method, "PATCH") == 0;
+
+	if (before_boot(q, "a network interface"))
+		apply(q, vmcfg_net(q->ctl->cfg, q->id, q->body, patch, err), err);
+}
+
+static void put_vsock(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "vsock"))
+		apply(q, vmcfg_vsock(q->ctl->cfg, q->body, err), err);
+}
+
+static void put_entropy(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "entropy"))
+		apply(q, vmcfg_entropy(q->ctl->cfg, q->body, err), err);
+}
+
+/* The logger applies at once: the file opens now, the level changes now. */
+static void put_logger(struct req *q)
+{
+	struct vmcfg *c = q->ctl->cfg;
+	char err[VMCFG_ERR_LEN];
+	struct vmcfg tmp = { 0 };
+	int ret = vmcfg_logger(&tmp, q->body, err);
+
+	if (ret == 0 && tmp.log_path && (ret = log_open_file(tmp.log_path)) < 0)
+		snprintf(err, sizeof(err), "logger: cannot open %s: %s", tmp.log_path,
+			 strerror(-ret));
+	if (ret == 0) {
+		if (tmp.log_level[0])
+			log_set_level((enum log_level)vmcfg_log_level(tmp.log_level));
+		ret = vmcfg_logger(c, q->body, err);
+	}
+	vmcfg_free(&tmp);
+	apply(q, ret, err);
+}
+
+static void put_metrics(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	apply(q, vmcfg_metrics(q->ctl->cfg, q->body, err), err);
+}
+
+static void get_vm_config(struct req *q)
+{
+	reply_json(q->reply, 200, vmcfg_to_json(q->ctl->cfg));
+}
+
+/* Hand the start to the run loop and wait for its answer (the lock is released meanwhile). */
+static void action_start(struct req *q)
+{
+	struct api_ctl *ctl = q->ctl;
+	char err[VMCFG_ERR_LEN];
+	uint64_t one = 1, boots = ctl->boots;
+
+	if (ctl->state == API_STARTING) {
+		reply_fault(q->reply, 400, "InstanceStart: the VM is already starting");
+		return;
+	}
+	if (ctl->state != API_NOT_STARTED) {
+		reply_fault(q->reply, 400, "InstanceStart: the VM was already started");
+		return;
+	}
+	if (vmcfg_to_vm_config(ctl->cfg, &ctl->vm_cfg, err) < 0) {
+		reply_fault(q->reply, 400, "InstanceStart: %s", err);
+		return;
+	}
+	ctl->state = API_STARTING;
+	ctl->start_err[0] = '\0';
+	if (write(ctl->start_fd, &one, sizeof(one)) < 0)
+		(void)0; /* the counter only saturates; the run loop wakes anyway */
+	while (ctl->state == API_STARTING)
+		pthread_cond_wait(&ctl->start_cond, &ctl->lock);
+	if (ctl->boots > boots)
+		reply_ok(q->reply);
+	else
+		reply_fault(q->reply, 400, "InstanceStart: %s",
+			    ctl->start_err[0] ? ctl->start_err : "the VM could not start");
+}
+
+static void action_ctrl_alt_del(struct req *q)
+{
+	struct device *kbd;
+
+	if (!vm_live(q, "send Ctrl-Alt-Del"))
+		return;
+	kbd = vm_find_device(q->ctl->vm, "i8042");
+	if (!kbd)
+		reply_fault(q->reply, 400, "SendCtrlAltDel: this VM has no i8042 keyboard");
+	else if (i8042_ctrl_alt_del(kbd) < 0)
+		reply_fault(q->reply, 400, "SendCtrlAltDel: the guest has not read the previous "
+					   "keys yet (is its i8042 driver loaded?)");
+	else
+		reply_ok(q->reply);
+}
+
+static int flush_metrics(struct api_ctl *ctl, char *err)
+{
+	size_t len;
+	char *text;
+	int fd, ret = 0;
+
+	if (!ctl->cfg->metrics_path)
+		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: no metrics file: "
+						    "configure PUT /metrics first"), -EINVAL;
+	text = api_metrics(ctl, &len);
+	if (!text)
+		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: out of memory"), -ENOMEM;
+	fd = open(ctl->cfg->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
+		  0600);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+		ret = -errno;
+		snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot write %s: %s",
+			 ctl->cfg->metrics_path, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return ret;
+}
+
+static void put_actions(struct req *q)
+{
+	json_object *v = NULL;
+	char err[VMCFG_ERR_LEN];
+	const char *type;
+
+	if (!json_object_is_type(q->body, json_type_object) ||
+	    json_object_object_length(q->body) != 1 ||
+	    !json_object_object_get_ex(q->body, "action_type", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		reply_fault(q->reply, 400, "actions: the body must be {\"action_type\": "
+					   "\"InstanceStart\", \"SendCtrlAltDel\" or "
+					   "\"FlushMetrics\"}");
+		return;
+	}
+	type = json_object_get_string(v);
+	if (strcmp(type, "InstanceStart") == 0)
+		action_start(q);
+	else if (strcmp(type, "SendCtrlAltDel") == 0)
+		action_ctrl_alt_del(q);
+	else if (strcmp(type, "FlushMetrics") == 0)
+		apply(q, flush_metrics(q->ctl, err), err);
+	else
+		reply_fault(q->reply, 400, "actions: unknown action_type '%s'", type);
+}
+
+static void patch_vm(struct req *q)
+{
+	json_object *v = NULL;
+	const char *state;
+
+	if (!json_object_is_type(q->body, json_type_object) ||
+	    json_object_object_length(q->body) != 1 ||
+	    !json_object_object_get_ex(q->body, "state", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		reply_fault(q->reply, 400,
+			    "vm: the body must be {\"state\": \"Paused\" or \"Resumed\"}");
+		return;
+	}
+	state = json_object_get_string(v);
+	if (strcmp(state, "Paused") && strcmp(state, "Resumed")) {
+		reply_fault(q->reply, 400, "vm: unknown state '%s' (Paused or Resumed)", state);
+		return;
+	}
+	if (!vm_live(q, strcmp(state, "Paused") == 0 ? "pause" : "resume"))
+		return;
+	if (strcmp(state, "Paused") == 0) {
+		vm_pause(q->ctl->vm);
+		log_info("VM paused through the API");
+	} else {
+		vm_resume(q->ctl->vm);
+		log_info("VM resumed through the API");
+	}
+	reply_ok(q->reply);
+}
+
+static void put_snapshot(struct req *q)
+{
+	reply_fault(q->reply, 400, "snapshots are not supported by this build of Banyan yet");
+}
+
+static double seconds(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void get_status(struct req *q)
+{
+	struct api_ctl *ctl = q->ctl;
+	json_object *o = json_object_new_object();
+	struct vm *vm = ctl->vm;
+
+	if (o) {
+		json_object_object_add(o, "state", json_object_new_string(state_name(ctl)));
+		json_object_object_add(o, "vmm_version", json_object_new_string(ctl->version));
+		json_object_object_add(o, "pid", json_object_new_int(getpid()));
+		json_object_object_add(o, "boots", json_object_new_int64((int64_t)ctl->boots));
+		json_object_object_add(o, "vcpus", json_object_new_int64(ctl->cfg->vcpu_count));
+		json_object_object_add(o, "mem_size_mib",
+				       json_object_new_int64((int64_t)ctl->cfg->mem_size_mib));
+		json_object_object_add(o, "uptime_seconds",
+				       vm ? json_object_new_double(seconds(now_ns() - vm->start_ns))
+					  : NULL);
+		json_object_object_add(o, "setup_seconds",
+				       vm ? json_object_new_double(seconds(vm->setup_ns)) : NULL);
+	}
+	reply_json(q->reply, 200, o);
+}
+
+static void put_stop(struct req *q)
+{
+	struct api_ctl *ctl = q->ctl;
+	uint64_t one = 1;
+
+	if (ctl->vm) {
+		log_info("stop requested through the API");
+		vm_request_exit(ctl->vm, VM_EXIT_POWEROFF, "stopped through the API");
+	} else if (ctl->state == API_NOT_STARTED) {
+		ctl->quit = true;
+		if (write(ctl->start_fd, &one, sizeof(one)) < 0)
+			(void)0;
+	} else {
+		reply_fault(q->reply, 400, "stop: the VM is %s", state_name(ctl));
+		return;
+	}
+	reply_ok(q->reply);
+}
+
+static void get_metrics(struct req *q)
+{
+	size_t len = 0;
+	char *text = api_metrics(q->ctl, &len);
+
+	if (!text)
+		reply_set(q->reply, 500, NULL, NULL, 0);
+	else
+		reply_set(q->reply, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+struct route {
+	const char *method;
+	const char *path;  /* ending in '/' with has_id: a prefix followed by the id */
+	bool has_id;
+	bool body;         /* a JSON body is required */
+	void (*fn)(struct req *q);
+};
+
+static const struct route routes[] = {
+	{ "GET", "/", false, false, get_root },
+	{ "GET", "/machine-config", false, false, get_machine },
+	{ "PUT", "/machine-config", false, true, put_machine },
+	{ "PATCH", "/machine-config", false, true, put_machine },
+	{ "PUT", "/boot-source", false, true, put_boot },
+	{ "PUT", "/drives/", true, true, put_drive },
+	{ "PATCH", "/drives/", true, true, put_drive },
+	{ "PUT", "/network-interfaces/", true, true, put_net },
+	{ "PATCH", "/network-interfaces/", true, true, put_net },
+	{ "PUT", "/vsock", false, true, put_vsock },
+	{ "PUT", "/entropy", false, true, put_entropy },
+	{ "PUT", "/logger", false, true, put_logger },
+	{ "PUT", "/metrics", false, true, put_metrics },
+	{ "GET", "/metrics", false, false, get_metrics },
+	{ "PUT", "/actions", false, true, put_actions },
+	{ "PATCH", "/vm", false, true, patch_vm },
+	{ "GET", "/vm/config", false, false, get_vm_config },
+	{ "PUT", "/snapshot/create", false, true, put_snapshot },
+	{ "PUT", "/snapshot/load", false, true, put_snapshot },
+	{ "GET", PREFIX "/status", false, false, get_status },
+	{ "PUT", PREFIX "/stop", false, false, put_stop },
+	{ "GET", PREFIX "/metrics", false, false, get_metrics },
+	{ NULL, NULL, false, false, NULL },
+};
+
+/* Does @url name @r's path? Sets *@id for the {id} routes. */
+static bool route_matches(const struct route *r, const char *url, const char **id)
+{
+	size_t n = strlen(r->path);
+
+	if (!r->has_id)
+		return strcmp(url, r->path) == 0;
+	if (strncmp(url, r->path, n) != 0 || url[n] == '\0' || strchr(url + n, '/'))
+		return false;
+	*id = url + n;
+	return true;
+}
+
+static const struct route *route_find(const char *method, const char *url, const char **id,
+				      bool *path_known)
+{
+	const struct route *r;
+
+	*path_known = false;
+	for (r = routes; r->method; r++) {
+		if (!route_matches(r, url, id))
+			continue;
+		*path_known = true;
+		if (strcmp(r->method, method) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
+		size_t body_len, struct api_reply *reply)
+{
+	struct req q = { .ctl = ctl, .method = method, .url = url, .reply = reply };
+	char err[VMCFG_ERR_LEN];
+	const struct route *r;
+	bool known;
+
+	memset(reply, 0, sizeof(*reply));
+	r = route_find(method, url, &q.id, &known);
+	if (!r) {
+		/* Firecracker answers 400 for both an unknown path and a wrong method. */
+		reply_fault(reply, 400, "Invalid request method and/or path: %s %.200s%s", method,
+			    url, known ? " (this path takes another method)" : "");
+	} else if (r->body && vmcfg_parse(body, body_len, &q.body, err) < 0) {
+		reply_fault(reply, 400, "%s", err);
+	} else {
+		pthread_mutex_lock(&ctl->lock);
+		r->fn(&q);
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	json_object_put(q.body);
+	atomic_fetch_add(&ctl->requests, 1);
+	if (reply->status >= 400)
+		atomic_fetch_add(&ctl->errors, 1);
+}
+
+int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->cfg = cfg;
+	ctl->version = version;
+	ctl->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctl->start_fd < 0)
+		return -errno;
+	pthread_mutex_init(&ctl->lock, NULL);
+	pthread_cond_init(&ctl->start_cond, NULL);
+	return 0;
+}
+
+void api_ctl_destroy(struct api_ctl *ctl)
+{
+	if (ctl->start_fd >= 0)
+		close(ctl->start_fd);
+	ctl->start_fd = -1;
+	pthread_mutex_destroy(&ctl->lock);
+	pthread_cond_destroy(&ctl->start_cond);
+}
+
+bool api_take_start(struct api_ctl *ctl, bool *quit)
+{
+	uint64_t v;
+	bool start;
+
+	if (read(ctl->start_fd, &v, sizeof(v)) < 0)
+		(void)0; /* nonblocking: already drained is fine */
+	pthread_mutex_lock(&ctl->lock);
+	start = ctl->state == API_STARTING;
+	*quit = ctl->quit;
+	pthread_mutex_unlock(&ctl->lock);
+	return start;
+}
+
+void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err)
+{
+	pthread_mutex_lock(&ctl->lock);
+	if (vm) {
+		ctl->vm = vm;
+		ctl->state = API_RUNNING;
+		ctl->boots++;
+	} else {
+		ctl->state = API_NOT_STARTED;
+		snprintf(ctl->start_err, sizeof(ctl->start_err), "%s",
+			 err && *err ? err : "the VM could not be created (see the log)");
+	}
+	pthread_cond_broadcast(&ctl->start_cond);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void api_vm_stopped(struct api_ctl *ctl, bool final)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->vm = NULL;
+	if (final)
+		ctl->state = API_STOPPED;
+	pthread_mutex_unlock(&ctl->lock);
+}

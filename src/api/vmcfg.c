@@ -1,0 +1,1069 @@
+/* The VM document: Firecracker's JSON schema, checked field by field. */
+#include "api/vmcfg.h"
+
+#include "util/file.h"
+#include "util/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VMCFG_MAX_DEPTH  16
+#define VMCFG_MAX_PATH   4096
+#define VMCFG_MAX_ARGS   4096
+#define VMCFG_MAX_ID     64
+#define VMCFG_MEM_MIN    32ULL        /* MiB, as banyan run --memory */
+#define VMCFG_MEM_MAX    (1ULL << 20) /* 1 TiB */
+#define DEFAULT_CMDLINE  "console=ttyS0"
+
+/* One expected field of an object: its name, JSON type, and whether PUT needs it. */
+struct field {
+	const char *name;
+	enum json_type type;
+	bool required;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, VMCFG_ERR_LEN, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *type_name(enum json_type t)
+{
+	switch (t) {
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_int:
+		return "an integer";
+	case json_type_string:
+		return "a string";
+	case json_type_array:
+		return "an array";
+	case json_type_object:
+		return "an object";
+	default:
+		return "null";
+	}
+}
+
+static const struct field *find_field(const struct field *fields, const char *name)
+{
+	for (; fields->name; fields++)
+		if (strcmp(fields->name, name) == 0)
+			return fields;
+	return NULL;
+}
+
+/*
+ * @body must be an object whose every key is one of @fields, of the right
+ * type (null counts as absent for optional fields); with !@patch every
+ * required field must be there.
+ */
+static int check_object(json_object *body, const char *what, const struct field *fields,
+			bool patch, char *err)
+{
+	const struct field *f;
+
+	if (!json_object_is_type(body, json_type_object))
+		return fail(err, "%s: expected a JSON object", what);
+	json_object_object_foreach(body, key, val) {
+		f = find_field(fields, key);
+		if (!f)
+			return fail(err, "%s: unknown field '%s'", what, key);
+		if (!val && !f->required)
+			continue;
+		if (!json_object_is_type(val, f->type))
+			return fail(err, "%s: field '%s' must be %s", what, key, type_name(f->type));
+	}
+	for (f = fields; !patch && f->name; f++)
+		if (f->required && !json_object_object_get_ex(body, f->name, NULL))
+			return fail(err, "%s: missing required field '%s'", what, f->name);
+	return 0;
+}
+
+/* The value of @key, or NULL when absent or null. */
+static json_object *get(json_object *body, const char *key)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(body, key, &v);
+	return v;
+}
+
+/* A string field: no NUL inside, not empty, at most @max bytes. NULL when absent. */
+static int get_str(json_object *body, const char *what, const char *key, size_t max,
+		   const char **out, char *err)
+{
+	json_object *v = get(body, key);
+	size_t len;
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	len = (size_t)json_object_get_string_len(v);
+	*out = json_object_get_string(v);
+	if (len == 0)
+		return fail(err, "%s: field '%s' must not be empty", what, key);
+	if (strlen(*out) != len)
+		return fail(err, "%s: field '%s' contains a NUL byte", what, key);
+	if (len > max)
+		return fail(err, "%s: field '%s' is longer than %zu bytes", what, key, max);
+	return 0;
+}
+
+static int get_uint(json_object *body, const char *what, const char *key, uint64_t min,
+		    uint64_t max, uint64_t *out, char *err)
+{
+	json_object *v = get(body, key);
+	int64_t i;
+
+	if (!v)
+		return 0;
+	i = json_object_get_int64(v);
+	errno = 0;
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max || i == INT64_MAX)
+		return fail(err, "%s: field '%s' must be between %llu and %llu", what, key,
+			    (unsigned long long)min, (unsigned long long)max);
+	*out = (uint64_t)i;
+	return 0;
+}
+
+static void get_bool(json_object *body, const char *key, bool *out)
+{
+	json_object *v = get(body, key);
+
+	if (v)
+		*out = json_object_get_boolean(v);
+}
+
+/* An optional field Banyan accepts only as null (e.g. rate limiters). */
+static int only_null(json_object *body, const char *what, const char *key, char *err)
+{
+	if (get(body, key))
+		return fail(err, "%s: '%s' is not supported by Banyan (use null or leave it out)",
+			    what, key);
+	return 0;
+}
+
+/* A string field that must be one of @choices (NULL-terminated). */
+static int get_choice(json_object *body, const char *what, const char *key,
+		      const char *const *choices, char *out, size_t outlen, char *err)
+{
+	const char *s;
+	int ret = get_str(body, what, key, 32, &s, err);
+	unsigned int i;
+
+	if (ret < 0 || !s)
+		return ret;
+	for (i = 0; choices[i]; i++)
+		if (strcmp(s, choices[i]) == 0) {
+			snprintf(out, outlen, "%s", s);
+			return 0;
+		}
+	return fail(err, "%s: field '%s' has an unsupported value '%s'", what, key, s);
+}
+
+/* Firecracker's resource ids (1..64 characters, alphanumeric or '_'), and '-'. */
+static int check_id(const char *what, const char *id, char *err)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > VMCFG_MAX_ID)
+		return fail(err, "%s: the id must have 1 to %d characters", what, VMCFG_MAX_ID);
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+			return fail(err, "%s: invalid id '%s' (only letters, digits, '_' and '-')",
+				    what, id);
+	return 0;
+}
+
+/* strdup that tolerates NULL; *@ok turns false when memory runs out. */
+static char *dup_or_null(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+static void replace_str(char **dst, char *src)
+{
+	free(*dst);
+	*dst = src;
+}
+
+void vmcfg_init(struct vmcfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->vcpu_count = 1;
+	c->mem_size_mib = 256;
+}
+
+static void drive_free(struct vmcfg_drive *d)
+{
+	free(d->drive_id);
+	free(d->path_on_host);
+	free(d->partuuid);
+	memset(d, 0, sizeof(*d));
+}
+
+static void net_free(struct vmcfg_net *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	free(n->guest_mac);
+	memset(n, 0, sizeof(*n));
+}
+
+void vmcfg_free(struct vmcfg *c)
+{
+	unsigned int i;
+
+	free(c->kernel_image_path);
+	free(c->initrd_path);
+	free(c->boot_args);
+	for (i = 0; i < c->ndrives; i++)
+		drive_free(&c->drives[i]);
+	for (i = 0; i < c->nnets; i++)
+		net_free(&c->nets[i]);
+	free(c->vsock_uds_path);
+	free(c->log_path);
+	free(c->metrics_path);
+	free(c->cmdline);
+	memset(c, 0, sizeof(*c));
+}
+
+int vmcfg_parse(const char *buf, size_t len, json_object **out, char *err)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+	enum json_tokener_error jerr;
+	size_t used;
+
+	*out = NULL;
+	if (len > VMCFG_MAX_BODY)
+		return fail(err, "the body is larger than %d bytes", VMCFG_MAX_BODY);
+	if (len == 0)
+		return fail(err, "the body is empty; a JSON object was expected");
+	tok = json_tokener_new_ex(VMCFG_MAX_DEPTH);
+	if (!tok)
+		return fail(err, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	used = json_tokener_get_parse_end(tok);
+	if (!obj && jerr == json_tokener_continue)
+		jerr = json_tokener_error_parse_eof;
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success) {
+		json_object_put(obj);
+		return fail(err, "malformed JSON at byte %zu: %s", used,
+			    json_tokener_error_desc(jerr));
+	}
+	while (used < len && isspace((unsigned char)buf[used]))
+		used++;
+	if (used < len) {
+		json_object_put(obj);
+		return fail(err, "malformed JSON: unexpected data after the value at byte %zu",
+			    used);
+	}
+	*out = obj;
+	return 0;
+}
+
+static const struct field machine_fields[] = {
+	{ "vcpu_count", json_type_int, true },
+	{ "mem_size_mib", json_type_int, true },
+	{ "smt", json_type_boolean, false },
+	{ "track_dirty_pages", json_type_boolean, false },
+	{ "cpu_template", json_type_string, false },
+	{ "huge_pages", json_type_string, false },
+	{ NULL, 0, false },
+};
+
+int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
+{
+	static const char *const tmpl[] = { "None", NULL };
+	static const char *const huge[] = { "None", NULL };
+	const char *what = "machine-config";
+	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
+	bool smt = patch ? c->smt : false, dirty = patch ? c->track_dirty_pages : false;
+	char scratch[8];
+	int ret = check_object(body, what, machine_fields, patch, err);
+
+	if (ret == 0)
+		ret = get_uint(body, what, "vcpu_count", 1, VM_MAX_CPUS, &vcpus, err);
+	if (ret == 0)
+		ret = get_uint(body, what, "mem_size_mib", VMCFG_MEM_MIN, VMCFG_MEM_MAX, &mem, err);
+	if (ret == 0)
+		ret = get_choice(body, what, "cpu_template", tmpl, scratch, sizeof(scratch), err);
+	if (ret == 0)
+		ret = get_choice(body, what, "huge_pages", huge, scratch, sizeof(scratch), err);
+	if (ret < 0)
+		return ret;
+	get_bool(body, "smt", &smt);
+	get_bool(body, "track_dirty_pages", &dirty);
+	if (smt)
+		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
+	c->vcpu_count = (unsigned int)vcpus;
+	c->mem_size_mib = mem;
+	c->smt = smt;
+	c->track_dirty_pages = dirty;
+	return 0;
+}
+
+static const struct field boot_fields[] = {
+	{ "kernel_image_path", json_type_string, true },
+	{ "initrd_path", json_type_string, false },
+	{ "boot_args", json_type_string, false },
+	{ NULL, 0, false },
+};
+
+int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
+{
+	const char *what = "boot-source", *kernel, *initrd = NULL, *args = NULL;
+	char *k, *i, *a;
+	bool ok = true;
+	int ret = check_object(body, what, boot_fields, false, err);
+
+	if (ret == 0)
+		ret = get_str(body, what, "kernel_image_path", VMCFG_MAX_PATH, &kernel, err);
+	if (ret == 0)
+		ret = get_str(body, what, "initrd_path", VMCFG_MAX_PATH, &initrd, err);
+	if (ret == 0)
+		ret = get_str(body, what, "boot_args", VMCFG_MAX_ARGS, &args, err);
+	if (ret < 0)
+		return ret;
+	if (!kernel)
+		return fail(err, "%s: field 'kernel_image_path' must be a string", what);
+	k = dup_or_null(kernel, &ok);
+	i = dup_or_null(initrd, &ok);
+	a = dup_or_null(args, &ok);
+	if (!ok) {
+		free(k);
+		free(i);
+		free(a);
+		return fail(err, "out of memory");
+	}
+	replace_str(&c->kernel_image_path, k);
+	replace_str(&c->initrd_path, i);
+	replace_str(&c->boot_args, a);
+	return 0;
+}
+
+static const struct field drive_fields[] = {
+	{ "drive_id", json_type_string, true },
+	{ "path_on_host", json_type_string, true },
+	{ "is_root_device", json_type_boolean, true },
+	{ "is_read_only", json_type_boolean, false },
+	{ "partuuid", json_type_string, false },
+	{ "cache_type", json_type_string, false },
+	{ "io_engine", json_type_string, false },
+	{ "rate_limiter", json_type_object, false },
+	{ "socket", json_type_string, false },
+	{ NULL, 0, false },
+};
+
+static const struct field drive_patch_fields[] = {
+	{ "drive_id", json_type_string, true },
+	{ "path_on_host", json_type_string, false },
+	{ "rate_limiter", json_type_object, false },
+	{ NULL, 0, false },
+};
+
+static struct vmcfg_drive *find_drive(struct vmcfg *c, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->ndrives; i++)
+		if (strcmp(c->drives[i].drive_id, id) == 0)
+			return &c->drives[i];
+	return NULL;
+}
+
+/* The {id} of the path and the id in the body must agree. */
+static int check_body_id(json_object *body, const char *key, const char *id, const char *what,
+			 char *err)
+{
+	const char *body_id;
+	int ret = get_str(body, what, key, VMCFG_MAX_ID, &body_id, err);
+
+	if (ret < 0)
+		return ret;
+	if (!body_id)
+		return fail(err, "%s: missing required field '%s'", what, key);
+	ret = check_id(what, body_id, err);
+	if (ret == 0 && id && strcmp(id, body_id) != 0)
+		return fail(err, "%s: the id in the path ('%s') does not match '%s' in the body",
+			    what, id, body_id);
+	return ret;
+}
+
+/* Fill @d from a PUT body already checked against drive_fields. */
+static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
+{
+	static const char *const caches[] = { "Unsafe", "Writeback", "Direct", NULL };
+	static const char *const engines[] = { "Sync", "Async", NULL };
+	const char *what = "drives", *path, *partuuid;
+	bool ok = true;
+	int ret = get_str(body, what, "path_on_host", VMCFG_MAX_PATH, &path, err);
+
+	if (ret == 0)
+		ret = get_str(body, what, "partuuid", 64, &partuuid, err);
+	snprintf(d->cache_type, sizeof(d->cache_type), "Unsafe");
+	snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
+	if (ret == 0)
+		ret = get_choice(body, what, "cache_type", caches, d->cache_type,
+				 sizeof(d->cache_type), err);
+	if (ret == 0)
+		ret = get_choice(body, what, "io_engine", engines, d->io_engine,
+				 sizeof(d->io_engine), err);
+	if (ret == 0)
+		ret = only_null(body, what, "rate_limiter", err);
+	if (ret == 0)
+		ret = only_null(body, what, "socket", err);
+	if (ret < 0)
+		return ret;
+	if (!path)
+		return fail(err, "%s: field 'path_on_host' must be a string", what);
+	get_bool(body, "is_root_device", &d->is_root_device);
+	get_bool(body, "is_read_only", &d->is_read_only);
+	d->drive_id = dup_or_null(json_object_get_string(get(body, "drive_id")), &ok);
+	d->path_on_host = dup_or_null(path, &ok);
+	d->partuuid = dup_or_null(partuuid, &ok);
+	return ok ? 0 : fail(err, "out of memory");
+}
+
+static int drive_put(struct vmcfg *c, json_object *body, char *err)
+{
+	struct vmcfg_drive d = { 0 }, *old;
+	unsigned int i;
+	int ret = drive_from_body(&d, body, err);
+
+	old = ret == 0 ? find_drive(c, d.drive_id) : NULL;
+	for (i = 0; ret == 0 && d.is_root_device && i < c->ndrives; i++)
+		if (c->drives[i].is_root_device && &c->drives[i] != old)
+			ret = fail(err, "drives: a root device already exists ('%s')",
+				   c->drives[i].drive_id);
+	if (ret == 0 && !old && c->ndrives == VMCFG_MAX_DRIVES)
+		ret = fail(err, "drives: at most %d drives", VMCFG_MAX_DRIVES);
+	if (ret < 0) {
+		drive_free(&d);
+		return ret;
+	}
+	if (old)
+		drive_free(old);
+	else
+		old = &c->drives[c->ndrives++];
+	*old = d;
+	return 0;
+}
+
+static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char *err)
+{
+	struct vmcfg_drive *d = find_drive(c, id);
+	const char *path;
+	char *p;
+	int ret = get_str(body, "drives", "path_on_host", VMCFG_MAX_PATH, &path, err);
+
+	if (ret == 0)
+		ret = only_null(body, "drives", "rate_limiter", err);
+	if (ret < 0)
+		return ret;
+	if (!d)
+		return fail(err, "drives: no drive '%s' to update", id);
+	if (path) {
+		p = strdup(path);
+		if (!p)
+			return fail(err, "out of memory");
+		replace_str(&d->path_on_host, p);
+	}
+	return 0;
+}
+
+int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
+{
+	int ret = check_object(body, "drives", patch ? drive_patch_fields : drive_fields, false,
+			       err);
+
+	if (ret == 0)
+		ret = check_body_id(body, "drive_id", id, "drives", err);
+	if (ret < 0)
+		return ret;
+	if (patch)
+		return drive_patch(c, json_object_get_string(get(body, "drive_id")), body, err);
+	return drive_put(c, body, err);
+}
+
+static const struct field net_fields[] = {
+	{ "iface_id", json_type_string, true },
+	{ "host_dev_name", json_type_string, true },
+	{ "guest_mac", json_type_string, false },
+	{ "rx_rate_limiter", json_type_object, false },
+	{ "tx_rate_limiter", json_type_object, false },
+	{ NULL, 0, false },
+};
+
+static const struct field net_patch_fields[] = {
+	{ "iface_id", json_type_string, true },
+	{ "rx_rate_limiter", json_type_object, false },
+	{ "tx_rate_limiter", json_type_object, false },
+	{ NULL, 0, false },
+};
+
+static bool mac_ok(const char *s)
+{
+	unsigned int i;
+
+	if (strlen(s) != 17)
+		return false;
+	for (i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static struct vmcfg_net *find_net(struct vmcfg *c, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nnets; i++)
+		if (strcmp(c->nets[i].iface_id, id) == 0)
+			return &c->nets[i];
+	return NULL;
+}
+
+static int net_put(struct vmcfg *c, json_object *body, char *err)
+{
+	const char *what = "network-interfaces", *dev, *mac;
+	struct vmcfg_net n = { 0 }, *old;
+	bool ok = true;
+	int ret = get_str(body, what, "host_dev_name", 15, &dev, err);
+
+	if (ret == 0)
+		ret = get_str(body, what, "guest_mac", 17, &mac, err);
+	if (ret == 0 && mac && !mac_ok(mac))
+		ret = fail(err, "%s: guest_mac '%s' is not a MAC address (xx:xx:xx:xx:xx:xx)",
+			   what, mac);
+	if (ret < 0)
+		return ret;
+	if (!dev)
+		return fail(err, "%s: field 'host_dev_name' must be a string", what);
+	old = find_net(c, json_object_get_string(get(body, "iface_id")));
+	if (!old && c->nnets == VMCFG_MAX_NETS)
+		return fail(err, "%s: at most %d interfaces", what, VMCFG_MAX_NETS);
+	n.iface_id = dup_or_null(json_object_get_string(get(body, "iface_id")), &ok);
+	n.host_dev_name = dup_or_null(dev, &ok);
+	n.guest_mac = dup_or_null(mac, &ok);
+	if (!ok) {
+		net_free(&n);
+		return fail(err, "out of memory");
+	}
+	if (old)
+		net_free(old);
+	else
+		old = &c->nets[c->nnets++];
+	*old = n;
+	return 0;
+}
+
+int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
+{
+	const char *what = "network-interfaces";
+	int ret = check_object(body, what, patch ? net_patch_fields : net_fields, false, err);
+
+	if (ret == 0)
+		ret = check_body_id(body, "iface_id", id, what, err);
+	if (ret == 0)
+		ret = only_null(body, what, "rx_rate_limiter", err);
+	if (ret == 0)
+		ret = only_null(body, what, "tx_rate_limiter", err);
+	if (ret < 0)
+		return ret;
+	if (patch) {
+		if (!find_net(c, json_object_get_string(get(body, "iface_id"))))
+			return fail(err, "%s: no interface '%s' to update", what,
+				    json_object_get_string(get(body, "iface_id")));
+		return 0; /* only rate limiters can change, and they must be null */
+	}
+	return net_put(c, body, err);
+}
+
+static const struct field vsock_fields[] = {
+	{ "guest_cid", json_type_int, true },
+	{ "uds_path", json_type_string, true },
+	{ "vsock_id", json_type_string, false },
+	{ NULL, 0, false },
+};
+
+int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
+{
+	const char *path, *vid;
+	uint64_t cid = 0;
+	char *p;
+	int ret = check_object(body, "vsock", vsock_fields, false, err);
+
+	if (ret == 0)
+		ret = get_uint(body, "vsock", "guest_cid", 3, UINT32_MAX - 1, &cid, err);
+	if (ret == 0)
+		ret = get_str(body, "vsock", "uds_path", 107, &path, err);
+	if (ret == 0)
+		ret = get_str(body, "vsock", "vsock_id", VMCFG_MAX_ID, &vid, err);
+	if (ret < 0)
+		return ret;
+	if (!path)
+		return fail(err, "vsock: field 'uds_path' must be a string");
+	p = strdup(path);
+	if (!p)
+		return fail(err, "out of memory");
+	replace_str(&c->vsock_uds_path, p);
+	c->vsock_cid = (uint32_t)cid;
+	c->has_vsock = true;
+	return 0;
+}
+
+static const struct field entropy_fields[] = {
+	{ "rate_limiter", json_type_object, false },
+	{ NULL, 0, false },
+};
+
+int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
+{
+	int ret = check_object(body, "entropy", entropy_fields, false, err);
+
+	if (ret == 0)
+		ret = only_null(body, "entropy", "rate_limiter", err);
+	if (ret == 0)
+		c->entropy = true;
+	return ret;
+}
+
+static const char *const log_levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off",
+					  NULL };
+
+int vmcfg_log_level(const char *name)
+{
+	/* Firecracker's levels onto Banyan's; Trace is Debug, Off keeps errors. */
+	static const int map[] = { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_DEBUG, LOG_ERROR };
+	unsigned int i;
+
+	for (i = 0; log_levels[i]; i++)
+		if (strcasecmp(name, log_levels[i]) == 0)
+			return map[i];
+	return -1;
+}
+
+static const struct field logger_fields[] = {
+	{ "log_path", json_type_string, false },
+	{ "level", json_type_string, false },
+	{ "show_level", json_type_boolean, false },
+	{ "show_log_origin", json_type_boolean, false },
+	{ "module", json_type_string, false },
+	{ NULL, 0, false },
+};
+
+int vmcfg_logger(struct vmcfg *c, json_object *body, char *err)
+{
+	char level[8] = "";
+	const char *path;
+	char *p = NULL;
+	int ret = check_object(body, "logger", logger_fields, false, err);
+
+	if (ret == 0)
+		ret = get_str(body, "logger", "log_path", VMCFG_MAX_PATH, &path, err);
+	if (ret == 0)
+		ret = get_choice(body, "logger", "level", log_levels, level, sizeof(level), err);
+	if (ret == 0)
+		ret = only_null(body, "logger", "module", err);
+	if (ret < 0)
+		return ret;
+	if (path) {
+		p = strdup(path);
+		if (!p)
+			return fail(err, "out of memory");
+	}
+	replace_str(&c->log_path, p);
+	snprintf(c->log_level, sizeof(c->log_level), "%s", level);
+	return 0;
+}
+
+static const struct field metrics_fields[] = {
+	{ "metrics_path", json_type_string, true },
+	{ NULL, 0, false },
+};
+
+int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
+{
+	const char *path;
+	char *p;
+	int ret = check_object(body, "metrics", metrics_fields, false, err);
+
+	if (ret == 0)
+		ret = get_str(body, "metrics", "metrics_path", VMCFG_MAX_PATH, &path, err);
+	if (ret < 0)
+		return ret;
+	p = strdup(path);
+	if (!p)
+		return fail(err, "out of memory");
+	replace_str(&c->metrics_path, p);
+	return 0;
+}
+
+static const struct field doc_fields[] = {
+	{ "boot-source", json_type_object, true },
+	{ "machine-config", json_type_object, false },
+	{ "drives", json_type_array, false },
+	{ "network-interfaces", json_type_array, false },
+	{ "vsock", json_type_object, false },
+	{ "entropy", json_type_object, false },
+	{ "logger", json_type_object, false },
+	{ "metrics", json_type_object, false },
+	{ "balloon", json_type_object, false },
+	{ "mmds-config", json_type_object, false },
+	{ "cpu-config", json_type_object, false },
+	{ NULL, 0, false },
+};
+
+/* Each element of an array section goes through the section's PUT. */
+static int doc_array(struct vmcfg *c, json_object *doc, const char *key, char *err,
+		     int (*put)(struct vmcfg *, const char *, json_object *, bool, char *))
+{
+	json_object *arr = get(doc, key);
+	size_t i, n = arr ? json_object_array_length(arr) : 0;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = put(c, NULL, json_object_array_get_idx(arr, i), false, err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
+{
+	json_object *v;
+	int ret = 0;
+
+	if ((v = get(doc, "machine-config")))
+		ret = vmcfg_machine(c, v, false, err);
+	if (ret == 0)
+		ret = vmcfg_boot_source(c, get(doc, "boot-source"), err);
+	if (ret == 0)
+		ret = doc_array(c, doc, "drives", err, vmcfg_drive);
+	if (ret == 0)
+		ret = doc_array(c, doc, "network-interfaces", err, vmcfg_net);
+	if (ret == 0 && (v = get(doc, "vsock")))
+		ret = vmcfg_vsock(c, v, err);
+	if (ret == 0 && (v = get(doc, "entropy")))
+		ret = vmcfg_entropy(c, v, err);
+	if (ret == 0 && (v = get(doc, "logger")))
+		ret = vmcfg_logger(c, v, err);
+	if (ret == 0 && (v = get(doc, "metrics")))
+		ret = vmcfg_metrics(c, v, err);
+	if (ret == 0 && (get(doc, "balloon") || get(doc, "mmds-config") || get(doc, "cpu-config")))
+		ret = fail(err, "balloon, mmds-config and cpu-config are not supported by Banyan "
+				"(use null or leave them out)");
+	return ret;
+}
+
+int vmcfg_document(struct vmcfg *c, json_object *doc, char *err)
+{
+	struct vmcfg n;
+	int ret = check_object(doc, "config", doc_fields, false, err);
+
+	if (ret < 0)
+		return ret;
+	if (!get(doc, "boot-source"))
+		return fail(err, "config: 'boot-source' must be an object");
+	vmcfg_init(&n);
+	ret = doc_sections(&n, doc, err);
+	if (ret < 0) {
+		vmcfg_free(&n);
+		return ret;
+	}
+	vmcfg_free(c);
+	*c = n;
+	return 0;
+}
+
+static json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+json_object *vmcfg_machine_to_json(const struct vmcfg *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "vcpu_count", json_object_new_int64(c->vcpu_count));
+	json_object_object_add(o, "mem_size_mib", json_object_new_int64((int64_t)c->mem_size_mib));
+	json_object_object_add(o, "smt", json_object_new_boolean(c->smt));
+	json_object_object_add(o, "track_dirty_pages",
+			       json_object_new_boolean(c->track_dirty_pages));
+	json_object_object_add(o, "huge_pages", json_object_new_string("None"));
+	return o;
+}
+
+static json_object *boot_to_json(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if (!c->kernel_image_path)
+		return NULL;
+	o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "kernel_image_path", str_or_null(c->kernel_image_path));
+	json_object_object_add(o, "initrd_path", str_or_null(c->initrd_path));
+	json_object_object_add(o, "boot_args", str_or_null(c->boot_args));
+	return o;
+}
+
+static json_object *drives_to_json(const struct vmcfg *c)
+{
+	json_object *a = json_object_new_array(), *o;
+	unsigned int i;
+
+	for (i = 0; a && i < c->ndrives; i++) {
+		const struct vmcfg_drive *d = &c->drives[i];
+
+		o = json_object_new_object();
+		if (!o)
+			break;
+		json_object_object_add(o, "drive_id", str_or_null(d->drive_id));
+		json_object_object_add(o, "path_on_host", str_or_null(d->path_on_host));
+		json_object_object_add(o, "is_root_device", json_object_new_boolean(d->is_root_device));
+		json_object_object_add(o, "is_read_only", json_object_new_boolean(d->is_read_only));
+		json_object_object_add(o, "partuuid", str_or_null(d->partuuid));
+		json_object_object_add(o, "cache_type", json_object_new_string(d->cache_type));
+		json_object_object_add(o, "io_engine", json_object_new_string(d->io_engine));
+		json_object_object_add(o, "rate_limiter", NULL);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *nets_to_json(const struct vmcfg *c)
+{
+	json_object *a = json_object_new_array(), *o;
+	unsigned int i;
+
+	for (i = 0; a && i < c->nnets; i++) {
+		o = json_object_new_object();
+		if (!o)
+			break;
+		json_object_object_add(o, "iface_id", str_or_null(c->nets[i].iface_id));
+		json_object_object_add(o, "host_dev_name", str_or_null(c->nets[i].host_dev_name));
+		json_object_object_add(o, "guest_mac", str_or_null(c->nets[i].guest_mac));
+		json_object_object_add(o, "rx_rate_limiter", NULL);
+		json_object_object_add(o, "tx_rate_limiter", NULL);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *vsock_to_json(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if (!c->has_vsock || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "guest_cid", json_object_new_int64(c->vsock_cid));
+	json_object_object_add(o, "uds_path", str_or_null(c->vsock_uds_path));
+	return o;
+}
+
+static json_object *extras_logger(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if ((!c->log_path && !c->log_level[0]) || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "log_path", str_or_null(c->log_path));
+	json_object_object_add(o, "level", c->log_level[0] ? json_object_new_string(c->log_level)
+							   : NULL);
+	return o;
+}
+
+static json_object *extras_metrics(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if (!c->metrics_path || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "metrics_path", json_object_new_string(c->metrics_path));
+	return o;
+}
+
+json_object *vmcfg_to_json(const struct vmcfg *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "balloon", NULL);
+	json_object_object_add(o, "drives", drives_to_json(c));
+	json_object_object_add(o, "boot-source", boot_to_json(c));
+	json_object_object_add(o, "cpu-config", NULL);
+	json_object_object_add(o, "logger", extras_logger(c));
+	json_object_object_add(o, "machine-config", vmcfg_machine_to_json(c));
+	json_object_object_add(o, "metrics", extras_metrics(c));
+	json_object_object_add(o, "mmds-config", NULL);
+	json_object_object_add(o, "network-interfaces", nets_to_json(c));
+	json_object_object_add(o, "vsock", vsock_to_json(c));
+	json_object_object_add(o, "entropy", c->entropy ? json_object_new_object() : NULL);
+	return o;
+}
+
+static int check_file(const char *what, const char *path, char *err)
+{
+	uint64_t size;
+	int ret = file_size(path, &size);
+
+	if (ret == 0 && access(path, R_OK) < 0)
+		ret = -errno;
+	if (ret < 0)
+		return fail(err, "cannot read %s %s: %s", what, path,
+			    ret == -EINVAL ? "not a regular file" : strerror(-ret));
+	return 0;
+}
+
+/* The command line: boot_args (or the default), then the root device as Firecracker adds it. */
+static int build_cmdline(struct vmcfg *c, const struct vmcfg_drive *root, char *err)
+{
+	const char *args = c->boot_args ? c->boot_args : DEFAULT_CMDLINE;
+	char *s = NULL;
+	int n;
+
+	if (!root)
+		n = asprintf(&s, "%s", args);
+	else if (root->partuuid)
+		n = asprintf(&s, "%s root=PARTUUID=%s %s", args, root->partuuid,
+			     root->is_read_only ? "ro" : "rw");
+	else
+		n = asprintf(&s, "%s root=/dev/vda %s", args, root->is_read_only ? "ro" : "rw");
+	if (n < 0)
+		return fail(err, "out of memory");
+	replace_str(&c->cmdline, s);
+	return 0;
+}
+
+/* Disks in guest order: the root device first (/dev/vda), then the others as configured. */
+static void fill_disks(const struct vmcfg *c, struct vm_config *cfg)
+{
+	unsigned int i, pass;
+
+	cfg->ndisks = 0;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < c->ndrives; i++) {
+			const struct vmcfg_drive *d = &c->drives[i];
+			struct disk_config *dc;
+
+			if (d->is_root_device != (pass == 0))
+				continue;
+			dc = &cfg->disks[cfg->ndisks++];
+			dc->path = d->path_on_host;
+			dc->id = d->drive_id;
+			dc->read_only = d->is_read_only;
+			dc->cache = strcmp(d->cache_type, "Direct") == 0 ? DISK_CACHE_NONE
+									 : DISK_CACHE_WRITEBACK;
+		}
+}
+
+int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
+{
+	const struct vmcfg_drive *root = NULL;
+	unsigned int i;
+	int ret;
+
+	if (!c->kernel_image_path)
+		return fail(err, "no kernel: configure /boot-source before starting the VM");
+	if (c->nnets)
+		return fail(err, "network interfaces are not supported by this build of Banyan yet");
+	if (c->has_vsock)
+		return fail(err, "vsock is not supported by this build of Banyan yet");
+	ret = check_file("kernel", c->kernel_image_path, err);
+	if (ret == 0 && c->initrd_path)
+		ret = check_file("initrd", c->initrd_path, err);
+	for (i = 0; ret == 0 && i < c->ndrives; i++) {
+		ret = check_file("drive", c->drives[i].path_on_host, err);
+		if (c->drives[i].is_root_device)
+			root = &c->drives[i];
+	}
+	if (ret == 0)
+		ret = build_cmdline(c, root, err);
+	if (ret < 0)
+		return ret;
+	cfg->kernel_path = c->kernel_image_path;
+	cfg->initrd_path = c->initrd_path;
+	cfg->cmdline = c->cmdline;
+	cfg->ncpus = c->vcpu_count;
+	cfg->mem_size = c->mem_size_mib << 20;
+	cfg->rng = c->entropy;
+	fill_disks(c, cfg);
+	return 0;
+}
+
+int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
+{
+	bool ok = true;
+	unsigned int i;
+
+	vmcfg_free(c);
+	vmcfg_init(c);
+	c->kernel_image_path = dup_or_null(cfg->kernel_path, &ok);
+	c->initrd_path = dup_or_null(cfg->initrd_path, &ok);
+	c->boot_args = dup_or_null(cfg->cmdline, &ok);
+	c->vcpu_count = cfg->ncpus;
+	c->mem_size_mib = cfg->mem_size >> 20;
+	c->entropy = cfg->rng;
+	for (i = 0; i < cfg->ndisks && i < VMCFG_MAX_DRIVES; i++) {
+		const struct disk_config *dc = &cfg->disks[i];
+		struct vmcfg_drive *d = &c->drives[c->ndrives++];
+		char id[16];
+
+		/* The serial virtio-blk derives for a disk without an id. */
+		snprintf(id, sizeof(id), "banyan-vd%c", 'a' + (int)i);
+		d->drive_id = dup_or_null(dc->id ? dc->id : id, &ok);
+		d->path_on_host = dup_or_null(dc->path, &ok);
+		d->is_read_only = dc->read_only;
+		snprintf(d->cache_type, sizeof(d->cache_type), "%s",
+			 dc->cache == DISK_CACHE_NONE ? "Direct" : "Writeback");
+		snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
+	}
+	return ok ? 0 : -ENOMEM;
+}
+
+int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)
+{
+	json_object *doc = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = file_read_all(path, VMCFG_MAX_BODY, &buf, &len);
+
+	if (ret < 0)
+		return fail(err, "cannot read %s: %s", path,
+			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
+	ret = vmcfg_parse((const char *)buf, len, &doc, err);
+	if (ret == 0)
+		ret = vmcfg_document(c, doc, err);
+	json_object_put(doc);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,128 @@
+/*
+ * The VM as a JSON document, in Firecracker's shape: the bodies of
+ * PUT /machine-config, /boot-source, /drives/{id}, /network-interfaces/{id},
+ * /vsock, /entropy, /logger, /metrics, and the whole of GET /vm/config,
+ * which is also the --config file of `banyan run`. One parser serves the API
+ * and the file, so a config read back from a VM starts an identical one.
+ *
+ * Every update is all or nothing: a body with an unknown field, a wrong type
+ * or an out-of-range value leaves the spec unchanged and explains itself in
+ * @err (a fault_message). Strings in the spec are owned by it.
+ */
+#ifndef BANYAN_API_VMCFG_H
+#define BANYAN_API_VMCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "vmm/vm.h"
+
+#define VMCFG_MAX_DRIVES VM_MAX_DISKS
+#define VMCFG_MAX_NETS   8
+#define VMCFG_MAX_BODY   (64 * 1024)  /* largest API body or config file */
+#define VMCFG_ERR_LEN    256
+
+struct vmcfg_drive {
+	char *drive_id;
+	char *path_on_host;
+	char *partuuid;          /* NULL: none */
+	bool is_root_device;
+	bool is_read_only;
+	char cache_type[16];     /* "Unsafe", "Writeback" or "Direct" (Banyan) */
+	char io_engine[8];       /* "Sync" or "Async" */
+};
+
+struct vmcfg_net {
+	char *iface_id;
+	char *host_dev_name;
+	char *guest_mac;         /* NULL: none */
+};
+
+struct vmcfg {
+	/* boot-source */
+	char *kernel_image_path; /* NULL until configured */
+	char *initrd_path;
+	char *boot_args;         /* NULL: Banyan's default */
+	/* machine-config */
+	unsigned int vcpu_count;
+	uint64_t mem_size_mib;
+	bool smt;
+	bool track_dirty_pages;
+	struct vmcfg_drive drives[VMCFG_MAX_DRIVES];
+	unsigned int ndrives;
+	struct vmcfg_net nets[VMCFG_MAX_NETS];
+	unsigned int nnets;
+	bool has_vsock;
+	uint32_t vsock_cid;
+	char *vsock_uds_path;
+	bool entropy;
+	/* logger and metrics */
+	char *log_path;
+	char log_level[8];       /* "" when never set */
+	char *metrics_path;
+	/* built by vmcfg_to_vm_config */
+	char *cmdline;
+};
+
+/* vmcfg_init - the defaults: 1 vCPU, 256 MiB, nothing else. */
+void vmcfg_init(struct vmcfg *c);
+
+/* vmcfg_free - release the strings; @c may be reused after vmcfg_init. */
+void vmcfg_free(struct vmcfg *c);
+
+/*
+ * vmcfg_parse - parse @len bytes of JSON (strict, nesting and size capped)
+ * into *@out. Returns 0, or -EINVAL with the reason in @err.
+ */
+int vmcfg_parse(const char *buf, size_t len, json_object **out, char *err);
+
+/*
+ * The sections. @patch: PATCH semantics (absent fields keep their value);
+ * otherwise PUT (required fields must be present, others reset to their
+ * defaults). @id is the {id} of the path (NULL from a config file). Each
+ * returns 0 or -EINVAL with a fault_message in @err.
+ */
+int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err);
+int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err);
+int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err);
+int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
+
+/* vmcfg_document - the whole VM (the --config file): replaces @c on success. */
+int vmcfg_document(struct vmcfg *c, json_object *doc, char *err);
+
+/* vmcfg_to_json - the whole VM (GET /vm/config); NULL when out of memory. */
+json_object *vmcfg_to_json(const struct vmcfg *c);
+
+/* vmcfg_machine_to_json - GET /machine-config. */
+json_object *vmcfg_machine_to_json(const struct vmcfg *c);
+
+/*
+ * vmcfg_to_vm_config - fill @cfg's machine fields (kernel, initrd, command
+ * line with the root device, vCPUs, memory, disks, rng) from @c. Fails with
+ * a fault_message when the VM cannot start: no kernel, unreadable files, or
+ * a device this build does not implement. @cfg points into @c afterwards.
+ */
+int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err);
+
+/*
+ * vmcfg_from_vm_config - describe a VM configured by command-line options
+ * (for GET /vm/config). Replaces @c; 0 or -ENOMEM.
+ */
+int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
+	__attribute__((warn_unused_result));
+
+/* vmcfg_load_file - read and apply a --config file; 0 or -EINVAL with @err. */
+int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)
+	__attribute__((warn_unused_result));
+
+/* vmcfg_log_level - enum log_level for a logger level name; -1 if unknown. */
+int vmcfg_log_level(const char *name);
+
+#endif

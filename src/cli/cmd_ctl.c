@@ -1,0 +1,228 @@
+/*
+ * `banyan ctl`: drive a running VM through its API socket. A thin HTTP
+ * client (libcurl over the Unix socket) for the common operations, with
+ * human output by default and the API's JSON with --json.
+ */
+#include "cli/cli.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTL_MAX_REPLY (4 << 20)
+#define CTL_TIMEOUT_S 60
+
+/* Exit statuses of banyan ctl (docs/cli.md). */
+#define CTL_OK		0
+#define CTL_API_ERROR	1 /* the API refused the request; its fault_message is printed */
+#define CTL_NO_VMM	3 /* nothing answers on the socket */
+
+struct ctl_reply {
+	long status;
+	char *body;
+	size_t len;
+	bool overflow;
+};
+
+struct ctl_cmd {
+	const char *name;
+	const char *method;
+	const char *path;
+	const char *body;
+	const char *done; /* printed on success for commands without output */
+	const char *help;
+};
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "status", "GET", "/banyan/v1/status", NULL, NULL, "state, vCPUs, memory, uptime" },
+	{ "pause", "PATCH", "/vm", "{\"state\":\"Paused\"}", "paused", "pause every vCPU" },
+	{ "resume", "PATCH", "/vm", "{\"state\":\"Resumed\"}", "resumed", "resume the vCPUs" },
+	{ "stop", "PUT", "/banyan/v1/stop", "", "stopped",
+	  "stop the VM (banyan run exits as on a guest power-off)" },
+	{ "ctrl-alt-del", "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}",
+	  "sent Ctrl-Alt-Del", "press Ctrl-Alt-Del on the guest's keyboard" },
+	{ "config", "GET", "/vm/config", NULL, NULL, "the VM's configuration (JSON, as --config reads)" },
+	{ "metrics", "GET", "/metrics", NULL, NULL, "metrics in Prometheus text format" },
+	{ NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
+static void ctl_usage(FILE *f)
+{
+	const struct ctl_cmd *c;
+
+	fprintf(f, "usage: banyan ctl --api-socket PATH [--json] COMMAND\n"
+		   "  --api-socket PATH   the socket given to banyan run --api-socket\n"
+		   "  --json              print the API's JSON instead of text\n"
+		   "commands:\n");
+	for (c = ctl_cmds; c->name; c++)
+		fprintf(f, "  %-13s %s\n", c->name, c->help);
+	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
+		   "3 no VMM answers on the socket.\n");
+}
+
+static size_t ctl_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct ctl_reply *r = arg;
+	size_t len = size * n;
+	char *p;
+
+	if (r->len + len > CTL_MAX_REPLY) {
+		r->overflow = true;
+		return 0;
+	}
+	p = realloc(r->body, r->len + len + 1);
+	if (!p)
+		return 0;
+	memcpy(p + r->len, data, len);
+	r->body = p;
+	r->len += len;
+	r->body[r->len] = '\0';
+	return len;
+}
+
+/* One request; 0, or -1 after printing why nothing was answered. */
+static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_reply *r)
+{
+	struct curl_slist *hdrs = NULL;
+	char url[256], errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc;
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return -1;
+	snprintf(url, sizeof(url), "http://localhost%s", c->path);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CTL_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	if (c->body)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+	rc = curl_easy_perform(h);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	else
+		fprintf(stderr, "banyan ctl: %s: %s\n", sock, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+static void print_status(json_object *o)
+{
+	json_object_object_foreach(o, key, val)
+		printf("%-15s %s\n", key, val ? json_object_get_string(val) : "-");
+}
+
+/* Human output of a successful reply. */
+static void ctl_print(const struct ctl_cmd *c, const struct ctl_reply *r, bool json)
+{
+	json_object *o;
+
+	if (json) {
+		printf("%s\n", r->len ? r->body : "{}");
+		return;
+	}
+	if (c->done) {
+		printf("%s\n", c->done);
+		return;
+	}
+	if (strcmp(c->name, "metrics") == 0 || !r->body) {
+		fputs(r->body ? r->body : "", stdout);
+		return;
+	}
+	o = json_tokener_parse(r->body);
+	if (o && strcmp(c->name, "status") == 0)
+		print_status(o);
+	else
+		printf("%s\n", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								       JSON_C_TO_STRING_NOSLASHESCAPE)
+				 : r->body);
+	json_object_put(o);
+}
+
+static int ctl_fault(const struct ctl_reply *r, bool json)
+{
+	json_object *o = r->body ? json_tokener_parse(r->body) : NULL;
+	json_object *m = NULL;
+
+	if (json && r->body)
+		printf("%s\n", r->body);
+	if (o && json_object_object_get_ex(o, "fault_message", &m))
+		fprintf(stderr, "banyan ctl: %s\n", json_object_get_string(m));
+	else
+		fprintf(stderr, "banyan ctl: the API answered HTTP %ld\n", r->status);
+	json_object_put(o);
+	return CTL_API_ERROR;
+}
+
+static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
+{
+	struct ctl_reply r = { 0 };
+	int status;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (ctl_request(sock, c, &r) < 0) {
+		status = CTL_NO_VMM;
+	} else if (r.status >= 200 && r.status < 300) {
+		ctl_print(c, &r, json);
+		status = CTL_OK;
+	} else {
+		status = ctl_fault(&r, json);
+	}
+	free(r.body);
+	curl_global_cleanup();
+	return status;
+}
+
+static const struct option ctl_options[] = {
+	{ "api-socket", required_argument, NULL, 's' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cmd_ctl(int argc, char **argv)
+{
+	const char *sock = NULL;
+	const struct ctl_cmd *c;
+	bool json = false;
+	int opt;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", ctl_options, NULL)) != -1) {
+		if (opt == 'h') {
+			ctl_usage(stdout);
+			return 0;
+		}
+		if (opt == '?') {
+			fprintf(stderr, "banyan ctl: unknown or incomplete option '%s'\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		if (opt == 's')
+			sock = optarg;
+		else
+			json = true;
+	}
+	if (!sock || optind != argc - 1) {
+		fprintf(stderr, "banyan ctl: %s (see banyan ctl --help)\n",
+			!sock ? "--api-socket is required" : "exactly one command is expected");
+		return EXIT_USAGE;
+	}
+	for (c = ctl_cmds; c->name; c++)
+		if (strcmp(c->name, argv[optind]) == 0)
+			return ctl_run(sock, c, json);
+	fprintf(stderr, "banyan ctl: unknown command '%s' (see banyan ctl --help)\n", argv[optind]);
+	return EXIT_USAGE;
+}
