@@ -18,7 +18,8 @@
 #define LAYOUT_CMDLINE_MAX  0x10000ULL  /* 64 KiB including the NUL */
 #define LAYOUT_EBDA         0x9fc00ULL  /* start of the reserved area below 1 MiB */
 #define LAYOUT_ACPI         0xe0000ULL  /* ACPI tables; RSDP found here by the legacy scan */
-#define LAYOUT_ACPI_SIZE    0x20000ULL
+#define LAYOUT_ACPI_SIZE    0x10000ULL  /* up to 0xf0000; the reset vector stub lives above */
+#define LAYOUT_RESET_VECTOR 0xffff0ULL  /* F000:FFF0, where a real-mode restart jumps */
 #define LAYOUT_HIMEM        0x100000ULL /* 1 MiB: where a bzImage's kernel is loaded */
 
 /* The hole below 4 GiB for devices: RAM above it continues at 4 GiB. */

@@ -178,10 +178,32 @@ static int x86_write_acpi(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The BIOS reset vector (F000:FFF0). Linux on a hardware-reduced ACPI
+ * machine reboots through "EFI", which without EFI falls back to jumping to
+ * the BIOS reset vector in real mode (machine_real_restart). There is no
+ * BIOS, so Banyan puts there what a reset does: write the ACPI reset
+ * register. Any other path that ends at the reset vector resets too.
+ */
+static int x86_write_reset_vector(struct vm *vm)
+{
+	static const uint8_t stub[] = {
+		0xba, PORT_ACPI_RESET & 0xff, PORT_ACPI_RESET >> 8, /* mov dx, PORT_ACPI_RESET */
+		0xb0, ACPI_RESET_VALUE,                              /* mov al, ACPI_RESET_VALUE */
+		0xee,                                                /* out dx, al */
+		0xf4,                                                /* hlt */
+		0xeb, 0xfd,                                          /* jmp hlt */
+	};
+
+	return gm_write(&vm->mem, LAYOUT_RESET_VECTOR, stub, sizeof(stub));
+}
+
 int arch_setup_boot(struct vm *vm)
 {
 	int ret = x86_write_acpi(vm);
 
+	if (ret == 0)
+		ret = x86_write_reset_vector(vm);
 	if (ret == 0)
 		ret = x86_write_page_tables(vm);
 	if (ret == 0)

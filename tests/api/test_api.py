@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""API conformance suite: a real `banyan run --api-socket` process, driven
+over its Unix socket with the standard library only. TAP on stdout.
+
+Usage: test_api.py BANYAN GUEST_DIR preboot|vm
+  preboot  every endpoint and error before boot: needs no KVM
+  vm       boot the tiny test guests: state machine, pause/resume,
+           metrics, Ctrl-Alt-Del, --config round trip, banyan ctl
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BANYAN, GUESTS, PART = sys.argv[1], sys.argv[2], sys.argv[3]
+TMP = tempfile.mkdtemp(prefix="banyan-api-")
+N = 0
+FAILED = 0
+
+
+def tap(ok, name, detail=""):
+    global N, FAILED
+    N += 1
+    if not ok:
+        FAILED += 1
+    print(("ok" if ok else "not ok") + " %d - %s" % (N, name))
+    if not ok and detail:
+        for line in str(detail).splitlines()[-20:]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Vmm:
+    """One banyan process with its API socket; console output in a file."""
+
+    def __init__(self, name, *args, wait_socket=True, sock=None):
+        self.sock = sock or os.path.join(TMP, name + ".sock")
+        self.out = os.path.join(TMP, name + ".out")
+        self.err = os.path.join(TMP, name + ".err")
+        self.proc = subprocess.Popen(
+            [BANYAN, "run", "--api-socket", self.sock] + list(args),
+            stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        if wait_socket:
+            for _ in range(200):
+                if os.path.exists(self.sock) or self.proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+
+    def req(self, method, path, body=None, raw=None, timeout=30):
+        c = UnixHTTPConnection(self.sock, timeout)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        try:
+            doc = json.loads(text) if text and "json" in (r.getheader("Content-Type") or "") else text
+        except ValueError:
+            doc = text
+        return r.status, doc
+
+    def output(self):
+        with open(self.out, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stderr(self):
+        with open(self.err, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait(self, timeout=30):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "timeout"
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def fault(doc):
+    return doc.get("fault_message", "") if isinstance(doc, dict) else ""
+
+
+def expect(v, name, method, path, body=None, status=204, contains=None, raw=None):
+    """One request; checks the status and, for errors, the fault_message."""
+    try:
+        st, doc = v.req(method, path, body, raw)
+    except Exception as e:  # noqa: BLE001 - report any failure as a test result
+        tap(False, name, repr(e))
+        return None
+    ok = st == status
+    if ok and status >= 400:
+        ok = bool(fault(doc)) and (contains is None or contains in fault(doc))
+    tap(ok, name, "HTTP %d %r (wanted %d%s)" % (st, doc, status,
+                                                 ", '%s'" % contains if contains else ""))
+    return doc
+
+
+def ctl(sock, *args):
+    p = subprocess.run([BANYAN, "ctl", "--api-socket", sock] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ticks(v):
+    return v.output().count("tick ")
+
+
+def wait_for(pred, secs=20):
+    end = time.time() + secs
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def preboot_config(v):
+    expect(v, "PUT /machine-config", "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128})
+    st, doc = v.req("GET", "/machine-config")
+    tap(st == 200 and doc.get("vcpu_count") == 2 and doc.get("mem_size_mib") == 128,
+        "GET /machine-config reflects the PUT", doc)
+    expect(v, "PATCH /machine-config", "PATCH", "/machine-config", {"vcpu_count": 3})
+    st, doc = v.req("GET", "/machine-config")
+    tap(doc.get("vcpu_count") == 3 and doc.get("mem_size_mib") == 128,
+        "PATCH changes only the given field", doc)
+    bad = [
+        ("missing required field", {"vcpu_count": 1}, "missing required field 'mem_size_mib'"),
+        ("unknown field", {"vcpu_count": 1, "mem_size_mib": 64, "colour": 1}, "unknown field 'colour'"),
+        ("wrong type", {"vcpu_count": "2", "mem_size_mib": 64}, "'vcpu_count' must be an integer"),
+        ("float for an integer", {"vcpu_count": 1.5, "mem_size_mib": 64}, "must be an integer"),
+        ("vcpu_count 0", {"vcpu_count": 0, "mem_size_mib": 64}, "between 1 and 254"),
+        ("vcpu_count 255", {"vcpu_count": 255, "mem_size_mib": 64}, "between 1 and 254"),
+        ("mem_size_mib 1", {"vcpu_count": 1, "mem_size_mib": 1}, "mem_size_mib"),
+        ("huge mem_size_mib", {"vcpu_count": 1, "mem_size_mib": 2**63}, "mem_size_mib"),
+        ("smt true", {"vcpu_count": 2, "mem_size_mib": 64, "smt": True}, "smt"),
+        ("cpu_template T2", {"vcpu_count": 2, "mem_size_mib": 64, "cpu_template": "T2"}, "cpu_template"),
+        ("not an object", [1, 2], "expected a JSON object"),
+    ]
+    for name, body, msg in bad:
+        expect(v, "machine-config, %s: 400" % name, "PUT", "/machine-config", body, 400, msg)
+    st, doc = v.req("GET", "/machine-config")
+    tap(doc.get("vcpu_count") == 3 and doc.get("mem_size_mib") == 128,
+        "rejected bodies left machine-config untouched", doc)
+
+
+def preboot_malformed(v):
+    cases = [
+        ("malformed JSON", "{\"vcpu_count\": ", "malformed JSON"),
+        ("trailing garbage", "{\"vcpu_count\": 1, \"mem_size_mib\": 64} x", "malformed JSON"),
+        ("two values", "{} {}", "malformed JSON"),
+        ("missing colon", "{\"vcpu_count\" 1}", "malformed JSON"),
+        ("empty body", "", "empty"),
+        ("nesting too deep", "[" * 100 + "]" * 100, "malformed JSON"),
+    ]
+    for name, raw, msg in cases:
+        expect(v, "%s: 400" % name, "PUT", "/machine-config", raw=raw, status=400, contains=msg)
+    st, _ = v.req("PUT", "/machine-config", raw="{\"a\": \"" + "x" * 70000 + "\"}")
+    tap(st == 413, "a 70 KB body: 413", st)
+    expect(v, "unknown path: 400", "GET", "/no/such/path", status=400,
+           contains="Invalid request method and/or path")
+    expect(v, "wrong method: 400", "DELETE", "/machine-config", status=400,
+           contains="Invalid request method and/or path")
+    expect(v, "drive path without id: 400", "PUT", "/drives/", {}, 400, "Invalid request")
+
+
+def preboot_devices(v, kernel):
+    expect(v, "PUT /boot-source", "PUT", "/boot-source",
+           {"kernel_image_path": kernel, "boot_args": "console=ttyS0 quiet"})
+    expect(v, "boot-source without kernel: 400", "PUT", "/boot-source", {"boot_args": "x"}, 400,
+           "kernel_image_path")
+    expect(v, "boot-source empty path: 400", "PUT", "/boot-source", {"kernel_image_path": ""}, 400,
+           "must not be empty")
+    disk = os.path.join(TMP, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    rootfs = {"drive_id": "rootfs", "path_on_host": disk, "is_root_device": True, "is_read_only": False}
+    expect(v, "PUT /drives/rootfs", "PUT", "/drives/rootfs", rootfs)
+    expect(v, "PUT /drives/data", "PUT", "/drives/data",
+           {"drive_id": "data", "path_on_host": disk, "is_root_device": False, "cache_type": "Writeback"})
+    expect(v, "drive id mismatch: 400", "PUT", "/drives/other", rootfs, 400, "does not match")
+    expect(v, "a second root device: 400", "PUT", "/drives/root2",
+           dict(rootfs, drive_id="root2"), 400, "root device already exists")
+    expect(v, "invalid drive id: 400", "PUT", "/drives/a.b",
+           dict(rootfs, drive_id="a.b"), 400, "invalid id")
+    expect(v, "drive rate_limiter: 400", "PUT", "/drives/rootfs",
+           dict(rootfs, rate_limiter={"bandwidth": {"size": 1, "refill_time": 1}}), 400, "not supported")
+    expect(v, "drive bad cache_type: 400", "PUT", "/drives/rootfs",
+           dict(rootfs, cache_type="Bogus"), 400, "cache_type")
+    expect(v, "PATCH /drives/data", "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": disk})
+    expect(v, "PATCH an unknown drive: 400", "PATCH", "/drives/nope",
+           {"drive_id": "nope", "path_on_host": disk}, 400, "no drive")
+    for i in range(6):
+        v.req("PUT", "/drives/d%d" % i, {"drive_id": "d%d" % i, "path_on_host": disk,
+                                          "is_root_device": False})
+    expect(v, "a ninth drive: 400", "PUT", "/drives/d9",
+           {"drive_id": "d9", "path_on_host": disk, "is_root_device": False}, 400, "at most 8")
+    expect(v, "PUT /network-interfaces/eth0", "PUT", "/network-interfaces/eth0",
+           {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:00:00:00:01"})
+    expect(v, "bad MAC: 400", "PUT", "/network-interfaces/eth1",
+           {"iface_id": "eth1", "host_dev_name": "tap1", "guest_mac": "nope"}, 400, "MAC")
+    expect(v, "PATCH /network-interfaces/eth0", "PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"})
+    expect(v, "PATCH unknown interface: 400", "PATCH", "/network-interfaces/eth7",
+           {"iface_id": "eth7"}, 400, "no interface")
+    expect(v, "PUT /vsock", "PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(TMP, "v.sock")})
+    expect(v, "vsock cid 2: 400", "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/x"}, 400, "guest_cid")
+    expect(v, "PUT /entropy", "PUT", "/entropy", {})
+    expect(v, "entropy unknown field: 400", "PUT", "/entropy", {"x": 1}, 400, "unknown field")
+    logf = os.path.join(TMP, "api.log")
+    expect(v, "PUT /logger", "PUT", "/logger", {"log_path": logf, "level": "Info"})
+    expect(v, "logger bad level: 400", "PUT", "/logger", {"level": "Loud"}, 400, "level")
+    metf = os.path.join(TMP, "metrics.txt")
+    expect(v, "FlushMetrics before PUT /metrics: 400", "PUT", "/actions",
+           {"action_type": "FlushMetrics"}, 400, "PUT /metrics")
+    expect(v, "PUT /metrics", "PUT", "/metrics", {"metrics_path": metf})
+    expect(v, "FlushMetrics", "PUT", "/actions", {"action_type": "FlushMetrics"})
+    tap(os.path.exists(metf) and "banyan_vm_state" in open(metf).read(), "FlushMetrics wrote the file")
+    st, doc = v.req("GET", "/vm/config")
+    ok = (st == 200 and doc["boot-source"]["kernel_image_path"] == kernel
+          and doc["machine-config"]["vcpu_count"] == 3
+          and [d["drive_id"] for d in doc["drives"]][:2] == ["rootfs", "data"]
+          and doc["network-interfaces"][0]["iface_id"] == "eth0"
+          and doc["vsock"]["guest_cid"] == 3 and doc["entropy"] == {}
+          and doc["metrics"]["metrics_path"] == metf)
+    tap(ok, "GET /vm/config has every section configured", doc)
+    expect(v, "InstanceStart with a network interface: 400", "PUT", "/actions",
+           {"action_type": "InstanceStart"}, 400, "network interfaces are not supported")
+
+
+def preboot_state(v):
+    expect(v, "PATCH /vm before boot: 400", "PATCH", "/vm", {"state": "Paused"}, 400, "not running")
+    expect(v, "PATCH /vm bad state: 400", "PATCH", "/vm", {"state": "Asleep"}, 400, "unknown state")
+    expect(v, "SendCtrlAltDel before boot: 400", "PUT", "/actions",
+           {"action_type": "SendCtrlAltDel"}, 400, "not running")
+    expect(v, "unknown action: 400", "PUT", "/actions", {"action_type": "Explode"}, 400, "unknown action")
+    expect(v, "action without action_type: 400", "PUT", "/actions", {"type": "x"}, 400, "action_type")
+    expect(v, "snapshot/create: 400", "PUT", "/snapshot/create", {"snapshot_path": "x"}, 400, "snapshots")
+    st, doc = v.req("GET", "/metrics")
+    tap(st == 200 and 'banyan_vm_state{state="not_started"} 1' in doc, "GET /metrics before boot", doc)
+    st, doc = v.req("GET", "/banyan/v1/status")
+    tap(st == 200 and doc.get("state") == "Not started", "GET /banyan/v1/status", doc)
+
+
+def concurrent_clients(v, name):
+    results = []
+
+    def worker():
+        for _ in range(10):
+            try:
+                results.append(v.req("GET", "/machine-config", timeout=20)[0])
+            except Exception as e:  # noqa: BLE001
+                results.append(repr(e))
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tap(results.count(200) == 200, "%s: 20 concurrent clients x 10 requests all answered" % name,
+        "%d answered, %.1f s, %r" % (results.count(200), time.time() - t0,
+                                     [r for r in results if r != 200][:3]))
+
+
+def slow_clients(v, name):
+    # Half a request that never completes, and one that hangs up mid-body.
+    slow = socket.socket(socket.AF_UNIX)
+    slow.connect(v.sock)
+    slow.sendall(b"PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n{\"vcpu")
+    quitter = socket.socket(socket.AF_UNIX)
+    quitter.connect(v.sock)
+    quitter.sendall(b"PUT /boot-source HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    quitter.close()
+    t0 = time.time()
+    st, _ = v.req("GET", "/", timeout=5)
+    tap(st == 200 and time.time() - t0 < 2, "%s: a slow client does not hold up others" % name,
+        "HTTP %d after %.1f s" % (st, time.time() - t0))
+    slow.close()
+
+
+def part_preboot():
+    kernel = os.path.join(GUESTS, "hello.elf")
+    v = Vmm("pre")
+    st, doc = v.req("GET", "/")
+    tap(st == 200 and doc.get("state") == "Not started" and doc.get("app_name") == "banyan",
+        "GET / before boot", doc)
+    st, doc = v.req("GET", "/machine-config")
+    tap(doc == {"vcpu_count": 1, "mem_size_mib": 256, "smt": False, "track_dirty_pages": False,
+                "huge_pages": "None"}, "machine-config defaults", doc)
+    preboot_config(v)
+    preboot_malformed(v)
+    preboot_state(v)
+    preboot_devices(v, kernel)
+    concurrent_clients(v, "before boot")
+    slow_clients(v, "before boot")
+    rc, out, err = ctl(v.sock, "status")
+    tap(rc == 0 and "Not started" in out, "banyan ctl status (text)", out + err)
+    rc, out, err = ctl(v.sock, "--json", "status")
+    tap(rc == 0 and json.loads(out).get("state") == "Not started", "banyan ctl --json status", out + err)
+    rc, out, err = ctl(v.sock, "pause")
+    tap(rc == 1 and "not running" in err, "banyan ctl pause before boot: exit 1 with the reason",
+        "%d %s" % (rc, err))
+    rc, out, err = ctl(v.sock, "config")
+    tap(rc == 0 and json.loads(out)["machine-config"]["vcpu_count"] == 3, "banyan ctl config", out + err)
+    rc, out, err = ctl(v.sock, "metrics")
+    tap(rc == 0 and "banyan_vm_state" in out, "banyan ctl metrics", out + err)
+    rc, _, err = ctl(v.sock, "frobnicate")
+    tap(rc == 2, "banyan ctl unknown command: exit 2", err)
+    rc, _, err = ctl(os.path.join(TMP, "nobody.sock"), "status")
+    tap(rc == 3, "banyan ctl without a VMM: exit 3", err)
+    second = Vmm("pre2", wait_socket=False, sock=v.sock)
+    rc = second.wait(20)
+    tap(rc == 2 and "another process serves" in second.stderr(),
+        "a second VMM on a live socket: exit 2", "%s %s" % (rc, second.stderr()))
+    rc, _, err = ctl(v.sock, "stop")
+    tap(rc == 0, "banyan ctl stop before boot", err)
+    rc = v.wait(20)
+    tap(rc == 0 and not os.path.exists(v.sock), "stop before boot: exit 0, socket removed",
+        "%s %s" % (rc, v.stderr()))
+
+    v = Vmm("missing")
+    v.req("PUT", "/boot-source", {"kernel_image_path": os.path.join(TMP, "no-such-kernel")})
+    expect(v, "InstanceStart with a missing kernel: 400", "PUT", "/actions",
+           {"action_type": "InstanceStart"}, 400, "no-such-kernel")
+    expect(v, "InstanceStart without boot-source (fresh VMM): 400", "PUT", "/actions",
+           {"action_type": "InstanceStart"}, 400, "no-such-kernel")
+    v.proc.send_signal(signal.SIGTERM)
+    rc = v.wait(20)
+    tap(rc == 143, "SIGTERM while waiting for InstanceStart: exit 143", rc)
+
+    v = Vmm("nokernel")
+    expect(v, "InstanceStart without a kernel: 400", "PUT", "/actions",
+           {"action_type": "InstanceStart"}, 400, "configure /boot-source")
+    v.kill()
+
+    cfgf = os.path.join(TMP, "bad.json")
+    for name, doc, msg in [
+            ("unknown section", {"boot-source": {"kernel_image_path": kernel}, "gpu": {}}, "unknown field 'gpu'"),
+            ("no boot-source", {"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}, "boot-source"),
+            ("bad machine-config", {"boot-source": {"kernel_image_path": kernel},
+                                    "machine-config": {"vcpu_count": 0, "mem_size_mib": 64}}, "vcpu_count")]:
+        with open(cfgf, "w") as f:
+            json.dump(doc, f)
+        p = subprocess.run([BANYAN, "run", "--config", cfgf], capture_output=True, text=True, timeout=30)
+        tap(p.returncode == 2 and msg in p.stderr, "--config with %s: exit 2, says why" % name,
+            "%d %s" % (p.returncode, p.stderr))
+    p = subprocess.run([BANYAN, "run", "--config", cfgf, "--cpus", "2"], capture_output=True,
+                       text=True, timeout=30)
+    tap(p.returncode == 2 and "--cpus cannot be combined with --config" in p.stderr,
+        "--config with --cpus: exit 2", p.stderr)
+
+
+def boot_counter(name, cpus=1):
+    v = Vmm(name)
+    v.req("PUT", "/machine-config", {"vcpu_count": cpus, "mem_size_mib": 64})
+    v.req("PUT", "/boot-source", {"kernel_image_path": os.path.join(GUESTS, "counter.elf")})
+    return v
+
+
+def vm_state_machine(v):
+    expect(v, "InstanceStart: 204", "PUT", "/actions", {"action_type": "InstanceStart"})
+    st, doc = v.req("GET", "/")
+    tap(doc.get("state") == "Running", "GET / says Running", doc)
+    tap(wait_for(lambda: ticks(v) >= 3), "the guest runs (counter on the console)", v.stderr())
+    expect(v, "a second InstanceStart: 400", "PUT", "/actions", {"action_type": "InstanceStart"}, 400,
+           "already started")
+    expect(v, "PUT /machine-config after boot: 400", "PUT", "/machine-config",
+           {"vcpu_count": 1, "mem_size_mib": 64}, 400, "after the VM started")
+    expect(v, "PUT /boot-source after boot: 400", "PUT", "/boot-source",
+           {"kernel_image_path": "/x"}, 400, "after the VM started")
+    expect(v, "PUT /drives after boot: 400", "PUT", "/drives/x",
+           {"drive_id": "x", "path_on_host": "/x", "is_root_device": False}, 400, "after the VM started")
+
+
+def vm_pause_resume(v):
+    expect(v, "PATCH /vm Paused: 204", "PATCH", "/vm", {"state": "Paused"})
+    st, doc = v.req("GET", "/")
+    tap(doc.get("state") == "Paused", "GET / says Paused", doc)
+    n0 = ticks(v)
+    time.sleep(1.0)
+    n1 = ticks(v)
+    tap(n0 == n1, "no progress while paused", "%d -> %d" % (n0, n1))
+    expect(v, "pausing twice is fine", "PATCH", "/vm", {"state": "Paused"})
+    expect(v, "PATCH /vm Resumed: 204", "PATCH", "/vm", {"state": "Resumed"})
+    tap(wait_for(lambda: ticks(v) > n1 + 3, 10), "progress after resume", "%d -> %d" % (n1, ticks(v)))
+    ok = True
+    for i in range(20):
+        if v.req("PATCH", "/vm", {"state": "Paused"})[0] != 204 or \
+           v.req("PATCH", "/vm", {"state": "Resumed"})[0] != 204:
+            ok = False
+    n2 = ticks(v)
+    tap(ok and wait_for(lambda: ticks(v) > n2 + 3, 10), "20 quick pause/resume cycles, still running")
+    rc, out, err = ctl(v.sock, "pause")
+    tap(rc == 0 and out.strip() == "paused", "banyan ctl pause", out + err)
+    rc, out, err = ctl(v.sock, "status")
+    tap(rc == 0 and "Paused" in out, "banyan ctl status while paused", out)
+    rc, out, err = ctl(v.sock, "resume")
+    tap(rc == 0 and out.strip() == "resumed", "banyan ctl resume", out + err)
+
+
+def vm_metrics(v):
+    st, text = v.req("GET", "/metrics")
+    ok = (st == 200 and 'banyan_vm_state{state="running"} 1' in text
+          and 'banyan_vcpu_exits_total{vcpu="0",reason="io"}' in text
+          and 'banyan_device_bytes_total{device="com1",direction="out"}' in text
+          and "banyan_vm_boot_first_output_seconds" in text)
+    tap(ok, "GET /metrics while running: state, exits, device bytes, boot time", text)
+    out = 0
+    for line in text.splitlines():
+        if line.startswith('banyan_device_bytes_total{device="com1",direction="out"}'):
+            out = int(line.split()[-1])
+    tap(out >= 10 * ticks(v) // 2, "com1 output bytes counted", "%d bytes, %d ticks" % (out, ticks(v)))
+    st, doc = v.req("GET", "/banyan/v1/status")
+    tap(st == 200 and doc["state"] == "Running" and doc["uptime_seconds"] > 0, "status while running", doc)
+
+
+def part_vm():
+    v = boot_counter("vm", cpus=2)
+    vm_state_machine(v)
+    vm_pause_resume(v)
+    vm_metrics(v)
+    concurrent_clients(v, "while running")
+    slow_clients(v, "while running")
+    expect(v, "SendCtrlAltDel: 204", "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    # This guest never reads its keyboard: the keys queue up, then a clear refusal.
+    v.req("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    expect(v, "SendCtrlAltDel to a guest that reads no keys: 400", "PUT", "/actions",
+           {"action_type": "SendCtrlAltDel"}, 400, "has not read")
+    st, conf = v.req("GET", "/vm/config")
+    tap(st == 200 and conf["machine-config"]["vcpu_count"] == 2, "GET /vm/config while running", conf)
+    cfgf = os.path.join(TMP, "vm.json")
+    with open(cfgf, "w") as f:
+        json.dump(conf, f)
+    rc, out, err = ctl(v.sock, "stop")
+    tap(rc == 0 and out.strip() == "stopped", "banyan ctl stop", out + err)
+    rc = v.wait(20)
+    tap(rc == 0 and "stopped through the API" in v.stderr(), "stop: exit 0 as on power-off",
+        "%s %s" % (rc, v.stderr()))
+
+    v2 = Vmm("again", "--config", cfgf)
+    tap(wait_for(lambda: ticks(v2) >= 2), "--config from GET /vm/config boots", v2.stderr())
+    st, conf2 = v2.req("GET", "/vm/config")
+    tap(conf2 == conf, "the second VM's /vm/config equals the first's", "%r\n%r" % (conf, conf2))
+    st, doc = v2.req("GET", "/")
+    tap(doc.get("state") == "Running", "a --config VM is Running at once", doc)
+    expect(v2, "InstanceStart on a --config VM: 400", "PUT", "/actions", {"action_type": "InstanceStart"},
+           400, "already started")
+    v2.req("PUT", "/banyan/v1/stop")
+    tap(v2.wait(20) == 0, "stop the --config VM: exit 0")
+
+    hello = os.path.join(TMP, "hello.json")
+    with open(hello, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": os.path.join(GUESTS, "hello.elf")},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}, f)
+    p = subprocess.run([BANYAN, "run", "--config", hello], capture_output=True, text=True, timeout=60)
+    tap(p.returncode == 0 and "hello from a banyan test guest" in p.stdout,
+        "run --config (no API): hello powers off, exit 0", p.stderr)
+
+    v3 = Vmm("bad-start")
+    v3.req("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+    notk = os.path.join(TMP, "not-a-kernel")
+    with open(notk, "w") as f:
+        f.write("this is not a kernel\n")
+    v3.req("PUT", "/boot-source", {"kernel_image_path": notk})
+    expect(v3, "InstanceStart with a file that is not a kernel: 400 with the loader's reason",
+           "PUT", "/actions", {"action_type": "InstanceStart"}, 400, "not a kernel")
+    v3.req("PUT", "/boot-source", {"kernel_image_path": os.path.join(GUESTS, "hello.elf")})
+    expect(v3, "InstanceStart after fixing boot-source: 204", "PUT", "/actions",
+           {"action_type": "InstanceStart"})
+    tap(v3.wait(20) == 0 and "hello from a banyan test guest" in v3.output(),
+        "the retried VM ran and powered off")
+
+
+def main():
+    try:
+        if PART == "preboot":
+            part_preboot()
+        else:
+            part_vm()
+    finally:
+        subprocess.run(["rm", "-rf", TMP])
+    print("1..%d" % N)
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()

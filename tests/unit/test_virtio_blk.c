@@ -1,0 +1,478 @@
+/*
+ * virtio-blk behind the MMIO transport, on a temporary raw image, with both
+ * I/O engines (io_uring, then the worker pool via BANYAN_AIO=threads):
+ * configuration, read/write, flush, get-id, discard, write-zeroes, read-only
+ * images, O_DIRECT bounce buffers, bounds, malformed requests.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fake_ring.h"
+#include "virtio/mmio.h"
+#include "vmm/vm.h"
+
+#define BASE 0xd0000000ULL
+#define GSI  16
+#define QSIZE 64
+#define DISK_SIZE (8ULL << 20)
+
+#define T_IN 0
+#define T_OUT 1
+#define T_FLUSH 4
+#define T_GET_ID 8
+#define T_DISCARD 11
+#define T_WRITE_ZEROES 13
+
+/* Per-slot layout: header, status and segment at HDR(i), data at DATA(i). */
+#define HDR(i)  (FAKE_DATA + 0x100ULL * (i))
+#define DATA(i) (FAKE_DATA + 0x10000ULL + 0x10000ULL * (i))
+
+static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
+{
+	(void)host;
+	(void)gsi;
+	(void)level;
+}
+
+static void fake_request(struct dev_host *host, enum vm_request req)
+{
+	(void)host;
+	(void)req;
+}
+
+static struct dev_host fake_host = { .set_irq = fake_set_irq, .request = fake_request };
+
+struct fixture {
+	struct fake_ring r;
+	struct device *dev;
+	char path[64];
+	int fd;                  /* the test's own view of the image */
+	uint16_t posted;
+};
+
+static uint32_t rd(struct fixture *f, uint64_t off)
+{
+	uint32_t v;
+
+	f->dev->ops->read(f->dev, off, &v, 4);
+	return v;
+}
+
+static void wr(struct fixture *f, uint64_t off, uint32_t v)
+{
+	f->dev->ops->write(f->dev, off, &v, 4);
+}
+
+static uint64_t features(struct fixture *f)
+{
+	uint64_t v;
+
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	v = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	return v | (uint64_t)rd(f, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static void bring_up(struct fixture *f)
+{
+	uint64_t feat = features(f);
+
+	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)feat);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(feat >> 32));
+	wr(f, VIRTIO_MMIO_STATUS, 0xb);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)FAKE_DESC);
+	wr(f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)FAKE_AVAIL);
+	wr(f, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)FAKE_USED);
+	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+	wr(f, VIRTIO_MMIO_STATUS, 0xf);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+static int open_disk(void **state, bool ro, enum disk_cache cache)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct disk_config d = { .id = "test-disk-id", .read_only = ro, .cache = cache };
+
+	assert_non_null(f);
+	snprintf(f->path, sizeof(f->path), "blk-test-XXXXXX");
+	f->fd = mkstemp(f->path);
+	assert_true(f->fd >= 0);
+	assert_int_equal(ftruncate(f->fd, DISK_SIZE), 0);
+	d.path = f->path;
+	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
+	f->dev = virtio_mmio_create(&fake_host, &f->r.gm, virtio_blk_create(&d, 0), BASE, GSI);
+	if (!f->dev && cache == DISK_CACHE_NONE) {
+		unlink(f->path);
+		close(f->fd);
+		fake_ring_free(&f->r);
+		free(f);
+		*state = NULL;
+		return 0; /* this file system refuses O_DIRECT: the test skips */
+	}
+	assert_non_null(f->dev);
+	bring_up(f);
+	*state = f;
+	return 0;
+}
+
+/* Each test runs once per I/O engine: the setup picks it. */
+static int engine(bool threads)
+{
+	return threads ? setenv("BANYAN_AIO", "threads", 1) : unsetenv("BANYAN_AIO");
+}
+
+static int setup(void **state) { return engine(false) ?: open_disk(state, false, DISK_CACHE_WRITEBACK); }
+static int setup_ro(void **state) { return engine(false) ?: open_disk(state, true, DISK_CACHE_WRITEBACK); }
+static int setup_direct(void **state) { return engine(false) ?: open_disk(state, false, DISK_CACHE_NONE); }
+static int setup_t(void **state) { return engine(true) ?: open_disk(state, false, DISK_CACHE_WRITEBACK); }
+static int setup_ro_t(void **state) { return engine(true) ?: open_disk(state, true, DISK_CACHE_WRITEBACK); }
+static int setup_direct_t(void **state) { return engine(true) ?: open_disk(state, false, DISK_CACHE_NONE); }
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	f->dev->ops->destroy(f->dev);
+	unlink(f->path);
+	close(f->fd);
+	fake_ring_free(&f->r);
+	free(f);
+	return 0;
+}
+
+/*
+ * Post request @type in slot @s: header, then @len data bytes at DATA(s)
+ * (device-writable for reads and get-id), then the status byte.
+ */
+static void post(struct fixture *f, unsigned int s, uint32_t type, uint64_t sector, uint32_t len)
+{
+	struct { uint32_t type, ioprio; uint64_t sector; } h = { type, 0, sector };
+	uint16_t d = (uint16_t)(3 * s);
+	bool in = type == T_IN || type == T_GET_ID;
+
+	memcpy(fake_ptr(&f->r, HDR(s)), &h, sizeof(h));
+	*(uint8_t *)fake_ptr(&f->r, HDR(s) + 0x20) = 0xee;
+	fake_desc(&f->r, FAKE_DESC, d, HDR(s), 16, VRING_DESC_F_NEXT, len ? d + 1 : d + 2);
+	if (len)
+		fake_desc(&f->r, FAKE_DESC, d + 1, DATA(s), len,
+			  VRING_DESC_F_NEXT | (in ? VRING_DESC_F_WRITE : 0), d + 2);
+	fake_desc(&f->r, FAKE_DESC, d + 2, HDR(s) + 0x20, 1, VRING_DESC_F_WRITE, 0);
+	fake_make_avail(&f->r, d);
+	f->posted++;
+}
+
+static void kick_and_wait(struct fixture *f)
+{
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 5000 && fake_used_idx(&f->r) != f->posted; i++)
+		usleep(1000);
+	assert_int_equal(fake_used_idx(&f->r), f->posted);
+}
+
+static uint8_t status_of(struct fixture *f, unsigned int s)
+{
+	return *(uint8_t *)fake_ptr(&f->r, HDR(s) + 0x20);
+}
+
+static uint8_t *data_of(struct fixture *f, unsigned int s)
+{
+	return fake_ptr(&f->r, DATA(s));
+}
+
+/* One request, waited for; returns its status. */
+static uint8_t request(struct fixture *f, uint32_t type, uint64_t sector, uint32_t len)
+{
+	post(f, 0, type, sector, len);
+	kick_and_wait(f);
+	return status_of(f, 0);
+}
+
+static void set_segment(struct fixture *f, uint64_t sector, uint32_t n, uint32_t flags)
+{
+	struct { uint64_t sector; uint32_t n, flags; } seg = { sector, n, flags };
+
+	memcpy(data_of(f, 0), &seg, sizeof(seg));
+}
+
+static void test_config(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t cap;
+	uint32_t v;
+
+	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG, &cap, 8);
+	assert_int_equal(cap, DISK_SIZE / 512);
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 12, &v, 4);
+	assert_int_equal(v, 128); /* seg_max */
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 20, &v, 4);
+	assert_int_equal(v, 512); /* blk_size */
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 40, &v, 4);
+	assert_int_equal(v, 1); /* max_discard_seg */
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 0x200, &v, 4);
+	assert_int_equal(v, 0); /* beyond the configuration space */
+	assert_true(features(f) & (1ULL << 13)); /* DISCARD */
+	assert_true(features(f) & (1ULL << 14)); /* WRITE_ZEROES */
+	assert_true(features(f) & (1ULL << 9));  /* FLUSH */
+	assert_false(features(f) & (1ULL << 5)); /* not RO */
+}
+
+static void test_write_read(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[4096];
+	uint32_t id, len;
+
+	for (unsigned int i = 0; i < sizeof(buf); i++)
+		data_of(f, 0)[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(request(f, T_OUT, 8, 4096), 0);
+	assert_int_equal(pread(f->fd, buf, sizeof(buf), 8 * 512), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, data_of(f, 0), sizeof(buf));
+
+	memset(data_of(f, 0), 0, 4096);
+	assert_int_equal(request(f, T_IN, 8, 4096), 0);
+	assert_memory_equal(buf, data_of(f, 0), sizeof(buf));
+	fake_used_elem(&f->r, 1, &id, &len);
+	assert_int_equal(id, 0);
+	assert_int_equal(len, 4097); /* data and status */
+	assert_int_equal(request(f, T_FLUSH, 0, 0), 0);
+}
+
+static void test_header_split_across_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	struct { uint32_t type, ioprio; uint64_t sector; } h = { T_IN, 0, 1 };
+
+	assert_int_equal(pwrite(f->fd, "split-header", 12, 512), 12);
+	memcpy(fake_ptr(&f->r, HDR(0)), &h, sizeof(h));
+	fake_desc(&f->r, FAKE_DESC, 0, HDR(0), 5, VRING_DESC_F_NEXT, 1);
+	fake_desc(&f->r, FAKE_DESC, 1, HDR(0) + 5, 11, VRING_DESC_F_NEXT, 2);
+	/* data and status in one buffer: the status is its last byte */
+	fake_desc(&f->r, FAKE_DESC, 2, DATA(0), 513, VRING_DESC_F_WRITE, 0);
+	fake_make_avail(&f->r, 0);
+	f->posted++;
+	kick_and_wait(f);
+	assert_memory_equal(data_of(f, 0), "split-header", 12);
+	assert_int_equal(data_of(f, 0)[512], 0);
+}
+
+static void test_get_id(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, T_GET_ID, 0, 20), 0);
+	assert_memory_equal(data_of(f, 0), "test-disk-id\0", 13);
+}
+
+static void test_bounds(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, T_IN, DISK_SIZE / 512 - 1, 1024), 1); /* past the end */
+	assert_int_equal(request(f, T_IN, UINT64_MAX, 512), 1);
+	assert_int_equal(request(f, T_OUT, 0, 100), 1);                   /* not whole sectors */
+	assert_int_equal(request(f, T_IN, DISK_SIZE / 512 - 1, 512), 0);  /* the last sector */
+	assert_int_equal(request(f, 99, 0, 0), 2);                        /* unsupported */
+	set_segment(f, DISK_SIZE / 512 - 1, 2, 0);
+	assert_int_equal(request(f, T_DISCARD, 0, 16), 1);
+	set_segment(f, 0, 1, 1); /* discard with the unmap flag: not allowed */
+	assert_int_equal(request(f, T_DISCARD, 0, 16), 2);
+	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void test_many_in_flight(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned int s = 0; s < 20; s++) {
+		memset(data_of(f, s), (int)s + 1, 4096);
+		post(f, s, T_OUT, 8ULL * s, 4096);
+	}
+	kick_and_wait(f);
+	for (unsigned int s = 0; s < 20; s++) {
+		assert_int_equal(status_of(f, s), 0);
+		memset(data_of(f, s), 0, 4096);
+		post(f, s, T_IN, 8ULL * s, 4096);
+	}
+	kick_and_wait(f);
+	for (unsigned int s = 0; s < 20; s++) {
+		assert_int_equal(status_of(f, s), 0);
+		assert_int_equal(data_of(f, s)[0], s + 1);
+		assert_int_equal(data_of(f, s)[4095], s + 1);
+	}
+}
+
+static blkcnt_t blocks(struct fixture *f)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(f->fd, &st), 0);
+	return st.st_blocks;
+}
+
+static void fill_file(struct fixture *f, uint64_t off, uint64_t len)
+{
+	static uint8_t ones[65536];
+
+	memset(ones, 0x5a, sizeof(ones));
+	for (uint64_t o = 0; o < len; o += sizeof(ones))
+		assert_int_equal(pwrite(f->fd, ones, sizeof(ones), (off_t)(off + o)), (ssize_t)sizeof(ones));
+	fsync(f->fd);
+}
+
+static bool file_zero(struct fixture *f, uint64_t off, uint64_t len)
+{
+	uint8_t buf[4096];
+
+	for (uint64_t o = 0; o < len; o += sizeof(buf)) {
+		assert_int_equal(pread(f->fd, buf, sizeof(buf), (off_t)(off + o)), (ssize_t)sizeof(buf));
+		for (unsigned int i = 0; i < sizeof(buf); i++)
+			if (buf[i])
+				return false;
+	}
+	return true;
+}
+
+static void test_discard_punches_holes(void **state)
+{
+	struct fixture *f = *state;
+	blkcnt_t before;
+
+	fill_file(f, 1 << 20, 1 << 20);
+	before = blocks(f);
+	set_segment(f, (1 << 20) / 512, (1 << 20) / 512, 0);
+	assert_int_equal(request(f, T_DISCARD, 0, 16), 0);
+	assert_true(blocks(f) <= before - 2000); /* 1 MiB = 2048 blocks of 512 bytes freed */
+	assert_true(file_zero(f, 1 << 20, 1 << 20));
+}
+
+static void test_write_zeroes(void **state)
+{
+	struct fixture *f = *state;
+	blkcnt_t before;
+
+	fill_file(f, 2 << 20, 1 << 20);
+	set_segment(f, (2 << 20) / 512, 1024, 0); /* 512 KiB, no unmap */
+	assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16), 0);
+	assert_true(file_zero(f, 2 << 20, 512 << 10));
+	assert_false(file_zero(f, (2 << 20) + (512 << 10), 4096));
+	before = blocks(f);
+	set_segment(f, ((2 << 20) + (512 << 10)) / 512, 1024, 1); /* with unmap: a hole */
+	assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16), 0);
+	assert_true(file_zero(f, (2 << 20) + (512 << 10), 512 << 10));
+	assert_true(blocks(f) < before);
+}
+
+static void test_read_only(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t feat = features(f);
+
+	assert_true(feat & (1ULL << 5));     /* RO */
+	assert_false(feat & (1ULL << 13));   /* no DISCARD */
+	memset(data_of(f, 0), 0x77, 512);
+	assert_int_equal(request(f, T_OUT, 0, 512), 1);
+	set_segment(f, 0, 8, 0);
+	assert_int_equal(request(f, T_DISCARD, 0, 16), 1);
+	assert_true(file_zero(f, 0, 4096));
+	assert_int_equal(request(f, T_IN, 0, 512), 0);
+	assert_int_equal(request(f, T_FLUSH, 0, 0), 0);
+}
+
+static void test_direct_bounce(void **state)
+{
+	struct fixture *f = *state;
+	struct { uint32_t type, ioprio; uint64_t sector; } h = { T_OUT, 0, 16 };
+	uint8_t buf[512];
+	uint32_t v;
+
+	if (!f) {
+		skip();
+		return;
+	}
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 20, &v, 4);
+	assert_int_equal(v, 4096); /* cache=none: the guest is asked for 4 KiB blocks */
+	/* A 512-byte write from an odd guest address: must go through a bounce buffer. */
+	memcpy(fake_ptr(&f->r, HDR(0)), &h, sizeof(h));
+	memset(fake_ptr(&f->r, DATA(0) + 3), 0x42, 512);
+	fake_desc(&f->r, FAKE_DESC, 0, HDR(0), 16, VRING_DESC_F_NEXT, 1);
+	fake_desc(&f->r, FAKE_DESC, 1, DATA(0) + 3, 512, VRING_DESC_F_NEXT, 2);
+	fake_desc(&f->r, FAKE_DESC, 2, HDR(0) + 0x20, 1, VRING_DESC_F_WRITE, 0);
+	fake_make_avail(&f->r, 0);
+	f->posted++;
+	kick_and_wait(f);
+	assert_int_equal(status_of(f, 0), 0);
+	assert_int_equal(pread(f->fd, buf, 512, 16 * 512), 512);
+	assert_int_equal(buf[0], 0x42);
+	assert_int_equal(buf[511], 0x42);
+	/* Aligned I/O goes straight to guest memory. */
+	memset(data_of(f, 1), 0, 8192);
+	post(f, 1, T_IN, 16, 8192);
+	kick_and_wait(f);
+	assert_int_equal(status_of(f, 1), 0);
+	assert_int_equal(data_of(f, 1)[0], 0x42);
+}
+
+static void test_malformed_request(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A header but no status byte (nothing device-writable). */
+	fake_desc(&f->r, FAKE_DESC, 0, HDR(0), 16, 0, 0);
+	fake_make_avail(&f->r, 0);
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 2000 && !(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(fake_used_idx(&f->r), 0);
+}
+
+static void test_missing_file(void **state)
+{
+	struct disk_config d = { .path = "/nonexistent/disk.img" };
+
+	(void)state;
+	assert_null(virtio_blk_create(&d, 0));
+	d.path = ".";
+	assert_null(virtio_blk_create(&d, 0)); /* a directory */
+}
+
+#define BOTH(fn, su, su_t) cmocka_unit_test_setup_teardown(fn, su, teardown), \
+	cmocka_unit_test_setup_teardown(fn, su_t, teardown)
+#define T(fn) BOTH(fn, setup, setup_t)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_config),
+		T(test_write_read),
+		T(test_header_split_across_descriptors),
+		T(test_get_id),
+		T(test_bounds),
+		T(test_many_in_flight),
+		T(test_discard_punches_holes),
+		T(test_write_zeroes),
+		BOTH(test_read_only, setup_ro, setup_ro_t),
+		BOTH(test_direct_bounce, setup_direct, setup_direct_t),
+		T(test_malformed_request),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
