@@ -122,7 +122,7 @@ void state_u64(struct state_io *io, uint64_t *v)
 
 void state_bool(struct state_io *io, bool *v)
 {
-	uint8_t x = *v;
+	uint8_t x = io->loading ? 0 : *v; /* a bool being loaded may hold garbage */
 
 	state_u8(io, &x);
 	if (io->loading && !io->err && x > 1)
