@@ -43,7 +43,7 @@ check "missing initrd: exit 2" status_is 2 "$(rc missinginitrd)"
 
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	for n in "hello: console output" "hello: power-off exit 0" "hello with 4 vCPUs, 1G: exit 0" \
-		"hello with 5G (memory above 4 GiB): exit 0" "ACPI reset: exit 0" "ACPI reset: logged as reboot" \
+		"hello with 64 vCPUs: exit 0" "hello with 5G (memory above 4 GiB): exit 0" "ACPI reset: exit 0" "ACPI reset: logged as reboot" \
 		"i8042 reset: exit 0" "triple fault: exit 1" "triple fault: diagnostic" "triple fault: reported as a crash" \
 		"HLT without irqchip: exit 4" "on-reboot restart boots again" "SIGTERM: exit 143"; do
 		skip "$n" "no usable /dev/kvm"
@@ -57,6 +57,8 @@ check "hello: console output" contains "$T/hello.out" "hello from a banyan test 
 check "hello: power-off exit 0" status_is 0 "$(rc hello)"
 run hello4 60 --kernel "$GUESTS/hello.elf" --cpus 4 --memory 1G
 check "hello with 4 vCPUs, 1G: exit 0" status_is 0 "$(rc hello4)"
+run hello64 120 --kernel "$GUESTS/hello.elf" --cpus 64
+check "hello with 64 vCPUs: exit 0" status_is 0 "$(rc hello64)"
 run hello5g 60 --kernel "$GUESTS/hello.elf" --memory 5G
 check "hello with 5G (memory above 4 GiB): exit 0" status_is 0 "$(rc hello5g)"
 run reset 60 --kernel "$GUESTS/reset.elf"

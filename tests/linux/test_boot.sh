@@ -11,6 +11,7 @@ linux_prereqs
 REPORT='echo nproc=$(nproc); echo memtotal_kb=$(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo);
 echo cmdline=$(cat /proc/cmdline); echo date=$(date +%s);
 echo rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null);
+echo clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource);
 echo serial_irqs=$(awk "/ttyS0/ {s=0; for (i=2; i<=NF; i++) if (\$i ~ /^[0-9]+$/) s+=\$i; print s}" /proc/interrupts)'
 
 # memory_matches NAME MIB: MemTotal is what was asked for, less what the
@@ -32,6 +33,7 @@ check "bz2: the command line arrives" contains "$T/bz2.console" "banyan.test=cmd
 check "bz2: RTC time within a minute of the host's" within "$(guest_value bz2 rtc)" "$host_now" 60
 check "bz2: system time within a minute of the host's" within "$(guest_value bz2 date)" "$host_now" 60
 check "bz2: the UART works by interrupts (ttyS0 IRQs > 0)" test "$(guest_value bz2 serial_irqs)" -gt 0
+check "bz2: kvmclock is the clocksource" test "$(guest_value bz2 clocksource)" = kvm-clock
 
 # 2. ELF vmlinux through the PVH entry, 4 vCPUs, 5 GiB (RAM above 4 GiB).
 guest_boot pvh4 --kernel "$GUEST_DIR/vmlinux" --cpus 4 --memory 5G -- "$REPORT"
