@@ -114,6 +114,7 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status
 {
 	if (status != VIRTIO_BLK_S_OK)
 		r->used_len = 1;
+	atomic_fetch_add_explicit(&virtio_stats(&blk->vdev)->requests, 1, memory_order_relaxed);
 	*r->status = status;
 	free(r->bounce);
 	r->bounce = NULL;
@@ -159,6 +160,10 @@ static void blk_done(struct aio_req *a, void *opaque)
 	}
 	if (r->bounce && a->op == AIO_READ)
 		iov_from_buf(r->data, r->ndata, 0, r->bounce, r->bounce_iov.iov_len);
+	if (a->op == AIO_READ)
+		dev_stats_in(virtio_stats(&blk->vdev), (uint64_t)a->res);
+	else if (a->op == AIO_WRITE)
+		dev_stats_out(virtio_stats(&blk->vdev), (uint64_t)a->res);
 	blk_finish(blk, r, VIRTIO_BLK_S_OK);
 }
 

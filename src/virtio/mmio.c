@@ -117,6 +117,21 @@ void virtio_used(struct virtio_dev *vdev, unsigned int q)
 		mmio_interrupt(t, VIRTIO_INT_USED);
 }
 
+struct dev_stats *virtio_stats(struct virtio_dev *vdev)
+{
+	return &vdev->transport->dev.stats;
+}
+
+void virtio_lock(struct virtio_dev *vdev)
+{
+	pthread_mutex_lock(&vdev->transport->lock);
+}
+
+void virtio_unlock(struct virtio_dev *vdev)
+{
+	pthread_mutex_unlock(&vdev->transport->lock);
+}
+
 void virtio_config_changed(struct virtio_dev *vdev)
 {
 	struct virtio_transport *t = vdev->transport;
@@ -553,6 +568,11 @@ static const struct device_ops virtio_mmio_ops = {
 	.state = mmio_state,
 	.destroy = mmio_destroy,
 };
+
+struct virtio_dev *virtio_mmio_vdev(struct device *dev)
+{
+	return dev && dev->ops == &virtio_mmio_ops ? to_transport(dev)->vdev : NULL;
+}
 
 struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem *mem,
 				  struct virtio_dev *vdev, uint64_t base, uint32_t gsi)

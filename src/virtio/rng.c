@@ -47,7 +47,11 @@ static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 	bool pushed = false;
 
 	while (virtio_pop(vdev, q, &c) > 0) {
-		vq_push(&vdev->vqs[q], c.head, rng_fill(&c));
+		uint32_t n = rng_fill(&c);
+
+		vq_push(&vdev->vqs[q], c.head, n);
+		dev_stats_in(virtio_stats(vdev), n);
+		atomic_fetch_add_explicit(&virtio_stats(vdev)->requests, 1, memory_order_relaxed);
 		pushed = true;
 	}
 	if (pushed)

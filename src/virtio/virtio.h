@@ -21,8 +21,10 @@
 #include "vmm/device.h"
 
 /* Device IDs (5 Device Types). */
+#define VIRTIO_ID_NET   1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_VSOCK 19
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -110,6 +112,18 @@ void virtio_fail(struct virtio_dev *vdev, const char *why);
 /* virtio_is_broken - the device is in NEEDS_RESET. */
 bool virtio_is_broken(const struct virtio_dev *vdev);
 
+/* virtio_stats - the counters the metrics endpoint reports for this device. */
+struct dev_stats *virtio_stats(struct virtio_dev *vdev);
+
+/*
+ * virtio_lock/virtio_unlock - hold the transport lock of @vdev (the one
+ * vCPUs and the device thread hold) around a change made from another
+ * thread, e.g. the virtio_net_set_mac of a clone. Device operations
+ * already run with it held: never call these from them.
+ */
+void virtio_lock(struct virtio_dev *vdev);
+void virtio_unlock(struct virtio_dev *vdev);
+
 /* virtio_config_changed - bump the configuration generation, interrupt the driver. */
 void virtio_config_changed(struct virtio_dev *vdev);
 
@@ -129,5 +143,49 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 
 /* virtio_rng_create - an entropy device fed by getrandom(). */
 struct virtio_dev *virtio_rng_create(void);
+
+struct net_config;
+struct vsock_config;
+
+/*
+ * virtio_net_create - a network card on the existing TAP @net->tap, opened
+ * now with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR and a 12-byte header; never
+ * creates the TAP. Missing, busy or not a TAP: NULL after one log line
+ * naming it. @index names it "netN" when @net->id is NULL. Its MAC is
+ * @net->mac, or virtio_net_default_mac(tap, name).
+ *
+ * State (the transport's `state` walks it): the MAC, the link status and
+ * whether receiving had started; the TAP's offloads are set again from
+ * the loaded features. A frame read from the TAP but not yet given to the
+ * guest is not saved (the guest sees it lost, as on a real wire).
+ */
+struct virtio_dev *virtio_net_create(const struct net_config *net, unsigned int index);
+
+/*
+ * virtio_net_create_fd - the same on an already open @fd (taken over):
+ * a TAP, or for tests a datagram socket carrying one frame with its
+ * 12-byte header per datagram. @offloads: @fd takes TUNSETOFFLOAD.
+ */
+struct virtio_dev *virtio_net_create_fd(const struct net_config *net, unsigned int index, int fd,
+					bool offloads);
+
+/*
+ * virtio_net_default_mac - the MAC of an interface configured without one:
+ * FNV-1a of "TAP/ID", locally administered and unicast, so the same
+ * configuration always gets the same address.
+ */
+void virtio_net_default_mac(const char *tap, const char *id, uint8_t mac[6]);
+
+/*
+ * virtio_net_set_mac - give the card a new MAC (a clone must not share its
+ * parent's) and raise a configuration change. Linux reads the MAC when it
+ * probes the device, so set it before the guest runs (after loading a
+ * snapshot, before resuming). Takes the transport lock. 0, or -EINVAL when
+ * @vdev is not a virtio-net device.
+ */
+int virtio_net_set_mac(struct virtio_dev *vdev, const uint8_t mac[6]);
+
+/* virtio_net_set_link - report the link up or down (config status, config interrupt). */
+int virtio_net_set_link(struct virtio_dev *vdev, bool up);
 
 #endif

@@ -252,6 +252,9 @@ static void test_write_read(void **state)
 	assert_int_equal(id, 0);
 	assert_int_equal(len, 4097); /* data and status */
 	assert_int_equal(request(f, T_FLUSH, 0, 0), 0);
+	assert_int_equal(atomic_load(&f->dev->stats.requests), 3);
+	assert_int_equal(atomic_load(&f->dev->stats.bytes_out), 4096);
+	assert_int_equal(atomic_load(&f->dev->stats.bytes_in), 4096);
 }
 
 static void test_header_split_across_descriptors(void **state)
