@@ -61,4 +61,10 @@
 struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem *mem,
 				  struct virtio_dev *vdev, uint64_t base, uint32_t gsi);
 
+/*
+ * virtio_mmio_vdev - the virtio device inside @dev (e.g. from
+ * vm_find_device), or NULL when @dev is not a virtio-mmio transport.
+ */
+struct virtio_dev *virtio_mmio_vdev(struct device *dev);
+
 #endif
