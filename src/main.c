@@ -14,6 +14,8 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  run       boot a VM in the foreground, console on stdio\n"
 		   "  ctl       control a running VM through its API socket\n"
+		   "  restore   continue a VM (or N clones) from a snapshot\n"
+		   "  snapshot  list, show, verify or delete snapshots in a store\n"
 		   "  version   print the version\n"
 		   "Run 'banyan <command> --help' for a command's options.\n");
 }
@@ -28,6 +30,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ctl") == 0)
 		return cmd_ctl(argc - 1, argv + 1);
+	if (strcmp(argv[1], "restore") == 0)
+		return cmd_restore(argc - 1, argv + 1);
+	if (strcmp(argv[1], "snapshot") == 0)
+		return cmd_snapshot(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("banyan %s\n", BANYAN_VERSION);
 		return 0;

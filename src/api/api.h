@@ -40,6 +40,8 @@ struct api_ctl {
 	struct vm *vm;            /* the live VM while RUNNING, else NULL */
 	char start_err[VMCFG_ERR_LEN]; /* why the last InstanceStart failed */
 	bool quit;                /* stop asked before boot: the process exits */
+	char load_path[4096];     /* PUT /snapshot/load: the snapshot to restore ("" for a boot) */
+	bool load_resume;         /* ... and whether its vCPUs run at once (resume_vm) */
 	int start_fd;             /* eventfd: the run loop has an InstanceStart or quit */
 	uint64_t boots;           /* VMs started so far (restarts included) */
 	const char *version;

@@ -7,6 +7,7 @@
 #include "api/api.h"
 
 #include "devices/legacy.h"
+#include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -351,9 +353,139 @@ static void patch_vm(struct req *q)
 	reply_ok(q->reply);
 }
 
-static void put_snapshot(struct req *q)
+static const char *body_str(json_object *body, const char *key)
 {
-	reply_fault(q->reply, 400, "snapshots are not supported by this build of Banyan yet");
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* A boolean field: *@out when present; false when present with another type. */
+static bool body_bool(json_object *body, const char *key, bool *out)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(body, key, &v))
+		return true;
+	if (!json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+static bool body_only(struct req *q, const char *const *keys)
+{
+	json_object_object_foreach(q->body, key, val) {
+		const char *const *k;
+
+		(void)val;
+		for (k = keys; *k && strcmp(*k, key); k++)
+			;
+		if (!*k) {
+			reply_fault(q->reply, 400, "%s: unknown field '%s'", q->url, key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Firecracker's PUT /snapshot/create. snapshot_path names Banyan's snapshot
+ * directory (Firecracker's is a file); mem_file_path, when given, becomes a
+ * link to the directory's memory file. A running VM is paused for the
+ * snapshot and resumed after it unless "resume_vm": false (Banyan's field).
+ */
+static void put_snapshot_create(struct req *q)
+{
+	static const char *const keys[] = { "snapshot_path", "mem_file_path", "snapshot_type",
+					    "version", "resume_vm", NULL };
+	struct snapshot_create_opts o = { 0 };
+	const char *type = body_str(q->body, "snapshot_type");
+	char err[SNAP_ERR_LEN];
+	bool resume = true;
+
+	if (!body_only(q, keys))
+		return;
+	o.dir = body_str(q->body, "snapshot_path");
+	o.mem_link = body_str(q->body, "mem_file_path");
+	if (!o.dir || !o.dir[0] || (type && strcmp(type, "Full") && strcmp(type, "Diff")) ||
+	    !body_bool(q->body, "resume_vm", &resume)) {
+		reply_fault(q->reply, 400, "snapshot/create: snapshot_path (a directory) is required; "
+					   "snapshot_type is Full or Diff; resume_vm a boolean");
+		return;
+	}
+	if (!vm_live(q, "take a snapshot"))
+		return;
+	o.diff = type && strcmp(type, "Diff") == 0;
+	o.stay_paused = !resume;
+	if (snapshot_create(q->ctl->vm, &o, err) < 0)
+		reply_fault(q->reply, 400, "snapshot/create: %s", err);
+	else
+		reply_ok(q->reply);
+}
+
+/* mem_file_path / mem_backend.backend_path must be the snapshot's own memory file. */
+static bool load_mem_ok(struct req *q, const char *dir)
+{
+	const char *mem = body_str(q->body, "mem_file_path");
+	json_object *be = NULL;
+	char path[4096 + 16];
+	struct stat a, b;
+
+	if (json_object_object_get_ex(q->body, "mem_backend", &be) && be)
+		mem = body_str(be, "backend_path");
+	if (!mem)
+		return true;
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
+	if (stat(mem, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return true;
+	reply_fault(q->reply, 400, "snapshot/load: %s is not %s: Banyan keeps the memory file "
+				   "inside the snapshot directory", mem, path);
+	return false;
+}
+
+/* Firecracker's PUT /snapshot/load, before boot: the run loop restores it. */
+static void put_snapshot_load(struct req *q)
+{
+	static const char *const keys[] = { "snapshot_path", "mem_file_path", "mem_backend",
+					    "enable_diff_snapshots", "resume_vm", NULL };
+	struct api_ctl *ctl = q->ctl;
+	const char *dir = body_str(q->body, "snapshot_path");
+	uint64_t one = 1, boots = ctl->boots;
+	bool resume = false, diff = false;
+
+	if (!body_only(q, keys))
+		return;
+	if (!dir || !dir[0] || strlen(dir) >= sizeof(ctl->load_path) ||
+	    !body_bool(q->body, "resume_vm", &resume) ||
+	    !body_bool(q->body, "enable_diff_snapshots", &diff)) {
+		reply_fault(q->reply, 400, "snapshot/load: snapshot_path (a snapshot directory) is "
+					   "required; resume_vm and enable_diff_snapshots are booleans");
+		return;
+	}
+	if (ctl->state != API_NOT_STARTED) {
+		reply_fault(q->reply, 400, "snapshot/load: only a VMM that has not started a VM "
+					   "can load a snapshot");
+		return;
+	}
+	if (!load_mem_ok(q, dir))
+		return;
+	snprintf(ctl->load_path, sizeof(ctl->load_path), "%s", dir);
+	ctl->load_resume = resume;
+	ctl->state = API_STARTING;
+	ctl->start_err[0] = '\0';
+	if (write(ctl->start_fd, &one, sizeof(one)) < 0)
+		(void)0;
+	while (ctl->state == API_STARTING)
+		pthread_cond_wait(&ctl->start_cond, &ctl->lock);
+	ctl->load_path[0] = '\0';
+	if (ctl->boots > boots)
+		reply_ok(q->reply);
+	else
+		reply_fault(q->reply, 400, "snapshot/load: %s",
+			    ctl->start_err[0] ? ctl->start_err : "the snapshot could not be loaded");
 }
 
 static double seconds(uint64_t ns)
@@ -448,8 +580,8 @@ static const struct route routes[] = {
 	{ "PUT", "/actions", false, true, put_actions },
 	{ "PATCH", "/vm", false, true, patch_vm },
 	{ "GET", "/vm/config", false, false, get_vm_config },
-	{ "PUT", "/snapshot/create", false, true, put_snapshot },
-	{ "PUT", "/snapshot/load", false, true, put_snapshot },
+	{ "PUT", "/snapshot/create", false, true, put_snapshot_create },
+	{ "PUT", "/snapshot/load", false, true, put_snapshot_load },
 	{ "GET", PREFIX "/status", false, false, get_status },
 	{ "PUT", PREFIX "/stop", false, false, put_stop },
 	{ "GET", PREFIX "/metrics", false, false, get_metrics },

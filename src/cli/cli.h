@@ -2,6 +2,8 @@
 #ifndef BANYAN_CLI_CLI_H
 #define BANYAN_CLI_CLI_H
 
+#include <stdbool.h>
+
 /*
  * Exit statuses: a contract supervisors can act on (docs/cli.md).
  */
@@ -14,5 +16,21 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+
+struct snapshot_image;
+
+/* What banyan restore asks of the run loop (cmd_run.c). */
+struct run_snapshot_args {
+	struct snapshot_image *img;  /* opened and checked; the run loop closes it */
+	int console_fd;              /* where the guest's serial console goes */
+	const char *api_path;        /* NULL: no API */
+	bool paused;                 /* do not run the vCPUs until resumed */
+	int clone_index;             /* -1, or the clone number (its identity) */
+};
+
+/* run_snapshot - restore and run a VM in this process; returns the exit status. */
+int run_snapshot(const struct run_snapshot_args *a);
 
 #endif

@@ -60,6 +60,9 @@ static void ctl_usage(FILE *f)
 		   "commands:\n");
 	for (c = ctl_cmds; c->name; c++)
 		fprintf(f, "  %-13s %s\n", c->name, c->help);
+	fprintf(f, "  snapshot create DIR [--diff] [--paused]\n"
+		   "                full (or diff) snapshot into directory DIR; --paused leaves\n"
+		   "                the VM paused afterwards\n");
 	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
 		   "3 no VMM answers on the socket.\n");
 }
@@ -187,12 +190,53 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 static const struct option ctl_options[] = {
 	{ "api-socket", required_argument, NULL, 's' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "diff", no_argument, NULL, 'd' },
+	{ "paused", no_argument, NULL, 'p' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
+/*
+ * snapshot create DIR: the VMM may run in another directory, so DIR goes
+ * to the API as an absolute path (its parent must exist).
+ */
+static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, bool paused,
+			bool json)
+{
+	struct ctl_cmd c = { "snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL };
+	char parent[4096], abs[4096], dir[8200], *slash, body[8400];
+	json_object *o;
+	int status;
+
+	if (nargs != 2 || strcmp(args[0], "create")) {
+		fprintf(stderr, "banyan ctl: usage: snapshot create DIR [--diff] [--paused]\n");
+		return EXIT_USAGE;
+	}
+	snprintf(parent, sizeof(parent), "%s", args[1]);
+	while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/')
+		parent[strlen(parent) - 1] = '\0';
+	slash = strrchr(parent, '/');
+	if (!realpath(slash ? (slash == parent ? "/" : (*slash = '\0', parent)) : ".", abs)) {
+		fprintf(stderr, "banyan ctl: %s: its parent directory does not exist\n", args[1]);
+		return EXIT_USAGE;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", abs,
+		 strrchr(args[1], '/') && strrchr(args[1], '/')[1] ? strrchr(args[1], '/') + 1 : args[1]);
+	o = json_object_new_object();
+	json_object_object_add(o, "snapshot_path", json_object_new_string(dir));
+	json_object_object_add(o, "snapshot_type", json_object_new_string(diff ? "Diff" : "Full"));
+	json_object_object_add(o, "resume_vm", json_object_new_boolean(!paused));
+	snprintf(body, sizeof(body), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	c.body = body;
+	status = ctl_run(sock, &c, json);
+	return status;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
+	bool diff = false, paused = false;
 	const char *sock = NULL;
 	const struct ctl_cmd *c;
 	bool json = false;
@@ -212,9 +256,15 @@ int cmd_ctl(int argc, char **argv)
 		}
 		if (opt == 's')
 			sock = optarg;
+		else if (opt == 'd')
+			diff = true;
+		else if (opt == 'p')
+			paused = true;
 		else
 			json = true;
 	}
+	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
+		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, diff, paused, json);
 	if (!sock || optind != argc - 1) {
 		fprintf(stderr, "banyan ctl: %s (see banyan ctl --help)\n",
 			!sock ? "--api-socket is required" : "exactly one command is expected");

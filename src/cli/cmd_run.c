@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "cli/disk_option.h"
+#include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -47,6 +48,11 @@ struct run_ctx {
 	bool api_quit;              /* stop asked through the API before boot */
 	bool from_api;              /* the current config came from InstanceStart */
 	bool create_failed;         /* vm_create failed (the API was told why) */
+	/* Restoring a snapshot (banyan restore, PUT /snapshot/load); see run_create_vm. */
+	struct snapshot_image *img; /* the opened chain (owned), or NULL */
+	bool restore_pending;       /* the next VM comes from img, not from the kernel */
+	bool start_paused;          /* restored VMs wait for a resume */
+	int clone_index;            /* -1, or which clone this process runs */
 };
 
 static void run_usage(FILE *f)
@@ -350,13 +356,39 @@ static void log_vm_exit(struct vm *vm, enum vm_exit reason)
 		log_info("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
 }
 
+/* Boot a VM from the kernel, or restore one from ctx->img (only once: a reboot boots afresh). */
+static int run_create_vm(struct run_ctx *ctx)
+{
+	struct snapshot_restore_opts o = { .console_out_fd = ctx->cfg.console_out_fd,
+					   .clone_index = ctx->clone_index };
+	char err[SNAP_ERR_LEN];
+	int ret;
+
+	if (!ctx->restore_pending)
+		return vm_create(&ctx->cfg, &ctx->vm);
+	ctx->restore_pending = false;
+	ret = snapshot_restore(ctx->img, &o, &ctx->vm, err);
+	if (ret < 0) {
+		log_error("cannot restore the snapshot: %s", err);
+		return ret;
+	}
+	ctx->cfg = ctx->vm->cfg;
+	ctx->cfg.mem_path = NULL;
+	ctx->cfg.restoring = false;
+	if (ctx->start_paused)
+		vm_pause(ctx->vm); /* the vCPU threads start at their pause point */
+	log_info("VM restored from %s%s", snapshot_manifest(ctx->img)->id,
+		 ctx->start_paused ? " (paused)" : "");
+	return 0;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
 	enum vm_exit reason;
 
 	ctx->create_failed = false;
-	if (vm_create(&ctx->cfg, &ctx->vm) < 0) {
+	if (run_create_vm(ctx) < 0) {
 		ctx->create_failed = true;
 		if (ctx->api)
 			api_vm_started(&ctx->ctl, NULL, log_last_error());
@@ -438,6 +470,32 @@ static void run_api_close(struct run_ctx *ctx)
 }
 
 /*
+ * PUT /snapshot/load: open and check the snapshot the API named. False
+ * (after answering the API with the reason) when it cannot be loaded.
+ */
+static bool run_open_snapshot(struct run_ctx *ctx)
+{
+	char err[SNAP_ERR_LEN];
+	int console_fd = ctx->cfg.console_out_fd;
+
+	snapshot_close(ctx->img);
+	ctx->img = NULL;
+	if (snapshot_open(ctx->ctl.load_path, true, &ctx->img, err) < 0) {
+		log_error("PUT /snapshot/load: %s", err);
+		api_vm_started(&ctx->ctl, NULL, err);
+		return false;
+	}
+	ctx->cfg = *snapshot_config(ctx->img);
+	ctx->cfg.console_out_fd = console_fd;
+	ctx->restore_pending = true;
+	ctx->start_paused = !ctx->ctl.load_resume;
+	ctx->from_api = true;
+	if (vmcfg_from_vm_config(ctx->ctl.cfg, &ctx->cfg) < 0)
+		log_warn("GET /vm/config will not show the restored machine");
+	return true;
+}
+
+/*
  * Wait for InstanceStart (or a stop or a signal). Returns false to exit
  * with *@status; true with the API's machine config in ctx->cfg.
  */
@@ -446,14 +504,18 @@ static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 	const struct vm_config *a = &ctx->ctl.vm_cfg;
 
 	log_info("waiting for the configuration and InstanceStart on %s", ctx->api_path);
-	ctx->start_pending = false;
-	while (!ctx->start_pending && !ctx->api_quit)
-		if (event_loop_run_once(&ctx->loop, -1) < 0)
-			return *status = EXIT_HOST_ERROR, false;
+	do {
+		ctx->start_pending = false;
+		while (!ctx->start_pending && !ctx->api_quit)
+			if (event_loop_run_once(&ctx->loop, -1) < 0)
+				return *status = EXIT_HOST_ERROR, false;
+	} while (ctx->start_pending && ctx->ctl.load_path[0] && !run_open_snapshot(ctx));
 	if (!ctx->start_pending) {
 		*status = ctx->quit_signal ? EXIT_SIGNAL_BASE + ctx->quit_signal : EXIT_GUEST_OK;
 		return false;
 	}
+	if (ctx->restore_pending)
+		return true;
 	/* The spec cannot change while the VM starts or runs: the strings stay valid. */
 	ctx->cfg.kernel_path = a->kernel_path;
 	ctx->cfg.initrd_path = a->initrd_path;
@@ -490,10 +552,35 @@ static int run_vms(struct run_ctx *ctx)
 	}
 }
 
+/* Everything after the options: console, signals, the API, the VMs. */
+static int run_main(struct run_ctx *ctx)
+{
+	int status;
+
+	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
+	    console_open(&ctx->con, &ctx->loop, STDIN_FILENO) < 0) {
+		log_error("cannot set up the console and signals: %s", strerror(errno));
+		return EXIT_HOST_ERROR;
+	}
+	warn_if_pvm();
+	if (ctx->api_path && run_api_open(ctx) < 0)
+		status = EXIT_USAGE;
+	else
+		status = run_vms(ctx);
+	run_api_close(ctx);
+	vmcfg_free(&ctx->spec);
+	console_close(&ctx->con);
+	if (ctx->sig_handler.fd >= 0)
+		close(ctx->sig_handler.fd);
+	event_loop_destroy(&ctx->loop);
+	snapshot_close(ctx->img);
+	return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1 };
-	int ret, status = EXIT_USAGE;
+	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1, .clone_index = -1 };
+	int ret;
 
 	vmcfg_init(&ctx.spec);
 	ret = parse_run_args(&ctx, argc, argv);
@@ -503,21 +590,20 @@ int cmd_run(int argc, char **argv)
 			run_usage(stdout);
 		return ret == 1 ? 0 : EXIT_USAGE;
 	}
-	if (event_loop_init(&ctx.loop) < 0 || run_setup_signals(&ctx) < 0 ||
-	    console_open(&ctx.con, &ctx.loop, STDIN_FILENO) < 0) {
-		log_error("cannot set up the console and signals: %s", strerror(errno));
-		return EXIT_HOST_ERROR;
-	}
-	warn_if_pvm();
-	if (ctx.api_path && run_api_open(&ctx) < 0)
-		status = EXIT_USAGE;
-	else
-		status = run_vms(&ctx);
-	run_api_close(&ctx);
-	vmcfg_free(&ctx.spec);
-	console_close(&ctx.con);
-	if (ctx.sig_handler.fd >= 0)
-		close(ctx.sig_handler.fd);
-	event_loop_destroy(&ctx.loop);
-	return status;
+	return run_main(&ctx);
+}
+
+int run_snapshot(const struct run_snapshot_args *a)
+{
+	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1 };
+
+	vmcfg_init(&ctx.spec);
+	ctx.img = a->img;
+	ctx.cfg = *snapshot_config(a->img);
+	ctx.cfg.console_out_fd = a->console_fd;
+	ctx.restore_pending = true;
+	ctx.start_paused = a->paused;
+	ctx.clone_index = a->clone_index;
+	ctx.api_path = a->api_path;
+	return run_main(&ctx);
 }

@@ -307,6 +307,7 @@ void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), voi
 
 	aio_commit(a);
 	while (aio_reap(a, done, opaque), a->inflight) {
+		aio_commit(a); /* @done may have resubmitted (write-zeroes steps) */
 		if (a->uring) {
 			io_uring_wait_cqe(&a->ring, &cqe);
 			continue;

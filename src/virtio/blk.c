@@ -370,7 +370,14 @@ static int blk_state(struct virtio_dev *vdev, struct state_io *io)
 	struct virtio_blk *blk = to_blk(vdev);
 	uint64_t capacity = blk->capacity;
 
-	/* In-flight requests are drained before a save (the VM is paused). */
+	/*
+	 * The VM is paused: finish what is in flight, so every request the
+	 * guest queued is either done (in the used ring) or not yet popped.
+	 */
+	if (!io->loading && aio_inflight(blk->aio)) {
+		aio_drain(blk->aio, blk_done, blk);
+		virtio_used(vdev, 0);
+	}
 	state_u64(io, &capacity);
 	if (!io->err && capacity != blk->capacity)
 		io->err = -EBADMSG; /* restoring onto a different image */

@@ -418,6 +418,31 @@ static int mmio_state_loaded(struct virtio_transport *t)
 	return 0;
 }
 
+/*
+ * Before saving (the vCPUs are paused, the lock is held): serve the queue
+ * notifications still waiting in their eventfds, so the saved indices and
+ * guest memory agree and no kick is lost between save and restore.
+ */
+static void mmio_flush_kicks(struct virtio_transport *t)
+{
+	uint64_t v;
+
+	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
+		if (read(t->kick_fd[q], &v, sizeof(v)) == sizeof(v) &&
+		    (t->status & VIRTIO_STATUS_DRIVER_OK) && !t->broken && t->vqs[q].active)
+			t->vdev->ops->notify(t->vdev, q);
+}
+
+/* After loading: buffers the driver queued before the snapshot are served now. */
+static void mmio_kick_loaded(struct virtio_transport *t)
+{
+	uint64_t one = 1;
+
+	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
+		if (t->vqs[q].active && write(t->kick_fd[q], &one, sizeof(one)) < 0)
+			log_warn("%s: cannot kick queue %u after restore", t->name, q);
+}
+
 static int mmio_state(struct device *dev, struct state_io *io)
 {
 	struct virtio_transport *t = to_transport(dev);
@@ -427,6 +452,8 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	int ret;
 
 	pthread_mutex_lock(&t->lock);
+	if (!io->loading)
+		mmio_flush_kicks(t);
 	state_u8(io, &version);
 	state_u8(io, &nq);
 	if (version != STATE_VERSION || nq != t->vdev->ops->nqueues)
@@ -446,6 +473,8 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	if (ret == 0 && io->loading) {
 		atomic_store(&t->isr, isr);
 		ret = mmio_state_loaded(t);
+		if (ret == 0 && (t->status & VIRTIO_STATUS_DRIVER_OK))
+			mmio_kick_loaded(t);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return ret;

@@ -144,6 +144,8 @@ static int chain_walk(struct virtqueue *vq, struct vq_chain *c, enum vq_error *e
 		}
 		if (chain_add(c, &d, host, err) < 0)
 			return -EINVAL;
+		if (d.flags & VRING_DESC_F_WRITE)
+			gm_mark_dirty(vq->mem, d.addr, d.len); /* for diff snapshots */
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (d.next >= tsize) {
@@ -196,6 +198,7 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 
 	if (!vq->active)
 		return;
+	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size));
 	elem = (volatile uint32_t *)&vq->used[2 + 4 * (uint32_t)(vq->used_idx % vq->size)];
 	elem[0] = head;
 	elem[1] = len;

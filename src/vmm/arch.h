@@ -9,6 +9,7 @@
 
 struct vm;
 struct vcpu;
+struct state_io;
 
 #define ARCH_MAX_MEM_RANGES 4
 
@@ -41,6 +42,20 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu) __attribute__((warn_unused_
 
 /* arch_vcpu_dump - write the registers into @buf for a crash diagnostic. */
 void arch_vcpu_dump(struct vcpu *vcpu, char *buf, unsigned long len);
+
+/*
+ * Snapshots (src/snapshot). The VM is paused; nothing runs.
+ * arch_vcpu_save - all of @vcpu's KVM state into @io (a saver).
+ * arch_vcpu_restore - load it back from @io (a loader holding exactly one
+ *   vCPU's state), in the order KVM needs; refuses (-ENOTSUP, logged) a
+ *   snapshot whose CPUID uses features this host lacks.
+ * arch_vm_save / arch_vm_restore - the VM-wide state (interrupt controllers,
+ *   timers, clock); restore runs after every vCPU's.
+ */
+int arch_vcpu_save(struct vcpu *vcpu, struct state_io *io) __attribute__((warn_unused_result));
+int arch_vcpu_restore(struct vcpu *vcpu, struct state_io *io) __attribute__((warn_unused_result));
+int arch_vm_save(struct vm *vm, struct state_io *io) __attribute__((warn_unused_result));
+int arch_vm_restore(struct vm *vm, struct state_io *io) __attribute__((warn_unused_result));
 
 /* arch_vm_destroy - free what arch_* allocated. */
 void arch_vm_destroy(struct vm *vm);

@@ -7,6 +7,8 @@
 #ifndef BANYAN_VMM_GUEST_MEM_H
 #define BANYAN_VMM_GUEST_MEM_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +18,12 @@ struct gm_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
+	/*
+	 * One bit per 4 KiB page the VMM itself wrote (device DMA), for diff
+	 * snapshots: KVM's dirty log sees only the guest's writes. NULL until
+	 * gm_dirty_enable; set once while the VM is paused, freed with the VM.
+	 */
+	_Atomic uint64_t *dirty;
 };
 
 struct guest_mem {
@@ -42,5 +50,28 @@ int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
 	__attribute__((warn_unused_result));
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
 	__attribute__((warn_unused_result));
+
+/*
+ * gm_dirty_enable - start recording the pages the VMM writes (see
+ * gm_mark_dirty). Idempotent. 0 or -ENOMEM.
+ */
+int gm_dirty_enable(struct guest_mem *gm) __attribute__((warn_unused_result));
+
+/*
+ * gm_mark_dirty - the VMM wrote (or is about to write) [gpa, gpa+len): a
+ * device filled a guest buffer or a used ring. Does nothing before
+ * gm_dirty_enable or outside guest memory. Safe from any thread.
+ */
+void gm_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/*
+ * gm_dirty_take - OR region @r's recorded pages into @bitmap (one bit per
+ * page, 64 per word) and clear them. Returns false when nothing is recorded
+ * (gm_dirty_enable never ran).
+ */
+bool gm_dirty_take(struct guest_mem *gm, unsigned int r, uint64_t *bitmap);
+
+/* gm_dirty_free - release the dirty bitmaps. */
+void gm_dirty_free(struct guest_mem *gm);
 
 #endif

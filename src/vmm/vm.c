@@ -1,6 +1,7 @@
 /* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
 #include "vmm/vm.h"
 
+#include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/vcpu.h"
@@ -14,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,7 +110,31 @@ static int vm_open_kvm(struct vm *vm)
 	return 0;
 }
 
-/* One anonymous mapping backs all RAM; each range becomes a memslot. */
+/*
+ * A snapshot's memory file, mapped copy-on-write: pages load on first touch
+ * and every VM restored from the same file shares them until it writes.
+ */
+static void *vm_map_snapshot_memory(struct vm *vm)
+{
+	struct stat st;
+	void *host;
+	int fd = open(vm->cfg.mem_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size != vm->cfg.mem_size) {
+		log_error("snapshot memory %s: %s", vm->cfg.mem_path,
+			  fd < 0 ? strerror(errno) : "size does not match the machine");
+		if (fd >= 0)
+			close(fd);
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+		    fd, 0);
+	close(fd); /* the mapping keeps the file */
+	return host;
+}
+
+/* One mapping (anonymous, or a snapshot's file) backs all RAM; each range becomes a memslot. */
 static int vm_map_memory(struct vm *vm)
 {
 	struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES];
@@ -118,8 +144,11 @@ static int vm_map_memory(struct vm *vm)
 	n = arch_memory_layout(vm->cfg.mem_size, ranges);
 	if (n < 0)
 		return n;
-	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->cfg.mem_path)
+		host = vm_map_snapshot_memory(vm);
+	else
+		host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (host == MAP_FAILED) {
 		log_error("cannot map %llu MiB of guest memory: %s",
 			  (unsigned long long)(vm->cfg.mem_size >> 20), strerror(errno));
@@ -217,7 +246,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		ret = vm_map_memory(vm);
 	if (ret == 0)
 		ret = arch_create_devices(vm);
-	if (ret == 0)
+	if (ret == 0 && !cfg->restoring)
 		ret = arch_setup_boot(vm);
 	if (ret == 0)
 		ret = vm_create_vcpus(vm);
@@ -372,6 +401,8 @@ void vm_destroy(struct vm *vm)
 	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	snapshot_forget(vm);
+	gm_dirty_free(&vm->mem);
 	if (vm->mem_base)
 		munmap(vm->mem_base, vm->mem_map_size);
 	if (vm->vm_fd >= 0)

@@ -52,6 +52,9 @@ struct vm_config {
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng;                  /* virtio-rng */
+	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
+	const char *mem_path;
+	bool restoring;            /* state comes from a snapshot: no boot registers, no ACPI */
 };
 
 /* Why a VM stopped; the first reason recorded wins. */
@@ -67,6 +70,7 @@ enum vm_exit {
 
 struct vcpu;
 struct vm_arch;
+struct vm_snap;
 
 struct vm {
 	struct vm_config cfg;
@@ -84,6 +88,7 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned int ncpus;
 	struct vm_arch *arch;       /* boot entry, supported CPUID, ... */
+	struct vm_snap *snap;       /* snapshot bookkeeping (src/snapshot); NULL before the first */
 
 	int exit_fd;                /* eventfd: readable once the VM has stopped */
 	pthread_mutex_t exit_lock;  /* protects exit_reason, exit_detail */

@@ -206,6 +206,42 @@ static void dsdt_s5(struct aml *a)
 	aml_end(a, &pkg);
 }
 
+/*
+ * The VM generation ID (Microsoft's "Virtual Machine Generation ID" spec,
+ * Linux's drivers/virt/vmgenid.c): ADDR returns the guest physical address
+ * of the 16-byte ID as two 32-bit halves. When the ID changes (a restore,
+ * a clone) the VMM pulses the GED's interrupt and _EVT sends Notify(0x80).
+ */
+static void dsdt_vmgenid(struct aml *a, const struct acpi_machine *m)
+{
+	struct aml_pkg dev, method, pkg, crs;
+
+	aml_device_begin(a, "VGEN", &dev);
+	aml_name_string(a, "_HID", "VMGENCTR");
+	aml_name_string(a, "_CID", "VM_Gen_Counter");
+	aml_name_string(a, "_DDN", "VM_Gen_Counter");
+	aml_method_begin(a, "ADDR", 0, false, &method);
+	aml_return(a);
+	aml_package_begin(a, 2, &pkg);
+	aml_integer(a, m->vmgenid_addr & 0xffffffff);
+	aml_integer(a, m->vmgenid_addr >> 32);
+	aml_end(a, &pkg);
+	aml_end(a, &method);
+	aml_end(a, &dev);
+
+	aml_device_begin(a, "GED0", &dev);
+	aml_name_string(a, "_HID", "ACPI0013");
+	aml_name_integer(a, "_UID", 0);
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a, &crs);
+	aml_res_interrupt(a, AML_EDGE, AML_ACTIVE_HIGH, m->ged_gsi);
+	aml_end(a, &crs);
+	aml_method_begin(a, "_EVT", 1, true, &method);
+	aml_notify(a, "\\_SB.VGEN", 0x80);
+	aml_end(a, &method);
+	aml_end(a, &dev);
+}
+
 static int dsdt_body(struct aml *a, const struct acpi_machine *m)
 {
 	struct aml_pkg sb;
@@ -217,6 +253,8 @@ static int dsdt_body(struct aml *a, const struct acpi_machine *m)
 		dsdt_rtc(a, m);
 	for (unsigned int i = 0; i < m->nmmio_devs; i++)
 		dsdt_virtio_mmio(a, &m->mmio_devs[i], i);
+	if (m->vmgenid_addr)
+		dsdt_vmgenid(a, m);
 	aml_end(a, &sb);
 	dsdt_s5(a);
 	return a->err;

@@ -36,6 +36,8 @@ struct acpi_machine {
 	uint32_t rtc_gsi;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int nmmio_devs;
+	uint64_t vmgenid_addr;     /* 0: no VM generation ID device */
+	uint32_t ged_gsi;          /* the Generic Event Device's interrupt (VMGENID's Notify) */
 };
 
 /*

@@ -25,6 +25,7 @@ enum {
 	AML_MULTI_NAME_PREFIX = 0x2f,
 	AML_EXT_OP_PREFIX = 0x5b,
 	AML_DEVICE_OP = 0x82, /* after AML_EXT_OP_PREFIX */
+	AML_NOTIFY_OP = 0x86,
 	AML_ROOT_CHAR = 0x5c,
 	AML_PARENT_PREFIX = 0x5e,
 	AML_RETURN_OP = 0xa4,
@@ -344,6 +345,13 @@ int aml_method_begin(struct aml *a, const char *name, unsigned int nargs, bool s
 	aml_namestring(a, name);
 	/* MethodFlags: bits 0-2 ArgCount, bit 3 SerializeFlag, bits 4-7 SyncLevel (0). */
 	return aml_byte(a, (uint8_t)(nargs | (serialized ? 0x08 : 0)));
+}
+
+int aml_notify(struct aml *a, const char *target, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_namestring(a, target);
+	return aml_integer(a, value);
 }
 
 int aml_return(struct aml *a)

@@ -118,6 +118,9 @@ int aml_device_begin(struct aml *a, const char *name, struct aml_pkg *p);
 int aml_method_begin(struct aml *a, const char *name, unsigned int nargs, bool serialized,
 		     struct aml_pkg *p);
 
+/* aml_notify - Notify(@target, @value): tell the OS about an event on a device. */
+int aml_notify(struct aml *a, const char *target, uint64_t value);
+
 /* aml_return - append ReturnOp; the caller appends the returned term next. */
 int aml_return(struct aml *a);
 

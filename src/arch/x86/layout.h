@@ -19,6 +19,7 @@
 #define LAYOUT_EBDA         0x9fc00ULL  /* start of the reserved area below 1 MiB */
 #define LAYOUT_ACPI         0xe0000ULL  /* ACPI tables; RSDP found here by the legacy scan */
 #define LAYOUT_ACPI_SIZE    0x10000ULL  /* up to 0xf0000; the reset vector stub lives above */
+#define LAYOUT_VMGENID      0xf0000ULL  /* the 16-byte VM generation ID (reserved in e820) */
 #define LAYOUT_RESET_VECTOR 0xffff0ULL  /* F000:FFF0, where a real-mode restart jumps */
 #define LAYOUT_HIMEM        0x100000ULL /* 1 MiB: where a bzImage's kernel is loaded */
 
@@ -48,6 +49,7 @@
 /* Interrupt lines (GSIs, identity-mapped to IOAPIC pins 0..23). */
 #define GSI_COM1            4
 #define GSI_RTC             8
+#define GSI_GED             10     /* ACPI Generic Event Device: VM generation ID changes */
 #define GSI_VIRTIO_FIRST    16     /* virtio-mmio devices take 16..23 */
 #define GSI_VIRTIO_LAST     23
 #define IOAPIC_ID           0      /* a separate namespace from LAPIC IDs in xAPIC mode */

@@ -5,6 +5,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/legacy.h"
+#include "devices/vmgenid.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "vmm/vcpu.h"
@@ -122,6 +123,17 @@ static int x86_add_virtio_devices(struct vm *vm)
 	return 0;
 }
 
+/* The VM generation ID: no registers, only memory and the GED's interrupt. */
+static int x86_add_vmgenid(struct vm *vm)
+{
+	struct device *gen = vmgenid_create(&vm->host, &vm->mem, LAYOUT_VMGENID, GSI_GED);
+
+	if (!gen)
+		return -ENOMEM;
+	vm_add_device(vm, gen);
+	return 0;
+}
+
 int arch_create_devices(struct vm *vm)
 {
 	struct device *com1 = serial_create(&vm->host, "com1", GSI_COM1, vm->cfg.console_out_fd);
@@ -140,6 +152,8 @@ int arch_create_devices(struct vm *vm)
 		ret = x86_add_pio_device(vm, post_sink_create(&vm->host), PORT_POST, 1);
 	if (ret == 0)
 		ret = x86_add_virtio_devices(vm);
+	if (ret == 0)
+		ret = x86_add_vmgenid(vm);
 	return ret;
 }
 
@@ -158,6 +172,8 @@ static int x86_write_acpi(struct vm *vm)
 		.com1_gsi = GSI_COM1,
 		.rtc_port = PORT_RTC,
 		.rtc_gsi = GSI_RTC,
+		.vmgenid_addr = LAYOUT_VMGENID,
+		.ged_gsi = GSI_GED,
 	};
 	struct acpi_mmio_dev virtio[GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1];
 	uint8_t *buf = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
@@ -219,7 +235,7 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		ret = x86_vcpu_set_msrs(vcpu);
 	if (ret == 0 && !vm->cfg.no_irqchip)
 		ret = x86_vcpu_set_lapic(vcpu);
-	if (ret == 0 && vcpu->index == 0)
+	if (ret == 0 && vcpu->index == 0 && !vm->cfg.restoring) /* a snapshot has them */
 		ret = x86_vcpu_set_boot_regs(vcpu, &vm->arch->boot);
 	return ret;
 }

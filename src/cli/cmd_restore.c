@@ -1,0 +1,256 @@
+/*
+ * `banyan restore`: continue a VM from a snapshot in this process, or run
+ * N clones of it.
+ *
+ * Clones: the snapshot is opened and checked once, then the process forks
+ * N children (a KVM VM belongs to the process that created it, so each
+ * clone needs its own). Each child restores the VM with its own identity
+ * (generation ID, MAC, vsock CID), writes its console to CONSOLE.i and
+ * serves its API on PATH.i; all of them map the same memory file
+ * MAP_PRIVATE, so the pages they only read are shared through the page
+ * cache. The parent supervises: it forwards SIGINT/SIGTERM/SIGHUP to the
+ * clones and exits when the last one has, with the worst exit status.
+ */
+#include "cli/cli.h"
+
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLONES 1024
+
+struct restore_opts {
+	const char *dir;
+	const char *api_path;
+	const char *console_prefix;
+	bool paused;
+	bool verify_memory;
+	unsigned int clones;     /* 0: restore once, in this process */
+};
+
+static void restore_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: banyan restore --snapshot DIR [options]\n"
+		"  --snapshot DIR       the snapshot (a diff snapshot brings its parents)\n"
+		"  --api-socket PATH    serve the API there (clones: PATH.0, PATH.1, ...)\n"
+		"  --paused             restore without running the vCPUs (resume through the API)\n"
+		"  --clones N           run N clones, one process each, sharing memory copy-on-write\n"
+		"  --console PREFIX     clones: console output to PREFIX.0, PREFIX.1, ...\n"
+		"                       (default banyan-clone in the current directory)\n"
+		"  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
+		"  --log-file PATH      log there (clones: PATH.N)\n"
+		"  --log-level LEVEL    error, warn, info (default), debug\n"
+		"The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
+}
+
+enum { OPT_SNAPSHOT = 256, OPT_API, OPT_PAUSED, OPT_CLONES, OPT_CONSOLE, OPT_NO_VERIFY,
+       OPT_LOG_FILE, OPT_LOG_LEVEL, OPT_HELP };
+
+static const struct option restore_options[] = {
+	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "api-socket", required_argument, NULL, OPT_API },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
+	{ "clones", required_argument, NULL, OPT_CLONES },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "no-verify-memory", no_argument, NULL, OPT_NO_VERIFY },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *log_file;
+
+static int restore_option(struct restore_opts *o, int opt, const char *arg)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_SNAPSHOT: o->dir = arg; return 0;
+	case OPT_API: o->api_path = arg; return 0;
+	case OPT_PAUSED: o->paused = true; return 0;
+	case OPT_CONSOLE: o->console_prefix = arg; return 0;
+	case OPT_NO_VERIFY: o->verify_memory = false; return 0;
+	case OPT_LOG_FILE: log_file = arg; return 0;
+	case OPT_CLONES:
+		if (parse_uint(arg, 1, MAX_CLONES, &v) < 0)
+			return fprintf(stderr, "banyan restore: --clones '%s' out of range (1..%d)\n",
+				       arg, MAX_CLONES), -EINVAL;
+		o->clones = (unsigned int)v;
+		return 0;
+	case OPT_LOG_LEVEL:
+		for (unsigned int i = 0; i < 4; i++)
+			if (strcmp(arg, levels[i]) == 0)
+				return log_set_level((enum log_level)i), 0;
+		return fprintf(stderr, "banyan restore: unknown log level '%s'\n", arg), -EINVAL;
+	default:
+		return fprintf(stderr, "banyan restore: unknown or incomplete option '%s' (see "
+				       "banyan restore --help)\n", arg ? arg : "?"), -EINVAL;
+	}
+}
+
+static int parse_restore_args(struct restore_opts *o, int argc, char **argv)
+{
+	int opt;
+
+	*o = (struct restore_opts){ .verify_memory = true, .console_prefix = "banyan-clone" };
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", restore_options, NULL)) != -1) {
+		if (opt == OPT_HELP)
+			return 1;
+		if (restore_option(o, opt, opt == '?' ? argv[optind - 1] : optarg) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc || !o->dir) {
+		fprintf(stderr, "banyan restore: %s (see banyan restore --help)\n",
+			o->dir ? "unexpected argument" : "--snapshot DIR is required");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int open_log(const char *suffix)
+{
+	char path[4096];
+
+	if (!log_file)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", log_file, suffix);
+	return log_open_file(path);
+}
+
+/* One clone, in a forked child: never returns. */
+static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
+{
+	struct run_snapshot_args a = { .img = img, .paused = o->paused, .clone_index = (int)i };
+	char suffix[16], console[4096], api[4096];
+	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	snprintf(suffix, sizeof(suffix), ".%u", i);
+	snprintf(console, sizeof(console), "%s%s", o->console_prefix, suffix);
+	fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || open_log(suffix) < 0) {
+		fprintf(stderr, "banyan restore: clone %u: cannot open %s: %s\n", i, console,
+			strerror(errno));
+		_exit(EXIT_HOST_ERROR);
+	}
+	if (o->api_path) {
+		snprintf(api, sizeof(api), "%s%s", o->api_path, suffix);
+		a.api_path = api;
+	}
+	a.console_fd = fd;
+	_exit(run_snapshot(&a));
+}
+
+static volatile sig_atomic_t forward_sig;
+
+static void on_forward(int sig)
+{
+	forward_sig = sig;
+}
+
+/* Wait for every clone, passing termination signals on; returns the worst status. */
+static int supervise(pid_t *pids, unsigned int n)
+{
+	struct sigaction sa = { .sa_handler = on_forward };
+	unsigned int left = n;
+	int worst = 0, st;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (left) {
+		pid_t p = waitpid(-1, &st, 0);
+
+		if (p < 0 && errno == EINTR) {
+			for (unsigned int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], (int)forward_sig);
+			continue;
+		}
+		if (p < 0)
+			break;
+		for (unsigned int i = 0; i < n; i++)
+			if (pids[i] == p)
+				pids[i] = -1;
+		st = WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_SIGNAL_BASE + WTERMSIG(st);
+		worst = st > worst ? st : worst;
+		left--;
+	}
+	return worst;
+}
+
+static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
+{
+	pid_t *pids = calloc(o->clones, sizeof(*pids));
+	struct timespec t0, t1;
+	unsigned int i;
+
+	if (!pids)
+		return EXIT_HOST_ERROR;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fflush(NULL);
+	for (i = 0; i < o->clones; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			clone_child(img, o, i);
+		if (pids[i] < 0) {
+			log_error("cannot fork clone %u: %s", i, strerror(errno));
+			break;
+		}
+		printf("clone %u: pid %d, console %s.%u", i, (int)pids[i], o->console_prefix, i);
+		if (o->api_path)
+			printf(", api %s.%u", o->api_path, i);
+		printf("\n");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("%u clones started in %.1f ms", i,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	fflush(stdout);
+	snapshot_close(img);
+	i = (unsigned int)supervise(pids, i);
+	free(pids);
+	return (int)i;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	struct restore_opts o;
+	struct snapshot_image *img;
+	char err[SNAP_ERR_LEN];
+	int ret = parse_restore_args(&o, argc, argv);
+
+	if (ret != 0) {
+		if (ret == 1)
+			restore_usage(stdout);
+		return ret == 1 ? 0 : EXIT_USAGE;
+	}
+	if (!o.clones && open_log("") < 0) {
+		fprintf(stderr, "banyan restore: cannot open log file %s\n", log_file);
+		return EXIT_USAGE;
+	}
+	if (snapshot_open(o.dir, o.verify_memory, &img, err) < 0) {
+		fprintf(stderr, "banyan restore: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (o.clones)
+		return run_clones(img, &o);
+	return run_snapshot(&(struct run_snapshot_args){ .img = img, .console_fd = STDOUT_FILENO,
+							  .api_path = o.api_path,
+							  .paused = o.paused, .clone_index = -1 });
+}

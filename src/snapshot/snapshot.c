@@ -1,0 +1,692 @@
+/*
+ * Taking and restoring snapshots: the sections (config, devices, vcpus,
+ * vm, memory), the parent chain of diff snapshots, and the dirty-page
+ * bookkeeping a VM carries between snapshots.
+ */
+#include "snapshot/snapshot.h"
+
+#include "devices/vmgenid.h"
+#include "util/log.h"
+#include "vmm/arch.h"
+#include "vmm/dirty_log.h"
+#include "vmm/state.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_VERSION 1
+#define MAX_STRING     (64U << 10)
+#define MAX_DEVICES    256
+
+/* What a VM remembers between snapshots (vm->snap). Touched with the VM paused. */
+struct vm_snap {
+	bool has_parent;               /* a snapshot of this VM's memory exists */
+	char parent_dir[PATH_MAX];
+	char parent_id[SNAP_ID_LEN + 1];
+	bool logging;                  /* dirty logging on since that snapshot */
+	uint64_t *pending;             /* pages written since it (one bit per page) */
+};
+
+struct snapshot_image {
+	unsigned int depth;                  /* chain[0] full ... chain[depth-1] the target */
+	char (*dirs)[PATH_MAX];
+	struct snap_manifest *m;
+	char mem_path[PATH_MAX];
+	struct vm_config cfg;
+	char *strs[4 + 2 * VM_MAX_DISKS];    /* the strings cfg points to */
+	unsigned int nstrs;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, SNAP_ERR_LEN, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* --- the machine configuration --- */
+
+/* A string field; loading allocates it and records it in @img for freeing. */
+static void str_io(struct state_io *io, const char **s, struct snapshot_image *img)
+{
+	uint32_t len = *s ? (uint32_t)strlen(*s) : UINT32_MAX;
+	char *p;
+
+	if (io->loading)
+		len = 0;
+	state_u32(io, &len);
+	if (io->err || len == UINT32_MAX) {
+		if (io->loading)
+			*s = NULL;
+		return;
+	}
+	if (!io->loading) {
+		state_bytes(io, (void *)(uintptr_t)*s, len);
+		return;
+	}
+	if (len > MAX_STRING || img->nstrs == sizeof(img->strs) / sizeof(img->strs[0])) {
+		io->err = -EBADMSG;
+		return;
+	}
+	p = calloc(1, len + 1);
+	if (!p) {
+		io->err = -ENOMEM;
+		return;
+	}
+	img->strs[img->nstrs++] = p;
+	state_bytes(io, p, len);
+	*s = p;
+}
+
+static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot_image *img)
+{
+	uint8_t version = CONFIG_VERSION, on_reboot = (uint8_t)cfg->on_reboot;
+	uint8_t ndisks = (uint8_t)cfg->ndisks;
+
+	state_u8(io, &version);
+	if (!io->err && version != CONFIG_VERSION)
+		io->err = -EPROTO;
+	state_u32(io, &cfg->ncpus);
+	state_u64(io, &cfg->mem_size);
+	state_u8(io, &on_reboot);
+	state_bool(io, &cfg->no_irqchip);
+	str_io(io, &cfg->kernel_path, img);
+	str_io(io, &cfg->initrd_path, img);
+	str_io(io, &cfg->cmdline, img);
+	state_u8(io, &ndisks);
+	if (!io->err && (ndisks > VM_MAX_DISKS || on_reboot > ON_REBOOT_RESTART))
+		io->err = -EBADMSG;
+	for (unsigned int i = 0; i < ndisks && !io->err; i++) {
+		struct disk_config *d = &cfg->disks[i];
+		uint8_t cache = (uint8_t)d->cache;
+
+		str_io(io, &d->path, img);
+		str_io(io, &d->id, img);
+		state_bool(io, &d->read_only);
+		state_u8(io, &cache);
+		d->cache = cache ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
+	}
+	state_bool(io, &cfg->rng);
+	cfg->ndisks = ndisks;
+	cfg->on_reboot = on_reboot ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
+	return io->err;
+}
+
+/* --- devices --- */
+
+/* Every device on the list, in list order: name, id, then its own state. */
+static int devices_save(struct vm *vm, struct state_io *io)
+{
+	uint32_t n = 0;
+	struct device *dev;
+
+	for (dev = vm->devices; dev; dev = dev->next)
+		n++;
+	state_u32(io, &n);
+	for (dev = vm->devices; dev && !io->err; dev = dev->next) {
+		struct state_io sub;
+		const char *name = dev->ops->name, *id = dev->id;
+		uint32_t len;
+		int ret;
+
+		state_io_saver(&sub);
+		ret = dev->ops->state ? dev->ops->state(dev, &sub) : 0;
+		if (ret == 0)
+			ret = state_io_finish(&sub);
+		if (ret < 0) {
+			log_error("device %s (%s): cannot save its state: %s", id ? id : "?", name,
+				  strerror(-ret));
+			state_io_free(&sub);
+			return ret;
+		}
+		len = (uint32_t)sub.len;
+		str_io(io, &name, NULL);
+		str_io(io, &id, NULL);
+		state_u32(io, &len);
+		state_bytes(io, sub.buf, sub.len);
+		state_io_free(&sub);
+	}
+	return io->err;
+}
+
+/* Read one device entry without copying: name, id and the slice of its state. */
+static int device_entry(struct state_io *io, char *name, char *id, const uint8_t **blob,
+			uint32_t *len)
+{
+	uint32_t n;
+
+	for (int f = 0; f < 2; f++) {
+		char *out = f == 0 ? name : id;
+
+		n = 0;
+		state_u32(io, &n);
+		if (io->err || (n != UINT32_MAX && n >= 64))
+			return -EBADMSG;
+		out[0] = '\0';
+		if (n != UINT32_MAX) {
+			state_bytes(io, out, n);
+			out[n] = '\0';
+		}
+	}
+	*len = 0;
+	state_u32(io, len);
+	if (io->err || *len > io->len - io->pos)
+		return -EBADMSG;
+	*blob = io->buf + io->pos;
+	io->pos += *len;
+	return 0;
+}
+
+static struct device *device_match(struct vm *vm, const char *name, const char *id)
+{
+	for (struct device *d = vm->devices; d; d = d->next)
+		if (strcmp(d->ops->name, name) == 0 && strcmp(d->id ? d->id : "", id) == 0)
+			return d;
+	return NULL;
+}
+
+static int devices_restore(struct vm *vm, struct state_io *io, char *err)
+{
+	uint32_t n = 0, have = 0;
+	struct device *dev;
+
+	for (dev = vm->devices; dev; dev = dev->next)
+		have++;
+	state_u32(io, &n);
+	if (io->err || n != have)
+		return fail(err, "the snapshot has %u devices, the machine %u", n, have), -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		char name[64], id[64];
+		const uint8_t *blob;
+		uint32_t len;
+		struct state_io sub;
+		int ret = device_entry(io, name, id, &blob, &len);
+
+		if (ret < 0)
+			return fail(err, "the devices section is malformed"), ret;
+		dev = device_match(vm, name, id);
+		if (!dev)
+			return fail(err, "the snapshot has a device %s (%s) this machine lacks", id,
+				    name), -EBADMSG;
+		state_io_loader(&sub, blob, len);
+		ret = dev->ops->state ? dev->ops->state(dev, &sub) : 0;
+		if (ret == 0)
+			ret = state_io_finish(&sub);
+		if (ret < 0)
+			return fail(err, "device %s (%s): cannot restore its state: %s", id, name,
+				    strerror(-ret)), ret;
+	}
+	return state_io_finish(io);
+}
+
+/* --- vCPUs and the VM --- */
+
+static int vcpus_save(struct vm *vm, struct state_io *io)
+{
+	uint32_t n = vm->ncpus;
+
+	state_u32(io, &n);
+	for (unsigned int i = 0; i < vm->ncpus && !io->err; i++) {
+		struct state_io sub;
+		uint32_t len;
+		int ret;
+
+		state_io_saver(&sub);
+		ret = arch_vcpu_save(&vm->vcpus[i], &sub);
+		if (ret == 0)
+			ret = state_io_finish(&sub);
+		if (ret < 0) {
+			state_io_free(&sub);
+			return ret;
+		}
+		len = (uint32_t)sub.len;
+		state_u32(io, &len);
+		state_bytes(io, sub.buf, sub.len);
+		state_io_free(&sub);
+	}
+	return io->err;
+}
+
+static int vcpus_restore(struct vm *vm, struct state_io *io, char *err)
+{
+	uint32_t n = 0;
+
+	state_u32(io, &n);
+	if (io->err || n != vm->ncpus)
+		return fail(err, "the snapshot has %u vCPUs, the machine %u", n, vm->ncpus), -EBADMSG;
+	for (unsigned int i = 0; i < n; i++) {
+		struct state_io sub;
+		uint32_t len = 0;
+		int ret;
+
+		state_u32(io, &len);
+		if (io->err || len > io->len - io->pos)
+			return fail(err, "the vcpus section is malformed"), -EBADMSG;
+		state_io_loader(&sub, io->buf + io->pos, len);
+		io->pos += len;
+		ret = arch_vcpu_restore(&vm->vcpus[i], &sub);
+		if (ret < 0)
+			return fail(err, "vCPU %u: cannot restore its state: %s", i,
+				    ret == -ENOTSUP ? "this host's CPU lacks features the snapshot "
+						      "uses (see the log)"
+						    : strerror(-ret)), ret;
+	}
+	return state_io_finish(io);
+}
+
+/* --- taking a snapshot --- */
+
+static int write_state_section(struct snap_writer *w, const char *name,
+			       int (*fn)(struct vm *, struct state_io *), struct vm *vm, char *err)
+{
+	struct state_io io;
+	int ret;
+
+	state_io_saver(&io);
+	ret = fn(vm, &io);
+	if (ret == 0)
+		ret = state_io_finish(&io);
+	if (ret < 0)
+		fail(err, "cannot save the %s state: %s", name, strerror(-ret));
+	else
+		ret = snap_writer_section(w, name, io.buf, io.len, err);
+	state_io_free(&io);
+	return ret;
+}
+
+static int config_save(struct vm *vm, struct state_io *io)
+{
+	return config_io(io, &vm->cfg, NULL);
+}
+
+static uint64_t bitmap_words(const struct vm *vm)
+{
+	return (vm->mem_map_size / SNAP_PAGE + 63) / 64;
+}
+
+/* Gather the pages written since the last snapshot into vm->snap->pending. */
+static int collect_dirty(struct vm *vm)
+{
+	struct vm_snap *s = vm->snap;
+	uint64_t *tmp;
+	int ret = 0;
+
+	if (!s->logging)
+		return 0;
+	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++) {
+		const struct gm_region *reg = &vm->mem.regions[r];
+		uint64_t first = (uint64_t)(reg->host - (uint8_t *)vm->mem_base) / SNAP_PAGE;
+		uint64_t pages = reg->size / SNAP_PAGE;
+
+		tmp = calloc((pages + 63) / 64, sizeof(uint64_t));
+		if (!tmp)
+			return -ENOMEM;
+		ret = vm_dirty_log_collect(vm, r, tmp);
+		for (uint64_t p = 0; p < pages && ret == 0; p++)
+			if (tmp[p / 64] >> (p % 64) & 1)
+				s->pending[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+		free(tmp);
+	}
+	return ret;
+}
+
+static int snap_state_init(struct vm *vm)
+{
+	if (vm->snap)
+		return 0;
+	vm->snap = calloc(1, sizeof(*vm->snap));
+	if (vm->snap)
+		vm->snap->pending = calloc(bitmap_words(vm), sizeof(uint64_t));
+	if (!vm->snap || !vm->snap->pending) {
+		snapshot_forget(vm);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* After a snapshot (or a restore): it is the parent of the next diff. */
+static void snap_state_parent(struct vm *vm, const char *dir, const char *id)
+{
+	struct vm_snap *s = vm->snap;
+
+	if (!realpath(dir, s->parent_dir))
+		snprintf(s->parent_dir, sizeof(s->parent_dir), "%s", dir);
+	snprintf(s->parent_id, sizeof(s->parent_id), "%s", id);
+	s->has_parent = true;
+	memset(s->pending, 0, bitmap_words(vm) * sizeof(uint64_t));
+	if (!s->logging && !vm->cfg.no_irqchip)
+		s->logging = vm_dirty_log_start(vm) == 0;
+}
+
+static int check_diff(struct vm *vm, const struct snapshot_create_opts *o, char *err)
+{
+	char target[PATH_MAX];
+
+	if (!vm->snap || !vm->snap->has_parent)
+		return fail(err, "a diff snapshot needs a parent: take a full snapshot first "
+				 "(or restore one)"), -EINVAL;
+	if (!vm->snap->logging)
+		return fail(err, "dirty-page logging is not available on this host: take a full "
+				 "snapshot"), -ENOTSUP;
+	if (realpath(o->dir, target) && strcmp(target, vm->snap->parent_dir) == 0)
+		return fail(err, "a diff snapshot cannot replace its own parent %s", o->dir),
+		       -EINVAL;
+	return 0;
+}
+
+static void link_memory(const char *dir, const char *dest, char *err)
+{
+	char mem[PATH_MAX + 16], abs[PATH_MAX];
+
+	snprintf(mem, sizeof(mem), "%s/%s", dir, SNAP_MEMORY_FILE);
+	unlink(dest);
+	if (link(mem, dest) == 0)
+		return;
+	if (realpath(mem, abs) && symlink(abs, dest) == 0)
+		return;
+	log_warn("snapshot %s: cannot link the memory file to %s: %s", dir, dest, strerror(errno));
+	(void)err;
+}
+
+static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, char *err)
+{
+	struct snap_writer w;
+	int ret = snap_writer_open(&w, o->dir, err);
+
+	if (ret < 0)
+		return ret;
+	w.m.ncpus = vm->ncpus;
+	w.m.type = o->diff ? SNAP_DIFF : SNAP_FULL;
+	if (vm->snap->has_parent) { /* a full snapshot records its lineage too */
+		snprintf(w.m.parent_id, sizeof(w.m.parent_id), "%s", vm->snap->parent_id);
+		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", vm->snap->parent_dir);
+	}
+	ret = write_state_section(&w, "config", config_save, vm, err);
+	if (ret == 0)
+		ret = write_state_section(&w, "devices", devices_save, vm, err);
+	if (ret == 0)
+		ret = write_state_section(&w, "vcpus", vcpus_save, vm, err);
+	if (ret == 0)
+		ret = write_state_section(&w, "vm", arch_vm_save, vm, err);
+	if (ret == 0 && (ret = collect_dirty(vm)) < 0)
+		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
+	if (ret == 0)
+		ret = snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
+					 o->diff ? vm->snap->pending : NULL, !vm->cfg.mem_path, err);
+	if (ret < 0) {
+		snap_writer_abort(&w);
+		return ret;
+	}
+	ret = snap_writer_commit(&w, err);
+	if (ret == 0)
+		snap_state_parent(vm, o->dir, w.m.id);
+	return ret;
+}
+
+int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err)
+{
+	bool was_paused = vm_is_paused(vm);
+	int ret = snap_state_init(vm);
+
+	if (ret < 0)
+		return fail(err, "out of memory"), ret;
+	if (o->diff && (ret = check_diff(vm, o, err)) < 0)
+		return ret;
+	vm_pause(vm);
+	if (atomic_load(&vm->stopping))
+		ret = (fail(err, "the VM is stopping"), -ESHUTDOWN);
+	else
+		ret = snapshot_write(vm, o, err);
+	if (ret == 0 && o->mem_link)
+		link_memory(o->dir, o->mem_link, err);
+	if (ret == 0)
+		log_info("snapshot %s written (%s)", o->dir, o->diff ? "diff" : "full");
+	if (!was_paused && !o->stay_paused)
+		vm_resume(vm);
+	return ret;
+}
+
+void snapshot_forget(struct vm *vm)
+{
+	if (!vm->snap)
+		return;
+	free(vm->snap->pending);
+	free(vm->snap);
+	vm->snap = NULL;
+}
+
+/* --- opening a chain --- */
+
+/* The parent of @dir: where it was recorded, or a sibling of the same name (moved store). */
+static int resolve_parent(const char *dir, const struct snap_manifest *m, char *out,
+			  struct snap_manifest *pm, char *err)
+{
+	char cand[PATH_MAX + PATH_MAX];
+	const char *base = strrchr(m->parent_path, '/');
+	const char *slash = strrchr(dir, '/');
+	char tmp[SNAP_ERR_LEN];
+
+	if (snap_read_manifest(m->parent_path, pm, tmp) == 0 && strcmp(pm->id, m->parent_id) == 0) {
+		snprintf(out, PATH_MAX, "%s", m->parent_path);
+		return 0;
+	}
+	snprintf(cand, sizeof(cand), "%.*s/%s", slash ? (int)(slash - dir) : 1, slash ? dir : ".",
+		 base ? base + 1 : m->parent_path);
+	if (strlen(cand) < PATH_MAX && snap_read_manifest(cand, pm, tmp) == 0 &&
+	    strcmp(pm->id, m->parent_id) == 0) {
+		snprintf(out, PATH_MAX, "%s", cand);
+		return 0;
+	}
+	return fail(err, "%s is a diff of snapshot %s, which is not at %s any more (deleted or "
+			 "replaced)", dir, m->parent_id, m->parent_path), -ENOENT;
+}
+
+static int open_chain(struct snapshot_image *img, const char *dir, bool verify, char *err)
+{
+	char cur[PATH_MAX];
+	int ret;
+
+	snprintf(cur, sizeof(cur), "%s", dir);
+	ret = snap_read_manifest(cur, &img->m[0], err);
+	while (ret == 0) {
+		/* Keep the chain top-first while reading; reversed below. */
+		snprintf(img->dirs[img->depth], PATH_MAX, "%s", cur);
+		ret = snap_verify(cur, &img->m[img->depth], verify, err);
+		if (ret < 0)
+			return ret;
+		if (img->m[img->depth].type == SNAP_FULL)
+			break;
+		if (img->depth + 1 == SNAP_MAX_CHAIN)
+			return fail(err, "%s: more than %d diff snapshots in a chain", dir,
+				    SNAP_MAX_CHAIN), -ELOOP;
+		ret = resolve_parent(cur, &img->m[img->depth], cur, &img->m[img->depth + 1], err);
+		img->depth++;
+		if (ret == 0 && (img->m[img->depth].mem_size != img->m[0].mem_size ||
+				 img->m[img->depth].ncpus != img->m[0].ncpus))
+			ret = (fail(err, "%s: its parent is of another machine", dir), -EBADMSG);
+	}
+	if (ret < 0)
+		return ret;
+	img->depth++;
+	for (unsigned int i = 0; i < img->depth / 2; i++) { /* base first */
+		unsigned int j = img->depth - 1 - i;
+		struct snap_manifest t = img->m[i];
+		char d[PATH_MAX];
+
+		img->m[i] = img->m[j];
+		img->m[j] = t;
+		memcpy(d, img->dirs[i], PATH_MAX);
+		memcpy(img->dirs[i], img->dirs[j], PATH_MAX);
+		memcpy(img->dirs[j], d, PATH_MAX);
+	}
+	return 0;
+}
+
+static int decode_config(struct snapshot_image *img, char *err)
+{
+	const struct snap_manifest *top = &img->m[img->depth - 1];
+	const char *dir = img->dirs[img->depth - 1];
+	struct state_io io;
+	uint8_t *buf;
+	size_t len;
+	int ret = snap_read_section(dir, top, "config", &buf, &len, err);
+
+	if (ret < 0)
+		return ret;
+	state_io_loader(&io, buf, len);
+	ret = config_io(&io, &img->cfg, img);
+	if (ret == 0)
+		ret = state_io_finish(&io);
+	free(buf);
+	if (ret < 0)
+		return fail(err, "%s: the config section is %s", dir,
+			    ret == -EPROTO ? "of a newer version" : "malformed"), ret;
+	if (img->cfg.mem_size != top->mem_size || img->cfg.ncpus != top->ncpus ||
+	    img->cfg.ncpus == 0 || img->cfg.ncpus > VM_MAX_CPUS)
+		return fail(err, "%s: the config section disagrees with the manifest", dir), -EBADMSG;
+	return 0;
+}
+
+int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **out, char *err)
+{
+	struct snapshot_image *img = calloc(1, sizeof(*img));
+	int ret;
+
+	if (img) {
+		img->dirs = calloc(SNAP_MAX_CHAIN, sizeof(*img->dirs));
+		img->m = calloc(SNAP_MAX_CHAIN, sizeof(*img->m));
+	}
+	if (!img || !img->dirs || !img->m) {
+		snapshot_close(img);
+		return fail(err, "out of memory"), -ENOMEM;
+	}
+	ret = open_chain(img, dir, verify_memory, err);
+	if (ret == 0)
+		ret = decode_config(img, err);
+	if (ret < 0) {
+		snapshot_close(img);
+		return ret;
+	}
+	snprintf(img->mem_path, sizeof(img->mem_path), "%s/%s", img->dirs[0], SNAP_MEMORY_FILE);
+	*out = img;
+	return 0;
+}
+
+const struct vm_config *snapshot_config(const struct snapshot_image *img)
+{
+	return &img->cfg;
+}
+
+const struct snap_manifest *snapshot_manifest(const struct snapshot_image *img)
+{
+	return &img->m[img->depth - 1];
+}
+
+void snapshot_close(struct snapshot_image *img)
+{
+	if (!img)
+		return;
+	for (unsigned int i = 0; i < img->nstrs; i++)
+		free(img->strs[i]);
+	free(img->dirs);
+	free(img->m);
+	free(img);
+}
+
+/* --- restoring --- */
+
+typedef int (*section_fn)(struct vm *vm, struct state_io *io, char *err);
+
+static int load_section(struct snapshot_image *img, struct vm *vm, const char *name,
+			section_fn fn, char *err)
+{
+	const char *dir = img->dirs[img->depth - 1];
+	struct state_io io;
+	uint8_t *buf;
+	size_t len;
+	int ret = snap_read_section(dir, &img->m[img->depth - 1], name, &buf, &len, err);
+
+	if (ret < 0)
+		return ret;
+	state_io_loader(&io, buf, len);
+	ret = fn(vm, &io, err);
+	free(buf);
+	return ret;
+}
+
+static int vm_section(struct vm *vm, struct state_io *io, char *err)
+{
+	int ret = arch_vm_restore(vm, io);
+
+	if (ret < 0)
+		fail(err, "cannot restore the VM's interrupt controllers and clock: %s",
+		     strerror(-ret));
+	return ret;
+}
+
+static int apply_diffs(struct snapshot_image *img, struct vm *vm, char *err)
+{
+	for (unsigned int i = 1; i < img->depth; i++) {
+		uint64_t *bitmap;
+		int ret = snap_read_bitmap(img->dirs[i], &img->m[i], &bitmap, err);
+
+		if (ret == 0)
+			ret = snap_apply_diff(img->dirs[i], &img->m[i], bitmap, vm->mem_base, err);
+		free(bitmap);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A restored VM is a new generation: tell the guest (VMGENID), give clones their own identity. */
+static int restore_identity(struct vm *vm, const struct snapshot_restore_opts *o)
+{
+	struct device *gen = vm_find_device(vm, VMGENID_DEVICE_ID);
+
+	if (gen)
+		vmgenid_new_generation(gen, NULL);
+	return snapshot_clone_identity(vm, o->clone_index);
+}
+
+int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
+		     struct vm **out, char *err)
+{
+	struct vm_config cfg = img->cfg;
+	struct vm *vm;
+	int ret;
+
+	cfg.console_out_fd = o->console_out_fd;
+	cfg.mem_path = img->mem_path;
+	cfg.restoring = true;
+	ret = vm_create(&cfg, &vm);
+	if (ret < 0)
+		return fail(err, "cannot create the VM: %s", log_last_error()), ret;
+	ret = apply_diffs(img, vm, err);
+	if (ret == 0)
+		ret = load_section(img, vm, "devices", devices_restore, err);
+	if (ret == 0)
+		ret = load_section(img, vm, "vcpus", vcpus_restore, err);
+	if (ret == 0)
+		ret = load_section(img, vm, "vm", vm_section, err);
+	if (ret == 0 && (ret = restore_identity(vm, o)) < 0)
+		fail(err, "cannot give the VM its new identity: %s", strerror(-ret));
+	if (ret == 0 && (ret = snap_state_init(vm)) == 0)
+		snap_state_parent(vm, img->dirs[img->depth - 1], img->m[img->depth - 1].id);
+	if (ret < 0) {
+		vm_destroy(vm);
+		return ret;
+	}
+	*out = vm;
+	return 0;
+}
