@@ -539,6 +539,9 @@ static int run_vms(struct run_ctx *ctx)
 		if (!ctx->cfg.kernel_path && !run_wait_for_start(ctx, &status))
 			return status;
 		reason = run_one_vm(ctx, &status);
+		/* A signal that raced with the guest's own exit still ends the process. */
+		if (ctx->quit_signal)
+			return EXIT_SIGNAL_BASE + ctx->quit_signal;
 		if (reason == VM_EXIT_REBOOT && ctx->cfg.on_reboot == ON_REBOOT_RESTART) {
 			log_info("restarting the VM (--on-reboot restart)");
 			continue;

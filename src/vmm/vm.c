@@ -265,21 +265,23 @@ int vm_start(struct vm *vm)
 	int ret;
 
 	vm->start_ns = vm_now_ns();
+	/*
+	 * Kicks (vm_request_exit, vm_pause) take pause_lock too, so none lands
+	 * between a thread's creation and thread_started: the signal would be
+	 * lost and a vCPU halted in KVM_RUN never see it.
+	 */
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nactive = vm->ncpus; /* each thread leaving its loop counts itself out */
-	pthread_mutex_unlock(&vm->pause_lock);
-	for (i = 0; i < vm->ncpus; i++) {
+	for (i = 0, ret = 0; i < vm->ncpus && ret == 0; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
-		if (ret < 0) {
-			pthread_mutex_lock(&vm->pause_lock);
-			vm->nactive -= vm->ncpus - i;
-			pthread_cond_broadcast(&vm->pause_cond);
-			pthread_mutex_unlock(&vm->pause_lock);
-			vm_request_exit(vm, VM_EXIT_HOST_ERROR, "cannot start a vCPU thread");
-			return ret;
-		}
+	if (ret < 0) {
+		vm->nactive -= vm->ncpus - (i - 1);
+		pthread_cond_broadcast(&vm->pause_cond);
 	}
-	return 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (ret < 0)
+		vm_request_exit(vm, VM_EXIT_HOST_ERROR, "cannot start a vCPU thread");
+	return ret;
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)
@@ -294,12 +296,12 @@ void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)
 	}
 	pthread_mutex_unlock(&vm->exit_lock);
 	atomic_store(&vm->stopping, true);
-	/* Paused vCPUs wake up and see stopping. */
+	/* Paused vCPUs wake up and see stopping; running ones are kicked out. */
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->pause_lock);
 	if (write(vm->exit_fd, &one, sizeof(one)) < 0)
 		(void)0; /* the counter only saturates; readers see it readable anyway */
 }
@@ -329,10 +331,8 @@ void vm_pause(struct vm *vm)
 	vm->paused = true;
 	for (i = 0; i < vm->ncpus; i++)
 		atomic_store(&vm->vcpus[i].pause_req, true);
-	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
-	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->paused && vm->npaused < vm->nactive)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
