@@ -377,6 +377,10 @@ static bool body_bool(json_object *body, const char *key, bool *out)
 
 static bool body_only(struct req *q, const char *const *keys)
 {
+	if (!json_object_is_type(q->body, json_type_object)) {
+		reply_fault(q->reply, 400, "%s: expected a JSON object", q->url);
+		return false;
+	}
 	json_object_object_foreach(q->body, key, val) {
 		const char *const *k;
 

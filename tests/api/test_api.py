@@ -257,7 +257,10 @@ def preboot_state(v):
            {"action_type": "SendCtrlAltDel"}, 400, "not running")
     expect(v, "unknown action: 400", "PUT", "/actions", {"action_type": "Explode"}, 400, "unknown action")
     expect(v, "action without action_type: 400", "PUT", "/actions", {"type": "x"}, 400, "action_type")
-    expect(v, "snapshot/create: 400", "PUT", "/snapshot/create", {"snapshot_path": "x"}, 400, "snapshots")
+    expect(v, "snapshot/create before boot: 400", "PUT", "/snapshot/create", {"snapshot_path": "x"}, 400,
+           "not running")
+    expect(v, "snapshot/create with a string body: 400", "PUT", "/snapshot/create", "x", 400,
+           "expected a JSON object")
     st, doc = v.req("GET", "/metrics")
     tap(st == 200 and 'banyan_vm_state{state="not_started"} 1' in doc, "GET /metrics before boot", doc)
     st, doc = v.req("GET", "/banyan/v1/status")
