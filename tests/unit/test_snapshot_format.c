@@ -1,0 +1,307 @@
+/*
+ * The snapshot format without KVM: manifest round trip, CRC-checked
+ * sections, the sparse memory file and diffs, refusal of corrupt,
+ * truncated and newer snapshots, and atomic replacement when a write fails
+ * (RLIMIT_FSIZE makes the kernel refuse the write half-way, as a full disk
+ * would).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot/format.h"
+
+#define MEM_SIZE (4ULL << 20) /* 1024 pages */
+
+struct fx {
+	char root[64];
+	char dir[128];
+	uint8_t *mem;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->root, sizeof(f->root), "/tmp/snapfmt-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->dir, sizeof(f->dir), "%s/snap", f->root);
+	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(f->mem != MAP_FAILED);
+	f->mem[0] = 1;                     /* page 0 */
+	memset(f->mem + 5 * 4096, 0xab, 4096); /* page 5 */
+	f->mem[1023 * 4096 + 17] = 9;      /* last page */
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
+	assert_int_equal(system(cmd), 0);
+	munmap(f->mem, MEM_SIZE);
+	free(f);
+	return 0;
+}
+
+/* A snapshot with two sections and memory (a diff when @bitmap). */
+static int write_snap(struct fx *f, const char *dir, const uint64_t *bitmap, char *id)
+{
+	struct snap_writer w;
+	char err[SNAP_ERR_LEN];
+	int ret = snap_writer_open(&w, dir, err);
+
+	if (ret < 0)
+		return ret;
+	w.m.ncpus = 2;
+	w.m.type = bitmap ? SNAP_DIFF : SNAP_FULL;
+	if (bitmap) {
+		memset(w.m.parent_id, 'a', SNAP_ID_LEN);
+		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "/nowhere");
+	}
+	ret = snap_writer_section(&w, "config", "hello", 5, err);
+	if (ret == 0)
+		ret = snap_writer_section(&w, "vcpus", "0123456789", 10, err);
+	if (ret == 0)
+		ret = snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, err);
+	if (id)
+		memcpy(id, w.m.id, SNAP_ID_LEN + 1);
+	if (ret < 0) {
+		snap_writer_abort(&w);
+		return ret;
+	}
+	return snap_writer_commit(&w, err);
+}
+
+static void test_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct snap_manifest m;
+	char err[SNAP_ERR_LEN], id[SNAP_ID_LEN + 1], path[256];
+	uint8_t *buf, *back;
+	struct stat st;
+	size_t len;
+	int fd;
+
+	assert_int_equal(write_snap(f, f->dir, NULL, id), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_string_equal(m.id, id);
+	assert_int_equal(m.type, SNAP_FULL);
+	assert_int_equal(m.ncpus, 2);
+	assert_int_equal(m.mem_size, MEM_SIZE);
+	assert_int_equal(m.mem_pages_present, 1024);
+	assert_int_equal(m.mem_pages_data, 3);
+	assert_int_equal(snap_verify(f->dir, &m, true, err), 0);
+	assert_int_equal(snap_read_section(f->dir, &m, "vcpus", &buf, &len, err), 0);
+	assert_int_equal(len, 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	free(buf);
+	/* The memory file maps back to the same bytes, zero pages as holes. */
+	snprintf(path, sizeof(path), "%s/memory", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 <= 3 * 4096 + 8192);
+	back = mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, fd, 0);
+	assert_memory_equal(back, f->mem, MEM_SIZE);
+	munmap(back, MEM_SIZE);
+	close(fd);
+}
+
+static void test_diff(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bitmap[1024 / 64] = { 0 };
+	struct snap_manifest m;
+	char err[SNAP_ERR_LEN];
+	uint64_t *map;
+	uint8_t *base = calloc(1, MEM_SIZE);
+
+	bitmap[0] = 1ULL << 5 | 1ULL << 6; /* page 5 (data), page 6 (now zero) */
+	memset(base + 6 * 4096, 0x77, 4096);  /* what the parent had there */
+	assert_int_equal(write_snap(f, f->dir, bitmap, NULL), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_int_equal(m.type, SNAP_DIFF);
+	assert_int_equal(m.mem_pages_present, 2);
+	assert_int_equal(m.mem_pages_data, 1);
+	assert_int_equal(snap_verify(f->dir, &m, true, err), 0);
+	assert_int_equal(snap_read_bitmap(f->dir, &m, &map, err), 0);
+	assert_int_equal(snap_apply_diff(f->dir, &m, map, base, err), 0);
+	assert_memory_equal(base + 5 * 4096, f->mem + 5 * 4096, 4096);
+	assert_int_equal(base[6 * 4096], 0);  /* the page became zero */
+	assert_int_equal(base[0], 0);         /* not in the diff: untouched */
+	free(map);
+	free(base);
+}
+
+static void corrupt_byte(const char *dir, const char *file, off_t off)
+{
+	char path[256];
+	uint8_t b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static int load(const char *dir, bool memory, char *err)
+{
+	struct snap_manifest m;
+	int ret = snap_read_manifest(dir, &m, err);
+
+	return ret ? ret : snap_verify(dir, &m, memory, err);
+}
+
+static void test_corrupt_section(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN];
+
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	corrupt_byte(f->dir, "vcpus.state", 3);
+	assert_int_equal(load(f->dir, false, err), -EBADMSG);
+	assert_non_null(strstr(err, "corrupt"));
+}
+
+static void test_corrupt_memory(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN];
+
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	assert_int_equal(load(f->dir, true, err), 0);
+	corrupt_byte(f->dir, "memory", 5 * 4096 + 100);
+	assert_int_equal(load(f->dir, false, err), 0); /* sizes only */
+	assert_int_equal(load(f->dir, true, err), -EBADMSG);
+	assert_non_null(strstr(err, "corrupt"));
+}
+
+static void test_truncated(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], path[256];
+
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	snprintf(path, sizeof(path), "%s/memory", f->dir);
+	assert_int_equal(truncate(path, MEM_SIZE / 2), 0);
+	assert_int_equal(load(f->dir, false, err), -EBADMSG);
+	assert_non_null(strstr(err, "truncated"));
+	snprintf(path, sizeof(path), "%s/vcpus.state", f->dir);
+	assert_int_equal(truncate(path, 4), 0);
+	assert_int_equal(load(f->dir, false, err), -EBADMSG);
+	snprintf(path, sizeof(path), "%s/manifest.json", f->dir);
+	assert_int_equal(truncate(path, 40), 0);
+	assert_int_equal(load(f->dir, false, err), -EBADMSG);
+	assert_non_null(strstr(err, "truncated or not JSON"));
+}
+
+static void rewrite_manifest(const char *dir, const char *from, const char *to)
+{
+	char path[256], buf[8192], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	fp = fopen(path, "r");
+	n = fread(buf, 1, sizeof(buf) - 64, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	p = strstr(buf, from);
+	assert_non_null(p);
+	memmove(p + strlen(to), p + strlen(from), strlen(p + strlen(from)) + 1);
+	memcpy(p, to, strlen(to));
+	fp = fopen(path, "w");
+	fputs(buf, fp);
+	fclose(fp);
+}
+
+static void test_versions(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN];
+
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	rewrite_manifest(f->dir, "\"version\":1", "\"version\":2");
+	assert_int_equal(load(f->dir, false, err), -EPROTO);
+	assert_non_null(strstr(err, "newer"));
+	rewrite_manifest(f->dir, "\"version\":2", "\"version\":\"1\"");
+	assert_int_equal(load(f->dir, false, err), -EBADMSG);
+	rewrite_manifest(f->dir, "\"version\":\"1\"", "\"version\":1");
+	rewrite_manifest(f->dir, "\"file\":\"vcpus.state\"", "\"file\":\"../x\"");
+	assert_int_equal(load(f->dir, false, err), -EBADMSG); /* no paths outside */
+}
+
+static bool has_tmp_dirs(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	bool found = false;
+
+	while ((e = readdir(d)))
+		found |= strstr(e->d_name, ".tmp-") != NULL;
+	closedir(d);
+	return found;
+}
+
+/* A write failing half-way (a full disk) leaves the old snapshot and no half one. */
+static void test_atomic_replace(void **state)
+{
+	struct fx *f = *state;
+	struct rlimit old, small = { 8192, 8192 };
+	struct snap_manifest m;
+	char err[SNAP_ERR_LEN], id[SNAP_ID_LEN + 1];
+
+	assert_int_equal(write_snap(f, f->dir, NULL, id), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_true(write_snap(f, f->dir, NULL, NULL) < 0); /* memory write refused */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_string_equal(m.id, id);
+	assert_int_equal(snap_verify(f->dir, &m, true, err), 0);
+	assert_false(has_tmp_dirs(f->root));
+	/* A successful rewrite replaces it. */
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_string_not_equal(m.id, id);
+	assert_false(has_tmp_dirs(f->root));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_section, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
