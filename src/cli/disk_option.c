@@ -31,8 +31,10 @@ static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
 		d->path = val;
 	} else if (strcmp(word, "id") == 0 && val) {
 		if (!disk_id_ok(val)) {
-			snprintf(err, errlen, "--disk id '%s' must be 1..%d printable characters "
-				 "without spaces or '/'", val, DISK_ID_MAX);
+			snprintf(err, errlen,
+				 "--disk id '%s' must be 1..%d printable characters "
+				 "without spaces or '/'",
+				 val, DISK_ID_MAX);
 			return -EINVAL;
 		}
 		d->id = val;
@@ -40,9 +42,10 @@ static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
 		   (strcmp(val, "none") == 0 || strcmp(val, "writeback") == 0)) {
 		d->cache = strcmp(val, "none") == 0 ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
 	} else {
-		snprintf(err, errlen, "--disk: unknown or incomplete '%s%s%s' (use path=FILE"
-			 "[,id=NAME][,ro][,cache=writeback|none])", word, val ? "=" : "",
-			 val ? val : "");
+		snprintf(err, errlen,
+			 "--disk: unknown or incomplete '%s%s%s' (use path=FILE"
+			 "[,id=NAME][,ro][,cache=writeback|none])",
+			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -50,7 +53,7 @@ static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
 
 int disk_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
-	struct disk_config d = { .cache = DISK_CACHE_WRITEBACK };
+	struct disk_config d = {.cache = DISK_CACHE_WRITEBACK};
 	char *word, *save = NULL;
 	bool first = true;
 

@@ -14,6 +14,6 @@ struct vm_config;
  * does, so a missing file fails before the guest starts.
  */
 int disk_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -16,14 +16,14 @@
 struct aio {
 	bool uring;
 	unsigned int depth;
-	unsigned int inflight;     /* touched by the submitting thread only */
-	int efd;                   /* completions: io_uring's registered eventfd, or the pool's */
+	unsigned int inflight; /* touched by the submitting thread only */
+	int efd;	       /* completions: io_uring's registered eventfd, or the pool's */
 	struct io_uring ring;
 
 	/* The worker pool (uring == false). */
-	pthread_mutex_t lock;      /* protects pending, done, stop */
-	pthread_cond_t work;       /* pending is non-empty, or stop */
-	pthread_cond_t finished;   /* done is non-empty */
+	pthread_mutex_t lock;	 /* protects pending, done, stop */
+	pthread_cond_t work;	 /* pending is non-empty, or stop */
+	pthread_cond_t finished; /* done is non-empty */
 	struct aio_req *pending, **pending_tail;
 	struct aio_req *done;
 	bool stop;
@@ -123,7 +123,8 @@ static unsigned int uring_reap(struct aio *a, void (*done)(struct aio_req *, voi
 static int64_t sync_rw(struct aio_req *r)
 {
 	while (r->done < r->len) {
-		ssize_t n = r->op == AIO_READ
+		ssize_t n =
+		    r->op == AIO_READ
 			? preadv(r->fd, r->iov, (int)r->iovcnt, (off_t)(r->offset + r->done))
 			: pwritev(r->fd, r->iov, (int)r->iovcnt, (off_t)(r->offset + r->done));
 

@@ -24,12 +24,12 @@ enum aio_op {
 struct aio_req {
 	enum aio_op op;
 	int fd;
-	struct iovec *iov;     /* READ/WRITE: the buffers; advanced in place on short transfers */
+	struct iovec *iov; /* READ/WRITE: the buffers; advanced in place on short transfers */
 	unsigned int iovcnt;
-	uint64_t offset;       /* READ/WRITE/FALLOCATE */
-	uint64_t len;          /* FALLOCATE: the range length */
-	int mode;              /* FALLOCATE: FALLOC_FL_* */
-	void *data;            /* the submitter's */
+	uint64_t offset; /* READ/WRITE/FALLOCATE */
+	uint64_t len;	 /* FALLOCATE: the range length */
+	int mode;	 /* FALLOCATE: FALLOC_FL_* */
+	void *data;	 /* the submitter's */
 	/* Set on completion: bytes transferred (all of them), 0, or -errno. */
 	int64_t res;
 	/* Private to aio. */

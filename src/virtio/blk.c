@@ -20,34 +20,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BLK_QUEUE_SIZE 256
-#define BLK_SEG_MAX    128                 /* data segments per request */
-#define BLK_CHAIN_MAX  (BLK_SEG_MAX + 2)   /* plus header and status */
-#define BLK_SECTOR     512ULL
-#define BLK_ID_BYTES   20
-#define BLK_DIRECT_ALIGN 4096              /* cache=none: block size and bounce alignment */
+#define BLK_QUEUE_SIZE		256
+#define BLK_SEG_MAX		128		  /* data segments per request */
+#define BLK_CHAIN_MAX		(BLK_SEG_MAX + 2) /* plus header and status */
+#define BLK_SECTOR		512ULL
+#define BLK_ID_BYTES		20
+#define BLK_DIRECT_ALIGN	4096		/* cache=none: block size and bounce alignment */
 #define BLK_MAX_DISCARD_SECTORS (1U << 30 >> 9) /* 1 GiB per discard/write-zeroes */
-#define BLK_CONFIG_SIZE 60
+#define BLK_CONFIG_SIZE		60
 
 /* Feature bits (5.2.3). */
-#define VIRTIO_BLK_F_SEG_MAX      2
-#define VIRTIO_BLK_F_RO           5
-#define VIRTIO_BLK_F_BLK_SIZE     6
-#define VIRTIO_BLK_F_FLUSH        9
-#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 /* Request types and status (5.2.6). */
-#define VIRTIO_BLK_T_IN           0
-#define VIRTIO_BLK_T_OUT          1
-#define VIRTIO_BLK_T_FLUSH        4
-#define VIRTIO_BLK_T_GET_ID       8
-#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK     0
-#define VIRTIO_BLK_S_IOERR  1
-#define VIRTIO_BLK_S_UNSUPP 2
-#define VIRTIO_BLK_WZ_UNMAP 1
+#define VIRTIO_BLK_S_OK		  0
+#define VIRTIO_BLK_S_IOERR	  1
+#define VIRTIO_BLK_S_UNSUPP	  2
+#define VIRTIO_BLK_WZ_UNMAP	  1
 
 struct blk_hdr {
 	uint32_t type;
@@ -67,10 +67,10 @@ enum wz_step { WZ_NONE, WZ_ZERO_RANGE, WZ_PUNCH, WZ_ALLOCATE };
 struct blk_req {
 	struct aio_req aio;
 	uint16_t head;
-	uint8_t *status;         /* the chain's last writable byte (guest memory) */
-	uint32_t used_len;       /* bytes written into the chain on success */
+	uint8_t *status;   /* the chain's last writable byte (guest memory) */
+	uint32_t used_len; /* bytes written into the chain on success */
 	enum wz_step wz;
-	void *bounce;            /* cache=none, misaligned guest buffers */
+	void *bounce; /* cache=none, misaligned guest buffers */
 	struct iovec bounce_iov;
 	unsigned int ndata;
 	struct iovec data[BLK_CHAIN_MAX]; /* the request's data bytes in guest memory */
@@ -80,23 +80,32 @@ struct blk_req {
 
 struct virtio_blk {
 	struct virtio_dev vdev;
-	char name[8];            /* "vda" */
+	char name[8]; /* "vda" */
 	char serial[BLK_ID_BYTES + 1];
 	int fd;
 	bool read_only;
 	bool direct;
-	uint64_t capacity;       /* in 512-byte sectors */
+	uint64_t capacity; /* in 512-byte sectors */
 	uint8_t config[BLK_CONFIG_SIZE];
 	struct aio *aio;
 	struct blk_req *reqs;
-	struct blk_req *free;    /* requests not in flight */
-	bool starved;            /* the queue has work waiting for a free request */
+	struct blk_req *free; /* requests not in flight */
+	bool starved;	      /* the queue has work waiting for a free request */
 	bool io_error_logged;
 };
 
-static void put_le16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
 
 static struct virtio_blk *to_blk(struct virtio_dev *vdev)
 {
@@ -183,14 +192,17 @@ static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uin
 {
 	if (len % BLK_SECTOR || !range_ok(blk, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	r->aio = (struct aio_req){ .op = op, .fd = blk->fd, .iov = r->data, .iovcnt = r->ndata,
-				   .offset = sector * BLK_SECTOR };
-	if (blk->direct && (len % BLK_DIRECT_ALIGN || !iov_aligned(r->data, r->ndata,
-								   BLK_DIRECT_ALIGN))) {
+	r->aio = (struct aio_req){.op = op,
+				  .fd = blk->fd,
+				  .iov = r->data,
+				  .iovcnt = r->ndata,
+				  .offset = sector * BLK_SECTOR};
+	if (blk->direct &&
+	    (len % BLK_DIRECT_ALIGN || !iov_aligned(r->data, r->ndata, BLK_DIRECT_ALIGN))) {
 		if (posix_memalign(&r->bounce, BLK_DIRECT_ALIGN,
 				   (len + BLK_DIRECT_ALIGN - 1) & ~(BLK_DIRECT_ALIGN - 1)))
 			return VIRTIO_BLK_S_IOERR;
-		r->bounce_iov = (struct iovec){ r->bounce, len };
+		r->bounce_iov = (struct iovec){r->bounce, len};
 		if (op == AIO_WRITE)
 			iov_to_buf(r->data, r->ndata, 0, r->bounce, len);
 		r->aio.iov = &r->bounce_iov;
@@ -218,10 +230,11 @@ static int blk_discard(struct virtio_blk *blk, struct blk_req *r, uint32_t type,
 		return VIRTIO_BLK_S_IOERR;
 	if (seg.num_sectors == 0)
 		return VIRTIO_BLK_S_OK;
-	r->aio = (struct aio_req){ .op = AIO_FALLOCATE, .fd = blk->fd,
-				   .offset = seg.sector * BLK_SECTOR,
-				   .len = (uint64_t)seg.num_sectors * BLK_SECTOR,
-				   .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE };
+	r->aio = (struct aio_req){.op = AIO_FALLOCATE,
+				  .fd = blk->fd,
+				  .offset = seg.sector * BLK_SECTOR,
+				  .len = (uint64_t)seg.num_sectors * BLK_SECTOR,
+				  .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE};
 	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !unmap) {
 		r->wz = WZ_ZERO_RANGE;
 		r->aio.mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
@@ -242,14 +255,15 @@ static int blk_start(struct virtio_blk *blk, struct blk_req *r, const struct blk
 		r->used_len = (uint32_t)len + 1;
 		return blk_rw(blk, r, AIO_READ, h->sector, len);
 	case VIRTIO_BLK_T_OUT:
-		return blk->read_only ? VIRTIO_BLK_S_IOERR : blk_rw(blk, r, AIO_WRITE, h->sector, len);
+		return blk->read_only ? VIRTIO_BLK_S_IOERR
+				      : blk_rw(blk, r, AIO_WRITE, h->sector, len);
 	case VIRTIO_BLK_T_FLUSH:
-		r->aio = (struct aio_req){ .op = AIO_FDATASYNC, .fd = blk->fd };
+		r->aio = (struct aio_req){.op = AIO_FDATASYNC, .fd = blk->fd};
 		aio_submit(blk->aio, &r->aio);
 		return -1;
 	case VIRTIO_BLK_T_GET_ID:
-		r->used_len = 1 + (uint32_t)iov_from_buf(r->data, r->ndata, 0, blk->serial,
-							  BLK_ID_BYTES);
+		r->used_len =
+		    1 + (uint32_t)iov_from_buf(r->data, r->ndata, 0, blk->serial, BLK_ID_BYTES);
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
@@ -293,7 +307,7 @@ static void blk_process(struct virtio_blk *blk)
 
 	blk->starved = false;
 	while ((r = blk->free)) {
-		struct vq_chain c = { .iov = r->chain, .cap = BLK_CHAIN_MAX };
+		struct vq_chain c = {.iov = r->chain, .cap = BLK_CHAIN_MAX};
 
 		if (virtio_pop(&blk->vdev, 0, &c) <= 0)
 			break;
@@ -304,7 +318,8 @@ static void blk_process(struct virtio_blk *blk)
 		if (!blk_parse(r, &c, &h)) {
 			r->next_free = blk->free;
 			blk->free = r;
-			virtio_fail(&blk->vdev, "request without header, status or with mixed data");
+			virtio_fail(&blk->vdev,
+				    "request without header, status or with mixed data");
 			break;
 		}
 		st = blk_start(blk, r, &h);
@@ -399,16 +414,16 @@ static void blk_destroy(struct virtio_dev *vdev)
 }
 
 static const struct virtio_dev_ops virtio_blk_ops = {
-	.name = "virtio-blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.nqueues = 1,
-	.queue_max = BLK_QUEUE_SIZE,
-	.config_read = blk_config_read,
-	.notify = blk_notify,
-	.event = blk_event,
-	.reset = blk_reset,
-	.state = blk_state,
-	.destroy = blk_destroy,
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .nqueues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_read = blk_config_read,
+    .notify = blk_notify,
+    .event = blk_event,
+    .reset = blk_reset,
+    .state = blk_state,
+    .destroy = blk_destroy,
 };
 
 static void blk_fill_config(struct virtio_blk *blk)
@@ -418,14 +433,14 @@ static void blk_fill_config(struct virtio_blk *blk)
 
 	put_le64(c + 0, blk->capacity);
 	put_le32(c + 12, BLK_SEG_MAX);
-	put_le32(c + 20, bs);                              /* blk_size */
-	put_le16(c + 34, 1);                               /* num_queues */
-	put_le32(c + 36, BLK_MAX_DISCARD_SECTORS);         /* max_discard_sectors */
-	put_le32(c + 40, 1);                               /* max_discard_seg */
-	put_le32(c + 44, bs / BLK_SECTOR);                 /* discard_sector_alignment */
-	put_le32(c + 48, BLK_MAX_DISCARD_SECTORS);         /* max_write_zeroes_sectors */
-	put_le32(c + 52, 1);                               /* max_write_zeroes_seg */
-	c[56] = 1;                                         /* write_zeroes_may_unmap */
+	put_le32(c + 20, bs);			   /* blk_size */
+	put_le16(c + 34, 1);			   /* num_queues */
+	put_le32(c + 36, BLK_MAX_DISCARD_SECTORS); /* max_discard_sectors */
+	put_le32(c + 40, 1);			   /* max_discard_seg */
+	put_le32(c + 44, bs / BLK_SECTOR);	   /* discard_sector_alignment */
+	put_le32(c + 48, BLK_MAX_DISCARD_SECTORS); /* max_write_zeroes_sectors */
+	put_le32(c + 52, 1);			   /* max_write_zeroes_seg */
+	c[56] = 1;				   /* write_zeroes_may_unmap */
 }
 
 static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
@@ -437,14 +452,17 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 	blk->fd = open(disk->path, flags | (blk->direct ? O_DIRECT : 0));
 	if (blk->fd < 0 && errno == EINVAL && blk->direct) {
 		log_error("cannot open disk %s with cache=none: its file system refuses O_DIRECT "
-			  "(use cache=writeback)", disk->path);
+			  "(use cache=writeback)",
+			  disk->path);
 		return -EINVAL;
 	}
 	if (blk->fd < 0) {
 		int err = errno;
 
 		log_error("cannot open disk %s%s: %s", disk->path,
-			  !disk->read_only && (err == EACCES || err == EROFS) ? " for writing (add ,ro?)" : "",
+			  !disk->read_only && (err == EACCES || err == EROFS)
+			      ? " for writing (add ,ro?)"
+			      : "",
 			  strerror(err));
 		return -err;
 	}
@@ -458,7 +476,8 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 	}
 	size = lseek(blk->fd, 0, SEEK_END);
 	if (size < (off_t)BLK_SECTOR) {
-		log_error("disk %s is %s", disk->path, size < 0 ? "unreadable" : "smaller than a sector");
+		log_error("disk %s is %s", disk->path,
+			  size < 0 ? "unreadable" : "smaller than a sector");
 		return -EINVAL;
 	}
 	blk->capacity = (uint64_t)size / BLK_SECTOR;
@@ -480,7 +499,8 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 		return ret;
 	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE);
 	if (ret < 0) {
-		log_error("disk %s: cannot set up asynchronous I/O: %s", disk->path, strerror(-ret));
+		log_error("disk %s: cannot set up asynchronous I/O: %s", disk->path,
+			  strerror(-ret));
 		return ret;
 	}
 	blk->reqs = calloc(BLK_QUEUE_SIZE, sizeof(*blk->reqs));
@@ -503,7 +523,7 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 		return NULL;
 	}
 	blk->fd = -1;
-	blk->vdev = (struct virtio_dev){ .ops = &virtio_blk_ops, .id = blk->name, .event_fd = -1 };
+	blk->vdev = (struct virtio_dev){.ops = &virtio_blk_ops, .id = blk->name, .event_fd = -1};
 	if (index >= 26 || blk_init(blk, disk, index) < 0) {
 		blk_destroy(&blk->vdev);
 		return NULL;
@@ -514,10 +534,11 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 	if (blk->read_only)
 		blk->vdev.features |= 1ULL << VIRTIO_BLK_F_RO;
 	else
-		blk->vdev.features |= (1ULL << VIRTIO_BLK_F_DISCARD) |
-				      (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+		blk->vdev.features |=
+		    (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	log_info("%s: %s, %llu MiB, %s, cache=%s, %s", blk->name, disk->path,
-		 (unsigned long long)(blk->capacity >> 11), blk->read_only ? "read-only" : "read-write",
-		 blk->direct ? "none" : "writeback", aio_engine(blk->aio));
+		 (unsigned long long)(blk->capacity >> 11),
+		 blk->read_only ? "read-only" : "read-write", blk->direct ? "none" : "writeback",
+		 aio_engine(blk->aio));
 	return &blk->vdev;
 }

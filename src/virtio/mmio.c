@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #define STATE_VERSION 1
-#define TAG_STOP  0xffff
-#define TAG_EVENT 0xfffe
+#define TAG_STOP      0xffff
+#define TAG_EVENT     0xfffe
 
 struct virtio_transport {
 	struct device dev;
@@ -24,22 +24,22 @@ struct virtio_transport {
 	const struct guest_mem *mem;
 	uint64_t base;
 	uint32_t gsi;
-	char name[40];             /* "virtio-blk vda" */
+	char name[40]; /* "virtio-blk vda" */
 
-	pthread_mutex_t lock;      /* protects every field below, vqs and the device */
+	pthread_mutex_t lock; /* protects every field below, vqs and the device */
 	uint32_t status;
 	uint32_t dev_feat_sel;
 	uint32_t drv_feat_sel;
-	uint64_t drv_features;     /* as the driver writes them */
+	uint64_t drv_features; /* as the driver writes them */
 	uint32_t queue_sel;
 	uint32_t config_gen;
-	bool broken;               /* NEEDS_RESET: queues are ignored */
+	bool broken; /* NEEDS_RESET: queues are ignored */
 	struct virtqueue vqs[VIRTIO_MAX_QUEUES];
-	atomic_uint isr;           /* InterruptStatus: set by the device thread, acked by vCPUs */
+	atomic_uint isr; /* InterruptStatus: set by the device thread, acked by vCPUs */
 
 	int kick_fd[VIRTIO_MAX_QUEUES]; /* queue notifications (ioeventfd when registered) */
 	bool kick_registered[VIRTIO_MAX_QUEUES];
-	int irq_fd;                /* irqfd, or -1: interrupts through set_irq */
+	int irq_fd; /* irqfd, or -1: interrupts through set_irq */
 	int stop_fd;
 	int epfd;
 	pthread_t thread;
@@ -141,12 +141,12 @@ void virtio_config_changed(struct virtio_dev *vdev)
 		mmio_interrupt(t, VIRTIO_INT_CONFIG);
 }
 
-void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *data,
-			 uint32_t len)
+void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *data, uint32_t len)
 {
 	memset(data, 0, len);
 	if (offset < size)
-		memcpy(data, (const uint8_t *)cfg + offset, size - offset < len ? size - offset : len);
+		memcpy(data, (const uint8_t *)cfg + offset,
+		       size - offset < len ? size - offset : len);
 }
 
 /* --- registers --- */
@@ -171,8 +171,9 @@ static uint32_t mmio_read_reg(struct virtio_transport *t, uint64_t off)
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VIRTIO_MMIO_VENDOR;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return t->dev_feat_sel == 0 ? (uint32_t)feat
-		       : t->dev_feat_sel == 1 ? (uint32_t)(feat >> 32) : 0;
+		return t->dev_feat_sel == 0   ? (uint32_t)feat
+		       : t->dev_feat_sel == 1 ? (uint32_t)(feat >> 32)
+					      : 0;
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return vq ? t->vdev->ops->queue_max : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
@@ -212,12 +213,24 @@ static void mmio_write_queue(struct virtio_transport *t, uint64_t off, uint32_t 
 	case VIRTIO_MMIO_QUEUE_NUM:
 		vq->size = v <= t->vdev->ops->queue_max ? (uint16_t)v : 0;
 		break;
-	case VIRTIO_MMIO_QUEUE_DESC_LOW:   set_lo(&vq->desc_gpa, v); break;
-	case VIRTIO_MMIO_QUEUE_DESC_HIGH:  set_hi(&vq->desc_gpa, v); break;
-	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:  set_lo(&vq->avail_gpa, v); break;
-	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: set_hi(&vq->avail_gpa, v); break;
-	case VIRTIO_MMIO_QUEUE_USED_LOW:   set_lo(&vq->used_gpa, v); break;
-	case VIRTIO_MMIO_QUEUE_USED_HIGH:  set_hi(&vq->used_gpa, v); break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		set_lo(&vq->desc_gpa, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		set_hi(&vq->desc_gpa, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+		set_lo(&vq->avail_gpa, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+		set_hi(&vq->avail_gpa, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+		set_lo(&vq->used_gpa, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		set_hi(&vq->used_gpa, v);
+		break;
 	}
 }
 
@@ -522,7 +535,7 @@ static void *mmio_thread(void *arg)
 
 static int epoll_watch(int epfd, int fd, uint32_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -545,8 +558,9 @@ static int mmio_setup_fds(struct virtio_transport *t)
 			return -errno;
 		ret = epoll_watch(t->epfd, t->kick_fd[q], q);
 		if (ret == 0 && host->ioeventfd)
-			t->kick_registered[q] = host->ioeventfd(host, t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-								4, q, t->kick_fd[q], true) == 0;
+			t->kick_registered[q] =
+			    host->ioeventfd(host, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q,
+					    t->kick_fd[q], true) == 0;
 	}
 	if (ret == 0 && host->irqfd) {
 		t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -590,12 +604,12 @@ static void mmio_destroy(struct device *dev)
 }
 
 static const struct device_ops virtio_mmio_ops = {
-	.name = "virtio-mmio",
-	.read = mmio_read,
-	.write = mmio_write,
-	.reset = mmio_dev_reset,
-	.state = mmio_state,
-	.destroy = mmio_destroy,
+    .name = "virtio-mmio",
+    .read = mmio_read,
+    .write = mmio_write,
+    .reset = mmio_dev_reset,
+    .state = mmio_state,
+    .destroy = mmio_destroy,
 };
 
 struct virtio_dev *virtio_mmio_vdev(struct device *dev)
@@ -616,7 +630,7 @@ struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem 
 		vdev->ops->destroy(vdev);
 		return NULL;
 	}
-	t->dev = (struct device){ .ops = &virtio_mmio_ops, .host = host, .id = vdev->id };
+	t->dev = (struct device){.ops = &virtio_mmio_ops, .host = host, .id = vdev->id};
 	t->vdev = vdev;
 	t->mem = mem;
 	t->base = base;

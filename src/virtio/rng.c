@@ -43,7 +43,7 @@ static uint32_t rng_fill(const struct vq_chain *c)
 static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 {
 	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
-	struct vq_chain c = { .iov = rng->iov, .cap = RNG_MAX_SEGS };
+	struct vq_chain c = {.iov = rng->iov, .cap = RNG_MAX_SEGS};
 	bool pushed = false;
 
 	while (virtio_pop(vdev, q, &c) > 0) {
@@ -82,15 +82,15 @@ static void rng_destroy(struct virtio_dev *vdev)
 }
 
 static const struct virtio_dev_ops virtio_rng_ops = {
-	.name = "virtio-rng",
-	.device_id = VIRTIO_ID_RNG,
-	.nqueues = 1,
-	.queue_max = RNG_QUEUE_SIZE,
-	.config_read = rng_config_read,
-	.notify = rng_notify,
-	.reset = rng_reset,
-	.state = rng_state,
-	.destroy = rng_destroy,
+    .name = "virtio-rng",
+    .device_id = VIRTIO_ID_RNG,
+    .nqueues = 1,
+    .queue_max = RNG_QUEUE_SIZE,
+    .config_read = rng_config_read,
+    .notify = rng_notify,
+    .reset = rng_reset,
+    .state = rng_state,
+    .destroy = rng_destroy,
 };
 
 struct virtio_dev *virtio_rng_create(void)
@@ -101,6 +101,6 @@ struct virtio_dev *virtio_rng_create(void)
 		log_error("virtio-rng: out of memory");
 		return NULL;
 	}
-	rng->vdev = (struct virtio_dev){ .ops = &virtio_rng_ops, .id = "rng0", .event_fd = -1 };
+	rng->vdev = (struct virtio_dev){.ops = &virtio_rng_ops, .id = "rng0", .event_fd = -1};
 	return &rng->vdev;
 }

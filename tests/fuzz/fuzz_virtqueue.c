@@ -14,8 +14,8 @@
 
 #include "virtio/virtqueue.h"
 
-#define MEM_GPA  0x10000ULL
-#define MEM_SIZE 0x10000ULL
+#define MEM_GPA	  0x10000ULL
+#define MEM_SIZE  0x10000ULL
 #define CHAIN_CAP 32
 
 static void touch(const struct vq_chain *c)
@@ -36,10 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t *mem;
-	struct guest_mem gm = { 0 };
-	struct virtqueue vq = { 0 };
+	struct guest_mem gm = {0};
+	struct virtqueue vq = {0};
 	struct iovec iov[CHAIN_CAP];
-	struct vq_chain c = { .iov = iov, .cap = CHAIN_CAP };
+	struct vq_chain c = {.iov = iov, .cap = CHAIN_CAP};
 	enum vq_error err;
 
 	if (size < 2)
@@ -50,12 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(mem, data + 2, size - 2 < MEM_SIZE ? size - 2 : MEM_SIZE);
 	if (gm_add_region(&gm, MEM_GPA, MEM_SIZE, mem) < 0)
 		return 0;
-	vq.size = (uint16_t)(1u << (data[0] % 9));     /* 1..256 */
+	vq.size = (uint16_t)(1u << (data[0] % 9)); /* 1..256 */
 	vq.event_idx = data[1] & 1;
 	vq.indirect = data[1] & 2;
-	vq.avail_gpa = MEM_GPA;                         /* 6 + 2 * size bytes */
-	vq.desc_gpa = MEM_GPA + 0x210;                  /* 16 * size bytes */
-	vq.used_gpa = MEM_GPA + 0x8000;                 /* written by the device only */
+	vq.avail_gpa = MEM_GPA;		/* 6 + 2 * size bytes */
+	vq.desc_gpa = MEM_GPA + 0x210;	/* 16 * size bytes */
+	vq.used_gpa = MEM_GPA + 0x8000; /* written by the device only */
 	if (vq_activate(&vq, &gm) < 0)
 		abort(); /* the layout above always fits */
 	for (int n = 0; n < 300; n++) {

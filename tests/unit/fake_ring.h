@@ -52,7 +52,7 @@ static inline void fake_ring_free(struct fake_ring *r)
 static inline void fake_desc(struct fake_ring *r, uint64_t table, uint16_t i, uint64_t addr,
 			     uint32_t len, uint16_t flags, uint16_t next)
 {
-	struct vring_desc d = { .addr = addr, .len = len, .flags = flags, .next = next };
+	struct vring_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
 
 	memcpy(fake_ptr(r, table + 16ULL * i), &d, sizeof(d));
 }

@@ -20,20 +20,20 @@
 #include "virtio/mmio.h"
 #include "vmm/vm.h"
 
-#define BASE 0xd0000000ULL
-#define GSI  16
-#define QSIZE 64
+#define BASE	  0xd0000000ULL
+#define GSI	  16
+#define QSIZE	  64
 #define DISK_SIZE (8ULL << 20)
 
-#define T_IN 0
-#define T_OUT 1
-#define T_FLUSH 4
-#define T_GET_ID 8
-#define T_DISCARD 11
+#define T_IN	       0
+#define T_OUT	       1
+#define T_FLUSH	       4
+#define T_GET_ID       8
+#define T_DISCARD      11
 #define T_WRITE_ZEROES 13
 
 /* Per-slot layout: header, status and segment at HDR(i), data at DATA(i). */
-#define HDR(i)  (FAKE_DATA + 0x100ULL * (i))
+#define HDR(i)	(FAKE_DATA + 0x100ULL * (i))
 #define DATA(i) (FAKE_DATA + 0x10000ULL + 0x10000ULL * (i))
 
 static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
@@ -49,13 +49,13 @@ static void fake_request(struct dev_host *host, enum vm_request req)
 	(void)req;
 }
 
-static struct dev_host fake_host = { .set_irq = fake_set_irq, .request = fake_request };
+static struct dev_host fake_host = {.set_irq = fake_set_irq, .request = fake_request};
 
 struct fixture {
 	struct fake_ring r;
 	struct device *dev;
 	char path[64];
-	int fd;                  /* the test's own view of the image */
+	int fd; /* the test's own view of the image */
 	uint16_t posted;
 };
 
@@ -105,7 +105,7 @@ static void bring_up(struct fixture *f)
 static int open_disk(void **state, bool ro, enum disk_cache cache)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct disk_config d = { .id = "test-disk-id", .read_only = ro, .cache = cache };
+	struct disk_config d = {.id = "test-disk-id", .read_only = ro, .cache = cache};
 
 	assert_non_null(f);
 	snprintf(f->path, sizeof(f->path), "blk-test-XXXXXX");
@@ -135,12 +135,30 @@ static int engine(bool threads)
 	return threads ? setenv("BANYAN_AIO", "threads", 1) : unsetenv("BANYAN_AIO");
 }
 
-static int setup(void **state) { return engine(false) ?: open_disk(state, false, DISK_CACHE_WRITEBACK); }
-static int setup_ro(void **state) { return engine(false) ?: open_disk(state, true, DISK_CACHE_WRITEBACK); }
-static int setup_direct(void **state) { return engine(false) ?: open_disk(state, false, DISK_CACHE_NONE); }
-static int setup_t(void **state) { return engine(true) ?: open_disk(state, false, DISK_CACHE_WRITEBACK); }
-static int setup_ro_t(void **state) { return engine(true) ?: open_disk(state, true, DISK_CACHE_WRITEBACK); }
-static int setup_direct_t(void **state) { return engine(true) ?: open_disk(state, false, DISK_CACHE_NONE); }
+static int setup(void **state)
+{
+	return engine(false) ?: open_disk(state, false, DISK_CACHE_WRITEBACK);
+}
+static int setup_ro(void **state)
+{
+	return engine(false) ?: open_disk(state, true, DISK_CACHE_WRITEBACK);
+}
+static int setup_direct(void **state)
+{
+	return engine(false) ?: open_disk(state, false, DISK_CACHE_NONE);
+}
+static int setup_t(void **state)
+{
+	return engine(true) ?: open_disk(state, false, DISK_CACHE_WRITEBACK);
+}
+static int setup_ro_t(void **state)
+{
+	return engine(true) ?: open_disk(state, true, DISK_CACHE_WRITEBACK);
+}
+static int setup_direct_t(void **state)
+{
+	return engine(true) ?: open_disk(state, false, DISK_CACHE_NONE);
+}
 
 static int teardown(void **state)
 {
@@ -162,7 +180,10 @@ static int teardown(void **state)
  */
 static void post(struct fixture *f, unsigned int s, uint32_t type, uint64_t sector, uint32_t len)
 {
-	struct { uint32_t type, ioprio; uint64_t sector; } h = { type, 0, sector };
+	struct {
+		uint32_t type, ioprio;
+		uint64_t sector;
+	} h = {type, 0, sector};
 	uint16_t d = (uint16_t)(3 * s);
 	bool in = type == T_IN || type == T_GET_ID;
 
@@ -205,7 +226,10 @@ static uint8_t request(struct fixture *f, uint32_t type, uint64_t sector, uint32
 
 static void set_segment(struct fixture *f, uint64_t sector, uint32_t n, uint32_t flags)
 {
-	struct { uint64_t sector; uint32_t n, flags; } seg = { sector, n, flags };
+	struct {
+		uint64_t sector;
+		uint32_t n, flags;
+	} seg = {sector, n, flags};
 
 	memcpy(data_of(f, 0), &seg, sizeof(seg));
 }
@@ -226,10 +250,10 @@ static void test_config(void **state)
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 40, &v, 4);
 	assert_int_equal(v, 1); /* max_discard_seg */
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 0x200, &v, 4);
-	assert_int_equal(v, 0); /* beyond the configuration space */
+	assert_int_equal(v, 0);			 /* beyond the configuration space */
 	assert_true(features(f) & (1ULL << 13)); /* DISCARD */
 	assert_true(features(f) & (1ULL << 14)); /* WRITE_ZEROES */
-	assert_true(features(f) & (1ULL << 9));  /* FLUSH */
+	assert_true(features(f) & (1ULL << 9));	 /* FLUSH */
 	assert_false(features(f) & (1ULL << 5)); /* not RO */
 }
 
@@ -260,7 +284,10 @@ static void test_write_read(void **state)
 static void test_header_split_across_descriptors(void **state)
 {
 	struct fixture *f = *state;
-	struct { uint32_t type, ioprio; uint64_t sector; } h = { T_IN, 0, 1 };
+	struct {
+		uint32_t type, ioprio;
+		uint64_t sector;
+	} h = {T_IN, 0, 1};
 
 	assert_int_equal(pwrite(f->fd, "split-header", 12, 512), 12);
 	memcpy(fake_ptr(&f->r, HDR(0)), &h, sizeof(h));
@@ -289,9 +316,9 @@ static void test_bounds(void **state)
 
 	assert_int_equal(request(f, T_IN, DISK_SIZE / 512 - 1, 1024), 1); /* past the end */
 	assert_int_equal(request(f, T_IN, UINT64_MAX, 512), 1);
-	assert_int_equal(request(f, T_OUT, 0, 100), 1);                   /* not whole sectors */
-	assert_int_equal(request(f, T_IN, DISK_SIZE / 512 - 1, 512), 0);  /* the last sector */
-	assert_int_equal(request(f, 99, 0, 0), 2);                        /* unsupported */
+	assert_int_equal(request(f, T_OUT, 0, 100), 1);			 /* not whole sectors */
+	assert_int_equal(request(f, T_IN, DISK_SIZE / 512 - 1, 512), 0); /* the last sector */
+	assert_int_equal(request(f, 99, 0, 0), 2);			 /* unsupported */
 	set_segment(f, DISK_SIZE / 512 - 1, 2, 0);
 	assert_int_equal(request(f, T_DISCARD, 0, 16), 1);
 	set_segment(f, 0, 1, 1); /* discard with the unmap flag: not allowed */
@@ -335,7 +362,8 @@ static void fill_file(struct fixture *f, uint64_t off, uint64_t len)
 
 	memset(ones, 0x5a, sizeof(ones));
 	for (uint64_t o = 0; o < len; o += sizeof(ones))
-		assert_int_equal(pwrite(f->fd, ones, sizeof(ones), (off_t)(off + o)), (ssize_t)sizeof(ones));
+		assert_int_equal(pwrite(f->fd, ones, sizeof(ones), (off_t)(off + o)),
+				 (ssize_t)sizeof(ones));
 	fsync(f->fd);
 }
 
@@ -344,7 +372,8 @@ static bool file_zero(struct fixture *f, uint64_t off, uint64_t len)
 	uint8_t buf[4096];
 
 	for (uint64_t o = 0; o < len; o += sizeof(buf)) {
-		assert_int_equal(pread(f->fd, buf, sizeof(buf), (off_t)(off + o)), (ssize_t)sizeof(buf));
+		assert_int_equal(pread(f->fd, buf, sizeof(buf), (off_t)(off + o)),
+				 (ssize_t)sizeof(buf));
 		for (unsigned int i = 0; i < sizeof(buf); i++)
 			if (buf[i])
 				return false;
@@ -387,8 +416,8 @@ static void test_read_only(void **state)
 	struct fixture *f = *state;
 	uint64_t feat = features(f);
 
-	assert_true(feat & (1ULL << 5));     /* RO */
-	assert_false(feat & (1ULL << 13));   /* no DISCARD */
+	assert_true(feat & (1ULL << 5));   /* RO */
+	assert_false(feat & (1ULL << 13)); /* no DISCARD */
 	memset(data_of(f, 0), 0x77, 512);
 	assert_int_equal(request(f, T_OUT, 0, 512), 1);
 	set_segment(f, 0, 8, 0);
@@ -401,7 +430,10 @@ static void test_read_only(void **state)
 static void test_direct_bounce(void **state)
 {
 	struct fixture *f = *state;
-	struct { uint32_t type, ioprio; uint64_t sector; } h = { T_OUT, 0, 16 };
+	struct {
+		uint32_t type, ioprio;
+		uint64_t sector;
+	} h = {T_OUT, 0, 16};
 	uint8_t buf[512];
 	uint32_t v;
 
@@ -448,7 +480,7 @@ static void test_malformed_request(void **state)
 
 static void test_missing_file(void **state)
 {
-	struct disk_config d = { .path = "/nonexistent/disk.img" };
+	struct disk_config d = {.path = "/nonexistent/disk.img"};
 
 	(void)state;
 	assert_null(virtio_blk_create(&d, 0));
@@ -456,25 +488,26 @@ static void test_missing_file(void **state)
 	assert_null(virtio_blk_create(&d, 0)); /* a directory */
 }
 
-#define BOTH(fn, su, su_t) cmocka_unit_test_setup_teardown(fn, su, teardown), \
-	cmocka_unit_test_setup_teardown(fn, su_t, teardown)
+#define BOTH(fn, su, su_t)                                                                         \
+	cmocka_unit_test_setup_teardown(fn, su, teardown),                                         \
+	    cmocka_unit_test_setup_teardown(fn, su_t, teardown)
 #define T(fn) BOTH(fn, setup, setup_t)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_config),
-		T(test_write_read),
-		T(test_header_split_across_descriptors),
-		T(test_get_id),
-		T(test_bounds),
-		T(test_many_in_flight),
-		T(test_discard_punches_holes),
-		T(test_write_zeroes),
-		BOTH(test_read_only, setup_ro, setup_ro_t),
-		BOTH(test_direct_bounce, setup_direct, setup_direct_t),
-		T(test_malformed_request),
-		cmocka_unit_test(test_missing_file),
+	    T(test_config),
+	    T(test_write_read),
+	    T(test_header_split_across_descriptors),
+	    T(test_get_id),
+	    T(test_bounds),
+	    T(test_many_in_flight),
+	    T(test_discard_punches_holes),
+	    T(test_write_zeroes),
+	    BOTH(test_read_only, setup_ro, setup_ro_t),
+	    BOTH(test_direct_bounce, setup_direct, setup_direct_t),
+	    T(test_malformed_request),
+	    cmocka_unit_test(test_missing_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

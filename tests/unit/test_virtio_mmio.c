@@ -1,4 +1,5 @@
-/* The virtio-mmio transport with the entropy device behind it: registers, negotiation, queues, interrupts, NEEDS_RESET, state. */
+/* The virtio-mmio transport with the entropy device behind it: registers, negotiation, queues,
+ * interrupts, NEEDS_RESET, state. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,17 +15,17 @@
 #include "virtio/mmio.h"
 #include "vmm/state.h"
 
-#define BASE 0xd0000000ULL
-#define GSI  16
+#define BASE  0xd0000000ULL
+#define GSI   16
 #define QSIZE 16
 
 struct fake_host {
 	struct dev_host host;
-	int rising;              /* edges on GSI through set_irq */
+	int rising; /* edges on GSI through set_irq */
 	bool wrong_gsi;
-	int ioeventfds;          /* registered, minus removed */
+	int ioeventfds; /* registered, minus removed */
 	uint64_t ioeventfd_addr;
-	int irq_fd;              /* the irqfd registered, or -1 */
+	int irq_fd; /* the irqfd registered, or -1 */
 };
 
 static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
@@ -134,8 +135,8 @@ static void negotiate(struct fixture *f, uint64_t features)
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
+	wr(f, VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 }
 
 /* The whole bring-up a Linux driver does, with queue 0 on the fake ring. */
@@ -154,8 +155,9 @@ static void bring_up(struct fixture *f, uint64_t features)
 	wr(f, VIRTIO_MMIO_QUEUE_USED_HIGH, 0);
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr(f, VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+	       VIRTIO_STATUS_DRIVER_OK);
 }
 
 #define F_V1  (1ULL << VIRTIO_F_VERSION_1)
@@ -341,8 +343,8 @@ static void test_kvm_fds(void **state)
 static void test_state_round_trip(void **state)
 {
 	struct fixture *f = *state;
-	struct fake_host h2 = { .host = { .set_irq = fake_set_irq, .request = fake_request },
-				.irq_fd = -1 };
+	struct fake_host h2 = {.host = {.set_irq = fake_set_irq, .request = fake_request},
+			       .irq_fd = -1};
 	struct device *d2;
 	struct state_io save, load;
 	uint32_t v;
@@ -401,17 +403,17 @@ static void test_device_reset_op(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_identity),
-		T(test_features),
-		T(test_queue_selector_checked),
-		T(test_queue_size_checked),
-		T(test_entropy_and_interrupt),
-		T(test_malformed_chain_needs_reset),
-		T(test_event_idx_suppresses_interrupts),
-		cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),
-		T(test_state_round_trip),
-		T(test_config_generation),
-		T(test_device_reset_op),
+	    T(test_identity),
+	    T(test_features),
+	    T(test_queue_selector_checked),
+	    T(test_queue_size_checked),
+	    T(test_entropy_and_interrupt),
+	    T(test_malformed_chain_needs_reset),
+	    T(test_event_idx_suppresses_interrupts),
+	    cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),
+	    T(test_state_round_trip),
+	    T(test_config_generation),
+	    T(test_device_reset_op),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
-/* The split virtqueue against a fake guest memory: good chains, indirect tables, event index, hostile chains. */
+/* The split virtqueue against a fake guest memory: good chains, indirect tables, event index,
+ * hostile chains. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
 	assert_int_equal(fake_vq(&f->r, &f->vq, false, true), 0);
-	f->c = (struct vq_chain){ .iov = f->iov, .cap = 8 };
+	f->c = (struct vq_chain){.iov = f->iov, .cap = 8};
 	*state = f;
 	return 0;
 }
@@ -137,7 +138,8 @@ static void test_indirect_table(void **state)
 	enum vq_error err;
 
 	fake_desc(&f->r, table, 0, FAKE_DATA, 16, VRING_DESC_F_NEXT, 2);
-	fake_desc(&f->r, table, 2, FAKE_DATA + 0x100, 4096, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fake_desc(&f->r, table, 2, FAKE_DATA + 0x100, 4096, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+		  1);
 	fake_desc(&f->r, table, 1, FAKE_DATA + 0x2000, 1, VRING_DESC_F_WRITE, 0);
 	fake_desc(&f->r, FAKE_DESC, 5, table, 3 * 16, VRING_DESC_F_INDIRECT, 0);
 	fake_make_avail(&f->r, 5);
@@ -386,12 +388,12 @@ static void test_reset(void **state)
 
 static void test_iov_helpers(void **state)
 {
-	uint8_t a[4] = { 1, 2, 3, 4 }, b[3] = { 5, 6, 7 }, out[7];
-	struct iovec iov[2] = { { a, 4 }, { b, 3 } }, s[2];
+	uint8_t a[4] = {1, 2, 3, 4}, b[3] = {5, 6, 7}, out[7];
+	struct iovec iov[2] = {{a, 4}, {b, 3}}, s[2];
 
 	(void)state;
 	assert_int_equal(iov_to_buf(iov, 2, 2, out, 7), 5);
-	assert_memory_equal(out, ((uint8_t[]){ 3, 4, 5, 6, 7 }), 5);
+	assert_memory_equal(out, ((uint8_t[]){3, 4, 5, 6, 7}), 5);
 	assert_int_equal(iov_slice(iov, 2, 3, 3, s, 2), 2);
 	assert_ptr_equal(s[0].iov_base, a + 3);
 	assert_int_equal(s[0].iov_len, 1);
@@ -407,31 +409,31 @@ static void test_iov_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_activate_checks),
-		T(test_empty),
-		T(test_well_formed_chain),
-		T(test_ring_wraps),
-		T(test_indirect_table),
-		T(test_indirect_after_direct),
-		T(test_indirect_refused),
-		T(test_indirect_with_next),
-		T(test_indirect_bad_size),
-		T(test_indirect_without_feature),
-		T(test_indirect_table_outside_memory),
-		T(test_indirect_loop),
-		T(test_address_out_of_range),
-		T(test_address_wraps),
-		T(test_zero_length),
-		T(test_wrong_direction),
-		T(test_loop),
-		T(test_self_loop),
-		T(test_overlong_chain),
-		T(test_next_out_of_range),
-		T(test_head_out_of_range),
-		T(test_avail_idx_runs_ahead),
-		T(test_event_idx),
-		T(test_reset),
-		cmocka_unit_test(test_iov_helpers),
+	    T(test_activate_checks),
+	    T(test_empty),
+	    T(test_well_formed_chain),
+	    T(test_ring_wraps),
+	    T(test_indirect_table),
+	    T(test_indirect_after_direct),
+	    T(test_indirect_refused),
+	    T(test_indirect_with_next),
+	    T(test_indirect_bad_size),
+	    T(test_indirect_without_feature),
+	    T(test_indirect_table_outside_memory),
+	    T(test_indirect_loop),
+	    T(test_address_out_of_range),
+	    T(test_address_wraps),
+	    T(test_zero_length),
+	    T(test_wrong_direction),
+	    T(test_loop),
+	    T(test_self_loop),
+	    T(test_overlong_chain),
+	    T(test_next_out_of_range),
+	    T(test_head_out_of_range),
+	    T(test_avail_idx_runs_ahead),
+	    T(test_event_idx),
+	    T(test_reset),
+	    cmocka_unit_test(test_iov_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
