@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "cli/disk_option.h"
+#include "cli/net_option.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -71,6 +72,10 @@ static void run_usage(FILE *f)
 		"  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
 		"                       a virtio-blk disk on a raw image (repeatable)\n"
 		"  --rng                a virtio-rng entropy device\n"
+		"  --net tap=NAME[,mac=MAC][,id=ID]\n"
+		"                       a virtio-net card on an existing TAP (repeatable)\n"
+		"  --vsock cid=N,socket=PATH\n"
+		"                       a virtio-vsock device; host side on Unix sockets\n"
 		"  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
 		"  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 		"                       wait for the configuration and InstanceStart\n"
@@ -93,7 +98,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ON_REBOOT,
        OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP, OPT_DISK, OPT_RNG, OPT_CONFIG,
-       OPT_API_SOCKET, OPT_LOG_FILE };
+       OPT_API_SOCKET, OPT_LOG_FILE, OPT_NET, OPT_VSOCK };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -107,6 +112,8 @@ static const struct option run_options[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -172,6 +179,10 @@ static int parse_run_option(struct vm_config *cfg, int opt, char *arg)
 	case OPT_RNG:
 		cfg->rng = true;
 		return 0;
+	case OPT_NET:
+		return net_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
+	case OPT_VSOCK:
+		return vsock_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
 	default:
 		return -EINVAL;
 	}
@@ -525,6 +536,9 @@ static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 	memcpy(ctx->cfg.disks, a->disks, sizeof(a->disks));
 	ctx->cfg.ndisks = a->ndisks;
 	ctx->cfg.rng = a->rng;
+	memcpy(ctx->cfg.nets, a->nets, sizeof(a->nets));
+	ctx->cfg.nnets = a->nnets;
+	ctx->cfg.vsock = a->vsock;
 	ctx->from_api = true;
 	return true;
 }

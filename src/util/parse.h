@@ -15,4 +15,11 @@ int parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result))
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	__attribute__((warn_unused_result));
 
+/*
+ * parse_mac - "52:54:00:12:34:56" (six hex pairs, ':' separated) into
+ * @mac. Multicast (bit 0 of the first octet) and all-zero addresses are
+ * refused: a NIC cannot have them. 0 or -EINVAL.
+ */
+int parse_mac(const char *s, uint8_t mac[6]) __attribute__((warn_unused_result));
+
 #endif

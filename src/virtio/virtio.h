@@ -185,6 +185,25 @@ void virtio_net_default_mac(const char *tap, const char *id, uint8_t mac[6]);
  */
 int virtio_net_set_mac(struct virtio_dev *vdev, const uint8_t mac[6]);
 
+/*
+ * virtio_vsock_create - a vsock device with guest CID @vsock->cid whose
+ * host side listens on the Unix socket @vsock->uds_path, created now (an
+ * existing path is refused, not removed) and removed on destroy. NULL
+ * after one log line.
+ *
+ * State: the CID. Connections are host sockets and are not saved; a loaded
+ * device sends the guest a TRANSPORT_RESET event (its event queue), so the
+ * guest drops its connections and reads the CID again.
+ */
+struct virtio_dev *virtio_vsock_create(const struct vsock_config *vsock);
+
+/*
+ * virtio_vsock_set_cid - give the guest a new CID (a clone), close every
+ * connection and send TRANSPORT_RESET, after which Linux re-reads the CID.
+ * Takes the transport lock. 0, or -EINVAL (not a vsock device, CID < 3).
+ */
+int virtio_vsock_set_cid(struct virtio_dev *vdev, uint32_t cid);
+
 /* virtio_net_set_link - report the link up or down (config status, config interrupt). */
 int virtio_net_set_link(struct virtio_dev *vdev, bool up);
 

@@ -206,6 +206,22 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 	store16(&vq->used[1], vq->used_idx);
 }
 
+void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, unsigned int n)
+{
+	volatile uint32_t *elem;
+
+	if (!vq->active || n > vq->size)
+		return;
+	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size));
+	for (unsigned int i = 0; i < n; i++) {
+		elem = (volatile uint32_t *)&vq->used[2 + 4 * (uint32_t)((vq->used_idx + i) % vq->size)];
+		elem[0] = elems[i].id;
+		elem[1] = elems[i].len;
+	}
+	vq->used_idx += (uint16_t)n;
+	store16(&vq->used[1], vq->used_idx);
+}
+
 /* virtio 1.2, 2.7.10: has used_idx passed @event since @old? */
 static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {

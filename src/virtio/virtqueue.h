@@ -120,6 +120,13 @@ void vq_unpop(struct virtqueue *vq);
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 
 /*
+ * vq_push_many - return @n chains at once (@elems: ids and lengths, @n at
+ * most the queue size) and publish used->idx once, after all of them, so a
+ * driver never sees the first without the rest (mergeable receive buffers).
+ */
+void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, unsigned int n);
+
+/*
  * vq_should_notify - after one or more vq_push: does the driver want an
  * interrupt? Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with
  * EVENT_IDX. Records the notification as sent when it returns true.

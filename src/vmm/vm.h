@@ -36,6 +36,22 @@ struct disk_config {
 	enum disk_cache cache;
 };
 
+#define VM_MAX_NETS 8
+
+/* A virtio-net interface on a host TAP device (docs/networking.md). */
+struct net_config {
+	const char *tap;           /* host TAP interface, created beforehand by the operator */
+	const char *id;            /* interface id (the API's iface_id); NULL: "netN" */
+	uint8_t mac[6];
+	bool has_mac;              /* false: a stable one derived from tap and id */
+};
+
+/* A virtio-vsock device whose host side is Unix sockets (Firecracker's model). */
+struct vsock_config {
+	uint32_t cid;              /* guest CID, >= 3; 0: no vsock device */
+	const char *uds_path;      /* host processes connect here; guest connects reach PATH_port */
+};
+
 /*
  * The whole machine as configured. Strings are not owned: whoever fills the
  * config (argv, a config file, the API) keeps them alive while the VM exists.
@@ -52,6 +68,9 @@ struct vm_config {
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng;                  /* virtio-rng */
+	struct net_config nets[VM_MAX_NETS];
+	unsigned int nnets;
+	struct vsock_config vsock;
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
 	bool restoring;            /* state comes from a snapshot: no boot registers, no ACPI */

@@ -90,10 +90,25 @@ static int x86_add_pio_device(struct vm *vm, struct device *dev, uint64_t port, 
 	return ret;
 }
 
-/* virtio-mmio devices: the disks first (vda, vdb, ...), then the entropy source. */
+/*
+ * virtio-mmio devices: the disks first (vda, vdb, ...), then the entropy
+ * source, the network cards, the vsock device.
+ */
 static unsigned int x86_nvirtio(const struct vm *vm)
 {
-	return vm->cfg.ndisks + (vm->cfg.rng ? 1 : 0);
+	return vm->cfg.ndisks + (vm->cfg.rng ? 1 : 0) + vm->cfg.nnets + (vm->cfg.vsock.cid ? 1 : 0);
+}
+
+static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
+{
+	if (i < vm->cfg.ndisks)
+		return virtio_blk_create(&vm->cfg.disks[i], i);
+	i -= vm->cfg.ndisks;
+	if (vm->cfg.rng && i-- == 0)
+		return virtio_rng_create();
+	if (i < vm->cfg.nnets)
+		return virtio_net_create(&vm->cfg.nets[i], i);
+	return virtio_vsock_create(&vm->cfg.vsock);
 }
 
 static int x86_add_virtio_devices(struct vm *vm)
@@ -108,8 +123,7 @@ static int x86_add_virtio_devices(struct vm *vm)
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t base = LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE;
-		struct virtio_dev *vdev = i < vm->cfg.ndisks
-			? virtio_blk_create(&vm->cfg.disks[i], i) : virtio_rng_create();
+		struct virtio_dev *vdev = x86_virtio_dev(vm, i);
 		struct device *dev = virtio_mmio_create(&vm->host, &vm->mem, vdev, base,
 							GSI_VIRTIO_FIRST + i);
 
