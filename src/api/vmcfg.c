@@ -3,6 +3,7 @@
 
 #include "util/file.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -550,13 +551,14 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 {
 	const char *what = "network-interfaces", *dev, *mac;
 	struct vmcfg_net n = { 0 }, *old;
+	uint8_t mac_bytes[6];
 	bool ok = true;
 	int ret = get_str(body, what, "host_dev_name", 15, &dev, err);
 
 	if (ret == 0)
 		ret = get_str(body, what, "guest_mac", 17, &mac, err);
-	if (ret == 0 && mac && !mac_ok(mac))
-		ret = fail(err, "%s: guest_mac '%s' is not a MAC address (xx:xx:xx:xx:xx:xx)",
+	if (ret == 0 && mac && (!mac_ok(mac) || parse_mac(mac, mac_bytes) < 0))
+		ret = fail(err, "%s: guest_mac '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
 			   what, mac);
 	if (ret < 0)
 		return ret;
@@ -619,7 +621,7 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
 	if (ret == 0)
 		ret = get_uint(body, "vsock", "guest_cid", 3, UINT32_MAX - 1, &cid, err);
 	if (ret == 0)
-		ret = get_str(body, "vsock", "uds_path", 107, &path, err);
+		ret = get_str(body, "vsock", "uds_path", 96, &path, err); /* PATH_port fits sun_path */
 	if (ret == 0)
 		ret = get_str(body, "vsock", "vsock_id", VMCFG_MAX_ID, &vid, err);
 	if (ret < 0)
@@ -986,6 +988,22 @@ static void fill_disks(const struct vmcfg *c, struct vm_config *cfg)
 		}
 }
 
+/* Network cards in the order configured (eth0, eth1, ...), and the vsock device. */
+static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
+{
+	cfg->nnets = 0;
+	for (unsigned int i = 0; i < c->nnets && i < VM_MAX_NETS; i++) {
+		const struct vmcfg_net *n = &c->nets[i];
+		struct net_config *nc = &cfg->nets[cfg->nnets++];
+
+		*nc = (struct net_config){ .tap = n->host_dev_name, .id = n->iface_id };
+		/* net_put accepted only unicast MACs */
+		nc->has_mac = n->guest_mac && parse_mac(n->guest_mac, nc->mac) == 0;
+	}
+	cfg->vsock = (struct vsock_config){ .cid = c->has_vsock ? c->vsock_cid : 0,
+					    .uds_path = c->vsock_uds_path };
+}
+
 int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 {
 	const struct vmcfg_drive *root = NULL;
@@ -1017,7 +1035,31 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->mem_size = c->mem_size_mib << 20;
 	cfg->rng = c->entropy;
 	fill_disks(c, cfg);
+	fill_nets(c, cfg);
 	return 0;
+}
+
+/* The network cards and vsock device of a VM configured by options. */
+static void nets_from_vm_config(struct vmcfg *c, const struct vm_config *cfg, bool *ok)
+{
+	for (unsigned int i = 0; i < cfg->nnets && i < VMCFG_MAX_NETS; i++) {
+		const struct net_config *nc = &cfg->nets[i];
+		struct vmcfg_net *n = &c->nets[c->nnets++];
+		const uint8_t *m = nc->mac;
+		char id[16], mac[18];
+
+		snprintf(id, sizeof(id), "net%u", i); /* the name virtio-net gives it */
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		n->iface_id = dup_or_null(nc->id ? nc->id : id, ok);
+		n->host_dev_name = dup_or_null(nc->tap, ok);
+		n->guest_mac = nc->has_mac ? dup_or_null(mac, ok) : NULL;
+	}
+	if (cfg->vsock.cid) {
+		c->has_vsock = true;
+		c->vsock_cid = cfg->vsock.cid;
+		c->vsock_uds_path = dup_or_null(cfg->vsock.uds_path, ok);
+	}
 }
 
 int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
@@ -1033,6 +1075,7 @@ int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
 	c->vcpu_count = cfg->ncpus;
 	c->mem_size_mib = cfg->mem_size >> 20;
 	c->entropy = cfg->rng;
+	nets_from_vm_config(c, cfg, &ok);
 	for (i = 0; i < cfg->ndisks && i < VMCFG_MAX_DRIVES; i++) {
 		const struct disk_config *dc = &cfg->disks[i];
 		struct vmcfg_drive *d = &c->drives[c->ndrives++];

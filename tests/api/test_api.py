@@ -246,8 +246,10 @@ def preboot_devices(v, kernel):
           and doc["vsock"]["guest_cid"] == 3 and doc["entropy"] == {}
           and doc["metrics"]["metrics_path"] == metf)
     tap(ok, "GET /vm/config has every section configured", doc)
-    expect(v, "InstanceStart with a network interface: 400", "PUT", "/actions",
-           {"action_type": "InstanceStart"}, 400, "network interfaces are not supported")
+    expect(v, "multicast MAC: 400", "PUT", "/network-interfaces/eth1",
+           {"iface_id": "eth1", "host_dev_name": "tap1", "guest_mac": "01:00:5e:00:00:01"}, 400, "unicast")
+    expect(v, "InstanceStart with a missing TAP: 400", "PUT", "/actions",
+           {"action_type": "InstanceStart"}, 400, "")
 
 
 def preboot_state(v):
