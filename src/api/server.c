@@ -173,7 +173,7 @@ static int api_claim_path(const struct sockaddr_un *addr)
 
 static int api_listen(struct api_server *srv, const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX }, tmp = addr;
 	int ret;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -182,14 +182,26 @@ static int api_listen(struct api_server *srv, const char *path)
 	ret = api_claim_path(&addr);
 	if (ret < 0)
 		return ret;
+	/*
+	 * Bound and listening under a temporary name, then renamed: whoever
+	 * sees PATH appear can connect at once.
+	 */
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+	    (int)sizeof(tmp.sun_path))
+		tmp = addr;
+	unlink(tmp.sun_path);
 	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (srv->fd < 0)
 		return -errno;
-	if (bind(srv->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+	if (bind(srv->fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0)
 		return -errno;
+	if (chmod(tmp.sun_path, 0600) < 0 || listen(srv->fd, API_BACKLOG) < 0 ||
+	    rename(tmp.sun_path, path) < 0) {
+		ret = -errno;
+		unlink(tmp.sun_path);
+		return ret;
+	}
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
-	if (chmod(path, 0600) < 0 || listen(srv->fd, API_BACKLOG) < 0)
-		return -errno;
 	return 0;
 }
 

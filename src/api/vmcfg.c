@@ -1012,10 +1012,6 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 
 	if (!c->kernel_image_path)
 		return fail(err, "no kernel: configure /boot-source before starting the VM");
-	if (c->nnets)
-		return fail(err, "network interfaces are not supported by this build of Banyan yet");
-	if (c->has_vsock)
-		return fail(err, "vsock is not supported by this build of Banyan yet");
 	ret = check_file("kernel", c->kernel_image_path, err);
 	if (ret == 0 && c->initrd_path)
 		ret = check_file("initrd", c->initrd_path, err);

@@ -105,9 +105,9 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c);
 
 /*
  * vmcfg_to_vm_config - fill @cfg's machine fields (kernel, initrd, command
- * line with the root device, vCPUs, memory, disks, rng) from @c. Fails with
- * a fault_message when the VM cannot start: no kernel, unreadable files, or
- * a device this build does not implement. @cfg points into @c afterwards.
+ * line with the root device, vCPUs, memory, disks, rng, network cards,
+ * vsock) from @c. Fails with a fault_message when the VM cannot start: no
+ * kernel, unreadable files. @cfg points into @c afterwards.
  */
 int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err);
 
