@@ -40,7 +40,7 @@ struct snapshot_image {
 	struct snap_manifest *m;
 	char mem_path[PATH_MAX];
 	struct vm_config cfg;
-	char *strs[4 + 2 * VM_MAX_DISKS];    /* the strings cfg points to */
+	char *strs[4 + 2 * VM_MAX_DISKS + 2 * VM_MAX_NETS + 1]; /* the strings cfg points to */
 	unsigned int nstrs;
 };
 
@@ -88,6 +88,27 @@ static void str_io(struct state_io *io, const char **s, struct snapshot_image *i
 	*s = p;
 }
 
+/* Network cards and the vsock device: recreated on restore (a clone then gets a new identity). */
+static void nets_io(struct state_io *io, struct vm_config *cfg, struct snapshot_image *img)
+{
+	uint8_t nnets = (uint8_t)cfg->nnets;
+
+	state_u8(io, &nnets);
+	if (!io->err && nnets > VM_MAX_NETS)
+		io->err = -EBADMSG;
+	for (unsigned int i = 0; i < nnets && !io->err; i++) {
+		struct net_config *n = &cfg->nets[i];
+
+		str_io(io, &n->tap, img);
+		str_io(io, &n->id, img);
+		state_bytes(io, n->mac, sizeof(n->mac));
+		state_bool(io, &n->has_mac);
+	}
+	cfg->nnets = io->err ? 0 : nnets;
+	state_u32(io, &cfg->vsock.cid);
+	str_io(io, &cfg->vsock.uds_path, img);
+}
+
 static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot_image *img)
 {
 	uint8_t version = CONFIG_VERSION, on_reboot = (uint8_t)cfg->on_reboot;
@@ -117,6 +138,7 @@ static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot
 		d->cache = cache ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
 	}
 	state_bool(io, &cfg->rng);
+	nets_io(io, cfg, img);
 	cfg->ndisks = ndisks;
 	cfg->on_reboot = on_reboot ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
 	return io->err;
@@ -659,6 +681,34 @@ static int restore_identity(struct vm *vm, const struct snapshot_restore_opts *o
 	return snapshot_clone_identity(vm, o->clone_index);
 }
 
+/* A string "@base@sep@index" kept with the image (clone host-side names). */
+static const char *clone_name(struct snapshot_image *img, const char *base, const char *sep,
+			      int index)
+{
+	size_t len = strlen(base) + 16;
+	char *p;
+
+	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]) || !(p = malloc(len)))
+		return base;
+	snprintf(p, len, "%s%s%d", base, sep, index);
+	img->strs[img->nstrs++] = p;
+	return p;
+}
+
+/*
+ * Host-side resources a clone cannot share with its siblings: clone i uses
+ * TAP "TAP-i" and vsock socket "PATH.i" (created beforehand / created now).
+ */
+static void clone_host_names(struct snapshot_image *img, struct vm_config *cfg, int index)
+{
+	if (index < 0)
+		return;
+	for (unsigned int i = 0; i < cfg->nnets; i++)
+		cfg->nets[i].tap = clone_name(img, cfg->nets[i].tap, "-", index);
+	if (cfg->vsock.cid && cfg->vsock.uds_path)
+		cfg->vsock.uds_path = clone_name(img, cfg->vsock.uds_path, ".", index);
+}
+
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
 		     struct vm **out, char *err)
 {
@@ -667,6 +717,7 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	int ret;
 
 	cfg.console_out_fd = o->console_out_fd;
+	clone_host_names(img, &cfg, o->clone_index);
 	cfg.mem_path = img->mem_path;
 	cfg.restoring = true;
 	ret = vm_create(&cfg, &vm);
