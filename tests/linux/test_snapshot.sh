@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Linux layer, snapshots: one Linux guest boots and works (a counter loop,
+# a marker file per tick in its tmpfs, the count written to and read back
+# from its virtio-blk disk, its generation ID read from /dev/mem); it is
+# snapshotted mid-workload (full, then two diffs) and stopped. New
+# processes restore it: it continues counting, its disk still works, files
+# made after the snapshot are gone (rollback), the diff chain composes, ten
+# clones run at once with distinct generation IDs and share their memory,
+# and damaged snapshots are refused.
+set -u
+. "$(dirname "$0")/lib.sh"
+linux_prereqs
+
+SLOW=${BANYAN_EMULATED_HOST:+4}
+SLOW=${SLOW:-1}
+LOOP='i=0; while :; do i=$((i+1)); touch /tmp/mark.$i;
+echo $i | dd of=/dev/vda bs=512 conv=sync,fsync 2>/dev/null;
+d=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d "\0" | head -n1);
+g=$(dd if=/dev/mem bs=16 skip=61440 count=1 2>/dev/null | od -An -tx1 | tr -d " \n");
+echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g"; sleep 0.3; done'
+
+truncate -s 8M "$T/disk.img"
+"$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --api-socket "$T/api.sock" \
+	--disk path="$T/disk.img" --cmdline "console=ttyS0 quiet -- $LOOP" </dev/null \
+	>"$T/orig.out" 2>"$T/orig.err" &
+vm=$!
+ctl() { "$BANYAN" ctl --api-socket "$T/api.sock" "$@"; }
+# wait_tick FILE N: until the guest printed tick N (GUEST_TIMEOUT at most)
+wait_tick() {
+	for _ in $(seq 1 $((GUEST_TIMEOUT * 5))); do
+		grep -q "^tick=$2 " "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# field FILE KEY [first|last]: a field of the first or last tick line
+field() {
+	tr -d '\r' <"$1" | grep '^tick=' | { [ "${3:-first}" = first ] && head -n1 || tail -n1; } |
+		tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+wait_tick "$T/orig.out" 5 || { echo "Bail out! the guest did not start its loop"; tail -20 "$T/orig.out"; exit 1; }
+mkdir -p "$T/store"
+check "snapshot mid-workload (full)" ctl snapshot create "$T/store/base"
+base_tick=$(field "$T/orig.out" tick last)
+wait_tick "$T/orig.out" $((base_tick + 3))
+check "diff snapshot (child)" ctl snapshot create --diff "$T/store/child"
+wait_tick "$T/orig.out" $((base_tick + 6))
+check "diff snapshot (grandchild)" ctl snapshot create --diff "$T/store/grand"
+wait_tick "$T/orig.out" $((base_tick + 9))
+orig_gen=$(field "$T/orig.out" gen last)
+kill "$vm"
+wait "$vm"
+orig_last=$(field "$T/orig.out" tick last)
+check "the original ran on past the snapshots" test "$orig_last" -gt $((base_tick + 6))
+
+# restore NAME SNAPSHOT SECONDS [options]
+restore() {
+	local name=$1 snap=$2 secs=$3
+	shift 3
+	timeout -s TERM "$secs" "$BANYAN" restore --snapshot "$snap" "$@" </dev/null \
+		>"$T/$name.out" 2>"$T/$name.err"
+}
+restore r1 "$T/store/base" $((5 * SLOW))
+t1=$(field "$T/r1.out" tick)
+check "restore: the guest continues counting (not from 1)" test "${t1:-0}" -gt 3
+check "restore: it continues from the snapshot, not the end" test "${t1:-0}" -le $((base_tick + 2))
+check "restore: it keeps counting" test "$(field "$T/r1.out" tick last)" -gt "${t1:-0}"
+check "rollback: files made after the snapshot are gone" \
+	test "$(field "$T/r1.out" files last)" = "$(field "$T/r1.out" tick last)"
+check "restore: the disk still works (reads back what it wrote)" \
+	test "$(field "$T/r1.out" disk last)" = "$(field "$T/r1.out" tick last)"
+check "restore: a new generation ID" test "$(field "$T/r1.out" gen last)" != "$orig_gen"
+restore r2 "$T/store/base" $((5 * SLOW))
+check "rollback: the same snapshot restores to the same point" test "$(field "$T/r2.out" tick)" = "$t1"
+restore rg "$T/store/grand" $((5 * SLOW))
+tg=$(field "$T/rg.out" tick)
+check "diff chain: the grandchild continues after the base" test "${tg:-0}" -gt $((t1 + 3))
+check "diff chain: files match the count" \
+	test "$(field "$T/rg.out" files last)" = "$(field "$T/rg.out" tick last)"
+base_kb=$(du -k "$T/store/base" | cut -f1)
+child_kb=$(du -k "$T/store/child" | cut -f1)
+check "diff chain: a diff is far smaller than the full snapshot ($child_kb vs $base_kb KiB)" \
+	test "$child_kb" -lt $((base_kb / 4))
+
+# Ten clones at once; memory measured while they all run.
+(cd "$T" && timeout --preserve-status -s TERM $((20 * SLOW)) "$BANYAN" restore \
+	--snapshot "$T/store/base" --clones 10 --console "$T/clone" </dev/null \
+	>"$T/clones.out" 2>"$T/clones.err") &
+sup=$!
+sleep $((12 * SLOW))
+pss=0
+rss=0
+for pid in $(sed -n 's/^clone [0-9]*: pid \([0-9]*\).*/\1/p' "$T/clones.out"); do
+	p=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
+	r=$(awk '/^Rss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
+	pss=$((pss + ${p:-0}))
+	rss=$((rss + ${r:-0}))
+done
+wait "$sup"
+running=0
+for i in $(seq 0 9); do
+	[ "$(field "$T/clone.$i" tick last)" -gt "${t1:-0}" ] 2>/dev/null && running=$((running + 1))
+done
+check "ten clones ran and counted ($running of 10)" test "$running" = 10
+gens=$(for i in $(seq 0 9); do field "$T/clone.$i" gen last; done | sort -u | grep -c .)
+check "each clone has its own generation ID ($gens distinct)" test "$gens" = 10
+echo "# clones: summed PSS ${pss} KiB, summed RSS ${rss} KiB, ten copies of RAM $((10 * 262144)) KiB"
+check "clones share memory: summed PSS below a third of ten copies" test "$pss" -lt $((10 * 262144 / 3))
+
+# Damaged snapshots: refused, nothing started.
+bad() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }
+refused() {
+	timeout 60 "$BANYAN" restore --snapshot "$T/d" </dev/null >"$T/bad.out" 2>"$T/bad.err"
+	[ $? = 2 ] && ! grep -q tick= "$T/bad.out"
+}
+bad
+printf '\x55' | dd of="$T/d/devices.state" bs=1 seek=40 conv=notrunc status=none
+check "corrupt section refused" refused
+bad
+truncate -s 64M "$T/d/memory"
+check "truncated memory refused" refused
+bad
+sed -i 's/"version":1/"version":7/' "$T/d/manifest.json"
+check "newer format version refused" refused
+check "the reason names the version" contains "$T/bad.err" "newer"
+
+tap_done
