@@ -36,59 +36,83 @@ struct restore_opts {
 	const char *console_prefix;
 	bool paused;
 	bool verify_memory;
-	unsigned int clones;     /* 0: restore once, in this process */
+	unsigned int clones; /* 0: restore once, in this process */
 };
 
 static void restore_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: banyan restore --snapshot DIR [options]\n"
-		"  --snapshot DIR       the snapshot (a diff snapshot brings its parents)\n"
-		"  --api-socket PATH    serve the API there (clones: PATH.0, PATH.1, ...)\n"
-		"  --paused             restore without running the vCPUs (resume through the API)\n"
-		"  --clones N           run N clones, one process each, sharing memory copy-on-write\n"
-		"  --console PREFIX     clones: console output to PREFIX.0, PREFIX.1, ...\n"
-		"                       (default banyan-clone in the current directory)\n"
-		"  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
-		"  --log-file PATH      log there (clones: PATH.N)\n"
-		"  --log-level LEVEL    error, warn, info (default), debug\n"
-		"The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
+	fprintf(
+	    f,
+	    "usage: banyan restore --snapshot DIR [options]\n"
+	    "  --snapshot DIR       the snapshot (a diff snapshot brings its parents)\n"
+	    "  --api-socket PATH    serve the API there (clones: PATH.0, PATH.1, ...)\n"
+	    "  --paused             restore without running the vCPUs (resume through the API)\n"
+	    "  --clones N           run N clones, one process each, sharing memory copy-on-write\n"
+	    "  --console PREFIX     clones: console output to PREFIX.0, PREFIX.1, ...\n"
+	    "                       (default banyan-clone in the current directory)\n"
+	    "  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
+	    "  --log-file PATH      log there (clones: PATH.N)\n"
+	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
 }
 
-enum { OPT_SNAPSHOT = 256, OPT_API, OPT_PAUSED, OPT_CLONES, OPT_CONSOLE, OPT_NO_VERIFY,
-       OPT_LOG_FILE, OPT_LOG_LEVEL, OPT_HELP };
+enum {
+	OPT_SNAPSHOT = 256,
+	OPT_API,
+	OPT_PAUSED,
+	OPT_CLONES,
+	OPT_CONSOLE,
+	OPT_NO_VERIFY,
+	OPT_LOG_FILE,
+	OPT_LOG_LEVEL,
+	OPT_HELP
+};
 
 static const struct option restore_options[] = {
-	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
-	{ "api-socket", required_argument, NULL, OPT_API },
-	{ "paused", no_argument, NULL, OPT_PAUSED },
-	{ "clones", required_argument, NULL, OPT_CLONES },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "no-verify-memory", no_argument, NULL, OPT_NO_VERIFY },
-	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+    {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+    {"api-socket", required_argument, NULL, OPT_API},
+    {"paused", no_argument, NULL, OPT_PAUSED},
+    {"clones", required_argument, NULL, OPT_CLONES},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"no-verify-memory", no_argument, NULL, OPT_NO_VERIFY},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static const char *log_file;
 
 static int restore_option(struct restore_opts *o, int opt, const char *arg)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
 	uint64_t v;
 
 	switch (opt) {
-	case OPT_SNAPSHOT: o->dir = arg; return 0;
-	case OPT_API: o->api_path = arg; return 0;
-	case OPT_PAUSED: o->paused = true; return 0;
-	case OPT_CONSOLE: o->console_prefix = arg; return 0;
-	case OPT_NO_VERIFY: o->verify_memory = false; return 0;
-	case OPT_LOG_FILE: log_file = arg; return 0;
+	case OPT_SNAPSHOT:
+		o->dir = arg;
+		return 0;
+	case OPT_API:
+		o->api_path = arg;
+		return 0;
+	case OPT_PAUSED:
+		o->paused = true;
+		return 0;
+	case OPT_CONSOLE:
+		o->console_prefix = arg;
+		return 0;
+	case OPT_NO_VERIFY:
+		o->verify_memory = false;
+		return 0;
+	case OPT_LOG_FILE:
+		log_file = arg;
+		return 0;
 	case OPT_CLONES:
 		if (parse_uint(arg, 1, MAX_CLONES, &v) < 0)
-			return fprintf(stderr, "banyan restore: --clones '%s' out of range (1..%d)\n",
-				       arg, MAX_CLONES), -EINVAL;
+			return fprintf(stderr,
+				       "banyan restore: --clones '%s' out of range (1..%d)\n", arg,
+				       MAX_CLONES),
+			       -EINVAL;
 		o->clones = (unsigned int)v;
 		return 0;
 	case OPT_LOG_LEVEL:
@@ -97,8 +121,11 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 				return log_set_level((enum log_level)i), 0;
 		return fprintf(stderr, "banyan restore: unknown log level '%s'\n", arg), -EINVAL;
 	default:
-		return fprintf(stderr, "banyan restore: unknown or incomplete option '%s' (see "
-				       "banyan restore --help)\n", arg ? arg : "?"), -EINVAL;
+		return fprintf(stderr,
+			       "banyan restore: unknown or incomplete option '%s' (see "
+			       "banyan restore --help)\n",
+			       arg ? arg : "?"),
+		       -EINVAL;
 	}
 }
 
@@ -106,7 +133,7 @@ static int parse_restore_args(struct restore_opts *o, int argc, char **argv)
 {
 	int opt;
 
-	*o = (struct restore_opts){ .verify_memory = true, .console_prefix = "banyan-clone" };
+	*o = (struct restore_opts){.verify_memory = true, .console_prefix = "banyan-clone"};
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", restore_options, NULL)) != -1) {
@@ -136,7 +163,7 @@ static int open_log(const char *suffix)
 /* One clone, in a forked child: never returns. */
 static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
 {
-	struct run_snapshot_args a = { .img = img, .paused = o->paused, .clone_index = (int)i };
+	struct run_snapshot_args a = {.img = img, .paused = o->paused, .clone_index = (int)i};
 	char suffix[16], console[4096], api[4096];
 	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -166,7 +193,7 @@ static void on_forward(int sig)
 /* Wait for every clone, passing termination signals on; returns the worst status. */
 static int supervise(pid_t *pids, unsigned int n)
 {
-	struct sigaction sa = { .sa_handler = on_forward };
+	struct sigaction sa = {.sa_handler = on_forward};
 	unsigned int left = n;
 	int worst = 0, st;
 
@@ -250,7 +277,9 @@ int cmd_restore(int argc, char **argv)
 	}
 	if (o.clones)
 		return run_clones(img, &o);
-	return run_snapshot(&(struct run_snapshot_args){ .img = img, .console_fd = STDOUT_FILENO,
-							  .api_path = o.api_path,
-							  .paused = o.paused, .clone_index = -1 });
+	return run_snapshot(&(struct run_snapshot_args){.img = img,
+							.console_fd = STDOUT_FILENO,
+							.api_path = o.api_path,
+							.paused = o.paused,
+							.clone_index = -1});
 }

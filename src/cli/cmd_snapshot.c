@@ -66,7 +66,10 @@ static void print_list(struct store_entry *v, unsigned int n)
 		when(v[i].m.created, t, sizeof(t));
 		printf("%-24s %-4s %-24s %-19s %8s %8s\n", v[i].name,
 		       v[i].m.type == SNAP_DIFF ? "diff" : "full",
-		       p >= 0 ? v[p].name : v[i].m.parent_id[0] ? "(outside)" : "-", t, disk, mem);
+		       p >= 0		     ? v[p].name
+		       : v[i].m.parent_id[0] ? "(outside)"
+					     : "-",
+		       t, disk, mem);
 	}
 }
 
@@ -78,8 +81,11 @@ static void print_node(struct store_entry *v, unsigned int n, unsigned int i, co
 
 	human_size(v[i].disk, disk, sizeof(disk));
 	when(v[i].m.created, t, sizeof(t));
-	printf("%s%s%s  [%s, %s, %s]\n", indent, root ? "" : last ? "`-- " : "|-- ", v[i].name,
-	       v[i].m.type == SNAP_DIFF ? "diff" : "full", disk, t);
+	printf("%s%s%s  [%s, %s, %s]\n", indent,
+	       root   ? ""
+	       : last ? "`-- "
+		      : "|-- ",
+	       v[i].name, v[i].m.type == SNAP_DIFF ? "diff" : "full", disk, t);
 	snprintf(next, sizeof(next), "%s%s", indent, root ? "" : last ? "    " : "|   ");
 	for (unsigned int j = 0; j < n; j++)
 		kids += store_parent(v, n, j) == (int)i;
@@ -113,15 +119,16 @@ static int show(const char *path, bool verify)
 	       m.type == SNAP_DIFF ? "diff" : "full");
 	printf("parent          %s%s%s\n", m.parent_id[0] ? m.parent_id : "-",
 	       m.parent_id[0] ? " at " : "", m.parent_path);
-	printf("created         %s\nformat version  %u\nvmm version     %s\nvcpus           %u\n", t,
-	       m.version, m.vmm_version, m.ncpus);
+	printf("created         %s\nformat version  %u\nvmm version     %s\nvcpus           %u\n",
+	       t, m.version, m.vmm_version, m.ncpus);
 	printf("memory          %llu MiB, %llu pages defined, %llu stored\non disk         %s\n",
 	       (unsigned long long)(m.mem_size >> 20), (unsigned long long)m.mem_pages_present,
 	       (unsigned long long)m.mem_pages_data, disk);
 	for (unsigned int i = 0; i < m.nsections; i++)
 		printf("section         %-10s %8llu bytes  crc32 %08x\n", m.sections[i].name,
 		       (unsigned long long)m.sections[i].size, m.sections[i].crc);
-	printf("checked         %s\n", verify ? "sections and memory" : "sections (verify: memory too)");
+	printf("checked         %s\n",
+	       verify ? "sections and memory" : "sections (verify: memory too)");
 	return 0;
 }
 
@@ -153,7 +160,8 @@ static int run_verb(const char *store, const char *verb, const char *arg, bool m
 	else if (strcmp(verb, "show") == 0 || strcmp(verb, "verify") == 0)
 		status = show(resolve(store, v, n, arg), strcmp(verb, "verify") == 0);
 	else if ((i = store_find(v, n, arg)) < 0)
-		status = (fprintf(stderr, "banyan snapshot: no snapshot '%s' in %s\n", arg, store), 1);
+		status =
+		    (fprintf(stderr, "banyan snapshot: no snapshot '%s' in %s\n", arg, store), 1);
 	else if (store_delete(v, n, (unsigned int)i, merge, err) < 0)
 		status = (fprintf(stderr, "banyan snapshot: %s\n", err), 1);
 	else
@@ -165,8 +173,10 @@ static int run_verb(const char *store, const char *verb, const char *arg, bool m
 int cmd_snapshot(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "merge", no_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"merge", no_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *store = NULL, *verb;
 	bool merge = false, needs_arg, needs_store;
@@ -194,8 +204,9 @@ int cmd_snapshot(int argc, char **argv)
 	if ((!needs_arg && !needs_store) || argc - optind != (needs_arg ? 2 : 1) ||
 	    (needs_store && !store)) {
 		fprintf(stderr, "banyan snapshot: %s (see banyan snapshot --help)\n",
-			!verb[0] ? "a command is required" : needs_store && !store ? "--store is required"
-											  : "bad arguments");
+			!verb[0]		? "a command is required"
+			: needs_store && !store ? "--store is required"
+						: "bad arguments");
 		return EXIT_USAGE;
 	}
 	return run_verb(store, verb, needs_arg ? argv[optind + 1] : NULL, merge);

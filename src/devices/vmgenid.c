@@ -16,7 +16,7 @@ struct vmgenid {
 	const struct guest_mem *mem;
 	uint64_t gpa;
 	uint32_t gsi;
-	uint64_t generation;   /* changes since this process created the device (for logs) */
+	uint64_t generation; /* changes since this process created the device (for logs) */
 };
 
 static struct vmgenid *to_gen(struct device *dev)
@@ -104,12 +104,12 @@ static void vmgenid_destroy(struct device *dev)
 }
 
 static const struct device_ops vmgenid_ops = {
-	.name = "vmgenid",
-	.read = vmgenid_access,
-	.write = vmgenid_ignore,
-	.reset = vmgenid_reset,
-	.state = vmgenid_state,
-	.destroy = vmgenid_destroy,
+    .name = "vmgenid",
+    .read = vmgenid_access,
+    .write = vmgenid_ignore,
+    .reset = vmgenid_reset,
+    .state = vmgenid_state,
+    .destroy = vmgenid_destroy,
 };
 
 struct device *vmgenid_create(struct dev_host *host, const struct guest_mem *mem, uint64_t gpa,
@@ -123,7 +123,7 @@ struct device *vmgenid_create(struct dev_host *host, const struct guest_mem *mem
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
-	g->dev = (struct device){ .ops = &vmgenid_ops, .host = host, .id = VMGENID_DEVICE_ID };
+	g->dev = (struct device){.ops = &vmgenid_ops, .host = host, .id = VMGENID_DEVICE_ID};
 	g->mem = mem;
 	g->gpa = gpa;
 	g->gsi = gsi;

@@ -15,7 +15,7 @@
 #include "vmm/guest_mem.h"
 
 #define VMGENID_DEVICE_ID "vmgenid"
-#define VMGENID_SIZE      16
+#define VMGENID_SIZE	  16
 
 /*
  * vmgenid_create - the device, with a fresh random ID written at @gpa

@@ -102,7 +102,8 @@ static void random_id(char id[SNAP_ID_LEN + 1])
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (uint8_t)((uint64_t)ts.tv_nsec >> (i % 8 * 8) ^ (uint64_t)getpid() >> i);
+			b[i] = (uint8_t)((uint64_t)ts.tv_nsec >> (i % 8 * 8) ^
+					 (uint64_t)getpid() >> i);
 	}
 	for (size_t i = 0; i < sizeof(b); i++)
 		snprintf(id + 2 * i, 3, "%02x", b[i]);
@@ -188,7 +189,8 @@ static bool page_is_zero(const uint8_t *p)
 	const uint64_t *q = (const uint64_t *)(const void *)p;
 
 	for (size_t i = 0; i < SNAP_PAGE / 8; i += 8)
-		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7])
+		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] |
+		    q[i + 7])
 			return false;
 	return true;
 }
@@ -276,7 +278,7 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
 		       const uint64_t *bitmap, bool skip_absent, char *err)
 {
-	struct mem_out o = { .base = base, .crc = (uint32_t)crc32(0, NULL, 0) };
+	struct mem_out o = {.base = base, .crc = (uint32_t)crc32(0, NULL, 0)};
 	uint64_t npages = size / SNAP_PAGE;
 	int ret;
 
@@ -367,7 +369,7 @@ static int write_manifest_at(int dirfd, const char *name, const struct snap_mani
 {
 	json_object *o = manifest_to_json(m);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							     JSON_C_TO_STRING_NOSLASHESCAPE);
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int ret = fd < 0 ? -errno : write_all(fd, s, strlen(s), 0);
 
@@ -585,7 +587,8 @@ static int parse_memory(json_object *mem, struct snap_manifest *m, char *err)
 	char file[32];
 
 	if (!mem || !get_str(mem, "file", file, sizeof(file)) || strcmp(file, SNAP_MEMORY_FILE) ||
-	    !get_u64(mem, "size", &m->mem_size) || !get_u64(mem, "pages_present", &m->mem_pages_present) ||
+	    !get_u64(mem, "size", &m->mem_size) ||
+	    !get_u64(mem, "pages_present", &m->mem_pages_present) ||
 	    !get_u64(mem, "pages_data", &m->mem_pages_data) || !get_u64(mem, "crc32", &crc) ||
 	    crc > UINT32_MAX)
 		return fail(err, "manifest: the memory entry is malformed"), -EBADMSG;
@@ -620,26 +623,29 @@ static int parse_manifest(json_object *o, struct snap_manifest *m, char *err)
 	char format[32], type[8];
 	uint64_t v, ncpus;
 
-	if (!json_object_is_type(o, json_type_object) || !get_str(o, "format", format, sizeof(format)) ||
-	    strcmp(format, SNAP_FORMAT_NAME))
+	if (!json_object_is_type(o, json_type_object) ||
+	    !get_str(o, "format", format, sizeof(format)) || strcmp(format, SNAP_FORMAT_NAME))
 		return fail(err, "not a Banyan snapshot manifest"), -EBADMSG;
 	if (!get_u64(o, "version", &v) || v == 0)
 		return fail(err, "manifest: no valid format version"), -EBADMSG;
 	if (v > SNAP_FORMAT_VERSION)
-		return fail(err, "snapshot format version %llu is newer than this Banyan supports "
-				 "(%d): upgrade Banyan to restore it", (unsigned long long)v,
-			    SNAP_FORMAT_VERSION), -EPROTO;
+		return fail(err,
+			    "snapshot format version %llu is newer than this Banyan supports "
+			    "(%d): upgrade Banyan to restore it",
+			    (unsigned long long)v, SNAP_FORMAT_VERSION),
+		       -EPROTO;
 	m->version = (uint32_t)v;
 	if (!get_str(o, "id", m->id, sizeof(m->id)) || !valid_id(m->id) ||
-	    !get_str(o, "type", type, sizeof(type)) || (strcmp(type, "full") && strcmp(type, "diff")) ||
-	    !get_u64(o, "created", &m->created) ||
+	    !get_str(o, "type", type, sizeof(type)) ||
+	    (strcmp(type, "full") && strcmp(type, "diff")) || !get_u64(o, "created", &m->created) ||
 	    !get_str(o, "vmm_version", m->vmm_version, sizeof(m->vmm_version)) ||
 	    !get_u64(o, "vcpus", &ncpus) || ncpus == 0 || ncpus > 254)
 		return fail(err, "manifest: id, type, created, vmm_version or vcpus is malformed"),
 		       -EBADMSG;
 	m->ncpus = (uint32_t)ncpus;
 	m->type = strcmp(type, "diff") == 0 ? SNAP_DIFF : SNAP_FULL;
-	if (parse_parent(o, m, err) < 0 || parse_memory(get(o, "memory", json_type_object), m, err) < 0)
+	if (parse_parent(o, m, err) < 0 ||
+	    parse_memory(get(o, "memory", json_type_object), m, err) < 0)
 		return -EBADMSG;
 	if (!get(o, "sections", json_type_array))
 		return fail(err, "manifest: no section list"), -EBADMSG;
@@ -687,8 +693,10 @@ int snap_read_manifest(const char *dir, struct snap_manifest *m, char *err)
 	memset(m, 0, sizeof(*m));
 	ret = read_small_file(dir, SNAP_MANIFEST, SNAP_MAX_MANIFEST, &buf, &len, err);
 	if (ret < 0)
-		return ret == -ENOENT ? (fail(err, "%s is not a snapshot (no %s)", dir, SNAP_MANIFEST),
-					 -ENOENT) : ret;
+		return ret == -ENOENT
+			   ? (fail(err, "%s is not a snapshot (no %s)", dir, SNAP_MANIFEST),
+			      -ENOENT)
+			   : ret;
 	tok = json_tokener_new_ex(16);
 	o = tok ? json_tokener_parse_ex(tok, (const char *)buf, (int)len) : NULL;
 	if (!o || json_tokener_get_error(tok) != json_tokener_success)
@@ -734,7 +742,8 @@ int snap_read_section(const char *dir, const struct snap_manifest *m, const char
 		*buf = NULL;
 		return fail(err, "%s/%s is %s", dir, s->file,
 			    *len != s->size ? "truncated (size differs from the manifest)"
-					    : "corrupt (checksum mismatch)"), -EBADMSG;
+					    : "corrupt (checksum mismatch)"),
+		       -EBADMSG;
 	}
 	return 0;
 }
@@ -778,7 +787,7 @@ struct mem_check {
 	uint32_t crc;
 	uint64_t data;
 	const uint64_t *bitmap;
-	bool stray;                /* data outside the bitmap */
+	bool stray; /* data outside the bitmap */
 };
 
 static void check_chunk(struct mem_check *c, const uint8_t *buf, uint64_t first, uint64_t n)
@@ -813,7 +822,8 @@ static int check_memory(int fd, const struct snap_manifest *m, struct mem_check 
 		end = lseek(fd, pos, SEEK_HOLE);
 		pos &= ~(off_t)(SNAP_PAGE - 1);
 		while (ret == 0 && pos < end) {
-			uint64_t n = (uint64_t)(end - pos) < IO_CHUNK ? (uint64_t)(end - pos) : IO_CHUNK;
+			uint64_t n =
+			    (uint64_t)(end - pos) < IO_CHUNK ? (uint64_t)(end - pos) : IO_CHUNK;
 
 			n = (n + SNAP_PAGE - 1) & ~(SNAP_PAGE - 1);
 			if ((uint64_t)pos + n > m->mem_size)
@@ -829,7 +839,7 @@ static int check_memory(int fd, const struct snap_manifest *m, struct mem_check 
 
 int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, char *err)
 {
-	struct mem_check c = { .crc = (uint32_t)crc32(0, NULL, 0) };
+	struct mem_check c = {.crc = (uint32_t)crc32(0, NULL, 0)};
 	uint64_t *bitmap = NULL;
 	uint8_t *buf;
 	size_t len;
@@ -852,7 +862,8 @@ int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, cha
 		if (ret < 0)
 			fail(err, "%s/memory: %s", dir, strerror(-ret));
 		else if (c.crc != m->mem_crc || c.data != m->mem_pages_data || c.stray)
-			ret = (fail(err, "%s/memory is corrupt (checksum mismatch)", dir), -EBADMSG);
+			ret =
+			    (fail(err, "%s/memory is corrupt (checksum mismatch)", dir), -EBADMSG);
 	}
 	free(bitmap);
 	close(fd);

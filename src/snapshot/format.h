@@ -20,17 +20,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_FORMAT_NAME     "banyan-snapshot"
-#define SNAP_FORMAT_VERSION  1
-#define SNAP_MANIFEST        "manifest.json"
-#define SNAP_MEMORY_FILE     "memory"
-#define SNAP_MAX_SECTIONS    16
-#define SNAP_MAX_SECTION     (64U << 20)  /* largest state section read back */
-#define SNAP_MAX_MANIFEST    (256U << 10)
-#define SNAP_MAX_CHAIN       64           /* diff snapshots on top of one full one */
-#define SNAP_PAGE            4096ULL
-#define SNAP_ID_LEN          32           /* hex digits of a 128-bit random id */
-#define SNAP_ERR_LEN         512
+#define SNAP_FORMAT_NAME    "banyan-snapshot"
+#define SNAP_FORMAT_VERSION 1
+#define SNAP_MANIFEST	    "manifest.json"
+#define SNAP_MEMORY_FILE    "memory"
+#define SNAP_MAX_SECTIONS   16
+#define SNAP_MAX_SECTION    (64U << 20) /* largest state section read back */
+#define SNAP_MAX_MANIFEST   (256U << 10)
+#define SNAP_MAX_CHAIN	    64 /* diff snapshots on top of one full one */
+#define SNAP_PAGE	    4096ULL
+#define SNAP_ID_LEN	    32 /* hex digits of a 128-bit random id */
+#define SNAP_ERR_LEN	    512
 
 enum snap_type {
 	SNAP_FULL, /* memory holds every non-zero page */
@@ -38,32 +38,32 @@ enum snap_type {
 };
 
 struct snap_section {
-	char name[32];     /* "config", "devices", "vcpus", "vm", "memory.map" */
-	char file[48];     /* file name inside the directory */
+	char name[32]; /* "config", "devices", "vcpus", "vm", "memory.map" */
+	char file[48]; /* file name inside the directory */
 	uint64_t size;
-	uint32_t crc;      /* CRC-32 (zlib) of the whole file */
+	uint32_t crc; /* CRC-32 (zlib) of the whole file */
 };
 
 struct snap_manifest {
 	uint32_t version;
 	char id[SNAP_ID_LEN + 1];
 	enum snap_type type;
-	char parent_id[SNAP_ID_LEN + 1];  /* "" for a root */
-	char parent_path[PATH_MAX];       /* absolute path of the parent when written */
-	uint64_t created;                 /* Unix time, seconds */
+	char parent_id[SNAP_ID_LEN + 1]; /* "" for a root */
+	char parent_path[PATH_MAX];	 /* absolute path of the parent when written */
+	uint64_t created;		 /* Unix time, seconds */
 	char vmm_version[32];
 	uint32_t ncpus;
-	uint64_t mem_size;                /* bytes; the memory file has exactly this size */
-	uint64_t mem_pages_present;       /* pages this snapshot defines (all, for a full one) */
-	uint64_t mem_pages_data;          /* ... of which non-zero, stored as data */
-	uint32_t mem_crc;                 /* CRC-32 over (page index, page) of the data pages */
+	uint64_t mem_size;	    /* bytes; the memory file has exactly this size */
+	uint64_t mem_pages_present; /* pages this snapshot defines (all, for a full one) */
+	uint64_t mem_pages_data;    /* ... of which non-zero, stored as data */
+	uint32_t mem_crc;	    /* CRC-32 over (page index, page) of the data pages */
 	struct snap_section sections[SNAP_MAX_SECTIONS];
 	unsigned int nsections;
 };
 
 struct snap_writer {
-	char final[PATH_MAX];  /* DIR */
-	char tmp[PATH_MAX];    /* DIR.tmp-XXXXXX */
+	char final[PATH_MAX]; /* DIR */
+	char tmp[PATH_MAX];   /* DIR.tmp-XXXXXX */
 	int dirfd;
 	struct snap_manifest m;
 };
@@ -73,7 +73,7 @@ struct snap_writer {
  * with a fresh id and the creation time. 0 or -errno with @err.
  */
 int snap_writer_open(struct snap_writer *w, const char *dir, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* snap_writer_section - write section @name (@len bytes) to its own file, fsynced. */
 int snap_writer_section(struct snap_writer *w, const char *name, const void *buf, size_t len,
@@ -88,7 +88,7 @@ int snap_writer_section(struct snap_writer *w, const char *name, const void *buf
  */
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
 		       const uint64_t *bitmap, bool skip_absent, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * snap_writer_commit - write the manifest, fsync, and move the directory
@@ -106,7 +106,7 @@ void snap_writer_abort(struct snap_writer *w);
  * 0, -ENOENT (no snapshot there), -EPROTO (newer version) or -EBADMSG.
  */
 int snap_read_manifest(const char *dir, struct snap_manifest *m, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * snap_read_section - read section @name into a malloc'ed buffer after
@@ -123,14 +123,14 @@ bool snap_has_section(const struct snap_manifest *m, const char *name);
  * @memory its CRC too (reads every data page). 0 or -EBADMSG with @err.
  */
 int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * snap_read_bitmap - a diff's memory.map as one bit per page
  * (mem_size / 4096 bits, malloc'ed). 0 or -errno with @err.
  */
-int snap_read_bitmap(const char *dir, const struct snap_manifest *m, uint64_t **bitmap,
-		     char *err) __attribute__((warn_unused_result));
+int snap_read_bitmap(const char *dir, const struct snap_manifest *m, uint64_t **bitmap, char *err)
+    __attribute__((warn_unused_result));
 
 /*
  * snap_apply_diff - copy the pages a diff defines from its memory file
@@ -147,6 +147,6 @@ uint64_t snap_disk_usage(const char *dir);
 
 /* snap_write_manifest_file - (re)write DIR's manifest in place, atomically (tmp + rename). */
 int snap_write_manifest_file(const char *dir, const struct snap_manifest *m, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -27,15 +27,15 @@
 
 /* What a VM remembers between snapshots (vm->snap). Touched with the VM paused. */
 struct vm_snap {
-	bool has_parent;               /* a snapshot of this VM's memory exists */
+	bool has_parent; /* a snapshot of this VM's memory exists */
 	char parent_dir[PATH_MAX];
 	char parent_id[SNAP_ID_LEN + 1];
-	bool logging;                  /* dirty logging on since that snapshot */
-	uint64_t *pending;             /* pages written since it (one bit per page) */
+	bool logging;	   /* dirty logging on since that snapshot */
+	uint64_t *pending; /* pages written since it (one bit per page) */
 };
 
 struct snapshot_image {
-	unsigned int depth;                  /* chain[0] full ... chain[depth-1] the target */
+	unsigned int depth; /* chain[0] full ... chain[depth-1] the target */
 	char (*dirs)[PATH_MAX];
 	struct snap_manifest *m;
 	char mem_path[PATH_MAX];
@@ -239,14 +239,16 @@ static int devices_restore(struct vm *vm, struct state_io *io, char *err)
 		dev = device_match(vm, name, id);
 		if (!dev)
 			return fail(err, "the snapshot has a device %s (%s) this machine lacks", id,
-				    name), -EBADMSG;
+				    name),
+			       -EBADMSG;
 		state_io_loader(&sub, blob, len);
 		ret = dev->ops->state ? dev->ops->state(dev, &sub) : 0;
 		if (ret == 0)
 			ret = state_io_finish(&sub);
 		if (ret < 0)
 			return fail(err, "device %s (%s): cannot restore its state: %s", id, name,
-				    strerror(-ret)), ret;
+				    strerror(-ret)),
+			       ret;
 	}
 	return state_io_finish(io);
 }
@@ -285,7 +287,8 @@ static int vcpus_restore(struct vm *vm, struct state_io *io, char *err)
 
 	state_u32(io, &n);
 	if (io->err || n != vm->ncpus)
-		return fail(err, "the snapshot has %u vCPUs, the machine %u", n, vm->ncpus), -EBADMSG;
+		return fail(err, "the snapshot has %u vCPUs, the machine %u", n, vm->ncpus),
+		       -EBADMSG;
 	for (unsigned int i = 0; i < n; i++) {
 		struct state_io sub;
 		uint32_t len = 0;
@@ -301,7 +304,8 @@ static int vcpus_restore(struct vm *vm, struct state_io *io, char *err)
 			return fail(err, "vCPU %u: cannot restore its state: %s", i,
 				    ret == -ENOTSUP ? "this host's CPU lacks features the snapshot "
 						      "uses (see the log)"
-						    : strerror(-ret)), ret;
+						    : strerror(-ret)),
+			       ret;
 	}
 	return state_io_finish(io);
 }
@@ -396,10 +400,12 @@ static int check_diff(struct vm *vm, const struct snapshot_create_opts *o, char 
 
 	if (!vm->snap || !vm->snap->has_parent)
 		return fail(err, "a diff snapshot needs a parent: take a full snapshot first "
-				 "(or restore one)"), -EINVAL;
+				 "(or restore one)"),
+		       -EINVAL;
 	if (!vm->snap->logging)
 		return fail(err, "dirty-page logging is not available on this host: take a full "
-				 "snapshot"), -ENOTSUP;
+				 "snapshot"),
+		       -ENOTSUP;
 	if (realpath(o->dir, target) && strcmp(target, vm->snap->parent_dir) == 0)
 		return fail(err, "a diff snapshot cannot replace its own parent %s", o->dir),
 		       -EINVAL;
@@ -443,8 +449,9 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 	if (ret == 0 && (ret = collect_dirty(vm)) < 0)
 		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
 	if (ret == 0)
-		ret = snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
-					 o->diff ? vm->snap->pending : NULL, !vm->cfg.mem_path, err);
+		ret =
+		    snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
+				       o->diff ? vm->snap->pending : NULL, !vm->cfg.mem_path, err);
 	if (ret < 0) {
 		snap_writer_abort(&w);
 		return ret;
@@ -509,8 +516,11 @@ static int resolve_parent(const char *dir, const struct snap_manifest *m, char *
 		snprintf(out, PATH_MAX, "%s", cand);
 		return 0;
 	}
-	return fail(err, "%s is a diff of snapshot %s, which is not at %s any more (deleted or "
-			 "replaced)", dir, m->parent_id, m->parent_path), -ENOENT;
+	return fail(err,
+		    "%s is a diff of snapshot %s, which is not at %s any more (deleted or "
+		    "replaced)",
+		    dir, m->parent_id, m->parent_path),
+	       -ENOENT;
 }
 
 static int open_chain(struct snapshot_image *img, const char *dir, bool verify, char *err)
@@ -530,7 +540,8 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 			break;
 		if (img->depth + 1 == SNAP_MAX_CHAIN)
 			return fail(err, "%s: more than %d diff snapshots in a chain", dir,
-				    SNAP_MAX_CHAIN), -ELOOP;
+				    SNAP_MAX_CHAIN),
+			       -ELOOP;
 		ret = resolve_parent(cur, &img->m[img->depth], cur, &img->m[img->depth + 1], err);
 		img->depth++;
 		if (ret == 0 && (img->m[img->depth].mem_size != img->m[0].mem_size ||
@@ -572,10 +583,12 @@ static int decode_config(struct snapshot_image *img, char *err)
 	free(buf);
 	if (ret < 0)
 		return fail(err, "%s: the config section is %s", dir,
-			    ret == -EPROTO ? "of a newer version" : "malformed"), ret;
+			    ret == -EPROTO ? "of a newer version" : "malformed"),
+		       ret;
 	if (img->cfg.mem_size != top->mem_size || img->cfg.ncpus != top->ncpus ||
 	    img->cfg.ncpus == 0 || img->cfg.ncpus > VM_MAX_CPUS)
-		return fail(err, "%s: the config section disagrees with the manifest", dir), -EBADMSG;
+		return fail(err, "%s: the config section disagrees with the manifest", dir),
+		       -EBADMSG;
 	return 0;
 }
 
@@ -629,8 +642,8 @@ void snapshot_close(struct snapshot_image *img)
 
 typedef int (*section_fn)(struct vm *vm, struct state_io *io, char *err);
 
-static int load_section(struct snapshot_image *img, struct vm *vm, const char *name,
-			section_fn fn, char *err)
+static int load_section(struct snapshot_image *img, struct vm *vm, const char *name, section_fn fn,
+			char *err)
 {
 	const char *dir = img->dirs[img->depth - 1];
 	struct state_io io;

@@ -15,10 +15,11 @@
 #include "vmm/vm.h"
 
 struct snapshot_create_opts {
-	const char *dir;       /* where the snapshot goes (a directory; replaced atomically) */
-	bool diff;             /* only the pages written since the parent */
-	bool stay_paused;      /* leave the VM paused afterwards (else as it was) */
-	const char *mem_link;  /* Firecracker's mem_file_path: a hard link (or symlink) to the memory file */
+	const char *dir;  /* where the snapshot goes (a directory; replaced atomically) */
+	bool diff;	  /* only the pages written since the parent */
+	bool stay_paused; /* leave the VM paused afterwards (else as it was) */
+	const char *
+	    mem_link; /* Firecracker's mem_file_path: a hard link (or symlink) to the memory file */
 };
 
 /*
@@ -28,7 +29,7 @@ struct snapshot_create_opts {
  * running; the previous snapshot at @o->dir, if any, is untouched).
  */
 int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* A snapshot chain opened and checked for restore. */
 struct snapshot_image;
@@ -40,7 +41,7 @@ struct snapshot_image;
  * Nothing touches KVM. 0 or -errno with @err.
  */
 int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **out, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* snapshot_config - the machine the snapshot was taken of (owned by @img). */
 const struct vm_config *snapshot_config(const struct snapshot_image *img);
@@ -49,8 +50,8 @@ const struct vm_config *snapshot_config(const struct snapshot_image *img);
 const struct snap_manifest *snapshot_manifest(const struct snapshot_image *img);
 
 struct snapshot_restore_opts {
-	int console_out_fd;    /* where the serial console writes */
-	int clone_index;       /* >= 0: clone number, for a distinct MAC and vsock CID */
+	int console_out_fd; /* where the serial console writes */
+	int clone_index;    /* >= 0: clone number, for a distinct MAC and vsock CID */
 };
 
 /*

@@ -51,7 +51,8 @@ int store_scan(const char *store, struct store_entry **out, unsigned int *n, cha
 		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp-"))
 			continue; /* unfinished writes are never snapshots */
 		if (*n == cap) {
-			struct store_entry *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+			struct store_entry *nv =
+			    realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 			if (!nv) {
 				free(v);
@@ -106,8 +107,8 @@ static uint8_t *map_parent_memory(const struct store_entry *p, char *err)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fail(err, "cannot open %s: %s", path, strerror(errno)), NULL;
-		base = mmap(NULL, p->m.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
-			    fd, 0);
+		base = mmap(NULL, p->m.mem_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 		close(fd);
 		return base == MAP_FAILED ? NULL : base;
 	}
@@ -155,7 +156,8 @@ static int fold_into(const struct store_entry *p, const struct store_entry *c, c
 	ret = snap_read_bitmap(c->path, &c->m, &cmap, err);
 	if (ret == 0)
 		ret = snap_apply_diff(c->path, &c->m, cmap, base, err);
-	if (ret == 0 && p->m.type == SNAP_DIFF && (ret = snap_read_bitmap(p->path, &p->m, &pmap, err)) == 0)
+	if (ret == 0 && p->m.type == SNAP_DIFF &&
+	    (ret = snap_read_bitmap(p->path, &p->m, &pmap, err)) == 0)
 		for (uint64_t i = 0; i < words; i++)
 			pmap[i] |= cmap[i];
 	if (ret == 0)
@@ -199,13 +201,16 @@ int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool mer
 		if (store_parent(v, n, j) == (int)i && v[j].m.type == SNAP_DIFF)
 			diffs++;
 	if (diffs && !merge)
-		return fail(err, "%s has %u diff snapshot%s depending on it: delete with --merge to "
-				 "fold it into them, or delete them first", v[i].name, diffs,
-			    diffs > 1 ? "s" : ""), -EBUSY;
+		return fail(err,
+			    "%s has %u diff snapshot%s depending on it: delete with --merge to "
+			    "fold it into them, or delete them first",
+			    v[i].name, diffs, diffs > 1 ? "s" : ""),
+		       -EBUSY;
 	for (unsigned int j = 0; j < n && ret == 0; j++) {
 		if (store_parent(v, n, j) != (int)i)
 			continue;
-		ret = v[j].m.type == SNAP_DIFF ? fold_into(&v[i], &v[j], err) : relink(&v[i], &v[j], err);
+		ret = v[j].m.type == SNAP_DIFF ? fold_into(&v[i], &v[j], err)
+					       : relink(&v[i], &v[j], err);
 	}
 	if (ret == 0 && (ret = snap_remove_dir(v[i].path)) < 0)
 		fail(err, "cannot remove %s: %s", v[i].path, strerror(-ret));

@@ -11,10 +11,10 @@
 #include "snapshot/format.h"
 
 struct store_entry {
-	char name[256];            /* directory name inside the store */
+	char name[256]; /* directory name inside the store */
 	char path[PATH_MAX];
 	struct snap_manifest m;
-	uint64_t disk;             /* bytes on disk */
+	uint64_t disk; /* bytes on disk */
 };
 
 /*
@@ -23,7 +23,7 @@ struct store_entry {
  * array. 0 or -errno with @err.
  */
 int store_scan(const char *store, struct store_entry **out, unsigned int *n, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* store_find - index of the entry named @name (directory name or id), or -1. */
 int store_find(struct store_entry *v, unsigned int n, const char *name);
@@ -38,6 +38,6 @@ int store_parent(struct store_entry *v, unsigned int n, unsigned int i);
  * children are relinked to @i's parent. 0 or -errno with @err.
  */
 int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool merge, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -17,11 +17,11 @@ int vm_dirty_log_start(struct vm *vm)
 	for (unsigned int i = 0; i < vm->mem.count && ret == 0; i++) {
 		const struct gm_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region region = {
-			.slot = i,
-			.flags = KVM_MEM_LOG_DIRTY_PAGES,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		    .slot = i,
+		    .flags = KVM_MEM_LOG_DIRTY_PAGES,
+		    .guest_phys_addr = r->gpa,
+		    .memory_size = r->size,
+		    .userspace_addr = (uint64_t)(uintptr_t)r->host,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
@@ -36,7 +36,7 @@ int vm_dirty_log_start(struct vm *vm)
 int vm_dirty_log_collect(struct vm *vm, unsigned int r, uint64_t *bitmap)
 {
 	uint64_t pages, words, *kvm_bits;
-	struct kvm_dirty_log log = { .slot = r };
+	struct kvm_dirty_log log = {.slot = r};
 	int ret = 0;
 
 	if (r >= vm->mem.count)

@@ -24,6 +24,6 @@ int vm_dirty_log_start(struct vm *vm) __attribute__((warn_unused_result));
  * 0 or -errno.
  */
 int vm_dirty_log_collect(struct vm *vm, unsigned int r, uint64_t *bitmap)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -42,9 +42,9 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/snap", f->root);
 	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(f->mem != MAP_FAILED);
-	f->mem[0] = 1;                     /* page 0 */
+	f->mem[0] = 1;			       /* page 0 */
 	memset(f->mem + 5 * 4096, 0xab, 4096); /* page 5 */
-	f->mem[1023 * 4096 + 17] = 9;      /* last page */
+	f->mem[1023 * 4096 + 17] = 9;	       /* last page */
 	*state = f;
 	return 0;
 }
@@ -128,14 +128,14 @@ static void test_round_trip(void **state)
 static void test_diff(void **state)
 {
 	struct fx *f = *state;
-	uint64_t bitmap[1024 / 64] = { 0 };
+	uint64_t bitmap[1024 / 64] = {0};
 	struct snap_manifest m;
 	char err[SNAP_ERR_LEN];
 	uint64_t *map;
 	uint8_t *base = calloc(1, MEM_SIZE);
 
-	bitmap[0] = 1ULL << 5 | 1ULL << 6; /* page 5 (data), page 6 (now zero) */
-	memset(base + 6 * 4096, 0x77, 4096);  /* what the parent had there */
+	bitmap[0] = 1ULL << 5 | 1ULL << 6;   /* page 5 (data), page 6 (now zero) */
+	memset(base + 6 * 4096, 0x77, 4096); /* what the parent had there */
 	assert_int_equal(write_snap(f, f->dir, bitmap, NULL), 0);
 	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
 	assert_int_equal(m.type, SNAP_DIFF);
@@ -145,8 +145,8 @@ static void test_diff(void **state)
 	assert_int_equal(snap_read_bitmap(f->dir, &m, &map, err), 0);
 	assert_int_equal(snap_apply_diff(f->dir, &m, map, base, err), 0);
 	assert_memory_equal(base + 5 * 4096, f->mem + 5 * 4096, 4096);
-	assert_int_equal(base[6 * 4096], 0);  /* the page became zero */
-	assert_int_equal(base[0], 0);         /* not in the diff: untouched */
+	assert_int_equal(base[6 * 4096], 0); /* the page became zero */
+	assert_int_equal(base[0], 0);	     /* not in the diff: untouched */
 	free(map);
 	free(base);
 }
@@ -269,7 +269,7 @@ static bool has_tmp_dirs(const char *root)
 static void test_atomic_replace(void **state)
 {
 	struct fx *f = *state;
-	struct rlimit old, small = { 8192, 8192 };
+	struct rlimit old, small = {8192, 8192};
 	struct snap_manifest m;
 	char err[SNAP_ERR_LEN], id[SNAP_ID_LEN + 1];
 
@@ -294,13 +294,13 @@ static void test_atomic_replace(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_diff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_section, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_memory, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_diff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_section, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

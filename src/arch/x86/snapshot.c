@@ -31,22 +31,23 @@
 
 #define X86_VCPU_STATE_VERSION 1
 #define X86_VM_STATE_VERSION   1
-#define X86_MAX_MSRS           1024
-#define X86_MAX_CPUID          512
-#define X86_XSAVE_MAX          (64 * 1024)
+#define X86_MAX_MSRS	       1024
+#define X86_MAX_CPUID	       512
+#define X86_XSAVE_MAX	       (64 * 1024)
 
 /* Events flags KVM_SET_VCPU_EVENTS accepts without extra capabilities. */
-#define EVENTS_VALID_FLAGS (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | \
-			    KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM)
+#define EVENTS_VALID_FLAGS                                                                         \
+	(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |                       \
+	 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM)
 
 struct x86_vcpu_state {
-	struct kvm_cpuid2 *cpuid;      /* entries follow */
-	uint32_t tsc_khz;              /* 0: unknown */
+	struct kvm_cpuid2 *cpuid; /* entries follow */
+	uint32_t tsc_khz;	  /* 0: unknown */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	bool has_xsave;
 	uint32_t xsave_len;
-	uint8_t *xsave;                /* XSAVE image, or NULL with the legacy FPU below */
+	uint8_t *xsave; /* XSAVE image, or NULL with the legacy FPU below */
 	struct kvm_fpu fpu;
 	bool has_xcrs;
 	struct kvm_xcrs xcrs;
@@ -101,9 +102,9 @@ static void dtable_io(struct state_io *io, struct kvm_dtable *d)
 
 static void regs_io(struct state_io *io, struct kvm_regs *r)
 {
-	__u64 *f[] = { &r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi, &r->rdi,
-			  &r->rsp, &r->rbp, &r->r8,  &r->r9,  &r->r10, &r->r11,
-			  &r->r12, &r->r13, &r->r14, &r->r15, &r->rip, &r->rflags };
+	__u64 *f[] = {&r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi, &r->rdi,
+		      &r->rsp, &r->rbp, &r->r8,	 &r->r9,  &r->r10, &r->r11,
+		      &r->r12, &r->r13, &r->r14, &r->r15, &r->rip, &r->rflags};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		u64_io(io, f[i]);
@@ -111,8 +112,8 @@ static void regs_io(struct state_io *io, struct kvm_regs *r)
 
 static void sregs_io(struct state_io *io, struct kvm_sregs *s)
 {
-	struct kvm_segment *segs[] = { &s->cs, &s->ds, &s->es, &s->fs,
-				       &s->gs, &s->ss, &s->tr, &s->ldt };
+	struct kvm_segment *segs[] = {&s->cs, &s->ds, &s->es, &s->fs,
+				      &s->gs, &s->ss, &s->tr, &s->ldt};
 
 	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++)
 		seg_io(io, segs[i]);
@@ -306,7 +307,7 @@ static int x86_get_cpuid(struct vcpu *vcpu, struct x86_vcpu_state *st)
 /* The MSRs KVM lists as saved and restored across migration. */
 static int x86_msr_index_list(struct vm *vm, struct kvm_msr_list **out)
 {
-	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+	struct kvm_msr_list probe = {.nmsrs = 0}, *list;
 
 	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
 		return -errno;
@@ -389,8 +390,8 @@ static int x86_get_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	st->has_xsave = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
 	if (!st->has_xsave)
 		return ioctl(vcpu->fd, KVM_GET_FPU, &st->fpu) < 0 ? -errno : 0;
-	st->xsave_len = size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size
-							     : sizeof(struct kvm_xsave);
+	st->xsave_len =
+	    size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size : sizeof(struct kvm_xsave);
 	if (st->xsave_len > X86_XSAVE_MAX)
 		return -E2BIG;
 	st->xsave = calloc(1, st->xsave_len);
@@ -402,12 +403,12 @@ static int x86_get_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	return 0;
 }
 
-#define GET(what, req, arg)                                                           \
-	do {                                                                          \
-		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                      \
-			ret = -errno;                                                 \
-			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno)); \
-		}                                                                     \
+#define GET(what, req, arg)                                                                        \
+	do {                                                                                       \
+		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                                   \
+			ret = -errno;                                                              \
+			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno));          \
+		}                                                                                  \
 	} while (0)
 
 static int x86_vcpu_read(struct vcpu *vcpu, struct x86_vcpu_state *st)
@@ -437,7 +438,7 @@ static int x86_vcpu_read(struct vcpu *vcpu, struct x86_vcpu_state *st)
 
 int arch_vcpu_save(struct vcpu *vcpu, struct state_io *io)
 {
-	struct x86_vcpu_state st = { 0 };
+	struct x86_vcpu_state st = {0};
 	int ret = x86_vcpu_read(vcpu, &st);
 
 	if (ret == 0)
@@ -450,22 +451,22 @@ int arch_vcpu_save(struct vcpu *vcpu, struct state_io *io)
 
 struct feature_reg {
 	uint32_t function, index;
-	int reg;            /* 0 eax, 1 ebx, 2 ecx, 3 edx */
-	uint32_t ignore;    /* bits that reflect run-time state, not features */
+	int reg;	 /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+	uint32_t ignore; /* bits that reflect run-time state, not features */
 	const char *name;
 };
 
 static const struct feature_reg feature_regs[] = {
-	{ 0x1, 0, 2, 1U << 27 | 1U << 31, "CPUID.1:ECX" }, /* OSXSAVE, hypervisor */
-	{ 0x1, 0, 3, 1U << 9, "CPUID.1:EDX" },              /* APIC (follows APIC base) */
-	{ 0x7, 0, 1, 0, "CPUID.7.0:EBX" },
-	{ 0x7, 0, 2, 1U << 4, "CPUID.7.0:ECX" },            /* OSPKE */
-	{ 0x7, 0, 3, 0, "CPUID.7.0:EDX" },
-	{ 0x7, 1, 0, 0, "CPUID.7.1:EAX" },
-	{ 0xd, 1, 0, 0, "CPUID.D.1:EAX" },
-	{ 0x80000001, 0, 2, 0, "CPUID.80000001:ECX" },
-	{ 0x80000001, 0, 3, 0, "CPUID.80000001:EDX" },
-	{ 0x80000008, 0, 1, 0, "CPUID.80000008:EBX" },
+    {0x1, 0, 2, 1U << 27 | 1U << 31, "CPUID.1:ECX"}, /* OSXSAVE, hypervisor */
+    {0x1, 0, 3, 1U << 9, "CPUID.1:EDX"},	     /* APIC (follows APIC base) */
+    {0x7, 0, 1, 0, "CPUID.7.0:EBX"},
+    {0x7, 0, 2, 1U << 4, "CPUID.7.0:ECX"}, /* OSPKE */
+    {0x7, 0, 3, 0, "CPUID.7.0:EDX"},
+    {0x7, 1, 0, 0, "CPUID.7.1:EAX"},
+    {0xd, 1, 0, 0, "CPUID.D.1:EAX"},
+    {0x80000001, 0, 2, 0, "CPUID.80000001:ECX"},
+    {0x80000001, 0, 3, 0, "CPUID.80000001:EDX"},
+    {0x80000008, 0, 1, 0, "CPUID.80000008:EBX"},
 };
 
 static const struct kvm_cpuid_entry2 *cpuid_find(const struct kvm_cpuid2 *c, uint32_t fn,
@@ -517,7 +518,7 @@ static int x86_cpuid_compatible(const struct kvm_cpuid2 *saved, const struct kvm
  */
 static int x86_vcpu_cpuid_check(struct vcpu *vcpu, const struct kvm_cpuid2 *saved)
 {
-	struct x86_vcpu_state host = { 0 };
+	struct x86_vcpu_state host = {0};
 	int ret = x86_get_cpuid(vcpu, &host);
 
 	if (ret == 0)
@@ -530,12 +531,12 @@ static int x86_vcpu_cpuid_check(struct vcpu *vcpu, const struct kvm_cpuid2 *save
 
 /* --- writing a vCPU back into KVM --- */
 
-#define SET(what, req, arg)                                                           \
-	do {                                                                          \
-		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                      \
-			ret = -errno;                                                 \
-			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno)); \
-		}                                                                     \
+#define SET(what, req, arg)                                                                        \
+	do {                                                                                       \
+		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                                   \
+			ret = -errno;                                                              \
+			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno));          \
+		}                                                                                  \
 	} while (0)
 
 static int x86_set_tsc_khz(struct vcpu *vcpu, uint32_t khz)
@@ -546,15 +547,16 @@ static int x86_set_tsc_khz(struct vcpu *vcpu, uint32_t khz)
 		return 0;
 	if (ioctl(vcpu->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 		log_warn("vCPU %u: the snapshot's TSC ran at %u kHz, this host's at %d kHz and "
-			 "KVM cannot scale it: guest time will drift", vcpu->index, khz, cur);
+			 "KVM cannot scale it: guest time will drift",
+			 vcpu->index, khz, cur);
 	return 0;
 }
 
 static int x86_set_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
 	int size = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-	uint32_t host_len = size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size
-								 : sizeof(struct kvm_xsave);
+	uint32_t host_len =
+	    size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size : sizeof(struct kvm_xsave);
 	uint8_t *buf;
 	int ret = 0;
 
@@ -614,7 +616,7 @@ static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
 
 int arch_vcpu_restore(struct vcpu *vcpu, struct state_io *io)
 {
-	struct x86_vcpu_state st = { 0 };
+	struct x86_vcpu_state st = {0};
 	int ret = x86_vcpu_state_io(io, &st);
 
 	if (ret == 0)
@@ -633,19 +635,31 @@ int arch_vcpu_restore(struct vcpu *vcpu, struct state_io *io)
 
 struct x86_vm_state {
 	bool has_irqchip;
-	struct kvm_irqchip pic[2];   /* master, slave */
+	struct kvm_irqchip pic[2]; /* master, slave */
 	struct kvm_irqchip ioapic;
 	struct kvm_pit_state2 pit;
-	uint64_t pit_saved_ns;       /* CLOCK_MONOTONIC when the PIT was read */
+	uint64_t pit_saved_ns; /* CLOCK_MONOTONIC when the PIT was read */
 	struct kvm_clock_data clock;
 };
 
 static void pic_io(struct state_io *io, struct kvm_pic_state *p)
 {
-	uint8_t *f[] = { &p->last_irr, &p->irr, &p->imr, &p->isr, &p->priority_add,
-			 &p->irq_base, &p->read_reg_select, &p->poll, &p->special_mask,
-			 &p->init_state, &p->auto_eoi, &p->rotate_on_auto_eoi,
-			 &p->special_fully_nested_mode, &p->init4, &p->elcr, &p->elcr_mask };
+	uint8_t *f[] = {&p->last_irr,
+			&p->irr,
+			&p->imr,
+			&p->isr,
+			&p->priority_add,
+			&p->irq_base,
+			&p->read_reg_select,
+			&p->poll,
+			&p->special_mask,
+			&p->init_state,
+			&p->auto_eoi,
+			&p->rotate_on_auto_eoi,
+			&p->special_fully_nested_mode,
+			&p->init4,
+			&p->elcr,
+			&p->elcr_mask};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		state_u8(io, f[i]);
@@ -713,17 +727,17 @@ static uint64_t x86_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-#define VMIOCTL(what, req, arg)                                           \
-	do {                                                              \
-		if (ret == 0 && ioctl(vm->vm_fd, req, arg) < 0) {         \
-			ret = -errno;                                     \
-			log_error(what ": %s", strerror(errno));          \
-		}                                                         \
+#define VMIOCTL(what, req, arg)                                                                    \
+	do {                                                                                       \
+		if (ret == 0 && ioctl(vm->vm_fd, req, arg) < 0) {                                  \
+			ret = -errno;                                                              \
+			log_error(what ": %s", strerror(errno));                                   \
+		}                                                                                  \
 	} while (0)
 
 int arch_vm_save(struct vm *vm, struct state_io *io)
 {
-	struct x86_vm_state st = { .has_irqchip = !vm->cfg.no_irqchip };
+	struct x86_vm_state st = {.has_irqchip = !vm->cfg.no_irqchip};
 	int ret = 0;
 
 	if (st.has_irqchip) {
@@ -757,8 +771,8 @@ static void pit_rebase(struct x86_vm_state *st)
 
 int arch_vm_restore(struct vm *vm, struct state_io *io)
 {
-	struct x86_vm_state st = { 0 };
-	struct kvm_clock_data clock = { 0 };
+	struct x86_vm_state st = {0};
+	struct kvm_clock_data clock = {0};
 	int ret = x86_vm_state_io(io, &st);
 
 	if (ret == 0)
