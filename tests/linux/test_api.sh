@@ -116,7 +116,9 @@ vmm_wait again
 boot_cad() { # boot_cad NAME COMMAND
 	vmm_start "$1" --kernel "$KERNEL" --initrd "$INITRD" --cmdline "console=ttyS0 quiet -- $2"
 }
-boot_cad cad1 'echo 1 >/proc/sys/kernel/ctrl-alt-del; echo cad-ready; sleep 600'
+# The marker is split in the command so that the kernel's echo of its
+# command line never matches it.
+boot_cad cad1 'echo 1 >/proc/sys/kernel/ctrl-alt-del; echo "cad-""ready"; sleep 600'
 check "cad1: guest ready" wait_text cad1 cad-ready
 sleep 1
 check "cad1: banyan ctl ctrl-alt-del" "$BANYAN" ctl --api-socket "$T/cad1.sock" ctrl-alt-del
@@ -127,7 +129,7 @@ check "cad1: reported as a reboot" contains "$T/cad1.err" "VM stopped (reboot)"
 # 5. The default (ctrl-alt-del = 0): the keys reach the keyboard driver, the
 # kernel signals init, and the rig's shell init carries on.
 IRQS='awk "/i8042/ {s=0; for (i=2; i<=NF; i++) if (\$i ~ /^[0-9]+\$/) s+=\$i; print s}" /proc/interrupts'
-boot_cad cad0 "echo cad-ready; sleep 10; echo kbd_irqs=\$($IRQS)"
+boot_cad cad0 "echo cad-\"\"ready; sleep 10; echo kbd_irqs=\$($IRQS)"
 check "cad0: guest ready" wait_text cad0 cad-ready
 check "cad0: SendCtrlAltDel" api_ok "$T/cad0.sock" PUT /actions '{"action_type": "SendCtrlAltDel"}'
 vmm_wait cad0

@@ -170,6 +170,26 @@ static void dsdt_rtc(struct aml *a, const struct acpi_machine *m)
 	aml_end(a, &dev);
 }
 
+/*
+ * The i8042 keyboard controller. Without a PNP0303 device Linux probes the
+ * ports directly but cannot map IRQ 1 on a hardware-reduced machine (no
+ * legacy PIC), so the keyboard port fails to register.
+ */
+static void dsdt_kbd(struct aml *a, const struct acpi_machine *m)
+{
+	struct aml_pkg dev, crs;
+
+	aml_device_begin(a, "KBD", &dev);
+	aml_name_eisaid(a, "_HID", "PNP0303");
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a, &crs);
+	aml_res_io(a, m->kbd_port, m->kbd_port, 1, 1);
+	aml_res_io(a, (uint16_t)(m->kbd_port + 4), (uint16_t)(m->kbd_port + 4), 1, 1);
+	dsdt_irq(a, m->kbd_gsi);
+	aml_end(a, &crs);
+	aml_end(a, &dev);
+}
+
 /* Linux's virtio_mmio driver binds to _HID "LNRO0005" and reads _CRS. */
 static void dsdt_virtio_mmio(struct aml *a, const struct acpi_mmio_dev *d, unsigned int idx)
 {
@@ -251,6 +271,8 @@ static int dsdt_body(struct aml *a, const struct acpi_machine *m)
 		dsdt_com1(a, m);
 	if (m->rtc_port)
 		dsdt_rtc(a, m);
+	if (m->kbd_port)
+		dsdt_kbd(a, m);
 	for (unsigned int i = 0; i < m->nmmio_devs; i++)
 		dsdt_virtio_mmio(a, &m->mmio_devs[i], i);
 	if (m->vmgenid_addr)

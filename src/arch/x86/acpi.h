@@ -34,6 +34,8 @@ struct acpi_machine {
 	uint32_t com1_gsi;
 	uint16_t rtc_port;         /* 0: no RTC */
 	uint32_t rtc_gsi;
+	uint16_t kbd_port;         /* i8042 data port (command at +4); 0: none */
+	uint32_t kbd_gsi;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int nmmio_devs;
 	uint64_t vmgenid_addr;     /* 0: no VM generation ID device */

@@ -49,6 +49,7 @@
 /* Interrupt lines (GSIs, identity-mapped to IOAPIC pins 0..23). */
 #define GSI_COM1            4
 #define GSI_RTC             8
+#define GSI_KBD             1      /* the i8042's keyboard interrupt */
 #define GSI_GED             10     /* ACPI Generic Event Device: VM generation ID changes */
 #define GSI_VIRTIO_FIRST    16     /* virtio-mmio devices take 16..23 */
 #define GSI_VIRTIO_LAST     23

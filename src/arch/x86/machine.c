@@ -186,6 +186,8 @@ static int x86_write_acpi(struct vm *vm)
 		.com1_gsi = GSI_COM1,
 		.rtc_port = PORT_RTC,
 		.rtc_gsi = GSI_RTC,
+		.kbd_port = PORT_I8042,
+		.kbd_gsi = GSI_KBD,
 		.vmgenid_addr = LAYOUT_VMGENID,
 		.ged_gsi = GSI_GED,
 	};
