@@ -26,24 +26,24 @@ struct api_server;
 
 enum api_state {
 	API_NOT_STARTED, /* configuring; InstanceStart not yet asked or it failed */
-	API_STARTING,    /* InstanceStart handed to the run loop */
-	API_RUNNING,     /* a VM exists (running or paused) */
-	API_STOPPED,     /* the VM stopped for good; the process is about to exit */
+	API_STARTING,	 /* InstanceStart handed to the run loop */
+	API_RUNNING,	 /* a VM exists (running or paused) */
+	API_STOPPED,	 /* the VM stopped for good; the process is about to exit */
 };
 
 struct api_ctl {
-	pthread_mutex_t lock;     /* protects everything below but the counters */
-	pthread_cond_t start_cond;/* signalled when STARTING ends */
-	struct vmcfg *cfg;        /* the VM's configuration (owned by the run loop) */
-	struct vm_config vm_cfg;  /* built from cfg by InstanceStart for the run loop */
+	pthread_mutex_t lock;	   /* protects everything below but the counters */
+	pthread_cond_t start_cond; /* signalled when STARTING ends */
+	struct vmcfg *cfg;	   /* the VM's configuration (owned by the run loop) */
+	struct vm_config vm_cfg;   /* built from cfg by InstanceStart for the run loop */
 	enum api_state state;
-	struct vm *vm;            /* the live VM while RUNNING, else NULL */
+	struct vm *vm;		       /* the live VM while RUNNING, else NULL */
 	char start_err[VMCFG_ERR_LEN]; /* why the last InstanceStart failed */
-	bool quit;                /* stop asked before boot: the process exits */
-	char load_path[4096];     /* PUT /snapshot/load: the snapshot to restore ("" for a boot) */
-	bool load_resume;         /* ... and whether its vCPUs run at once (resume_vm) */
-	int start_fd;             /* eventfd: the run loop has an InstanceStart or quit */
-	uint64_t boots;           /* VMs started so far (restarts included) */
+	bool quit;		       /* stop asked before boot: the process exits */
+	char load_path[4096]; /* PUT /snapshot/load: the snapshot to restore ("" for a boot) */
+	bool load_resume;     /* ... and whether its vCPUs run at once (resume_vm) */
+	int start_fd;	      /* eventfd: the run loop has an InstanceStart or quit */
+	uint64_t boots;	      /* VMs started so far (restarts included) */
 	const char *version;
 	_Atomic uint64_t requests; /* API requests answered */
 	_Atomic uint64_t errors;   /* ... of which with a 4xx/5xx status */
@@ -51,7 +51,7 @@ struct api_ctl {
 
 /* api_ctl_init - an idle control block for @cfg. 0 or -errno. */
 int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 void api_ctl_destroy(struct api_ctl *ctl);
 
@@ -61,7 +61,7 @@ void api_ctl_destroy(struct api_ctl *ctl);
  * threads. Returns 0 or -errno with one log line.
  */
 int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* api_server_stop - stop serving, wait for in-flight requests, remove the socket. */
 void api_server_stop(struct api_server *srv);
@@ -89,7 +89,7 @@ void api_vm_stopped(struct api_ctl *ctl, bool final);
 struct api_reply {
 	unsigned int status;
 	const char *content_type; /* NULL: no body */
-	char *body;               /* malloc'ed, or NULL */
+	char *body;		  /* malloc'ed, or NULL */
 	size_t body_len;
 };
 void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,

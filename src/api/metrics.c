@@ -27,7 +27,7 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
 
 static void metrics_state(FILE *f, struct api_ctl *ctl)
 {
-	static const char *const states[] = { "not_started", "running", "paused", "stopped" };
+	static const char *const states[] = {"not_started", "running", "paused", "stopped"};
 	unsigned int cur, i;
 
 	if (ctl->state == API_RUNNING)
@@ -43,8 +43,7 @@ static void metrics_state(FILE *f, struct api_ctl *ctl)
 	fprintf(f, "banyan_api_requests_total %llu\n",
 		(unsigned long long)atomic_load(&ctl->requests));
 	metric_head(f, "banyan_api_errors_total", "counter", "API requests answered with 4xx/5xx.");
-	fprintf(f, "banyan_api_errors_total %llu\n",
-		(unsigned long long)atomic_load(&ctl->errors));
+	fprintf(f, "banyan_api_errors_total %llu\n", (unsigned long long)atomic_load(&ctl->errors));
 }
 
 static void metrics_times(FILE *f, struct vm *vm)
@@ -78,12 +77,13 @@ static void metrics_exits(FILE *f, struct vm *vm)
 		    "Exits from KVM_RUN to Banyan, by vCPU and reason.");
 	for (i = 0; i < vm->ncpus; i++)
 		for (slot = 0; slot < VCPU_EXIT_SLOTS; slot++) {
-			uint64_t n = atomic_load_explicit(&vm->vcpus[i].exits[slot],
-							  memory_order_relaxed);
+			uint64_t n =
+			    atomic_load_explicit(&vm->vcpus[i].exits[slot], memory_order_relaxed);
 			const char *name = vcpu_exit_name(slot);
 
 			if (n)
-				fprintf(f, "banyan_vcpu_exits_total{vcpu=\"%u\",reason=\"%s\"} %llu\n",
+				fprintf(f,
+					"banyan_vcpu_exits_total{vcpu=\"%u\",reason=\"%s\"} %llu\n",
 					i, name ? name : "other", (unsigned long long)n);
 		}
 }

@@ -55,8 +55,8 @@ static void reply_json(struct api_reply *r, unsigned int status, json_object *o)
 		reply_set(r, 500, NULL, NULL, 0);
 		return;
 	}
-	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-					      &len);
+	s = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	copy = malloc(len + 1);
 	if (copy)
 		memcpy(copy, s, len + 1);
@@ -64,9 +64,8 @@ static void reply_json(struct api_reply *r, unsigned int status, json_object *o)
 	json_object_put(o);
 }
 
-__attribute__((format(printf, 3, 4))) static void reply_fault(struct api_reply *r,
-							      unsigned int status,
-							      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+reply_fault(struct api_reply *r, unsigned int status, const char *fmt, ...)
 {
 	json_object *o = json_object_new_object();
 	char msg[VMCFG_ERR_LEN + 64];
@@ -197,7 +196,7 @@ static void put_logger(struct req *q)
 {
 	struct vmcfg *c = q->ctl->cfg;
 	char err[VMCFG_ERR_LEN];
-	struct vmcfg tmp = { 0 };
+	struct vmcfg tmp = {0};
 	int ret = vmcfg_logger(&tmp, q->body, err);
 
 	if (ret == 0 && tmp.log_path && (ret = log_open_file(tmp.log_path)) < 0)
@@ -266,8 +265,9 @@ static void action_ctrl_alt_del(struct req *q)
 	if (!kbd)
 		reply_fault(q->reply, 400, "SendCtrlAltDel: this VM has no i8042 keyboard");
 	else if (i8042_ctrl_alt_del(kbd) < 0)
-		reply_fault(q->reply, 400, "SendCtrlAltDel: the guest has not read the previous "
-					   "keys yet (is its i8042 driver loaded?)");
+		reply_fault(q->reply, 400,
+			    "SendCtrlAltDel: the guest has not read the previous "
+			    "keys yet (is its i8042 driver loaded?)");
 	else
 		reply_ok(q->reply);
 }
@@ -279,8 +279,10 @@ static int flush_metrics(struct api_ctl *ctl, char *err)
 	int fd, ret = 0;
 
 	if (!ctl->cfg->metrics_path)
-		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: no metrics file: "
-						    "configure PUT /metrics first"), -EINVAL;
+		return snprintf(err, VMCFG_ERR_LEN,
+				"FlushMetrics: no metrics file: "
+				"configure PUT /metrics first"),
+		       -EINVAL;
 	text = api_metrics(ctl, &len);
 	if (!text)
 		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: out of memory"), -ENOMEM;
@@ -307,9 +309,10 @@ static void put_actions(struct req *q)
 	    json_object_object_length(q->body) != 1 ||
 	    !json_object_object_get_ex(q->body, "action_type", &v) ||
 	    !json_object_is_type(v, json_type_string)) {
-		reply_fault(q->reply, 400, "actions: the body must be {\"action_type\": "
-					   "\"InstanceStart\", \"SendCtrlAltDel\" or "
-					   "\"FlushMetrics\"}");
+		reply_fault(q->reply, 400,
+			    "actions: the body must be {\"action_type\": "
+			    "\"InstanceStart\", \"SendCtrlAltDel\" or "
+			    "\"FlushMetrics\"}");
 		return;
 	}
 	type = json_object_get_string(v);
@@ -381,7 +384,8 @@ static bool body_only(struct req *q, const char *const *keys)
 		reply_fault(q->reply, 400, "%s: expected a JSON object", q->url);
 		return false;
 	}
-	json_object_object_foreach(q->body, key, val) {
+	json_object_object_foreach(q->body, key, val)
+	{
 		const char *const *k;
 
 		(void)val;
@@ -403,9 +407,9 @@ static bool body_only(struct req *q, const char *const *keys)
  */
 static void put_snapshot_create(struct req *q)
 {
-	static const char *const keys[] = { "snapshot_path", "mem_file_path", "snapshot_type",
-					    "version", "resume_vm", NULL };
-	struct snapshot_create_opts o = { 0 };
+	static const char *const keys[] = {"snapshot_path", "mem_file_path", "snapshot_type",
+					   "version",	    "resume_vm",     NULL};
+	struct snapshot_create_opts o = {0};
 	const char *type = body_str(q->body, "snapshot_type");
 	char err[SNAP_ERR_LEN];
 	bool resume = true;
@@ -416,8 +420,9 @@ static void put_snapshot_create(struct req *q)
 	o.mem_link = body_str(q->body, "mem_file_path");
 	if (!o.dir || !o.dir[0] || (type && strcmp(type, "Full") && strcmp(type, "Diff")) ||
 	    !body_bool(q->body, "resume_vm", &resume)) {
-		reply_fault(q->reply, 400, "snapshot/create: snapshot_path (a directory) is required; "
-					   "snapshot_type is Full or Diff; resume_vm a boolean");
+		reply_fault(q->reply, 400,
+			    "snapshot/create: snapshot_path (a directory) is required; "
+			    "snapshot_type is Full or Diff; resume_vm a boolean");
 		return;
 	}
 	if (!vm_live(q, "take a snapshot"))
@@ -443,18 +448,21 @@ static bool load_mem_ok(struct req *q, const char *dir)
 	if (!mem)
 		return true;
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
-	if (stat(mem, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	if (stat(mem, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
 		return true;
-	reply_fault(q->reply, 400, "snapshot/load: %s is not %s: Banyan keeps the memory file "
-				   "inside the snapshot directory", mem, path);
+	reply_fault(q->reply, 400,
+		    "snapshot/load: %s is not %s: Banyan keeps the memory file "
+		    "inside the snapshot directory",
+		    mem, path);
 	return false;
 }
 
 /* Firecracker's PUT /snapshot/load, before boot: the run loop restores it. */
 static void put_snapshot_load(struct req *q)
 {
-	static const char *const keys[] = { "snapshot_path", "mem_file_path", "mem_backend",
-					    "enable_diff_snapshots", "resume_vm", NULL };
+	static const char *const keys[] = {"snapshot_path",	    "mem_file_path", "mem_backend",
+					   "enable_diff_snapshots", "resume_vm",     NULL};
 	struct api_ctl *ctl = q->ctl;
 	const char *dir = body_str(q->body, "snapshot_path");
 	uint64_t one = 1, boots = ctl->boots;
@@ -465,13 +473,15 @@ static void put_snapshot_load(struct req *q)
 	if (!dir || !dir[0] || strlen(dir) >= sizeof(ctl->load_path) ||
 	    !body_bool(q->body, "resume_vm", &resume) ||
 	    !body_bool(q->body, "enable_diff_snapshots", &diff)) {
-		reply_fault(q->reply, 400, "snapshot/load: snapshot_path (a snapshot directory) is "
-					   "required; resume_vm and enable_diff_snapshots are booleans");
+		reply_fault(q->reply, 400,
+			    "snapshot/load: snapshot_path (a snapshot directory) is "
+			    "required; resume_vm and enable_diff_snapshots are booleans");
 		return;
 	}
 	if (ctl->state != API_NOT_STARTED) {
-		reply_fault(q->reply, 400, "snapshot/load: only a VMM that has not started a VM "
-					   "can load a snapshot");
+		reply_fault(q->reply, 400,
+			    "snapshot/load: only a VMM that has not started a VM "
+			    "can load a snapshot");
 		return;
 	}
 	if (!load_mem_ok(q, dir))
@@ -489,7 +499,8 @@ static void put_snapshot_load(struct req *q)
 		reply_ok(q->reply);
 	else
 		reply_fault(q->reply, 400, "snapshot/load: %s",
-			    ctl->start_err[0] ? ctl->start_err : "the snapshot could not be loaded");
+			    ctl->start_err[0] ? ctl->start_err
+					      : "the snapshot could not be loaded");
 }
 
 static double seconds(uint64_t ns)
@@ -560,36 +571,36 @@ static void get_metrics(struct req *q)
 
 struct route {
 	const char *method;
-	const char *path;  /* ending in '/' with has_id: a prefix followed by the id */
+	const char *path; /* ending in '/' with has_id: a prefix followed by the id */
 	bool has_id;
-	bool body;         /* a JSON body is required */
+	bool body; /* a JSON body is required */
 	void (*fn)(struct req *q);
 };
 
 static const struct route routes[] = {
-	{ "GET", "/", false, false, get_root },
-	{ "GET", "/machine-config", false, false, get_machine },
-	{ "PUT", "/machine-config", false, true, put_machine },
-	{ "PATCH", "/machine-config", false, true, put_machine },
-	{ "PUT", "/boot-source", false, true, put_boot },
-	{ "PUT", "/drives/", true, true, put_drive },
-	{ "PATCH", "/drives/", true, true, put_drive },
-	{ "PUT", "/network-interfaces/", true, true, put_net },
-	{ "PATCH", "/network-interfaces/", true, true, put_net },
-	{ "PUT", "/vsock", false, true, put_vsock },
-	{ "PUT", "/entropy", false, true, put_entropy },
-	{ "PUT", "/logger", false, true, put_logger },
-	{ "PUT", "/metrics", false, true, put_metrics },
-	{ "GET", "/metrics", false, false, get_metrics },
-	{ "PUT", "/actions", false, true, put_actions },
-	{ "PATCH", "/vm", false, true, patch_vm },
-	{ "GET", "/vm/config", false, false, get_vm_config },
-	{ "PUT", "/snapshot/create", false, true, put_snapshot_create },
-	{ "PUT", "/snapshot/load", false, true, put_snapshot_load },
-	{ "GET", PREFIX "/status", false, false, get_status },
-	{ "PUT", PREFIX "/stop", false, false, put_stop },
-	{ "GET", PREFIX "/metrics", false, false, get_metrics },
-	{ NULL, NULL, false, false, NULL },
+    {"GET", "/", false, false, get_root},
+    {"GET", "/machine-config", false, false, get_machine},
+    {"PUT", "/machine-config", false, true, put_machine},
+    {"PATCH", "/machine-config", false, true, put_machine},
+    {"PUT", "/boot-source", false, true, put_boot},
+    {"PUT", "/drives/", true, true, put_drive},
+    {"PATCH", "/drives/", true, true, put_drive},
+    {"PUT", "/network-interfaces/", true, true, put_net},
+    {"PATCH", "/network-interfaces/", true, true, put_net},
+    {"PUT", "/vsock", false, true, put_vsock},
+    {"PUT", "/entropy", false, true, put_entropy},
+    {"PUT", "/logger", false, true, put_logger},
+    {"PUT", "/metrics", false, true, put_metrics},
+    {"GET", "/metrics", false, false, get_metrics},
+    {"PUT", "/actions", false, true, put_actions},
+    {"PATCH", "/vm", false, true, patch_vm},
+    {"GET", "/vm/config", false, false, get_vm_config},
+    {"PUT", "/snapshot/create", false, true, put_snapshot_create},
+    {"PUT", "/snapshot/load", false, true, put_snapshot_load},
+    {"GET", PREFIX "/status", false, false, get_status},
+    {"PUT", PREFIX "/stop", false, false, put_stop},
+    {"GET", PREFIX "/metrics", false, false, get_metrics},
+    {NULL, NULL, false, false, NULL},
 };
 
 /* Does @url name @r's path? Sets *@id for the {id} routes. */
@@ -624,7 +635,7 @@ static const struct route *route_find(const char *method, const char *url, const
 void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
 		size_t body_len, struct api_reply *reply)
 {
-	struct req q = { .ctl = ctl, .method = method, .url = url, .reply = reply };
+	struct req q = {.ctl = ctl, .method = method, .url = url, .reply = reply};
 	char err[VMCFG_ERR_LEN];
 	const struct route *r;
 	bool known;

@@ -54,11 +54,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_
 	return ret;
 }
 
-static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned int status,
-				  const char *msg)
+static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned int status, const char *msg)
 {
 	char body[256];
-	struct api_reply r = { .status = status, .content_type = "application/json", .body = body };
+	struct api_reply r = {.status = status, .content_type = "application/json", .body = body};
 
 	r.body_len = (size_t)snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
 	return send_reply(conn, &r);
@@ -87,15 +86,15 @@ static void upload_add(struct upload *up, const char *data, size_t len)
 /* A declared body too large is refused before any of it is read. */
 static bool declared_too_large(struct MHD_Connection *conn)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 	return cl && strtoull(cl, NULL, 10) > VMCFG_MAX_BODY;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **state)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **state)
 {
 	struct api_server *srv = cls;
 	struct upload *up = *state;
@@ -173,7 +172,7 @@ static int api_claim_path(const struct sockaddr_un *addr)
 
 static int api_listen(struct api_server *srv, const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX }, tmp = addr;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX}, tmp = addr;
 	int ret;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -217,13 +216,13 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 	ret = api_listen(srv, path);
 	if (ret == 0) {
 		srv->daemon = MHD_start_daemon(
-			MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				MHD_USE_AUTO | MHD_USE_ERROR_LOG,
-			0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-			MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+			MHD_USE_ERROR_LOG,
+		    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
+		    on_mhd_log, srv, MHD_OPTION_END);
 		if (!srv->daemon)
 			ret = -EIO;
 	}

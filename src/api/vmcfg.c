@@ -13,13 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define VMCFG_MAX_DEPTH  16
-#define VMCFG_MAX_PATH   4096
-#define VMCFG_MAX_ARGS   4096
-#define VMCFG_MAX_ID     64
-#define VMCFG_MEM_MIN    32ULL        /* MiB, as banyan run --memory */
-#define VMCFG_MEM_MAX    (1ULL << 20) /* 1 TiB */
-#define DEFAULT_CMDLINE  "console=ttyS0"
+#define VMCFG_MAX_DEPTH 16
+#define VMCFG_MAX_PATH	4096
+#define VMCFG_MAX_ARGS	4096
+#define VMCFG_MAX_ID	64
+#define VMCFG_MEM_MIN	32ULL	     /* MiB, as banyan run --memory */
+#define VMCFG_MEM_MAX	(1ULL << 20) /* 1 TiB */
+#define DEFAULT_CMDLINE "console=ttyS0"
 
 /* One expected field of an object: its name, JSON type, and whether PUT needs it. */
 struct field {
@@ -69,21 +69,23 @@ static const struct field *find_field(const struct field *fields, const char *na
  * type (null counts as absent for optional fields); with !@patch every
  * required field must be there.
  */
-static int check_object(json_object *body, const char *what, const struct field *fields,
-			bool patch, char *err)
+static int check_object(json_object *body, const char *what, const struct field *fields, bool patch,
+			char *err)
 {
 	const struct field *f;
 
 	if (!json_object_is_type(body, json_type_object))
 		return fail(err, "%s: expected a JSON object", what);
-	json_object_object_foreach(body, key, val) {
+	json_object_object_foreach(body, key, val)
+	{
 		f = find_field(fields, key);
 		if (!f)
 			return fail(err, "%s: unknown field '%s'", what, key);
 		if (!val && !f->required)
 			continue;
 		if (!json_object_is_type(val, f->type))
-			return fail(err, "%s: field '%s' must be %s", what, key, type_name(f->type));
+			return fail(err, "%s: field '%s' must be %s", what, key,
+				    type_name(f->type));
 	}
 	for (f = fields; !patch && f->name; f++)
 		if (f->required && !json_object_object_get_ex(body, f->name, NULL))
@@ -286,19 +288,19 @@ int vmcfg_parse(const char *buf, size_t len, json_object **out, char *err)
 }
 
 static const struct field machine_fields[] = {
-	{ "vcpu_count", json_type_int, true },
-	{ "mem_size_mib", json_type_int, true },
-	{ "smt", json_type_boolean, false },
-	{ "track_dirty_pages", json_type_boolean, false },
-	{ "cpu_template", json_type_string, false },
-	{ "huge_pages", json_type_string, false },
-	{ NULL, 0, false },
+    {"vcpu_count", json_type_int, true},
+    {"mem_size_mib", json_type_int, true},
+    {"smt", json_type_boolean, false},
+    {"track_dirty_pages", json_type_boolean, false},
+    {"cpu_template", json_type_string, false},
+    {"huge_pages", json_type_string, false},
+    {NULL, 0, false},
 };
 
 int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 {
-	static const char *const tmpl[] = { "None", NULL };
-	static const char *const huge[] = { "None", NULL };
+	static const char *const tmpl[] = {"None", NULL};
+	static const char *const huge[] = {"None", NULL};
 	const char *what = "machine-config";
 	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
 	bool smt = patch ? c->smt : false, dirty = patch ? c->track_dirty_pages : false;
@@ -327,10 +329,10 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 }
 
 static const struct field boot_fields[] = {
-	{ "kernel_image_path", json_type_string, true },
-	{ "initrd_path", json_type_string, false },
-	{ "boot_args", json_type_string, false },
-	{ NULL, 0, false },
+    {"kernel_image_path", json_type_string, true},
+    {"initrd_path", json_type_string, false},
+    {"boot_args", json_type_string, false},
+    {NULL, 0, false},
 };
 
 int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
@@ -366,23 +368,18 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field drive_fields[] = {
-	{ "drive_id", json_type_string, true },
-	{ "path_on_host", json_type_string, true },
-	{ "is_root_device", json_type_boolean, true },
-	{ "is_read_only", json_type_boolean, false },
-	{ "partuuid", json_type_string, false },
-	{ "cache_type", json_type_string, false },
-	{ "io_engine", json_type_string, false },
-	{ "rate_limiter", json_type_object, false },
-	{ "socket", json_type_string, false },
-	{ NULL, 0, false },
+    {"drive_id", json_type_string, true},	 {"path_on_host", json_type_string, true},
+    {"is_root_device", json_type_boolean, true}, {"is_read_only", json_type_boolean, false},
+    {"partuuid", json_type_string, false},	 {"cache_type", json_type_string, false},
+    {"io_engine", json_type_string, false},	 {"rate_limiter", json_type_object, false},
+    {"socket", json_type_string, false},	 {NULL, 0, false},
 };
 
 static const struct field drive_patch_fields[] = {
-	{ "drive_id", json_type_string, true },
-	{ "path_on_host", json_type_string, false },
-	{ "rate_limiter", json_type_object, false },
-	{ NULL, 0, false },
+    {"drive_id", json_type_string, true},
+    {"path_on_host", json_type_string, false},
+    {"rate_limiter", json_type_object, false},
+    {NULL, 0, false},
 };
 
 static struct vmcfg_drive *find_drive(struct vmcfg *c, const char *id)
@@ -416,8 +413,8 @@ static int check_body_id(json_object *body, const char *key, const char *id, con
 /* Fill @d from a PUT body already checked against drive_fields. */
 static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 {
-	static const char *const caches[] = { "Unsafe", "Writeback", "Direct", NULL };
-	static const char *const engines[] = { "Sync", "Async", NULL };
+	static const char *const caches[] = {"Unsafe", "Writeback", "Direct", NULL};
+	static const char *const engines[] = {"Sync", "Async", NULL};
 	const char *what = "drives", *path, *partuuid;
 	bool ok = true;
 	int ret = get_str(body, what, "path_on_host", VMCFG_MAX_PATH, &path, err);
@@ -450,7 +447,7 @@ static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 
 static int drive_put(struct vmcfg *c, json_object *body, char *err)
 {
-	struct vmcfg_drive d = { 0 }, *old;
+	struct vmcfg_drive d = {0}, *old;
 	unsigned int i;
 	int ret = drive_from_body(&d, body, err);
 
@@ -497,8 +494,8 @@ static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char 
 
 int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
 {
-	int ret = check_object(body, "drives", patch ? drive_patch_fields : drive_fields, false,
-			       err);
+	int ret =
+	    check_object(body, "drives", patch ? drive_patch_fields : drive_fields, false, err);
 
 	if (ret == 0)
 		ret = check_body_id(body, "drive_id", id, "drives", err);
@@ -510,19 +507,16 @@ int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, 
 }
 
 static const struct field net_fields[] = {
-	{ "iface_id", json_type_string, true },
-	{ "host_dev_name", json_type_string, true },
-	{ "guest_mac", json_type_string, false },
-	{ "rx_rate_limiter", json_type_object, false },
-	{ "tx_rate_limiter", json_type_object, false },
-	{ NULL, 0, false },
+    {"iface_id", json_type_string, true},	  {"host_dev_name", json_type_string, true},
+    {"guest_mac", json_type_string, false},	  {"rx_rate_limiter", json_type_object, false},
+    {"tx_rate_limiter", json_type_object, false}, {NULL, 0, false},
 };
 
 static const struct field net_patch_fields[] = {
-	{ "iface_id", json_type_string, true },
-	{ "rx_rate_limiter", json_type_object, false },
-	{ "tx_rate_limiter", json_type_object, false },
-	{ NULL, 0, false },
+    {"iface_id", json_type_string, true},
+    {"rx_rate_limiter", json_type_object, false},
+    {"tx_rate_limiter", json_type_object, false},
+    {NULL, 0, false},
 };
 
 static bool mac_ok(const char *s)
@@ -550,7 +544,7 @@ static struct vmcfg_net *find_net(struct vmcfg *c, const char *id)
 static int net_put(struct vmcfg *c, json_object *body, char *err)
 {
 	const char *what = "network-interfaces", *dev, *mac;
-	struct vmcfg_net n = { 0 }, *old;
+	struct vmcfg_net n = {0}, *old;
 	uint8_t mac_bytes[6];
 	bool ok = true;
 	int ret = get_str(body, what, "host_dev_name", 15, &dev, err);
@@ -558,8 +552,9 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 	if (ret == 0)
 		ret = get_str(body, what, "guest_mac", 17, &mac, err);
 	if (ret == 0 && mac && (!mac_ok(mac) || parse_mac(mac, mac_bytes) < 0))
-		ret = fail(err, "%s: guest_mac '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
-			   what, mac);
+		ret =
+		    fail(err, "%s: guest_mac '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
+			 what, mac);
 	if (ret < 0)
 		return ret;
 	if (!dev)
@@ -605,10 +600,10 @@ int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, ch
 }
 
 static const struct field vsock_fields[] = {
-	{ "guest_cid", json_type_int, true },
-	{ "uds_path", json_type_string, true },
-	{ "vsock_id", json_type_string, false },
-	{ NULL, 0, false },
+    {"guest_cid", json_type_int, true},
+    {"uds_path", json_type_string, true},
+    {"vsock_id", json_type_string, false},
+    {NULL, 0, false},
 };
 
 int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
@@ -621,7 +616,8 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
 	if (ret == 0)
 		ret = get_uint(body, "vsock", "guest_cid", 3, UINT32_MAX - 1, &cid, err);
 	if (ret == 0)
-		ret = get_str(body, "vsock", "uds_path", 96, &path, err); /* PATH_port fits sun_path */
+		ret = get_str(body, "vsock", "uds_path", 96, &path,
+			      err); /* PATH_port fits sun_path */
 	if (ret == 0)
 		ret = get_str(body, "vsock", "vsock_id", VMCFG_MAX_ID, &vid, err);
 	if (ret < 0)
@@ -638,8 +634,8 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field entropy_fields[] = {
-	{ "rate_limiter", json_type_object, false },
-	{ NULL, 0, false },
+    {"rate_limiter", json_type_object, false},
+    {NULL, 0, false},
 };
 
 int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
@@ -653,13 +649,12 @@ int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
 	return ret;
 }
 
-static const char *const log_levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off",
-					  NULL };
+static const char *const log_levels[] = {"Error", "Warning", "Info", "Debug", "Trace", "Off", NULL};
 
 int vmcfg_log_level(const char *name)
 {
 	/* Firecracker's levels onto Banyan's; Trace is Debug, Off keeps errors. */
-	static const int map[] = { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_DEBUG, LOG_ERROR };
+	static const int map[] = {LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_DEBUG, LOG_ERROR};
 	unsigned int i;
 
 	for (i = 0; log_levels[i]; i++)
@@ -669,12 +664,9 @@ int vmcfg_log_level(const char *name)
 }
 
 static const struct field logger_fields[] = {
-	{ "log_path", json_type_string, false },
-	{ "level", json_type_string, false },
-	{ "show_level", json_type_boolean, false },
-	{ "show_log_origin", json_type_boolean, false },
-	{ "module", json_type_string, false },
-	{ NULL, 0, false },
+    {"log_path", json_type_string, false},    {"level", json_type_string, false},
+    {"show_level", json_type_boolean, false}, {"show_log_origin", json_type_boolean, false},
+    {"module", json_type_string, false},      {NULL, 0, false},
 };
 
 int vmcfg_logger(struct vmcfg *c, json_object *body, char *err)
@@ -703,8 +695,8 @@ int vmcfg_logger(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field metrics_fields[] = {
-	{ "metrics_path", json_type_string, true },
-	{ NULL, 0, false },
+    {"metrics_path", json_type_string, true},
+    {NULL, 0, false},
 };
 
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
@@ -725,18 +717,12 @@ int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field doc_fields[] = {
-	{ "boot-source", json_type_object, true },
-	{ "machine-config", json_type_object, false },
-	{ "drives", json_type_array, false },
-	{ "network-interfaces", json_type_array, false },
-	{ "vsock", json_type_object, false },
-	{ "entropy", json_type_object, false },
-	{ "logger", json_type_object, false },
-	{ "metrics", json_type_object, false },
-	{ "balloon", json_type_object, false },
-	{ "mmds-config", json_type_object, false },
-	{ "cpu-config", json_type_object, false },
-	{ NULL, 0, false },
+    {"boot-source", json_type_object, true}, {"machine-config", json_type_object, false},
+    {"drives", json_type_array, false},	     {"network-interfaces", json_type_array, false},
+    {"vsock", json_type_object, false},	     {"entropy", json_type_object, false},
+    {"logger", json_type_object, false},     {"metrics", json_type_object, false},
+    {"balloon", json_type_object, false},    {"mmds-config", json_type_object, false},
+    {"cpu-config", json_type_object, false}, {NULL, 0, false},
 };
 
 /* Each element of an array section goes through the section's PUT. */
@@ -850,7 +836,8 @@ static json_object *drives_to_json(const struct vmcfg *c)
 			break;
 		json_object_object_add(o, "drive_id", str_or_null(d->drive_id));
 		json_object_object_add(o, "path_on_host", str_or_null(d->path_on_host));
-		json_object_object_add(o, "is_root_device", json_object_new_boolean(d->is_root_device));
+		json_object_object_add(o, "is_root_device",
+				       json_object_new_boolean(d->is_root_device));
 		json_object_object_add(o, "is_read_only", json_object_new_boolean(d->is_read_only));
 		json_object_object_add(o, "partuuid", str_or_null(d->partuuid));
 		json_object_object_add(o, "cache_type", json_object_new_string(d->cache_type));
@@ -898,8 +885,8 @@ static json_object *extras_logger(const struct vmcfg *c)
 	if ((!c->log_path && !c->log_level[0]) || !(o = json_object_new_object()))
 		return NULL;
 	json_object_object_add(o, "log_path", str_or_null(c->log_path));
-	json_object_object_add(o, "level", c->log_level[0] ? json_object_new_string(c->log_level)
-							   : NULL);
+	json_object_object_add(o, "level",
+			       c->log_level[0] ? json_object_new_string(c->log_level) : NULL);
 	return o;
 }
 
@@ -996,12 +983,12 @@ static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
 		const struct vmcfg_net *n = &c->nets[i];
 		struct net_config *nc = &cfg->nets[cfg->nnets++];
 
-		*nc = (struct net_config){ .tap = n->host_dev_name, .id = n->iface_id };
+		*nc = (struct net_config){.tap = n->host_dev_name, .id = n->iface_id};
 		/* net_put accepted only unicast MACs */
 		nc->has_mac = n->guest_mac && parse_mac(n->guest_mac, nc->mac) == 0;
 	}
-	cfg->vsock = (struct vsock_config){ .cid = c->has_vsock ? c->vsock_cid : 0,
-					    .uds_path = c->vsock_uds_path };
+	cfg->vsock = (struct vsock_config){.cid = c->has_vsock ? c->vsock_cid : 0,
+					   .uds_path = c->vsock_uds_path};
 }
 
 int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)

@@ -21,31 +21,31 @@
 #include "vmm/vm.h"
 
 #define VMCFG_MAX_DRIVES VM_MAX_DISKS
-#define VMCFG_MAX_NETS   8
-#define VMCFG_MAX_BODY   (64 * 1024)  /* largest API body or config file */
-#define VMCFG_ERR_LEN    256
+#define VMCFG_MAX_NETS	 8
+#define VMCFG_MAX_BODY	 (64 * 1024) /* largest API body or config file */
+#define VMCFG_ERR_LEN	 256
 
 struct vmcfg_drive {
 	char *drive_id;
 	char *path_on_host;
-	char *partuuid;          /* NULL: none */
+	char *partuuid; /* NULL: none */
 	bool is_root_device;
 	bool is_read_only;
-	char cache_type[16];     /* "Unsafe", "Writeback" or "Direct" (Banyan) */
-	char io_engine[8];       /* "Sync" or "Async" */
+	char cache_type[16]; /* "Unsafe", "Writeback" or "Direct" (Banyan) */
+	char io_engine[8];   /* "Sync" or "Async" */
 };
 
 struct vmcfg_net {
 	char *iface_id;
 	char *host_dev_name;
-	char *guest_mac;         /* NULL: none */
+	char *guest_mac; /* NULL: none */
 };
 
 struct vmcfg {
 	/* boot-source */
 	char *kernel_image_path; /* NULL until configured */
 	char *initrd_path;
-	char *boot_args;         /* NULL: Banyan's default */
+	char *boot_args; /* NULL: Banyan's default */
 	/* machine-config */
 	unsigned int vcpu_count;
 	uint64_t mem_size_mib;
@@ -61,7 +61,7 @@ struct vmcfg {
 	bool entropy;
 	/* logger and metrics */
 	char *log_path;
-	char log_level[8];       /* "" when never set */
+	char log_level[8]; /* "" when never set */
 	char *metrics_path;
 	/* built by vmcfg_to_vm_config */
 	char *cmdline;
@@ -116,11 +116,11 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err);
  * (for GET /vm/config). Replaces @c; 0 or -ENOMEM.
  */
 int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* vmcfg_load_file - read and apply a --config file; 0 or -EINVAL with @err. */
 int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* vmcfg_log_level - enum log_level for a logger level name; -1 if unknown. */
 int vmcfg_log_level(const char *name);

@@ -17,9 +17,9 @@
 #define CTL_TIMEOUT_S 60
 
 /* Exit statuses of banyan ctl (docs/cli.md). */
-#define CTL_OK		0
-#define CTL_API_ERROR	1 /* the API refused the request; its fault_message is printed */
-#define CTL_NO_VMM	3 /* nothing answers on the socket */
+#define CTL_OK	      0
+#define CTL_API_ERROR 1 /* the API refused the request; its fault_message is printed */
+#define CTL_NO_VMM    3 /* nothing answers on the socket */
 
 struct ctl_reply {
 	long status;
@@ -38,16 +38,16 @@ struct ctl_cmd {
 };
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "status", "GET", "/banyan/v1/status", NULL, NULL, "state, vCPUs, memory, uptime" },
-	{ "pause", "PATCH", "/vm", "{\"state\":\"Paused\"}", "paused", "pause every vCPU" },
-	{ "resume", "PATCH", "/vm", "{\"state\":\"Resumed\"}", "resumed", "resume the vCPUs" },
-	{ "stop", "PUT", "/banyan/v1/stop", "", "stopped",
-	  "stop the VM (banyan run exits as on a guest power-off)" },
-	{ "ctrl-alt-del", "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}",
-	  "sent Ctrl-Alt-Del", "press Ctrl-Alt-Del on the guest's keyboard" },
-	{ "config", "GET", "/vm/config", NULL, NULL, "the VM's configuration (JSON, as --config reads)" },
-	{ "metrics", "GET", "/metrics", NULL, NULL, "metrics in Prometheus text format" },
-	{ NULL, NULL, NULL, NULL, NULL, NULL },
+    {"status", "GET", "/banyan/v1/status", NULL, NULL, "state, vCPUs, memory, uptime"},
+    {"pause", "PATCH", "/vm", "{\"state\":\"Paused\"}", "paused", "pause every vCPU"},
+    {"resume", "PATCH", "/vm", "{\"state\":\"Resumed\"}", "resumed", "resume the vCPUs"},
+    {"stop", "PUT", "/banyan/v1/stop", "", "stopped",
+     "stop the VM (banyan run exits as on a guest power-off)"},
+    {"ctrl-alt-del", "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", "sent Ctrl-Alt-Del",
+     "press Ctrl-Alt-Del on the guest's keyboard"},
+    {"config", "GET", "/vm/config", NULL, NULL, "the VM's configuration (JSON, as --config reads)"},
+    {"metrics", "GET", "/metrics", NULL, NULL, "metrics in Prometheus text format"},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static void ctl_usage(FILE *f)
@@ -114,7 +114,8 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	else
-		fprintf(stderr, "banyan ctl: %s: %s\n", sock, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		fprintf(stderr, "banyan ctl: %s: %s\n", sock,
+			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
@@ -123,7 +124,7 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 static void print_status(json_object *o)
 {
 	json_object_object_foreach(o, key, val)
-		printf("%-15s %s\n", key, val ? json_object_get_string(val) : "-");
+	    printf("%-15s %s\n", key, val ? json_object_get_string(val) : "-");
 }
 
 /* Human output of a successful reply. */
@@ -147,8 +148,8 @@ static void ctl_print(const struct ctl_cmd *c, const struct ctl_reply *r, bool j
 	if (o && strcmp(c->name, "status") == 0)
 		print_status(o);
 	else
-		printf("%s\n", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								       JSON_C_TO_STRING_NOSLASHESCAPE)
+		printf("%s\n", o ? json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
 				 : r->body);
 	json_object_put(o);
 }
@@ -170,7 +171,7 @@ static int ctl_fault(const struct ctl_reply *r, bool json)
 
 static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 {
-	struct ctl_reply r = { 0 };
+	struct ctl_reply r = {0};
 	int status;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -188,22 +189,21 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 }
 
 static const struct option ctl_options[] = {
-	{ "api-socket", required_argument, NULL, 's' },
-	{ "json", no_argument, NULL, 'j' },
-	{ "diff", no_argument, NULL, 'd' },
-	{ "paused", no_argument, NULL, 'p' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"api-socket", required_argument, NULL, 's'},
+    {"json", no_argument, NULL, 'j'},
+    {"diff", no_argument, NULL, 'd'},
+    {"paused", no_argument, NULL, 'p'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 /*
  * snapshot create DIR: the VMM may run in another directory, so DIR goes
  * to the API as an absolute path (its parent must exist).
  */
-static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, bool paused,
-			bool json)
+static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, bool paused, bool json)
 {
-	struct ctl_cmd c = { "snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL };
+	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL};
 	char parent[4096], abs[4096], dir[8200], *slash, body[8400];
 	json_object *o;
 	int status;
@@ -221,13 +221,15 @@ static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, boo
 		return EXIT_USAGE;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", abs,
-		 strrchr(args[1], '/') && strrchr(args[1], '/')[1] ? strrchr(args[1], '/') + 1 : args[1]);
+		 strrchr(args[1], '/') && strrchr(args[1], '/')[1] ? strrchr(args[1], '/') + 1
+								   : args[1]);
 	o = json_object_new_object();
 	json_object_object_add(o, "snapshot_path", json_object_new_string(dir));
 	json_object_object_add(o, "snapshot_type", json_object_new_string(diff ? "Diff" : "Full"));
 	json_object_object_add(o, "resume_vm", json_object_new_boolean(!paused));
-	snprintf(body, sizeof(body), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
+	snprintf(body, sizeof(body), "%s",
+		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	c.body = body;
 	status = ctl_run(sock, &c, json);

@@ -23,7 +23,7 @@
 static void *fake_run_loop(void *arg)
 {
 	struct api_ctl *ctl = arg;
-	struct pollfd p = { .fd = ctl->start_fd, .events = POLLIN };
+	struct pollfd p = {.fd = ctl->start_fd, .events = POLLIN};
 	bool quit;
 
 	for (;;) {
@@ -38,15 +38,24 @@ static void *fake_run_loop(void *arg)
 static const struct {
 	const char *method, *url;
 } targets[] = {
-	{ "PUT", "/machine-config" },	     { "PATCH", "/machine-config" },
-	{ "PUT", "/boot-source" },	     { "PUT", "/drives/rootfs" },
-	{ "PATCH", "/drives/rootfs" },	     { "PUT", "/drives/data_1" },
-	{ "PUT", "/network-interfaces/eth0" }, { "PATCH", "/network-interfaces/eth0" },
-	{ "PUT", "/vsock" },		     { "PUT", "/entropy" },
-	{ "PUT", "/actions" },		     { "PATCH", "/vm" },
-	{ "GET", "/vm/config" },	     { "GET", "/machine-config" },
-	{ "GET", "/metrics" },		     { "PUT", "/snapshot/create" },
-	{ "GET", "/" },			     { "GET", "/banyan/v1/status" },
+    {"PUT", "/machine-config"},
+    {"PATCH", "/machine-config"},
+    {"PUT", "/boot-source"},
+    {"PUT", "/drives/rootfs"},
+    {"PATCH", "/drives/rootfs"},
+    {"PUT", "/drives/data_1"},
+    {"PUT", "/network-interfaces/eth0"},
+    {"PATCH", "/network-interfaces/eth0"},
+    {"PUT", "/vsock"},
+    {"PUT", "/entropy"},
+    {"PUT", "/actions"},
+    {"PATCH", "/vm"},
+    {"GET", "/vm/config"},
+    {"GET", "/machine-config"},
+    {"GET", "/metrics"},
+    {"PUT", "/snapshot/create"},
+    {"GET", "/"},
+    {"GET", "/banyan/v1/status"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
