@@ -3,9 +3,9 @@
 # entirely over the API socket; pause stops it making progress and resume
 # lets it continue; GET /vm/config fed back with --config boots an equal VM;
 # SendCtrlAltDel reaches the guest's keyboard (docs/api.md: with the
-# kernel.ctrl-alt-del sysctl at 1 the guest reboots at once and banyan exits
-# as on a reboot; at 0, the default, the kernel signals init and the rig's
-# shell init ignores it).
+# kernel.ctrl-alt-del sysctl at 1, the kernel's default, the guest reboots
+# at once and banyan exits as on a reboot; at 0, as systemd and busybox init
+# set it, the kernel signals init instead, which the rig's shell init ignores).
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
@@ -112,24 +112,27 @@ check "config: 2 vCPUs in the VM" says 'banyan_vm_vcpus 2' api "$T/again.sock" G
 api_ok "$T/again.sock" PUT /banyan/v1/stop >/dev/null
 vmm_wait again
 
-# 4. Ctrl-Alt-Del with kernel.ctrl-alt-del = 1: the kernel reboots at once.
+# 4. Ctrl-Alt-Del with kernel.ctrl-alt-del = 1 (the kernel's default; the
+# rig's init is a shell that leaves it): the kernel reboots at once.
 boot_cad() { # boot_cad NAME COMMAND
 	vmm_start "$1" --kernel "$KERNEL" --initrd "$INITRD" --cmdline "console=ttyS0 quiet -- $2"
 }
 # The marker is split in the command so that the kernel's echo of its
 # command line never matches it.
-boot_cad cad1 'echo 1 >/proc/sys/kernel/ctrl-alt-del; echo "cad-""ready"; sleep 600'
+boot_cad cad1 'echo ctrl_alt_del=$(cat /proc/sys/kernel/ctrl-alt-del); echo "cad-""ready"; sleep 600'
 check "cad1: guest ready" wait_text cad1 cad-ready
 sleep 1
 check "cad1: banyan ctl ctrl-alt-del" "$BANYAN" ctl --api-socket "$T/cad1.sock" ctrl-alt-del
 vmm_wait cad1
 check "cad1: the guest rebooted: exit 0" status_is 0 "$(cat "$T/cad1.rc")"
 check "cad1: reported as a reboot" contains "$T/cad1.err" "VM stopped (reboot)"
+check "cad1: the sysctl was at its default, 1" test "$(console cad1 | sed -n 's/^ctrl_alt_del=//p')" = 1
 
-# 5. The default (ctrl-alt-del = 0): the keys reach the keyboard driver, the
-# kernel signals init, and the rig's shell init carries on.
+# 5. ctrl-alt-del = 0 (what systemd and busybox init set): the keys reach
+# the keyboard driver, the kernel signals init, and the rig's shell init
+# carries on.
 IRQS='awk "/i8042/ {s=0; for (i=2; i<=NF; i++) if (\$i ~ /^[0-9]+\$/) s+=\$i; print s}" /proc/interrupts'
-boot_cad cad0 "echo cad-\"\"ready; sleep 10; echo kbd_irqs=\$($IRQS)"
+boot_cad cad0 "echo 0 >/proc/sys/kernel/ctrl-alt-del; echo cad-\"\"ready; sleep 10; echo kbd_irqs=\$($IRQS)"
 check "cad0: guest ready" wait_text cad0 cad-ready
 check "cad0: SendCtrlAltDel" api_ok "$T/cad0.sock" PUT /actions '{"action_type": "SendCtrlAltDel"}'
 vmm_wait cad0
