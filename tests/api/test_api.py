@@ -22,6 +22,7 @@ BANYAN, GUESTS, PART = sys.argv[1], sys.argv[2], sys.argv[3]
 TMP = tempfile.mkdtemp(prefix="banyan-api-")
 N = 0
 FAILED = 0
+VMMS = []  # every process started, killed at the end whatever happens
 
 
 def tap(ok, name, detail=""):
@@ -58,6 +59,7 @@ class Vmm:
         self.proc = subprocess.Popen(
             [BANYAN, "run", "--api-socket", self.sock] + list(args),
             stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        VMMS.append(self)
         if wait_socket:
             for _ in range(200):
                 if os.path.exists(self.sock) or self.proc.poll() is not None:
@@ -528,6 +530,8 @@ def main():
         else:
             part_vm()
     finally:
+        for v in VMMS:
+            v.kill()
         subprocess.run(["rm", "-rf", TMP])
     print("1..%d" % N)
     sys.exit(1 if FAILED else 0)
