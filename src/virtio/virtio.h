@@ -21,26 +21,26 @@
 #include "vmm/device.h"
 
 /* Device IDs (5 Device Types). */
-#define VIRTIO_ID_NET   1
+#define VIRTIO_ID_NET	1
 #define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_RNG	4
 #define VIRTIO_ID_VSOCK 19
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
-#define VIRTIO_STATUS_DRIVER      0x02
-#define VIRTIO_STATUS_DRIVER_OK   0x04
+#define VIRTIO_STATUS_DRIVER	  0x02
+#define VIRTIO_STATUS_DRIVER_OK	  0x04
 #define VIRTIO_STATUS_FEATURES_OK 0x08
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
-#define VIRTIO_STATUS_FAILED      0x80
+#define VIRTIO_STATUS_FAILED	  0x80
 
 /* Transport feature bits (6 Reserved Feature Bits). */
 #define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VIRTIO_F_RING_EVENT_IDX     29
-#define VIRTIO_F_VERSION_1          32
+#define VIRTIO_F_RING_EVENT_IDX	    29
+#define VIRTIO_F_VERSION_1	    32
 
 /* Interrupt status bits. */
-#define VIRTIO_INT_USED   0x1
+#define VIRTIO_INT_USED	  0x1
 #define VIRTIO_INT_CONFIG 0x2
 
 #define VIRTIO_MAX_QUEUES 8
@@ -49,10 +49,10 @@ struct virtio_dev;
 struct state_io;
 
 struct virtio_dev_ops {
-	const char *name;          /* "virtio-blk": for logs */
-	uint32_t device_id;        /* VIRTIO_ID_* */
-	unsigned int nqueues;      /* 1..VIRTIO_MAX_QUEUES */
-	uint16_t queue_max;        /* QueueNumMax, a power of two */
+	const char *name;     /* "virtio-blk": for logs */
+	uint32_t device_id;   /* VIRTIO_ID_* */
+	unsigned int nqueues; /* 1..VIRTIO_MAX_QUEUES */
+	uint16_t queue_max;   /* QueueNumMax, a power of two */
 	/*
 	 * Configuration space access at @offset (@len 1..8); a read fills every
 	 * byte (0 beyond the end), a write outside writable fields is ignored.
@@ -78,11 +78,11 @@ struct virtio_transport;
 
 struct virtio_dev {
 	const struct virtio_dev_ops *ops;
-	const char *id;            /* instance name for logs, e.g. "vda" */
-	uint64_t features;         /* device-specific feature bits offered */
-	uint64_t acked;            /* negotiated features (valid after FEATURES_OK) */
-	int event_fd;              /* extra fd for the device thread, or -1 */
-	struct virtqueue *vqs;     /* ops->nqueues queues, owned by the transport */
+	const char *id;	       /* instance name for logs, e.g. "vda" */
+	uint64_t features;     /* device-specific feature bits offered */
+	uint64_t acked;	       /* negotiated features (valid after FEATURES_OK) */
+	int event_fd;	       /* extra fd for the device thread, or -1 */
+	struct virtqueue *vqs; /* ops->nqueues queues, owned by the transport */
 	struct virtio_transport *transport;
 };
 
@@ -94,7 +94,7 @@ struct virtio_dev {
  * line and must stop using its queues.
  */
 int virtio_pop(struct virtio_dev *vdev, unsigned int q, struct vq_chain *c)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * virtio_used - after vq_push on queue @q: interrupt the driver if it wants
@@ -128,8 +128,7 @@ void virtio_unlock(struct virtio_dev *vdev);
 void virtio_config_changed(struct virtio_dev *vdev);
 
 /* virtio_config_bytes - copy @len bytes at @offset of @cfg (@size bytes) to @data, 0-padded. */
-void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *data,
-			 uint32_t len);
+void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *data, uint32_t len);
 
 /* The devices. Each returns NULL after logging one line on failure. */
 struct disk_config;

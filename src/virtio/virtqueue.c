@@ -64,8 +64,7 @@ void vq_reset(struct virtqueue *vq)
 	vq->indirect = indirect;
 }
 
-static int chain_add(struct vq_chain *c, const struct vring_desc *d, void *host,
-		     enum vq_error *err)
+static int chain_add(struct vq_chain *c, const struct vring_desc *d, void *host, enum vq_error *err)
 {
 	if (c->nout + c->nin >= c->cap) {
 		*err = VQ_ERR_TOO_LONG;
@@ -82,14 +81,13 @@ static int chain_add(struct vq_chain *c, const struct vring_desc *d, void *host,
 		c->nout++;
 		c->out_len += d->len;
 	}
-	c->iov[c->nout + c->nin - 1] = (struct iovec){ host, d->len };
+	c->iov[c->nout + c->nin - 1] = (struct iovec){host, d->len};
 	return 0;
 }
 
 /* Switch the walk to the indirect table @d describes. */
-static int chain_indirect(struct virtqueue *vq, const struct vring_desc *d,
-			  const uint8_t **table, uint32_t *tsize,
-			  enum vq_error *err)
+static int chain_indirect(struct virtqueue *vq, const struct vring_desc *d, const uint8_t **table,
+			  uint32_t *tsize, enum vq_error *err)
 {
 	void *t;
 
@@ -214,7 +212,8 @@ void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, uns
 		return;
 	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size));
 	for (unsigned int i = 0; i < n; i++) {
-		elem = (volatile uint32_t *)&vq->used[2 + 4 * (uint32_t)((vq->used_idx + i) % vq->size)];
+		elem = (volatile uint32_t *)&vq
+			   ->used[2 + 4 * (uint32_t)((vq->used_idx + i) % vq->size)];
 		elem[0] = elems[i].id;
 		elem[1] = elems[i].len;
 	}
@@ -261,22 +260,21 @@ bool vq_enable_notify(struct virtqueue *vq)
 const char *vq_error_str(enum vq_error err)
 {
 	static const char *const s[] = {
-		[VQ_OK] = "no error",
-		[VQ_ERR_AVAIL_IDX] = "available index ran ahead of the queue size",
-		[VQ_ERR_HEAD] = "chain head out of the queue",
-		[VQ_ERR_NEXT] = "next index out of the descriptor table",
-		[VQ_ERR_TOO_LONG] = "chain too long (or a loop)",
-		[VQ_ERR_ADDR] = "buffer outside guest memory",
-		[VQ_ERR_ZERO_LEN] = "zero-length buffer",
-		[VQ_ERR_DIRECTION] = "readable buffer after a writable one",
-		[VQ_ERR_INDIRECT] = "bad indirect descriptor table",
+	    [VQ_OK] = "no error",
+	    [VQ_ERR_AVAIL_IDX] = "available index ran ahead of the queue size",
+	    [VQ_ERR_HEAD] = "chain head out of the queue",
+	    [VQ_ERR_NEXT] = "next index out of the descriptor table",
+	    [VQ_ERR_TOO_LONG] = "chain too long (or a loop)",
+	    [VQ_ERR_ADDR] = "buffer outside guest memory",
+	    [VQ_ERR_ZERO_LEN] = "zero-length buffer",
+	    [VQ_ERR_DIRECTION] = "readable buffer after a writable one",
+	    [VQ_ERR_INDIRECT] = "bad indirect descriptor table",
 	};
 
 	return (unsigned int)err < sizeof(s) / sizeof(s[0]) ? s[err] : "?";
 }
 
-uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t skip, void *buf,
-		    uint64_t len)
+uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t skip, void *buf, uint64_t len)
 {
 	uint64_t done = 0;
 
@@ -336,7 +334,7 @@ int iov_slice(const struct iovec *iov, unsigned int n, uint64_t skip, uint64_t l
 			l = len;
 		if (out == cap)
 			return -ENOSPC;
-		dst[out++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, l };
+		dst[out++] = (struct iovec){(uint8_t *)iov[i].iov_base + skip, l};
 		len -= l;
 		skip = 0;
 	}

@@ -20,7 +20,7 @@
 
 #include "vmm/guest_mem.h"
 
-#define VQ_MAX_SIZE     32768 /* the largest queue size the spec allows */
+#define VQ_MAX_SIZE	32768 /* the largest queue size the spec allows */
 #define VQ_MAX_INDIRECT 1024  /* entries in one indirect table */
 
 #define VRING_DESC_F_NEXT     1
@@ -28,7 +28,7 @@
 #define VRING_DESC_F_INDIRECT 4
 
 #define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VRING_USED_F_NO_NOTIFY     1
+#define VRING_USED_F_NO_NOTIFY	   1
 
 struct vring_desc {
 	uint64_t addr;
@@ -51,15 +51,15 @@ struct virtqueue {
 	bool event_idx;
 	bool indirect;
 	/* Device-side indices: saved and restored with the device. */
-	uint16_t last_avail;   /* next avail ring slot to consume */
-	uint16_t used_idx;     /* our copy of used->idx */
+	uint16_t last_avail;	 /* next avail ring slot to consume */
+	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx when the driver was last notified */
-	bool signalled_valid;  /* signalled_used means something */
+	bool signalled_valid;	 /* signalled_used means something */
 	/* Resolved by vq_activate (host pointers into guest memory). */
 	const struct guest_mem *mem;
-	const uint8_t *desc;       /* the descriptor table, read with memcpy */
-	volatile uint16_t *avail;  /* flags, idx, ring[size], used_event */
-	volatile uint16_t *used;   /* flags, idx, then elems; avail_event after them */
+	const uint8_t *desc;	  /* the descriptor table, read with memcpy */
+	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+	volatile uint16_t *used;  /* flags, idx, then elems; avail_event after them */
 	bool active;
 };
 
@@ -68,11 +68,11 @@ struct virtqueue {
  * device-writable ones (in), as host iovecs. @iov has room for @cap entries.
  */
 struct vq_chain {
-	uint16_t head;       /* the id to hand back with vq_push */
-	unsigned int nout;   /* iov[0..nout) readable */
-	unsigned int nin;    /* iov[nout..nout+nin) writable */
-	uint64_t out_len;    /* total bytes readable */
-	uint64_t in_len;     /* total bytes writable */
+	uint16_t head;	   /* the id to hand back with vq_push */
+	unsigned int nout; /* iov[0..nout) readable */
+	unsigned int nin;  /* iov[nout..nout+nin) writable */
+	uint64_t out_len;  /* total bytes readable */
+	uint64_t in_len;   /* total bytes writable */
 	unsigned int cap;
 	struct iovec *iov;
 };
@@ -80,14 +80,14 @@ struct vq_chain {
 /* Why vq_pop refused a chain (for the log line). */
 enum vq_error {
 	VQ_OK,
-	VQ_ERR_AVAIL_IDX,     /* avail->idx ran more than size ahead */
-	VQ_ERR_HEAD,          /* head index >= queue size */
-	VQ_ERR_NEXT,          /* next index out of the table */
-	VQ_ERR_TOO_LONG,      /* more descriptors than the table, or than iov room: a loop */
-	VQ_ERR_ADDR,          /* buffer or table outside guest memory */
-	VQ_ERR_ZERO_LEN,      /* zero-length buffer */
-	VQ_ERR_DIRECTION,     /* readable after writable */
-	VQ_ERR_INDIRECT,      /* bad indirect table: nested, with NEXT, size, feature */
+	VQ_ERR_AVAIL_IDX, /* avail->idx ran more than size ahead */
+	VQ_ERR_HEAD,	  /* head index >= queue size */
+	VQ_ERR_NEXT,	  /* next index out of the table */
+	VQ_ERR_TOO_LONG,  /* more descriptors than the table, or than iov room: a loop */
+	VQ_ERR_ADDR,	  /* buffer or table outside guest memory */
+	VQ_ERR_ZERO_LEN,  /* zero-length buffer */
+	VQ_ERR_DIRECTION, /* readable after writable */
+	VQ_ERR_INDIRECT,  /* bad indirect table: nested, with NEXT, size, feature */
 };
 
 /*
@@ -96,7 +96,7 @@ enum vq_error {
  * Returns 0, or -EINVAL (bad size or alignment) / -EFAULT (outside memory).
  */
 int vq_activate(struct virtqueue *vq, const struct guest_mem *mem)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* vq_reset - back to the power-on state: inactive, size 0, indices 0. */
 void vq_reset(struct virtqueue *vq);
@@ -108,7 +108,7 @@ void vq_reset(struct virtqueue *vq);
  * queue must not be used again until reset). Never writes guest memory.
  */
 int vq_pop(struct virtqueue *vq, struct vq_chain *chain, enum vq_error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* vq_unpop - give back the chain vq_pop just returned (e.g. out of resources). */
 void vq_unpop(struct virtqueue *vq);
