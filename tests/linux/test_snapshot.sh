@@ -13,15 +13,25 @@ linux_prereqs
 
 SLOW=${BANYAN_EMULATED_HOST:+4}
 SLOW=${SLOW:-1}
-LOOP='i=0; while :; do i=$((i+1)); touch /tmp/mark.$i;
-echo $i | dd of=/dev/vda bs=512 conv=sync,fsync 2>/dev/null;
-d=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d "\0" | head -n1);
-g=$(dd if=/dev/mem bs=16 skip=61440 count=1 2>/dev/null | od -An -tx1 | tr -d " \n");
-echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g"; sleep 0.3; done'
+# The workload, base64-encoded: the kernel refuses more than 32 words for init.
+LOOP=$(base64 -w0 <<'EOF'
+i=0
+while :; do
+	i=$((i+1))
+	touch /tmp/mark.$i
+	echo $i | dd of=/dev/vda bs=512 conv=sync,fsync 2>/dev/null
+	echo 3 >/proc/sys/vm/drop_caches
+	d=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\0' | head -n1)
+	g=$(dd if=/dev/mem bs=16 skip=61440 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g"
+	sleep 0.3
+done
+EOF
+)
 
 truncate -s 8M "$T/disk.img"
 "$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --api-socket "$T/api.sock" \
-	--disk path="$T/disk.img" --cmdline "console=ttyS0 quiet -- $LOOP" </dev/null \
+	--disk path="$T/disk.img" --cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | sh" </dev/null \
 	>"$T/orig.out" 2>"$T/orig.err" &
 vm=$!
 ctl() { "$BANYAN" ctl --api-socket "$T/api.sock" "$@"; }
