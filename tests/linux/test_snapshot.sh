@@ -64,12 +64,17 @@ wait "$vm"
 orig_last=$(field "$T/orig.out" tick last)
 check "the original ran on past the snapshots" test "$orig_last" -gt $((base_tick + 6))
 
+same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
+differ() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
+
 # restore NAME SNAPSHOT SECONDS [options]
 restore() {
 	local name=$1 snap=$2 secs=$3
 	shift 3
 	timeout -s TERM "$secs" "$BANYAN" restore --snapshot "$snap" "$@" </dev/null \
 		>"$T/$name.out" 2>"$T/$name.err"
+	grep -q '^tick=' "$T/$name.out" || { tail -n 5 "$T/$name.err"; tail -n 5 "$T/$name.out"; } |
+		sed 's/^/# /'
 }
 restore r1 "$T/store/base" $((5 * SLOW))
 t1=$(field "$T/r1.out" tick)
@@ -77,17 +82,17 @@ check "restore: the guest continues counting (not from 1)" test "${t1:-0}" -gt 3
 check "restore: it continues from the snapshot, not the end" test "${t1:-0}" -le $((base_tick + 2))
 check "restore: it keeps counting" test "$(field "$T/r1.out" tick last)" -gt "${t1:-0}"
 check "rollback: files made after the snapshot are gone" \
-	test "$(field "$T/r1.out" files last)" = "$(field "$T/r1.out" tick last)"
+	same "$(field "$T/r1.out" files last)" "$(field "$T/r1.out" tick last)"
 check "restore: the disk still works (reads back what it wrote)" \
-	test "$(field "$T/r1.out" disk last)" = "$(field "$T/r1.out" tick last)"
-check "restore: a new generation ID" test "$(field "$T/r1.out" gen last)" != "$orig_gen"
+	same "$(field "$T/r1.out" disk last)" "$(field "$T/r1.out" tick last)"
+check "restore: a new generation ID" differ "$(field "$T/r1.out" gen last)" "$orig_gen"
 restore r2 "$T/store/base" $((5 * SLOW))
-check "rollback: the same snapshot restores to the same point" test "$(field "$T/r2.out" tick)" = "$t1"
+check "rollback: the same snapshot restores to the same point" same "$(field "$T/r2.out" tick)" "$t1"
 restore rg "$T/store/grand" $((5 * SLOW))
 tg=$(field "$T/rg.out" tick)
 check "diff chain: the grandchild continues after the base" test "${tg:-0}" -gt $((t1 + 3))
 check "diff chain: files match the count" \
-	test "$(field "$T/rg.out" files last)" = "$(field "$T/rg.out" tick last)"
+	same "$(field "$T/rg.out" files last)" "$(field "$T/rg.out" tick last)"
 base_kb=$(du -k "$T/store/base" | cut -f1)
 child_kb=$(du -k "$T/store/child" | cut -f1)
 check "diff chain: a diff is far smaller than the full snapshot ($child_kb vs $base_kb KiB)" \
@@ -116,7 +121,8 @@ check "ten clones ran and counted ($running of 10)" test "$running" = 10
 gens=$(for i in $(seq 0 9); do field "$T/clone.$i" gen last; done | sort -u | grep -c .)
 check "each clone has its own generation ID ($gens distinct)" test "$gens" = 10
 echo "# clones: summed PSS ${pss} KiB, summed RSS ${rss} KiB, ten copies of RAM $((10 * 262144)) KiB"
-check "clones share memory: summed PSS below a third of ten copies" test "$pss" -lt $((10 * 262144 / 3))
+check "clones share memory: summed PSS below a third of ten copies" \
+	test "$pss" -gt 0 -a "$pss" -lt $((10 * 262144 / 3))
 
 # Damaged snapshots: refused, nothing started.
 bad() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }

@@ -34,6 +34,7 @@
 #define X86_MAX_MSRS	       1024
 #define X86_MAX_CPUID	       512
 #define X86_XSAVE_MAX	       (64 * 1024)
+#define MSR_IA32_TSC_DEADLINE  0x6e0
 
 /* Events flags KVM_SET_VCPU_EVENTS accepts without extra capabilities. */
 #define EVENTS_VALID_FLAGS                                                                         \
@@ -588,6 +589,18 @@ static int x86_set_msrs(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	return 0;
 }
 
+/*
+ * The TSC deadline again, after KVM_SET_LAPIC: KVM keeps it only while the
+ * LAPIC timer is in TSC-deadline mode, which the MSR pass ran before. A
+ * lost deadline leaves a guest that sleeps waiting for a timer forever.
+ */
+static void x86_set_tsc_deadline(struct vcpu *vcpu, struct x86_vcpu_state *st)
+{
+	for (uint32_t i = 0; i < st->nmsrs; i++)
+		if (st->msrs[i].index == MSR_IA32_TSC_DEADLINE)
+			x86_msrs_batch(vcpu->fd, KVM_SET_MSRS, &st->msrs[i], 1);
+}
+
 static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
 	int ret = 0;
@@ -603,8 +616,11 @@ static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
 		SET("KVM_SET_XCRS", KVM_SET_XCRS, &st->xcrs);
 	if (ret == 0)
 		ret = x86_set_msrs(vcpu, st);
-	if (st->has_lapic && !vcpu->vm->cfg.no_irqchip)
+	if (st->has_lapic && !vcpu->vm->cfg.no_irqchip) {
 		SET("KVM_SET_LAPIC", KVM_SET_LAPIC, &st->lapic);
+		if (ret == 0)
+			x86_set_tsc_deadline(vcpu, st);
+	}
 	SET("KVM_SET_MP_STATE", KVM_SET_MP_STATE, &st->mp);
 	st->events.flags &= EVENTS_VALID_FLAGS;
 	st->events.exception_has_payload = 0;
