@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define BLK_QUEUE_SIZE		256
-#define BLK_SEG_MAX		128		  /* data segments per request */
+#define BLK_SEG_MAX		254		  /* data segments per request (as QEMU) */
 #define BLK_CHAIN_MAX		(BLK_SEG_MAX + 2) /* plus header and status */
 #define BLK_SECTOR		512ULL
 #define BLK_ID_BYTES		20

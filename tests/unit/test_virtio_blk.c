@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,11 +37,14 @@
 #define HDR(i)	(FAKE_DATA + 0x100ULL * (i))
 #define DATA(i) (FAKE_DATA + 0x10000ULL + 0x10000ULL * (i))
 
+static atomic_uint irq_edges; /* interrupts raised through set_irq */
+
 static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 {
 	(void)host;
 	(void)gsi;
-	(void)level;
+	if (level)
+		atomic_fetch_add(&irq_edges, 1);
 }
 
 static void fake_request(struct dev_host *host, enum vm_request req)
@@ -244,7 +248,7 @@ static void test_config(void **state)
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG, &cap, 8);
 	assert_int_equal(cap, DISK_SIZE / 512);
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 12, &v, 4);
-	assert_int_equal(v, 128); /* seg_max */
+	assert_int_equal(v, 254); /* seg_max */
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 20, &v, 4);
 	assert_int_equal(v, 512); /* blk_size */
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 40, &v, 4);
@@ -346,6 +350,64 @@ static void test_many_in_flight(void **state)
 		assert_int_equal(data_of(f, s)[0], s + 1);
 		assert_int_equal(data_of(f, s)[4095], s + 1);
 	}
+}
+
+/*
+ * Used-buffer interrupts with EVENT_IDX (which bring_up negotiates): a
+ * completion after the driver re-enabled callbacks interrupts; one the
+ * driver asked to skip does not; a batch interrupts once.
+ */
+static void test_event_idx_interrupts(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int before;
+
+	assert_int_equal(request(f, T_GET_ID, 0, 20), 0); /* the first always interrupts */
+	fake_set_used_event(&f->r, fake_used_idx(&f->r)); /* re-enabled, all seen */
+	before = atomic_load(&irq_edges);
+	assert_int_equal(request(f, T_IN, 0, 4096), 0);
+	assert_int_equal(atomic_load(&irq_edges), before + 1);
+
+	fake_set_used_event(&f->r, (uint16_t)(fake_used_idx(&f->r) + 5)); /* later, please */
+	before = atomic_load(&irq_edges);
+	assert_int_equal(request(f, T_IN, 0, 4096), 0);
+	assert_int_equal(atomic_load(&irq_edges), before);
+
+	/* 16 reads at once, the driver wanting to hear about the first: one interrupt. */
+	fake_set_used_event(&f->r, fake_used_idx(&f->r));
+	before = atomic_load(&irq_edges);
+	for (unsigned int s = 0; s < 16; s++)
+		post(f, s, T_IN, 8ULL * s, 4096);
+	kick_and_wait(f);
+	assert_true(atomic_load(&irq_edges) >= before + 1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+}
+
+/* A request with SEG_MAX (254) data segments, as Linux builds for 1 MiB. */
+static void test_seg_max_request(void **state)
+{
+	struct fixture *f = *state;
+	struct {
+		uint32_t type, ioprio;
+		uint64_t sector;
+	} h = {T_OUT, 0, 16};
+	const uint64_t table = FAKE_DATA + 0x200000; /* an indirect table */
+	uint16_t n = 254 + 2;
+
+	memset(fake_ptr(&f->r, DATA(0)), 0x5a, 254 * 512);
+	memcpy(fake_ptr(&f->r, HDR(0)), &h, sizeof(h));
+	fake_desc(&f->r, table, 0, HDR(0), 16, VRING_DESC_F_NEXT, 1);
+	for (uint16_t i = 1; i <= 254; i++)
+		fake_desc(&f->r, table, i, DATA(0) + 512ULL * (i - 1), 512, VRING_DESC_F_NEXT, i + 1);
+	fake_desc(&f->r, table, n - 1, HDR(0) + 0x20, 1, VRING_DESC_F_WRITE, 0);
+	fake_desc(&f->r, FAKE_DESC, 0, table, 16U * n, VRING_DESC_F_INDIRECT, 0);
+	fake_make_avail(&f->r, 0);
+	f->posted++;
+	kick_and_wait(f);
+	assert_int_equal(status_of(f, 0), 0);
+	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(request(f, T_IN, 16 + 253, 512), 0);
+	assert_int_equal(data_of(f, 0)[511], 0x5a);
 }
 
 static blkcnt_t blocks(struct fixture *f)
@@ -502,6 +564,8 @@ int main(void)
 	    T(test_get_id),
 	    T(test_bounds),
 	    T(test_many_in_flight),
+	    T(test_event_idx_interrupts),
+	    T(test_seg_max_request),
 	    T(test_discard_punches_holes),
 	    T(test_write_zeroes),
 	    BOTH(test_read_only, setup_ro, setup_ro_t),
