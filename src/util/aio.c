@@ -55,14 +55,35 @@ static void req_advance(struct aio_req *r, uint64_t n)
 
 /* --- io_uring --- */
 
+/*
+ * Hand every queued SQE to the kernel. io_uring_enter can refuse for a
+ * moment (EINTR; EAGAIN: no memory for the requests); an SQE left in the
+ * ring would wait for the next kick or completion, which never comes if it
+ * was the guest's last request, so retry transient failures (for at most
+ * about a second: never wait forever with the device's lock held).
+ */
+static void uring_submit(struct aio *a)
+{
+	unsigned int tries = 0;
+	int ret;
+
+	while (io_uring_sq_ready(&a->ring)) {
+		ret = io_uring_submit(&a->ring);
+		if (ret > 0)
+			continue;
+		if ((ret < 0 && ret != -EINTR && ret != -EAGAIN) || ++tries > 1000)
+			return;
+		usleep(1000);
+	}
+}
+
 static void uring_prep(struct aio *a, struct aio_req *r)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe) {
-		io_uring_submit(&a->ring);
-		sqe = io_uring_get_sqe(&a->ring); /* depth-sized ring: there is room now */
-	}
+	/* A depth-sized ring has room once what it holds is handed over. */
+	while (!(sqe = io_uring_get_sqe(&a->ring)))
+		uring_submit(a);
 	switch (r->op) {
 	case AIO_READ:
 		io_uring_prep_readv(sqe, r->fd, r->iov, r->iovcnt, (off_t)(r->offset + r->done));
@@ -113,8 +134,8 @@ static unsigned int uring_reap(struct aio *a, void (*done)(struct aio_req *, voi
 		n++;
 		done(r, opaque);
 	}
-	if (resubmit)
-		io_uring_submit(&a->ring);
+	if (resubmit || io_uring_sq_ready(&a->ring)) /* or what an earlier commit left */
+		uring_submit(a);
 	return n;
 }
 
@@ -290,7 +311,7 @@ void aio_submit(struct aio *a, struct aio_req *r)
 void aio_commit(struct aio *a)
 {
 	if (a->uring)
-		io_uring_submit(&a->ring);
+		uring_submit(a);
 }
 
 unsigned int aio_reap(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque)

@@ -398,7 +398,8 @@ static void test_seg_max_request(void **state)
 	memcpy(fake_ptr(&f->r, HDR(0)), &h, sizeof(h));
 	fake_desc(&f->r, table, 0, HDR(0), 16, VRING_DESC_F_NEXT, 1);
 	for (uint16_t i = 1; i <= 254; i++)
-		fake_desc(&f->r, table, i, DATA(0) + 512ULL * (i - 1), 512, VRING_DESC_F_NEXT, i + 1);
+		fake_desc(&f->r, table, i, DATA(0) + 512ULL * (i - 1), 512, VRING_DESC_F_NEXT,
+			  i + 1);
 	fake_desc(&f->r, table, n - 1, HDR(0) + 0x20, 1, VRING_DESC_F_WRITE, 0);
 	fake_desc(&f->r, FAKE_DESC, 0, table, 16U * n, VRING_DESC_F_INDIRECT, 0);
 	fake_make_avail(&f->r, 0);

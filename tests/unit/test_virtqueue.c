@@ -468,7 +468,7 @@ static void test_event_idx_never_loses(void **state)
 				fake_set_used_event(&f->r, (uint16_t)(seen - 1));
 			} else if (in_handler && (seed >> 18) % 2) {
 				seen = fake_used_idx(&f->r); /* drain */
-			} else if (in_handler) { /* re-enable, then re-check */
+			} else if (in_handler) {	     /* re-enable, then re-check */
 				fake_set_used_event(&f->r, seen);
 				__atomic_thread_fence(__ATOMIC_SEQ_CST);
 				in_handler = fake_used_idx(&f->r) != seen;
