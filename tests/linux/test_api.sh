@@ -57,8 +57,8 @@ says() {
 
 # wait_text NAME TEXT [SECS]: the console shows TEXT
 wait_text() {
-	local i
-	for i in $(seq 1 $((${3:-300} * 5))); do
+	local end=$(($(date +%s) + ${3:-300}))
+	while [ "$(date +%s)" -lt "$end" ]; do
 		console "$1" | grep -qF -- "$2" && return 0
 		sleep 0.2
 	done
