@@ -702,6 +702,9 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err)
 		ctl->vm = vm;
 		ctl->state = API_RUNNING;
 		ctl->boots++;
+		/* A stop that came while the VM was being built still applies. */
+		if (ctl->quit)
+			vm_request_exit(vm, VM_EXIT_POWEROFF, "stopped through the API");
 	} else {
 		ctl->state = API_NOT_STARTED;
 		snprintf(ctl->start_err, sizeof(ctl->start_err), "%s",
