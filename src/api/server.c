@@ -24,6 +24,7 @@
 #define API_MAX_CONNECTIONS 64
 #define API_TIMEOUT_S	    10
 #define API_BACKLOG	    64
+#define API_DRAIN_MS	    1000
 
 struct api_server {
 	struct MHD_Daemon *daemon;
@@ -217,7 +218,7 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 	if (ret == 0) {
 		srv->daemon = MHD_start_daemon(
 		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-			MHD_USE_ERROR_LOG,
+			MHD_USE_ITC | MHD_USE_ERROR_LOG,
 		    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
@@ -239,15 +240,39 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 	return 0;
 }
 
+/*
+ * Stop accepting, then give connections still open a moment to finish, so
+ * the answer to the request that ended the VMM (a stop) reaches its client.
+ */
+static void api_drain(struct api_server *srv)
+{
+	const union MHD_DaemonInfo *info;
+	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+	int i;
+
+	if (fd != MHD_INVALID_SOCKET) {
+		close(fd);
+		srv->fd = -1;
+	}
+	for (i = 0; i < API_DRAIN_MS / 10; i++) {
+		info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!info || info->num_connections == 0)
+			break;
+		usleep(10000);
+	}
+}
+
 void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
-	/* MHD owns the listening socket once it started, and closes it. */
-	if (srv->daemon)
+	/* MHD closes the listening socket unless quiesced (then it is ours). */
+	if (srv->daemon) {
+		api_drain(srv);
 		MHD_stop_daemon(srv->daemon);
-	else if (srv->fd >= 0)
+	} else if (srv->fd >= 0) {
 		close(srv->fd);
+	}
 	if (srv->path[0])
 		unlink(srv->path);
 	free(srv);
