@@ -34,7 +34,14 @@ truncate -s 8M "$T/disk.img"
 	--disk path="$T/disk.img" --cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | sh" </dev/null \
 	>"$T/orig.out" 2>"$T/orig.err" &
 vm=$!
-ctl() { "$BANYAN" ctl --api-socket "$T/api.sock" "$@"; }
+ctl() {
+	"$BANYAN" ctl --api-socket "$T/api.sock" "$@" || {
+		local rc=$?
+		echo "banyan ctl exit $rc; the VMM's log:"
+		tail -n 5 "$T/orig.err"
+		return $rc
+	}
+}
 # wait_tick FILE N: until the guest printed tick N (GUEST_TIMEOUT at most)
 wait_tick() {
 	for _ in $(seq 1 $((GUEST_TIMEOUT * 5))); do

@@ -294,6 +294,11 @@ static int x86_vcpu_state_io(struct state_io *io, struct x86_vcpu_state *st)
 
 /* --- reading a vCPU from KVM --- */
 
+static bool cpuid_entry_unused(const struct kvm_cpuid_entry2 *e)
+{
+	return !(e->function | e->index | e->flags | e->eax | e->ebx | e->ecx | e->edx);
+}
+
 static int x86_get_cpuid(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
 	uint32_t nent = X86_MAX_CPUID;
@@ -302,7 +307,15 @@ static int x86_get_cpuid(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	if (!st->cpuid)
 		return -ENOMEM;
 	st->cpuid->nent = nent;
-	return ioctl(vcpu->fd, KVM_GET_CPUID2, st->cpuid) < 0 ? -errno : 0;
+	if (ioctl(vcpu->fd, KVM_GET_CPUID2, st->cpuid) < 0)
+		return -errno;
+	/*
+	 * Some kernels (6.1) leave nent as passed: drop the unused, all-zero
+	 * tail (a real leaf always has something set; leaf 0 has its maximum).
+	 */
+	while (st->cpuid->nent && cpuid_entry_unused(&st->cpuid->entries[st->cpuid->nent - 1]))
+		st->cpuid->nent--;
+	return 0;
 }
 
 /* The MSRs KVM lists as saved and restored across migration. */
