@@ -91,6 +91,9 @@ struct virtio_blk {
 	struct blk_req *reqs;
 	struct blk_req *free; /* requests not in flight */
 	bool starved;	      /* the queue has work waiting for a free request */
+	/* Finished requests not yet in the used ring: published together. */
+	struct vring_used_elem used[BLK_QUEUE_SIZE];
+	unsigned int nused;
 	bool io_error_logged;
 };
 
@@ -119,6 +122,8 @@ static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t byt
 
 /* --- completion --- */
 
+static void blk_flush_used(struct virtio_blk *blk);
+
 static void blk_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status)
 {
 	if (status != VIRTIO_BLK_S_OK)
@@ -127,10 +132,31 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status
 	*r->status = status;
 	free(r->bounce);
 	r->bounce = NULL;
-	if (!virtio_is_broken(&blk->vdev))
-		vq_push(&blk->vdev.vqs[0], r->head, r->used_len);
+	if (blk->nused == BLK_QUEUE_SIZE)
+		blk_flush_used(blk); /* a driver refilling the ring as fast as we pop */
+	blk->used[blk->nused++] = (struct vring_used_elem){r->head, r->used_len};
 	r->next_free = blk->free;
 	blk->free = r;
+}
+
+/*
+ * Publish the requests finished since the last call with one used->idx
+ * update, then interrupt if the driver asked (EVENT_IDX: once per batch).
+ */
+static void blk_flush_used(struct virtio_blk *blk)
+{
+	struct virtqueue *vq = &blk->vdev.vqs[0];
+
+	if (!blk->nused)
+		return;
+	/* In chunks of the queue size (a driver may reuse heads while in flight). */
+	for (unsigned int i = 0, n; i < blk->nused && vq->size && !virtio_is_broken(&blk->vdev);
+	     i += n) {
+		n = blk->nused - i < vq->size ? blk->nused - i : vq->size;
+		vq_push_many(vq, blk->used + i, n);
+	}
+	blk->nused = 0;
+	virtio_used(&blk->vdev, 0);
 }
 
 /* The next write-zeroes step after a failed or finished one; false when done. */
@@ -302,7 +328,6 @@ static void blk_process(struct virtio_blk *blk)
 {
 	struct blk_req *r;
 	struct blk_hdr h;
-	bool pushed = false;
 	int st;
 
 	blk->starved = false;
@@ -323,16 +348,13 @@ static void blk_process(struct virtio_blk *blk)
 			break;
 		}
 		st = blk_start(blk, r, &h);
-		if (st >= 0) {
+		if (st >= 0)
 			blk_finish(blk, r, (uint8_t)st);
-			pushed = true;
-		}
 	}
 	if (!blk->free)
 		blk->starved = true;
 	aio_commit(blk->aio);
-	if (pushed)
-		virtio_used(&blk->vdev, 0);
+	blk_flush_used(blk);
 }
 
 static void blk_notify(struct virtio_dev *vdev, unsigned int q)
@@ -348,7 +370,7 @@ static void blk_event(struct virtio_dev *vdev)
 	if (aio_reap(blk->aio, blk_done, blk) == 0)
 		return;
 	aio_commit(blk->aio); /* write-zeroes steps */
-	virtio_used(vdev, 0);
+	blk_flush_used(blk);
 	if (blk->starved && !virtio_is_broken(vdev) && vdev->vqs[0].active)
 		blk_process(blk);
 }
@@ -377,6 +399,7 @@ static void blk_reset(struct virtio_dev *vdev)
 	struct virtio_blk *blk = to_blk(vdev);
 
 	aio_drain(blk->aio, blk_drop, blk);
+	blk->nused = 0; /* finished before the reset: the rings are not touched */
 	blk->starved = false;
 }
 
@@ -391,7 +414,7 @@ static int blk_state(struct virtio_dev *vdev, struct state_io *io)
 	 */
 	if (!io->loading && aio_inflight(blk->aio)) {
 		aio_drain(blk->aio, blk_done, blk);
-		virtio_used(vdev, 0);
+		blk_flush_used(blk);
 	}
 	state_u64(io, &capacity);
 	if (!io->err && capacity != blk->capacity)
