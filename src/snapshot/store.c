@@ -69,7 +69,8 @@ int store_scan(const char *store, struct store_entry **out, unsigned int *n, cha
 		(*n)++;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), by_time);
+	if (*n) /* an empty store has no array: qsort must not see NULL */
+		qsort(v, *n, sizeof(*v), by_time);
 	*out = v;
 	return 0;
 }
