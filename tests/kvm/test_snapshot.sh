@@ -40,6 +40,8 @@ wait_for() { # wait_for FILE TEXT: up to 10 s
 	return 1
 }
 ctl() { "$BANYAN" ctl --api-socket "$T/api.sock" "$@"; }
+# Under emulation (tools/emulated-host) everything runs several times slower.
+RESTORE_SECS=${BANYAN_EMULATED_HOST:+6}
 
 # One VM: a full snapshot, then two diffs, then it is stopped.
 "$BANYAN" run --kernel "$GUESTS/memcount.elf" --api-socket "$T/api.sock" </dev/null \
@@ -71,7 +73,7 @@ check "no temporary directories left" test -z "$(ls "$T/store" | grep tmp)"
 restore() {
 	local name=$1
 	shift
-	timeout -s TERM 1.5 "$BANYAN" restore --snapshot "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+	timeout -s TERM "${RESTORE_SECS:-1.5}" "$BANYAN" restore --snapshot "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err"
 }
 restore r1 "$T/store/base"
 restore r2 "$T/store/base"
