@@ -66,7 +66,8 @@ static void state_load(struct state_io *io, void *v, size_t len)
 
 void state_bytes(struct state_io *io, void *v, size_t len)
 {
-	if (io->err)
+	/* Nothing to move; an empty saver has no buffer yet, and memcpy must not see NULL. */
+	if (io->err || len == 0)
 		return;
 	if (io->loading)
 		state_load(io, v, len);
