@@ -190,10 +190,25 @@ static void on_forward(int sig)
 	forward_sig = sig;
 }
 
-/* Wait for every clone, passing termination signals on; returns the worst status. */
+static void forward_to_clones(const pid_t *pids, unsigned int n)
+{
+	int sig = (int)forward_sig;
+
+	forward_sig = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], sig);
+}
+
+/*
+ * Wait for every clone, passing termination signals on; returns the worst
+ * status. Polls with WNOHANG rather than blocking in waitpid: a signal that
+ * lands between the flag check and a blocking wait would never be passed on.
+ */
 static int supervise(pid_t *pids, unsigned int n)
 {
 	struct sigaction sa = {.sa_handler = on_forward};
+	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
 	unsigned int left = n;
 	int worst = 0, st;
 
@@ -202,12 +217,13 @@ static int supervise(pid_t *pids, unsigned int n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	while (left) {
-		pid_t p = waitpid(-1, &st, 0);
+		pid_t p;
 
-		if (p < 0 && errno == EINTR) {
-			for (unsigned int i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], (int)forward_sig);
+		if (forward_sig)
+			forward_to_clones(pids, n);
+		p = waitpid(-1, &st, WNOHANG);
+		if (p == 0 || (p < 0 && errno == EINTR)) {
+			nanosleep(&tick, NULL);
 			continue;
 		}
 		if (p < 0)

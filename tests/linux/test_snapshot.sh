@@ -106,7 +106,7 @@ check "diff chain: a diff is far smaller than the full snapshot ($child_kb vs $b
 	test "$child_kb" -lt $((base_kb / 4))
 
 # Ten clones at once; memory measured while they all run.
-(cd "$T" && timeout --preserve-status -s TERM $((20 * SLOW)) "$BANYAN" restore \
+(cd "$T" && timeout --preserve-status -k 30 -s TERM $((20 * SLOW)) "$BANYAN" restore \
 	--snapshot "$T/store/base" --clones 10 --console "$T/clone" </dev/null \
 	>"$T/clones.out" 2>"$T/clones.err") &
 sup=$!
