@@ -7,12 +7,12 @@
 /*
  * Exit statuses: a contract supervisors can act on (docs/cli.md).
  */
-#define EXIT_GUEST_OK      0 /* guest powered off (or rebooted, without --on-reboot restart) */
-#define EXIT_GUEST_CRASH   1 /* triple fault, KVM internal error, unhandled exit */
-#define EXIT_USAGE         2 /* bad option or input; KVM unavailable: nothing was started */
-#define EXIT_HOST_ERROR    3 /* the host failed after the VM started */
-#define EXIT_GUEST_HALTED  4 /* every vCPU halted with no interrupt controller (tests) */
-#define EXIT_SIGNAL_BASE 128 /* stopped by a signal: 128 + its number, as shells report */
+#define EXIT_GUEST_OK	  0   /* guest powered off (or rebooted, without --on-reboot restart) */
+#define EXIT_GUEST_CRASH  1   /* triple fault, KVM internal error, unhandled exit */
+#define EXIT_USAGE	  2   /* bad option or input; KVM unavailable: nothing was started */
+#define EXIT_HOST_ERROR	  3   /* the host failed after the VM started */
+#define EXIT_GUEST_HALTED 4   /* every vCPU halted with no interrupt controller (tests) */
+#define EXIT_SIGNAL_BASE  128 /* stopped by a signal: 128 + its number, as shells report */
 
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
@@ -23,11 +23,11 @@ struct snapshot_image;
 
 /* What banyan restore asks of the run loop (cmd_run.c). */
 struct run_snapshot_args {
-	struct snapshot_image *img;  /* opened and checked; the run loop closes it */
-	int console_fd;              /* where the guest's serial console goes */
-	const char *api_path;        /* NULL: no API */
-	bool paused;                 /* do not run the vCPUs until resumed */
-	int clone_index;             /* -1, or the clone number (its identity) */
+	struct snapshot_image *img; /* opened and checked; the run loop closes it */
+	int console_fd;		    /* where the guest's serial console goes */
+	const char *api_path;	    /* NULL: no API */
+	bool paused;		    /* do not run the vCPUs until resumed */
+	int clone_index;	    /* -1, or the clone number (its identity) */
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

@@ -23,9 +23,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define MEM_MIN      (32ULL << 20)
-#define MEM_MAX      (1ULL << 40)
-#define MEM_DEFAULT  (256ULL << 20)
+#define MEM_MIN		(32ULL << 20)
+#define MEM_MAX		(1ULL << 40)
+#define MEM_DEFAULT	(256ULL << 20)
 #define DEFAULT_CMDLINE "console=ttyS0"
 
 struct run_ctx {
@@ -40,48 +40,49 @@ struct run_ctx {
 	/* The control plane (--api-socket, --config); see run_api_* below. */
 	const char *api_path;
 	const char *config_path;
-	const char *machine_opt;    /* first option that describes the machine */
-	struct vmcfg spec;          /* the VM as GET /vm/config shows it */
+	const char *machine_opt; /* first option that describes the machine */
+	struct vmcfg spec;	 /* the VM as GET /vm/config shows it */
 	struct api_ctl ctl;
 	struct api_server *api;
 	struct event_handler start_handler;
-	bool start_pending;         /* InstanceStart waits for the run loop */
-	bool api_quit;              /* stop asked through the API before boot */
-	bool from_api;              /* the current config came from InstanceStart */
-	bool create_failed;         /* vm_create failed (the API was told why) */
+	bool start_pending; /* InstanceStart waits for the run loop */
+	bool api_quit;	    /* stop asked through the API before boot */
+	bool from_api;	    /* the current config came from InstanceStart */
+	bool create_failed; /* vm_create failed (the API was told why) */
 	/* Restoring a snapshot (banyan restore, PUT /snapshot/load); see run_create_vm. */
 	struct snapshot_image *img; /* the opened chain (owned), or NULL */
-	bool restore_pending;       /* the next VM comes from img, not from the kernel */
-	bool start_paused;          /* restored VMs wait for a resume */
-	int clone_index;            /* -1, or which clone this process runs */
+	bool restore_pending;	    /* the next VM comes from img, not from the kernel */
+	bool start_paused;	    /* restored VMs wait for a resume */
+	int clone_index;	    /* -1, or which clone this process runs */
 };
 
 static void run_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: banyan run --kernel PATH [options]\n"
-		"       banyan run --config FILE [--api-socket PATH] [options]\n"
-		"       banyan run --api-socket PATH [options]\n"
-		"  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
-		"  --initrd PATH        initial ramdisk\n"
-		"  --cmdline STR        kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
-		"  --cpus N             vCPUs, 1..%d (default 1)\n"
-		"  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
-		"  --on-reboot ACTION   exit (default) or restart\n"
-		"  --log-level LEVEL    error, warn, info (default), debug\n"
-		"  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
-		"                       a virtio-blk disk on a raw image (repeatable)\n"
-		"  --rng                a virtio-rng entropy device\n"
-		"  --net tap=NAME[,mac=MAC][,id=ID]\n"
-		"                       a virtio-net card on an existing TAP (repeatable)\n"
-		"  --vsock cid=N,socket=PATH\n"
-		"                       a virtio-vsock device; host side on Unix sockets\n"
-		"  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
-		"  --api-socket PATH    serve the API there; without --kernel or --config,\n"
-		"                       wait for the configuration and InstanceStart\n"
-		"  --log-file PATH      log there (appended) instead of stderr\n"
-		"The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
-		VM_MAX_CPUS);
+	fprintf(
+	    f,
+	    "usage: banyan run --kernel PATH [options]\n"
+	    "       banyan run --config FILE [--api-socket PATH] [options]\n"
+	    "       banyan run --api-socket PATH [options]\n"
+	    "  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
+	    "  --initrd PATH        initial ramdisk\n"
+	    "  --cmdline STR        kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
+	    "  --cpus N             vCPUs, 1..%d (default 1)\n"
+	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
+	    "  --on-reboot ACTION   exit (default) or restart\n"
+	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
+	    "                       a virtio-blk disk on a raw image (repeatable)\n"
+	    "  --rng                a virtio-rng entropy device\n"
+	    "  --net tap=NAME[,mac=MAC][,id=ID]\n"
+	    "                       a virtio-net card on an existing TAP (repeatable)\n"
+	    "  --vsock cid=N,socket=PATH\n"
+	    "                       a virtio-vsock device; host side on Unix sockets\n"
+	    "  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
+	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
+	    "                       wait for the configuration and InstanceStart\n"
+	    "  --log-file PATH      log there (appended) instead of stderr\n"
+	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
+	    VM_MAX_CPUS);
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -96,33 +97,48 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return -EINVAL;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ON_REBOOT,
-       OPT_LOG_LEVEL, OPT_NO_IRQCHIP, OPT_HELP, OPT_DISK, OPT_RNG, OPT_CONFIG,
-       OPT_API_SOCKET, OPT_LOG_FILE, OPT_NET, OPT_VSOCK };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_ON_REBOOT,
+	OPT_LOG_LEVEL,
+	OPT_NO_IRQCHIP,
+	OPT_HELP,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_CONFIG,
+	OPT_API_SOCKET,
+	OPT_LOG_FILE,
+	OPT_NET,
+	OPT_VSOCK
+};
 
 static const struct option run_options[] = {
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP }, /* tests: HLT reaches user space */
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "rng", no_argument, NULL, OPT_RNG },
-	{ "net", required_argument, NULL, OPT_NET },
-	{ "vsock", required_argument, NULL, OPT_VSOCK },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
-	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
-	{ NULL, 0, NULL, 0 },
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP}, /* tests: HLT reaches user space */
+    {"help", no_argument, NULL, OPT_HELP},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"rng", no_argument, NULL, OPT_RNG},
+    {"net", required_argument, NULL, OPT_NET},
+    {"vsock", required_argument, NULL, OPT_VSOCK},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"api-socket", required_argument, NULL, OPT_API_SOCKET},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_log_level(const char *s)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 	unsigned int i;
 
 	for (i = 0; i < 4; i++)
@@ -227,7 +243,8 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 		return 0;
 	case OPT_LOG_FILE:
 		ret = log_open_file(arg);
-		return ret < 0 ? usage_error("cannot open log file %s: %s", arg, strerror(-ret)) : 0;
+		return ret < 0 ? usage_error("cannot open log file %s: %s", arg, strerror(-ret))
+			       : 0;
 	case OPT_ON_REBOOT:
 	case OPT_LOG_LEVEL:
 	case OPT_NO_IRQCHIP:
@@ -249,7 +266,8 @@ static int load_config_file(struct run_ctx *ctx)
 
 	if (ctx->machine_opt)
 		return usage_error("--%s cannot be combined with --config (the file describes "
-				   "the whole VM)", ctx->machine_opt);
+				   "the whole VM)",
+				   ctx->machine_opt);
 	if (vmcfg_load_file(&ctx->spec, ctx->config_path, err) < 0 ||
 	    vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0)
 		return usage_error("--config %s: %s", ctx->config_path, err);
@@ -268,8 +286,10 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 	bool done;
 	int opt, ret;
 
-	*cfg = (struct vm_config){ .ncpus = 1, .mem_size = MEM_DEFAULT,
-				   .cmdline = DEFAULT_CMDLINE, .console_out_fd = STDOUT_FILENO };
+	*cfg = (struct vm_config){.ncpus = 1,
+				  .mem_size = MEM_DEFAULT,
+				  .cmdline = DEFAULT_CMDLINE,
+				  .console_out_fd = STDOUT_FILENO};
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
@@ -293,8 +313,8 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 		return usage_error("%s", ctx->api_path ? "--kernel is required when machine "
 							 "options are given"
 						       : "--kernel is required");
-	return check_readable("kernel", cfg->kernel_path) ?:
-	       (cfg->initrd_path ? check_readable("initrd", cfg->initrd_path) : 0);
+	return check_readable("kernel", cfg->kernel_path)
+		   ?: (cfg->initrd_path ? check_readable("initrd", cfg->initrd_path) : 0);
 }
 
 static void on_signal(struct event_handler *h, uint32_t events)
@@ -370,8 +390,8 @@ static void log_vm_exit(struct vm *vm, enum vm_exit reason)
 /* Boot a VM from the kernel, or restore one from ctx->img (only once: a reboot boots afresh). */
 static int run_create_vm(struct run_ctx *ctx)
 {
-	struct snapshot_restore_opts o = { .console_out_fd = ctx->cfg.console_out_fd,
-					   .clone_index = ctx->clone_index };
+	struct snapshot_restore_opts o = {.console_out_fd = ctx->cfg.console_out_fd,
+					  .clone_index = ctx->clone_index};
 	char err[SNAP_ERR_LEN];
 	int ret;
 
@@ -596,7 +616,7 @@ static int run_main(struct run_ctx *ctx)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1, .clone_index = -1 };
+	struct run_ctx ctx = {.sig_handler.fd = -1, .ctl.start_fd = -1, .clone_index = -1};
 	int ret;
 
 	vmcfg_init(&ctx.spec);
@@ -612,7 +632,7 @@ int cmd_run(int argc, char **argv)
 
 int run_snapshot(const struct run_snapshot_args *a)
 {
-	struct run_ctx ctx = { .sig_handler.fd = -1, .ctl.start_fd = -1 };
+	struct run_ctx ctx = {.sig_handler.fd = -1, .ctl.start_fd = -1};
 
 	vmcfg_init(&ctx.spec);
 	ctx.img = a->img;

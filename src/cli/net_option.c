@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NET_ID_MAX   15
+#define NET_ID_MAX     15
 #define VSOCK_PATH_MAX 96 /* sun_path is 108 bytes; "_4294967295" must still fit */
 
 static int net_name_ok(const char *s, size_t max)
@@ -30,35 +30,43 @@ static int net_key(struct net_config *n, char *word, char *err, size_t errlen)
 		*val++ = '\0';
 	if (strcmp(word, "tap") == 0 && val) {
 		if (!net_name_ok(val, IFNAMSIZ - 1)) {
-			snprintf(err, errlen, "--net tap '%s' is not an interface name (1..%d "
-				 "characters, no spaces, '/' or ':')", val, IFNAMSIZ - 1);
+			snprintf(err, errlen,
+				 "--net tap '%s' is not an interface name (1..%d "
+				 "characters, no spaces, '/' or ':')",
+				 val, IFNAMSIZ - 1);
 			return -EINVAL;
 		}
 		n->tap = val;
 	} else if (strcmp(word, "mac") == 0 && val) {
 		if (parse_mac(val, n->mac) < 0) {
-			snprintf(err, errlen, "--net mac '%s' is not a unicast MAC address "
-				 "(like 52:54:00:12:34:56)", val);
+			snprintf(err, errlen,
+				 "--net mac '%s' is not a unicast MAC address "
+				 "(like 52:54:00:12:34:56)",
+				 val);
 			return -EINVAL;
 		}
 		n->has_mac = true;
 	} else if (strcmp(word, "id") == 0 && val) {
 		if (!net_name_ok(val, NET_ID_MAX)) {
-			snprintf(err, errlen, "--net id '%s' must be 1..%d printable characters "
-				 "without spaces, '/' or ':'", val, NET_ID_MAX);
+			snprintf(err, errlen,
+				 "--net id '%s' must be 1..%d printable characters "
+				 "without spaces, '/' or ':'",
+				 val, NET_ID_MAX);
 			return -EINVAL;
 		}
 		n->id = val;
 	} else {
-		snprintf(err, errlen, "--net: unknown or incomplete '%s%s%s' (use tap=NAME"
-			 "[,mac=MAC][,id=ID])", word, val ? "=" : "", val ? val : "");
+		snprintf(err, errlen,
+			 "--net: unknown or incomplete '%s%s%s' (use tap=NAME"
+			 "[,mac=MAC][,id=ID])",
+			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int net_check_unique(const struct vm_config *cfg, const struct net_config *n,
-			    char *err, size_t errlen)
+static int net_check_unique(const struct vm_config *cfg, const struct net_config *n, char *err,
+			    size_t errlen)
 {
 	for (unsigned int i = 0; i < cfg->nnets; i++) {
 		const struct net_config *o = &cfg->nets[i];
@@ -81,7 +89,7 @@ static int net_check_unique(const struct vm_config *cfg, const struct net_config
 
 int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
-	struct net_config n = { 0 };
+	struct net_config n = {0};
 	char *word, *save = NULL;
 	bool first = true;
 
@@ -92,7 +100,8 @@ int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 	for (word = strtok_r(arg, ",", &save); word; word = strtok_r(NULL, ",", &save)) {
 		if (first && !strchr(word, '=')) {
 			if (!net_name_ok(word, IFNAMSIZ - 1)) {
-				snprintf(err, errlen, "--net tap '%s' is not an interface name", word);
+				snprintf(err, errlen, "--net tap '%s' is not an interface name",
+					 word);
 				return -EINVAL;
 			}
 			n.tap = word;
@@ -120,8 +129,10 @@ static int vsock_key(struct vsock_config *v, char *word, char *err, size_t errle
 		*val++ = '\0';
 	if (strcmp(word, "cid") == 0 && val) {
 		if (parse_uint(val, 3, UINT32_MAX - 1, &cid) < 0) {
-			snprintf(err, errlen, "--vsock cid '%s' must be a number from 3 to %u "
-				 "(0-2 are reserved, 2 is the host)", val, UINT32_MAX - 1);
+			snprintf(err, errlen,
+				 "--vsock cid '%s' must be a number from 3 to %u "
+				 "(0-2 are reserved, 2 is the host)",
+				 val, UINT32_MAX - 1);
 			return -EINVAL;
 		}
 		v->cid = (uint32_t)cid;
@@ -133,8 +144,10 @@ static int vsock_key(struct vsock_config *v, char *word, char *err, size_t errle
 		}
 		v->uds_path = val;
 	} else {
-		snprintf(err, errlen, "--vsock: unknown or incomplete '%s%s%s' (use cid=N,"
-			 "socket=PATH)", word, val ? "=" : "", val ? val : "");
+		snprintf(err, errlen,
+			 "--vsock: unknown or incomplete '%s%s%s' (use cid=N,"
+			 "socket=PATH)",
+			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -142,7 +155,7 @@ static int vsock_key(struct vsock_config *v, char *word, char *err, size_t errle
 
 int vsock_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
-	struct vsock_config v = { 0 };
+	struct vsock_config v = {0};
 	char *word, *save = NULL;
 
 	if (cfg->vsock.cid) {

@@ -18,7 +18,7 @@ struct vm_config;
  * more than VM_MAX_NETS interfaces. Never opens the TAP: vm_create does.
  */
 int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * vsock_option_parse - the vsock device @arg describes: a CID from 3 to
@@ -26,6 +26,6 @@ int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
  * Same conventions as net_option_parse; a second --vsock is refused.
  */
 int vsock_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -68,16 +68,16 @@
 #define I8042_PORT_TEST_OK 0x00
 
 /* Keyboard commands (sent to port 0x60 with no controller command pending). */
-#define KBD_CMD_SET_LEDS  0xed
-#define KBD_CMD_ECHO	  0xee
-#define KBD_CMD_SCANSET	  0xf0
-#define KBD_CMD_GET_ID	  0xf2
-#define KBD_CMD_SET_REP	  0xf3
-#define KBD_CMD_RESET	  0xff
-#define KBD_REPLY_ACK	  0xfa
-#define KBD_REPLY_BAT_OK  0xaa
-#define KBD_ID_0	  0xab /* MF2 keyboard */
-#define KBD_ID_1	  0x83
+#define KBD_CMD_SET_LEDS 0xed
+#define KBD_CMD_ECHO	 0xee
+#define KBD_CMD_SCANSET	 0xf0
+#define KBD_CMD_GET_ID	 0xf2
+#define KBD_CMD_SET_REP	 0xf3
+#define KBD_CMD_RESET	 0xff
+#define KBD_REPLY_ACK	 0xfa
+#define KBD_REPLY_BAT_OK 0xaa
+#define KBD_ID_0	 0xab /* MF2 keyboard */
+#define KBD_ID_1	 0x83
 
 /* Where a queued byte came from. */
 #define SRC_CTRL 0
@@ -109,7 +109,7 @@ struct i8042 {
 	struct device dev;
 	pthread_mutex_t lock; /* protects regs and irq_level */
 	struct i8042_regs regs;
-	bool irq_level;       /* the level last driven on IRQ 1 */
+	bool irq_level; /* the level last driven on IRQ 1 */
 };
 
 static struct i8042 *to_i8042(struct device *dev)
@@ -386,9 +386,9 @@ static void i8042_write(struct device *dev, uint64_t offset, const void *data, u
 int i8042_ctrl_alt_del(struct device *dev)
 {
 	/* Make Ctrl, Alt, Del, then break in reverse order (set 1, and set 2). */
-	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
-	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
-					0x71, 0xf0, 0x11, 0xf0, 0x14 };
+	static const uint8_t set1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+	static const uint8_t set2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+				       0x71, 0xf0, 0x11, 0xf0, 0x14};
 	struct i8042 *k = to_i8042(dev);
 	struct i8042_regs *r = &k->regs;
 	const uint8_t *seq;

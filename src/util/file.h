@@ -12,7 +12,7 @@
  * Returns 0 or -errno; never logs.
  */
 int file_read_all(const char *path, size_t max, uint8_t **buf, size_t *len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * file_size - size of the regular file at @path in *@size; 0 or -errno

@@ -13,7 +13,7 @@ int parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result))
 
 /* parse_uint - a decimal number in [min, max]; 0, -EINVAL or -ERANGE. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * parse_mac - "52:54:00:12:34:56" (six hex pairs, ':' separated) into

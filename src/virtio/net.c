@@ -30,32 +30,32 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define NET_QUEUE_SIZE 256
-#define NET_RXQ        0
-#define NET_TXQ        1
-#define NET_HDR_LEN    12         /* struct virtio_net_hdr_v1, num_buffers included */
-#define NET_MAX_FRAME  (65536 + 18) /* a 64 KiB GSO frame, Ethernet and VLAN headers */
-#define NET_MAX_SEGS   256        /* buffers in one chain */
-#define NET_MAX_MERGE  128        /* receive buffers merged for one frame */
-#define NET_BUDGET     256        /* frames per turn and direction, then the other runs */
+#define NET_QUEUE_SIZE	256
+#define NET_RXQ		0
+#define NET_TXQ		1
+#define NET_HDR_LEN	12	     /* struct virtio_net_hdr_v1, num_buffers included */
+#define NET_MAX_FRAME	(65536 + 18) /* a 64 KiB GSO frame, Ethernet and VLAN headers */
+#define NET_MAX_SEGS	256	     /* buffers in one chain */
+#define NET_MAX_MERGE	128	     /* receive buffers merged for one frame */
+#define NET_BUDGET	256	     /* frames per turn and direction, then the other runs */
 #define NET_CONFIG_SIZE 10
 
 /* Feature bits (5.1.3). */
-#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_CSUM	0
 #define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_MAC	5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_GUEST_ECN  9
-#define VIRTIO_NET_F_HOST_TSO4  11
-#define VIRTIO_NET_F_HOST_TSO6  12
-#define VIRTIO_NET_F_HOST_ECN   13
-#define VIRTIO_NET_F_MRG_RXBUF  15
-#define VIRTIO_NET_F_STATUS     16
+#define VIRTIO_NET_F_GUEST_ECN	9
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_HOST_ECN	13
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_NET_F_STATUS	16
 
 #define VIRTIO_NET_S_LINK_UP 1
 
-#define TAG_TAP  1
+#define TAG_TAP	 1
 #define TAG_WAKE 2
 
 #define STATE_VERSION 1
@@ -65,21 +65,21 @@ struct virtio_net {
 	char name[24];
 	char tap_name[IFNAMSIZ];
 	int tap_fd;
-	int epfd;                  /* vdev.event_fd: tap_fd and wake_fd */
-	int wake_fd;               /* eventfd: run again (a turn ran out of budget) */
-	uint32_t tap_events;       /* what epfd watches on tap_fd now */
-	bool tap_offloads;         /* TUNSETOFFLOAD works on this fd */
+	int epfd;	     /* vdev.event_fd: tap_fd and wake_fd */
+	int wake_fd;	     /* eventfd: run again (a turn ran out of budget) */
+	uint32_t tap_events; /* what epfd watches on tap_fd now */
+	bool tap_offloads;   /* TUNSETOFFLOAD works on this fd */
 	/* Guest-visible configuration (5.1.4): mac, then status, little-endian. */
 	uint8_t mac[6];
 	uint16_t status;
-	uint64_t offloads_set;     /* the acked features the TAP was last set for, ~0: none yet */
-	bool rx_on;                /* the driver is up and the receive queue was kicked */
-	bool rx_stalled;           /* no receive buffers: the TAP is not watched */
-	bool tx_blocked;           /* the TAP refused a write: wait for EPOLLOUT */
-	uint8_t *rx_buf;           /* one frame from the TAP, header first */
-	size_t rx_len;             /* bytes waiting in rx_buf; 0: none */
-	uint64_t rx_dropped;       /* frames the guest's buffers could not hold */
-	uint64_t tx_errors;        /* frames the TAP refused */
+	uint64_t offloads_set; /* the acked features the TAP was last set for, ~0: none yet */
+	bool rx_on;	       /* the driver is up and the receive queue was kicked */
+	bool rx_stalled;       /* no receive buffers: the TAP is not watched */
+	bool tx_blocked;       /* the TAP refused a write: wait for EPOLLOUT */
+	uint8_t *rx_buf;       /* one frame from the TAP, header first */
+	size_t rx_len;	       /* bytes waiting in rx_buf; 0: none */
+	uint64_t rx_dropped;   /* frames the guest's buffers could not hold */
+	uint64_t tx_errors;    /* frames the TAP refused */
 	struct iovec iov[NET_MAX_SEGS];
 	struct iovec first_iov[NET_MAX_SEGS]; /* the first buffer of a merged frame */
 	struct vring_used_elem used[NET_MAX_MERGE];
@@ -93,7 +93,7 @@ static struct virtio_net *to_net(struct virtio_dev *vdev)
 /* Make epfd watch @events on the TAP (0: nothing). */
 static void net_watch(struct virtio_net *n, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.u32 = TAG_TAP };
+	struct epoll_event ev = {.events = events, .data.u32 = TAG_TAP};
 
 	if (events == n->tap_events)
 		return;
@@ -155,8 +155,9 @@ static int net_tx_one(struct virtio_net *n, struct vq_chain *c)
 
 	if (c->nin || c->out_len < NET_HDR_LEN || c->out_len > NET_HDR_LEN + NET_MAX_FRAME) {
 		snprintf(why, sizeof(why), "queue %u: %s frame of %llu bytes", NET_TXQ,
-			 c->nin ? "device-writable buffers in a" :
-			 c->out_len < NET_HDR_LEN ? "headerless" : "oversized",
+			 c->nin			    ? "device-writable buffers in a"
+			 : c->out_len < NET_HDR_LEN ? "headerless"
+						    : "oversized",
 			 (unsigned long long)c->out_len);
 		virtio_fail(&n->vdev, why);
 		return -1;
@@ -176,7 +177,7 @@ static int net_tx_one(struct virtio_net *n, struct vq_chain *c)
 
 static void net_tx(struct virtio_net *n)
 {
-	struct vq_chain c = { .iov = n->iov, .cap = NET_MAX_SEGS };
+	struct vq_chain c = {.iov = n->iov, .cap = NET_MAX_SEGS};
 	unsigned int budget = NET_BUDGET;
 	bool pushed = false;
 	int r = 0;
@@ -239,7 +240,7 @@ static int net_deliver(struct virtio_net *n)
 {
 	struct virtqueue *vq = &n->vdev.vqs[NET_RXQ];
 	bool mrg = n->vdev.acked & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-	struct vq_chain c = { .cap = NET_MAX_SEGS };
+	struct vq_chain c = {.cap = NET_MAX_SEGS};
 	unsigned int nbufs = 0, nfirst = 0;
 	uint16_t nb;
 	size_t done = 0;
@@ -265,8 +266,8 @@ static int net_deliver(struct virtio_net *n)
 		if (!nbufs)
 			nfirst = c.nin;
 		n->used[nbufs].id = c.head;
-		n->used[nbufs].len = (uint32_t)iov_from_buf(c.iov, c.nin, 0, n->rx_buf + done,
-							    n->rx_len - done);
+		n->used[nbufs].len =
+		    (uint32_t)iov_from_buf(c.iov, c.nin, 0, n->rx_buf + done, n->rx_len - done);
 		done += n->used[nbufs].len;
 		nbufs++;
 	}
@@ -343,7 +344,7 @@ static void net_event(struct virtio_dev *vdev)
 static void net_config_read(struct virtio_dev *vdev, uint64_t offset, void *data, uint32_t len)
 {
 	struct virtio_net *n = to_net(vdev);
-	uint8_t cfg[NET_CONFIG_SIZE] = { 0 };
+	uint8_t cfg[NET_CONFIG_SIZE] = {0};
 
 	memcpy(cfg, n->mac, 6);
 	cfg[6] = (uint8_t)n->status;
@@ -400,16 +401,16 @@ static void net_destroy(struct virtio_dev *vdev)
 }
 
 static const struct virtio_dev_ops virtio_net_ops = {
-	.name = "virtio-net",
-	.device_id = VIRTIO_ID_NET,
-	.nqueues = 2,
-	.queue_max = NET_QUEUE_SIZE,
-	.config_read = net_config_read,
-	.notify = net_notify,
-	.event = net_event,
-	.reset = net_reset,
-	.state = net_state,
-	.destroy = net_destroy,
+    .name = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .nqueues = 2,
+    .queue_max = NET_QUEUE_SIZE,
+    .config_read = net_config_read,
+    .notify = net_notify,
+    .event = net_event,
+    .reset = net_reset,
+    .state = net_state,
+    .destroy = net_destroy,
 };
 
 /* --- the host side --- */
@@ -417,7 +418,7 @@ static const struct virtio_dev_ops virtio_net_ops = {
 void virtio_net_default_mac(const char *tap, const char *id, uint8_t mac[6])
 {
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over "tap/id" */
-	const char *parts[3] = { tap, "/", id ? id : "" };
+	const char *parts[3] = {tap, "/", id ? id : ""};
 
 	for (unsigned int p = 0; p < 3; p++)
 		for (const char *s = parts[p]; s && *s; s++)
@@ -435,13 +436,15 @@ void virtio_net_default_mac(const char *tap, const char *id, uint8_t mac[6])
  */
 static int tap_open(const char *name, char *err, size_t errlen)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	unsigned int features = 0;
 	int fd, hdr = NET_HDR_LEN;
 
 	if (strlen(name) >= IFNAMSIZ || !if_nametoindex(name)) {
-		snprintf(err, errlen, "no such network interface (create the TAP first, e.g. "
-			 "ip tuntap add %s mode tap)", name);
+		snprintf(err, errlen,
+			 "no such network interface (create the TAP first, e.g. "
+			 "ip tuntap add %s mode tap)",
+			 name);
 		return -ENODEV;
 	}
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -459,10 +462,11 @@ static int tap_open(const char *name, char *err, size_t errlen)
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int e = errno;
 
-		snprintf(err, errlen, "%s", e == EBUSY ? "busy: another process has it open"
-				  : e == EINVAL ? "not a TAP device (or it is a multi-queue TAP)"
-				  : e == EPERM ? "permission denied (the TAP belongs to another user)"
-				  : strerror(e));
+		snprintf(err, errlen, "%s",
+			 e == EBUSY    ? "busy: another process has it open"
+			 : e == EINVAL ? "not a TAP device (or it is a multi-queue TAP)"
+			 : e == EPERM  ? "permission denied (the TAP belongs to another user)"
+				       : strerror(e));
 		close(fd);
 		return -e;
 	}
@@ -482,8 +486,8 @@ static int tap_open(const char *name, char *err, size_t errlen)
 /* Does the TAP take offload settings? (Then leave it with none until a driver negotiates.) */
 static bool tap_probe_offloads(int fd)
 {
-	bool ok = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 |
-							    TUN_F_TSO_ECN)) == 0;
+	bool ok = ioctl(fd, TUNSETOFFLOAD,
+			(unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)) == 0;
 
 	if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0)
 		ok = false;
@@ -492,8 +496,8 @@ static bool tap_probe_offloads(int fd)
 
 static int net_setup_fds(struct virtio_net *n)
 {
-	struct epoll_event tap = { .events = 0, .data.u32 = TAG_TAP };
-	struct epoll_event wake = { .events = EPOLLIN, .data.u32 = TAG_WAKE };
+	struct epoll_event tap = {.events = 0, .data.u32 = TAG_TAP};
+	struct epoll_event wake = {.events = EPOLLIN, .data.u32 = TAG_WAKE};
 
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -523,7 +527,7 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 	if (!cfg->id)
 		snprintf(n->name, sizeof(n->name), "net%u", index);
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", cfg->tap ? cfg->tap : "");
-	n->vdev = (struct virtio_dev){ .ops = &virtio_net_ops, .id = n->name, .event_fd = -1 };
+	n->vdev = (struct virtio_dev){.ops = &virtio_net_ops, .id = n->name, .event_fd = -1};
 	if (net_setup_fds(n) < 0) {
 		log_error("%s: cannot set up: %s", n->name, strerror(errno));
 		net_destroy(&n->vdev);
@@ -541,10 +545,9 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 			   (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
 			   (1ULL << VIRTIO_NET_F_HOST_ECN);
 	if (offloads)
-		n->vdev.features |= (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
-				    (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
-				    (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
-				    (1ULL << VIRTIO_NET_F_GUEST_ECN);
+		n->vdev.features |=
+		    (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+		    (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN);
 	return &n->vdev;
 }
 

@@ -42,19 +42,19 @@
 #include <unistd.h>
 
 #define VSOCK_QUEUE_SIZE 256
-#define VSOCK_RXQ        0
-#define VSOCK_TXQ        1
-#define VSOCK_EVQ        2
-#define VSOCK_HDR_LEN    44
-#define VSOCK_HOST_CID   2
-#define VSOCK_BUF_ALLOC  (256 * 1024) /* per connection: what the guest may send ahead */
-#define VSOCK_MAX_PKT    (64 * 1024)  /* payload per packet, as Linux sends at most */
-#define VSOCK_MAX_CONNS  512
-#define VSOCK_MAX_SEGS   64
-#define VSOCK_RST_QUEUE  128
-#define VSOCK_LINE_MAX   32           /* "CONNECT 4294967295\n" */
-#define VSOCK_FIRST_PORT (1U << 30)   /* host ports Banyan allocates, as Firecracker */
-#define VSOCK_BUDGET     256          /* packets per turn and direction */
+#define VSOCK_RXQ	 0
+#define VSOCK_TXQ	 1
+#define VSOCK_EVQ	 2
+#define VSOCK_HDR_LEN	 44
+#define VSOCK_HOST_CID	 2
+#define VSOCK_BUF_ALLOC	 (256 * 1024) /* per connection: what the guest may send ahead */
+#define VSOCK_MAX_PKT	 (64 * 1024)  /* payload per packet, as Linux sends at most */
+#define VSOCK_MAX_CONNS	 512
+#define VSOCK_MAX_SEGS	 64
+#define VSOCK_RST_QUEUE	 128
+#define VSOCK_LINE_MAX	 32	    /* "CONNECT 4294967295\n" */
+#define VSOCK_FIRST_PORT (1U << 30) /* host ports Banyan allocates, as Firecracker */
+#define VSOCK_BUDGET	 256	    /* packets per turn and direction */
 
 #define VIRTIO_VSOCK_TYPE_STREAM 1
 enum {
@@ -66,8 +66,8 @@ enum {
 	OP_CREDIT_UPDATE,
 	OP_CREDIT_REQUEST,
 };
-#define SHUT_F_RCV  1
-#define SHUT_F_SEND 2
+#define SHUT_F_RCV			   1
+#define SHUT_F_SEND			   2
 #define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0
 
 #define STATE_VERSION 1
@@ -88,44 +88,44 @@ struct vsock_hdr {
 _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_LEN, "virtio_vsock_hdr is 44 bytes");
 
 enum conn_state {
-	CONN_HANDSHAKE,  /* host connected to PATH, its CONNECT line not read yet */
+	CONN_HANDSHAKE,	 /* host connected to PATH, its CONNECT line not read yet */
 	CONN_CONNECTING, /* REQUEST sent to the guest, waiting for RESPONSE */
 	CONN_ESTABLISHED,
-	CONN_CLOSING,    /* the guest shut both ways: flush, close, RST */
+	CONN_CLOSING, /* the guest shut both ways: flush, close, RST */
 };
 
 /* Control packets a connection owes the guest. */
-#define PEND_REQUEST        0x1
-#define PEND_RESPONSE       0x2
+#define PEND_REQUEST	    0x1
+#define PEND_RESPONSE	    0x2
 #define PEND_CREDIT_UPDATE  0x4
 #define PEND_CREDIT_REQUEST 0x8
-#define PEND_SHUTDOWN       0x10
+#define PEND_SHUTDOWN	    0x10
 
 struct vsock_conn {
 	struct vsock_conn *next;
 	int fd;
 	enum conn_state state;
-	uint32_t local_port;      /* the host's port */
-	uint32_t peer_port;       /* the guest's port */
-	uint32_t pending;         /* PEND_* */
+	uint32_t local_port; /* the host's port */
+	uint32_t peer_port;  /* the guest's port */
+	uint32_t pending;    /* PEND_* */
 	/* Credit the guest gave: it can take peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
 	uint32_t peer_buf_alloc;
 	uint32_t peer_fwd_cnt;
-	uint32_t tx_cnt;          /* payload bytes sent to the guest */
+	uint32_t tx_cnt; /* payload bytes sent to the guest */
 	/* Credit we give: bytes from the guest written to the socket, last told. */
 	uint32_t fwd_cnt;
 	uint32_t fwd_cnt_told;
-	uint8_t *buf;             /* guest bytes the socket did not take (ring, VSOCK_BUF_ALLOC) */
+	uint8_t *buf; /* guest bytes the socket did not take (ring, VSOCK_BUF_ALLOC) */
 	uint32_t buf_head, buf_len;
-	bool readable;            /* the socket may have bytes (an edge was seen) */
+	bool readable; /* the socket may have bytes (an edge was seen) */
 	bool writable;
-	bool hup;                 /* the host side closed completely */
-	bool host_eof;            /* read gave 0: nothing more from the host */
-	bool peer_shut_send;      /* the guest sends no more */
-	bool peer_shut_rcv;       /* the guest receives no more */
-	bool shut_wr_done;        /* shutdown(SHUT_WR) applied to the socket */
+	bool hup;	     /* the host side closed completely */
+	bool host_eof;	     /* read gave 0: nothing more from the host */
+	bool peer_shut_send; /* the guest sends no more */
+	bool peer_shut_rcv;  /* the guest receives no more */
+	bool shut_wr_done;   /* shutdown(SHUT_WR) applied to the socket */
 	bool credit_requested;
-	uint8_t shut_flags;       /* the SHUTDOWN owed */
+	uint8_t shut_flags; /* the SHUTDOWN owed */
 	char line[VSOCK_LINE_MAX];
 	uint32_t line_len;
 };
@@ -136,18 +136,18 @@ struct vsock_rst {
 
 struct virtio_vsock {
 	struct virtio_dev vdev;
-	uint64_t cid;             /* config space: guest_cid */
-	char path[97];             /* at most 96 bytes: PATH_4294967295 fits a sun_path */
+	uint64_t cid;  /* config space: guest_cid */
+	char path[97]; /* at most 96 bytes: PATH_4294967295 fits a sun_path */
 	int listen_fd;
-	int epfd;                 /* vdev.event_fd */
+	int epfd; /* vdev.event_fd */
 	int wake_fd;
 	struct vsock_conn *conns;
 	unsigned int nconns;
 	uint32_t next_port;
 	struct vsock_rst rst[VSOCK_RST_QUEUE];
 	unsigned int rst_head, rst_len;
-	bool rx_stalled;          /* the guest gave no receive buffers: its kick resumes */
-	bool reset_event;         /* a TRANSPORT_RESET is owed on the event queue */
+	bool rx_stalled;  /* the guest gave no receive buffers: its kick resumes */
+	bool reset_event; /* a TRANSPORT_RESET is owed on the event queue */
 	struct iovec iov[VSOCK_MAX_SEGS];
 	struct iovec slice[VSOCK_MAX_SEGS];
 };
@@ -177,7 +177,7 @@ static struct vsock_conn *conn_find(struct virtio_vsock *v, uint32_t local, uint
 
 static struct vsock_conn *conn_new(struct virtio_vsock *v, int fd, enum conn_state state)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct vsock_conn *c;
 
 	if (v->nconns >= VSOCK_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
@@ -227,7 +227,7 @@ static void queue_rst(struct virtio_vsock *v, uint32_t local, uint32_t peer)
 		v->rst_head = (v->rst_head + 1) % VSOCK_RST_QUEUE;
 		v->rst_len--;
 	}
-	v->rst[(v->rst_head + v->rst_len) % VSOCK_RST_QUEUE] = (struct vsock_rst){ local, peer };
+	v->rst[(v->rst_head + v->rst_len) % VSOCK_RST_QUEUE] = (struct vsock_rst){local, peer};
 	v->rst_len++;
 }
 
@@ -374,9 +374,13 @@ static void vsock_accept(struct virtio_vsock *v)
 static void fill_hdr(struct virtio_vsock *v, struct vsock_hdr *h, uint32_t local, uint32_t peer,
 		     uint16_t op)
 {
-	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = v->cid, .src_port = local,
-				 .dst_port = peer, .type = VIRTIO_VSOCK_TYPE_STREAM, .op = op,
-				 .buf_alloc = VSOCK_BUF_ALLOC };
+	*h = (struct vsock_hdr){.src_cid = VSOCK_HOST_CID,
+				.dst_cid = v->cid,
+				.src_port = local,
+				.dst_port = peer,
+				.type = VIRTIO_VSOCK_TYPE_STREAM,
+				.op = op,
+				.buf_alloc = VSOCK_BUF_ALLOC};
 }
 
 /* The next receive chain. 1 with one, 0 none (stalled), -1 the device broke. */
@@ -384,14 +388,15 @@ static int rx_pop(struct virtio_vsock *v, struct vq_chain *ch)
 {
 	int r;
 
-	*ch = (struct vq_chain){ .iov = v->iov, .cap = VSOCK_MAX_SEGS };
+	*ch = (struct vq_chain){.iov = v->iov, .cap = VSOCK_MAX_SEGS};
 	r = virtio_pop(&v->vdev, VSOCK_RXQ, ch);
 	if (r == 0)
 		v->rx_stalled = true;
 	if (r <= 0)
 		return r < 0 ? -1 : 0;
 	if (ch->nout || ch->in_len < VSOCK_HDR_LEN) {
-		virtio_fail(&v->vdev, "queue 0: receive buffer not writable or smaller than the header");
+		virtio_fail(&v->vdev,
+			    "queue 0: receive buffer not writable or smaller than the header");
 		return -1;
 	}
 	return 1;
@@ -460,11 +465,16 @@ static uint16_t conn_next_ctrl(const struct vsock_conn *c, bool data_first)
 static uint32_t op_pend_bit(uint16_t op)
 {
 	switch (op) {
-	case OP_REQUEST:        return PEND_REQUEST;
-	case OP_RESPONSE:       return PEND_RESPONSE;
-	case OP_CREDIT_UPDATE:  return PEND_CREDIT_UPDATE;
-	case OP_CREDIT_REQUEST: return PEND_CREDIT_REQUEST;
-	default:                return PEND_SHUTDOWN;
+	case OP_REQUEST:
+		return PEND_REQUEST;
+	case OP_RESPONSE:
+		return PEND_RESPONSE;
+	case OP_CREDIT_UPDATE:
+		return PEND_CREDIT_UPDATE;
+	case OP_CREDIT_REQUEST:
+		return PEND_CREDIT_REQUEST;
+	default:
+		return PEND_SHUTDOWN;
 	}
 }
 
@@ -567,7 +577,7 @@ static void vsock_rx(struct virtio_vsock *v)
 /* The guest's REQUEST to host port @port: connect to PATH_port. */
 static void guest_connect(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct vsock_conn *c;
 	int fd;
 
@@ -597,13 +607,14 @@ static void guest_connect(struct virtio_vsock *v, const struct vsock_hdr *h)
 static int conn_write(struct virtio_vsock *v, struct vsock_conn *c, const struct vq_chain *ch,
 		      uint32_t len)
 {
-	struct msghdr m = { .msg_iov = v->slice };
+	struct msghdr m = {.msg_iov = v->slice};
 	uint32_t done = 0;
 	ssize_t w;
 	int n;
 
 	if (c->buf_len + len > VSOCK_BUF_ALLOC) {
-		log_debug("vsock: guest port %u overran its credit: connection reset", c->peer_port);
+		log_debug("vsock: guest port %u overran its credit: connection reset",
+			  c->peer_port);
 		conn_reset(v, c);
 		return -1;
 	}
@@ -695,7 +706,8 @@ static int vsock_tx_one(struct virtio_vsock *v, const struct vq_chain *ch)
 	struct vsock_conn *c;
 
 	if (ch->nin || ch->out_len < VSOCK_HDR_LEN) {
-		virtio_fail(&v->vdev, "queue 1: packet without a whole header or with writable buffers");
+		virtio_fail(&v->vdev,
+			    "queue 1: packet without a whole header or with writable buffers");
 		return -1;
 	}
 	iov_to_buf(ch->iov, ch->nout, 0, &h, sizeof(h));
@@ -725,7 +737,7 @@ static int vsock_tx_one(struct virtio_vsock *v, const struct vq_chain *ch)
 
 static void vsock_tx(struct virtio_vsock *v)
 {
-	struct vq_chain ch = { .iov = v->iov, .cap = VSOCK_MAX_SEGS };
+	struct vq_chain ch = {.iov = v->iov, .cap = VSOCK_MAX_SEGS};
 	unsigned int budget = VSOCK_BUDGET;
 	bool pushed = false;
 
@@ -749,7 +761,7 @@ static void vsock_tx(struct virtio_vsock *v)
 static void vsock_send_event(struct virtio_vsock *v)
 {
 	struct iovec iov[4];
-	struct vq_chain ch = { .iov = iov, .cap = 4 };
+	struct vq_chain ch = {.iov = iov, .cap = 4};
 	uint32_t id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET;
 	int r;
 
@@ -808,7 +820,8 @@ static void vsock_event(struct virtio_dev *vdev)
 			if (read(v->wake_fd, &val, sizeof(val)) < 0)
 				(void)0;
 		} else {
-			c->readable |= !!(ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+			c->readable |=
+			    !!(ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 			c->writable |= !!(ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR));
 			c->hup |= !!(ev[i].events & (EPOLLHUP | EPOLLERR));
 		}
@@ -878,28 +891,29 @@ static void vsock_destroy(struct virtio_dev *vdev)
 }
 
 static const struct virtio_dev_ops virtio_vsock_ops = {
-	.name = "virtio-vsock",
-	.device_id = VIRTIO_ID_VSOCK,
-	.nqueues = 3,
-	.queue_max = VSOCK_QUEUE_SIZE,
-	.config_read = vsock_config_read,
-	.notify = vsock_notify,
-	.event = vsock_event,
-	.reset = vsock_reset,
-	.state = vsock_state,
-	.destroy = vsock_destroy,
+    .name = "virtio-vsock",
+    .device_id = VIRTIO_ID_VSOCK,
+    .nqueues = 3,
+    .queue_max = VSOCK_QUEUE_SIZE,
+    .config_read = vsock_config_read,
+    .notify = vsock_notify,
+    .event = vsock_event,
+    .reset = vsock_reset,
+    .state = vsock_state,
+    .destroy = vsock_destroy,
 };
 
 /* --- the host side --- */
 
 static int vsock_listen(struct virtio_vsock *v)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 
 	if (lstat(v->path, &st) == 0) {
 		log_error("vsock: cannot listen on %s: it exists (another VM's socket? remove it "
-			  "if not)", v->path);
+			  "if not)",
+			  v->path);
 		return -EEXIST;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", v->path);
@@ -920,8 +934,8 @@ static int vsock_listen(struct virtio_vsock *v)
 
 static int vsock_setup_fds(struct virtio_vsock *v)
 {
-	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &v->listen_fd };
-	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &v->wake_fd };
+	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &v->listen_fd};
+	struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &v->wake_fd};
 
 	v->epfd = epoll_create1(EPOLL_CLOEXEC);
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -944,7 +958,7 @@ struct virtio_dev *virtio_vsock_create(const struct vsock_config *cfg)
 		return NULL;
 	}
 	v->listen_fd = v->epfd = v->wake_fd = -1;
-	v->vdev = (struct virtio_dev){ .ops = &virtio_vsock_ops, .id = "vsock0", .event_fd = -1 };
+	v->vdev = (struct virtio_dev){.ops = &virtio_vsock_ops, .id = "vsock0", .event_fd = -1};
 	v->cid = cfg->cid;
 	v->next_port = VSOCK_FIRST_PORT;
 	if (cfg->cid < 3 || cfg->cid == UINT32_MAX || !cfg->uds_path ||

@@ -67,7 +67,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, struct device *de
 	if (bus->count == bus->cap && (ret = bus_grow(bus)) < 0)
 		goto out;
 	memmove(&bus->ranges[i + 1], &bus->ranges[i], (bus->count - i) * sizeof(bus->ranges[0]));
-	bus->ranges[i] = (struct bus_range){ .base = base, .len = len, .dev = dev };
+	bus->ranges[i] = (struct bus_range){.base = base, .len = len, .dev = dev};
 	bus->count++;
 out:
 	pthread_rwlock_unlock(&bus->lock);

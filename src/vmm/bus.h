@@ -20,9 +20,9 @@ struct bus_range {
 };
 
 struct bus {
-	const char *name;          /* "pio" or "mmio", for logs */
-	pthread_rwlock_t lock;     /* protects ranges/count; readers are vCPUs */
-	struct bus_range *ranges;  /* sorted by base, never overlapping */
+	const char *name;	  /* "pio" or "mmio", for logs */
+	pthread_rwlock_t lock;	  /* protects ranges/count; readers are vCPUs */
+	struct bus_range *ranges; /* sorted by base, never overlapping */
 	unsigned int count;
 	unsigned int cap;
 };
@@ -39,7 +39,7 @@ void bus_destroy(struct bus *bus);
  * -ENOMEM.
  */
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, struct device *dev)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* bus_unregister - remove every range owned by @dev. */
 void bus_unregister(struct bus *bus, struct device *dev);

@@ -21,11 +21,11 @@ struct console {
 	struct event_handler handler;
 	struct event_loop *loop;
 	struct vm *vm;
-	bool is_tty;            /* escapes and raw mode only on a terminal */
-	bool watching;          /* stdin is in the epoll set */
-	bool eof;               /* stdin ended (or cannot be polled) */
-	bool escape;            /* the previous byte was the escape */
-	uint8_t pending[4096];  /* typed but not yet accepted by the UART */
+	bool is_tty;	       /* escapes and raw mode only on a terminal */
+	bool watching;	       /* stdin is in the epoll set */
+	bool eof;	       /* stdin ended (or cannot be polled) */
+	bool escape;	       /* the previous byte was the escape */
+	uint8_t pending[4096]; /* typed but not yet accepted by the UART */
 	size_t npending;
 };
 
@@ -34,7 +34,7 @@ struct console {
  * watch it on @loop. 0 or -errno.
  */
 int console_open(struct console *con, struct event_loop *loop, int in_fd)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* console_attach - feed input to @vm's console device from now on (NULL: drop). */
 void console_attach(struct console *con, struct vm *vm);

@@ -70,9 +70,9 @@ struct device_ops {
  * adds with relaxed atomics; readers may see a slightly stale value.
  */
 struct dev_stats {
-	_Atomic uint64_t requests;     /* guest requests served (virtio requests, ...) */
-	_Atomic uint64_t bytes_in;     /* bytes the host gave the guest (console input, disk reads) */
-	_Atomic uint64_t bytes_out;    /* bytes the guest sent to the host (console output, writes) */
+	_Atomic uint64_t requests;  /* guest requests served (virtio requests, ...) */
+	_Atomic uint64_t bytes_in;  /* bytes the host gave the guest (console input, disk reads) */
+	_Atomic uint64_t bytes_out; /* bytes the guest sent to the host (console output, writes) */
 	_Atomic uint64_t first_out_ns; /* CLOCK_MONOTONIC of the first byte out, 0 before */
 };
 
@@ -87,7 +87,7 @@ static inline void dev_stats_out(struct dev_stats *st, uint64_t len)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		atomic_compare_exchange_strong(&st->first_out_ns, &zero,
 					       (uint64_t)ts.tv_sec * 1000000000ULL +
-						       (uint64_t)ts.tv_nsec);
+						   (uint64_t)ts.tv_nsec);
 	}
 }
 
@@ -100,12 +100,11 @@ static inline void dev_stats_in(struct dev_stats *st, uint64_t len)
 struct device {
 	const struct device_ops *ops;
 	struct dev_host *host;
-	const char *id;          /* instance name, e.g. "com1" (static or owned by the device) */
-	struct device *next;     /* the machine's device list */
+	const char *id;	     /* instance name, e.g. "com1" (static or owned by the device) */
+	struct device *next; /* the machine's device list */
 	struct dev_stats stats;
 };
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

@@ -15,7 +15,7 @@ int event_loop_init(struct event_loop *loop)
 
 int event_loop_add(struct event_loop *loop, struct event_handler *h, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = h };
+	struct epoll_event ev = {.events = events, .data.ptr = h};
 
 	return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0 ? -errno : 0;
 }

@@ -22,7 +22,7 @@ int event_loop_init(struct event_loop *loop) __attribute__((warn_unused_result))
 
 /* event_loop_add - watch @h->fd for @events (EPOLLIN...). 0 or -errno. */
 int event_loop_add(struct event_loop *loop, struct event_handler *h, uint32_t events)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* event_loop_del - stop watching @h->fd. */
 void event_loop_del(struct event_loop *loop, struct event_handler *h);

@@ -21,7 +21,7 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
 	for (i = 0; i < gm->count; i++)
 		if (gm_overlaps(&gm->regions[i], gpa, size))
 			return -EINVAL;
-	gm->regions[gm->count++] = (struct gm_region){ .gpa = gpa, .size = size, .host = host };
+	gm->regions[gm->count++] = (struct gm_region){.gpa = gpa, .size = size, .host = host};
 	gm->total += size;
 	return 0;
 }
@@ -89,7 +89,8 @@ void gm_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 			continue;
 		first = (gpa - r->gpa) >> GM_PAGE_SHIFT;
 		last = (len - 1 > r->size - (gpa - r->gpa) - 1 ? r->size - 1
-							       : gpa - r->gpa + len - 1) >> GM_PAGE_SHIFT;
+							       : gpa - r->gpa + len - 1) >>
+		       GM_PAGE_SHIFT;
 		for (uint64_t p = first; p <= last; p++)
 			atomic_fetch_or_explicit(&r->dirty[p / 64], 1ULL << (p % 64),
 						 memory_order_relaxed);

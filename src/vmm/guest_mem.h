@@ -29,7 +29,7 @@ struct gm_region {
 struct guest_mem {
 	struct gm_region regions[GM_MAX_REGIONS];
 	unsigned int count;
-	uint64_t total;          /* sum of region sizes */
+	uint64_t total; /* sum of region sizes */
 };
 
 /*
@@ -37,7 +37,7 @@ struct guest_mem {
  * Returns 0, -EINVAL for overlap/empty/wrap, -ENOSPC when the table is full.
  */
 int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * gm_ptr - host pointer to [gpa, gpa+len) when the whole range lies inside one
@@ -47,9 +47,9 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* gm_read/gm_write - copy to or from guest memory; 0 or -EFAULT. */
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * gm_dirty_enable - start recording the pages the VMM writes (see

@@ -16,12 +16,12 @@
 #include <stdint.h>
 
 struct state_io {
-	bool loading;   /* true: fields are read from buf; false: written to it */
-	uint8_t *buf;   /* owned by the state_io when saving (grows as needed) */
-	size_t len;     /* bytes used (saving) or available (loading) */
-	size_t cap;     /* allocated bytes when saving */
-	size_t pos;     /* read position when loading */
-	int err;        /* first error (-ENOMEM, -EBADMSG); later calls do nothing */
+	bool loading; /* true: fields are read from buf; false: written to it */
+	uint8_t *buf; /* owned by the state_io when saving (grows as needed) */
+	size_t len;   /* bytes used (saving) or available (loading) */
+	size_t cap;   /* allocated bytes when saving */
+	size_t pos;   /* read position when loading */
+	int err;      /* first error (-ENOMEM, -EBADMSG); later calls do nothing */
 };
 
 /* state_io_saver - an empty io that records fields. Free with state_io_free. */

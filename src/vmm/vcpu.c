@@ -24,7 +24,7 @@ static void vcpu_kick_handler(int sig)
 
 int vcpu_signals_init(void)
 {
-	struct sigaction sa = { .sa_handler = vcpu_kick_handler };
+	struct sigaction sa = {.sa_handler = vcpu_kick_handler};
 
 	/* No SA_RESTART: KVM_RUN must return EINTR so the loop sees requests. */
 	sigemptyset(&sa.sa_mask);
@@ -42,8 +42,8 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
 		log_error("KVM_CREATE_VCPU %u: %s", index, strerror(errno));
 		return -errno;
 	}
-	vcpu->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 vcpu->fd, 0);
+	vcpu->run =
+	    mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		vcpu->run = NULL;
 		log_error("mmap kvm_run of vCPU %u: %s", index, strerror(errno));
@@ -96,8 +96,7 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
-	bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
-		   run->mmio.is_write);
+	bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
 }
 
 /* Stop the VM because of this vCPU, with the registers in the diagnostic. */
@@ -142,8 +141,9 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	uint32_t reason = vcpu->run->exit_reason;
 	char what[96];
 
-	atomic_fetch_add_explicit(&vcpu->exits[reason < VCPU_EXIT_SIGNAL ? reason : VCPU_EXIT_OTHER],
-				  1, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &vcpu->exits[reason < VCPU_EXIT_SIGNAL ? reason : VCPU_EXIT_OTHER], 1,
+	    memory_order_relaxed);
 	switch (vcpu->run->exit_reason) {
 	case KVM_EXIT_IO:
 		vcpu_handle_io(vcpu);
@@ -182,28 +182,28 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 const char *vcpu_exit_name(unsigned int slot)
 {
 	static const char *const names[VCPU_EXIT_SLOTS] = {
-		[KVM_EXIT_UNKNOWN] = "unknown",
-		[KVM_EXIT_EXCEPTION] = "exception",
-		[KVM_EXIT_IO] = "io",
-		[KVM_EXIT_HYPERCALL] = "hypercall",
-		[KVM_EXIT_DEBUG] = "debug",
-		[KVM_EXIT_HLT] = "hlt",
-		[KVM_EXIT_MMIO] = "mmio",
-		[KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
-		[KVM_EXIT_SHUTDOWN] = "shutdown",
-		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
-		[KVM_EXIT_INTR] = "intr",
-		[KVM_EXIT_SET_TPR] = "set_tpr",
-		[KVM_EXIT_TPR_ACCESS] = "tpr_access",
-		[KVM_EXIT_NMI] = "nmi",
-		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
-		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
-		[KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
-		[KVM_EXIT_X86_RDMSR] = "rdmsr",
-		[KVM_EXIT_X86_WRMSR] = "wrmsr",
-		[KVM_EXIT_X86_BUS_LOCK] = "bus_lock",
-		[VCPU_EXIT_SIGNAL] = "signal",
-		[VCPU_EXIT_OTHER] = "other",
+	    [KVM_EXIT_UNKNOWN] = "unknown",
+	    [KVM_EXIT_EXCEPTION] = "exception",
+	    [KVM_EXIT_IO] = "io",
+	    [KVM_EXIT_HYPERCALL] = "hypercall",
+	    [KVM_EXIT_DEBUG] = "debug",
+	    [KVM_EXIT_HLT] = "hlt",
+	    [KVM_EXIT_MMIO] = "mmio",
+	    [KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+	    [KVM_EXIT_SHUTDOWN] = "shutdown",
+	    [KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+	    [KVM_EXIT_INTR] = "intr",
+	    [KVM_EXIT_SET_TPR] = "set_tpr",
+	    [KVM_EXIT_TPR_ACCESS] = "tpr_access",
+	    [KVM_EXIT_NMI] = "nmi",
+	    [KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+	    [KVM_EXIT_SYSTEM_EVENT] = "system_event",
+	    [KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+	    [KVM_EXIT_X86_RDMSR] = "rdmsr",
+	    [KVM_EXIT_X86_WRMSR] = "wrmsr",
+	    [KVM_EXIT_X86_BUS_LOCK] = "bus_lock",
+	    [VCPU_EXIT_SIGNAL] = "signal",
+	    [VCPU_EXIT_OTHER] = "other",
 	};
 
 	return slot < VCPU_EXIT_SLOTS ? names[slot] : NULL;

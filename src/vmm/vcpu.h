@@ -11,26 +11,26 @@ struct vm;
 struct kvm_run;
 
 /* KVM_EXIT_* reasons below this are counted one by one; the rest as "other". */
-#define VCPU_EXIT_SLOTS 40
-#define VCPU_EXIT_OTHER (VCPU_EXIT_SLOTS - 1)
+#define VCPU_EXIT_SLOTS	 40
+#define VCPU_EXIT_OTHER	 (VCPU_EXIT_SLOTS - 1)
 #define VCPU_EXIT_SIGNAL (VCPU_EXIT_SLOTS - 2) /* KVM_RUN interrupted by a kick */
 
 struct vcpu {
 	struct vm *vm;
-	unsigned int index;       /* also its APIC ID */
+	unsigned int index; /* also its APIC ID */
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	bool halted;              /* no_irqchip only */
-	atomic_bool pause_req;    /* set by vm_pause: stop before the next KVM_RUN */
+	bool halted;	       /* no_irqchip only */
+	atomic_bool pause_req; /* set by vm_pause: stop before the next KVM_RUN */
 	/* Exits by KVM exit reason (the last slot counts the others); this vCPU writes. */
 	_Atomic uint64_t exits[VCPU_EXIT_SLOTS];
 };
 
 /* vcpu_create - KVM_CREATE_VCPU and map kvm_run. Returns 0 or -errno. */
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* vcpu_start - start the thread running KVM_RUN. Returns 0 or -errno. */
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));

@@ -22,10 +22,10 @@
 const char *vm_exit_name(enum vm_exit reason)
 {
 	static const char *const names[] = {
-		[VM_EXIT_NONE] = "running",    [VM_EXIT_POWEROFF] = "poweroff",
-		[VM_EXIT_REBOOT] = "reboot",   [VM_EXIT_HALTED] = "halted",
-		[VM_EXIT_CRASH] = "crash",     [VM_EXIT_HOST_ERROR] = "host-error",
-		[VM_EXIT_USER] = "user-quit",
+	    [VM_EXIT_NONE] = "running",	  [VM_EXIT_POWEROFF] = "poweroff",
+	    [VM_EXIT_REBOOT] = "reboot",  [VM_EXIT_HALTED] = "halted",
+	    [VM_EXIT_CRASH] = "crash",	  [VM_EXIT_HOST_ERROR] = "host-error",
+	    [VM_EXIT_USER] = "user-quit",
 	};
 
 	return (unsigned int)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";
@@ -34,7 +34,7 @@ const char *vm_exit_name(enum vm_exit reason)
 static void vm_host_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 {
 	struct vm *vm = container_of(host, struct vm, host);
-	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+	struct kvm_irq_level irq = {.irq = gsi, .level = level};
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
@@ -50,13 +50,16 @@ static void vm_host_request(struct dev_host *host, enum vm_request req)
 		vm_request_exit(vm, VM_EXIT_REBOOT, "guest requested a reset");
 }
 
-static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len,
-			     uint64_t datamatch, int fd, bool assign)
+static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len, uint64_t datamatch,
+			     int fd, bool assign)
 {
 	struct vm *vm = container_of(host, struct vm, host);
 	struct kvm_ioeventfd io = {
-		.datamatch = datamatch, .addr = addr, .len = len, .fd = fd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	    .datamatch = datamatch,
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
@@ -65,7 +68,7 @@ static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len,
 static int vm_host_irqfd(struct dev_host *host, uint32_t gsi, int fd, int resample_fd, bool assign)
 {
 	struct vm *vm = container_of(host, struct vm, host);
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+	struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi};
 
 	if (vm->cfg.no_irqchip)
 		return -ENODEV;
@@ -87,7 +90,7 @@ static int vm_open_kvm(struct vm *vm)
 		int err = errno;
 
 		log_error("cannot open /dev/kvm: %s%s", strerror(err),
-			  err == ENOENT   ? " (KVM is not available on this host)"
+			  err == ENOENT	  ? " (KVM is not available on this host)"
 			  : err == EACCES ? " (no permission: add yourself to the kvm group)"
 					  : "");
 		return -err;
@@ -128,8 +131,8 @@ static void *vm_map_snapshot_memory(struct vm *vm)
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
-		    fd, 0);
+	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
+		    0);
 	close(fd); /* the mapping keeps the file */
 	return host;
 }
@@ -159,10 +162,10 @@ static int vm_map_memory(struct vm *vm)
 	madvise(host, vm->cfg.mem_size, MADV_HUGEPAGE); /* fewer TLB misses; advisory */
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
-			.slot = (uint32_t)i,
-			.guest_phys_addr = ranges[i].gpa,
-			.memory_size = ranges[i].size,
-			.userspace_addr = (uint64_t)(uintptr_t)host,
+		    .slot = (uint32_t)i,
+		    .guest_phys_addr = ranges[i].gpa,
+		    .memory_size = ranges[i].size,
+		    .userspace_addr = (uint64_t)(uintptr_t)host,
 		};
 		int ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
 

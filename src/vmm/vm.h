@@ -18,7 +18,7 @@
 #define VM_MAX_CPUS 254 /* xAPIC IDs 0..253; 255 is broadcast */
 
 enum on_reboot {
-	ON_REBOOT_EXIT,    /* the guest's reboot ends the process with status 0 */
+	ON_REBOOT_EXIT,	   /* the guest's reboot ends the process with status 0 */
 	ON_REBOOT_RESTART, /* a fresh VM boots from the same configuration */
 };
 
@@ -31,7 +31,7 @@ enum disk_cache {
 
 struct disk_config {
 	const char *path;
-	const char *id;            /* GET_ID serial, /dev/disk/by-id; NULL: derived */
+	const char *id; /* GET_ID serial, /dev/disk/by-id; NULL: derived */
 	bool read_only;
 	enum disk_cache cache;
 };
@@ -40,16 +40,16 @@ struct disk_config {
 
 /* A virtio-net interface on a host TAP device (docs/networking.md). */
 struct net_config {
-	const char *tap;           /* host TAP interface, created beforehand by the operator */
-	const char *id;            /* interface id (the API's iface_id); NULL: "netN" */
+	const char *tap; /* host TAP interface, created beforehand by the operator */
+	const char *id;	 /* interface id (the API's iface_id); NULL: "netN" */
 	uint8_t mac[6];
-	bool has_mac;              /* false: a stable one derived from tap and id */
+	bool has_mac; /* false: a stable one derived from tap and id */
 };
 
 /* A virtio-vsock device whose host side is Unix sockets (Firecracker's model). */
 struct vsock_config {
-	uint32_t cid;              /* guest CID, >= 3; 0: no vsock device */
-	const char *uds_path;      /* host processes connect here; guest connects reach PATH_port */
+	uint32_t cid;	      /* guest CID, >= 3; 0: no vsock device */
+	const char *uds_path; /* host processes connect here; guest connects reach PATH_port */
 };
 
 /*
@@ -58,33 +58,33 @@ struct vsock_config {
  */
 struct vm_config {
 	const char *kernel_path;
-	const char *initrd_path;   /* NULL: none */
+	const char *initrd_path; /* NULL: none */
 	const char *cmdline;
 	unsigned int ncpus;
 	uint64_t mem_size;
 	enum on_reboot on_reboot;
-	bool no_irqchip;           /* tests only: HLT and interrupts go to user space */
-	int console_out_fd;        /* where the serial console writes (stdout) */
+	bool no_irqchip;    /* tests only: HLT and interrupts go to user space */
+	int console_out_fd; /* where the serial console writes (stdout) */
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
-	bool rng;                  /* virtio-rng */
+	bool rng; /* virtio-rng */
 	struct net_config nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vsock_config vsock;
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
-	bool restoring;            /* state comes from a snapshot: no boot registers, no ACPI */
+	bool restoring; /* state comes from a snapshot: no boot registers, no ACPI */
 };
 
 /* Why a VM stopped; the first reason recorded wins. */
 enum vm_exit {
 	VM_EXIT_NONE,
 	VM_EXIT_POWEROFF,   /* guest powered off (ACPI S5) */
-	VM_EXIT_REBOOT,     /* guest asked for a reset */
-	VM_EXIT_HALTED,     /* every vCPU halted with no interrupt controller (tests) */
-	VM_EXIT_CRASH,      /* triple fault, KVM internal error, unhandled exit */
+	VM_EXIT_REBOOT,	    /* guest asked for a reset */
+	VM_EXIT_HALTED,	    /* every vCPU halted with no interrupt controller (tests) */
+	VM_EXIT_CRASH,	    /* triple fault, KVM internal error, unhandled exit */
 	VM_EXIT_HOST_ERROR, /* a host-side failure after the VM started */
-	VM_EXIT_USER,       /* the console's quit escape or a signal */
+	VM_EXIT_USER,	    /* the console's quit escape or a signal */
 };
 
 struct vcpu;
@@ -95,34 +95,34 @@ struct vm {
 	struct vm_config cfg;
 	int kvm_fd;
 	int vm_fd;
-	int run_size;               /* mmap size of struct kvm_run */
+	int run_size; /* mmap size of struct kvm_run */
 	struct guest_mem mem;
-	void *mem_base;             /* one mapping backing every region */
+	void *mem_base; /* one mapping backing every region */
 	uint64_t mem_map_size;
 	struct bus pio;
 	struct bus mmio;
-	struct device *devices;     /* every device, for reset/save/restore */
-	struct device *console;     /* the serial device the console feeds */
-	struct dev_host host;       /* what devices may ask of this VM */
+	struct device *devices; /* every device, for reset/save/restore */
+	struct device *console; /* the serial device the console feeds */
+	struct dev_host host;	/* what devices may ask of this VM */
 	struct vcpu *vcpus;
 	unsigned int ncpus;
-	struct vm_arch *arch;       /* boot entry, supported CPUID, ... */
-	struct vm_snap *snap;       /* snapshot bookkeeping (src/snapshot); NULL before the first */
+	struct vm_arch *arch; /* boot entry, supported CPUID, ... */
+	struct vm_snap *snap; /* snapshot bookkeeping (src/snapshot); NULL before the first */
 
-	int exit_fd;                /* eventfd: readable once the VM has stopped */
-	pthread_mutex_t exit_lock;  /* protects exit_reason, exit_detail */
+	int exit_fd;		   /* eventfd: readable once the VM has stopped */
+	pthread_mutex_t exit_lock; /* protects exit_reason, exit_detail */
 	enum vm_exit exit_reason;
 	char exit_detail[512];
-	atomic_bool stopping;       /* vCPUs leave their loops when set */
-	atomic_uint halted_vcpus;   /* no_irqchip only */
+	atomic_bool stopping;	  /* vCPUs leave their loops when set */
+	atomic_uint halted_vcpus; /* no_irqchip only */
 
 	pthread_mutex_t pause_lock; /* protects paused, npaused, nactive */
 	pthread_cond_t pause_cond;  /* vCPUs wait on it while paused; vm_pause waits for them */
 	bool paused;
-	unsigned int npaused;       /* vCPU threads waiting at the pause point */
-	unsigned int nactive;       /* vCPU threads still inside their loop */
-	uint64_t setup_ns;          /* how long vm_create took */
-	uint64_t start_ns;          /* CLOCK_MONOTONIC time of vm_start */
+	unsigned int npaused; /* vCPU threads waiting at the pause point */
+	unsigned int nactive; /* vCPU threads still inside their loop */
+	uint64_t setup_ns;    /* how long vm_create took */
+	uint64_t start_ns;    /* CLOCK_MONOTONIC time of vm_start */
 };
 
 /*

@@ -71,12 +71,12 @@ static void rec_destroy(struct device *dev)
 }
 
 static const struct device_ops rec_ops = {
-	.name = "test-recorder",
-	.read = rec_read,
-	.write = rec_write,
-	.reset = rec_reset,
-	.state = rec_state,
-	.destroy = rec_destroy,
+    .name = "test-recorder",
+    .read = rec_read,
+    .write = rec_write,
+    .reset = rec_reset,
+    .state = rec_state,
+    .destroy = rec_destroy,
 };
 
 static bool kvm_usable(void)
@@ -86,7 +86,7 @@ static bool kvm_usable(void)
 
 static enum vm_exit run_until_stopped(struct vm *vm)
 {
-	struct pollfd p = { .fd = vm->exit_fd, .events = POLLIN };
+	struct pollfd p = {.fd = vm->exit_fd, .events = POLLIN};
 
 	assert_int_equal(vm_start(vm), 0);
 	if (poll(&p, 1, 60000) != 1)
@@ -96,9 +96,12 @@ static enum vm_exit run_until_stopped(struct vm *vm)
 
 static void test_pio_and_mmio_dispatch(void **state)
 {
-	struct vm_config cfg = { .kernel_path = guest_path, .ncpus = 1, .mem_size = 64 << 20,
-				 .cmdline = "", .console_out_fd = STDERR_FILENO };
-	struct recorder mmio = { .dev.ops = &rec_ops }, pio = { .dev.ops = &rec_ops };
+	struct vm_config cfg = {.kernel_path = guest_path,
+				.ncpus = 1,
+				.mem_size = 64 << 20,
+				.cmdline = "",
+				.console_out_fd = STDERR_FILENO};
+	struct recorder mmio = {.dev.ops = &rec_ops}, pio = {.dev.ops = &rec_ops};
 	struct vm *vm;
 
 	(void)state;
@@ -123,9 +126,12 @@ static void test_pio_and_mmio_dispatch(void **state)
 
 static void test_overlapping_registration_refused(void **state)
 {
-	struct vm_config cfg = { .kernel_path = guest_path, .ncpus = 1, .mem_size = 64 << 20,
-				 .cmdline = "", .console_out_fd = STDERR_FILENO };
-	struct recorder a = { .dev.ops = &rec_ops }, b = { .dev.ops = &rec_ops };
+	struct vm_config cfg = {.kernel_path = guest_path,
+				.ncpus = 1,
+				.mem_size = 64 << 20,
+				.cmdline = "",
+				.console_out_fd = STDERR_FILENO};
+	struct recorder a = {.dev.ops = &rec_ops}, b = {.dev.ops = &rec_ops};
 	struct vm *vm;
 
 	(void)state;
@@ -142,8 +148,8 @@ static void test_overlapping_registration_refused(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pio_and_mmio_dispatch),
-		cmocka_unit_test(test_overlapping_registration_refused),
+	    cmocka_unit_test(test_pio_and_mmio_dispatch),
+	    cmocka_unit_test(test_overlapping_registration_refused),
 	};
 
 	if (argc < 2)

@@ -38,12 +38,12 @@ static void probe_write(struct device *dev, uint64_t offset, const void *data, u
 	p->writes++;
 }
 
-static const struct device_ops probe_ops = { .name = "probe", .read = probe_read,
-					     .write = probe_write };
+static const struct device_ops probe_ops = {
+    .name = "probe", .read = probe_read, .write = probe_write};
 
 static void test_dispatch_offsets(void **state)
 {
-	struct probe a = { .dev.ops = &probe_ops }, b = { .dev.ops = &probe_ops };
+	struct probe a = {.dev.ops = &probe_ops}, b = {.dev.ops = &probe_ops};
 	struct bus bus;
 	uint32_t v = 0;
 
@@ -63,7 +63,7 @@ static void test_dispatch_offsets(void **state)
 
 static void test_overlap_refused(void **state)
 {
-	struct probe a = { .dev.ops = &probe_ops };
+	struct probe a = {.dev.ops = &probe_ops};
 	struct bus bus;
 
 	(void)state;
@@ -80,7 +80,7 @@ static void test_overlap_refused(void **state)
 
 static void test_unowned_and_straddling(void **state)
 {
-	struct probe a = { .dev.ops = &probe_ops };
+	struct probe a = {.dev.ops = &probe_ops};
 	struct bus bus;
 	uint64_t v = 0;
 
@@ -98,7 +98,7 @@ static void test_unowned_and_straddling(void **state)
 
 static void test_unregister(void **state)
 {
-	struct probe a = { .dev.ops = &probe_ops }, b = { .dev.ops = &probe_ops };
+	struct probe a = {.dev.ops = &probe_ops}, b = {.dev.ops = &probe_ops};
 	struct bus bus;
 	uint8_t v;
 
@@ -116,7 +116,7 @@ static void test_unregister(void **state)
 
 static void test_many_ranges(void **state)
 {
-	struct probe a = { .dev.ops = &probe_ops };
+	struct probe a = {.dev.ops = &probe_ops};
 	struct bus bus;
 	uint8_t v;
 	int i;
@@ -136,9 +136,11 @@ static void test_many_ranges(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dispatch_offsets),   cmocka_unit_test(test_overlap_refused),
-		cmocka_unit_test(test_unowned_and_straddling), cmocka_unit_test(test_unregister),
-		cmocka_unit_test(test_many_ranges),
+	    cmocka_unit_test(test_dispatch_offsets),
+	    cmocka_unit_test(test_overlap_refused),
+	    cmocka_unit_test(test_unowned_and_straddling),
+	    cmocka_unit_test(test_unregister),
+	    cmocka_unit_test(test_many_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,12 +37,12 @@ static void test_outside_and_overflow(void **state)
 
 	(void)state;
 	setup_mem(&gm);
-	assert_null(gm_ptr(&gm, 0xfff0, 0x11));          /* runs past the end */
-	assert_null(gm_ptr(&gm, 0x10000, 1));            /* the hole */
+	assert_null(gm_ptr(&gm, 0xfff0, 0x11)); /* runs past the end */
+	assert_null(gm_ptr(&gm, 0x10000, 1));	/* the hole */
 	assert_null(gm_ptr(&gm, 0x100000fffULL, 2));
-	assert_null(gm_ptr(&gm, 0, 0));                  /* empty */
-	assert_null(gm_ptr(&gm, UINT64_MAX, 2));         /* wraps */
-	assert_null(gm_ptr(&gm, 8, UINT64_MAX));         /* wraps */
+	assert_null(gm_ptr(&gm, 0, 0));		 /* empty */
+	assert_null(gm_ptr(&gm, UINT64_MAX, 2)); /* wraps */
+	assert_null(gm_ptr(&gm, 8, UINT64_MAX)); /* wraps */
 	assert_null(gm_ptr(&gm, 0x100000000ULL, UINT64_MAX - 0xfffffffeULL));
 	/* A range spanning two regions is refused even if both parts exist. */
 	assert_null(gm_ptr(&gm, 0xffff, 0x100000000ULL));
@@ -81,10 +81,10 @@ static void test_add_region_checks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_inside),
-		cmocka_unit_test(test_outside_and_overflow),
-		cmocka_unit_test(test_read_write),
-		cmocka_unit_test(test_add_region_checks),
+	    cmocka_unit_test(test_inside),
+	    cmocka_unit_test(test_outside_and_overflow),
+	    cmocka_unit_test(test_read_write),
+	    cmocka_unit_test(test_add_region_checks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@
 struct fake_host {
 	struct dev_host host;
 	int irq_calls;
-	int irq_edges;   /* rising edges on GSI 1 */
+	int irq_edges; /* rising edges on GSI 1 */
 	bool irq_level;
 	int reboots;
 	int poweroffs;
@@ -219,7 +219,8 @@ static void test_keyboard_irq_masked(void **st)
 static void test_ctrl_alt_del(void **st)
 {
 	static const uint8_t set1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
-	static const uint8_t set2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+	static const uint8_t set2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+				       0x71, 0xf0, 0x11, 0xf0, 0x14};
 	struct fixture *fx = *st;
 	size_t i;
 

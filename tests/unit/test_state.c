@@ -31,7 +31,7 @@ static void sample_state(struct state_io *io, struct sample *s)
 
 static void test_round_trip(void **state)
 {
-	struct sample in = { 0x12, 0x3456, 0x789abcde, 0x0123456789abcdefULL, true }, out = { 0 };
+	struct sample in = {0x12, 0x3456, 0x789abcde, 0x0123456789abcdefULL, true}, out = {0};
 	struct state_io io;
 
 	(void)state;
@@ -56,9 +56,9 @@ static void test_round_trip(void **state)
 
 static void test_short_and_long_buffers(void **state)
 {
-	struct sample in = { 0 }, out;
+	struct sample in = {0}, out;
 	struct state_io io, rd;
-	uint8_t longer[1024] = { 0 };
+	uint8_t longer[1024] = {0};
 
 	(void)state;
 	state_io_saver(&io);
@@ -75,7 +75,7 @@ static void test_short_and_long_buffers(void **state)
 
 static void test_bad_bool(void **state)
 {
-	uint8_t buf[] = { 2 };
+	uint8_t buf[] = {2};
 	struct state_io rd;
 	bool b;
 
@@ -88,9 +88,9 @@ static void test_bad_bool(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_short_and_long_buffers),
-		cmocka_unit_test(test_bad_bool),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_short_and_long_buffers),
+	    cmocka_unit_test(test_bad_bool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,8 +36,8 @@
 #define QDESC(q)  (FAKE_GPA + 0x1000ULL * (q))
 #define QAVAIL(q) (QDESC(q) + 0x400)
 #define QUSED(q)  (QDESC(q) + 0x800)
-#define BUF(i)    (FAKE_DATA + 0x1000ULL * (i))
-#define BIG       (FAKE_GPA + 0x100000ULL)
+#define BUF(i)	  (FAKE_DATA + 0x1000ULL * (i))
+#define BIG	  (FAKE_GPA + 0x100000ULL)
 
 static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 {
@@ -46,13 +46,13 @@ static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 	(void)level;
 }
 
-static struct dev_host fake_host = { .set_irq = fake_set_irq };
+static struct dev_host fake_host = {.set_irq = fake_set_irq};
 
 struct fixture {
 	struct fake_ring r;
 	struct device *dev;
-	int peer;                /* the TAP's other end (net) */
-	char dir[64];            /* socket directory (vsock) */
+	int peer;     /* the TAP's other end (net) */
+	char dir[64]; /* socket directory (vsock) */
 	unsigned int nq;
 	uint16_t avail[3], used_seen[3], next_desc[3];
 };
@@ -112,7 +112,8 @@ static void post(struct fixture *f, unsigned int q, unsigned int n, const uint64
 		uint16_t d = (uint16_t)((head + i) % QSIZE);
 
 		fake_desc(&f->r, QDESC(q), d, gpa[i], len[i],
-			  (writable[i] ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+			  (writable[i] ? VRING_DESC_F_WRITE : 0) |
+			      (i + 1 < n ? VRING_DESC_F_NEXT : 0),
 			  (uint16_t)((d + 1) % QSIZE));
 	}
 	f->next_desc[q] = (uint16_t)((head + n) % QSIZE);
@@ -130,7 +131,7 @@ static uint16_t used_idx(struct fixture *f, unsigned int q)
 /* Wait (up to 5 s) until queue @q's used index reaches @want; true if it did. */
 static bool wait_used(struct fixture *f, unsigned int q, uint16_t want)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = {0, 1000000};
 
 	for (int i = 0; i < 5000; i++) {
 		if ((uint16_t)(used_idx(f, q) - want) < 0x8000)
@@ -142,7 +143,7 @@ static bool wait_used(struct fixture *f, unsigned int q, uint16_t want)
 
 static bool wait_broken(struct fixture *f)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = {0, 1000000};
 
 	for (int i = 0; i < 5000; i++) {
 		if (rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET)
@@ -165,8 +166,8 @@ static void used_elem(struct fixture *f, unsigned int q, uint16_t i, uint32_t *i
 static int net_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct net_config nc = { .tap = "test0", .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-				 .has_mac = true };
+	struct net_config nc = {
+	    .tap = "test0", .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}, .has_mac = true};
 	int sv[2];
 
 	assert_non_null(f);
@@ -174,8 +175,8 @@ static int net_setup(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
 	f->peer = sv[1];
 	f->nq = 2;
-	f->dev = virtio_mmio_create(&fake_host, &f->r.gm, virtio_net_create_fd(&nc, 0, sv[0], false),
-				    BASE, GSI);
+	f->dev = virtio_mmio_create(&fake_host, &f->r.gm,
+				    virtio_net_create_fd(&nc, 0, sv[0], false), BASE, GSI);
 	assert_non_null(f->dev);
 	bring_up(f);
 	*state = f;
@@ -206,8 +207,8 @@ static void test_net_config(void **state)
 	assert_memory_equal(cfg, "\x52\x54\x00\x12\x34\x56", 6);
 	assert_int_equal(cfg[6], 1); /* VIRTIO_NET_S_LINK_UP */
 	/* A clone gets a new MAC; the generated one is stable and locally administered. */
-	assert_int_equal(virtio_net_set_mac(virtio_mmio_vdev(f->dev), (const uint8_t *)"\x06\1\2\3\4\5"),
-			 0);
+	assert_int_equal(
+	    virtio_net_set_mac(virtio_mmio_vdev(f->dev), (const uint8_t *)"\x06\1\2\3\4\5"), 0);
 	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG, cfg, 6);
 	assert_memory_equal(cfg, "\x06\1\2\3\4\5", 6);
 	virtio_net_default_mac("tap0", "net0", mac);
@@ -222,9 +223,9 @@ static void test_net_tx(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t frame[HDR + 100], got[256];
-	uint64_t gpa[2] = { BUF(0), BUF(1) };
-	uint32_t len[2] = { HDR, 100 }, id, ulen;
-	bool w[2] = { false, false };
+	uint64_t gpa[2] = {BUF(0), BUF(1)};
+	uint32_t len[2] = {HDR, 100}, id, ulen;
+	bool w[2] = {false, false};
 
 	for (unsigned int i = 0; i < sizeof(frame); i++)
 		frame[i] = (uint8_t)(i < HDR ? 0 : i);
@@ -243,9 +244,9 @@ static void test_net_rx_merge_and_backpressure(void **state)
 	struct fixture *f = *state;
 	static uint8_t frame[HDR + 3000];
 	uint64_t gpa[1];
-	uint32_t len[1] = { 2048 }, id, l0, l1;
-	bool w[1] = { true };
-	struct timespec ts = { 0, 50000000 };
+	uint32_t len[1] = {2048}, id, l0, l1;
+	bool w[1] = {true};
+	struct timespec ts = {0, 50000000};
 	uint16_t nb;
 
 	for (unsigned int i = 0; i < sizeof(frame); i++)
@@ -276,9 +277,9 @@ static void test_net_rx_merge_and_backpressure(void **state)
 static void test_net_oversized_frame(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t gpa[2] = { BUF(0), BIG };
-	uint32_t len[2] = { HDR, 70000 };
-	bool w[2] = { false, false };
+	uint64_t gpa[2] = {BUF(0), BIG};
+	uint32_t len[2] = {HDR, 70000};
+	bool w[2] = {false, false};
 	uint8_t got[64];
 
 	post(f, 1, 2, gpa, len, w);
@@ -293,9 +294,9 @@ static void test_net_oversized_frame(void **state)
 static void test_net_headerless_frame(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t gpa[1] = { BUF(0) };
-	uint32_t len[1] = { 8 };
-	bool w[1] = { false };
+	uint64_t gpa[1] = {BUF(0)};
+	uint32_t len[1] = {8};
+	bool w[1] = {false};
 
 	post(f, 1, 1, gpa, len, w);
 	assert_true(wait_broken(f));
@@ -304,10 +305,10 @@ static void test_net_headerless_frame(void **state)
 static void test_net_readable_rx_buffer(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t gpa[2] = { BUF(0), BUF(1) };
-	uint32_t len[2] = { 64, 2048 };
-	bool w[2] = { false, true };
-	uint8_t frame[HDR + 60] = { 0 };
+	uint64_t gpa[2] = {BUF(0), BUF(1)};
+	uint32_t len[2] = {64, 2048};
+	bool w[2] = {false, true};
+	uint8_t frame[HDR + 60] = {0};
 
 	post(f, 0, 2, gpa, len, w);
 	assert_int_equal(send(f->peer, frame, sizeof(frame), 0), sizeof(frame));
@@ -340,7 +341,7 @@ struct vhdr {
 static int vsock_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct vsock_config vc = { .cid = 42 };
+	struct vsock_config vc = {.cid = 42};
 	char path[96];
 
 	assert_non_null(f);
@@ -373,11 +374,17 @@ static int vsock_teardown(void **state)
 static void vsock_send(struct fixture *f, unsigned int slot, uint16_t op, uint32_t sport,
 		       uint32_t dport, const void *data, uint32_t len)
 {
-	struct vhdr h = { .src_cid = 42, .dst_cid = 2, .src_port = sport, .dst_port = dport,
-			  .len = len, .type = 1, .op = op, .buf_alloc = 65536 };
-	uint64_t gpa[2] = { BUF(slot), BUF(slot + 1) };
-	uint32_t l[2] = { sizeof(h), len };
-	bool w[2] = { false, false };
+	struct vhdr h = {.src_cid = 42,
+			 .dst_cid = 2,
+			 .src_port = sport,
+			 .dst_port = dport,
+			 .len = len,
+			 .type = 1,
+			 .op = op,
+			 .buf_alloc = 65536};
+	uint64_t gpa[2] = {BUF(slot), BUF(slot + 1)};
+	uint32_t l[2] = {sizeof(h), len};
+	bool w[2] = {false, false};
 
 	memcpy(fake_ptr(&f->r, BUF(slot)), &h, sizeof(h));
 	if (len)
@@ -387,9 +394,9 @@ static void vsock_send(struct fixture *f, unsigned int slot, uint16_t op, uint32
 
 static void vsock_rx_buffer(struct fixture *f, unsigned int slot)
 {
-	uint64_t gpa[1] = { BUF(slot) };
-	uint32_t l[1] = { 4096 };
-	bool w[1] = { true };
+	uint64_t gpa[1] = {BUF(slot)};
+	uint32_t l[1] = {4096};
+	bool w[1] = {true};
 
 	post(f, 0, 1, gpa, l, w);
 }
@@ -408,7 +415,7 @@ static struct vhdr *vsock_rx_pkt(struct fixture *f, unsigned int n)
 static void test_vsock_guest_connect(void **state)
 {
 	struct fixture *f = *state;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), c;
 	uint64_t cid = 0;
 	struct vhdr *p;
@@ -451,10 +458,10 @@ static void test_vsock_guest_connect(void **state)
 static void test_vsock_host_connect(void **state)
 {
 	struct fixture *f = *state;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct vhdr *p;
-	char buf[32] = { 0 };
+	char buf[32] = {0};
 	ssize_t n;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/v.sock", f->dir);
@@ -476,11 +483,16 @@ static void test_vsock_host_connect(void **state)
 static void test_vsock_packet_beyond_buffer(void **state)
 {
 	struct fixture *f = *state;
-	struct vhdr h = { .src_cid = 42, .dst_cid = 2, .src_port = 1, .dst_port = 2, .len = 1000,
-			  .type = 1, .op = 5 };
-	uint64_t gpa[2] = { BUF(0), BUF(1) };
-	uint32_t l[2] = { sizeof(h), 10 };
-	bool w[2] = { false, false };
+	struct vhdr h = {.src_cid = 42,
+			 .dst_cid = 2,
+			 .src_port = 1,
+			 .dst_port = 2,
+			 .len = 1000,
+			 .type = 1,
+			 .op = 5};
+	uint64_t gpa[2] = {BUF(0), BUF(1)};
+	uint32_t l[2] = {sizeof(h), 10};
+	bool w[2] = {false, false};
 
 	memcpy(fake_ptr(&f->r, BUF(0)), &h, sizeof(h));
 	post(f, 1, 2, gpa, l, w);
@@ -492,9 +504,9 @@ static void test_vsock_packet_beyond_buffer(void **state)
 static void test_vsock_short_header(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t gpa[1] = { BUF(0) };
-	uint32_t l[1] = { 20 };
-	bool w[1] = { false };
+	uint64_t gpa[1] = {BUF(0)};
+	uint32_t l[1] = {20};
+	bool w[1] = {false};
 
 	post(f, 1, 1, gpa, l, w);
 	assert_true(wait_broken(f));
@@ -502,7 +514,7 @@ static void test_vsock_short_header(void **state)
 
 static void test_vsock_bad_config(void **state)
 {
-	struct vsock_config vc = { .cid = 2, .uds_path = "/tmp/x.sock" };
+	struct vsock_config vc = {.cid = 2, .uds_path = "/tmp/x.sock"};
 
 	(void)state;
 	assert_null(virtio_vsock_create(&vc));
@@ -514,20 +526,20 @@ static void test_vsock_bad_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_net_config, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_tx, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_rx_merge_and_backpressure, net_setup,
-						net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_oversized_frame, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_headerless_frame, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_readable_rx_buffer, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_net_loop_chain, net_setup, net_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_guest_connect, vsock_setup, vsock_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_host_connect, vsock_setup, vsock_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_packet_beyond_buffer, vsock_setup,
-						vsock_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_short_header, vsock_setup, vsock_teardown),
-		cmocka_unit_test(test_vsock_bad_config),
+	    cmocka_unit_test_setup_teardown(test_net_config, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_tx, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_rx_merge_and_backpressure, net_setup,
+					    net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_oversized_frame, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_headerless_frame, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_readable_rx_buffer, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_loop_chain, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_guest_connect, vsock_setup, vsock_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_host_connect, vsock_setup, vsock_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_packet_beyond_buffer, vsock_setup,
+					    vsock_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_short_header, vsock_setup, vsock_teardown),
+	    cmocka_unit_test(test_vsock_bad_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,28 +18,28 @@
 struct acpi_mmio_dev {
 	uint64_t base;
 	uint32_t size;
-	uint32_t gsi;   /* edge-triggered, active high */
+	uint32_t gsi; /* edge-triggered, active high */
 };
 
 struct acpi_machine {
-	uint32_t ncpus;            /* LAPIC IDs 0..ncpus-1, all enabled */
+	uint32_t ncpus; /* LAPIC IDs 0..ncpus-1, all enabled */
 	uint64_t lapic_addr;
 	uint64_t ioapic_addr;
 	uint8_t ioapic_id;
-	uint16_t sleep_ctl_port;   /* 8-bit FADT SLEEP_CONTROL_REG */
-	uint16_t sleep_sts_port;   /* 8-bit FADT SLEEP_STATUS_REG */
-	uint16_t reset_port;       /* 8-bit FADT RESET_REG */
+	uint16_t sleep_ctl_port; /* 8-bit FADT SLEEP_CONTROL_REG */
+	uint16_t sleep_sts_port; /* 8-bit FADT SLEEP_STATUS_REG */
+	uint16_t reset_port;	 /* 8-bit FADT RESET_REG */
 	uint8_t reset_value;
-	uint16_t com1_port;        /* 0: no COM1 */
+	uint16_t com1_port; /* 0: no COM1 */
 	uint32_t com1_gsi;
-	uint16_t rtc_port;         /* 0: no RTC */
+	uint16_t rtc_port; /* 0: no RTC */
 	uint32_t rtc_gsi;
-	uint16_t kbd_port;         /* i8042 data port (command at +4); 0: none */
+	uint16_t kbd_port; /* i8042 data port (command at +4); 0: none */
 	uint32_t kbd_gsi;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int nmmio_devs;
-	uint64_t vmgenid_addr;     /* 0: no VM generation ID device */
-	uint32_t ged_gsi;          /* the Generic Event Device's interrupt (VMGENID's Notify) */
+	uint64_t vmgenid_addr; /* 0: no VM generation ID device */
+	uint32_t ged_gsi;      /* the Generic Event Device's interrupt (VMGENID's Notify) */
 };
 
 /*

@@ -15,29 +15,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZP_ACPI_RSDP       0x070
-#define ZP_EXT_RAMDISK_IMG 0x0c0
-#define ZP_EXT_RAMDISK_SZ  0x0c4
-#define ZP_E820_ENTRIES    0x1e8
-#define ZP_HDR             0x1f1
-#define ZP_BOOT_FLAG       0x1fe
-#define ZP_HEADER          0x202
-#define ZP_VERSION         0x206
-#define ZP_TYPE_OF_LOADER  0x210
-#define ZP_LOADFLAGS       0x211
-#define ZP_RAMDISK_IMAGE   0x218
-#define ZP_RAMDISK_SIZE    0x21c
-#define ZP_HEAP_END        0x224
-#define ZP_CMD_LINE_PTR    0x228
-#define ZP_KERNEL_ALIGN    0x230
-#define ZP_CMDLINE_SIZE    0x238
-#define ZP_E820_TABLE      0x2d0
-#define ZP_E820_MAX        128
+#define ZP_ACPI_RSDP	      0x070
+#define ZP_EXT_RAMDISK_IMG    0x0c0
+#define ZP_EXT_RAMDISK_SZ     0x0c4
+#define ZP_E820_ENTRIES	      0x1e8
+#define ZP_HDR		      0x1f1
+#define ZP_BOOT_FLAG	      0x1fe
+#define ZP_HEADER	      0x202
+#define ZP_VERSION	      0x206
+#define ZP_TYPE_OF_LOADER     0x210
+#define ZP_LOADFLAGS	      0x211
+#define ZP_RAMDISK_IMAGE      0x218
+#define ZP_RAMDISK_SIZE	      0x21c
+#define ZP_HEAP_END	      0x224
+#define ZP_CMD_LINE_PTR	      0x228
+#define ZP_KERNEL_ALIGN	      0x230
+#define ZP_CMDLINE_SIZE	      0x238
+#define ZP_E820_TABLE	      0x2d0
+#define ZP_E820_MAX	      128
 #define LOADFLAG_LOADED_HIGH  0x01
 #define LOADFLAG_CAN_USE_HEAP 0x80
 
-#define PVH_MAGIC          0x336ec578
-#define PVH_MODLIST        (LAYOUT_PVH_INFO + 0x40)
+#define PVH_MAGIC   0x336ec578
+#define PVH_MODLIST (LAYOUT_PVH_INFO + 0x40)
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -61,11 +61,12 @@ static int write_cmdline(struct vm *vm, const struct x86_kernel *k)
 {
 	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
 	size_t len = strlen(cmdline);
-	uint32_t max = k->cmdline_size < LAYOUT_CMDLINE_MAX - 1 ? k->cmdline_size
-								: LAYOUT_CMDLINE_MAX - 1;
+	uint32_t max =
+	    k->cmdline_size < LAYOUT_CMDLINE_MAX - 1 ? k->cmdline_size : LAYOUT_CMDLINE_MAX - 1;
 
 	if (len > max) {
-		log_error("kernel command line is %zu bytes; this kernel takes at most %u", len, max);
+		log_error("kernel command line is %zu bytes; this kernel takes at most %u", len,
+			  max);
 		return -E2BIG;
 	}
 	return gm_write(&vm->mem, LAYOUT_CMDLINE, cmdline, len + 1);
@@ -198,8 +199,9 @@ int x86_boot_kernel(struct vm *vm)
 	if (ret == 0 && k.mode == X86_BOOT_PVH)
 		ret = write_cmdline(vm, &k);
 	if (ret == 0)
-		ret = k.mode == X86_BOOT_PVH ? x86_write_pvh_info(vm, initrd_gpa, initrd_size)
-					     : x86_write_boot_params(vm, &k, initrd_gpa, initrd_size);
+		ret = k.mode == X86_BOOT_PVH
+			  ? x86_write_pvh_info(vm, initrd_gpa, initrd_size)
+			  : x86_write_boot_params(vm, &k, initrd_gpa, initrd_size);
 	free(file);
 	vm->arch->boot.mode = k.mode;
 	vm->arch->boot.entry = k.entry;

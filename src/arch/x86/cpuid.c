@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define CPUID_MAX_ENTRIES 512
+#define CPUID_MAX_ENTRIES      512
 #define CPUID_1_ECX_HYPERVISOR (1U << 31)
-#define CPUID_1_EDX_HTT        (1U << 28)
+#define CPUID_1_EDX_HTT	       (1U << 28)
 
 int x86_cpuid_init(struct vm *vm)
 {
@@ -112,7 +112,7 @@ static void cpuid_patch_entry(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint
 	case 0x8000001e:
 		e->eax = apic_id;
 		e->ebx = apic_id & 0xff; /* core id; 0 extra threads per core */
-		e->ecx = 0;              /* node 0 */
+		e->ecx = 0;		 /* node 0 */
 		break;
 	default:
 		break;

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KERNEL_MAX_FILE      (512ULL << 20)
-#define BZ_MIN_PROTOCOL      0x020c  /* first version with the 64-bit entry */
-#define BZ_XLF_KERNEL_64     0x1
-#define BZ_64BIT_ENTRY_OFF   0x200
+#define KERNEL_MAX_FILE		 (512ULL << 20)
+#define BZ_MIN_PROTOCOL		 0x020c /* first version with the 64-bit entry */
+#define BZ_XLF_KERNEL_64	 0x1
+#define BZ_64BIT_ENTRY_OFF	 0x200
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 static uint16_t le16(const uint8_t *p)

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define KVM_TSS_ADDR          0xfffbd000ULL /* three pages KVM needs, inside the hole */
+#define KVM_TSS_ADDR	      0xfffbd000ULL /* three pages KVM needs, inside the hole */
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
 
 int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES])
@@ -38,21 +38,21 @@ unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820]
 	unsigned int n = 0, i;
 
 	/* Below 1 MiB: conventional memory, then the EBDA/BIOS area with ACPI. */
-	map[n++] = (struct x86_e820){ 0, LAYOUT_EBDA, E820_RAM };
-	map[n++] = (struct x86_e820){ LAYOUT_EBDA, LAYOUT_HIMEM - LAYOUT_EBDA, E820_RESERVED };
+	map[n++] = (struct x86_e820){0, LAYOUT_EBDA, E820_RAM};
+	map[n++] = (struct x86_e820){LAYOUT_EBDA, LAYOUT_HIMEM - LAYOUT_EBDA, E820_RESERVED};
 	for (i = 0; i < vm->mem.count; i++) {
 		const struct gm_region *r = &vm->mem.regions[i];
 		uint64_t start = r->gpa < LAYOUT_HIMEM ? LAYOUT_HIMEM : r->gpa;
 
 		if (r->gpa + r->size > start)
-			map[n++] = (struct x86_e820){ start, r->gpa + r->size - start, E820_RAM };
+			map[n++] = (struct x86_e820){start, r->gpa + r->size - start, E820_RAM};
 	}
 	return n;
 }
 
 int arch_vm_init(struct vm *vm)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
 
 	vm->arch = calloc(1, sizeof(*vm->arch));
@@ -124,8 +124,8 @@ static int x86_add_virtio_devices(struct vm *vm)
 	for (i = 0; i < n; i++) {
 		uint64_t base = LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE;
 		struct virtio_dev *vdev = x86_virtio_dev(vm, i);
-		struct device *dev = virtio_mmio_create(&vm->host, &vm->mem, vdev, base,
-							GSI_VIRTIO_FIRST + i);
+		struct device *dev =
+		    virtio_mmio_create(&vm->host, &vm->mem, vdev, base, GSI_VIRTIO_FIRST + i);
 
 		if (!dev)
 			return -EINVAL;
@@ -174,22 +174,22 @@ int arch_create_devices(struct vm *vm)
 static int x86_write_acpi(struct vm *vm)
 {
 	struct acpi_machine m = {
-		.ncpus = vm->cfg.ncpus,
-		.lapic_addr = LAYOUT_LAPIC,
-		.ioapic_addr = LAYOUT_IOAPIC,
-		.ioapic_id = IOAPIC_ID,
-		.sleep_ctl_port = PORT_ACPI_SLEEP_CTL,
-		.sleep_sts_port = PORT_ACPI_SLEEP_STS,
-		.reset_port = PORT_ACPI_RESET,
-		.reset_value = ACPI_RESET_VALUE,
-		.com1_port = PORT_COM1,
-		.com1_gsi = GSI_COM1,
-		.rtc_port = PORT_RTC,
-		.rtc_gsi = GSI_RTC,
-		.kbd_port = PORT_I8042,
-		.kbd_gsi = GSI_KBD,
-		.vmgenid_addr = LAYOUT_VMGENID,
-		.ged_gsi = GSI_GED,
+	    .ncpus = vm->cfg.ncpus,
+	    .lapic_addr = LAYOUT_LAPIC,
+	    .ioapic_addr = LAYOUT_IOAPIC,
+	    .ioapic_id = IOAPIC_ID,
+	    .sleep_ctl_port = PORT_ACPI_SLEEP_CTL,
+	    .sleep_sts_port = PORT_ACPI_SLEEP_STS,
+	    .reset_port = PORT_ACPI_RESET,
+	    .reset_value = ACPI_RESET_VALUE,
+	    .com1_port = PORT_COM1,
+	    .com1_gsi = GSI_COM1,
+	    .rtc_port = PORT_RTC,
+	    .rtc_gsi = GSI_RTC,
+	    .kbd_port = PORT_I8042,
+	    .kbd_gsi = GSI_KBD,
+	    .vmgenid_addr = LAYOUT_VMGENID,
+	    .ged_gsi = GSI_GED,
 	};
 	struct acpi_mmio_dev virtio[GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1];
 	uint8_t *buf = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
@@ -200,8 +200,8 @@ static int x86_write_acpi(struct vm *vm)
 	m.nmmio_devs = x86_nvirtio(vm);
 	m.mmio_devs = virtio;
 	for (unsigned int i = 0; i < m.nmmio_devs; i++)
-		virtio[i] = (struct acpi_mmio_dev){ LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE,
-						    LAYOUT_VIRTIO_SIZE, GSI_VIRTIO_FIRST + i };
+		virtio[i] = (struct acpi_mmio_dev){LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE,
+						   LAYOUT_VIRTIO_SIZE, GSI_VIRTIO_FIRST + i};
 	n = acpi_build(buf, LAYOUT_ACPI_SIZE, LAYOUT_ACPI, &m, &vm->arch->rsdp_gpa);
 	if (n < 0) {
 		log_error("cannot build ACPI tables: %s", strerror((int)-n));
@@ -220,11 +220,15 @@ static int x86_write_acpi(struct vm *vm)
 static int x86_write_reset_vector(struct vm *vm)
 {
 	static const uint8_t stub[] = {
-		0xba, PORT_ACPI_RESET & 0xff, PORT_ACPI_RESET >> 8, /* mov dx, PORT_ACPI_RESET */
-		0xb0, ACPI_RESET_VALUE,                              /* mov al, ACPI_RESET_VALUE */
-		0xee,                                                /* out dx, al */
-		0xf4,                                                /* hlt */
-		0xeb, 0xfd,                                          /* jmp hlt */
+	    0xba,
+	    PORT_ACPI_RESET & 0xff,
+	    PORT_ACPI_RESET >> 8, /* mov dx, PORT_ACPI_RESET */
+	    0xb0,
+	    ACPI_RESET_VALUE, /* mov al, ACPI_RESET_VALUE */
+	    0xee,	      /* out dx, al */
+	    0xf4,	      /* hlt */
+	    0xeb,
+	    0xfd, /* jmp hlt */
 	};
 
 	return gm_write(&vm->mem, LAYOUT_RESET_VECTOR, stub, sizeof(stub));

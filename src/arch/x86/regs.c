@@ -16,10 +16,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define CR0_PE   (1ULL << 0)
-#define CR0_ET   (1ULL << 4)
-#define CR0_PG   (1ULL << 31)
-#define CR4_PAE  (1ULL << 5)
+#define CR0_PE	 (1ULL << 0)
+#define CR0_ET	 (1ULL << 4)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)
 
@@ -33,19 +33,19 @@
 #define GDT_TSS_SEL  0x20
 
 static const uint64_t boot_gdt_64[] = {
-	0,
-	0,
-	0x00af9b000000ffffULL, /* 0x10: 64-bit code, DPL 0 */
-	0x00cf93000000ffffULL, /* 0x18: data, 4 GiB flat */
-	0x00808b000000ffffULL, /* 0x20: TSS (busy), unused but VMX wants a valid TR */
+    0,
+    0,
+    0x00af9b000000ffffULL, /* 0x10: 64-bit code, DPL 0 */
+    0x00cf93000000ffffULL, /* 0x18: data, 4 GiB flat */
+    0x00808b000000ffffULL, /* 0x20: TSS (busy), unused but VMX wants a valid TR */
 };
 
 static const uint64_t boot_gdt_32[] = {
-	0,
-	0,
-	0x00cf9b000000ffffULL, /* 0x10: 32-bit code, 4 GiB flat */
-	0x00cf93000000ffffULL, /* 0x18: data */
-	0x00808b000000ffffULL, /* 0x20: 32-bit TSS (busy), as PVH requires */
+    0,
+    0,
+    0x00cf9b000000ffffULL, /* 0x10: 32-bit code, 4 GiB flat */
+    0x00cf93000000ffffULL, /* 0x18: data */
+    0x00808b000000ffffULL, /* 0x20: 32-bit TSS (busy), as PVH requires */
 };
 
 int x86_write_page_tables(struct vm *vm)
@@ -59,8 +59,8 @@ int x86_write_page_tables(struct vm *vm)
 	for (i = 0; i < 4 && ret == 0; i++) {
 		pdpt[i] = (LAYOUT_PD + i * 0x1000) | PTE_PRESENT | PTE_WRITE;
 		for (j = 0; j < 512; j++)
-			pd[j] = (((uint64_t)i << 30) + ((uint64_t)j << 21)) | PTE_PRESENT | PTE_WRITE |
-				PTE_LARGE;
+			pd[j] = (((uint64_t)i << 30) + ((uint64_t)j << 21)) | PTE_PRESENT |
+				PTE_WRITE | PTE_LARGE;
 		ret = gm_write(&vm->mem, LAYOUT_PD + i * 0x1000, pd, sizeof(pd));
 	}
 	if (ret == 0)
@@ -72,16 +72,16 @@ int x86_write_page_tables(struct vm *vm)
 static struct kvm_segment seg_from_desc(uint64_t desc, uint16_t sel)
 {
 	return (struct kvm_segment){
-		.base = (desc >> 16 & 0xffffff) | (desc >> 32 & 0xff000000),
-		.limit = (uint32_t)((desc & 0xffff) | (desc >> 32 & 0xf0000)),
-		.selector = sel,
-		.type = (uint8_t)(desc >> 40 & 0xf),
-		.present = (uint8_t)(desc >> 47 & 1),
-		.dpl = (uint8_t)(desc >> 45 & 3),
-		.db = (uint8_t)(desc >> 54 & 1),
-		.s = (uint8_t)(desc >> 44 & 1),
-		.l = (uint8_t)(desc >> 53 & 1),
-		.g = (uint8_t)(desc >> 55 & 1),
+	    .base = (desc >> 16 & 0xffffff) | (desc >> 32 & 0xff000000),
+	    .limit = (uint32_t)((desc & 0xffff) | (desc >> 32 & 0xf0000)),
+	    .selector = sel,
+	    .type = (uint8_t)(desc >> 40 & 0xf),
+	    .present = (uint8_t)(desc >> 47 & 1),
+	    .dpl = (uint8_t)(desc >> 45 & 3),
+	    .db = (uint8_t)(desc >> 54 & 1),
+	    .s = (uint8_t)(desc >> 44 & 1),
+	    .l = (uint8_t)(desc >> 53 & 1),
+	    .g = (uint8_t)(desc >> 55 & 1),
 	};
 }
 
@@ -131,14 +131,14 @@ static int set_sregs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 
 static int set_fpu(struct vcpu *vcpu)
 {
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 
 	return ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
 }
 
 int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 {
-	struct kvm_regs regs = { .rflags = 0x2, .rip = boot->entry };
+	struct kvm_regs regs = {.rflags = 0x2, .rip = boot->entry};
 	int ret;
 
 	if (boot->mode == X86_BOOT_PVH) {
@@ -157,10 +157,10 @@ int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 	return ret;
 }
 
-#define APIC_LVT0          0x350
-#define APIC_LVT1          0x360
-#define APIC_MODE_NMI      0x4
-#define APIC_MODE_EXTINT   0x7
+#define APIC_LVT0	 0x350
+#define APIC_LVT1	 0x360
+#define APIC_MODE_NMI	 0x4
+#define APIC_MODE_EXTINT 0x7
 
 static void lapic_set_mode(struct kvm_lapic_state *lapic, unsigned int reg, uint32_t mode)
 {

@@ -11,13 +11,13 @@ struct kvm_cpuid2;
 
 enum x86_boot_mode {
 	X86_BOOT_LINUX64, /* 64-bit boot protocol: long mode, RSI = boot_params */
-	X86_BOOT_PVH,     /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+	X86_BOOT_PVH,	  /* PVH: 32-bit protected mode, EBX = hvm_start_info */
 };
 
 /* How vCPU 0 enters the kernel. */
 struct x86_boot_entry {
 	enum x86_boot_mode mode;
-	uint64_t entry;    /* guest physical entry point */
+	uint64_t entry;	   /* guest physical entry point */
 	uint64_t boot_arg; /* boot_params (RSI) or start info (EBX) address */
 };
 
@@ -31,12 +31,12 @@ struct vm_arch {
 struct x86_kernel {
 	enum x86_boot_mode mode;
 	uint64_t entry;
-	uint64_t load_end;        /* first byte above the loaded image */
+	uint64_t load_end;	  /* first byte above the loaded image */
 	const uint8_t *setup_hdr; /* bzImage: the setup header bytes to copy (at 0x1f1) */
 	uint32_t setup_hdr_len;
-	uint16_t protocol;        /* boot protocol version (0 for ELF) */
+	uint16_t protocol; /* boot protocol version (0 for ELF) */
 	uint32_t initrd_addr_max;
-	uint32_t cmdline_size;    /* longest command line the kernel accepts */
+	uint32_t cmdline_size; /* longest command line the kernel accepts */
 };
 
 /* e820 entry types */
@@ -71,7 +71,7 @@ int x86_load_kernel(struct vm *vm, const char *path, struct x86_kernel *k, uint8
 int x86_write_boot_params(struct vm *vm, const struct x86_kernel *k, uint64_t initrd_gpa,
 			  uint64_t initrd_size) __attribute__((warn_unused_result));
 int x86_write_pvh_info(struct vm *vm, uint64_t initrd_gpa, uint64_t initrd_size)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * x86_boot_kernel - load the configured kernel and initrd and write the
@@ -93,7 +93,7 @@ int x86_vcpu_set_msrs(struct vcpu *vcpu) __attribute__((warn_unused_result));
 
 /* x86_vcpu_set_boot_regs - registers/segments for the boot entry (vCPU 0). */
 int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* x86_vcpu_set_lapic - LINT0 as ExtINT, LINT1 as NMI, as firmware would leave them. */
 int x86_vcpu_set_lapic(struct vcpu *vcpu) __attribute__((warn_unused_result));

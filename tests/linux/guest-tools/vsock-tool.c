@@ -70,8 +70,8 @@ static int serve(int fd, int echo)
 
 static int do_listen(unsigned int port, int echo, int count)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-				  .svm_port = port };
+	struct sockaddr_vm sa = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
 	int lfd = socket(AF_VSOCK, SOCK_STREAM, 0), status, failed = 0;
 
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0)
@@ -94,7 +94,7 @@ static int do_listen(unsigned int port, int echo, int count)
 
 static int do_connect(unsigned int cid, unsigned int port)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -106,7 +106,7 @@ static int do_connect(unsigned int cid, unsigned int port)
 
 static int do_pipe(int fd)
 {
-	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+	struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
 	ssize_t r;
 
 	for (;;) {
@@ -161,8 +161,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc >= 4 && strcmp(argv[1], "listen") == 0)
-		return do_listen((unsigned int)strtoul(argv[2], NULL, 10), strcmp(argv[3], "echo") == 0,
-				 argc > 4 ? atoi(argv[4]) : 1);
+		return do_listen((unsigned int)strtoul(argv[2], NULL, 10),
+				 strcmp(argv[3], "echo") == 0, argc > 4 ? atoi(argv[4]) : 1);
 	if (argc >= 5 && strcmp(argv[1], "connect") == 0) {
 		fd = do_connect((unsigned int)strtoul(argv[2], NULL, 10),
 				(unsigned int)strtoul(argv[3], NULL, 10));
