@@ -274,12 +274,15 @@ const char *vq_error_str(enum vq_error err)
 	return (unsigned int)err < sizeof(s) / sizeof(s[0]) ? s[err] : "?";
 }
 
-uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t skip, void *buf, uint64_t len)
+/* Copy between an iovec (skipping its first @skip bytes) and a flat buffer. */
+static uint64_t iov_copy(const struct iovec *iov, unsigned int n, uint64_t skip, uint8_t *buf,
+			 uint64_t len, bool to_buf)
 {
 	uint64_t done = 0;
 
 	for (unsigned int i = 0; i < n && done < len; i++) {
 		uint64_t l = iov[i].iov_len;
+		uint8_t *base = iov[i].iov_base;
 
 		if (skip >= l) {
 			skip -= l;
@@ -288,33 +291,26 @@ uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t skip, void
 		l -= skip;
 		if (l > len - done)
 			l = len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, l);
+		if (to_buf)
+			memcpy(buf + done, base + skip, l);
+		else
+			memcpy(base + skip, buf + done, l);
 		done += l;
 		skip = 0;
 	}
 	return done;
 }
 
+uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t skip, void *buf, uint64_t len)
+{
+	return iov_copy(iov, n, skip, buf, len, true);
+}
+
 uint64_t iov_from_buf(const struct iovec *iov, unsigned int n, uint64_t skip, const void *buf,
 		      uint64_t len)
 {
-	uint64_t done = 0;
-
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		uint64_t l = iov[i].iov_len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len - done)
-			l = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, l);
-		done += l;
-		skip = 0;
-	}
-	return done;
+	/* The buffer is only read in this direction. */
+	return iov_copy(iov, n, skip, (uint8_t *)(uintptr_t)buf, len, false);
 }
 
 int iov_slice(const struct iovec *iov, unsigned int n, uint64_t skip, uint64_t len,
