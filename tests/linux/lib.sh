@@ -97,3 +97,20 @@ within() {
 	local d=$(($1 - $2))
 	[ ${d#-} -le "$3" ] || { echo "$1 and $2 differ by more than $3"; return 1; }
 }
+
+# wait_bounded SECS PID...: wait for host-side helpers, killing any still
+# running after SECS seconds, so a transfer that never ends fails its check
+# instead of hanging the suite.
+wait_bounded() {
+	local secs=$1 pid
+	shift
+	for _ in $(seq 1 $((secs * 2))); do
+		for pid in "$@"; do
+			kill -0 "$pid" 2>/dev/null && break
+		done
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	kill "$@" 2>/dev/null
+	wait "$@" 2>/dev/null
+}

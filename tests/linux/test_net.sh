@@ -56,6 +56,7 @@ echo down=\$(nc 10.0.0.1 5002 | sha256sum | cut -d' ' -f1)
 head -c $((MIB << 20)) /dev/urandom >/tmp/up.bin
 echo up=\$(sha256sum </tmp/up.bin | cut -d' ' -f1)
 nc 10.0.0.1 5001 </tmp/up.bin; echo sent=\$?
+sleep 3
 EOF
 )
 # banyan runs inside the namespace, through a wrapper guest_boot can call.
@@ -64,9 +65,15 @@ chmod +x "$T/banyan-ns"
 BANYAN=$T/banyan-ns BOOT_ARGS="panic=-1" guest_boot net --memory 512M \
 	--net tap=tap0,mac=52:54:00:12:34:56 --net tap=tap1,mac=52:54:00:ab:cd:ef,id=second \
 	-- "$cmd"
-wait "$recv_pid" 2>/dev/null
-kill "$serve_pid" 2>/dev/null
-wait "$serve_pid" 2>/dev/null
+# Bounded: a transfer that never completes fails the check below instead
+# of hanging the suite (the guest is gone by now; its data is in or not).
+for _ in $(seq 1 120); do
+	kill -0 "$recv_pid" 2>/dev/null || break
+	sleep 0.5
+done
+in_ns pkill -f 'socat -u' 2>/dev/null
+kill "$recv_pid" "$serve_pid" 2>/dev/null
+wait "$recv_pid" "$serve_pid" 2>/dev/null
 
 check_guest_ran net
 check "net: first card has the MAC given" test "$(guest_value net mac0)" = 52:54:00:12:34:56

@@ -63,8 +63,7 @@ EOF
 to_guest_pid=$!
 BOOT_ARGS="panic=-1" guest_boot vsock --memory 512M --disk "path=$T/tools.ext4,ro" \
 	--vsock "cid=42,socket=$UDS" -- "$cmd"
-wait "$to_guest_pid" 2>/dev/null
-wait "$sink_pid" 2>/dev/null
+wait_bounded 120 "$to_guest_pid" "$sink_pid"
 
 hv() { sed -n "s/^$1=//p" "$T/to-guest.out" 2>/dev/null; }
 sv() { sed -n "s/^$1=//p" "$T/sink.out" 2>/dev/null; }
