@@ -220,6 +220,7 @@ static void drive_free(struct vmcfg_drive *d)
 	free(d->drive_id);
 	free(d->path_on_host);
 	free(d->partuuid);
+	free(d->overlay_path);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -368,11 +369,17 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field drive_fields[] = {
-    {"drive_id", json_type_string, true},	 {"path_on_host", json_type_string, true},
-    {"is_root_device", json_type_boolean, true}, {"is_read_only", json_type_boolean, false},
-    {"partuuid", json_type_string, false},	 {"cache_type", json_type_string, false},
-    {"io_engine", json_type_string, false},	 {"rate_limiter", json_type_object, false},
-    {"socket", json_type_string, false},	 {NULL, 0, false},
+    {"drive_id", json_type_string, true},
+    {"path_on_host", json_type_string, true},
+    {"is_root_device", json_type_boolean, true},
+    {"is_read_only", json_type_boolean, false},
+    {"partuuid", json_type_string, false},
+    {"cache_type", json_type_string, false},
+    {"io_engine", json_type_string, false},
+    {"rate_limiter", json_type_object, false},
+    {"socket", json_type_string, false},
+    {"overlay_path", json_type_string, false},
+    {NULL, 0, false},
 };
 
 static const struct field drive_patch_fields[] = {
@@ -415,12 +422,14 @@ static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 {
 	static const char *const caches[] = {"Unsafe", "Writeback", "Direct", NULL};
 	static const char *const engines[] = {"Sync", "Async", NULL};
-	const char *what = "drives", *path, *partuuid;
+	const char *what = "drives", *path, *partuuid, *overlay = NULL;
 	bool ok = true;
 	int ret = get_str(body, what, "path_on_host", VMCFG_MAX_PATH, &path, err);
 
 	if (ret == 0)
 		ret = get_str(body, what, "partuuid", 64, &partuuid, err);
+	if (ret == 0)
+		ret = get_str(body, what, "overlay_path", VMCFG_MAX_PATH, &overlay, err);
 	snprintf(d->cache_type, sizeof(d->cache_type), "Unsafe");
 	snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
 	if (ret == 0)
@@ -439,9 +448,13 @@ static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 		return fail(err, "%s: field 'path_on_host' must be a string", what);
 	get_bool(body, "is_root_device", &d->is_root_device);
 	get_bool(body, "is_read_only", &d->is_read_only);
+	if (overlay && d->is_read_only)
+		return fail(err, "%s: 'overlay_path' needs a writable drive (is_read_only false)",
+			    what);
 	d->drive_id = dup_or_null(json_object_get_string(get(body, "drive_id")), &ok);
 	d->path_on_host = dup_or_null(path, &ok);
 	d->partuuid = dup_or_null(partuuid, &ok);
+	d->overlay_path = dup_or_null(overlay, &ok);
 	return ok ? 0 : fail(err, "out of memory");
 }
 
@@ -843,6 +856,9 @@ static json_object *drives_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "cache_type", json_object_new_string(d->cache_type));
 		json_object_object_add(o, "io_engine", json_object_new_string(d->io_engine));
 		json_object_object_add(o, "rate_limiter", NULL);
+		if (d->overlay_path)
+			json_object_object_add(o, "overlay_path",
+					       json_object_new_string(d->overlay_path));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -970,6 +986,7 @@ static void fill_disks(const struct vmcfg *c, struct vm_config *cfg)
 			dc->path = d->path_on_host;
 			dc->id = d->drive_id;
 			dc->read_only = d->is_read_only;
+			dc->overlay = d->overlay_path;
 			dc->cache = strcmp(d->cache_type, "Direct") == 0 ? DISK_CACHE_NONE
 									 : DISK_CACHE_WRITEBACK;
 		}
@@ -1069,6 +1086,7 @@ int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
 		d->drive_id = dup_or_null(dc->id ? dc->id : id, &ok);
 		d->path_on_host = dup_or_null(dc->path, &ok);
 		d->is_read_only = dc->read_only;
+		d->overlay_path = dup_or_null(dc->overlay, &ok);
 		snprintf(d->cache_type, sizeof(d->cache_type), "%s",
 			 dc->cache == DISK_CACHE_NONE ? "Direct" : "Writeback");
 		snprintf(d->io_engine, sizeof(d->io_engine), "Sync");

@@ -28,7 +28,8 @@
 struct vmcfg_drive {
 	char *drive_id;
 	char *path_on_host;
-	char *partuuid; /* NULL: none */
+	char *partuuid;	    /* NULL: none */
+	char *overlay_path; /* Banyan: copy-on-write overlay over path_on_host; NULL: none */
 	bool is_root_device;
 	bool is_read_only;
 	char cache_type[16]; /* "Unsafe", "Writeback" or "Direct" (Banyan) */

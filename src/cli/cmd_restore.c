@@ -180,6 +180,7 @@ static void clone_child(struct snapshot_image *img, const struct restore_opts *o
 		a.api_path = api;
 	}
 	a.console_fd = fd;
+	a.overlay_prefix = console;
 	_exit(run_snapshot(&a));
 }
 

@@ -70,8 +70,9 @@ static void run_usage(FILE *f)
 	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
-	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]\n"
-	    "                       a virtio-blk disk on a raw image (repeatable)\n"
+	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
+	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
+	    "                       overlay=, FILE is only read and writes go to the overlay\n"
 	    "  --rng                a virtio-rng entropy device\n"
 	    "  --net tap=NAME[,mac=MAC][,id=ID]\n"
 	    "                       a virtio-net card on an existing TAP (repeatable)\n"
@@ -633,7 +634,15 @@ int cmd_run(int argc, char **argv)
 int run_snapshot(const struct run_snapshot_args *a)
 {
 	struct run_ctx ctx = {.sig_handler.fd = -1, .ctl.start_fd = -1};
+	char err[SNAP_ERR_LEN];
 
+	/* Before the configuration is copied: a reboot must keep the clone's own disks. */
+	if (a->clone_index >= 0 &&
+	    snapshot_prepare_clone(a->img, a->clone_index, a->overlay_prefix, err) < 0) {
+		log_error("clone %d: %s", a->clone_index, err);
+		snapshot_close(a->img);
+		return EXIT_USAGE;
+	}
 	vmcfg_init(&ctx.spec);
 	ctx.img = a->img;
 	ctx.cfg = *snapshot_config(a->img);

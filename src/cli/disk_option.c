@@ -1,4 +1,4 @@
-/* Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none]. */
+/* Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]. */
 #include "cli/disk_option.h"
 
 #include "vmm/vm.h"
@@ -38,13 +38,15 @@ static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		d->id = val;
+	} else if (strcmp(word, "overlay") == 0 && val && *val) {
+		d->overlay = val;
 	} else if (strcmp(word, "cache") == 0 && val &&
 		   (strcmp(val, "none") == 0 || strcmp(val, "writeback") == 0)) {
 		d->cache = strcmp(val, "none") == 0 ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
 	} else {
 		snprintf(err, errlen,
 			 "--disk: unknown or incomplete '%s%s%s' (use path=FILE"
-			 "[,id=NAME][,ro][,cache=writeback|none])",
+			 "[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE])",
 			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}
@@ -70,6 +72,12 @@ int disk_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	}
 	if (!d.path) {
 		snprintf(err, errlen, "--disk needs path=FILE");
+		return -EINVAL;
+	}
+	if (d.overlay && d.read_only) {
+		snprintf(err, errlen,
+			 "--disk: ro and overlay= exclude each other (an overlay is "
+			 "written)");
 		return -EINVAL;
 	}
 	for (unsigned int i = 0; d.id && i < cfg->ndisks; i++) {

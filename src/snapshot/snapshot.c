@@ -6,6 +6,7 @@
 #include "snapshot/snapshot.h"
 
 #include "devices/vmgenid.h"
+#include "virtio/blk_overlay.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/dirty_log.h"
@@ -21,7 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CONFIG_VERSION 1
+/* 2 added disk overlays; 1 is still read. */
+#define CONFIG_VERSION 2
 #define MAX_STRING     (64U << 10)
 #define MAX_DEVICES    256
 
@@ -115,7 +117,7 @@ static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot
 	uint8_t ndisks = (uint8_t)cfg->ndisks;
 
 	state_u8(io, &version);
-	if (!io->err && version != CONFIG_VERSION)
+	if (!io->err && (version == 0 || version > CONFIG_VERSION))
 		io->err = -EPROTO;
 	state_u32(io, &cfg->ncpus);
 	state_u64(io, &cfg->mem_size);
@@ -136,6 +138,8 @@ static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot
 		state_bool(io, &d->read_only);
 		state_u8(io, &cache);
 		d->cache = cache ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
+		if (version >= 2)
+			str_io(io, &d->overlay, img);
 	}
 	state_bool(io, &cfg->rng);
 	nets_io(io, cfg, img);
@@ -694,16 +698,21 @@ static int restore_identity(struct vm *vm, const struct snapshot_restore_opts *o
 	return snapshot_clone_identity(vm, o->clone_index);
 }
 
-/* A string "@base@sep@index" kept with the image (clone host-side names). */
-static const char *clone_name(struct snapshot_image *img, const char *base, const char *sep,
-			      int index)
+/* A formatted string kept with the image (clone host-side names); NULL when out of room. */
+__attribute__((format(printf, 2, 3))) static const char *img_string(struct snapshot_image *img,
+								    const char *fmt, ...)
 {
-	size_t len = strlen(base) + 16;
+	va_list ap;
 	char *p;
+	int n;
 
-	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]) || !(p = malloc(len)))
-		return base;
-	snprintf(p, len, "%s%s%d", base, sep, index);
+	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]))
+		return NULL;
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
 	img->strs[img->nstrs++] = p;
 	return p;
 }
@@ -714,12 +723,55 @@ static const char *clone_name(struct snapshot_image *img, const char *base, cons
  */
 static void clone_host_names(struct snapshot_image *img, struct vm_config *cfg, int index)
 {
-	if (index < 0)
-		return;
+	const char *s;
+
 	for (unsigned int i = 0; i < cfg->nnets; i++)
-		cfg->nets[i].tap = clone_name(img, cfg->nets[i].tap, "-", index);
-	if (cfg->vsock.cid && cfg->vsock.uds_path)
-		cfg->vsock.uds_path = clone_name(img, cfg->vsock.uds_path, ".", index);
+		if ((s = img_string(img, "%s-%d", cfg->nets[i].tap, index)))
+			cfg->nets[i].tap = s;
+	if (cfg->vsock.cid && cfg->vsock.uds_path &&
+	    (s = img_string(img, "%s.%d", cfg->vsock.uds_path, index)))
+		cfg->vsock.uds_path = s;
+}
+
+/*
+ * Nor can a clone write its snapshot's disks: its siblings read them too,
+ * and so does every later restore. Each writable disk becomes the base of
+ * the clone's own overlay "PREFIX.vdX.overlay" (blk_overlay.h), new and
+ * empty, or a copy of the disk's overlay when the snapshot's VM had one.
+ */
+static int clone_disks(struct snapshot_image *img, struct vm_config *cfg, const char *prefix,
+		       char *err)
+{
+	char msg[512];
+
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		struct disk_config *d = &cfg->disks[i];
+		const char *path;
+		int ret = 0;
+
+		if (d->read_only)
+			continue;
+		path = img_string(img, "%s.vd%c.overlay", prefix, 'a' + i);
+		if (!path)
+			return fail(err, "out of memory"), -ENOMEM;
+		if (d->overlay)
+			ret = blk_overlay_copy(d->overlay, path, msg, sizeof(msg));
+		else if (unlink(path) < 0 && errno != ENOENT) {
+			ret = -errno;
+			snprintf(msg, sizeof(msg), "cannot replace %s: %s", path, strerror(errno));
+		}
+		if (ret < 0)
+			return fail(err, "disk %s: %s", d->path, msg), ret;
+		d->overlay = path;
+	}
+	return 0;
+}
+
+int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *overlay_prefix,
+			   char *err)
+{
+	clone_host_names(img, &img->cfg, index);
+	return clone_disks(img, &img->cfg, overlay_prefix, err);
 }
 
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
@@ -730,7 +782,6 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	int ret;
 
 	cfg.console_out_fd = o->console_out_fd;
-	clone_host_names(img, &cfg, o->clone_index);
 	cfg.mem_path = img->mem_path;
 	cfg.restoring = true;
 	ret = vm_create(&cfg, &vm);

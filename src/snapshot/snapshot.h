@@ -55,6 +55,17 @@ struct snapshot_restore_opts {
 };
 
 /*
+ * snapshot_prepare_clone - make @img's machine clone @index (>= 0) of the
+ * snapshot's, before it is restored: its own TAP ("TAP-index"), vsock
+ * socket ("PATH.index") and, for every writable disk, its own overlay
+ * "@overlay_prefix.vdX.overlay" over the recorded disk (new, or a copy of
+ * the snapshot's overlay). Call it in the clone's process. 0 or -errno
+ * with @err.
+ */
+int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *overlay_prefix,
+			   char *err) __attribute__((warn_unused_result));
+
+/*
  * snapshot_restore - create a VM from @img (memory mapped from the files,
  * not read), load every vCPU, the VM state and the devices, give it a new
  * generation ID (and for a clone a new identity). The VM is not started.

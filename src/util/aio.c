@@ -162,6 +162,8 @@ static int64_t sync_rw(struct aio_req *r)
 
 static int64_t sync_do(struct aio_req *r)
 {
+	if (r->call)
+		return r->call(r);
 	switch (r->op) {
 	case AIO_READ:
 	case AIO_WRITE:
@@ -242,7 +244,7 @@ static int pool_init(struct aio *a)
 
 /* --- interface --- */
 
-int aio_init(struct aio **out, unsigned int depth)
+int aio_init(struct aio **out, unsigned int depth, unsigned int flags)
 {
 	const char *force = getenv("BANYAN_AIO");
 	struct aio *a = calloc(1, sizeof(*a));
@@ -257,7 +259,7 @@ int aio_init(struct aio **out, unsigned int depth)
 		free(a);
 		return ret;
 	}
-	if (!(force && strcmp(force, "threads") == 0) &&
+	if (!(flags & AIO_CALLS) && !(force && strcmp(force, "threads") == 0) &&
 	    io_uring_queue_init(depth, &a->ring, 0) == 0) {
 		if (io_uring_register_eventfd(&a->ring, a->efd) == 0) {
 			a->uring = true;

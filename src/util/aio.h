@@ -30,6 +30,12 @@ struct aio_req {
 	uint64_t len;	 /* FALLOCATE: the range length */
 	int mode;	 /* FALLOCATE: FALLOC_FL_* */
 	void *data;	 /* the submitter's */
+	/*
+	 * When set (contexts made with AIO_CALLS), a worker thread runs
+	 * call(r) instead of the operation; its result becomes res. For
+	 * backends that are more than one file (a disk overlay).
+	 */
+	int64_t (*call)(struct aio_req *r);
 	/* Set on completion: bytes transferred (all of them), 0, or -errno. */
 	int64_t res;
 	/* Private to aio. */
@@ -39,11 +45,15 @@ struct aio_req {
 
 struct aio;
 
+/* aio_init flags. */
+#define AIO_CALLS 1U /* requests may carry a call: worker threads, never io_uring */
+
 /*
  * aio_init - a context for up to @depth requests in flight. Returns 0 or
  * -errno; never logs.
  */
-int aio_init(struct aio **out, unsigned int depth) __attribute__((warn_unused_result));
+int aio_init(struct aio **out, unsigned int depth, unsigned int flags)
+    __attribute__((warn_unused_result));
 
 /* aio_engine - "io_uring" or "threads", for logs and tests. */
 const char *aio_engine(const struct aio *a);

@@ -6,6 +6,7 @@
 #include "virtio/virtio.h"
 
 #include "util/aio.h"
+#include "virtio/blk_overlay.h"
 #include "util/log.h"
 #include "vmm/state.h"
 #include "vmm/vm.h"
@@ -83,8 +84,10 @@ struct virtio_blk {
 	char name[8]; /* "vda" */
 	char serial[BLK_ID_BYTES + 1];
 	int fd;
+	struct blk_overlay *overlay; /* NULL: fd is the disk; else fd is its base */
 	bool read_only;
 	bool direct;
+	uint32_t blk_size; /* reported to the guest */
 	uint64_t capacity; /* in 512-byte sectors */
 	uint8_t config[BLK_CONFIG_SIZE];
 	struct aio *aio;
@@ -212,6 +215,34 @@ static bool iov_aligned(const struct iovec *iov, unsigned int n, uint64_t align)
 	return true;
 }
 
+/* An overlay request, in an I/O thread. */
+static int64_t blk_overlay_call(struct aio_req *a)
+{
+	struct blk_overlay *o = a->data;
+
+	switch (a->op) {
+	case AIO_READ:
+		return blk_overlay_preadv(o, a->iov, a->iovcnt, a->offset);
+	case AIO_WRITE:
+		return blk_overlay_pwritev(o, a->iov, a->iovcnt, a->offset);
+	case AIO_FDATASYNC:
+		return blk_overlay_sync(o);
+	case AIO_FALLOCATE:
+		return blk_overlay_write_zeroes(o, a->offset, a->len);
+	}
+	return -EINVAL;
+}
+
+/* Route @r through the overlay when the disk has one. */
+static void blk_submit(struct virtio_blk *blk, struct blk_req *r)
+{
+	if (blk->overlay) {
+		r->aio.call = blk_overlay_call;
+		r->aio.data = blk->overlay;
+	}
+	aio_submit(blk->aio, &r->aio);
+}
+
 /* Read or write r->data at @sector; returns a status when it cannot start. */
 static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uint64_t sector,
 		  uint64_t len)
@@ -234,7 +265,7 @@ static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uin
 		r->aio.iov = &r->bounce_iov;
 		r->aio.iovcnt = 1;
 	}
-	aio_submit(blk->aio, &r->aio);
+	blk_submit(blk, r);
 	return -1;
 }
 
@@ -254,18 +285,18 @@ static int blk_discard(struct virtio_blk *blk, struct blk_req *r, uint32_t type,
 	if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS ||
 	    !range_ok(blk, seg.sector, (uint64_t)seg.num_sectors * BLK_SECTOR))
 		return VIRTIO_BLK_S_IOERR;
-	if (seg.num_sectors == 0)
-		return VIRTIO_BLK_S_OK;
+	if (seg.num_sectors == 0 || (blk->overlay && type == VIRTIO_BLK_T_DISCARD))
+		return VIRTIO_BLK_S_OK; /* discard is a hint; an overlay keeps its clusters */
 	r->aio = (struct aio_req){.op = AIO_FALLOCATE,
 				  .fd = blk->fd,
 				  .offset = seg.sector * BLK_SECTOR,
 				  .len = (uint64_t)seg.num_sectors * BLK_SECTOR,
 				  .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE};
-	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !unmap) {
+	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !unmap && !blk->overlay) {
 		r->wz = WZ_ZERO_RANGE;
 		r->aio.mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 	}
-	aio_submit(blk->aio, &r->aio);
+	blk_submit(blk, r);
 	return -1;
 }
 
@@ -285,7 +316,7 @@ static int blk_start(struct virtio_blk *blk, struct blk_req *r, const struct blk
 				      : blk_rw(blk, r, AIO_WRITE, h->sector, len);
 	case VIRTIO_BLK_T_FLUSH:
 		r->aio = (struct aio_req){.op = AIO_FDATASYNC, .fd = blk->fd};
-		aio_submit(blk->aio, &r->aio);
+		blk_submit(blk, r);
 		return -1;
 	case VIRTIO_BLK_T_GET_ID:
 		r->used_len =
@@ -430,6 +461,7 @@ static void blk_destroy(struct virtio_dev *vdev)
 		aio_drain(blk->aio, blk_drop, blk);
 		aio_destroy(blk->aio);
 	}
+	blk_overlay_close(blk->overlay);
 	if (blk->fd >= 0)
 		close(blk->fd);
 	free(blk->reqs);
@@ -452,7 +484,7 @@ static const struct virtio_dev_ops virtio_blk_ops = {
 static void blk_fill_config(struct virtio_blk *blk)
 {
 	uint8_t *c = blk->config;
-	uint32_t bs = blk->direct ? BLK_DIRECT_ALIGN : BLK_SECTOR;
+	uint32_t bs = blk->blk_size;
 
 	put_le64(c + 0, blk->capacity);
 	put_le32(c + 12, BLK_SEG_MAX);
@@ -466,11 +498,30 @@ static void blk_fill_config(struct virtio_blk *blk)
 	c[56] = 1;				   /* write_zeroes_may_unmap */
 }
 
+/* Lock the image: one writer, or any number of readers (overlays read their base). */
+static int blk_lock(struct virtio_blk *blk, const struct disk_config *disk)
+{
+	bool shared = disk->read_only || disk->overlay;
+
+	if (flock(blk->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		return 0;
+	if (shared)
+		log_error("disk %s is in use by a VM that writes to it: it cannot be read as %s "
+			  "meanwhile",
+			  disk->path, disk->overlay ? "an overlay's base" : "a read-only disk");
+	else
+		log_error("disk %s is locked: another --disk or another VM uses it", disk->path);
+	return -EBUSY;
+}
+
 static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 {
-	int flags = (disk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	bool writable = !disk->read_only && !disk->overlay;
+	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	char err[512];
 	struct stat st;
 	off_t size;
+	int ret;
 
 	blk->fd = open(disk->path, flags | (blk->direct ? O_DIRECT : 0));
 	if (blk->fd < 0 && errno == EINVAL && blk->direct) {
@@ -480,23 +531,20 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 		return -EINVAL;
 	}
 	if (blk->fd < 0) {
-		int err = errno;
+		int e = errno;
 
 		log_error("cannot open disk %s%s: %s", disk->path,
-			  !disk->read_only && (err == EACCES || err == EROFS)
-			      ? " for writing (add ,ro?)"
-			      : "",
-			  strerror(err));
-		return -err;
+			  writable && (e == EACCES || e == EROFS) ? " for writing (add ,ro?)" : "",
+			  strerror(e));
+		return -e;
 	}
 	if (fstat(blk->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
 		log_error("disk %s is not a regular file or block device", disk->path);
 		return -EINVAL;
 	}
-	if (flock(blk->fd, (disk->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		log_error("disk %s is locked: another --disk or another VM uses it", disk->path);
-		return -EBUSY;
-	}
+	ret = blk_lock(blk, disk);
+	if (ret < 0)
+		return ret;
 	size = lseek(blk->fd, 0, SEEK_END);
 	if (size < (off_t)BLK_SECTOR) {
 		log_error("disk %s is %s", disk->path,
@@ -504,7 +552,13 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 		return -EINVAL;
 	}
 	blk->capacity = (uint64_t)size / BLK_SECTOR;
-	return 0;
+	if (!disk->overlay)
+		return 0;
+	ret = blk_overlay_open(&blk->overlay, blk->fd, blk->capacity * BLK_SECTOR, disk->overlay,
+			       err, sizeof(err));
+	if (ret < 0)
+		log_error("disk %s: %s", disk->path, err);
+	return ret;
 }
 
 static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsigned int index)
@@ -516,11 +570,13 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 	if (!disk->id)
 		snprintf(blk->serial, sizeof(blk->serial), "banyan-%s", blk->name);
 	blk->read_only = disk->read_only;
-	blk->direct = disk->cache == DISK_CACHE_NONE;
+	/* An overlay goes through the page cache: cache=none keeps only its block size. */
+	blk->direct = disk->cache == DISK_CACHE_NONE && !disk->overlay;
+	blk->blk_size = disk->cache == DISK_CACHE_NONE ? BLK_DIRECT_ALIGN : BLK_SECTOR;
 	ret = blk_open(blk, disk);
 	if (ret < 0)
 		return ret;
-	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE);
+	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE, disk->overlay ? AIO_CALLS : 0);
 	if (ret < 0) {
 		log_error("disk %s: cannot set up asynchronous I/O: %s", disk->path,
 			  strerror(-ret));
@@ -559,9 +615,10 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 	else
 		blk->vdev.features |=
 		    (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
-	log_info("%s: %s, %llu MiB, %s, cache=%s, %s", blk->name, disk->path,
+	log_info("%s: %s, %llu MiB, %s%s%s, cache=%s, %s", blk->name, disk->path,
 		 (unsigned long long)(blk->capacity >> 11),
-		 blk->read_only ? "read-only" : "read-write", blk->direct ? "none" : "writeback",
-		 aio_engine(blk->aio));
+		 blk->read_only ? "read-only" : "read-write",
+		 disk->overlay ? " through overlay " : "", disk->overlay ? disk->overlay : "",
+		 blk->direct ? "none" : "writeback", aio_engine(blk->aio));
 	return &blk->vdev;
 }

@@ -34,6 +34,8 @@ struct disk_config {
 	const char *id; /* GET_ID serial, /dev/disk/by-id; NULL: derived */
 	bool read_only;
 	enum disk_cache cache;
+	/* Copy-on-write overlay file: @path is then only read (virtio/blk_overlay.h). */
+	const char *overlay;
 };
 
 #define VM_MAX_NETS 8

@@ -59,7 +59,8 @@ struct fixture {
 	struct fake_ring r;
 	struct device *dev;
 	char path[64];
-	int fd; /* the test's own view of the image */
+	char overlay[80]; /* "" unless the disk has an overlay */
+	int fd;		  /* the test's own view of the image */
 	uint16_t posted;
 };
 
@@ -106,7 +107,7 @@ static void bring_up(struct fixture *f)
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
 }
 
-static int open_disk(void **state, bool ro, enum disk_cache cache)
+static int open_disk_with(void **state, bool ro, enum disk_cache cache, bool overlay)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct disk_config d = {.id = "test-disk-id", .read_only = ro, .cache = cache};
@@ -117,6 +118,10 @@ static int open_disk(void **state, bool ro, enum disk_cache cache)
 	assert_true(f->fd >= 0);
 	assert_int_equal(ftruncate(f->fd, DISK_SIZE), 0);
 	d.path = f->path;
+	if (overlay) {
+		snprintf(f->overlay, sizeof(f->overlay), "%s.overlay", f->path);
+		d.overlay = f->overlay;
+	}
 	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
 	f->dev = virtio_mmio_create(&fake_host, &f->r.gm, virtio_blk_create(&d, 0), BASE, GSI);
 	if (!f->dev && cache == DISK_CACHE_NONE) {
@@ -131,6 +136,11 @@ static int open_disk(void **state, bool ro, enum disk_cache cache)
 	bring_up(f);
 	*state = f;
 	return 0;
+}
+
+static int open_disk(void **state, bool ro, enum disk_cache cache)
+{
+	return open_disk_with(state, ro, cache, false);
 }
 
 /* Each test runs once per I/O engine: the setup picks it. */
@@ -164,6 +174,12 @@ static int setup_direct_t(void **state)
 	return engine(true) ?: open_disk(state, false, DISK_CACHE_NONE);
 }
 
+/* An overlay always runs on the worker pool, whatever BANYAN_AIO says. */
+static int setup_overlay(void **state)
+{
+	return engine(false) ?: open_disk_with(state, false, DISK_CACHE_WRITEBACK, true);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -171,6 +187,8 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	f->dev->ops->destroy(f->dev);
+	if (f->overlay[0])
+		unlink(f->overlay);
 	unlink(f->path);
 	close(f->fd);
 	fake_ring_free(&f->r);
@@ -551,6 +569,55 @@ static void test_missing_file(void **state)
 	assert_null(virtio_blk_create(&d, 0)); /* a directory */
 }
 
+/* A disk with an overlay: the guest reads and writes it, the base file never changes. */
+static void test_overlay(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[4096];
+	struct stat st;
+
+	assert_true(features(f) & (1ULL << 14)); /* WRITE_ZEROES, as without an overlay */
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pwrite(f->fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	/* 512 bytes into the middle of a 4 KiB cluster of the base. */
+	memset(data_of(f, 0), 0xa5, 512);
+	assert_int_equal(request(f, T_OUT, 3, 512), 0);
+	memset(data_of(f, 0), 0, 4096);
+	assert_int_equal(request(f, T_IN, 0, 4096), 0);
+	assert_int_equal(data_of(f, 0)[0], 0x5a);	/* the base, around the write */
+	assert_int_equal(data_of(f, 0)[3 * 512], 0xa5); /* the write */
+	assert_int_equal(data_of(f, 0)[4 * 512], 0x5a);
+	assert_int_equal(pread(f->fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(buf[3 * 512], 0x5a); /* the base is untouched */
+	/* Discard is a hint (the data stays); write-zeroes zeroes. */
+	set_segment(f, 0, 8, 0);
+	assert_int_equal(request(f, T_DISCARD, 0, 16), 0);
+	assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16), 0);
+	assert_int_equal(request(f, T_IN, 0, 4096), 0);
+	for (unsigned int i = 0; i < 4096; i++)
+		assert_int_equal(data_of(f, 0)[i], 0);
+	assert_int_equal(request(f, T_FLUSH, 0, 0), 0);
+	assert_int_equal(pread(f->fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(buf[0], 0x5a);
+	assert_int_equal(stat(f->overlay, &st), 0);
+	assert_int_equal(st.st_size, DISK_SIZE);
+}
+
+/* An overlay's base is only read: a VM writing the image keeps overlays off it, and back. */
+static void test_overlay_base_locks(void **state)
+{
+	struct fixture *f = *state;
+	struct disk_config d = {.path = f->path};
+
+	assert_null(virtio_blk_create(&d, 1)); /* a writer while an overlay reads the base */
+	d.read_only = true;
+	struct virtio_dev *ro = virtio_blk_create(&d, 1); /* other readers are fine */
+	assert_non_null(ro);
+	ro->ops->destroy(ro);
+	d = (struct disk_config){.path = f->path, .overlay = f->overlay};
+	assert_null(virtio_blk_create(&d, 1)); /* the overlay itself is one VM's */
+}
+
 #define BOTH(fn, su, su_t)                                                                         \
 	cmocka_unit_test_setup_teardown(fn, su, teardown),                                         \
 	    cmocka_unit_test_setup_teardown(fn, su_t, teardown)
@@ -573,6 +640,10 @@ int main(void)
 	    BOTH(test_direct_bounce, setup_direct, setup_direct_t),
 	    T(test_malformed_request),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test_setup_teardown(test_overlay, setup_overlay, teardown),
+	    cmocka_unit_test_setup_teardown(test_overlay_base_locks, setup_overlay, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_in_flight, setup_overlay, teardown),
+	    cmocka_unit_test_setup_teardown(test_bounds, setup_overlay, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
