@@ -9,38 +9,13 @@
 #include <string.h>
 
 #include "devices/legacy.h"
+#include "fake_host.h"
 #include "vmm/state.h"
 
 #define SLEEP_CTL 0
 #define SLEEP_STS 1
 #define RESET_REG 4
 #define RESET_VAL 0x06 /* not 1, so a test can tell it from other values */
-
-struct fake_host {
-	struct dev_host host;
-	int irq_calls;
-	int reboots;
-	int poweroffs;
-};
-
-static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	(void)gsi;
-	(void)level;
-	f->irq_calls++;
-}
-
-static void fake_request(struct dev_host *host, enum vm_request req)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	if (req == VM_REQUEST_REBOOT)
-		f->reboots++;
-	else if (req == VM_REQUEST_POWEROFF)
-		f->poweroffs++;
-}
 
 struct fixture {
 	struct fake_host fake;
@@ -54,8 +29,7 @@ static int setup(void **st)
 
 	if (!fx)
 		return -1;
-	fx->fake.host.set_irq = fake_set_irq;
-	fx->fake.host.request = fake_request;
+	fake_host_init(&fx->fake, FAKE_NO_GSI);
 	fx->pm = acpi_pm_create(&fx->fake.host, RESET_VAL);
 	fx->post = post_sink_create(&fx->fake.host);
 	if (!fx->pm || !fx->post)

@@ -13,7 +13,10 @@
 #include <string.h>
 
 #include "devices/legacy.h"
+#include "fake_host.h"
 #include "vmm/state.h"
+
+#define KBD_GSI 1
 
 #define DATA   0
 #define STATUS 4
@@ -21,36 +24,6 @@
 
 #define STR_OBF	    0x01
 #define STR_AUXDATA 0x20
-
-struct fake_host {
-	struct dev_host host;
-	int irq_calls;
-	int irq_edges; /* rising edges on GSI 1 */
-	bool irq_level;
-	int reboots;
-	int poweroffs;
-};
-
-static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	assert_int_equal(gsi, 1);
-	if (level && !f->irq_level)
-		f->irq_edges++;
-	f->irq_level = level;
-	f->irq_calls++;
-}
-
-static void fake_request(struct dev_host *host, enum vm_request req)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	if (req == VM_REQUEST_REBOOT)
-		f->reboots++;
-	else
-		f->poweroffs++;
-}
 
 struct fixture {
 	struct fake_host fake;
@@ -63,8 +36,7 @@ static int setup(void **st)
 
 	if (!fx)
 		return -1;
-	fx->fake.host.set_irq = fake_set_irq;
-	fx->fake.host.request = fake_request;
+	fake_host_init(&fx->fake, KBD_GSI);
 	fx->dev = i8042_create(&fx->fake.host);
 	if (!fx->dev)
 		return -1;
@@ -76,6 +48,10 @@ static int teardown(void **st)
 {
 	struct fixture *fx = *st;
 
+	assert_false(fx->fake.wrong_gsi);
+	assert_false(fx->fake.repeated_level);
+	/* A request that is neither a reboot nor a power-off is a bug too. */
+	assert_int_equal(fx->fake.requests, fx->fake.reboots + fx->fake.poweroffs);
 	fx->dev->ops->destroy(fx->dev);
 	free(fx);
 	return 0;
@@ -185,12 +161,12 @@ static void test_keyboard_get_id(void **st)
 	struct fixture *fx = *st;
 
 	wr(fx->dev, DATA, 0xf2);
-	assert_true(fx->fake.irq_level);
+	assert_true(fx->fake.level);
 	assert_int_equal(rd(fx->dev, DATA), 0xfa);
 	assert_int_equal(rd(fx->dev, DATA), 0xab);
 	assert_int_equal(rd(fx->dev, DATA), 0x83);
-	assert_false(fx->fake.irq_level);
-	assert_int_equal(fx->fake.irq_edges, 3);
+	assert_false(fx->fake.level);
+	assert_int_equal(fx->fake.rising, 3);
 	/* A command with a parameter: ACK for each byte. */
 	wr(fx->dev, DATA, 0xed);
 	assert_int_equal(rd(fx->dev, DATA), 0xfa);
@@ -228,8 +204,8 @@ static void test_ctrl_alt_del(void **st)
 	assert_int_equal(i8042_ctrl_alt_del(fx->dev), 0);
 	for (i = 0; i < sizeof(set1); i++)
 		assert_int_equal(rd(fx->dev, DATA), set1[i]);
-	assert_int_equal(fx->fake.irq_edges, (int)sizeof(set1));
-	assert_false(fx->fake.irq_level);
+	assert_int_equal(fx->fake.rising, (int)sizeof(set1));
+	assert_false(fx->fake.level);
 	/* Translation off: set 2 codes. */
 	wr(fx->dev, CMD, 0x60);
 	wr(fx->dev, DATA, 0x25);
@@ -244,11 +220,13 @@ static void test_ctrl_alt_del(void **st)
 static void test_state_roundtrip(void **st)
 {
 	struct fixture *fx = *st;
-	struct fake_host fake2 = {.host = {.set_irq = fake_set_irq, .request = fake_request}};
-	struct device *dev2 = i8042_create(&fake2.host);
+	struct fake_host fake2;
+	struct device *dev2;
 	struct state_io save, load;
 	int i;
 
+	fake_host_init(&fake2, KBD_GSI);
+	dev2 = i8042_create(&fake2.host);
 	assert_non_null(dev2);
 	wr(fx->dev, CMD, 0x60);
 	wr(fx->dev, DATA, 0x31);
@@ -265,6 +243,7 @@ static void test_state_roundtrip(void **st)
 		assert_int_equal(rd(fx->dev, STATUS), rd(dev2, STATUS));
 		assert_int_equal(rd(fx->dev, DATA), rd(dev2, DATA));
 	}
+	assert_false(fake2.wrong_gsi);
 	state_io_free(&save);
 	dev2->ops->destroy(dev2);
 }

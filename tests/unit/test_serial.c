@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "devices/legacy.h"
+#include "fake_host.h"
 #include "vmm/state.h"
 
 #define GSI 4
@@ -32,39 +33,6 @@
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 
-/* A machine that records the interrupt line and power requests. */
-struct fake_host {
-	struct dev_host host;
-	bool level;
-	int irq_calls;
-	int rising;
-	bool repeated_level; /* set_irq called without a change: a wasted or missed edge */
-	bool wrong_gsi;
-	int requests;
-};
-
-static void fake_set_irq(struct dev_host *host, uint32_t gsi, bool level)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	if (gsi != GSI)
-		f->wrong_gsi = true;
-	if (level == f->level)
-		f->repeated_level = true;
-	if (level)
-		f->rising++;
-	f->level = level;
-	f->irq_calls++;
-}
-
-static void fake_request(struct dev_host *host, enum vm_request req)
-{
-	struct fake_host *f = container_of(host, struct fake_host, host);
-
-	(void)req;
-	f->requests++;
-}
-
 struct fixture {
 	struct fake_host fake;
 	struct device *dev;
@@ -80,8 +48,7 @@ static int setup(void **st)
 	/* Only the test's end is non-blocking: the UART writes as to a console. */
 	if (!fx || pipe(p) || fcntl(p[0], F_SETFL, O_NONBLOCK))
 		return -1;
-	fx->fake.host.set_irq = fake_set_irq;
-	fx->fake.host.request = fake_request;
+	fake_host_init(&fx->fake, GSI);
 	fx->pipe_rd = p[0];
 	fx->pipe_wr = p[1];
 	fx->dev = serial_create(&fx->fake.host, "com1", GSI, p[1]);
@@ -351,11 +318,13 @@ static void configure(struct device *dev)
 static void test_state_roundtrip(void **st)
 {
 	struct fixture *fx = *st;
-	struct fake_host fake2 = {.host = {.set_irq = fake_set_irq, .request = fake_request}};
-	struct device *dev2 = serial_create(&fake2.host, "com1", GSI, fx->pipe_wr);
+	struct fake_host fake2;
+	struct device *dev2;
 	struct state_io save, load;
 	uint8_t a[16], b[16];
 
+	fake_host_init(&fake2, GSI);
+	dev2 = serial_create(&fake2.host, "com1", GSI, fx->pipe_wr);
 	assert_non_null(dev2);
 	configure(fx->dev);
 	state_io_saver(&save);
@@ -378,12 +347,14 @@ static void test_state_roundtrip(void **st)
 static void test_state_rejects_corrupt(void **st)
 {
 	struct fixture *fx = *st;
-	struct fake_host fake2 = {.host = {.set_irq = fake_set_irq, .request = fake_request}};
-	struct device *twin = serial_create(&fake2.host, "com1", GSI, fx->pipe_wr);
+	struct fake_host fake2;
+	struct device *twin;
 	struct state_io save, load;
 	uint8_t a[16], b[16];
 	uint8_t *bad;
 
+	fake_host_init(&fake2, GSI);
+	twin = serial_create(&fake2.host, "com1", GSI, fx->pipe_wr);
 	assert_non_null(twin);
 	configure(fx->dev);
 	configure(twin);
