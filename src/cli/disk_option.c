@@ -1,6 +1,7 @@
 /* Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]. */
 #include "cli/disk_option.h"
 
+#include "cli/kv_option.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -19,12 +20,8 @@ static int disk_id_ok(const char *id)
 	return 1;
 }
 
-static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
+static int disk_key(struct disk_config *d, const char *word, char *val, char *err, size_t errlen)
 {
-	char *val = strchr(word, '=');
-
-	if (val)
-		*val++ = '\0';
 	if (strcmp(word, "ro") == 0 && !val) {
 		d->read_only = true;
 	} else if (strcmp(word, "path") == 0 && val && *val) {
@@ -56,20 +53,23 @@ static int disk_key(struct disk_config *d, char *word, char *err, size_t errlen)
 int disk_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct disk_config d = {.cache = DISK_CACHE_WRITEBACK};
-	char *word, *save = NULL;
-	bool first = true;
+	struct kv_option o;
+	char *key, *val;
+	int ret;
 
 	if (cfg->ndisks >= VM_MAX_DISKS) {
 		snprintf(err, errlen, "at most %d --disk options", VM_MAX_DISKS);
 		return -EINVAL;
 	}
-	for (word = strtok_r(arg, ",", &save); word; word = strtok_r(NULL, ",", &save)) {
-		if (first && !strchr(word, '=') && strcmp(word, "ro") != 0)
-			d.path = word;
-		else if (disk_key(&d, word, err, errlen) < 0)
+	kv_option_start(&o, "--disk", arg);
+	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
+		if (o.nwords == 1 && !val && strcmp(key, "ro") != 0)
+			d.path = key;
+		else if (disk_key(&d, key, val, err, errlen) < 0)
 			return -EINVAL;
-		first = false;
 	}
+	if (ret < 0)
+		return ret;
 	if (!d.path) {
 		snprintf(err, errlen, "--disk needs path=FILE");
 		return -EINVAL;

@@ -1,6 +1,7 @@
 /* Parsing --net tap=NAME[,mac=MAC][,id=ID] and --vsock cid=N,socket=PATH. */
 #include "cli/net_option.h"
 
+#include "cli/kv_option.h"
 #include "util/parse.h"
 #include "vmm/vm.h"
 
@@ -22,12 +23,8 @@ static int net_name_ok(const char *s, size_t max)
 	return 1;
 }
 
-static int net_key(struct net_config *n, char *word, char *err, size_t errlen)
+static int net_key(struct net_config *n, const char *word, char *val, char *err, size_t errlen)
 {
-	char *val = strchr(word, '=');
-
-	if (val)
-		*val++ = '\0';
 	if (strcmp(word, "tap") == 0 && val) {
 		if (!net_name_ok(val, IFNAMSIZ - 1)) {
 			snprintf(err, errlen,
@@ -90,26 +87,29 @@ static int net_check_unique(const struct vm_config *cfg, const struct net_config
 int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct net_config n = {0};
-	char *word, *save = NULL;
-	bool first = true;
+	struct kv_option o;
+	char *key, *val;
+	int ret;
 
 	if (cfg->nnets >= VM_MAX_NETS) {
 		snprintf(err, errlen, "at most %d --net options", VM_MAX_NETS);
 		return -EINVAL;
 	}
-	for (word = strtok_r(arg, ",", &save); word; word = strtok_r(NULL, ",", &save)) {
-		if (first && !strchr(word, '=')) {
-			if (!net_name_ok(word, IFNAMSIZ - 1)) {
+	kv_option_start(&o, "--net", arg);
+	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
+		if (o.nwords == 1 && !val) {
+			if (!net_name_ok(key, IFNAMSIZ - 1)) {
 				snprintf(err, errlen, "--net tap '%s' is not an interface name",
-					 word);
+					 key);
 				return -EINVAL;
 			}
-			n.tap = word;
-		} else if (net_key(&n, word, err, errlen) < 0) {
+			n.tap = key;
+		} else if (net_key(&n, key, val, err, errlen) < 0) {
 			return -EINVAL;
 		}
-		first = false;
 	}
+	if (ret < 0)
+		return ret;
 	if (!n.tap) {
 		snprintf(err, errlen, "--net needs tap=NAME");
 		return -EINVAL;
@@ -120,13 +120,10 @@ int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 	return 0;
 }
 
-static int vsock_key(struct vsock_config *v, char *word, char *err, size_t errlen)
+static int vsock_key(struct vsock_config *v, const char *word, char *val, char *err, size_t errlen)
 {
-	char *val = strchr(word, '=');
 	uint64_t cid;
 
-	if (val)
-		*val++ = '\0';
 	if (strcmp(word, "cid") == 0 && val) {
 		if (parse_uint(val, 3, UINT32_MAX - 1, &cid) < 0) {
 			snprintf(err, errlen,
@@ -156,15 +153,20 @@ static int vsock_key(struct vsock_config *v, char *word, char *err, size_t errle
 int vsock_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct vsock_config v = {0};
-	char *word, *save = NULL;
+	struct kv_option o;
+	char *key, *val;
+	int ret;
 
 	if (cfg->vsock.cid) {
 		snprintf(err, errlen, "only one --vsock");
 		return -EINVAL;
 	}
-	for (word = strtok_r(arg, ",", &save); word; word = strtok_r(NULL, ",", &save))
-		if (vsock_key(&v, word, err, errlen) < 0)
+	kv_option_start(&o, "--vsock", arg);
+	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0)
+		if (vsock_key(&v, key, val, err, errlen) < 0)
 			return -EINVAL;
+	if (ret < 0)
+		return ret;
 	if (!v.cid || !v.uds_path) {
 		snprintf(err, errlen, "--vsock needs cid=N and socket=PATH");
 		return -EINVAL;
