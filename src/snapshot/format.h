@@ -24,13 +24,15 @@
 #define SNAP_FORMAT_VERSION 1
 #define SNAP_MANIFEST	    "manifest.json"
 #define SNAP_MEMORY_FILE    "memory"
-#define SNAP_MAX_SECTIONS   16
-#define SNAP_MAX_SECTION    (64U << 20) /* largest state section read back */
-#define SNAP_MAX_MANIFEST   (256U << 10)
-#define SNAP_MAX_CHAIN	    64 /* diff snapshots on top of one full one */
-#define SNAP_PAGE	    4096ULL
-#define SNAP_ID_LEN	    32 /* hex digits of a 128-bit random id */
-#define SNAP_ERR_LEN	    512
+/* The copy of disk vdX's overlay, with the VM's state (printf: the letter). */
+#define SNAP_DISK_OVERLAY "disk-vd%c.overlay"
+#define SNAP_MAX_SECTIONS 16
+#define SNAP_MAX_SECTION  (64U << 20) /* largest state section read back */
+#define SNAP_MAX_MANIFEST (256U << 10)
+#define SNAP_MAX_CHAIN	  64 /* diff snapshots on top of one full one */
+#define SNAP_PAGE	  4096ULL
+#define SNAP_ID_LEN	  32 /* hex digits of a 128-bit random id */
+#define SNAP_ERR_LEN	  512
 
 enum snap_type {
 	SNAP_FULL, /* memory holds every non-zero page */

@@ -42,7 +42,10 @@ struct snapshot_image {
 	struct snap_manifest *m;
 	char mem_path[PATH_MAX];
 	struct vm_config cfg;
-	char *strs[4 + 2 * VM_MAX_DISKS + 2 * VM_MAX_NETS + 1]; /* the strings cfg points to */
+	/* The snapshot's copies of the disks' overlays (NULL: none, or already used). */
+	const char *saved_overlay[VM_MAX_DISKS];
+	/* The strings cfg and saved_overlay point to: recorded, and a clone's own names. */
+	char *strs[4 + 5 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 2];
 	unsigned int nstrs;
 };
 
@@ -59,6 +62,26 @@ __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt
 /* --- the machine configuration --- */
 
 /* A string field; loading allocates it and records it in @img for freeing. */
+/* A formatted string kept with the image (recorded names and a clone's own); NULL when out of room.
+ */
+__attribute__((format(printf, 2, 3))) static const char *img_string(struct snapshot_image *img,
+								    const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]))
+		return NULL;
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	img->strs[img->nstrs++] = p;
+	return p;
+}
+
 static void str_io(struct state_io *io, const char **s, struct snapshot_image *img)
 {
 	uint32_t len = *s ? (uint32_t)strlen(*s) : UINT32_MAX;
@@ -430,6 +453,30 @@ static void link_memory(const char *dir, const char *dest, char *err)
 	(void)err;
 }
 
+/*
+ * A disk with an overlay is captured with the VM: its overlay (only the
+ * clusters written, the VM paused and its requests drained) is copied into
+ * the snapshot, so a restore rolls the disk back too and clones start from
+ * it. A disk without one is recorded by path only.
+ */
+static int save_overlays(struct vm *vm, struct snap_writer *w, char *err)
+{
+	char path[PATH_MAX + 32], msg[512];
+
+	for (unsigned int i = 0; i < vm->cfg.ndisks; i++) {
+		const struct disk_config *d = &vm->cfg.disks[i];
+		int ret;
+
+		if (!d->overlay)
+			continue;
+		snprintf(path, sizeof(path), "%s/" SNAP_DISK_OVERLAY, w->tmp, 'a' + i);
+		ret = blk_overlay_copy(d->overlay, path, msg, sizeof(msg));
+		if (ret < 0)
+			return fail(err, "disk %s: %s", d->path, msg), ret;
+	}
+	return 0;
+}
+
 static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, char *err)
 {
 	struct snap_writer w;
@@ -446,6 +493,8 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 	ret = write_state_section(&w, "config", config_save, vm, err);
 	if (ret == 0)
 		ret = write_state_section(&w, "devices", devices_save, vm, err);
+	if (ret == 0) /* after the devices: their requests are drained */
+		ret = save_overlays(vm, &w, err);
 	if (ret == 0)
 		ret = write_state_section(&w, "vcpus", vcpus_save, vm, err);
 	if (ret == 0)
@@ -569,6 +618,27 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 	return 0;
 }
 
+/* Every disk that had an overlay has its copy in the snapshot @dir. */
+static int find_saved_overlays(struct snapshot_image *img, const char *dir, char *err)
+{
+	for (unsigned int i = 0; i < img->cfg.ndisks; i++) {
+		struct stat st;
+		const char *p;
+
+		if (!img->cfg.disks[i].overlay)
+			continue;
+		p = img_string(img, "%s/" SNAP_DISK_OVERLAY, dir, 'a' + i);
+		if (!p)
+			return fail(err, "out of memory"), -ENOMEM;
+		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+			return fail(err, "%s: the copy of disk vd%c's overlay is missing", dir,
+				    'a' + i),
+			       -EBADMSG;
+		img->saved_overlay[i] = p;
+	}
+	return 0;
+}
+
 static int decode_config(struct snapshot_image *img, char *err)
 {
 	const struct snap_manifest *top = &img->m[img->depth - 1];
@@ -593,7 +663,7 @@ static int decode_config(struct snapshot_image *img, char *err)
 	    img->cfg.ncpus == 0 || img->cfg.ncpus > VM_MAX_CPUS)
 		return fail(err, "%s: the config section disagrees with the manifest", dir),
 		       -EBADMSG;
-	return 0;
+	return find_saved_overlays(img, dir, err);
 }
 
 int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **out, char *err)
@@ -698,25 +768,6 @@ static int restore_identity(struct vm *vm, const struct snapshot_restore_opts *o
 	return snapshot_clone_identity(vm, o->clone_index);
 }
 
-/* A formatted string kept with the image (clone host-side names); NULL when out of room. */
-__attribute__((format(printf, 2, 3))) static const char *img_string(struct snapshot_image *img,
-								    const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-	int n;
-
-	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]))
-		return NULL;
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	img->strs[img->nstrs++] = p;
-	return p;
-}
-
 /*
  * Host-side resources a clone cannot share with its siblings: clone i uses
  * TAP "TAP-i" and vsock socket "PATH.i" (created beforehand / created now).
@@ -736,8 +787,9 @@ static void clone_host_names(struct snapshot_image *img, struct vm_config *cfg, 
 /*
  * Nor can a clone write its snapshot's disks: its siblings read them too,
  * and so does every later restore. Each writable disk becomes the base of
- * the clone's own overlay "PREFIX.vdX.overlay" (blk_overlay.h), new and
- * empty, or a copy of the disk's overlay when the snapshot's VM had one.
+ * the clone's own overlay "PREFIX.vdX.overlay" (blk_overlay.h): a copy of
+ * the snapshot's copy of the disk's overlay when the VM had one, else new
+ * and empty.
  */
 static int clone_disks(struct snapshot_image *img, struct vm_config *cfg, const char *prefix,
 		       char *err)
@@ -754,8 +806,8 @@ static int clone_disks(struct snapshot_image *img, struct vm_config *cfg, const 
 		path = img_string(img, "%s.vd%c.overlay", prefix, 'a' + i);
 		if (!path)
 			return fail(err, "out of memory"), -ENOMEM;
-		if (d->overlay)
-			ret = blk_overlay_copy(d->overlay, path, msg, sizeof(msg));
+		if (img->saved_overlay[i])
+			ret = blk_overlay_copy(img->saved_overlay[i], path, msg, sizeof(msg));
 		else if (unlink(path) < 0 && errno != ENOENT) {
 			ret = -errno;
 			snprintf(msg, sizeof(msg), "cannot replace %s: %s", path, strerror(errno));
@@ -763,6 +815,29 @@ static int clone_disks(struct snapshot_image *img, struct vm_config *cfg, const 
 		if (ret < 0)
 			return fail(err, "disk %s: %s", d->path, msg), ret;
 		d->overlay = path;
+		img->saved_overlay[i] = NULL; /* used */
+	}
+	return 0;
+}
+
+/*
+ * A plain restore rolls each overlay back to the snapshot's copy, in place
+ * (refused while another VM uses that overlay).
+ */
+static int restore_overlays(struct snapshot_image *img, const struct vm_config *cfg, char *err)
+{
+	char msg[512];
+
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		int ret;
+
+		if (!img->saved_overlay[i] || !cfg->disks[i].overlay)
+			continue;
+		ret = blk_overlay_copy(img->saved_overlay[i], cfg->disks[i].overlay, msg,
+				       sizeof(msg));
+		if (ret < 0)
+			return fail(err, "disk %s: %s", cfg->disks[i].path, msg), ret;
+		img->saved_overlay[i] = NULL;
 	}
 	return 0;
 }
@@ -782,6 +857,9 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	int ret;
 
 	cfg.console_out_fd = o->console_out_fd;
+	ret = restore_overlays(img, &cfg, err);
+	if (ret < 0)
+		return ret;
 	cfg.mem_path = img->mem_path;
 	cfg.restoring = true;
 	ret = vm_create(&cfg, &vm);

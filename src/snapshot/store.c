@@ -7,6 +7,9 @@
  */
 #include "snapshot/store.h"
 
+#include "virtio/blk_overlay.h"
+#include "vmm/vm.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -144,6 +147,20 @@ static int copy_sections(struct snap_writer *w, const struct store_entry *c, cha
 	return ret;
 }
 
+/* The copies of disk overlays @c holds: they belong to its state, not its parent's. */
+static int copy_disk_overlays(struct snap_writer *w, const struct store_entry *c, char *err)
+{
+	char from[PATH_MAX + 32], to[PATH_MAX + 32];
+
+	for (char letter = 'a'; letter < 'a' + VM_MAX_DISKS; letter++) {
+		snprintf(from, sizeof(from), "%s/" SNAP_DISK_OVERLAY, c->path, letter);
+		snprintf(to, sizeof(to), "%s/" SNAP_DISK_OVERLAY, w->tmp, letter);
+		if (access(from, F_OK) == 0 && blk_overlay_copy(from, to, err, SNAP_ERR_LEN) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
 /* Rewrite diff @c (a child of @p) so that it no longer needs @p. */
 static int fold_into(const struct store_entry *p, const struct store_entry *c, char *err)
 {
@@ -165,6 +182,8 @@ static int fold_into(const struct store_entry *p, const struct store_entry *c, c
 		ret = snap_writer_open(&w, c->path, err);
 	if (ret == 0) {
 		ret = copy_sections(&w, c, err);
+		if (ret == 0)
+			ret = copy_disk_overlays(&w, c, err);
 		if (ret == 0)
 			ret = snap_writer_memory(&w, base, c->m.mem_size, pmap, false, err);
 		/* Same id and time: its own children still find it. */

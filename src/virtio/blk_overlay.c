@@ -412,6 +412,15 @@ int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 		    fail(err, errlen, -errno, "cannot read overlay %s: %s", from, strerror(errno));
 		goto out;
 	}
+	/* Never pull an overlay from under a VM that uses it. */
+	out = open(to, O_RDONLY | O_CLOEXEC);
+	if (out >= 0 && flock(out, LOCK_EX | LOCK_NB) < 0) {
+		ret = fail(err, errlen, -EBUSY, "overlay %s is in use by another VM", to);
+		goto out;
+	}
+	if (out >= 0)
+		close(out);
+	out = -1;
 	/* A fresh file: a clone must never write into another VM's overlay. */
 	if (unlink(to) < 0 && errno != ENOENT) {
 		ret = fail(err, errlen, -errno, "cannot replace %s: %s", to, strerror(errno));
@@ -424,6 +433,8 @@ int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 		goto out;
 	}
 	ret = copy_allocated(in, out, (uint64_t)st.st_size);
+	if (ret == 0 && fdatasync(out) < 0)
+		ret = -errno;
 	if (ret < 0)
 		fail(err, errlen, ret, "cannot copy the overlay into %s: %s", to, strerror(-ret));
 out:

@@ -61,8 +61,9 @@ void blk_overlay_close(struct blk_overlay *o);
 /*
  * blk_overlay_copy - make @to a copy of the overlay @from (a clone starts
  * from its snapshot's overlay): only the clusters @from holds are copied, so
- * @to stays sparse the same way. An existing @to is replaced. 0 or -errno
- * with a message in @err.
+ * @to stays sparse the same way, and durable (fdatasync). An existing @to
+ * is replaced, unless a VM has it open (-EBUSY). 0 or -errno with a
+ * message in @err.
  */
 int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -174,5 +174,51 @@ if [ "$tmp_direct" = 0 ]; then
 	disk_error nodirect "refuses O_DIRECT" --disk "path=$T/direct.img,cache=none"
 fi
 [ "$DIRECT" = "$T/direct.img" ] || rm -f "$DIRECT"
+truncate -s 4096 "$T/small.overlay"
+disk_error overlay_size "overlay $T/small.overlay is 4096 bytes, its base disk" \
+	--disk "path=$T/ro.ext4,overlay=$T/small.overlay"
+disk_error overlay_ro "ro and overlay= exclude each other" \
+	--disk "path=$T/ro.ext4,ro,overlay=$T/x.overlay"
+
+# --- 4. Boot through a copy-on-write overlay: the image never changes -------
+# The Debian image from part 1 is the base; the guest's writes (a marker, a
+# 4 MiB file, ext4's journal and metadata) all land in the overlay, which a
+# second boot reopens and reads as it was left.
+base_stat=$(stat -c '%s %Y %Z' "$T/rootfs.ext4")
+base_head=$(head -c $((16 << 20)) "$T/rootfs.ext4" | sha256sum)
+MARK2="banyan-overlay-$(date +%s%N)-$RANDOM"
+cmd=$(guest_script <<EOF
+echo root=\$(awk '\$2 == "/" { print \$1 }' /proc/mounts | tail -n 1)
+echo $MARK2 >/root/overlay-marker.txt
+head -c 4194304 /dev/urandom >/root/overlay-big
+sync
+echo 3 >/proc/sys/vm/drop_caches
+echo big=\$(md5sum </root/overlay-big | cut -c1-32)
+EOF
+)
+BOOT_ARGS="banyan.root=/dev/vda panic=-1" guest_boot ovl1 \
+	--disk "path=$T/rootfs.ext4,overlay=$T/root.overlay" -- "$cmd"
+check_guest_ran ovl1
+check "overlay: Debian boots from the image through the overlay" \
+	test "$(guest_value ovl1 root)" = /dev/vda
+check "overlay: the log names the overlay" contains "$T/ovl1.err" "read-write through overlay $T/root.overlay"
+cmd=$(guest_script <<EOF
+echo marker=\$(cat /root/overlay-marker.txt)
+echo big=\$(md5sum </root/overlay-big | cut -c1-32)
+EOF
+)
+BOOT_ARGS="banyan.root=/dev/vda panic=-1" guest_boot ovl2 \
+	--disk "path=$T/rootfs.ext4,overlay=$T/root.overlay" -- "$cmd"
+check_guest_ran ovl2
+check "overlay: a second boot through the same overlay finds the marker" \
+	test "$(guest_value ovl2 marker)" = "$MARK2"
+check "overlay: ... and the 4 MiB file, byte for byte" \
+	test -n "$(guest_value ovl1 big)" -a "$(guest_value ovl2 big)" = "$(guest_value ovl1 big)"
+check "overlay: the base image was never written (size, times, first 16 MiB)" \
+	test "$(stat -c '%s %Y %Z' "$T/rootfs.ext4") $(head -c $((16 << 20)) "$T/rootfs.ext4" | sha256sum)" \
+	= "$base_stat $base_head"
+ovl_kb=$(du -k "$T/root.overlay" | cut -f1)
+check "overlay: it holds only what the guest wrote ($ovl_kb KiB allocated of $(($(stat -c %s "$T/rootfs.ext4") >> 10)))" \
+	test "$ovl_kb" -gt 4096 -a "$ovl_kb" -lt 65536
 
 tap_done

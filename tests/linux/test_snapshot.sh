@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Linux layer, snapshots: one Linux guest boots and works (a counter loop,
 # a marker file per tick in its tmpfs, the count written to and read back
-# from its virtio-blk disk, its generation ID read from /dev/mem); it is
+# from its virtio-blk disk, the previous count read from a second disk that
+# has a copy-on-write overlay, its generation ID read from /dev/mem); it is
 # snapshotted mid-workload (full, then two diffs) and stopped. New
 # processes restore it: it continues counting, its disk still works, files
 # made after the snapshot are gone (rollback), the diff chain composes, ten
 # clones run at once with distinct generation IDs and share their memory,
+# the overlay disk rolls back with the VM (each tick reads the one before),
 # and damaged snapshots are refused.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -19,19 +21,22 @@ i=0
 while :; do
 	i=$((i+1))
 	touch /tmp/mark.$i
+	echo 3 >/proc/sys/vm/drop_caches
+	p=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | tr -d '\0' | head -n1)
+	echo $i | dd of=/dev/vdb bs=512 conv=sync,fsync 2>/dev/null
 	echo $i | dd of=/dev/vda bs=512 conv=sync,fsync 2>/dev/null
 	echo 3 >/proc/sys/vm/drop_caches
 	d=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\0' | head -n1)
 	g=$(dd if=/dev/mem bs=16 skip=61440 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
-	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g"
+	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0}"
 	sleep 0.3
 done
 EOF
 )
 
-truncate -s 8M "$T/disk.img"
+truncate -s 8M "$T/disk.img" "$T/disk2.img"
 "$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --api-socket "$T/api.sock" \
-	--disk path="$T/disk.img" --cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | sh" </dev/null \
+	--disk path="$T/disk.img" --disk path="$T/disk2.img",overlay="$T/vm.overlay" --cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | sh" </dev/null \
 	>"$T/orig.out" 2>"$T/orig.err" &
 vm=$!
 ctl() {
@@ -71,6 +76,12 @@ wait "$vm"
 orig_last=$(field "$T/orig.out" tick last)
 check "the original ran on past the snapshots" test "$orig_last" -gt $((base_tick + 6))
 
+# in_step FILE: every tick read the previous tick back from the overlay disk
+# (a disk that did not roll back with the VM shows a later count)
+in_step() {
+	tr -d '\r' <"$1" | grep '^tick=' | sed 's/^tick=\([0-9]*\) .* prev=\([0-9]*\).*/\1 \2/' |
+		awk 'NF == 2 { n++; if ($2 != $1 - 1) bad++ } END { exit !(n > 1 && !bad) }'
+}
 same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
 differ() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
 
@@ -93,6 +104,10 @@ check "rollback: files made after the snapshot are gone" \
 check "restore: the disk still works (reads back what it wrote)" \
 	same "$(field "$T/r1.out" disk last)" "$(field "$T/r1.out" tick last)"
 check "restore: a new generation ID" differ "$(field "$T/r1.out" gen last)" "$orig_gen"
+check "the original read each previous tick from its overlay disk" in_step "$T/orig.out"
+check "rollback: the overlay disk went back to the snapshot too" in_step "$T/r1.out"
+check "the snapshot holds a small copy of the overlay" \
+	test -f "$T/store/base/disk-vdb.overlay" -a "$(du -k "$T/store/base/disk-vdb.overlay" | cut -f1)" -lt 1024
 restore r2 "$T/store/base" $((5 * SLOW))
 check "rollback: the same snapshot restores to the same point" same "$(field "$T/r2.out" tick)" "$t1"
 restore rg "$T/store/grand" $((5 * SLOW))
@@ -100,47 +115,53 @@ tg=$(field "$T/rg.out" tick)
 check "diff chain: the grandchild continues after the base" test "${tg:-0}" -gt $((t1 + 3))
 check "diff chain: files match the count" \
 	same "$(field "$T/rg.out" files last)" "$(field "$T/rg.out" tick last)"
+check "diff chain: the overlay disk is the grandchild's" in_step "$T/rg.out"
 base_kb=$(du -k "$T/store/base" | cut -f1)
 child_kb=$(du -k "$T/store/child" | cut -f1)
 check "diff chain: a diff is far smaller than the full snapshot ($child_kb vs $base_kb KiB)" \
 	test "$child_kb" -lt $((base_kb / 4))
 
-# Ten clones at once; memory measured while they all run.
-# Known failure, so opt-in: only 1 of 10 clones ran in the emulated host.
-# The likely cause: the clones share this guest's writable disk, and a disk
-# image is locked (flock) by one VM at a time. Clones without a disk are covered by the KVM layer
-# (tests/kvm, kvm_snapshot). See docs/snapshots.md, "Clones and disks".
-if [ "${BANYAN_TEST_CLONES:-0}" != 1 ]; then
-	for n in "ten clones ran and counted" "each clone has its own generation ID" \
-		"clones share memory: summed PSS below a third of ten copies"; do
-		skip "$n" "clones of a VM with a writable disk: known failure (BANYAN_TEST_CLONES=1 runs it)"
-	done
-else
-	(cd "$T" && timeout --preserve-status -k 30 -s TERM $((20 * SLOW)) "$BANYAN" restore \
-		--snapshot "$T/store/base" --clones 10 --console "$T/clone" </dev/null \
-		>"$T/clones.out" 2>"$T/clones.err") &
-	sup=$!
-	sleep $((12 * SLOW))
-	pss=0
-	rss=0
-	for pid in $(sed -n 's/^clone [0-9]*: pid \([0-9]*\).*/\1/p' "$T/clones.out"); do
-		p=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
-		r=$(awk '/^Rss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
-		pss=$((pss + ${p:-0}))
-		rss=$((rss + ${r:-0}))
-	done
-	wait "$sup"
-	running=0
-	for i in $(seq 0 9); do
-		[ "$(field "$T/clone.$i" tick last)" -gt "${t1:-0}" ] 2>/dev/null && running=$((running + 1))
-	done
-	check "ten clones ran and counted ($running of 10)" test "$running" = 10
-	gens=$(for i in $(seq 0 9); do field "$T/clone.$i" gen last; done | sort -u | grep -c .)
-	check "each clone has its own generation ID ($gens distinct)" test "$gens" = 10
-	echo "# clones: summed PSS ${pss} KiB, summed RSS ${rss} KiB, ten copies of RAM $((10 * 262144)) KiB"
-	check "clones share memory: summed PSS below a third of ten copies" \
-		test "$pss" -gt 0 -a "$pss" -lt $((10 * 262144 / 3))
-fi
+# Ten clones at once; memory measured while they all run. Each writes its
+# own copy-on-write overlay of the disk; the image itself must not change.
+disk_sum=$(sha256sum <"$T/disk.img")
+(cd "$T" && timeout --preserve-status -k 30 -s TERM $((20 * SLOW)) "$BANYAN" restore \
+	--snapshot "$T/store/base" --clones 10 --console "$T/clone" </dev/null \
+	>"$T/clones.out" 2>"$T/clones.err") &
+sup=$!
+sleep $((12 * SLOW))
+pss=0
+rss=0
+for pid in $(sed -n 's/^clone [0-9]*: pid \([0-9]*\).*/\1/p' "$T/clones.out"); do
+	p=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
+	r=$(awk '/^Rss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
+	pss=$((pss + ${p:-0}))
+	rss=$((rss + ${r:-0}))
+done
+wait "$sup"
+running=0
+disks=0
+for i in $(seq 0 9); do
+	last=$(field "$T/clone.$i" tick last)
+	[ "${last:-0}" -gt "${t1:-0}" ] 2>/dev/null && running=$((running + 1))
+	same "$(field "$T/clone.$i" disk last)" "$last" && [ -s "$T/clone.$i.vda.overlay" ] &&
+		disks=$((disks + 1))
+done
+[ "$running" = 10 ] || { tail -n 5 "$T/clones.err"; for i in 0 1 2; do tail -n 3 "$T/clone.$i"; done; } |
+	sed 's/^/# /'
+check "ten clones ran and counted ($running of 10)" test "$running" = 10
+check "each clone's disk works, through its own overlay ($disks of 10)" test "$disks" = 10
+check "the clones left the snapshot's disk image unchanged" \
+	test "$(sha256sum <"$T/disk.img")" = "$disk_sum"
+steps=0
+for i in $(seq 0 9); do in_step "$T/clone.$i" && steps=$((steps + 1)); done
+check "each clone starts from the snapshot's overlay disk ($steps of 10)" test "$steps" = 10
+zeroes() { [ "$(tr -d '\0' <"$1" | wc -c)" = 0 ]; }
+check "no VM ever wrote the overlay disk's base image" zeroes "$T/disk2.img"
+gens=$(for i in $(seq 0 9); do field "$T/clone.$i" gen last; done | sort -u | grep -c .)
+check "each clone has its own generation ID ($gens distinct)" test "$gens" = 10
+echo "# clones: summed PSS ${pss} KiB, summed RSS ${rss} KiB, ten copies of RAM $((10 * 262144)) KiB"
+check "clones share memory: summed PSS below a third of ten copies" \
+	test "$pss" -gt 0 -a "$pss" -lt $((10 * 262144 / 3))
 
 # Damaged snapshots: refused, nothing started.
 bad() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }
