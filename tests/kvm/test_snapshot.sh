@@ -130,4 +130,60 @@ for i in 0 1 2; do
 	check "clone $i continues counting" test "$(first_count "$T/clone.$i")" = "$b1"
 done
 
+# Disks: the counting guest gets a plain disk (vda) and one with an overlay
+# (vdb). It never touches them, so the host plays the guest's writes into
+# the overlay file (a written cluster is an allocated one).
+truncate -s 1M "$T/plain.img" "$T/base2.img"
+printf 'BASE' | dd of="$T/base2.img" conv=notrunc status=none
+sums() { sha256sum "$T/plain.img" "$T/base2.img" | cut -d' ' -f1 | xargs; }
+sums_before=$(sums)
+"$BANYAN" run --kernel "$GUESTS/memcount.elf" --api-socket "$T/api2.sock" \
+	--disk "path=$T/plain.img" --disk "path=$T/base2.img,overlay=$T/vm.overlay" </dev/null \
+	>"$T/vm2.out" 2>"$T/vm2.err" &
+vm2=$!
+PIDS+=($vm2)
+wait_for "$T/vm2.out" "count 0000000000000005"
+printf 'GUEST-WROTE' | dd of="$T/vm.overlay" conv=notrunc status=none
+check "snapshot of a VM with an overlay disk" \
+	"$BANYAN" ctl --api-socket "$T/api2.sock" snapshot create "$T/store/disks"
+printf 'AFTER' | dd of="$T/vm.overlay" bs=4096 seek=16 conv=notrunc status=none
+check "the snapshot holds a copy of the overlay (vdb) and none for the plain disk" \
+	test -f "$T/store/disks/disk-vdb.overlay" -a ! -e "$T/store/disks/disk-vda.overlay"
+check "the copy holds what was written before the snapshot" \
+	test "$(head -c 11 "$T/store/disks/disk-vdb.overlay")" = GUEST-WROTE
+# While the original runs, its plain disk is locked: clones would read a
+# disk that is still changing, so they refuse.
+(cd "$T" && timeout -s TERM 10 "$BANYAN" restore --snapshot "$T/store/disks" --clones 2 \
+	--console "$T/busy" </dev/null >"$T/busy.out" 2>"$T/busy.err")
+check "clones refuse while a VM writes their base disk: exit 2" status_is 2 "$?"
+check "... saying why" contains "$T/busy.err" "is in use by a VM that writes to it"
+kill "$vm2"
+wait "$vm2" 2>/dev/null
+# A plain restore puts the snapshot's overlay back: the later write is gone.
+timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r3.out" 2>"$T/r3.err"
+check "restore with an overlay disk runs (until SIGTERM)" status_is 143 "$?"
+check "restore rolled the overlay back (the write after the snapshot is gone)" \
+	test "$(head -c 11 "$T/vm.overlay")" = GUEST-WROTE -a \
+	"$(dd if="$T/vm.overlay" bs=4096 skip=16 count=1 status=none | tr -d '\0')" = ""
+# One VM per overlay: a second restore of the same snapshot is refused meanwhile.
+"$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r4.out" 2>"$T/r4.err" &
+r4=$!
+PIDS+=($r4)
+wait_for "$T/r4.out" "count"
+timeout 10 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r5.out" 2>"$T/r5.err"
+check "a second restore while the first uses the overlay: exit 2" status_is 2 "$?"
+check "... saying the overlay is in use" contains "$T/r5.err" "is in use by another VM"
+kill "$r4"
+wait "$r4" 2>/dev/null
+(cd "$T" && timeout --preserve-status -s TERM 2 "$BANYAN" restore --snapshot "$T/store/disks" \
+	--clones 3 --console "$T/dc" </dev/null >"$T/dc.out" 2>"$T/dc.err")
+check "clones of a VM with disks run (until SIGTERM)" status_is 143 "$?"
+for i in 0 1 2; do
+	check "clone $i: counted, with an empty overlay for the plain disk and a copy for the other" \
+		test "$(first_count "$T/dc.$i")" -gt 0 -a "$(stat -c %s "$T/dc.$i.vda.overlay")" = 1048576 \
+		-a "$(du -k "$T/dc.$i.vda.overlay" | cut -f1)" = 0 \
+		-a "$(head -c 11 "$T/dc.$i.vdb.overlay")" = GUEST-WROTE
+done
+check "no VM wrote the disk images themselves" test "$(sums)" = "$sums_before"
+
 tap_done
