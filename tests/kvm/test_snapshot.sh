@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # KVM layer, snapshots: a guest counting in memory is snapshotted (full and
 # diff), restored in new processes (it continues, rollback repeats, the diff
-# chain composes), cloned, and damaged snapshots are refused.
+# chain composes), cloned, and damaged snapshots are refused; with disks,
+# an overlay's copy travels in the snapshot and clones get their own.
 # Usage: test_snapshot.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
