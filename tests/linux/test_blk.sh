@@ -187,7 +187,15 @@ disk_error overlay_ro "ro and overlay= exclude each other" \
 base_stat=$(stat -c '%s %Y %Z' "$T/rootfs.ext4")
 base_head=$(head -c $((16 << 20)) "$T/rootfs.ext4" | sha256sum)
 MARK2="banyan-overlay-$(date +%s%N)-$RANDOM"
-cmd=$(guest_script <<EOF
+# boot_overlay NAME <SCRIPT: boot Debian from the image through root.overlay
+boot_overlay() {
+	local cmd
+	cmd=$(guest_script)
+	BOOT_ARGS="banyan.root=/dev/vda panic=-1" guest_boot "$1" \
+		--disk "path=$T/rootfs.ext4,overlay=$T/root.overlay" -- "$cmd"
+	check_guest_ran "$1"
+}
+boot_overlay ovl1 <<EOF
 echo root=\$(awk '\$2 == "/" { print \$1 }' /proc/mounts | tail -n 1)
 echo $MARK2 >/root/overlay-marker.txt
 head -c 4194304 /dev/urandom >/root/overlay-big
@@ -195,21 +203,13 @@ sync
 echo 3 >/proc/sys/vm/drop_caches
 echo big=\$(md5sum </root/overlay-big | cut -c1-32)
 EOF
-)
-BOOT_ARGS="banyan.root=/dev/vda panic=-1" guest_boot ovl1 \
-	--disk "path=$T/rootfs.ext4,overlay=$T/root.overlay" -- "$cmd"
-check_guest_ran ovl1
 check "overlay: Debian boots from the image through the overlay" \
 	test "$(guest_value ovl1 root)" = /dev/vda
 check "overlay: the log names the overlay" contains "$T/ovl1.err" "read-write through overlay $T/root.overlay"
-cmd=$(guest_script <<EOF
+boot_overlay ovl2 <<EOF
 echo marker=\$(cat /root/overlay-marker.txt)
 echo big=\$(md5sum </root/overlay-big | cut -c1-32)
 EOF
-)
-BOOT_ARGS="banyan.root=/dev/vda panic=-1" guest_boot ovl2 \
-	--disk "path=$T/rootfs.ext4,overlay=$T/root.overlay" -- "$cmd"
-check_guest_ran ovl2
 check "overlay: a second boot through the same overlay finds the marker" \
 	test "$(guest_value ovl2 marker)" = "$MARK2"
 check "overlay: ... and the 4 MiB file, byte for byte" \
