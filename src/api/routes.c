@@ -5,6 +5,7 @@
  * vCPU (pause waits for the vCPUs, never the other way round).
  */
 #include "api/api.h"
+#include "api/clones.h"
 
 #include "devices/legacy.h"
 #include "snapshot/snapshot.h"
@@ -558,6 +559,88 @@ static void put_stop(struct req *q)
 	reply_ok(q->reply);
 }
 
+/* An absolute path in @key (required unless @optional); false after a 400. */
+static bool body_abs_path(struct req *q, const char *key, bool optional, size_t max,
+			  const char **out)
+{
+	json_object *v = NULL;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(q->body, key, &v) || !v) {
+		if (!optional)
+			reply_fault(q->reply, 400, "clones: missing required field '%s'", key);
+		return optional;
+	}
+	*out = json_object_get_string(v);
+	if (!json_object_is_type(v, json_type_string) || (*out)[0] != '/' || strlen(*out) > max) {
+		reply_fault(q->reply, 400,
+			    "clones: '%s' must be an absolute path (a string starting with '/', "
+			    "at most %zu bytes)",
+			    key, max);
+		return false;
+	}
+	return true;
+}
+
+/* The body of PUT /banyan/v1/clones into @c and *@snap; false after a 400. */
+static bool clones_body(struct req *q, struct api_clones *c, bool *snap)
+{
+	static const char *const keys[] = {"snapshot_path",	"count",	 "console_prefix",
+					   "api_socket_prefix", "take_snapshot", NULL};
+	json_object *v = NULL;
+	int64_t n;
+
+	if (!body_only(q, keys) ||
+	    !body_abs_path(q, "snapshot_path", false, 4000, &c->snapshot_dir) ||
+	    !body_abs_path(q, "console_prefix", false, 4000, &c->console_prefix) ||
+	    /* PREFIX.1023 must fit a socket address (108 bytes with its NUL) */
+	    !body_abs_path(q, "api_socket_prefix", true, 102, &c->api_prefix))
+		return false;
+	if (!json_object_object_get_ex(q->body, "count", &v) ||
+	    !json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 1 ||
+	    n > API_CLONES_MAX) {
+		reply_fault(q->reply, 400, "clones: 'count' must be an integer between 1 and %d",
+			    API_CLONES_MAX);
+		return false;
+	}
+	c->count = (unsigned int)n;
+	if (!body_bool(q->body, "take_snapshot", snap)) {
+		reply_fault(q->reply, 400, "clones: 'take_snapshot' must be a boolean");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * PUT /banyan/v1/clones: N clones of a snapshot (with take_snapshot, of
+ * this VM as it is now), run by a supervisor that is not this VMM's child
+ * and outlives it (api/clones.h).
+ */
+static void put_clones(struct req *q)
+{
+	struct api_clones c = {0};
+	struct snapshot_create_opts o = {0};
+	char err[SNAP_ERR_LEN];
+	bool snap = false;
+	pid_t pid;
+
+	if (!clones_body(q, &c, &snap) || (snap && !vm_live(q, "take a snapshot for clones")))
+		return;
+	o.dir = c.snapshot_dir;
+	if (snap && snapshot_create(q->ctl->vm, &o, err) < 0) {
+		reply_fault(q->reply, 400, "clones: %s", err);
+		return;
+	}
+	if (api_clones_start(&c, &pid, err) < 0) {
+		reply_fault(q->reply, 400, "%s%s", strncmp(err, "clones: ", 8) ? "clones: " : "",
+			    err);
+		return;
+	}
+	log_info("%u clones of %s started through the API: supervisor pid %d", c.count,
+		 c.snapshot_dir, (int)pid);
+	reply_json(q->reply, 200, api_clones_reply(&c, pid));
+}
+
 static void get_metrics(struct req *q)
 {
 	size_t len = 0;
@@ -600,6 +683,7 @@ static const struct route routes[] = {
     {"GET", PREFIX "/status", false, false, get_status},
     {"PUT", PREFIX "/stop", false, false, put_stop},
     {"GET", PREFIX "/metrics", false, false, get_metrics},
+    {"PUT", PREFIX "/clones", false, true, put_clones},
     {NULL, NULL, false, false, NULL},
 };
 

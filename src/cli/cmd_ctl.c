@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -63,6 +64,11 @@ static void ctl_usage(FILE *f)
 	fprintf(f, "  snapshot create DIR [--diff] [--paused]\n"
 		   "                full (or diff) snapshot into directory DIR; --paused leaves\n"
 		   "                the VM paused afterwards\n");
+	fprintf(
+	    f, "  clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now]\n"
+	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
+	       "                outlives this VMM: consoles PREFIX.i, log PREFIX.log, APIs\n"
+	       "                PATH.i; --snapshot-now first snapshots this VM into DIR\n");
 	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
 		   "3 no VMM answers on the socket.\n");
 }
@@ -121,6 +127,30 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 	return rc == CURLE_OK ? 0 : -1;
 }
 
+/* clone: the supervisor, then one line per clone. */
+static void print_clones(json_object *o)
+{
+	json_object *list = NULL, *pid = NULL, *log = NULL;
+	size_t i, n;
+
+	json_object_object_get_ex(o, "supervisor_pid", &pid);
+	json_object_object_get_ex(o, "log", &log);
+	json_object_object_get_ex(o, "clones", &list);
+	printf("supervisor pid %d, log %s\n", json_object_get_int(pid),
+	       log ? json_object_get_string(log) : "-");
+	n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(list, i), *con = NULL, *api = NULL;
+
+		json_object_object_get_ex(e, "console", &con);
+		json_object_object_get_ex(e, "api_socket", &api);
+		printf("clone %zu: console %s", i, con ? json_object_get_string(con) : "-");
+		if (api)
+			printf(", api %s", json_object_get_string(api));
+		printf("\n");
+	}
+}
+
 static void print_status(json_object *o)
 {
 	json_object_object_foreach(o, key, val)
@@ -147,6 +177,8 @@ static void ctl_print(const struct ctl_cmd *c, const struct ctl_reply *r, bool j
 	o = json_tokener_parse(r->body);
 	if (o && strcmp(c->name, "status") == 0)
 		print_status(o);
+	else if (o && strcmp(c->name, "clone") == 0)
+		print_clones(o);
 	else
 		printf("%s\n", o ? json_object_to_json_string_ext(
 				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -193,51 +225,124 @@ static const struct option ctl_options[] = {
     {"json", no_argument, NULL, 'j'},
     {"diff", no_argument, NULL, 'd'},
     {"paused", no_argument, NULL, 'p'},
+    {"count", required_argument, NULL, 'n'},
+    {"console", required_argument, NULL, 'c'},
+    {"clone-api-socket", required_argument, NULL, 'a'},
+    {"snapshot-now", no_argument, NULL, 'S'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /*
- * snapshot create DIR: the VMM may run in another directory, so DIR goes
- * to the API as an absolute path (its parent must exist).
+ * The VMM may run in another directory, so paths go to the API absolute:
+ * @arg's parent must exist, its last component need not. 0, or -1 after
+ * printing why.
  */
+static int ctl_abs_path(const char *arg, char *out, size_t size)
+{
+	char parent[4096], abs[4096], *slash;
+	const char *base;
+
+	snprintf(parent, sizeof(parent), "%s", arg);
+	while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/')
+		parent[strlen(parent) - 1] = '\0';
+	slash = strrchr(parent, '/');
+	base = slash ? slash + 1 : parent;
+	if (!realpath(slash ? (slash == parent ? "/" : (*slash = '\0', parent)) : ".", abs)) {
+		fprintf(stderr, "banyan ctl: %s: its parent directory does not exist\n", arg);
+		return -1;
+	}
+	if ((size_t)snprintf(out, size, "%s%s%s", abs, strcmp(abs, "/") ? "/" : "", base) >= size) {
+		fprintf(stderr, "banyan ctl: %s: path too long\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send @o (consumed) as the body of @c. */
+static int ctl_run_json(const char *sock, struct ctl_cmd *c, json_object *o, bool json)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *body = s ? strdup(s) : NULL;
+	int status;
+
+	json_object_put(o);
+	if (!body) {
+		fprintf(stderr, "banyan ctl: out of memory\n");
+		return CTL_API_ERROR;
+	}
+	c->body = body;
+	status = ctl_run(sock, c, json);
+	free(body);
+	return status;
+}
+
+/* snapshot create DIR [--diff] [--paused] */
 static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, bool paused, bool json)
 {
 	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL};
-	char parent[4096], abs[4096], dir[8200], *slash, body[8400];
+	char dir[4096];
 	json_object *o;
-	int status;
 
 	if (nargs != 2 || strcmp(args[0], "create")) {
 		fprintf(stderr, "banyan ctl: usage: snapshot create DIR [--diff] [--paused]\n");
 		return EXIT_USAGE;
 	}
-	snprintf(parent, sizeof(parent), "%s", args[1]);
-	while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/')
-		parent[strlen(parent) - 1] = '\0';
-	slash = strrchr(parent, '/');
-	if (!realpath(slash ? (slash == parent ? "/" : (*slash = '\0', parent)) : ".", abs)) {
-		fprintf(stderr, "banyan ctl: %s: its parent directory does not exist\n", args[1]);
+	if (ctl_abs_path(args[1], dir, sizeof(dir)) < 0)
 		return EXIT_USAGE;
-	}
-	snprintf(dir, sizeof(dir), "%s/%s", abs,
-		 strrchr(args[1], '/') && strrchr(args[1], '/')[1] ? strrchr(args[1], '/') + 1
-								   : args[1]);
 	o = json_object_new_object();
 	json_object_object_add(o, "snapshot_path", json_object_new_string(dir));
 	json_object_object_add(o, "snapshot_type", json_object_new_string(diff ? "Diff" : "Full"));
 	json_object_object_add(o, "resume_vm", json_object_new_boolean(!paused));
-	snprintf(body, sizeof(body), "%s",
-		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	c.body = body;
-	status = ctl_run(sock, &c, json);
-	return status;
+	return ctl_run_json(sock, &c, o, json);
+}
+
+/* What the options of clone ask for. */
+struct ctl_clone_opts {
+	const char *count;
+	const char *console;
+	const char *api;
+	bool snapshot_now;
+};
+
+/* clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now] */
+static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_clone_opts *co,
+		     bool json)
+{
+	struct ctl_cmd c = {"clone", "PUT", "/banyan/v1/clones", NULL, NULL, NULL};
+	char dir[4096], console[4096], api[4096], *end;
+	long long n;
+	json_object *o;
+
+	if (nargs != 1 || !co->count || !co->console) {
+		fprintf(stderr, "banyan ctl: usage: clone DIR --count N --console PREFIX "
+				"[--clone-api-socket PATH] [--snapshot-now]\n");
+		return EXIT_USAGE;
+	}
+	errno = 0;
+	n = strtoll(co->count, &end, 10);
+	if (errno || end == co->count || *end) {
+		fprintf(stderr, "banyan ctl: --count '%s' is not a number\n", co->count);
+		return EXIT_USAGE;
+	}
+	if (ctl_abs_path(args[0], dir, sizeof(dir)) < 0 ||
+	    ctl_abs_path(co->console, console, sizeof(console)) < 0 ||
+	    (co->api && ctl_abs_path(co->api, api, sizeof(api)) < 0))
+		return EXIT_USAGE;
+	o = json_object_new_object();
+	json_object_object_add(o, "snapshot_path", json_object_new_string(dir));
+	json_object_object_add(o, "count", json_object_new_int64(n));
+	json_object_object_add(o, "console_prefix", json_object_new_string(console));
+	if (co->api)
+		json_object_object_add(o, "api_socket_prefix", json_object_new_string(api));
+	json_object_object_add(o, "take_snapshot", json_object_new_boolean(co->snapshot_now));
+	return ctl_run_json(sock, &c, o, json);
 }
 
 int cmd_ctl(int argc, char **argv)
 {
+	struct ctl_clone_opts co = {0};
 	bool diff = false, paused = false;
 	const char *sock = NULL;
 	const struct ctl_cmd *c;
@@ -262,11 +367,21 @@ int cmd_ctl(int argc, char **argv)
 			diff = true;
 		else if (opt == 'p')
 			paused = true;
+		else if (opt == 'n')
+			co.count = optarg;
+		else if (opt == 'c')
+			co.console = optarg;
+		else if (opt == 'a')
+			co.api = optarg;
+		else if (opt == 'S')
+			co.snapshot_now = true;
 		else
 			json = true;
 	}
 	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
 		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, diff, paused, json);
+	if (sock && optind < argc && strcmp(argv[optind], "clone") == 0)
+		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {
 		fprintf(stderr, "banyan ctl: %s (see banyan ctl --help)\n",
 			!sock ? "--api-socket is required" : "exactly one command is expected");

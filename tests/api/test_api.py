@@ -288,10 +288,35 @@ def preboot_state(v):
            "not running")
     expect(v, "snapshot/create with a string body: 400", "PUT", "/snapshot/create", "x", 400,
            "expected a JSON object")
+    preboot_clones(v)
     st, doc = v.req("GET", "/metrics")
     tap(st == 200 and 'banyan_vm_state{state="not_started"} 1' in doc, "GET /metrics before boot", doc)
     st, doc = v.req("GET", "/banyan/v1/status")
     tap(st == 200 and doc.get("state") == "Not started", "GET /banyan/v1/status", doc)
+
+
+def preboot_clones(v):
+    prefix = os.path.join(TMP, "clone")
+    body = {"snapshot_path": os.path.join(TMP, "snap"), "count": 2, "console_prefix": prefix}
+    bad = [
+        ("take_snapshot before boot", dict(body, take_snapshot=True), "not running"),
+        ("count 0", dict(body, count=0), "between 1 and 1024"),
+        ("count 1025", dict(body, count=1025), "between 1 and 1024"),
+        ("count as a string", dict(body, count="2"), "between 1 and 1024"),
+        ("no console_prefix", {"snapshot_path": body["snapshot_path"], "count": 2},
+         "missing required field 'console_prefix'"),
+        ("relative console_prefix", dict(body, console_prefix="clone"), "must be an absolute path"),
+        ("relative snapshot_path", dict(body, snapshot_path="snap"), "must be an absolute path"),
+        ("api_socket_prefix too long for a socket", dict(body, api_socket_prefix="/" + "s" * 120),
+         "'api_socket_prefix' must be an absolute path"),
+        ("take_snapshot not a boolean", dict(body, take_snapshot="yes"), "must be a boolean"),
+        ("unknown field", dict(body, colour=1), "unknown field 'colour'"),
+        ("a directory that is no snapshot", dict(body, snapshot_path=TMP), "not a snapshot"),
+    ]
+    for name, b, msg in bad:
+        expect(v, "PUT /banyan/v1/clones, %s: 400" % name, "PUT", "/banyan/v1/clones", b, 400, msg)
+    tap(not os.path.exists(prefix + ".log") and not os.path.exists(prefix + ".0"),
+        "refused clone requests started nothing", os.listdir(TMP))
 
 
 def concurrent_clients(v, name):

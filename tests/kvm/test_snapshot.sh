@@ -2,7 +2,8 @@
 # KVM layer, snapshots: a guest counting in memory is snapshotted (full and
 # diff), restored in new processes (it continues, rollback repeats, the diff
 # chain composes), cloned, and damaged snapshots are refused; with disks,
-# an overlay's copy travels in the snapshot and clones get their own.
+# an overlay's copy travels in the snapshot and clones get their own; a
+# running VM is branched into clones through the API (banyan ctl clone).
 # Usage: test_snapshot.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -34,7 +35,8 @@ fi
 
 # first_count FILE: the first counter value the guest printed, in decimal.
 first_count() { local v; v=$(grep -m1 '^count ' "$1" | cut -d' ' -f2); echo $((16#${v:-0})); }
-last_count() { local v; v=$(grep '^count [0-9a-f]*$' "$1" | tail -1 | cut -d' ' -f2); echo $((16#${v:-0})); }
+# last_count FILE: the last complete counter value (a VM stopped mid-line leaves a partial one).
+last_count() { local v; v=$(grep '^count [0-9a-f]\{16\}$' "$1" | tail -1 | cut -d' ' -f2); echo $((16#${v:-0})); }
 not_contains() { ! grep -qF -- "$2" "$1"; }
 wait_for() { # wait_for FILE TEXT: up to 10 s
 	for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -186,5 +188,86 @@ for i in 0 1 2; do
 		-a "$(head -c 11 "$T/dc.$i.vdb.overlay")" = GUEST-WROTE
 done
 check "no VM wrote the disk images themselves" test "$(sums)" = "$sums_before"
+
+# Clones through the API: PUT /banyan/v1/clones (banyan ctl clone
+# --snapshot-now) snapshots a running VM and branches it into three clones
+# run by a supervisor that is not the VMM's child; SIGTERM to the
+# supervisor stops them all, and the original goes on.
+alive() { local s; s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "$s" != Z ]; }
+gone_within() { # gone_within SECS PID...: every PID has exited
+	local secs=$1 p left
+	shift
+	for _ in $(seq 1 $((secs * 10))); do
+		left=0
+		for p in "$@"; do alive "$p" && left=1; done
+		[ "$left" = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "still running: $(for p in "$@"; do alive "$p" && echo "$p"; done | xargs)"
+	return 1
+}
+"$BANYAN" run --kernel "$GUESTS/memcount.elf" --api-socket "$T/api3.sock" </dev/null \
+	>"$T/vm3.out" 2>"$T/vm3.err" &
+vm3=$!
+PIDS+=($vm3)
+wait_for "$T/vm3.out" "count 0000000000000005"
+ctl3() { "$BANYAN" ctl --api-socket "$T/api3.sock" "$@"; }
+ctl3 clone "$T/store/api" --count 3 --console "$T/apiclone" --snapshot-now \
+	>"$T/apiclone.out" 2>"$T/apiclone.err"
+check "ctl clone --snapshot-now: exit 0" status_is 0 "$?"
+sup=$(sed -n 's/^supervisor pid \([0-9]*\), log .*/\1/p' "$T/apiclone.out")
+check "ctl clone prints the supervisor's pid" test -n "$sup"
+check "ctl clone prints one line per clone" \
+	test "$(grep -c "^clone [0-2]: console $T/apiclone\.[0-2]\$" "$T/apiclone.out")" = 3
+check "the supervisor runs, detached from the VMM" \
+	test -n "$sup" -a "$(awk '{print $4}' "/proc/${sup:-0}/stat" 2>/dev/null)" != "$vm3"
+check "the supervisor is alive" alive "${sup:-0}"
+wait_for "$T/apiclone.log" "clone 2: pid"
+clones=$(sed -n 's/^clone [0-2]: pid \([0-9]*\),.*/\1/p' "$T/apiclone.log" | xargs)
+PIDS+=(${sup:-} $clones)
+check "the supervisor's log names three clone processes" test "$(echo $clones | wc -w)" = 3
+check "the snapshot was written" test -f "$T/store/api/manifest.json"
+for i in 0 1 2; do
+	wait_for "$T/apiclone.$i" "^count "
+	check "API clone $i counts on from the snapshot (not from 0)" \
+		test "$(first_count "$T/apiclone.$i")" -gt 5
+done
+check "the three API clones start from the same point" \
+	test "$(first_count "$T/apiclone.0")" = "$(first_count "$T/apiclone.1")" -a \
+	"$(first_count "$T/apiclone.1")" = "$(first_count "$T/apiclone.2")"
+check "... and that point is where the VM was when asked" \
+	test "$(first_count "$T/apiclone.0")" -le "$(last_count "$T/vm3.out")"
+n1=$(last_count "$T/vm3.out")
+sleep 0.5
+check "the original VM still runs" test "$(last_count "$T/vm3.out")" -gt "$n1" -a -d "/proc/$vm3"
+check "the API clones keep counting" \
+	test "$(last_count "$T/apiclone.1")" -gt "$(first_count "$T/apiclone.1")"
+[ -n "$sup" ] && kill -TERM "$sup"
+check "SIGTERM to the supervisor stops every clone within 5 s" gone_within 5 ${sup:-0} $clones
+check "... and the supervisor" gone_within 5 ${sup:-0}
+check "... but not the original VM" alive "$vm3"
+# Refusals: exit 1 with the API's reason, nothing started.
+ctl3 clone "$T/store/api" --count 0 --console "$T/refused" >/dev/null 2>"$T/refused.err"
+check "ctl clone --count 0: exit 1" status_is 1 "$?"
+check "... saying the range" contains "$T/refused.err" "between 1 and 1024"
+ctl3 clone "$T/store/api" --count 2000 --console "$T/refused" >/dev/null 2>"$T/refused.err"
+check "ctl clone --count 2000: exit 1" status_is 1 "$?"
+check "... saying the range" contains "$T/refused.err" "between 1 and 1024"
+mkdir -p "$T/notsnap"
+ctl3 clone "$T/notsnap" --count 2 --console "$T/refused" >/dev/null 2>"$T/refused.err"
+check "ctl clone of a directory that is no snapshot: exit 1" status_is 1 "$?"
+check "... saying why" contains "$T/refused.err" "not a snapshot"
+check "nothing was started for a refused clone request" test ! -e "$T/refused.log"
+if command -v curl >/dev/null; then
+	curl -s --unix-socket "$T/api3.sock" -X PUT http://localhost/banyan/v1/clones \
+		-d '{"snapshot_path": "'"$T"'/store/api", "count": 1, "console_prefix": "rel"}' \
+		>"$T/rel.out"
+	check "a relative console_prefix: 400, must be absolute" contains "$T/rel.out" "must be an absolute path"
+else
+	skip "a relative console_prefix: 400" "no curl"
+fi
+ctl3 stop >/dev/null
+wait "$vm3"
+check "the original VM stops normally afterwards" status_is 0 "$?"
 
 tap_done

@@ -1,0 +1,254 @@
+/*
+ * Clones through the API: the VMM that is asked starts the same supervisor
+ * as `banyan restore --clones` (cmd_restore.c) in a process that does not
+ * belong to it. A double fork detaches it (the middle child exits at once,
+ * the supervisor is reparented and leads a session of its own); a CLOEXEC
+ * pipe brings back its pid, or why it could not be started: it is closed
+ * by the exec, so end of file means the supervisor runs.
+ *
+ * The API serves from a thread of a multithreaded process, so the children
+ * only make async-signal-safe calls until the exec. Everything they need
+ * (argument vector, /dev/null, the log file) is prepared before the fork.
+ */
+#include "api/clones.h"
+
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SELF_EXE "/proc/self/exe"
+
+/* One record through the pipe (8 bytes: a pipe write that size is atomic). */
+struct spawn_msg {
+	int what;  /* enum spawn_what */
+	int value; /* the supervisor's pid, or an errno */
+};
+
+enum spawn_what {
+	SPAWN_PID,	    /* from the middle child: the supervisor's pid */
+	SPAWN_FORK_FAILED,  /* from the middle child: its fork failed */
+	SPAWN_SETUP_FAILED, /* from the supervisor: setsid/dup2/sigprocmask failed */
+	SPAWN_EXEC_FAILED,  /* from the supervisor: execv returned */
+};
+
+static void spawn_report(int fd, enum spawn_what what, int value)
+{
+	struct spawn_msg m = {.what = what, .value = value};
+
+	if (write(fd, &m, sizeof(m)) < 0)
+		(void)0; /* the VMM then sees end of file without a pid */
+}
+
+/* @from becomes @to without CLOEXEC (dup2 onto itself would keep the flag). */
+static int move_fd(int from, int to)
+{
+	if (from == to)
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to);
+}
+
+/* The supervisor, before its exec: async-signal-safe calls only; never returns. */
+static void spawn_exec(char *const *argv, int null_fd, int log_fd, int pipe_fd)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int fd;
+
+	/* The VMM blocks SIGINT/SIGTERM/SIGHUP and ignores SIGPIPE; the supervisor must not. */
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);
+	sigemptyset(&none);
+	if (setsid() < 0 || move_fd(null_fd, STDIN_FILENO) < 0 ||
+	    move_fd(log_fd, STDOUT_FILENO) < 0 || move_fd(log_fd, STDERR_FILENO) < 0 ||
+	    sigprocmask(SIG_SETMASK, &none, NULL) < 0) {
+		spawn_report(pipe_fd, SPAWN_SETUP_FAILED, errno);
+		_exit(127);
+	}
+	/* Nothing of the VMM's (KVM, disks and their locks, sockets) crosses the exec. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (fd = 3; fd < 65536; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	execv(SELF_EXE, argv);
+	spawn_report(pipe_fd, SPAWN_EXEC_FAILED, errno);
+	_exit(127);
+}
+
+/* The middle child: forks the supervisor, reports its pid and exits. */
+static void spawn_middle(char *const *argv, int null_fd, int log_fd, int pipe_fd)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		spawn_exec(argv, null_fd, log_fd, pipe_fd);
+	if (p < 0)
+		spawn_report(pipe_fd, SPAWN_FORK_FAILED, errno);
+	else
+		spawn_report(pipe_fd, SPAWN_PID, (int)p);
+	_exit(0);
+}
+
+/* Read the records until end of file: 0 with *@pid, or -errno with @err. */
+static int spawn_collect(int fd, pid_t *pid, char *err)
+{
+	struct spawn_msg m;
+	bool got_pid = false;
+	ssize_t n;
+
+	while ((n = read(fd, &m, sizeof(m))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(m))
+			break;
+		if (m.what == SPAWN_PID) {
+			*pid = (pid_t)m.value;
+			got_pid = true;
+			continue;
+		}
+		snprintf(err, SNAP_ERR_LEN, "clones: cannot %s: %s",
+			 m.what == SPAWN_EXEC_FAILED   ? "run " SELF_EXE
+			 : m.what == SPAWN_FORK_FAILED ? "fork the supervisor"
+						       : "set up the supervisor",
+			 strerror(m.value));
+		return -(m.value ? m.value : EIO);
+	}
+	if (got_pid)
+		return 0;
+	snprintf(err, SNAP_ERR_LEN, "clones: the supervisor reported no pid");
+	return -ECHILD;
+}
+
+static int spawn(char *const *argv, int null_fd, int log_fd, pid_t *pid, char *err)
+{
+	int fds[2], st, ret;
+	pid_t mid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return ret = -errno,
+		       snprintf(err, SNAP_ERR_LEN, "clones: pipe: %s", strerror(-ret)), ret;
+	mid = fork();
+	if (mid == 0)
+		spawn_middle(argv, null_fd, log_fd, fds[1]);
+	ret = mid < 0 ? -errno : 0;
+	close(fds[1]);
+	if (ret < 0)
+		snprintf(err, SNAP_ERR_LEN, "clones: fork: %s", strerror(-ret));
+	else
+		ret = spawn_collect(fds[0], pid, err);
+	close(fds[0]);
+	while (mid > 0 && waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	return ret;
+}
+
+/* The supervisor's command line; the strings are copies (execv wants char *). */
+static char **clones_argv(const struct api_clones *c)
+{
+	char count[16];
+	const char *args[] = {"banyan",
+			      "restore",
+			      "--snapshot",
+			      c->snapshot_dir,
+			      "--clones",
+			      count,
+			      "--console",
+			      c->console_prefix,
+			      c->api_prefix ? "--api-socket" : NULL,
+			      c->api_prefix,
+			      NULL};
+	size_t n = sizeof(args) / sizeof(args[0]);
+	char **argv = calloc(n, sizeof(*argv));
+	size_t i;
+
+	snprintf(count, sizeof(count), "%u", c->count);
+	for (i = 0; argv && args[i]; i++)
+		if (!(argv[i] = strdup(args[i])))
+			break;
+	if (argv && args[i]) {
+		for (i = 0; argv[i]; i++)
+			free(argv[i]);
+		free(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+static void free_argv(char **argv)
+{
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
+{
+	struct snapshot_image *img;
+	int null_fd = -1, log_fd = -1, ret;
+	char log[4096 + 8];
+	char **argv;
+
+	ret = snapshot_open(c->snapshot_dir, false, &img, err);
+	if (ret < 0)
+		return ret;
+	snapshot_close(img);
+	snprintf(log, sizeof(log), "%s.log", c->console_prefix);
+	argv = clones_argv(c);
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (!argv) {
+		ret = -ENOMEM;
+		snprintf(err, SNAP_ERR_LEN, "clones: out of memory");
+	} else if (null_fd < 0 || log_fd < 0) {
+		ret = -errno;
+		snprintf(err, SNAP_ERR_LEN, "clones: cannot open %.400s: %s",
+			 null_fd < 0 ? "/dev/null" : log, strerror(-ret));
+	} else {
+		ret = spawn(argv, null_fd, log_fd, pid, err);
+	}
+	if (argv)
+		free_argv(argv);
+	if (null_fd >= 0)
+		close(null_fd);
+	if (log_fd >= 0)
+		close(log_fd);
+	return ret;
+}
+
+json_object *api_clones_reply(const struct api_clones *c, pid_t pid)
+{
+	json_object *o = json_object_new_object(), *list = json_object_new_array();
+	char path[4096 + 16];
+
+	if (!o || !list) {
+		json_object_put(o);
+		json_object_put(list);
+		return NULL;
+	}
+	json_object_object_add(o, "supervisor_pid", json_object_new_int(pid));
+	snprintf(path, sizeof(path), "%s.log", c->console_prefix);
+	json_object_object_add(o, "log", json_object_new_string(path));
+	for (unsigned int i = 0; i < c->count; i++) {
+		json_object *e = json_object_new_object();
+
+		if (!e) {
+			json_object_put(list);
+			json_object_put(o);
+			return NULL;
+		}
+		snprintf(path, sizeof(path), "%s.%u", c->console_prefix, i);
+		json_object_object_add(e, "console", json_object_new_string(path));
+		snprintf(path, sizeof(path), "%s.%u", c->api_prefix ? c->api_prefix : "", i);
+		json_object_object_add(e, "api_socket",
+				       c->api_prefix ? json_object_new_string(path) : NULL);
+		json_object_array_add(list, e);
+	}
+	json_object_object_add(o, "clones", list);
+	return o;
+}

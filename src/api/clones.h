@@ -1,0 +1,44 @@
+/*
+ * PUT /banyan/v1/clones: run N clones of a snapshot in a supervisor process
+ * of their own, `banyan restore --clones`, detached from the VMM that was
+ * asked (docs/snapshots.md, "Clones"). The clones outlive that VMM.
+ */
+#ifndef BANYAN_API_CLONES_H
+#define BANYAN_API_CLONES_H
+
+#include <json-c/json.h>
+#include <sys/types.h>
+
+#include "snapshot/format.h"
+
+#define API_CLONES_MAX 1024 /* as banyan restore --clones */
+
+struct api_clones {
+	const char *snapshot_dir;   /* absolute */
+	unsigned int count;	    /* 1..API_CLONES_MAX */
+	const char *console_prefix; /* absolute: consoles PREFIX.i, log PREFIX.log */
+	const char *api_prefix;	    /* absolute, or NULL: the clones serve no API */
+};
+
+/*
+ * api_clones_start - check @c->snapshot_dir (opened and closed again, the
+ * memory checksum left to the supervisor), open @c->console_prefix.log for
+ * appending, and start `/proc/self/exe restore --clones ...` in a new
+ * session through a double fork, stdin from /dev/null, stdout and stderr
+ * into the log. Safe from any thread of a multithreaded process: between
+ * fork and exec only async-signal-safe calls. The grandchild's signal mask
+ * and dispositions are reset and it inherits no descriptor but 0, 1, 2.
+ * Returns 0 with the supervisor's pid in *@pid once it has exec'd, or
+ * -errno with a one-line reason in @err (SNAP_ERR_LEN bytes); nothing is
+ * left running then.
+ */
+int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * api_clones_reply - {"supervisor_pid", "log", "clones": [{"console",
+ * "api_socket"}, ...]} for @c started as @pid; NULL when out of memory.
+ */
+json_object *api_clones_reply(const struct api_clones *c, pid_t pid);
+
+#endif
