@@ -612,6 +612,28 @@ static bool clones_body(struct req *q, struct api_clones *c, bool *snap)
 }
 
 /*
+ * Clones of this VM as it goes on running read its disks as they are now:
+ * only disks that do not change under them (read-only, or written through
+ * an overlay, whose copy travels in the snapshot) allow that.
+ */
+static bool disks_clonable_live(struct req *q)
+{
+	const struct vm_config *cfg = &q->ctl->vm->cfg;
+
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		if (cfg->disks[i].read_only || cfg->disks[i].overlay)
+			continue;
+		reply_fault(q->reply, 400,
+			    "clones: disk %s is written by this running VM, so clones of it "
+			    "cannot share it; give the disk an overlay (overlay_path) or "
+			    "snapshot, stop and clone",
+			    cfg->disks[i].path);
+		return false;
+	}
+	return true;
+}
+
+/*
  * PUT /banyan/v1/clones: N clones of a snapshot (with take_snapshot, of
  * this VM as it is now), run by a supervisor that is not this VMM's child
  * and outlives it (api/clones.h).
@@ -624,7 +646,8 @@ static void put_clones(struct req *q)
 	bool snap = false;
 	pid_t pid;
 
-	if (!clones_body(q, &c, &snap) || (snap && !vm_live(q, "take a snapshot for clones")))
+	if (!clones_body(q, &c, &snap) ||
+	    (snap && (!vm_live(q, "take a snapshot for clones") || !disks_clonable_live(q))))
 		return;
 	o.dir = c.snapshot_dir;
 	if (snap && snapshot_create(q->ctl->vm, &o, err) < 0) {

@@ -160,6 +160,12 @@ check "the copy holds what was written before the snapshot" \
 	--console "$T/busy" </dev/null >"$T/busy.out" 2>"$T/busy.err")
 check "clones refuse while a VM writes their base disk: exit 2" status_is 2 "$?"
 check "... saying why" contains "$T/busy.err" "is in use by a VM that writes to it"
+# Through the API the same case is refused before anything is written.
+"$BANYAN" ctl --api-socket "$T/api2.sock" clone "$T/store/live" --count 2 --console "$T/live" \
+	--snapshot-now >/dev/null 2>"$T/live.err"
+check "ctl clone --snapshot-now of a VM writing a plain disk: exit 1" status_is 1 "$?"
+check "... naming the disk" contains "$T/live.err" "disk $T/plain.img is written by this running VM"
+check "... and no snapshot or clone was made" test ! -e "$T/store/live" -a ! -e "$T/live.0"
 kill "$vm2"
 wait "$vm2" 2>/dev/null
 # A plain restore puts the snapshot's overlay back: the later write is gone.
