@@ -866,12 +866,19 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	if (ret < 0)
 		return fail(err, "cannot create the VM: %s", log_last_error()), ret;
 	ret = apply_diffs(img, vm, err);
-	if (ret == 0)
-		ret = load_section(img, vm, "devices", devices_restore, err);
+	/*
+	 * The interrupt controllers first (LAPICs with the vCPUs, then PIC,
+	 * IOAPIC and PIT), the devices after them: a device's thread may raise
+	 * an interrupt as soon as its state is loaded (vsock owes the guest a
+	 * transport reset), and one raised earlier would be overwritten by the
+	 * saved controller state and lost, leaving EVENT_IDX waiting for it.
+	 */
 	if (ret == 0)
 		ret = load_section(img, vm, "vcpus", vcpus_restore, err);
 	if (ret == 0)
 		ret = load_section(img, vm, "vm", vm_section, err);
+	if (ret == 0)
+		ret = load_section(img, vm, "devices", devices_restore, err);
 	if (ret == 0 && (ret = restore_identity(vm, o)) < 0)
 		fail(err, "cannot give the VM its new identity: %s", strerror(-ret));
 	if (ret == 0 && (ret = snap_state_init(vm)) == 0)

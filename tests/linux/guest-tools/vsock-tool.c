@@ -13,13 +13,17 @@
  *   vsock-tool connect CID PORT zeros BYTES
  *       send BYTES zero bytes, shut down, wait for the close, print
  *       "sent BYTES in SECS s" on stderr (throughput benchmark).
+ *   vsock-tool cid
+ *       print the guest's own CID, as its vsock driver knows it now.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -156,10 +160,25 @@ static int do_zeros(int fd, unsigned long long bytes)
 	return 0;
 }
 
+static int do_cid(void)
+{
+	unsigned int cid = 0;
+	int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
+		perror("vsock-tool: /dev/vsock");
+		return 1;
+	}
+	printf("%u\n", cid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
 
+	if (argc == 2 && strcmp(argv[1], "cid") == 0)
+		return do_cid();
 	if (argc >= 4 && strcmp(argv[1], "listen") == 0)
 		return do_listen((unsigned int)strtoul(argv[2], NULL, 10),
 				 strcmp(argv[3], "echo") == 0, argc > 4 ? atoi(argv[4]) : 1);
@@ -173,6 +192,7 @@ int main(int argc, char **argv)
 		return do_pipe(fd);
 	}
 	fprintf(stderr, "usage: vsock-tool listen PORT echo|sink [COUNT]\n"
-			"       vsock-tool connect CID PORT pipe|zeros BYTES\n");
+			"       vsock-tool connect CID PORT pipe|zeros BYTES\n"
+			"       vsock-tool cid\n");
 	return 2;
 }
