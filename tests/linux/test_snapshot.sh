@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Linux layer, snapshots: one Linux guest boots and works (a counter loop,
 # a marker file per tick in its tmpfs, the count written to and read back
-# from its virtio-blk disk, the previous count read from a second disk that
+# from its virtio-blk disk, a ping to the host over its virtio-net card
+# (a TAP), the previous count read from a second disk that
 # has a copy-on-write overlay, its generation ID read from /dev/mem); it is
 # snapshotted mid-workload (full, then two diffs) and stopped. New
 # processes restore it: it continues counting, its disk still works, files
@@ -29,6 +30,8 @@ cleanup_ns() { ip netns del "$NS" 2>/dev/null; rm -rf "$T"; }
 trap cleanup_ns EXIT
 ip netns add "$NS" || { echo "Bail out! cannot create a network namespace"; exit 1; }
 for tap in bsnap bsnap-{0..9}; do ip netns exec "$NS" ip tuntap add "$tap" mode tap; done
+ip netns exec "$NS" ip addr add 10.0.2.1/24 dev bsnap
+ip netns exec "$NS" ip link set bsnap up
 printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$BANYAN" >"$T/banyan-ns"
 chmod +x "$T/banyan-ns"
 BANYAN=$T/banyan-ns
@@ -57,9 +60,13 @@ while :; do
 		echo "$n" >/sys/bus/virtio/drivers/virtio_net/bind
 	fi
 	lastg=$g
+	ip addr add 10.0.2.2/24 dev eth0 2>/dev/null
+	ip link set eth0 up
+	net=no
+	ping -c 1 -W 2 10.0.2.1 >/dev/null 2>&1 && net=ok
 	m=$(cat /sys/class/net/eth0/address 2>/dev/null)
 	c=$(/mnt/vsock-tool cid 2>/dev/null)
-	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0} mac=$m cid=$c"
+	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0} mac=$m cid=$c net=$net"
 	sleep 0.3
 done
 EOF
@@ -142,6 +149,9 @@ check "the original guest has its MAC and CID" \
 	same "$(field "$T/orig.out" mac last) $(field "$T/orig.out" cid last)" "52:54:00:aa:00:01 7"
 check "restore: the guest keeps its MAC and CID (a plain restore is the same VM)" \
 	same "$(field "$T/r1.out" mac last) $(field "$T/r1.out" cid last)" "52:54:00:aa:00:01 7"
+check "the original guest pings the host through its TAP" same "$(field "$T/orig.out" net last)" ok
+check "restore: the network still works (the guest pings the host)" \
+	same "$(field "$T/r1.out" net last)" ok
 check "the original read each previous tick from its overlay disk" in_step "$T/orig.out"
 check "rollback: the overlay disk went back to the snapshot too" in_step "$T/r1.out"
 check "the snapshot holds a small copy of the overlay" \
