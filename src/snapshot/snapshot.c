@@ -618,14 +618,31 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 	return 0;
 }
 
-/* Every disk that had an overlay has its copy in the snapshot @dir. */
+/* The bytes of a disk as virtio-blk sees them (whole sectors); -1 if unreadable. */
+static off_t disk_bytes(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+
+	if (fd >= 0)
+		close(fd);
+	return size < 0 ? -1 : size / 512 * 512;
+}
+
+/*
+ * Every disk that had an overlay has its copy in the snapshot @dir, of the
+ * disk's size, and the disk is there to be its base: checked now, because a
+ * restore puts the copy in place of the disk's overlay before anything else.
+ */
 static int find_saved_overlays(struct snapshot_image *img, const char *dir, char *err)
 {
 	for (unsigned int i = 0; i < img->cfg.ndisks; i++) {
+		const struct disk_config *d = &img->cfg.disks[i];
 		struct stat st;
 		const char *p;
+		off_t size;
 
-		if (!img->cfg.disks[i].overlay)
+		if (!d->overlay)
 			continue;
 		p = img_string(img, "%s/" SNAP_DISK_OVERLAY, dir, 'a' + i);
 		if (!p)
@@ -633,6 +650,17 @@ static int find_saved_overlays(struct snapshot_image *img, const char *dir, char
 		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
 			return fail(err, "%s: the copy of disk vd%c's overlay is missing", dir,
 				    'a' + i),
+			       -EBADMSG;
+		size = disk_bytes(d->path);
+		if (size < 0)
+			return fail(err, "disk vd%c: cannot read %s, the base of its overlay: %s",
+				    'a' + i, d->path, strerror(errno)),
+			       -ENOENT;
+		if (st.st_size != size)
+			return fail(err,
+				    "%s: the copy of disk vd%c's overlay is %lld bytes, the disk "
+				    "%lld (truncated, or the disk changed)",
+				    dir, 'a' + i, (long long)st.st_size, (long long)size),
 			       -EBADMSG;
 		img->saved_overlay[i] = p;
 	}

@@ -174,6 +174,14 @@ check "restore with an overlay disk runs (until SIGTERM)" status_is 143 "$?"
 check "restore rolled the overlay back (the write after the snapshot is gone)" \
 	test "$(head -c 11 "$T/vm.overlay")" = GUEST-WROTE -a \
 	"$(dd if="$T/vm.overlay" bs=4096 skip=16 count=1 status=none | tr -d '\0')" = ""
+# A damaged copy is refused before it could replace the overlay.
+cp -a "$T/store/disks" "$T/disks-bad"
+truncate -s 4096 "$T/disks-bad/disk-vdb.overlay"
+ovl_sum=$(sha256sum <"$T/vm.overlay")
+timeout 10 "$BANYAN" restore --snapshot "$T/disks-bad" </dev/null >"$T/r6.out" 2>"$T/r6.err"
+check "a truncated overlay copy: exit 2" status_is 2 "$?"
+check "... saying so" contains "$T/r6.err" "disk vdb's overlay is 4096 bytes, the disk 1048576"
+check "... and the disk's overlay is untouched" test "$(sha256sum <"$T/vm.overlay")" = "$ovl_sum"
 # One VM per overlay: a second restore of the same snapshot is refused meanwhile.
 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r4.out" 2>"$T/r4.err" &
 r4=$!
