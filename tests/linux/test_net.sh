@@ -41,7 +41,9 @@ serve_pid=$!
 recv_pid=$!
 
 # The kernel command line takes at most 32 words after "--": the guest
-# script travels gzip'ed and base64-encoded as one word.
+# script travels gzip'ed and base64-encoded as one word. Each transfer has
+# a time limit (about ten times what it takes inside the emulated host), so
+# one that stalls fails its check instead of holding the whole boot.
 guest_script() {
 	printf 'eval "$(echo %s | base64 -d | gunzip)"' "$(gzip -9c | base64 -w0)"
 }
@@ -52,10 +54,10 @@ echo mac0=\$(cat /sys/class/net/eth0/address); echo mac1=\$(cat /sys/class/net/e
 echo carrier=\$(cat /sys/class/net/eth0/carrier)
 ping -c 3 -W 5 10.0.0.1 >/dev/null && echo ping0=ok
 ping -c 2 -W 5 10.0.1.1 >/dev/null && echo ping1=ok
-echo down=\$(nc 10.0.0.1 5002 | sha256sum | cut -d' ' -f1)
+echo down=\$(timeout 150 nc 10.0.0.1 5002 | sha256sum | cut -d' ' -f1)
 head -c $((MIB << 20)) /dev/urandom >/tmp/up.bin
 echo up=\$(sha256sum </tmp/up.bin | cut -d' ' -f1)
-nc 10.0.0.1 5001 </tmp/up.bin; echo sent=\$?
+timeout 150 nc 10.0.0.1 5001 </tmp/up.bin; echo sent=\$?
 sleep 3
 EOF
 )
