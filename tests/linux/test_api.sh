@@ -6,6 +6,8 @@
 # kernel.ctrl-alt-del sysctl at 1, the kernel's default, the guest reboots
 # at once and banyan exits as on a reboot; at 0, as systemd and busybox init
 # set it, the kernel signals init instead and nothing reboots).
+#
+# time-limit: 600 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs

@@ -8,6 +8,8 @@
 # The initramfs has no udev, so the /dev/disk/by-id/virtio-<serial> links
 # are made here by the guest command from /sys/block/vdX/serial, exactly as
 # udev's rule does (docs/virtio.md).
+#
+# time-limit: 600 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs

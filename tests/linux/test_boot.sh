@@ -3,6 +3,8 @@
 # bzImage (64-bit boot protocol) and as an ELF vmlinux (PVH entry), with the
 # vCPUs, memory and command line asked for; the RTC tells the right time;
 # power-off and reboot give the documented exit statuses.
+#
+# time-limit: 480 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs

@@ -5,7 +5,11 @@
 #
 # Everything stays inside a private network namespace: the TAPs, their
 # addresses, the host-side servers and banyan itself. No traffic leaves it.
+#
+# time-limit: 480 (seconds for one run, emulated host included: tests/linux/run)
 set -u
+# A boot takes about a minute here; one that hangs is given up well within the time limit.
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-300}
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
 

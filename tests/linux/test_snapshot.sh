@@ -11,6 +11,8 @@
 # their guests see them) and share their memory, the overlay disk rolls
 # back with the VM (each tick reads the one before), and damaged snapshots
 # are refused.
+#
+# time-limit: 900 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs

@@ -7,6 +7,8 @@
 # The guest side is tests/linux/guest-tools/vsock-tool (busybox has no
 # AF_VSOCK), static, on a small read-only ext4 disk; the host side is
 # tests/linux/vsock_host.py.
+#
+# time-limit: 480 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
