@@ -67,7 +67,7 @@ while :; do
 	net=no
 	ping -c 1 -W 2 10.0.2.1 >/dev/null 2>&1 && net=ok
 	m=$(cat /sys/class/net/eth0/address 2>/dev/null)
-	c=$(/mnt/vsock-tool cid 2>/dev/null)
+	c=$(/mnt/vsock-tool cid 2>&1 | tail -n 1 | tr ' ' _)
 	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0} mac=$m cid=$c net=$net"
 	sleep 0.3
 done
@@ -218,6 +218,12 @@ macs=$(for i in $(seq 0 9); do field "$T/clone.$i" mac last; done | grep -v 52:5
 	sort -u | grep -c :)
 check "each clone's guest has its own MAC, not the original's ($macs distinct)" test "$macs" = 10
 cids=$(for i in $(seq 0 9); do field "$T/clone.$i" cid last; done | sort -n | xargs)
+# A clone whose tool failed printed the tool's error in place of the CID.
+for i in $(seq 0 9); do
+	case "$(field "$T/clone.$i" cid last)" in
+	"" | *[!0-9]*) echo "# clone $i:" && tail -n 3 "$T/clone.$i" | sed 's/^/#   /' ;;
+	esac
+done
 check "each clone's guest has its own vsock CID (${cids:-none})" test "$cids" = "$(seq 8 17 | xargs)"
 echo "# clones: summed PSS ${pss} KiB, summed RSS ${rss} KiB, ten copies of RAM $((10 * 262144)) KiB"
 check "clones share memory: summed PSS below a third of ten copies" \
