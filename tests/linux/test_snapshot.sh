@@ -98,9 +98,10 @@ wait_tick() {
 	done
 	return 1
 }
-# field FILE KEY [first|last]: a field of the first or last tick line
+# field FILE KEY [first|last]: a field of the first or last complete tick line
+# (a VM stopped while printing leaves its last line cut short)
 field() {
-	tr -d '\r' <"$1" | grep '^tick=' | { [ "${3:-first}" = first ] && head -n1 || tail -n1; } |
+	tr -d '\r' <"$1" | grep -E '^tick=.* net=(ok|no)$' | { [ "${3:-first}" = first ] && head -n1 || tail -n1; } |
 		tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
