@@ -1,17 +1,26 @@
 /*
  * The API socket: a Unix stream socket Banyan binds itself and hands to
  * libmicrohttpd, which parses HTTP/1.1 with one thread per connection.
- * Limits keep clients from hurting each other or the VMM: at most
- * API_MAX_CONNECTIONS at once, an idle connection is dropped after
- * API_TIMEOUT_S, and a body over VMCFG_MAX_BODY is refused (413) without
- * being stored.
+ * Limits keep clients from hurting each other or the VMM:
+ * - a connection has API_REQUEST_S to send a whole request (from its
+ *   connect, or from the answer to its previous request); then it is shut
+ *   down. MHD's own timeout only counts silence, so a client sending a
+ *   byte now and then (slowloris) would keep its slot for ever;
+ * - at most API_MAX_PENDING connections wait for their request: one more
+ *   evicts the oldest of them, so clients that trickle bytes can never
+ *   fill the server and a new client is always let in;
+ * - at most API_MAX_CONNECTIONS at once in all (those being answered
+ *   included), and a body over VMCFG_MAX_BODY is refused (413) without
+ *   being stored.
  */
 #include "api/api.h"
 
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +28,188 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
-#define API_MAX_CONNECTIONS 64
-#define API_TIMEOUT_S	    10
+#define API_MAX_CONNECTIONS 128 /* in all; more are refused by MHD */
+#define API_MAX_PENDING	    64	/* still sending their request; more evict the oldest */
+#define API_REQUEST_S	    5	/* to send a whole request */
+#define API_TIMEOUT_S	    10	/* MHD's: silence on a connection */
 #define API_BACKLOG	    64
 #define API_DRAIN_MS	    1000
+
+/* A connection the reaper watches. */
+struct api_conn {
+	struct api_conn *next, *prev;
+	int fd; /* our duplicate of its socket, for shutdown() (never reused meanwhile) */
+	uint64_t deadline; /* CLOCK_MONOTONIC ns to complete a request; 0 while one is answered */
+	bool killed;	   /* shut down: it gets no answer any more */
+};
 
 struct api_server {
 	struct MHD_Daemon *daemon;
 	struct api_ctl *ctl;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	pthread_mutex_t conns_lock; /* protects conns, npending, reaper_stop */
+	pthread_cond_t conns_cond;  /* a deadline changed, or stop */
+	struct api_conn conns;	    /* list head, oldest first */
+	unsigned int npending;	    /* connections with a deadline, not killed */
+	bool reaper_stop;
+	bool reaper_started;
+	pthread_t reaper;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Shut @c down (its thread sees end of file and MHD closes it). Under conns_lock. */
+static void conn_kill(struct api_server *srv, struct api_conn *c)
+{
+	if (c->killed)
+		return;
+	shutdown(c->fd, SHUT_RDWR);
+	c->killed = true;
+	if (c->deadline)
+		srv->npending--;
+}
+
+/* @c now waits for a request (@waiting) or is being answered. Under conns_lock. */
+static void conn_set_waiting(struct api_server *srv, struct api_conn *c, bool waiting)
+{
+	if (c->killed)
+		return;
+	if (!c->deadline && waiting)
+		srv->npending++;
+	else if (c->deadline && !waiting)
+		srv->npending--;
+	c->deadline = waiting ? mono_ns() + API_REQUEST_S * 1000000000ULL : 0;
+	pthread_cond_signal(&srv->conns_cond);
+}
+
+/* Over API_MAX_PENDING: the connection waiting longest goes. Under conns_lock. */
+static void conns_evict(struct api_server *srv)
+{
+	struct api_conn *c, *oldest = NULL;
+
+	while (srv->npending > API_MAX_PENDING) {
+		for (c = srv->conns.next; c != &srv->conns; c = c->next)
+			if (c->deadline && !c->killed &&
+			    (!oldest || c->deadline < oldest->deadline))
+				oldest = c;
+		if (!oldest)
+			return;
+		log_debug("api: %u connections wait for their request: dropping the oldest",
+			  srv->npending);
+		conn_kill(srv, oldest);
+		oldest = NULL;
+	}
+}
+
+/* Shut down the connections past their deadline; the next deadline (0: none). */
+static uint64_t conns_reap(struct api_server *srv)
+{
+	uint64_t now = mono_ns(), next = 0;
+	struct api_conn *c;
+
+	for (c = srv->conns.next; c != &srv->conns; c = c->next) {
+		if (!c->deadline || c->killed)
+			continue;
+		if (c->deadline <= now) {
+			log_debug("api: a client took over %d s to send its request: disconnected",
+				  API_REQUEST_S);
+			conn_kill(srv, c);
+		} else if (!next || c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	return next;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct api_server *srv = arg;
+	struct timespec ts;
+	uint64_t next;
+
+	pthread_mutex_lock(&srv->conns_lock);
+	while (!srv->reaper_stop) {
+		next = conns_reap(srv);
+		if (!next) {
+			pthread_cond_wait(&srv->conns_cond, &srv->conns_lock);
+			continue;
+		}
+		ts.tv_sec = (time_t)(next / 1000000000ULL);
+		ts.tv_nsec = (long)(next % 1000000000ULL);
+		pthread_cond_timedwait(&srv->conns_cond, &srv->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct api_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct api_conn *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!c)
+			return;
+		pthread_mutex_lock(&srv->conns_lock);
+		conn_kill(srv, c); /* only for the count: it is closed anyway */
+		c->prev->next = c->next;
+		c->next->prev = c->prev;
+		pthread_mutex_unlock(&srv->conns_lock);
+		close(c->fd);
+		free(c);
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	c = calloc(1, sizeof(*c));
+	if (!c || !ci || (c->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(c); /* not watched: still served, under MHD's own timeout */
+		return;
+	}
+	pthread_mutex_lock(&srv->conns_lock);
+	c->prev = srv->conns.prev;
+	c->next = &srv->conns;
+	c->prev->next = c;
+	srv->conns.prev = c;
+	conn_set_waiting(srv, c, true);
+	conns_evict(srv);
+	pthread_mutex_unlock(&srv->conns_lock);
+	*socket_context = c;
+}
+
+/*
+ * The connection's request is complete and about to be answered (@waiting
+ * false) or was answered (@waiting true: the next one may come). False when
+ * the reaper already shut it down: no handler runs for a request that came
+ * too late.
+ */
+static bool conn_mark(struct api_server *srv, struct MHD_Connection *conn, bool waiting)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_conn *c = ci ? ci->socket_context : NULL;
+	bool alive;
+
+	if (!c)
+		return true;
+	pthread_mutex_lock(&srv->conns_lock);
+	alive = !c->killed;
+	conn_set_waiting(srv, c, waiting);
+	pthread_mutex_unlock(&srv->conns_lock);
+	return alive;
+}
 
 /* One request's body as it arrives. */
 struct upload {
@@ -105,7 +283,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (!up) {
 		if (declared_too_large(conn))
-			return send_fault(conn, 413, "the body is larger than 65536 bytes");
+			return conn_mark(srv, conn, false)
+				   ? send_fault(conn, 413, "the body is larger than 65536 bytes")
+				   : MHD_NO;
 		up = calloc(1, sizeof(*up));
 		if (!up)
 			return MHD_NO;
@@ -117,6 +297,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (!conn_mark(srv, conn, false))
+		return MHD_NO;
 	if (up->too_large)
 		return send_fault(conn, 413, "the body is larger than 65536 bytes");
 	api_handle(srv->ctl, method, url, up->buf ? up->buf : "", up->len, &reply);
@@ -131,9 +313,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 {
 	struct upload *up = *state;
 
-	(void)cls;
-	(void)conn;
 	(void)code;
+	conn_mark(cls, conn, true);
 	if (up) {
 		free(up->buf);
 		free(up);
@@ -205,6 +386,51 @@ static int api_listen(struct api_server *srv, const char *path)
 	return 0;
 }
 
+/* The watch list and its reaper thread; deadlines are on CLOCK_MONOTONIC. */
+static int conns_init(struct api_server *srv)
+{
+	pthread_condattr_t attr;
+	int ret;
+
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->conns_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	ret = -pthread_create(&srv->reaper, NULL, reaper_main, srv);
+	srv->reaper_started = ret == 0;
+	return ret;
+}
+
+/* After MHD stopped (every connection closed and unlinked). */
+static void conns_destroy(struct api_server *srv)
+{
+	if (!srv->conns.next)
+		return;
+	if (srv->reaper_started) {
+		pthread_mutex_lock(&srv->conns_lock);
+		srv->reaper_stop = true;
+		pthread_cond_signal(&srv->conns_cond);
+		pthread_mutex_unlock(&srv->conns_lock);
+		pthread_join(srv->reaper, NULL);
+	}
+	pthread_mutex_destroy(&srv->conns_lock);
+	pthread_cond_destroy(&srv->conns_cond);
+}
+
+/* At stop: connections that have not sent a request will get no answer. */
+static void conns_kill_waiting(struct api_server *srv)
+{
+	struct api_conn *c;
+
+	pthread_mutex_lock(&srv->conns_lock);
+	for (c = srv->conns.next; c != &srv->conns; c = c->next)
+		if (c->deadline)
+			conn_kill(srv, c);
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
 int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
 {
 	struct api_server *srv = calloc(1, sizeof(*srv));
@@ -214,7 +440,9 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 		return -ENOMEM;
 	srv->ctl = ctl;
 	srv->fd = -1;
-	ret = api_listen(srv, path);
+	ret = conns_init(srv);
+	if (ret == 0)
+		ret = api_listen(srv, path);
 	if (ret == 0) {
 		srv->daemon = MHD_start_daemon(
 		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
@@ -222,8 +450,9 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 		    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
-		    on_mhd_log, srv, MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		    on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+		    MHD_OPTION_END);
 		if (!srv->daemon)
 			ret = -EIO;
 	}
@@ -254,6 +483,7 @@ static void api_drain(struct api_server *srv)
 		close(fd);
 		srv->fd = -1;
 	}
+	conns_kill_waiting(srv);
 	for (i = 0; i < API_DRAIN_MS / 10; i++) {
 		info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (!info || info->num_connections == 0)
@@ -273,6 +503,7 @@ void api_server_stop(struct api_server *srv)
 	} else if (srv->fd >= 0) {
 		close(srv->fd);
 	}
+	conns_destroy(srv);
 	if (srv->path[0])
 		unlink(srv->path);
 	free(srv);
