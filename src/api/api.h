@@ -43,10 +43,12 @@ struct api_ctl {
 	char load_path[4096]; /* PUT /snapshot/load: the snapshot to restore ("" for a boot) */
 	bool load_resume;     /* ... and whether its vCPUs run at once (resume_vm) */
 	int start_fd;	      /* eventfd: the run loop has an InstanceStart or quit */
+	int metrics_fd;	      /* PUT /metrics: the open metrics file or FIFO, or -1 */
 	uint64_t boots;	      /* VMs started so far (restarts included) */
 	const char *version;
-	_Atomic uint64_t requests; /* API requests answered */
-	_Atomic uint64_t errors;   /* ... of which with a 4xx/5xx status */
+	_Atomic uint64_t requests;	  /* API requests answered */
+	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
+	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
 };
 
 /* api_ctl_init - an idle control block for @cfg. 0 or -errno. */

@@ -13,6 +13,7 @@
 #include "api/clones.h"
 
 #include "snapshot/snapshot.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -201,14 +202,17 @@ int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
 	snprintf(log, sizeof(log), "%s.log", c->console_prefix);
 	argv = clones_argv(c);
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	ret = null_fd < 0 ? -errno : 0;
+	/* Opened with the API lock held: a FIFO or a device there must not block it. */
+	log_fd = file_open_kind(log, O_WRONLY | O_APPEND | O_CREAT, 0644, FILE_KIND_REG);
 	if (!argv) {
 		ret = -ENOMEM;
 		snprintf(err, SNAP_ERR_LEN, "clones: out of memory");
-	} else if (null_fd < 0 || log_fd < 0) {
-		ret = -errno;
+	} else if (ret < 0 || log_fd < 0) {
+		ret = ret < 0 ? ret : log_fd;
 		snprintf(err, SNAP_ERR_LEN, "clones: cannot open %.400s: %s",
-			 null_fd < 0 ? "/dev/null" : log, strerror(-ret));
+			 null_fd < 0 ? "/dev/null" : log,
+			 ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-ret));
 	} else {
 		ret = spawn(argv, null_fd, log_fd, pid, err);
 	}

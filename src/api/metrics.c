@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 
+#include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -23,6 +24,19 @@ static uint64_t metrics_now_ns(void)
 static void metric_head(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Writes to a log or metrics FIFO never block: what does not fit is dropped and counted here. */
+static void metrics_dropped(FILE *f, struct api_ctl *ctl)
+{
+	metric_head(f, "banyan_log_lines_dropped_total", "counter",
+		    "Log lines dropped because the log FIFO was full.");
+	fprintf(f, "banyan_log_lines_dropped_total %llu\n",
+		(unsigned long long)log_dropped_lines());
+	metric_head(f, "banyan_metrics_flushes_dropped_total", "counter",
+		    "FlushMetrics dropped because the metrics FIFO was full.");
+	fprintf(f, "banyan_metrics_flushes_dropped_total %llu\n",
+		(unsigned long long)atomic_load(&ctl->metrics_dropped));
 }
 
 static void metrics_state(FILE *f, struct api_ctl *ctl)
@@ -44,6 +58,7 @@ static void metrics_state(FILE *f, struct api_ctl *ctl)
 		(unsigned long long)atomic_load(&ctl->requests));
 	metric_head(f, "banyan_api_errors_total", "counter", "API requests answered with 4xx/5xx.");
 	fprintf(f, "banyan_api_errors_total %llu\n", (unsigned long long)atomic_load(&ctl->errors));
+	metrics_dropped(f, ctl);
 }
 
 static void metrics_times(FILE *f, struct vm *vm)

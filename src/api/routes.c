@@ -9,7 +9,9 @@
 
 #include "devices/legacy.h"
 #include "snapshot/snapshot.h"
+#include "util/file.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,9 +61,13 @@ static void reply_json(struct api_reply *r, unsigned int status, json_object *o)
 	}
 	s = json_object_to_json_string_length(
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	copy = malloc(len + 1);
-	if (copy)
-		memcpy(copy, s, len + 1);
+	/*
+	 * json-c copies the bytes of strings as they are: one that is not
+	 * UTF-8 (a URL, a path, a message cut mid-character) would make the
+	 * reply invalid JSON. Such bytes are never JSON syntax (all >= 0x80),
+	 * so replacing them here keeps every reply valid.
+	 */
+	copy = utf8_sanitize(s, len, &len);
 	reply_set(r, copy ? status : 500, copy ? CT_JSON : NULL, copy, copy ? len : 0);
 	json_object_put(o);
 }
@@ -202,7 +209,8 @@ static void put_logger(struct req *q)
 
 	if (ret == 0 && tmp.log_path && (ret = log_open_file(tmp.log_path)) < 0)
 		snprintf(err, sizeof(err), "logger: cannot open %s: %s", tmp.log_path,
-			 strerror(-ret));
+			 ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
+					    : strerror(-ret));
 	if (ret == 0) {
 		if (tmp.log_level[0])
 			log_set_level((enum log_level)vmcfg_log_level(tmp.log_level));
@@ -212,11 +220,29 @@ static void put_logger(struct req *q)
 	apply(q, ret, err);
 }
 
+/* The metrics file opens now (a bad path is a 400 now, not at the first flush). */
 static void put_metrics(struct req *q)
 {
+	struct api_ctl *ctl = q->ctl;
 	char err[VMCFG_ERR_LEN];
+	struct vmcfg tmp = {0};
+	int fd = -1, ret = vmcfg_metrics(&tmp, q->body, err);
 
-	apply(q, vmcfg_metrics(q->ctl->cfg, q->body, err), err);
+	if (ret == 0 && (fd = ret = file_open_sink(tmp.metrics_path, 0600)) < 0)
+		snprintf(err, sizeof(err), "metrics: cannot open %s: %s", tmp.metrics_path,
+			 ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
+					    : strerror(-ret));
+	if (ret >= 0)
+		ret = vmcfg_metrics(ctl->cfg, q->body, err);
+	if (ret >= 0) {
+		if (ctl->metrics_fd >= 0)
+			close(ctl->metrics_fd);
+		ctl->metrics_fd = fd;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	vmcfg_free(&tmp);
+	apply(q, ret < 0 ? ret : 0, err);
 }
 
 static void get_vm_config(struct req *q)
@@ -273,29 +299,70 @@ static void action_ctrl_alt_del(struct req *q)
 		reply_ok(q->reply);
 }
 
+/*
+ * Room left in a FIFO: a flush goes in whole or not at all (a reader must
+ * never see half an exposition); SIZE_MAX for a regular file.
+ */
+static size_t sink_room(int fd)
+{
+	struct stat st;
+	int size, queued;
+
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return SIZE_MAX;
+	size = fcntl(fd, F_GETPIPE_SZ);
+	if (size < 0 || ioctl(fd, FIONREAD, &queued) < 0 || queued > size)
+		return 0;
+	return (size_t)(size - queued);
+}
+
+static int flush_metrics_write(struct api_ctl *ctl, const char *text, size_t len, char *err)
+{
+	ssize_t n;
+
+	if (len > sink_room(ctl->metrics_fd)) {
+		atomic_fetch_add(&ctl->metrics_dropped, 1);
+		return snprintf(err, VMCFG_ERR_LEN,
+				"FlushMetrics: dropped: the metrics FIFO %s is full (is its reader "
+				"keeping up?)",
+				ctl->cfg->metrics_path),
+		       -EAGAIN;
+	}
+	n = write(ctl->metrics_fd, text, len);
+	if (n == (ssize_t)len)
+		return 0;
+	snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot write %s: %s", ctl->cfg->metrics_path,
+		 n < 0 ? strerror(errno) : "short write");
+	return n < 0 ? -errno : -EIO;
+}
+
+/* Written without ever blocking: the metrics file opened as PUT /metrics does it. */
 static int flush_metrics(struct api_ctl *ctl, char *err)
 {
 	size_t len;
 	char *text;
-	int fd, ret = 0;
+	int ret;
 
 	if (!ctl->cfg->metrics_path)
 		return snprintf(err, VMCFG_ERR_LEN,
 				"FlushMetrics: no metrics file: "
 				"configure PUT /metrics first"),
 		       -EINVAL;
+	if (ctl->metrics_fd < 0) /* named by a --config file */
+		ctl->metrics_fd = file_open_sink(ctl->cfg->metrics_path, 0600);
+	if (ctl->metrics_fd < 0) {
+		ret = ctl->metrics_fd;
+		ctl->metrics_fd = -1;
+		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot open %s: %s",
+				ctl->cfg->metrics_path,
+				ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
+						   : strerror(-ret)),
+		       ret;
+	}
 	text = api_metrics(ctl, &len);
 	if (!text)
 		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: out of memory"), -ENOMEM;
-	fd = open(ctl->cfg->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
-		  0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
-		ret = -errno;
-		snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot write %s: %s",
-			 ctl->cfg->metrics_path, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
+	ret = flush_metrics_write(ctl, text, len, err);
 	free(text);
 	return ret;
 }
@@ -771,6 +838,7 @@ int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->cfg = cfg;
 	ctl->version = version;
+	ctl->metrics_fd = -1;
 	ctl->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctl->start_fd < 0)
 		return -errno;
@@ -784,6 +852,9 @@ void api_ctl_destroy(struct api_ctl *ctl)
 	if (ctl->start_fd >= 0)
 		close(ctl->start_fd);
 	ctl->start_fd = -1;
+	if (ctl->metrics_fd >= 0)
+		close(ctl->metrics_fd);
+	ctl->metrics_fd = -1;
 	pthread_mutex_destroy(&ctl->lock);
 	pthread_cond_destroy(&ctl->start_cond);
 }

@@ -7,18 +7,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #define VMCFG_MAX_DEPTH 16
 #define VMCFG_MAX_PATH	4096
 #define VMCFG_MAX_ARGS	4096
 #define VMCFG_MAX_ID	64
-#define VMCFG_MEM_MIN	32ULL	     /* MiB, as banyan run --memory */
-#define VMCFG_MEM_MAX	(1ULL << 20) /* 1 TiB */
 #define DEFAULT_CMDLINE "console=ttyS0"
 
 /* One expected field of an object: its name, JSON type, and whether PUT needs it. */
@@ -120,6 +120,19 @@ static int get_str(json_object *body, const char *what, const char *key, size_t 
 		return fail(err, "%s: field '%s' contains a NUL byte", what, key);
 	if (len > max)
 		return fail(err, "%s: field '%s' is longer than %zu bytes", what, key, max);
+	return 0;
+}
+
+/*
+ * A path that exists must be of @kinds: a FIFO or a device named as a
+ * kernel or a disk is refused now (stat only: it is never opened here, so
+ * this never blocks). A missing path waits for InstanceStart.
+ */
+static int path_kind(const char *what, const char *key, const char *path, unsigned int kinds,
+		     char *err)
+{
+	if (path && file_check_kind(path, kinds) == -FILE_EKIND)
+		return fail(err, "%s: '%s' %s is %s", what, key, path, file_kind_error(kinds));
 	return 0;
 }
 
@@ -265,7 +278,8 @@ int vmcfg_parse(const char *buf, size_t len, json_object **out, char *err)
 	tok = json_tokener_new_ex(VMCFG_MAX_DEPTH);
 	if (!tok)
 		return fail(err, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/* JSON is UTF-8 (RFC 8259): other bytes would come back in replies and GET /vm/config. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	used = json_tokener_get_parse_end(tok);
@@ -305,13 +319,15 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	const char *what = "machine-config";
 	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
 	bool smt = patch ? c->smt : false, dirty = patch ? c->track_dirty_pages : false;
-	char scratch[8];
+	char scratch[8], scratch_err[VMCFG_ERR_LEN];
 	int ret = check_object(body, what, machine_fields, patch, err);
 
 	if (ret == 0)
 		ret = get_uint(body, what, "vcpu_count", 1, VM_MAX_CPUS, &vcpus, err);
 	if (ret == 0)
 		ret = get_uint(body, what, "mem_size_mib", VMCFG_MEM_MIN, VMCFG_MEM_MAX, &mem, err);
+	if (ret == 0 && get(body, "mem_size_mib") && vmcfg_check_memory(mem, scratch_err) < 0)
+		ret = fail(err, "%s: mem_size_mib: %s", what, scratch_err);
 	if (ret == 0)
 		ret = get_choice(body, what, "cpu_template", tmpl, scratch, sizeof(scratch), err);
 	if (ret == 0)
@@ -326,6 +342,70 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	c->mem_size_mib = mem;
 	c->smt = smt;
 	c->track_dirty_pages = dirty;
+	return 0;
+}
+
+/* The first line of a /proc file (never blocks); 0 or -errno. */
+static int read_proc(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* CommitLimit of /proc/meminfo in MiB; 0 when unknown. */
+static uint64_t commit_limit_mib(void)
+{
+	char buf[4096];
+	const char *p;
+
+	if (read_proc("/proc/meminfo", buf, sizeof(buf)) < 0 || !(p = strstr(buf, "CommitLimit:")))
+		return 0;
+	return strtoull(p + strlen("CommitLimit:"), NULL, 10) >> 10;
+}
+
+/*
+ * The most one allocation can get under the host's overcommit policy, in
+ * MiB (what mmap without MAP_NORESERVE would allow); 0: no limit.
+ */
+static uint64_t host_memory_mib(int *mode)
+{
+	struct sysinfo si;
+	char buf[16];
+
+	*mode = read_proc("/proc/sys/vm/overcommit_memory", buf, sizeof(buf)) == 0 ? atoi(buf) : 0;
+	if (*mode == 1)
+		return 0;
+	if (*mode == 2)
+		return commit_limit_mib();
+	if (sysinfo(&si) < 0)
+		return 0;
+	return ((uint64_t)si.totalram + si.totalswap) * si.mem_unit >> 20;
+}
+
+int vmcfg_check_memory(uint64_t mib, char *err)
+{
+	uint64_t host;
+	int mode;
+
+	if (mib < VMCFG_MEM_MIN || mib > VMCFG_MEM_MAX)
+		return fail(err, "%llu MiB is out of range (%llu MiB to 1 TiB)",
+			    (unsigned long long)mib, VMCFG_MEM_MIN);
+	host = host_memory_mib(&mode);
+	if (host && mib > host)
+		return fail(err,
+			    "%llu MiB is more than this host can ever give a guest: %llu MiB of "
+			    "%s (vm.overcommit_memory=%d; set it to 1 to overcommit on purpose)",
+			    (unsigned long long)mib, (unsigned long long)host,
+			    mode == 2 ? "CommitLimit" : "RAM and swap", mode);
 	return 0;
 }
 
@@ -349,6 +429,10 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 		ret = get_str(body, what, "initrd_path", VMCFG_MAX_PATH, &initrd, err);
 	if (ret == 0)
 		ret = get_str(body, what, "boot_args", VMCFG_MAX_ARGS, &args, err);
+	if (ret == 0)
+		ret = path_kind(what, "kernel_image_path", kernel, FILE_KIND_REG, err);
+	if (ret == 0)
+		ret = path_kind(what, "initrd_path", initrd, FILE_KIND_REG, err);
 	if (ret < 0)
 		return ret;
 	if (!kernel)
@@ -442,6 +526,10 @@ static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 		ret = only_null(body, what, "rate_limiter", err);
 	if (ret == 0)
 		ret = only_null(body, what, "socket", err);
+	if (ret == 0)
+		ret = path_kind(what, "path_on_host", path, FILE_KIND_REG | FILE_KIND_BLK, err);
+	if (ret == 0)
+		ret = path_kind(what, "overlay_path", overlay, FILE_KIND_REG, err);
 	if (ret < 0)
 		return ret;
 	if (!path)
@@ -492,6 +580,8 @@ static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char 
 
 	if (ret == 0)
 		ret = only_null(body, "drives", "rate_limiter", err);
+	if (ret == 0)
+		ret = path_kind("drives", "path_on_host", path, FILE_KIND_REG | FILE_KIND_BLK, err);
 	if (ret < 0)
 		return ret;
 	if (!d)
@@ -936,16 +1026,16 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	return o;
 }
 
-static int check_file(const char *what, const char *path, char *err)
+/* Checked with stat and access, never opened: the API lock is held here. */
+static int check_file(const char *what, const char *path, unsigned int kinds, char *err)
 {
-	uint64_t size;
-	int ret = file_size(path, &size);
+	int ret = file_check_kind(path, kinds);
 
 	if (ret == 0 && access(path, R_OK) < 0)
 		ret = -errno;
 	if (ret < 0)
 		return fail(err, "cannot read %s %s: %s", what, path,
-			    ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			    ret == -FILE_EKIND ? file_kind_error(kinds) : strerror(-ret));
 	return 0;
 }
 
@@ -1016,11 +1106,12 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 
 	if (!c->kernel_image_path)
 		return fail(err, "no kernel: configure /boot-source before starting the VM");
-	ret = check_file("kernel", c->kernel_image_path, err);
+	ret = check_file("kernel", c->kernel_image_path, FILE_KIND_REG, err);
 	if (ret == 0 && c->initrd_path)
-		ret = check_file("initrd", c->initrd_path, err);
+		ret = check_file("initrd", c->initrd_path, FILE_KIND_REG, err);
 	for (i = 0; ret == 0 && i < c->ndrives; i++) {
-		ret = check_file("drive", c->drives[i].path_on_host, err);
+		ret = check_file("drive", c->drives[i].path_on_host, FILE_KIND_REG | FILE_KIND_BLK,
+				 err);
 		if (c->drives[i].is_root_device)
 			root = &c->drives[i];
 	}
@@ -1103,7 +1194,9 @@ int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)
 
 	if (ret < 0)
 		return fail(err, "cannot read %s: %s", path,
-			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
+			    ret == -EFBIG	 ? "larger than 64 KiB"
+			    : ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG)
+						 : strerror(-ret));
 	ret = vmcfg_parse((const char *)buf, len, &doc, err);
 	if (ret == 0)
 		ret = vmcfg_document(c, doc, err);

@@ -24,6 +24,8 @@
 #define VMCFG_MAX_NETS	 8
 #define VMCFG_MAX_BODY	 (64 * 1024) /* largest API body or config file */
 #define VMCFG_ERR_LEN	 256
+#define VMCFG_MEM_MIN	 32ULL	      /* MiB */
+#define VMCFG_MEM_MAX	 (1ULL << 20) /* MiB: 1 TiB */
 
 struct vmcfg_drive {
 	char *drive_id;
@@ -122,6 +124,18 @@ int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
 /* vmcfg_load_file - read and apply a --config file; 0 or -EINVAL with @err. */
 int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)
     __attribute__((warn_unused_result));
+
+/*
+ * vmcfg_check_memory - the one rule for a guest's RAM, shared by --memory,
+ * --config and the API: @mib in VMCFG_MEM_MIN..VMCFG_MEM_MAX, and no more
+ * than one allocation can ever get under the host's overcommit policy
+ * (vm.overcommit_memory 0: RAM + swap; 2: CommitLimit; 1: no limit, the
+ * operator's explicit choice to overcommit). Guest memory is mapped
+ * lazily, so a larger guest would start and be OOM-killed later, taking
+ * whatever else the host runs with it. 0, or -EINVAL with the reason
+ * (without a prefix) in @err.
+ */
+int vmcfg_check_memory(uint64_t mib, char *err);
 
 /* vmcfg_log_level - enum log_level for a logger level name; -1 if unknown. */
 int vmcfg_log_level(const char *name);

@@ -23,8 +23,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define MEM_MIN		(32ULL << 20)
-#define MEM_MAX		(1ULL << 40)
 #define MEM_DEFAULT	(256ULL << 20)
 #define DEFAULT_CMDLINE "console=ttyS0"
 
@@ -150,12 +148,17 @@ static int parse_log_level(const char *s)
 	return usage_error("unknown log level '%s'", s);
 }
 
+/* The rule is the API's (vmcfg_check_memory): one place decides what a guest may have. */
 static int parse_memory(const char *s, uint64_t *mem)
 {
+	char err[VMCFG_ERR_LEN];
+
 	if (parse_size(s, mem) < 0)
 		return usage_error("bad memory size '%s' (use e.g. 512M or 2G)", s);
-	if (*mem < MEM_MIN || *mem > MEM_MAX || (*mem & 0xfffff))
-		return usage_error("memory size '%s' out of range (32M..1T, whole MiB)", s);
+	if (*mem & 0xfffff)
+		return usage_error("memory size '%s' is not a whole number of MiB", s);
+	if (vmcfg_check_memory(*mem >> 20, err) < 0)
+		return usage_error("--memory %s: %s", s, err);
 	return 0;
 }
 
@@ -205,18 +208,32 @@ static int parse_run_option(struct vm_config *cfg, int opt, char *arg)
 	}
 }
 
-/* Input files are checked before KVM is touched, so the error names the file. */
-static int check_readable(const char *what, const char *path)
+/*
+ * Input files are checked before KVM is touched, so the error names the
+ * file, and by type before anything opens them: a FIFO would block the
+ * open, a device must not be opened by mistake.
+ */
+static int check_readable(const char *what, const char *path, unsigned int kinds)
 {
-	uint64_t size;
-	int ret = file_size(path, &size);
+	int ret = file_check_kind(path, kinds);
 
 	if (ret == 0 && access(path, R_OK) < 0)
 		ret = -errno;
 	if (ret < 0)
 		return usage_error("cannot read %s %s: %s", what, path,
-				   ret == -EINVAL ? "not a regular file" : strerror(-ret));
+				   ret == -FILE_EKIND ? file_kind_error(kinds) : strerror(-ret));
 	return 0;
+}
+
+static int check_inputs(const struct vm_config *cfg)
+{
+	int ret = check_readable("kernel", cfg->kernel_path, FILE_KIND_REG);
+
+	if (ret == 0 && cfg->initrd_path)
+		ret = check_readable("initrd", cfg->initrd_path, FILE_KIND_REG);
+	for (unsigned int i = 0; ret == 0 && i < cfg->ndisks; i++)
+		ret = check_readable("disk", cfg->disks[i].path, FILE_KIND_REG | FILE_KIND_BLK);
+	return ret;
 }
 
 static const char *option_name(int opt)
@@ -227,6 +244,12 @@ static const char *option_name(int opt)
 		if (o->val == opt)
 			return o->name;
 	return "?";
+}
+
+static const char *log_file_error(int ret)
+{
+	return ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
+				  : strerror(-ret);
 }
 
 /* Options about the process rather than the machine; *@done when @opt was one. */
@@ -244,8 +267,9 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 		return 0;
 	case OPT_LOG_FILE:
 		ret = log_open_file(arg);
-		return ret < 0 ? usage_error("cannot open log file %s: %s", arg, strerror(-ret))
-			       : 0;
+		return ret < 0
+			   ? usage_error("cannot open log file %s: %s", arg, log_file_error(ret))
+			   : 0;
 	case OPT_ON_REBOOT:
 	case OPT_LOG_LEVEL:
 	case OPT_NO_IRQCHIP:
@@ -263,7 +287,7 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 static int load_config_file(struct run_ctx *ctx)
 {
 	char err[VMCFG_ERR_LEN];
-	int lvl;
+	int lvl, ret;
 
 	if (ctx->machine_opt)
 		return usage_error("--%s cannot be combined with --config (the file describes "
@@ -272,8 +296,9 @@ static int load_config_file(struct run_ctx *ctx)
 	if (vmcfg_load_file(&ctx->spec, ctx->config_path, err) < 0 ||
 	    vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0)
 		return usage_error("--config %s: %s", ctx->config_path, err);
-	if (ctx->spec.log_path && log_open_file(ctx->spec.log_path) < 0)
-		return usage_error("cannot open log file %s", ctx->spec.log_path);
+	if (ctx->spec.log_path && (ret = log_open_file(ctx->spec.log_path)) < 0)
+		return usage_error("cannot open log file %s: %s", ctx->spec.log_path,
+				   log_file_error(ret));
 	lvl = ctx->spec.log_level[0] ? vmcfg_log_level(ctx->spec.log_level) : -1;
 	if (lvl >= 0)
 		log_set_level((enum log_level)lvl);
@@ -314,8 +339,7 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 		return usage_error("%s", ctx->api_path ? "--kernel is required when machine "
 							 "options are given"
 						       : "--kernel is required");
-	return check_readable("kernel", cfg->kernel_path)
-		   ?: (cfg->initrd_path ? check_readable("initrd", cfg->initrd_path) : 0);
+	return check_inputs(cfg);
 }
 
 static void on_signal(struct event_handler *h, uint32_t events)

@@ -9,6 +9,8 @@
  */
 #include "snapshot/format.h"
 
+#include "util/file.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -660,11 +662,11 @@ static int read_small_file(const char *dir, const char *name, uint64_t max, uint
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		return fail(err, "cannot open %s: %s", path, strerror(errno)), ret;
-	}
+	fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG); /* a FIFO must not block */
+	if (fd < 0)
+		return fail(err, "cannot open %s: %s", path,
+			    fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-fd)),
+		       fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
 		close(fd);
 		return fail(err, "%s is not a regular file or too large", path), -EBADMSG;
@@ -755,9 +757,11 @@ static int open_memory(const char *dir, const struct snap_manifest *m, char *err
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG);
 	if (fd < 0)
-		return fail(err, "cannot open %s: %s", path, strerror(errno)), -errno;
+		return fail(err, "cannot open %s: %s", path,
+			    fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-fd)),
+		       fd;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != m->mem_size) {
 		close(fd);
 		return fail(err, "%s is truncated (%llu bytes, the manifest says %llu)", path,

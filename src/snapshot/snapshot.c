@@ -6,6 +6,7 @@
 #include "snapshot/snapshot.h"
 
 #include "devices/vmgenid.h"
+#include "util/file.h"
 #include "virtio/blk_overlay.h"
 #include "util/log.h"
 #include "vmm/arch.h"
@@ -621,7 +622,7 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 /* The bytes of a disk as virtio-blk sees them (whole sectors); -1 if unreadable. */
 static off_t disk_bytes(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG | FILE_KIND_BLK);
 	off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
 
 	if (fd >= 0)

@@ -7,6 +7,7 @@
  */
 #include "snapshot/store.h"
 
+#include "util/file.h"
 #include "virtio/blk_overlay.h"
 #include "vmm/vm.h"
 
@@ -108,9 +109,9 @@ static uint8_t *map_parent_memory(const struct store_entry *p, char *err)
 
 	if (p->m.type == SNAP_FULL) {
 		snprintf(path, sizeof(path), "%s/%s", p->path, SNAP_MEMORY_FILE);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG);
 		if (fd < 0)
-			return fail(err, "cannot open %s: %s", path, strerror(errno)), NULL;
+			return fail(err, "cannot open %s: %s", path, strerror(-fd)), NULL;
 		base = mmap(NULL, p->m.mem_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 		close(fd);

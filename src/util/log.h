@@ -3,6 +3,7 @@
 #define BANYAN_UTIL_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -18,12 +19,22 @@ void log_set_level(enum log_level level);
 void log_set_raw_terminal(bool raw);
 
 /*
- * log_open_file - send log lines to @path (appended) instead of stderr.
- * Returns 0 or -errno.
+ * log_open_file - send log lines to @path instead of stderr: a regular file
+ * (appended, created when missing) or a FIFO, opened so that neither the
+ * open nor a write ever blocks (file_open_sink); a line that does not fit a
+ * full FIFO is dropped and counted. Calling it again replaces the file and
+ * keeps a single descriptor open. Returns 0 or -errno (the log is then
+ * unchanged).
  */
 int log_open_file(const char *path);
 
-/* log_msg - format and write one line; never allocates, safe from any thread. */
+/* log_dropped_lines - lines dropped because the log FIFO was full. */
+uint64_t log_dropped_lines(void);
+
+/*
+ * log_msg - format and write one line; never allocates, safe from any
+ * thread. Control characters in the message are written as \xNN.
+ */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*

@@ -101,3 +101,57 @@ int parse_mac(const char *s, uint8_t mac[6])
 	memcpy(mac, m, 6);
 	return 0;
 }
+
+size_t utf8_seq_len(const uint8_t *s, size_t len)
+{
+	uint32_t cp;
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong, surrogate, beyond Unicode */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+char *utf8_sanitize(const char *s, size_t len, size_t *out_len)
+{
+	const uint8_t *in = (const uint8_t *)s;
+	char *out = malloc(len * 3 + 1); /* each byte becomes at most U+FFFD */
+	size_t i = 0, o = 0, n;
+
+	if (!out)
+		return NULL;
+	while (i < len) {
+		n = utf8_seq_len(in + i, len - i);
+		if (n) {
+			memcpy(out + o, in + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		memcpy(out + o, "\xef\xbf\xbd", 3);
+		o += 3;
+		i++;
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return out;
+}

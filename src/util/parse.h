@@ -2,6 +2,7 @@
 #ifndef BANYAN_UTIL_PARSE_H
 #define BANYAN_UTIL_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -21,5 +22,19 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
  * refused: a NIC cannot have them. 0 or -EINVAL.
  */
 int parse_mac(const char *s, uint8_t mac[6]) __attribute__((warn_unused_result));
+
+/*
+ * utf8_seq_len - the length of the valid UTF-8 sequence (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF) at the start of @s
+ * (@len bytes), or 0 when it does not start with one.
+ */
+size_t utf8_seq_len(const uint8_t *s, size_t len);
+
+/*
+ * utf8_sanitize - a malloc'ed, NUL-terminated copy of @len bytes of @s in
+ * which every byte that is not part of a valid UTF-8 sequence is replaced
+ * by U+FFFD; its length in *@out_len. NULL when out of memory.
+ */
+char *utf8_sanitize(const char *s, size_t len, size_t *out_len);
 
 #endif

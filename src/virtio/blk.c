@@ -6,6 +6,7 @@
 #include "virtio/virtio.h"
 
 #include "util/aio.h"
+#include "util/file.h"
 #include "virtio/blk_overlay.h"
 #include "util/log.h"
 #include "vmm/state.h"
@@ -523,7 +524,15 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 	off_t size;
 	int ret;
 
-	blk->fd = open(disk->path, flags | (blk->direct ? O_DIRECT : 0));
+	/* Typed and non-blocking: a FIFO named as a disk must not hang the VMM here. */
+	blk->fd = file_open_kind(disk->path, flags | (blk->direct ? O_DIRECT : 0), 0,
+				 FILE_KIND_REG | FILE_KIND_BLK);
+	if (blk->fd == -FILE_EKIND) {
+		log_error("disk %s is not a regular file or block device", disk->path);
+		return -EINVAL;
+	}
+	if (blk->fd < 0)
+		errno = -blk->fd;
 	if (blk->fd < 0 && errno == EINVAL && blk->direct) {
 		log_error("cannot open disk %s with cache=none: its file system refuses O_DIRECT "
 			  "(use cache=writeback)",

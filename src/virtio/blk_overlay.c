@@ -1,6 +1,7 @@
 /* A copy-on-write overlay over a read-only disk image (blk_overlay.h). */
 #include "virtio/blk_overlay.h"
 
+#include "util/file.h"
 #include "virtio/virtqueue.h"
 
 #include <errno.h>
@@ -191,10 +192,11 @@ int blk_overlay_open(struct blk_overlay **out, int base_fd, uint64_t size, const
 	o->base_fd = base_fd;
 	o->size = size;
 	pthread_mutex_init(&o->copy_up, NULL);
-	o->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	o->fd = file_open_kind(path, O_RDWR | O_CREAT, 0600, FILE_KIND_REG);
 	if (o->fd < 0) {
 		ret =
-		    fail(err, errlen, -errno, "cannot open overlay %s: %s", path, strerror(errno));
+		    fail(err, errlen, o->fd, "cannot open overlay %s: %s", path,
+			 o->fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-o->fd));
 		blk_overlay_close(o);
 		return ret;
 	}

@@ -2,6 +2,7 @@
 #include "vmm/vm.h"
 
 #include "snapshot/snapshot.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/vcpu.h"
@@ -121,11 +122,13 @@ static void *vm_map_snapshot_memory(struct vm *vm)
 {
 	struct stat st;
 	void *host;
-	int fd = open(vm->cfg.mem_path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open_kind(vm->cfg.mem_path, O_RDONLY, 0, FILE_KIND_REG);
 
 	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size != vm->cfg.mem_size) {
 		log_error("snapshot memory %s: %s", vm->cfg.mem_path,
-			  fd < 0 ? strerror(errno) : "size does not match the machine");
+			  fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG)
+			  : fd < 0	    ? strerror(-fd)
+					    : "size does not match the machine");
 		if (fd >= 0)
 			close(fd);
 		errno = EINVAL;

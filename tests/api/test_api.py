@@ -2,8 +2,10 @@
 """API conformance suite: a real `banyan run --api-socket` process, driven
 over its Unix socket with the standard library only. TAP on stdout.
 
-Usage: test_api.py BANYAN GUEST_DIR preboot|vm
+Usage: test_api.py BANYAN GUEST_DIR preboot|hostile|vm
   preboot  every endpoint and error before boot: needs no KVM
+  hostile  only the hostile-input part of preboot (FIFOs, slow clients,
+           descriptor leaks, invalid UTF-8, a guest larger than the host)
   vm       boot the tiny test guests: state machine, pause/resume,
            metrics, Ctrl-Alt-Del, --config round trip, banyan ctl
 """
@@ -12,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -137,6 +140,60 @@ def raw_status(path, data):
         return 0
     finally:
         s.close()
+
+
+def raw_request(path, data, timeout=10):
+    """Send raw bytes; (status, body bytes) of the answer, (0, b"") if none."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(path)
+    buf = b""
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    line = head.split(b"\r\n")[0].split()
+    try:
+        return int(line[1]), body
+    except (IndexError, ValueError):
+        return 0, b""
+
+
+def raw_put(path, url, body_bytes):
+    return raw_request(path, b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                       % (url, len(body_bytes), body_bytes))
+
+
+def strict_json(body):
+    """The body as JSON if it is valid UTF-8 JSON, else None."""
+    try:
+        return json.loads(body.decode("utf-8", errors="strict"))
+    except ValueError:
+        return None
+
+
+def timed(v, method, path, body=None, timeout=5):
+    """A request that must be answered within @timeout: (status, doc, seconds); status 0 on timeout."""
+    t0 = time.time()
+    try:
+        st, doc = v.req(method, path, body, timeout=timeout)
+    except Exception as e:  # noqa: BLE001
+        return 0, repr(e), time.time() - t0
+    return st, doc, time.time() - t0
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def ctl(sock, *args):
@@ -427,6 +484,305 @@ def part_preboot():
         "--config with --cpus: exit 2", p.stderr)
 
 
+# Hostile input: files that are not what they claim, slow clients, leaks,
+# bytes that are not UTF-8, a guest larger than the host.
+
+def run_cli(*args, timeout=15):
+    """banyan run ARGS: (status, stderr); status "timeout" if it hung."""
+    try:
+        p = subprocess.run([BANYAN, "run"] + list(args), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", ""
+    return p.returncode, p.stderr
+
+
+def block_device():
+    for name in sorted(os.listdir("/dev")):
+        path = os.path.join("/dev", name)
+        try:
+            if stat.S_ISBLK(os.stat(path).st_mode):
+                return path
+        except OSError:
+            pass
+    return None
+
+
+def hostile_fifo_config(v, fifo):
+    cases = [
+        ("a FIFO kernel", "/boot-source", {"kernel_image_path": fifo}, "not a regular file"),
+        ("a FIFO initrd", "/boot-source", {"kernel_image_path": os.path.join(GUESTS, "hello.elf"),
+                                    "initrd_path": fifo}, "not a regular file"),
+        ("a FIFO drive", "/drives/f", {"drive_id": "f", "path_on_host": fifo, "is_root_device": False},
+         "not a regular file or block device"),
+        ("a character device drive", "/drives/f", {"drive_id": "f", "path_on_host": "/dev/null",
+                                                 "is_root_device": False},
+         "not a regular file or block device"),
+        ("a directory as kernel", "/boot-source", {"kernel_image_path": TMP}, "not a regular file"),
+    ]
+    for name, path, body, msg in cases:
+        st, doc, secs = timed(v, "PUT", path, body)
+        tap(st == 400 and msg in fault(doc), "%s that is not a regular file: 400 at PUT" % name,
+            "HTTP %s %r after %.1f s" % (st, doc, secs))
+    dev = block_device()
+    if dev:
+        st, doc, _ = timed(v, "PUT", "/drives/blk", {"drive_id": "blk", "path_on_host": dev,
+                                                       "is_root_device": False, "is_read_only": True})
+        tap(st == 204, "a block device is a legitimate drive (%s): 204" % dev, "HTTP %s %r" % (st, doc))
+        regular = os.path.join(TMP, "regular.img")
+        with open(regular, "wb") as f:
+            f.truncate(1 << 20)
+        v.req("PUT", "/drives/blk", {"drive_id": "blk", "path_on_host": regular, "is_root_device": False})
+    else:
+        tap(True, "a block device is a legitimate drive # SKIP no block device in /dev")
+
+
+def hostile_fifo_swap(v):
+    """A regular file at PUT time, a FIFO by InstanceStart: the open itself must not block."""
+    kernel = os.path.join(TMP, "swap-kernel")
+    disk = os.path.join(TMP, "swap-disk")
+    for path in (kernel, disk):
+        with open(path, "wb") as f:
+            f.write(b"\0" * 4096)
+    expect(v, "swap: PUT /boot-source (a regular file)", "PUT", "/boot-source",
+           {"kernel_image_path": kernel})
+    os.unlink(kernel)
+    os.mkfifo(kernel)
+    st, doc, secs = timed(v, "PUT", "/actions", {"action_type": "InstanceStart"})
+    tap(st == 400 and "not a regular file" in fault(doc),
+        "kernel swapped for a FIFO: InstanceStart answers 400 at once", "HTTP %s %r after %.1f s" % (st, doc, secs))
+    st, _, secs = timed(v, "GET", "/", timeout=3)
+    tap(st == 200, "kernel swapped for a FIFO: the API still answers", "HTTP %s after %.1f s" % (st, secs))
+    expect(v, "swap: PUT /boot-source (a real kernel)", "PUT", "/boot-source",
+           {"kernel_image_path": os.path.join(GUESTS, "hello.elf")})
+    expect(v, "swap: PUT /drives/swap (a regular file)", "PUT", "/drives/swap",
+           {"drive_id": "swap", "path_on_host": disk, "is_root_device": False, "is_read_only": True})
+    os.unlink(disk)
+    os.mkfifo(disk)
+    st, doc, secs = timed(v, "PUT", "/actions", {"action_type": "InstanceStart"})
+    tap(st == 400 and "not a regular file or block device" in fault(doc),
+        "drive swapped for a FIFO: InstanceStart answers 400 at once", "HTTP %s %r after %.1f s" % (st, doc, secs))
+
+
+def fifo_read(path, secs=2):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    data = b""
+    end = time.time() + secs
+    try:
+        while time.time() < end:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                data += chunk
+            else:
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
+    return data
+
+
+def hostile_fifo_sinks(v):
+    """Log and metrics FIFOs are legitimate: opened so that nothing ever blocks."""
+    logfifo = os.path.join(TMP, "log.fifo")
+    metfifo = os.path.join(TMP, "metrics.fifo")
+    os.mkfifo(logfifo)
+    os.mkfifo(metfifo)
+    st, doc, secs = timed(v, "PUT", "/logger", {"log_path": logfifo, "level": "Debug"})
+    tap(st == 204, "PUT /logger on a FIFO nobody reads: 204 at once", "HTTP %s %r after %.1f s" % (st, doc, secs))
+    # Fill the FIFO (64 KiB) with long debug lines: writes must never block.
+    long_url = "/" + "x" * 900
+    for _ in range(120):
+        timed(v, "GET", long_url, timeout=3)
+    st, _, secs = timed(v, "GET", "/", timeout=3)
+    tap(st == 200 and secs < 2, "a full log FIFO blocks nobody", "HTTP %s after %.1f s" % (st, secs))
+    st, text, _ = timed(v, "GET", "/metrics")
+    dropped = [l for l in str(text).splitlines() if l.startswith("banyan_log_lines_dropped_total ")]
+    tap(dropped and int(dropped[0].split()[1]) > 0, "lines dropped on a full log FIFO are counted",
+        dropped or str(text)[-400:])
+    data = fifo_read(logfifo, 1)
+    tap(b"api: GET /xxx" in data, "the log FIFO's reader gets the lines that fitted", data[-200:])
+    st, doc, secs = timed(v, "PUT", "/metrics", {"metrics_path": metfifo})
+    tap(st == 204, "PUT /metrics on a FIFO nobody reads: 204 at once", "HTTP %s %r after %.1f s" % (st, doc, secs))
+    st, doc, secs = timed(v, "PUT", "/actions", {"action_type": "FlushMetrics"})
+    tap(st == 204, "FlushMetrics into a FIFO nobody reads yet: 204", "HTTP %s %r after %.1f s" % (st, doc, secs))
+    data = fifo_read(metfifo, 1)
+    tap(b"banyan_vm_state" in data, "the metrics FIFO's reader gets the flush", data[-200:])
+    timed(v, "PUT", "/logger", {"log_path": os.path.join(TMP, "after-fifo.log"), "level": "Info"})
+
+
+def hostile_fifos():
+    fifo = os.path.join(TMP, "input.fifo")
+    os.mkfifo(fifo)
+    v = Vmm("fifo")
+    hostile_fifo_config(v, fifo)
+    hostile_fifo_swap(v)
+    hostile_fifo_sinks(v)
+    v.proc.send_signal(signal.SIGTERM)
+    rc = v.wait(10)
+    tap(rc == 143, "after the FIFOs, SIGTERM: exit 143", rc)
+    hello = os.path.join(GUESTS, "hello.elf")
+    cfg = os.path.join(TMP, "fifo-config.json")
+    with open(cfg, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": hello},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                   "drives": [{"drive_id": "f", "path_on_host": fifo, "is_root_device": False}]}, f)
+    for name, args, msg in [
+            ("--config FIFO", ["--config", fifo], "not a regular file"),
+            ("--kernel FIFO", ["--kernel", fifo], "not a regular file"),
+            ("--initrd FIFO", ["--kernel", hello, "--initrd", fifo], "not a regular file"),
+            ("--disk FIFO,ro", ["--kernel", hello, "--disk", "path=%s,ro" % fifo],
+             "not a regular file or block device"),
+            ("--disk /dev/null", ["--kernel", hello, "--disk", "path=/dev/null"],
+             "not a regular file or block device"),
+            ("--config with a FIFO drive", ["--config", cfg], "not a regular file or block device"),
+            ("--log-file FIFO (then a missing kernel)",
+             ["--log-file", fifo, "--kernel", os.path.join(TMP, "no-kernel")], None)]:
+        rc, err = run_cli(*args)
+        tap(rc == 2 and (msg is None or msg in err), "%s: exit 2 at once, says why" % name,
+            "%s %s" % (rc, err))
+
+
+def hostile_slowloris():
+    v = Vmm("slowloris")
+    socks = []
+    for _ in range(64):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(v.sock)
+        s.sendall(b"PUT /machine-config HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.is_set():
+            for s in socks:
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    pass
+            time.sleep(0.3)
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        time.sleep(0.5)
+        st, doc, secs = timed(v, "GET", "/", timeout=5)
+        tap(st == 200 and secs < 2, "64 trickling clients: a new client is served within 2 s",
+            "HTTP %s %r after %.1f s" % (st, doc, secs))
+        st, doc, secs = timed(v, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}, timeout=5)
+        tap(st == 204 and secs < 2, "64 trickling clients: a PUT is served too", "HTTP %s after %.1f s" % (st, secs))
+        # Each trickler had a bounded time to send its request: all are gone soon.
+        end = time.time() + 10
+        closed = 0
+        for s in socks:
+            s.settimeout(max(0.1, end - time.time()))
+            try:
+                closed += s.recv(4096) is not None
+            except OSError:
+                pass
+        tap(closed == 64, "every trickling client was disconnected within 10 s", "%d of 64" % closed)
+    finally:
+        stop.set()
+        t.join()
+        for s in socks:
+            s.close()
+    v.kill()
+
+
+def hostile_logger_fds():
+    v = Vmm("fds")
+    logs = [os.path.join(TMP, "fds-a.log"), os.path.join(TMP, "fds-b.log")]
+    v.req("PUT", "/logger", {"log_path": logs[0], "level": "Debug"})
+    time.sleep(0.2)
+    n0 = fd_count(v.proc.pid)
+    for i in range(60):
+        v.req("PUT", "/logger", {"log_path": logs[i % 2], "level": "Debug"})
+    time.sleep(0.2)
+    n1 = fd_count(v.proc.pid)
+    tap(n1 - n0 < 3, "60 PUT /logger: the open descriptors stay flat", "%d -> %d" % (n0, n1))
+    v.req("GET", "/no-such-path-after-switching")
+    tap("no-such-path-after-switching" in open(logs[1]).read(), "the log goes to the last log_path")
+    v.kill()
+
+
+def check_utf8(v, name, data):
+    st, body = raw_request(v.sock, data)
+    doc = strict_json(body)
+    tap(st == 400 and isinstance(doc, dict) and doc.get("fault_message"),
+        "%s: 400 with valid UTF-8 JSON" % name, "HTTP %s %r" % (st, body[:300]))
+
+
+def hostile_utf8():
+    v = Vmm("utf8")
+    get = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    check_utf8(v, "raw invalid bytes in the path", get % b"/\xff\xfe\xc3")
+    check_utf8(v, "percent-escaped invalid bytes in the path", get % b"/%ff%fe%c3")
+    check_utf8(v, "a long UTF-8 path cut by the message", get % (b"/" + b"%c3%a9" * 150))
+    put = b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+    for name, url, body in [
+            ("an invalid UTF-8 value", b"/drives/x",
+             b'{"drive_id":"x","path_on_host":"/tmp/x","is_root_device":false,"cache_type":"\xff\xfe"}'),
+            ("an invalid UTF-8 key", b"/machine-config", b'{"\xff\xc3": 1}'),
+            ("an invalid UTF-8 level", b"/logger", b'{"level": "\xe2\x82"}'),
+            ("an invalid UTF-8 path", b"/boot-source", b'{"kernel_image_path": "/tmp/\xffk"}')]:
+        check_utf8(v, name, put % (url, len(body), body))
+    st, body = raw_request(v.sock, get % b"/vm/config")
+    tap(st == 200 and strict_json(body) is not None, "GET /vm/config stays valid UTF-8 JSON",
+        body[:300])
+    v.kill()
+
+
+def host_memory_mib():
+    """What one allocation may take under the host's overcommit policy; None: no limit."""
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, val = line.split(":")
+            info[k] = int(val.split()[0])
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        mode = int(f.read())
+    if mode == 1:
+        return None
+    if mode == 2:
+        return info["CommitLimit"] // 1024
+    return (info["MemTotal"] + info.get("SwapTotal", 0)) // 1024
+
+
+def hostile_memory():
+    limit = host_memory_mib()
+    if limit is None or limit >= (1 << 20) - 1024:
+        for n in ("PUT /machine-config larger than the host: 400", "--memory larger than the host: exit 2",
+                  "--config larger than the host: exit 2"):
+            tap(True, n + " # SKIP the host overcommits or has 1 TiB")
+        return
+    v = Vmm("memory")
+    expect(v, "PUT /machine-config 1 TiB on this host: 400", "PUT", "/machine-config",
+           {"vcpu_count": 1, "mem_size_mib": 1 << 20}, 400, "host")
+    expect(v, "PUT /machine-config just above the host: 400", "PUT", "/machine-config",
+           {"vcpu_count": 1, "mem_size_mib": limit + 1024}, 400, "host")
+    expect(v, "PATCH /machine-config above the host: 400", "PATCH", "/machine-config",
+           {"mem_size_mib": limit + 1024}, 400, "host")
+    expect(v, "PUT /machine-config within the host: 204", "PUT", "/machine-config",
+           {"vcpu_count": 1, "mem_size_mib": min(limit // 2, 4096)})
+    v.kill()
+    rc, err = run_cli("--kernel", os.path.join(GUESTS, "hello.elf"), "--memory", "1T")
+    tap(rc == 2 and "host" in err, "--memory 1T on this host: exit 2, says why", "%s %s" % (rc, err))
+    cfg = os.path.join(TMP, "huge.json")
+    with open(cfg, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": os.path.join(GUESTS, "hello.elf")},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 1 << 20}}, f)
+    rc, err = run_cli("--config", cfg)
+    tap(rc == 2 and "host" in err, "--config with 1 TiB on this host: exit 2, says why", "%s %s" % (rc, err))
+
+
+def part_hostile():
+    hostile_fifos()
+    hostile_slowloris()
+    hostile_logger_fds()
+    hostile_utf8()
+    hostile_memory()
+
+
 def boot_counter(name, cpus=1):
     v = Vmm(name)
     v.req("PUT", "/machine-config", {"vcpu_count": cpus, "mem_size_mib": 64})
@@ -552,6 +908,9 @@ def main():
     try:
         if PART == "preboot":
             part_preboot()
+            part_hostile()
+        elif PART == "hostile":
+            part_hostile()
         else:
             part_vm()
     finally:

@@ -164,7 +164,7 @@ static int load_initrd(struct vm *vm, const struct x86_kernel *k, uint64_t *gpa,
 	ret = file_size(path, size);
 	if (ret < 0) {
 		log_error("cannot read initrd %s: %s", path,
-			  ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			  ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-ret));
 		return ret;
 	}
 	if (k->initrd_addr_max && (uint64_t)k->initrd_addr_max + 1 < top)

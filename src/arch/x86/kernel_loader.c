@@ -185,7 +185,7 @@ int x86_load_kernel(struct vm *vm, const char *path, struct x86_kernel *k, uint8
 	ret = file_read_all(path, KERNEL_MAX_FILE, &f, &len);
 	if (ret < 0) {
 		log_error("cannot read kernel %s: %s", path,
-			  ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			  ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-ret));
 		return ret;
 	}
 	if (is_bzimage(f, len)) {
