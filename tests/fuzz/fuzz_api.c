@@ -3,8 +3,11 @@
  * endpoint, the rest is the body, through the same api_handle the server
  * calls. One control block lives across inputs, so sequences of updates
  * are explored too. There is never a VM: the VM hooks below are stubs that
- * must not be reached. /logger and /metrics are left out: they open files
- * named by the body.
+ * must not be reached. /logger and /metrics open the files their bodies
+ * name through file_open_sink, which the build wraps (--wrap) so that the
+ * fuzzer never touches the file system: /dev/null or an error instead.
+ * The clones endpoint parses and checks its body; starting the supervisor
+ * is a stub that fails.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined from the sources
  * (tests/fuzz/meson.build) and run briefly by the test suite.
@@ -13,12 +16,18 @@
 #include "api/clones.h"
 #include "devices/legacy.h"
 #include "snapshot/snapshot.h"
+#include "util/file.h"
+#include "util/parse.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The run loop's side of InstanceStart: every start fails. */
 static void *fake_run_loop(void *arg)
@@ -57,9 +66,50 @@ static const struct {
     {"PUT", "/snapshot/create"},
     {"GET", "/"},
     {"GET", "/banyan/v1/status"},
+    {"PUT", "/logger"},
+    {"PUT", "/metrics"},
+    {"PUT", "/snapshot/load"},
+    {"PUT", "/banyan/v1/clones"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every JSON reply is valid UTF-8, whatever bytes the request had. */
+static void check_utf8(const struct api_reply *r)
+{
+	const uint8_t *b = (const uint8_t *)r->body;
+	size_t i = 0, n;
+
+	if (!r->content_type || strcmp(r->content_type, "application/json") != 0)
+		return;
+	while (i < r->body_len) {
+		n = utf8_seq_len(b + i, r->body_len - i);
+		if (!n)
+			abort();
+		i += n;
+	}
+}
+
+/*
+ * The real file_open_sink opens (and creates) the path of a body: here a
+ * path that starts with '/' and has an even length "opens" /dev/null, any
+ * other is refused, as the real one refuses a FIFO-less device or a
+ * missing directory.
+ */
+int __wrap_file_open_sink(const char *path, mode_t mode);
+
+int __wrap_file_open_sink(const char *path, mode_t mode)
+{
+	int fd;
+
+	(void)mode;
+	if (path[0] != '/')
+		return -ENOENT;
+	if (strlen(path) % 2)
+		return -FILE_EKIND;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -94,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   &reply);
 	if (reply.status < 200 || reply.status > 599 || (reply.body_len && !reply.body))
 		abort();
+	check_utf8(&reply);
 	free(reply.body);
 	return 0;
 }
@@ -152,13 +203,16 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	abort();
 }
 
-/* PUT /banyan/v1/clones is not a target: it would start processes. */
+/* PUT /banyan/v1/clones: the body is checked, no supervisor ever starts. */
 int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
 {
-	(void)c;
+	if (!c->snapshot_dir || c->snapshot_dir[0] != '/' || !c->console_prefix ||
+	    c->console_prefix[0] != '/' || c->count < 1 || c->count > API_CLONES_MAX)
+		abort(); /* the handler must have refused these */
 	(void)pid;
-	(void)err;
-	abort();
+	snprintf(err, SNAP_ERR_LEN, "clones: %s: not a snapshot (no supervisor in the fuzzer)",
+		 c->snapshot_dir);
+	return -ENOENT;
 }
 
 json_object *api_clones_reply(const struct api_clones *c, pid_t pid)
