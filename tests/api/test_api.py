@@ -612,6 +612,20 @@ def hostile_fifo_sinks(v):
     timed(v, "PUT", "/logger", {"log_path": os.path.join(TMP, "after-fifo.log"), "level": "Info"})
 
 
+def hostile_fifo_snapshot(v):
+    """A snapshot directory whose manifest is a FIFO: loading or cloning it must not block."""
+    snap = os.path.join(TMP, "fifo-snap")
+    os.mkdir(snap)
+    os.mkfifo(os.path.join(snap, "manifest.json"))
+    st, doc, secs = timed(v, "PUT", "/banyan/v1/clones",
+                          {"snapshot_path": snap, "count": 1, "console_prefix": os.path.join(TMP, "fc")})
+    tap(st == 400 and "not a regular file" in fault(doc), "clones of a snapshot with a FIFO manifest: 400 at once",
+        "HTTP %s %r after %.1f s" % (st, doc, secs))
+    st, doc, secs = timed(v, "PUT", "/snapshot/load", {"snapshot_path": snap})
+    tap(st == 400 and "not a regular file" in fault(doc), "loading a snapshot with a FIFO manifest: 400 at once",
+        "HTTP %s %r after %.1f s" % (st, doc, secs))
+
+
 def hostile_fifos():
     fifo = os.path.join(TMP, "input.fifo")
     os.mkfifo(fifo)
@@ -619,6 +633,7 @@ def hostile_fifos():
     hostile_fifo_config(v, fifo)
     hostile_fifo_swap(v)
     hostile_fifo_sinks(v)
+    hostile_fifo_snapshot(v)
     v.proc.send_signal(signal.SIGTERM)
     rc = v.wait(10)
     tap(rc == 143, "after the FIFOs, SIGTERM: exit 143", rc)
@@ -847,7 +862,33 @@ def vm_metrics(v):
     tap(st == 200 and doc["state"] == "Running" and doc["uptime_seconds"] > 0, "status while running", doc)
 
 
+def vm_block_drive():
+    """A block device is a legitimate drive: the API lets a VM start with one."""
+    img = os.path.join(TMP, "loop.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    try:
+        p = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        p = subprocess.CompletedProcess([], 1, "", repr(e))
+    if p.returncode != 0:
+        tap(True, "InstanceStart with a block-device drive # SKIP losetup: %s" % p.stderr.strip())
+        return
+    dev = p.stdout.strip()
+    try:
+        v = boot_counter("blkdev")
+        expect(v, "PUT /drives with a block device (%s)" % dev, "PUT", "/drives/blk",
+               {"drive_id": "blk", "path_on_host": dev, "is_root_device": False, "is_read_only": True})
+        expect(v, "InstanceStart with a block-device drive: 204", "PUT", "/actions",
+               {"action_type": "InstanceStart"})
+        v.req("PUT", "/banyan/v1/stop")
+        v.wait(20)
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
+
+
 def part_vm():
+    vm_block_drive()
     v = boot_counter("vm", cpus=2)
     vm_state_machine(v)
     vm_pause_resume(v)
