@@ -319,6 +319,7 @@ static size_t sink_room(int fd)
 static int flush_metrics_write(struct api_ctl *ctl, const char *text, size_t len, char *err)
 {
 	ssize_t n;
+	int e;
 
 	if (len > sink_room(ctl->metrics_fd)) {
 		atomic_fetch_add(&ctl->metrics_dropped, 1);
@@ -331,9 +332,10 @@ static int flush_metrics_write(struct api_ctl *ctl, const char *text, size_t len
 	n = write(ctl->metrics_fd, text, len);
 	if (n == (ssize_t)len)
 		return 0;
+	e = n < 0 ? errno : EIO;
 	snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot write %s: %s", ctl->cfg->metrics_path,
-		 n < 0 ? strerror(errno) : "short write");
-	return n < 0 ? -errno : -EIO;
+		 n < 0 ? strerror(e) : "short write");
+	return -e;
 }
 
 /* Written without ever blocking: the metrics file opened as PUT /metrics does it. */

@@ -345,7 +345,7 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	return 0;
 }
 
-/* The first line of a /proc file (never blocks); 0 or -errno. */
+/* The start of a /proc file, NUL-terminated (never blocks); 0 or -errno. */
 static int read_proc(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
