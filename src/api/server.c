@@ -342,10 +342,15 @@ static int api_claim_path(const struct sockaddr_un *addr)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * Non-blocking: a listener that never accepts fills its backlog, and
+	 * a blocking connect would then wait for ever. EAGAIN means alive.
+	 */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+	ret = ret == 0 || errno == EAGAIN ? 0 : -1;
 	close(fd);
 	if (ret == 0)
 		return -EADDRINUSE;

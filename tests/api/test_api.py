@@ -659,6 +659,32 @@ def hostile_fifos():
             "%s %s" % (rc, err))
 
 
+def hostile_full_backlog():
+    """A socket file whose listener never accepts: claiming the path must not hang."""
+    path = os.path.join(TMP, "stuck.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(0)
+    clients = []
+    for _ in range(4):
+        c = socket.socket(socket.AF_UNIX)
+        c.setblocking(False)
+        try:
+            c.connect(path)
+        except BlockingIOError:
+            pass
+        clients.append(c)
+    try:
+        v = Vmm("stuck", wait_socket=False, sock=path)
+        rc = v.wait(10)
+        tap(rc == 2 and "another process serves" in v.stderr(),
+            "an API socket whose listener never accepts: exit 2 at once", "%s %s" % (rc, v.stderr()))
+    finally:
+        for c in clients:
+            c.close()
+        listener.close()
+
+
 def hostile_slowloris():
     v = Vmm("slowloris")
     socks = []
@@ -792,6 +818,7 @@ def hostile_memory():
 
 def part_hostile():
     hostile_fifos()
+    hostile_full_backlog()
     hostile_slowloris()
     hostile_logger_fds()
     hostile_utf8()
