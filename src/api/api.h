@@ -2,7 +2,8 @@
  * The control plane: an HTTP/1.1 + JSON API on a Unix socket, compatible
  * with Firecracker's (docs/api.md), served by libmicrohttpd with one thread
  * per connection, so a slow or stuck client holds only its own thread and
- * never a vCPU.
+ * never a vCPU; it has 5 s to send its request and cannot keep others out
+ * (server.c).
  *
  * The API and the process running the VM meet in struct api_ctl. The API
  * threads change the configuration before boot and act on the live VM
