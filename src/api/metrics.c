@@ -30,13 +30,22 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
 static void metrics_dropped(FILE *f, struct api_ctl *ctl)
 {
 	metric_head(f, "banyan_log_lines_dropped_total", "counter",
-		    "Log lines dropped because the log FIFO was full.");
+		    "Log lines dropped because the log's reader fell behind (its queue was full).");
 	fprintf(f, "banyan_log_lines_dropped_total %llu\n",
 		(unsigned long long)log_dropped_lines());
 	metric_head(f, "banyan_metrics_flushes_dropped_total", "counter",
 		    "FlushMetrics dropped because the metrics FIFO was full.");
 	fprintf(f, "banyan_metrics_flushes_dropped_total %llu\n",
 		(unsigned long long)atomic_load(&ctl->metrics_dropped));
+}
+
+/* Guest-triggered log lines the rate limit held back (util/log.h). */
+static void metrics_log_limit(FILE *f)
+{
+	metric_head(f, "banyan_log_lines_suppressed_total", "counter",
+		    "Guest-triggered log lines held back by the rate limit.");
+	fprintf(f, "banyan_log_lines_suppressed_total %llu\n",
+		(unsigned long long)log_suppressed_lines());
 }
 
 static void metrics_state(FILE *f, struct api_ctl *ctl)
@@ -59,6 +68,7 @@ static void metrics_state(FILE *f, struct api_ctl *ctl)
 	metric_head(f, "banyan_api_errors_total", "counter", "API requests answered with 4xx/5xx.");
 	fprintf(f, "banyan_api_errors_total %llu\n", (unsigned long long)atomic_load(&ctl->errors));
 	metrics_dropped(f, ctl);
+	metrics_log_limit(f);
 }
 
 static void metrics_times(FILE *f, struct vm *vm)
@@ -120,6 +130,12 @@ static void metrics_devices(FILE *f, struct vm *vm)
 	for (d = vm->devices; d; d = d->next)
 		fprintf(f, "banyan_device_requests_total{device=\"%s\"} %llu\n", d->id,
 			(unsigned long long)atomic_load(&d->stats.requests));
+	metric_head(
+	    f, "banyan_device_dropped_bytes_total", "counter",
+	    "Bytes out dropped rather than wait: console output past its queue (--console-queue).");
+	for (d = vm->devices; d; d = d->next)
+		fprintf(f, "banyan_device_dropped_bytes_total{device=\"%s\"} %llu\n", d->id,
+			(unsigned long long)atomic_load(&d->stats.dropped_out));
 }
 
 char *api_metrics(struct api_ctl *ctl, size_t *len)

@@ -80,6 +80,8 @@ static void run_usage(FILE *f)
 	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 	    "                       wait for the configuration and InstanceStart\n"
 	    "  --log-file PATH      log there (appended) instead of stderr\n"
+	    "  --console-queue SIZE console output held for a slow reader before it is\n"
+	    "                       dropped, e.g. 64K (default 1M; 4K..64M)\n"
 	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 	    VM_MAX_CPUS);
 }
@@ -112,7 +114,8 @@ enum {
 	OPT_API_SOCKET,
 	OPT_LOG_FILE,
 	OPT_NET,
-	OPT_VSOCK
+	OPT_VSOCK,
+	OPT_CONSOLE_QUEUE
 };
 
 static const struct option run_options[] = {
@@ -132,6 +135,7 @@ static const struct option run_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"api-socket", required_argument, NULL, OPT_API_SOCKET},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"console-queue", required_argument, NULL, OPT_CONSOLE_QUEUE},
     {NULL, 0, NULL, 0},
 };
 
@@ -252,6 +256,25 @@ static const char *log_file_error(int ret)
 				  : strerror(-ret);
 }
 
+/* --console-queue: a plain number is bytes here, not MiB. */
+static int parse_console_queue(const char *arg)
+{
+	uint64_t v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end) {
+		if (parse_size(arg, &v) < 0)
+			return usage_error("bad --console-queue size '%s' (use e.g. 64K or 1M)",
+					   arg);
+	}
+	if (v < CONSOLE_OUT_MIN || v > CONSOLE_OUT_MAX)
+		return usage_error("--console-queue '%s' out of range (4K..64M)", arg);
+	console_set_out_bytes((size_t)v);
+	return 0;
+}
+
 /* Options about the process rather than the machine; *@done when @opt was one. */
 static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, bool *done)
 {
@@ -270,6 +293,8 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 		return ret < 0
 			   ? usage_error("cannot open log file %s: %s", arg, log_file_error(ret))
 			   : 0;
+	case OPT_CONSOLE_QUEUE:
+		return parse_console_queue(arg);
 	case OPT_ON_REBOOT:
 	case OPT_LOG_LEVEL:
 	case OPT_NO_IRQCHIP:
@@ -408,6 +433,8 @@ static void log_vm_exit(struct vm *vm, enum vm_exit reason)
 {
 	if (reason == VM_EXIT_CRASH || reason == VM_EXIT_HOST_ERROR)
 		log_error("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
+	else if (reason == VM_EXIT_REBOOT) /* a guest can reboot in a loop (--on-reboot restart) */
+		log_guest_info(NULL, "VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
 	else
 		log_info("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
 }
@@ -602,7 +629,7 @@ static int run_vms(struct run_ctx *ctx)
 		if (ctx->quit_signal)
 			return EXIT_SIGNAL_BASE + ctx->quit_signal;
 		if (reason == VM_EXIT_REBOOT && ctx->cfg.on_reboot == ON_REBOOT_RESTART) {
-			log_info("restarting the VM (--on-reboot restart)");
+			log_guest_info(NULL, "restarting the VM (--on-reboot restart)");
 			continue;
 		}
 		/* A failed InstanceStart was answered with its reason: wait for another. */

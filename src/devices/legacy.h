@@ -18,10 +18,11 @@
 
 /*
  * serial_create - a 16550A-compatible UART raising @gsi. Bytes the guest
- * transmits are written to @out_fd (blocking: console back-pressure slows
- * the guest, never drops output). Interrupts follow the real chip: THRE when
- * the transmitter empties and IER.ETBEI is set, RDA when received data is
- * waiting, as a level on @gsi recomputed after every register access.
+ * transmits go to @out_fd through the console's bounded output queue
+ * (console_out_get): a reader that stops reading never blocks the guest;
+ * past CONSOLE_OUT_BYTES waiting, output is dropped and counted (dev->stats.dropped_out).
+ * Interrupts follow the real chip: THRE when the transmitter empties and IER.ETBEI is set, RDA when
+ * received data is waiting, as a level on @gsi recomputed after every register access.
  */
 struct device *serial_create(struct dev_host *host, const char *id, uint32_t gsi, int out_fd);
 
@@ -31,6 +32,12 @@ struct device *serial_create(struct dev_host *host, const char *id, uint32_t gsi
  * full; the caller retries the rest later). Thread-safe.
  */
 size_t serial_push_input(struct device *dev, const uint8_t *buf, size_t len);
+
+/*
+ * serial_flush - wait up to @timeout_ms until the output queued so far was
+ * written. 0, or -ETIMEDOUT.
+ */
+int serial_flush(struct device *dev, int timeout_ms);
 
 /*
  * i8042_create - keyboard controller and keyboard; command 0xfe on port

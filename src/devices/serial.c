@@ -2,8 +2,10 @@
  * A 16550A UART as Linux's 8250 driver drives it: the kernel console, and a
  * getty or shell on ttyS0.
  *
- * Transmission is immediate (each byte written to THR goes straight to the
- * output fd), so LSR always reports THRE|TEMT. Interrupts follow the chip,
+ * Transmission is immediate (each byte written to THR goes into the
+ * console's output queue, vmm/console.h), so LSR always reports THRE|TEMT.
+ * The queue is written by a thread of its own: a reader that stops reading
+ * never blocks the vCPU; past its bound, output is dropped and counted. Interrupts follow the chip,
  * not a polling shortcut: the driver's probe tests (THRE re-assertion, the
  * TXEN test) and its interrupt-driven transmit path depend on them.
  *
@@ -13,13 +15,14 @@
 #include "devices/legacy.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/writer.h"
+#include "vmm/console.h"
 #include "vmm/state.h"
 
 #define UART_NR_REGS 8
@@ -93,17 +96,10 @@ struct uart_regs {
 struct serial {
 	struct device dev;
 	uint32_t gsi;
-	int out_fd;
-	/*
-	 * lock protects regs and irq_level. out_lock serialises writes to
-	 * out_fd and protects out_dead; it is taken while holding lock, which
-	 * is then dropped, so console input is not held up while the output
-	 * blocks on back-pressure.
-	 */
+	struct writer *out; /* the console's queue; NULL: output is dropped */
+	/* lock protects regs and irq_level, and keeps output in THR-write order. */
 	pthread_mutex_t lock;
-	pthread_mutex_t out_lock;
 	bool irq_level; /* the level last driven on gsi */
-	bool out_dead;	/* output fd failed for good; output is dropped */
 	struct uart_regs regs;
 };
 
@@ -345,31 +341,14 @@ static bool uart_write_reg(struct uart_regs *r, uint64_t off, uint8_t v)
 	return false;
 }
 
-/* Write all of @buf to the console, waiting out back-pressure. Called under out_lock. */
+/* Queue @buf for the console: never waits for its reader. Called under lock. */
 static void serial_output(struct serial *s, const uint8_t *buf, size_t len)
 {
-	struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
-	ssize_t n;
+	size_t n = s->out ? writer_put(s->out, buf, len) : 0;
 
 	dev_stats_out(&s->dev.stats, len);
-	while (len && !s->out_dead) {
-		n = write(s->out_fd, buf, len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && errno == EAGAIN) {
-			/* A non-blocking fd: wait rather than drop. */
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-				s->out_dead = true;
-		} else {
-			/* EPIPE, EBADF, EIO...: the console is gone; keep the guest running. */
-			log_warn("%s: output failed (%s), dropping further output", s->dev.id,
-				 n < 0 ? strerror(errno) : "no progress");
-			s->out_dead = true;
-		}
-	}
+	if (n < len)
+		dev_stats_dropped(&s->dev.stats, len - n);
 }
 
 static void serial_read(struct device *dev, uint64_t offset, void *data, uint32_t len)
@@ -402,15 +381,16 @@ static void serial_write(struct device *dev, uint64_t offset, const void *data, 
 		if (uart_write_reg(&s->regs, offset + i, in[i]))
 			tx[ntx++] = in[i];
 	serial_update_irq(s);
-	if (!ntx) {
-		pthread_mutex_unlock(&s->lock);
-		return;
-	}
-	/* Taking out_lock before dropping lock keeps bytes in THR-write order. */
-	pthread_mutex_lock(&s->out_lock);
+	if (ntx)
+		serial_output(s, tx, ntx);
 	pthread_mutex_unlock(&s->lock);
-	serial_output(s, tx, ntx);
-	pthread_mutex_unlock(&s->out_lock);
+}
+
+int serial_flush(struct device *dev, int timeout_ms)
+{
+	struct serial *s = to_serial(dev);
+
+	return s->out ? writer_flush(s->out, timeout_ms, timeout_ms) : 0;
 }
 
 size_t serial_push_input(struct device *dev, const uint8_t *buf, size_t len)
@@ -498,7 +478,7 @@ static void serial_destroy(struct device *dev)
 {
 	struct serial *s = to_serial(dev);
 
-	pthread_mutex_destroy(&s->out_lock);
+	console_out_put(s->out);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -518,21 +498,19 @@ struct device *serial_create(struct dev_host *host, const char *id, uint32_t gsi
 
 	if (!s)
 		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL))
-		goto out_free;
-	if (pthread_mutex_init(&s->out_lock, NULL))
-		goto out_lock;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
 	s->dev.ops = &serial_ops;
 	s->dev.host = host;
 	s->dev.id = id;
 	s->gsi = gsi;
-	s->out_fd = out_fd;
+	s->out = console_out_get(out_fd);
+	/* A closed stdout loses the guest's output, not the guest. */
+	if (!s->out)
+		log_warn("%s: no console output (fd %d): the guest's output is dropped", id,
+			 out_fd);
 	uart_regs_init(&s->regs);
 	return &s->dev;
-
-out_lock:
-	pthread_mutex_destroy(&s->lock);
-out_free:
-	free(s);
-	return NULL;
 }

@@ -192,7 +192,8 @@ static void blk_done(struct aio_req *a, void *opaque)
 		a->res = 0; /* the blocks read as zeroes already; allocation is best effort */
 	if (a->res < 0) {
 		if (!blk->io_error_logged)
-			log_warn("virtio-blk %s: I/O error: %s", blk->name, strerror((int)-a->res));
+			log_guest_warn(blk, "virtio-blk %s: I/O error: %s", blk->name,
+				       strerror((int)-a->res));
 		blk->io_error_logged = true;
 		blk_finish(blk, r, VIRTIO_BLK_S_IOERR);
 		return;

@@ -59,7 +59,8 @@ static void mmio_interrupt(struct virtio_transport *t, unsigned int bit)
 	atomic_fetch_or(&t->isr, bit);
 	if (t->irq_fd >= 0) {
 		if (write(t->irq_fd, &one, sizeof(one)) < 0)
-			log_warn("%s: cannot signal its interrupt: %s", t->name, strerror(errno));
+			log_guest_warn(t, "%s: cannot signal its interrupt: %s", t->name,
+				       strerror(errno));
 		return;
 	}
 	/* An edge on a line the DSDT declares edge-triggered. */
@@ -76,7 +77,7 @@ void virtio_fail(struct virtio_dev *vdev, const char *why)
 	if (t->broken)
 		return;
 	t->broken = true;
-	log_warn("%s: %s; device needs reset", t->name, why);
+	log_guest_warn(t, "%s: %s; device needs reset", t->name, why);
 	t->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		mmio_interrupt(t, VIRTIO_INT_CONFIG);

@@ -98,7 +98,7 @@ static void net_watch(struct virtio_net *n, uint32_t events)
 	if (events == n->tap_events)
 		return;
 	if (epoll_ctl(n->epfd, EPOLL_CTL_MOD, n->tap_fd, &ev) < 0)
-		log_warn("%s: cannot watch its TAP: %s", n->name, strerror(errno));
+		log_guest_warn(n, "%s: cannot watch its TAP: %s", n->name, strerror(errno));
 	n->tap_events = events;
 }
 
@@ -142,7 +142,7 @@ static void net_set_offloads(struct virtio_net *n)
 			flags |= TUN_F_TSO_ECN;
 	}
 	if (ioctl(n->tap_fd, TUNSETOFFLOAD, (unsigned long)flags) < 0)
-		log_warn("%s: TUNSETOFFLOAD 0x%x: %s", n->name, flags, strerror(errno));
+		log_guest_warn(n, "%s: TUNSETOFFLOAD 0x%x: %s", n->name, flags, strerror(errno));
 }
 
 /* --- transmit: guest -> TAP --- */
@@ -167,8 +167,9 @@ static int net_tx_one(struct virtio_net *n, struct vq_chain *c)
 	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (w < 0 && n->tx_errors++ == 0)
-		log_warn("%s: the TAP refused a frame: %s (further errors are counted, not logged)",
-			 n->name, strerror(errno));
+		log_guest_warn(
+		    n, "%s: the TAP refused a frame: %s (further errors are counted, not logged)",
+		    n->name, strerror(errno));
 	if (w > NET_HDR_LEN)
 		dev_stats_out(virtio_stats(&n->vdev), (uint64_t)w - NET_HDR_LEN);
 	atomic_fetch_add_explicit(&virtio_stats(&n->vdev)->requests, 1, memory_order_relaxed);
@@ -211,7 +212,7 @@ static bool net_read_tap(struct virtio_net *n)
 	ssize_t r = read(n->tap_fd, n->rx_buf, NET_HDR_LEN + NET_MAX_FRAME);
 
 	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		log_warn("%s: reading its TAP: %s", n->name, strerror(errno));
+		log_guest_warn(n, "%s: reading its TAP: %s", n->name, strerror(errno));
 	if (r <= NET_HDR_LEN)
 		return false;
 	n->rx_len = (size_t)r;
@@ -361,7 +362,7 @@ static void net_reset(struct virtio_dev *vdev)
 	n->rx_len = 0;
 	n->offloads_set = 0; /* nothing negotiated: plain frames */
 	if (n->tap_offloads && ioctl(n->tap_fd, TUNSETOFFLOAD, 0UL) < 0)
-		log_warn("%s: TUNSETOFFLOAD 0: %s", n->name, strerror(errno));
+		log_guest_warn(n, "%s: TUNSETOFFLOAD 0: %s", n->name, strerror(errno));
 	net_update_watch(n);
 }
 

@@ -315,7 +315,7 @@ static void conn_handshake(struct virtio_vsock *v, struct vsock_conn *c)
 	errno = 0;
 	port = strncmp(c->line, "CONNECT ", 8) == 0 ? strtoul(c->line + 8, &end, 10) : 0;
 	if (!port || errno || *end || port > UINT32_MAX || c->line[8] < '0' || c->line[8] > '9') {
-		log_debug("vsock: host connection with a bad handshake line, closed");
+		log_guest_debug(v, "vsock: host connection with a bad handshake line, closed");
 		conn_free(v, c);
 		return;
 	}
@@ -365,7 +365,8 @@ static void vsock_accept(struct virtio_vsock *v)
 		if (fd < 0)
 			return;
 		if (!conn_new(v, fd, CONN_HANDSHAKE))
-			log_warn("vsock: too many connections; a host connection was refused");
+			log_guest_warn(
+			    v, "vsock: too many connections; a host connection was refused");
 	}
 }
 
@@ -584,8 +585,8 @@ static void guest_connect(struct virtio_vsock *v, const struct vsock_hdr *h)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->path, h->dst_port);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_debug("vsock: guest port %u to host port %u: %s: %s", h->src_port, h->dst_port,
-			  sa.sun_path, strerror(errno));
+		log_guest_debug(v, "vsock: guest port %u to host port %u: %s: %s", h->src_port,
+				h->dst_port, sa.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		queue_rst(v, h->dst_port, h->src_port);
@@ -613,8 +614,8 @@ static int conn_write(struct virtio_vsock *v, struct vsock_conn *c, const struct
 	int n;
 
 	if (c->buf_len + len > VSOCK_BUF_ALLOC) {
-		log_debug("vsock: guest port %u overran its credit: connection reset",
-			  c->peer_port);
+		log_guest_debug(v, "vsock: guest port %u overran its credit: connection reset",
+				c->peer_port);
 		conn_reset(v, c);
 		return -1;
 	}

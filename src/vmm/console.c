@@ -3,9 +3,11 @@
 
 #include "devices/legacy.h"
 #include "util/log.h"
+#include "util/writer.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -50,13 +52,14 @@ static void console_queue(struct console *con, uint8_t c)
 		con->pending[con->npending++] = c;
 }
 
-static void console_help(void)
+/* Shown in the console's own stream: a stopped terminal must not block the event loop. */
+static void console_help(struct console *con)
 {
 	static const char help[] = "\r\nCtrl-A x  quit (the VM stops)\r\n"
 				   "Ctrl-A Ctrl-A  send Ctrl-A\r\nCtrl-A h  this help\r\n";
 
-	if (write(STDERR_FILENO, help, sizeof(help) - 1) < 0)
-		(void)0;
+	if (con->out)
+		writer_put(con->out, help, sizeof(help) - 1);
 }
 
 static void console_escape(struct console *con, uint8_t c)
@@ -73,7 +76,7 @@ static void console_escape(struct console *con, uint8_t c)
 		break;
 	case 'h':
 	case '?':
-		console_help();
+		console_help(con);
 		break;
 	default:
 		break;
@@ -158,6 +161,8 @@ int console_open(struct console *con, struct event_loop *loop, int in_fd)
 void console_attach(struct console *con, struct vm *vm)
 {
 	con->vm = vm;
+	if (vm && !con->out)
+		con->out = console_out_get(vm->cfg.console_out_fd);
 }
 
 int console_poll_ms(const struct console *con)
@@ -169,4 +174,77 @@ void console_close(struct console *con)
 {
 	console_stop_watching(con);
 	console_restore_terminal();
+	console_out_put(con->out);
+	con->out = NULL;
+	log_flush();
+}
+
+/*
+ * The output queues, one per fd. Like the terminal they belong to the
+ * process, not to one VM: a reboot's new VM must write behind the old one.
+ */
+struct console_out {
+	int fd;
+	unsigned int refs;
+	struct writer *w;
+	struct console_out *next;
+};
+
+static pthread_mutex_t outs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct console_out *outs; /* protected by outs_lock */
+static size_t out_bytes = CONSOLE_OUT_BYTES;
+
+void console_set_out_bytes(size_t bytes)
+{
+	if (bytes >= CONSOLE_OUT_MIN && bytes <= CONSOLE_OUT_MAX)
+		out_bytes = bytes;
+}
+
+struct writer *console_out_get(int fd)
+{
+	struct console_out *o;
+	struct writer *w = NULL;
+
+	pthread_mutex_lock(&outs_lock);
+	for (o = outs; o && o->fd != fd; o = o->next)
+		;
+	if (!o && (o = calloc(1, sizeof(*o))) != NULL) {
+		if (writer_create(fd, out_bytes, "console-out", &o->w) == 0) {
+			o->fd = fd;
+			o->next = outs;
+			outs = o;
+		} else {
+			free(o);
+			o = NULL;
+		}
+	}
+	if (o) {
+		o->refs++;
+		w = o->w;
+	}
+	pthread_mutex_unlock(&outs_lock);
+	return w;
+}
+
+void console_out_put(struct writer *w)
+{
+	struct console_out **p, *o = NULL;
+	bool last = false;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&outs_lock);
+	for (p = &outs; *p; p = &(*p)->next)
+		if ((*p)->w == w) {
+			o = *p;
+			last = --o->refs == 0;
+			if (last)
+				*p = o->next;
+			break;
+		}
+	pthread_mutex_unlock(&outs_lock);
+	if (last) {
+		writer_destroy(w, CONSOLE_FLUSH_IDLE_MS, CONSOLE_FLUSH_MAX_MS);
+		free(o);
+	}
 }

@@ -74,6 +74,8 @@ struct dev_stats {
 	_Atomic uint64_t bytes_in;  /* bytes the host gave the guest (console input, disk reads) */
 	_Atomic uint64_t bytes_out; /* bytes the guest sent to the host (console output, writes) */
 	_Atomic uint64_t first_out_ns; /* CLOCK_MONOTONIC of the first byte out, 0 before */
+	_Atomic uint64_t
+	    dropped_out; /* bytes out the host side could not take (a stalled console) */
 };
 
 /* dev_stats_out - count @len bytes the guest sent out (and when the first one went). */
@@ -89,6 +91,12 @@ static inline void dev_stats_out(struct dev_stats *st, uint64_t len)
 					       (uint64_t)ts.tv_sec * 1000000000ULL +
 						   (uint64_t)ts.tv_nsec);
 	}
+}
+
+/* dev_stats_dropped - count @len bytes out that were dropped rather than wait. */
+static inline void dev_stats_dropped(struct dev_stats *st, uint64_t len)
+{
+	atomic_fetch_add_explicit(&st->dropped_out, len, memory_order_relaxed);
 }
 
 /* dev_stats_in - count @len bytes the host gave the guest. */

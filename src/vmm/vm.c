@@ -1,6 +1,7 @@
 /* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
 #include "vmm/vm.h"
 
+#include "devices/legacy.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -38,7 +39,7 @@ static void vm_host_set_irq(struct dev_host *host, uint32_t gsi, bool level)
 	struct kvm_irq_level irq = {.irq = gsi, .level = level};
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+		log_guest_warn(vm, "KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
 }
 
 static void vm_host_request(struct dev_host *host, enum vm_request req)
@@ -329,6 +330,9 @@ enum vm_exit vm_join(struct vm *vm)
 	return reason;
 }
 
+/* How long a pause waits for console output already queued (a stalled reader: no longer). */
+#define VM_PAUSE_FLUSH_MS 200
+
 void vm_pause(struct vm *vm)
 {
 	unsigned int i;
@@ -342,6 +346,9 @@ void vm_pause(struct vm *vm)
 	while (vm->paused && vm->npaused < vm->nactive)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
+	/* Output written before the pause reaches the console now, unless its reader stalled. */
+	if (vm->console)
+		serial_flush(vm->console, VM_PAUSE_FLUSH_MS);
 }
 
 void vm_resume(struct vm *vm)

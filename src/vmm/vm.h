@@ -152,7 +152,9 @@ enum vm_exit vm_join(struct vm *vm);
  * vm_pause - stop every vCPU outside KVM_RUN: set each vCPU's request flag,
  * kick it, and wait until every vCPU thread waits at its pause point (or has
  * left its loop). Devices keep their state; the event loop keeps running.
- * Idempotent. Never call it from a vCPU thread.
+ * Console output the guest wrote before is flushed for up to 200 ms (a
+ * stalled reader never holds a pause longer). Idempotent. Never call it
+ * from a vCPU thread.
  */
 void vm_pause(struct vm *vm);
 

@@ -591,9 +591,10 @@ def hostile_fifo_sinks(v):
     os.mkfifo(metfifo)
     st, doc, secs = timed(v, "PUT", "/logger", {"log_path": logfifo, "level": "Debug"})
     tap(st == 204, "PUT /logger on a FIFO nobody reads: 204 at once", "HTTP %s %r after %.1f s" % (st, doc, secs))
-    # Fill the FIFO (64 KiB) with long debug lines: writes must never block.
+    # Fill the FIFO (64 KiB) and the log's queue (256 KiB) with long debug
+    # lines: writes must never block.
     long_url = "/" + "x" * 900
-    for _ in range(120):
+    for _ in range(600):
         timed(v, "GET", long_url, timeout=3)
     st, _, secs = timed(v, "GET", "/", timeout=3)
     tap(st == 200 and secs < 2, "a full log FIFO blocks nobody", "HTTP %s after %.1f s" % (st, secs))

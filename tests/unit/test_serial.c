@@ -10,12 +10,14 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "devices/legacy.h"
 #include "fake_host.h"
+#include "vmm/console.h"
 #include "vmm/state.h"
 
 #define GSI 4
@@ -85,10 +87,14 @@ static void wr(struct device *dev, uint64_t off, uint8_t v)
 	dev->ops->write(dev, off, &v, 1);
 }
 
-/* Everything written to the (non-blocking) read end so far. */
-static ssize_t drain(int fd, char *buf, size_t cap)
+/* Everything the UART sent so far, read from the (non-blocking) read end. */
+static ssize_t drain(struct fixture *fx, char *buf, size_t cap)
 {
-	ssize_t n = read(fd, buf, cap);
+	ssize_t n;
+
+	/* Output leaves through the console's queue: wait until it was written. */
+	assert_int_equal(serial_flush(fx->dev, 5000), 0);
+	n = read(fx->pipe_rd, buf, cap);
 
 	return n < 0 && errno == EAGAIN ? 0 : n;
 }
@@ -110,7 +116,7 @@ static void test_tx_to_fd(void **st)
 
 	for (i = 0; i < strlen(msg); i++)
 		wr(fx->dev, RBR, (uint8_t)msg[i]);
-	assert_int_equal(drain(fx->pipe_rd, buf, sizeof(buf)), strlen(msg));
+	assert_int_equal(drain(fx, buf, sizeof(buf)), strlen(msg));
 	assert_memory_equal(buf, msg, strlen(msg));
 	/* Transmission is immediate: THRE and TEMT are always set. */
 	assert_int_equal(rd(fx->dev, LSR) & 0x60, 0x60);
@@ -224,7 +230,7 @@ static void test_dlab(void **st)
 	wr(fx->dev, IER, 0x02);
 	assert_int_equal(rd(fx->dev, RBR), 0x01);
 	assert_int_equal(rd(fx->dev, IER), 0x02);
-	assert_int_equal(drain(fx->pipe_rd, buf, sizeof(buf)), 0);
+	assert_int_equal(drain(fx, buf, sizeof(buf)), 0);
 	wr(fx->dev, LCR, 0x03);
 	assert_int_equal(rd(fx->dev, IER), 0x05);
 	assert_int_equal(rd(fx->dev, LCR), 0x03);
@@ -255,7 +261,7 @@ static void test_loopback(void **st)
 	assert_int_equal(rd(fx->dev, MSR) & 0xf0, 0x60);
 	/* Transmitted bytes come back to the receiver, not to the console. */
 	wr(fx->dev, RBR, 'x');
-	assert_int_equal(drain(fx->pipe_rd, buf, sizeof(buf)), 0);
+	assert_int_equal(drain(fx, buf, sizeof(buf)), 0);
 	assert_int_equal(rd(fx->dev, LSR) & 0x01, 0x01);
 	assert_int_equal(rd(fx->dev, RBR), 'x');
 	/* The line input is disconnected meanwhile. */
@@ -406,6 +412,57 @@ static void test_output_gone(void **st)
 	for (i = 0; i < 100; i++)
 		wr(fx->dev, RBR, 'q');
 	assert_int_equal(rd(fx->dev, LSR) & 0x60, 0x60);
+}
+
+#define FLOOD_BYTES (3u << 20) /* the console queue, a pipe's buffer, and 1 MiB more at least */
+
+struct flood_ctx {
+	struct device *dev;
+	_Atomic bool done;
+};
+
+static void *flood_guest(void *arg)
+{
+	struct flood_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < FLOOD_BYTES; i++)
+		wr(c->dev, RBR, (uint8_t)('a' + i % 26));
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+/*
+ * A console reader that never reads: the guest's writes must all return
+ * (the vCPU never blocks in write) and what does not fit is dropped and
+ * counted. Before the bounded queue, the first write past the pipe's
+ * capacity blocked for good.
+ */
+static void test_stalled_reader_never_blocks(void **st)
+{
+	struct fixture *fx = *st;
+	struct flood_ctx c = {.dev = fx->dev};
+	pthread_t t;
+	int i;
+
+	assert_int_equal(pthread_create(&t, NULL, flood_guest, &c), 0);
+	for (i = 0; i < 200 && !atomic_load(&c.done); i++)
+		usleep(50 * 1000);
+	if (!atomic_load(&c.done))
+		fail_msg("the guest's console writes blocked on a reader that stopped reading");
+	pthread_join(t, NULL);
+	assert_int_equal(atomic_load(&fx->dev->stats.bytes_out), FLOOD_BYTES);
+	/* At most the queue and the pipe's buffer were taken; the rest was dropped. */
+	assert_true(atomic_load(&fx->dev->stats.dropped_out) >=
+		    FLOOD_BYTES - CONSOLE_OUT_BYTES - (1u << 20));
+	assert_int_equal(rd(fx->dev, LSR) & 0x60, 0x60);
+	/* The reader comes back: what was queued is written out. */
+	for (i = 0; i < 500; i++) {
+		drain_all(fx->pipe_rd);
+		if (serial_flush(fx->dev, 10) == 0)
+			break;
+	}
+	assert_int_equal(serial_flush(fx->dev, 0), 0);
 }
 
 static void test_wide_access(void **st)
@@ -568,6 +625,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_state_rejects_corrupt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_reader_never_blocks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wide_access, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_echo, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
