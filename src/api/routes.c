@@ -471,14 +471,21 @@ static bool body_only(struct req *q, const char *const *keys)
 
 /*
  * Firecracker's PUT /snapshot/create. snapshot_path names Banyan's snapshot
- * directory (Firecracker's is a file); mem_file_path, when given, becomes a
- * link to the directory's memory file. A running VM is paused for the
- * snapshot and resumed after it unless "resume_vm": false (Banyan's field).
+ * directory (Firecracker's is a file): a new one, or with "overwrite": true
+ * (Banyan's field) an existing snapshot; mem_file_path, when given, becomes
+ * a new link to the directory's memory file (an existing file is refused).
+ * A running VM is paused for the snapshot and resumed after it unless
+ * "resume_vm": false (Banyan's field).
  */
 static void put_snapshot_create(struct req *q)
 {
-	static const char *const keys[] = {"snapshot_path", "mem_file_path", "snapshot_type",
-					   "version",	    "resume_vm",     NULL};
+	static const char *const keys[] = {"snapshot_path",
+					   "mem_file_path",
+					   "snapshot_type",
+					   "version",
+					   "resume_vm",
+					   "overwrite",
+					   NULL};
 	struct snapshot_create_opts o = {0};
 	const char *type = body_str(q->body, "snapshot_type");
 	char err[SNAP_ERR_LEN];
@@ -489,10 +496,11 @@ static void put_snapshot_create(struct req *q)
 	o.dir = body_str(q->body, "snapshot_path");
 	o.mem_link = body_str(q->body, "mem_file_path");
 	if (!o.dir || !o.dir[0] || (type && strcmp(type, "Full") && strcmp(type, "Diff")) ||
-	    !body_bool(q->body, "resume_vm", &resume)) {
+	    !body_bool(q->body, "resume_vm", &resume) ||
+	    !body_bool(q->body, "overwrite", &o.overwrite)) {
 		reply_fault(q->reply, 400,
 			    "snapshot/create: snapshot_path (a directory) is required; "
-			    "snapshot_type is Full or Diff; resume_vm a boolean");
+			    "snapshot_type is Full or Diff; resume_vm and overwrite booleans");
 		return;
 	}
 	if (!vm_live(q, "take a snapshot"))

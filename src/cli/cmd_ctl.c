@@ -61,9 +61,10 @@ static void ctl_usage(FILE *f)
 		   "commands:\n");
 	for (c = ctl_cmds; c->name; c++)
 		fprintf(f, "  %-13s %s\n", c->name, c->help);
-	fprintf(f, "  snapshot create DIR [--diff] [--paused]\n"
-		   "                full (or diff) snapshot into directory DIR; --paused leaves\n"
-		   "                the VM paused afterwards\n");
+	fprintf(f, "  snapshot create DIR [--diff] [--paused] [--overwrite]\n"
+		   "                full (or diff) snapshot into new directory DIR; --paused\n"
+		   "                leaves the VM paused afterwards; --overwrite lets DIR be an\n"
+		   "                existing snapshot, replaced atomically\n");
 	fprintf(
 	    f, "  clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now]\n"
 	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
@@ -225,6 +226,7 @@ static const struct option ctl_options[] = {
     {"json", no_argument, NULL, 'j'},
     {"diff", no_argument, NULL, 'd'},
     {"paused", no_argument, NULL, 'p'},
+    {"overwrite", no_argument, NULL, 'o'},
     {"count", required_argument, NULL, 'n'},
     {"console", required_argument, NULL, 'c'},
     {"clone-api-socket", required_argument, NULL, 'a'},
@@ -278,23 +280,35 @@ static int ctl_run_json(const char *sock, struct ctl_cmd *c, json_object *o, boo
 	return status;
 }
 
-/* snapshot create DIR [--diff] [--paused] */
-static int ctl_snapshot(const char *sock, char **args, int nargs, bool diff, bool paused, bool json)
+/* What the options of snapshot create ask for. */
+struct ctl_snap_opts {
+	bool diff;
+	bool paused;
+	bool overwrite;
+};
+
+/* snapshot create DIR [--diff] [--paused] [--overwrite] */
+static int ctl_snapshot(const char *sock, char **args, int nargs, const struct ctl_snap_opts *so,
+			bool json)
 {
 	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL};
 	char dir[4096];
 	json_object *o;
 
 	if (nargs != 2 || strcmp(args[0], "create")) {
-		fprintf(stderr, "banyan ctl: usage: snapshot create DIR [--diff] [--paused]\n");
+		fprintf(stderr, "banyan ctl: usage: snapshot create DIR [--diff] [--paused] "
+				"[--overwrite]\n");
 		return EXIT_USAGE;
 	}
 	if (ctl_abs_path(args[1], dir, sizeof(dir)) < 0)
 		return EXIT_USAGE;
 	o = json_object_new_object();
 	json_object_object_add(o, "snapshot_path", json_object_new_string(dir));
-	json_object_object_add(o, "snapshot_type", json_object_new_string(diff ? "Diff" : "Full"));
-	json_object_object_add(o, "resume_vm", json_object_new_boolean(!paused));
+	json_object_object_add(o, "snapshot_type",
+			       json_object_new_string(so->diff ? "Diff" : "Full"));
+	json_object_object_add(o, "resume_vm", json_object_new_boolean(!so->paused));
+	if (so->overwrite)
+		json_object_object_add(o, "overwrite", json_object_new_boolean(true));
 	return ctl_run_json(sock, &c, o, json);
 }
 
@@ -343,7 +357,7 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_clone_opts co = {0};
-	bool diff = false, paused = false;
+	struct ctl_snap_opts so = {0};
 	const char *sock = NULL;
 	const struct ctl_cmd *c;
 	bool json = false;
@@ -364,9 +378,11 @@ int cmd_ctl(int argc, char **argv)
 		if (opt == 's')
 			sock = optarg;
 		else if (opt == 'd')
-			diff = true;
+			so.diff = true;
 		else if (opt == 'p')
-			paused = true;
+			so.paused = true;
+		else if (opt == 'o')
+			so.overwrite = true;
 		else if (opt == 'n')
 			co.count = optarg;
 		else if (opt == 'c')
@@ -379,7 +395,7 @@ int cmd_ctl(int argc, char **argv)
 			json = true;
 	}
 	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
-		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, diff, paused, json);
+		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, &so, json);
 	if (sock && optind < argc && strcmp(argv[optind], "clone") == 0)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {

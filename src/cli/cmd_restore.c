@@ -276,7 +276,7 @@ int cmd_restore(int argc, char **argv)
 {
 	struct restore_opts o;
 	struct snapshot_image *img;
-	char err[SNAP_ERR_LEN];
+	char err[SNAP_ERR_LEN] = "";
 	int ret = parse_restore_args(&o, argc, argv);
 
 	if (ret != 0) {

@@ -10,16 +10,19 @@
 #include "snapshot/format.h"
 
 #include "util/file.h"
+#include "util/log.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -113,30 +116,217 @@ static void random_id(char id[SNAP_ID_LEN + 1])
 
 /* --- writing --- */
 
-int snap_writer_open(struct snap_writer *w, const char *dir, char *err)
+/* The entries a snapshot directory holds: what overwriting one removes. */
+static bool snapshot_file(const struct snap_manifest *m, const char *name)
 {
+	if (!strcmp(name, SNAP_MANIFEST) || !strcmp(name, SNAP_MANIFEST ".new") ||
+	    !strcmp(name, SNAP_MEMORY_FILE))
+		return true;
+	/* disk-vdX.overlay */
+	if (strlen(name) == 16 && !strncmp(name, "disk-vd", 7) && name[7] >= 'a' &&
+	    name[7] <= 'z' && !strcmp(name + 8, ".overlay"))
+		return true;
+	for (unsigned int i = 0; i < m->nsections; i++)
+		if (!strcmp(name, m->sections[i].file))
+			return true;
+	return false;
+}
+
+/* @dir holds only @m's files, each a regular file (nothing else is deleted with it). */
+static bool only_snapshot_files(const char *dir, const struct snap_manifest *m, char *bad,
+				size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	bool ok = d != NULL;
+
+	while (ok && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		ok = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     S_ISREG(st.st_mode) && snapshot_file(m, e->d_name);
+		if (!ok)
+			snprintf(bad, len, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return ok;
+}
+
+int snap_check_target(const char *dir, bool overwrite, char *err)
+{
+	struct snap_manifest m;
+	char bad[256] = "?", tmp[SNAP_ERR_LEN];
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return errno == ENOENT
+			   ? 0
+			   : (fail(err, "cannot use %s: %s", dir, strerror(errno)), -errno);
+	if (!S_ISDIR(st.st_mode))
+		return fail(err,
+			    "%s exists and is not a snapshot directory: refusing to replace it",
+			    dir),
+		       -EEXIST;
+	if (snap_read_manifest(dir, &m, tmp) < 0)
+		return fail(err,
+			    "%s exists and is not a snapshot (%s): refusing to replace it; choose "
+			    "a path that does not exist",
+			    dir, tmp),
+		       -EEXIST;
+	if (!overwrite)
+		return fail(err,
+			    "%s is already a snapshot: refusing to replace it without overwrite "
+			    "(banyan ctl snapshot create --overwrite, API \"overwrite\": true)",
+			    dir),
+		       -EEXIST;
+	if (!only_snapshot_files(dir, &m, bad, sizeof(bad)))
+		return fail(err,
+			    "%s holds '%s', which is not part of the snapshot: refusing to replace "
+			    "it",
+			    dir, bad),
+		       -EEXIST;
+	return 0;
+}
+
+/*
+ * Temporaries are "NAME.tmp-PID-XXXXXX", and their writer holds a flock on
+ * them until it commits or aborts. One is stale when PID is gone and the
+ * lock is free (a writer in another PID namespace still holds the lock; a
+ * reused PID keeps it, which errs on the side of keeping). Returns the PID
+ * or 0 when @name is not such a temporary.
+ */
+static pid_t tmp_owner(const char *name)
+{
+	const char *t = strstr(name, ".tmp-"), *p;
+	long pid = 0;
+
+	if (!t)
+		return 0;
+	for (p = t + 5; *p >= '0' && *p <= '9' && pid < (1L << 22); p++)
+		pid = pid * 10 + (*p - '0');
+	if (p == t + 5 || *p != '-' || strlen(p + 1) != 6 || strstr(p, ".tmp-"))
+		return 0;
+	return (pid_t)pid;
+}
+
+static bool tmp_is_stale(int parent, const char *name, int *fd)
+{
+	pid_t pid = tmp_owner(name);
+
+	*fd = -1;
+	if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+		return false;
+	*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd >= 0 && flock(*fd, LOCK_EX | LOCK_NB) == 0)
+		return true;
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return false;
+}
+
+/* Remove a stale temporary holding regular files only (a writer makes nothing else). */
+static void remove_stale(int parent, const char *name, int fd)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *e;
+	struct stat st;
+	bool plain = d != NULL;
+
+	while (plain && (e = readdir(d)))
+		plain =
+		    !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode));
+	if (plain) {
+		rewinddir(d);
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(fd, e->d_name, 0);
+		if (unlinkat(parent, name, AT_REMOVEDIR) == 0)
+			log_info("removed %s, left by a snapshot writer that is gone", name);
+	}
+	if (d)
+		closedir(d); /* closes @fd, releasing the lock */
+	else
+		close(fd);
+}
+
+void snap_clean_stale(const char *parent)
+{
+	DIR *d = opendir(parent);
+	struct dirent *e;
+	int fd;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (tmp_is_stale(dirfd(d), e->d_name, &fd))
+			remove_stale(dirfd(d), e->d_name, fd);
+	closedir(d);
+}
+
+static void parent_of(const char *path, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, len, ".");
+	else if (slash == path)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(slash - path), path);
+}
+
+/* DIR.tmp-PID-XXXXXX, opened and locked for as long as this writer lives. */
+static int writer_mktemp(struct snap_writer *w, char *err)
+{
+	int e;
+
+	if (snprintf(w->tmp, sizeof(w->tmp), "%s.tmp-%d-XXXXXX", w->final, (int)getpid()) >=
+		(int)sizeof(w->tmp) ||
+	    !mkdtemp(w->tmp)) {
+		e = errno;
+		w->tmp[0] = '\0';
+		return fail(err, "cannot create a temporary directory next to %s: %s", w->final,
+			    strerror(e)),
+		       -e;
+	}
+	w->dirfd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0) {
+		e = errno;
+		rmdir(w->tmp);
+		w->tmp[0] = '\0';
+		return fail(err, "cannot open %s: %s", w->tmp, strerror(e)), -e;
+	}
+	/* A file system without flock: nobody can lock it, so nobody removes it. */
+	(void)flock(w->dirfd, LOCK_EX | LOCK_NB);
+	return 0;
+}
+
+int snap_writer_open(struct snap_writer *w, const char *dir, bool overwrite, char *err)
+{
+	char parent[PATH_MAX];
 	size_t n = strlen(dir);
+	int ret;
 
 	memset(w, 0, sizeof(*w));
 	w->dirfd = -1;
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
-	if (n == 0 || n + 16 >= sizeof(w->tmp))
+	if (n == 0 || n + 32 >= sizeof(w->tmp))
 		return fail(err, "snapshot path '%s' is empty or too long", dir), -EINVAL;
 	memcpy(w->final, dir, n);
-	if (snprintf(w->tmp, sizeof(w->tmp), "%s.tmp-XXXXXX", w->final) >= (int)sizeof(w->tmp) ||
-	    !mkdtemp(w->tmp)) {
-		int e = errno;
-
-		return fail(err, "cannot create %s: %s", w->tmp, strerror(e)), -e;
-	}
-	w->dirfd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->dirfd < 0) {
-		int e = errno;
-
-		rmdir(w->tmp);
-		return fail(err, "cannot open %s: %s", w->tmp, strerror(e)), -e;
-	}
+	w->overwrite = overwrite;
+	ret = snap_check_target(w->final, overwrite, err);
+	if (ret < 0)
+		return ret;
+	parent_of(w->final, parent, sizeof(parent));
+	snap_clean_stale(parent);
+	ret = writer_mktemp(w, err);
+	if (ret < 0)
+		return ret;
 	w->m.version = SNAP_FORMAT_VERSION;
 	random_id(w->m.id);
 	w->m.created = (uint64_t)time(NULL);
@@ -400,19 +590,39 @@ static int fsync_path(const char *path)
 	return ret;
 }
 
-static void parent_of(const char *path, char *out, size_t len)
+/*
+ * Replace the snapshot at DIR: checked again now, exchanged, and checked
+ * once more where it landed (DIR.tmp-): whatever else took its place in
+ * the meantime is exchanged back, untouched.
+ */
+static int writer_replace(struct snap_writer *w, char *err)
 {
-	const char *slash = strrchr(path, '/');
+	struct snap_manifest m;
+	char bad[256], tmp[SNAP_ERR_LEN];
+	int ret = snap_check_target(w->final, w->overwrite, err);
 
-	if (!slash)
-		snprintf(out, len, ".");
-	else if (slash == path)
-		snprintf(out, len, "/");
-	else
-		snprintf(out, len, "%.*s", (int)(slash - path), path);
+	if (ret < 0)
+		return ret;
+	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_EXCHANGE) < 0)
+		return fail(err, "cannot move %s into place: %s", w->final, strerror(errno)),
+		       -errno;
+	if (snap_read_manifest(w->tmp, &m, tmp) < 0 ||
+	    !only_snapshot_files(w->tmp, &m, bad, sizeof(bad))) {
+		if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_EXCHANGE) < 0)
+			return fail(err,
+				    "%s changed while the snapshot was written, and cannot be "
+				    "put back from %s: %s",
+				    w->final, w->tmp, strerror(errno)),
+			       (w->tmp[0] = '\0', -EEXIST); /* keep both */
+		return fail(err, "%s changed while the snapshot was written: left as it is",
+			    w->final),
+		       -EEXIST;
+	}
+	snap_remove_dir(w->tmp); /* the old snapshot */
+	return 0;
 }
 
-/* Move the finished directory into place: a new name, or exchanged with the old one. */
+/* Move the finished directory into place: a new name, or (overwrite) exchanged with the old. */
 static int writer_publish(struct snap_writer *w, char *err)
 {
 	char parent[PATH_MAX];
@@ -420,14 +630,14 @@ static int writer_publish(struct snap_writer *w, char *err)
 
 	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) < 0) {
 		if (errno != EEXIST && errno != ENOTEMPTY)
-			ret = -errno;
-		else if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_EXCHANGE) < 0)
-			ret = -errno;
+			ret =
+			    (fail(err, "cannot move %s into place: %s", w->final, strerror(errno)),
+			     -errno);
 		else
-			snap_remove_dir(w->tmp); /* now the old snapshot */
+			ret = writer_replace(w, err);
 	}
 	if (ret < 0)
-		return fail(err, "cannot move %s into place: %s", w->final, strerror(-ret)), ret;
+		return ret;
 	parent_of(w->final, parent, sizeof(parent));
 	fsync_path(parent);
 	return 0;
@@ -654,6 +864,27 @@ static int parse_manifest(json_object *o, struct snap_manifest *m, char *err)
 	return parse_sections(get(o, "sections", json_type_array), m, err);
 }
 
+/*
+ * Open a file of a snapshot for reading: never blocking (a FIFO put there
+ * must not hold the reader forever) and refused (-EBADMSG, a damaged
+ * snapshot) unless a regular file. The fd, or -errno with @err.
+ */
+static int open_regular(const char *path, struct stat *st, char *err)
+{
+	int fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG), e;
+
+	if (fd == -FILE_EKIND)
+		return fail(err, "%s is %s", path, file_kind_error(FILE_KIND_REG)), -EBADMSG;
+	if (fd < 0)
+		return fail(err, "cannot open %s: %s", path, strerror(-fd)), fd;
+	if (fstat(fd, st) < 0) {
+		e = errno;
+		close(fd);
+		return fail(err, "cannot read %s: %s", path, strerror(e)), -e;
+	}
+	return fd;
+}
+
 static int read_small_file(const char *dir, const char *name, uint64_t max, uint8_t **buf,
 			   size_t *len, char *err)
 {
@@ -662,14 +893,14 @@ static int read_small_file(const char *dir, const char *name, uint64_t max, uint
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG); /* a FIFO must not block */
+	fd = open_regular(path, &st, err);
 	if (fd < 0)
-		return fail(err, "cannot open %s: %s", path,
-			    fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-fd)),
-		       fd;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		return fd;
+	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		return fail(err, "%s is not a regular file or too large", path), -EBADMSG;
+		return fail(err, "%s is too large (%llu bytes)", path,
+			    (unsigned long long)st.st_size),
+		       -EBADMSG;
 	}
 	*len = (size_t)st.st_size;
 	*buf = malloc(*len + 1);
@@ -757,12 +988,10 @@ static int open_memory(const char *dir, const struct snap_manifest *m, char *err
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_FILE);
-	fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG);
+	fd = open_regular(path, &st, err);
 	if (fd < 0)
-		return fail(err, "cannot open %s: %s", path,
-			    fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-fd)),
-		       fd;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != m->mem_size) {
+		return fd;
+	if ((uint64_t)st.st_size != m->mem_size) {
 		close(fd);
 		return fail(err, "%s is truncated (%llu bytes, the manifest says %llu)", path,
 			    (unsigned long long)st.st_size, (unsigned long long)m->mem_size),
@@ -775,8 +1004,10 @@ int snap_read_bitmap(const char *dir, const struct snap_manifest *m, uint64_t **
 {
 	size_t len, want = (m->mem_size / SNAP_PAGE + 63) / 64 * 8;
 	uint8_t *buf;
-	int ret = snap_read_section(dir, m, "memory.map", &buf, &len, err);
+	int ret;
 
+	*bitmap = NULL; /* callers free it whatever happens */
+	ret = snap_read_section(dir, m, "memory.map", &buf, &len, err);
 	if (ret < 0)
 		return ret;
 	if (len != want) {
@@ -858,7 +1089,7 @@ int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, cha
 	fd = open_memory(dir, m, err);
 	if (fd < 0)
 		return fd;
-	if (memory && m->type == SNAP_DIFF)
+	if (m->type == SNAP_DIFF) /* cheap, and a restore needs it whole */
 		ret = snap_read_bitmap(dir, m, &bitmap, err);
 	c.bitmap = bitmap;
 	if (ret == 0 && memory) {

@@ -2,11 +2,13 @@
  * The on-disk snapshot format (docs/snapshot-format.md): a directory with
  * a JSON manifest, one file per state section and a sparse memory file.
  *
- * Writing is atomic: everything goes into DIR.tmp-XXXXXX next to DIR, each
- * file and the directory are fsynced, and only then is the directory renamed
- * into place (exchanged with an older DIR, which is then removed). A crash or
- * a full disk leaves the previous DIR untouched and at most a .tmp-
- * directory, which no reader loads.
+ * Writing is atomic: everything goes into DIR.tmp-PID-XXXXXX next to DIR,
+ * each file and the directory are fsynced, and only then is the directory
+ * renamed into place (exchanged with an older snapshot at DIR when
+ * overwriting, which is then removed). Nothing but an absent DIR or, when
+ * asked, an existing snapshot is ever replaced. A crash or a full disk
+ * leaves the previous DIR untouched and at most a .tmp- directory, which no
+ * reader loads and the next writer in that directory removes.
  *
  * Reading checks everything before anything uses it: the manifest's format
  * and version, each section's size and CRC-32, the memory file's size and,
@@ -65,16 +67,38 @@ struct snap_manifest {
 
 struct snap_writer {
 	char final[PATH_MAX]; /* DIR */
-	char tmp[PATH_MAX];   /* DIR.tmp-XXXXXX */
+	char tmp[PATH_MAX];   /* DIR.tmp-PID-XXXXXX, flock'ed while the writer lives */
 	int dirfd;
+	bool overwrite; /* an existing snapshot at DIR may be replaced */
 	struct snap_manifest m;
 };
 
 /*
- * snap_writer_open - create DIR.tmp-XXXXXX next to @dir; the manifest starts
- * with a fresh id and the creation time. 0 or -errno with @err.
+ * snap_check_target - may a snapshot be written at @dir? Yes when nothing
+ * is there; with @overwrite also when a snapshot is there and its
+ * directory holds nothing but the snapshot's own regular files. Anything
+ * else (a file, a symlink, another directory, a snapshot without
+ * @overwrite) is refused with -EEXIST and a reason in @err. Never changes
+ * anything.
  */
-int snap_writer_open(struct snap_writer *w, const char *dir, char *err)
+int snap_check_target(const char *dir, bool overwrite, char *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * snap_clean_stale - remove the temporaries "NAME.tmp-PID-XXXXXX" in
+ * directory @parent whose writer is gone: PID no longer exists, nobody
+ * holds the directory's flock, and it holds only regular files. Anything
+ * else is left alone (older "NAME.tmp-XXXXXX" ones included).
+ */
+void snap_clean_stale(const char *parent);
+
+/*
+ * snap_writer_open - check @dir with snap_check_target(@overwrite), clean
+ * stale temporaries next to it, and create DIR.tmp-PID-XXXXXX; the
+ * manifest starts with a fresh id and the creation time. 0 or -errno
+ * with @err (nothing created).
+ */
+int snap_writer_open(struct snap_writer *w, const char *dir, bool overwrite, char *err)
     __attribute__((warn_unused_result));
 
 /* snap_writer_section - write section @name (@len bytes) to its own file, fsynced. */
@@ -94,8 +118,10 @@ int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size
 
 /*
  * snap_writer_commit - write the manifest, fsync, and move the directory
- * into place atomically (replacing an older DIR). On failure nothing but
- * the older DIR remains. Always releases @w.
+ * into place atomically: a new name, or with @w->overwrite exchanged with
+ * the snapshot at DIR (checked again first, and exchanged back if anything
+ * else took its place). On failure whatever was at DIR remains as it was.
+ * Always releases @w.
  */
 int snap_writer_commit(struct snap_writer *w, char *err) __attribute__((warn_unused_result));
 
@@ -121,15 +147,18 @@ int snap_read_section(const char *dir, const struct snap_manifest *m, const char
 bool snap_has_section(const struct snap_manifest *m, const char *name);
 
 /*
- * snap_verify - every section's CRC, the memory file's size, and with
- * @memory its CRC too (reads every data page). 0 or -EBADMSG with @err.
+ * snap_verify - every section's CRC, the memory file's size, a diff's
+ * memory.map size, and with @memory the memory's CRC too (reads every
+ * data page). Files that are not regular files are refused (never
+ * opened blocking). 0 or -EBADMSG with @err.
  */
 int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, char *err)
     __attribute__((warn_unused_result));
 
 /*
  * snap_read_bitmap - a diff's memory.map as one bit per page
- * (mem_size / 4096 bits, malloc'ed). 0 or -errno with @err.
+ * (mem_size / 4096 bits, malloc'ed). 0 or -errno with @err; *@bitmap is
+ * NULL on failure, so callers may always free it.
  */
 int snap_read_bitmap(const char *dir, const struct snap_manifest *m, uint64_t **bitmap, char *err)
     __attribute__((warn_unused_result));

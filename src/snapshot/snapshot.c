@@ -5,6 +5,7 @@
  */
 #include "snapshot/snapshot.h"
 
+#include "snapshot/store.h"
 #include "devices/vmgenid.h"
 #include "util/file.h"
 #include "virtio/blk_overlay.h"
@@ -278,7 +279,9 @@ static int devices_restore(struct vm *vm, struct state_io *io, char *err)
 				    strerror(-ret)),
 			       ret;
 	}
-	return state_io_finish(io);
+	if (state_io_finish(io) < 0)
+		return fail(err, "the devices section has bytes after its last device"), -EBADMSG;
+	return 0;
 }
 
 /* --- vCPUs and the VM --- */
@@ -335,7 +338,9 @@ static int vcpus_restore(struct vm *vm, struct state_io *io, char *err)
 						    : strerror(-ret)),
 			       ret;
 	}
-	return state_io_finish(io);
+	if (state_io_finish(io) < 0)
+		return fail(err, "the vcpus section has bytes after its last vCPU"), -EBADMSG;
+	return 0;
 }
 
 /* --- taking a snapshot --- */
@@ -440,18 +445,50 @@ static int check_diff(struct vm *vm, const struct snapshot_create_opts *o, char 
 	return 0;
 }
 
-static void link_memory(const char *dir, const char *dest, char *err)
+/*
+ * Firecracker's mem_file_path: a new name for the memory file. Never a
+ * replacement: snapshot_create refused an existing path, and link() and
+ * symlink() fail rather than replace one that appeared since.
+ */
+static int link_memory(const char *dir, const char *dest, char *err)
 {
 	char mem[PATH_MAX + 16], abs[PATH_MAX];
 
 	snprintf(mem, sizeof(mem), "%s/%s", dir, SNAP_MEMORY_FILE);
-	unlink(dest);
 	if (link(mem, dest) == 0)
-		return;
-	if (realpath(mem, abs) && symlink(abs, dest) == 0)
-		return;
-	log_warn("snapshot %s: cannot link the memory file to %s: %s", dir, dest, strerror(errno));
-	(void)err;
+		return 0;
+	if (errno != EEXIST && realpath(mem, abs) && symlink(abs, dest) == 0)
+		return 0;
+	return fail(err, "snapshot %s written, but its memory file cannot be linked to %s: %s", dir,
+		    dest, strerror(errno)),
+	       -errno;
+}
+
+/*
+ * Everything that would make the snapshot refused, checked before the VM
+ * is paused: what is at the path (nothing, or with overwrite a snapshot no
+ * diff depends on), and the memory link's path (nothing there).
+ */
+static int check_create(const struct snapshot_create_opts *o, char *err)
+{
+	struct stat st;
+	int ret = snap_check_target(o->dir, o->overwrite, err);
+
+	if (ret == 0 && o->overwrite)
+		ret = store_check_replace(o->dir, err);
+	if (ret < 0 || !o->mem_link)
+		return ret;
+	if (!o->mem_link[0])
+		return fail(err, "mem_file_path is empty"), -EINVAL;
+	if (lstat(o->mem_link, &st) == 0)
+		return fail(err,
+			    "mem_file_path %s already exists: Banyan never replaces a file there; "
+			    "remove it or choose another path",
+			    o->mem_link),
+		       -EEXIST;
+	if (errno != ENOENT)
+		return fail(err, "mem_file_path %s: %s", o->mem_link, strerror(errno)), -errno;
+	return 0;
 }
 
 /*
@@ -481,7 +518,7 @@ static int save_overlays(struct vm *vm, struct snap_writer *w, char *err)
 static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, char *err)
 {
 	struct snap_writer w;
-	int ret = snap_writer_open(&w, o->dir, err);
+	int ret = snap_writer_open(&w, o->dir, o->overwrite, err);
 
 	if (ret < 0)
 		return ret;
@@ -525,13 +562,16 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 		return fail(err, "out of memory"), ret;
 	if (o->diff && (ret = check_diff(vm, o, err)) < 0)
 		return ret;
+	ret = check_create(o, err);
+	if (ret < 0)
+		return ret;
 	vm_pause(vm);
 	if (atomic_load(&vm->stopping))
 		ret = (fail(err, "the VM is stopping"), -ESHUTDOWN);
 	else
 		ret = snapshot_write(vm, o, err);
 	if (ret == 0 && o->mem_link)
-		link_memory(o->dir, o->mem_link, err);
+		ret = link_memory(o->dir, o->mem_link, err);
 	if (ret == 0)
 		log_info("snapshot %s written (%s)", o->dir, o->diff ? "diff" : "full");
 	if (!was_paused && !o->stay_paused)
@@ -695,10 +735,21 @@ static int decode_config(struct snapshot_image *img, char *err)
 	return find_saved_overlays(img, dir, err);
 }
 
+/* Every failure of open and restore leaves a reason in @err, even one no path wrote. */
+static int reason(char *err, int ret, const char *what)
+{
+	if (ret < 0 && !err[0])
+		fail(err, "%s: %s", what, strerror(-ret));
+	return ret;
+}
+
 int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **out, char *err)
 {
 	struct snapshot_image *img = calloc(1, sizeof(*img));
 	int ret;
+
+	err[0] = '\0';
+	*out = NULL;
 
 	if (img) {
 		img->dirs = calloc(SNAP_MAX_CHAIN, sizeof(*img->dirs));
@@ -713,7 +764,7 @@ int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **o
 		ret = decode_config(img, err);
 	if (ret < 0) {
 		snapshot_close(img);
-		return ret;
+		return reason(err, ret, dir);
 	}
 	snprintf(img->mem_path, sizeof(img->mem_path), "%s/%s", img->dirs[0], SNAP_MEMORY_FILE);
 	*out = img;
@@ -775,7 +826,7 @@ static int vm_section(struct vm *vm, struct state_io *io, char *err)
 static int apply_diffs(struct snapshot_image *img, struct vm *vm, char *err)
 {
 	for (unsigned int i = 1; i < img->depth; i++) {
-		uint64_t *bitmap;
+		uint64_t *bitmap = NULL;
 		int ret = snap_read_bitmap(img->dirs[i], &img->m[i], &bitmap, err);
 
 		if (ret == 0)
@@ -885,6 +936,7 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	struct vm *vm;
 	int ret;
 
+	err[0] = '\0';
 	cfg.console_out_fd = o->console_out_fd;
 	ret = restore_overlays(img, &cfg, err);
 	if (ret < 0)
@@ -914,7 +966,7 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 		snap_state_parent(vm, img->dirs[img->depth - 1], img->m[img->depth - 1].id);
 	if (ret < 0) {
 		vm_destroy(vm);
-		return ret;
+		return reason(err, ret, "cannot restore the snapshot");
 	}
 	*out = vm;
 	return 0;

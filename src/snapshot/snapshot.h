@@ -15,18 +15,22 @@
 #include "vmm/vm.h"
 
 struct snapshot_create_opts {
-	const char *dir;  /* where the snapshot goes (a directory; replaced atomically) */
+	const char *dir;  /* where the snapshot goes (a new directory) */
+	bool overwrite;	  /* @dir may be an existing snapshot, replaced atomically */
 	bool diff;	  /* only the pages written since the parent */
 	bool stay_paused; /* leave the VM paused afterwards (else as it was) */
-	const char *
-	    mem_link; /* Firecracker's mem_file_path: a hard link (or symlink) to the memory file */
+	/* Firecracker's mem_file_path: a new hard link (or symlink) to the memory file */
+	const char *mem_link;
 };
 
 /*
  * snapshot_create - pause @vm, save it into @o->dir, resume it unless asked
  * otherwise (or it was paused before). Call from any thread but a vCPU's.
- * Returns 0, or -errno with a one-line reason in @err (the VM keeps
- * running; the previous snapshot at @o->dir, if any, is untouched).
+ * Refused before the VM is paused: an existing @o->dir that is not a
+ * snapshot, or is one without @o->overwrite, or one diff snapshots in its
+ * directory depend on; an existing @o->mem_link. Returns 0, or -errno with
+ * a one-line reason in @err (the VM keeps running; whatever was at
+ * @o->dir and @o->mem_link is untouched).
  */
 int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err)
     __attribute__((warn_unused_result));

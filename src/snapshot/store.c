@@ -180,7 +180,7 @@ static int fold_into(const struct store_entry *p, const struct store_entry *c, c
 		for (uint64_t i = 0; i < words; i++)
 			pmap[i] |= cmap[i];
 	if (ret == 0)
-		ret = snap_writer_open(&w, c->path, err);
+		ret = snap_writer_open(&w, c->path, true, err);
 	if (ret == 0) {
 		ret = copy_sections(&w, c, err);
 		if (ret == 0)
@@ -213,20 +213,66 @@ static int relink(const struct store_entry *p, struct store_entry *c, char *err)
 	return snap_write_manifest_file(c->path, &c->m, err);
 }
 
-int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool merge, char *err)
+int store_check_dependents(struct store_entry *v, unsigned int n, unsigned int i, const char *what,
+			   char *err)
 {
 	unsigned int diffs = 0;
-	int ret = 0;
+	int first = -1;
 
 	for (unsigned int j = 0; j < n; j++)
-		if (store_parent(v, n, j) == (int)i && v[j].m.type == SNAP_DIFF)
+		if (store_parent(v, n, j) == (int)i && v[j].m.type == SNAP_DIFF) {
+			first = first < 0 ? (int)j : first;
 			diffs++;
-	if (diffs && !merge)
-		return fail(err,
-			    "%s has %u diff snapshot%s depending on it: delete with --merge to "
-			    "fold it into them, or delete them first",
-			    v[i].name, diffs, diffs > 1 ? "s" : ""),
-		       -EBUSY;
+		}
+	if (!diffs)
+		return 0;
+	return fail(err, "%s has %u diff snapshot%s depending on it (%s%s): %s", v[i].path, diffs,
+		    diffs > 1 ? "s" : "", v[first].name, diffs > 1 ? ", ..." : "", what),
+	       -EBUSY;
+}
+
+int store_check_replace(const char *dir, char *err)
+{
+	char path[PATH_MAX], store[PATH_MAX];
+	const char *slash, *name;
+	struct store_entry *v = NULL;
+	unsigned int n = 0;
+	size_t len = strlen(dir);
+	int i, ret;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	snprintf(path, sizeof(path), "%.*s", (int)len, dir);
+	slash = strrchr(path, '/');
+	name = slash ? slash + 1 : path;
+	if (slash)
+		snprintf(store, sizeof(store), "%.*s", slash == path ? 1 : (int)(slash - path),
+			 path);
+	else
+		snprintf(store, sizeof(store), ".");
+	if (store_scan(store, &v, &n, err) < 0)
+		return 0; /* no readable store: nothing there depends on @dir */
+	i = store_find(v, n, name);
+	ret = i < 0 || strcmp(v[i].name, name)
+		  ? 0
+		  : store_check_dependents(v, n, (unsigned int)i,
+					   "replacing it would orphan "
+					   "them; delete them first or "
+					   "choose another path",
+					   err);
+	free(v);
+	return ret;
+}
+
+int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool merge, char *err)
+{
+	int ret = 0;
+
+	if (!merge && (ret = store_check_dependents(v, n, i,
+						    "delete with --merge to fold it into them, or "
+						    "delete them first",
+						    err)) < 0)
+		return ret;
 	for (unsigned int j = 0; j < n && ret == 0; j++) {
 		if (store_parent(v, n, j) != (int)i)
 			continue;

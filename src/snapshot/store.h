@@ -32,8 +32,23 @@ int store_find(struct store_entry *v, unsigned int n, const char *name);
 int store_parent(struct store_entry *v, unsigned int n, unsigned int i);
 
 /*
+ * store_check_dependents - the one rule for removing or replacing entry
+ * @i: refused (-EBUSY, @err naming the diffs and then @what) while diff
+ * snapshots in the store depend on it. 0 when none does.
+ */
+int store_check_dependents(struct store_entry *v, unsigned int n, unsigned int i, const char *what,
+			   char *err) __attribute__((warn_unused_result));
+
+/*
+ * store_check_replace - may the snapshot at @dir be replaced by a new one?
+ * The store is @dir's directory; store_check_dependents decides. 0 also
+ * when nothing (or no snapshot) is at @dir.
+ */
+int store_check_replace(const char *dir, char *err) __attribute__((warn_unused_result));
+
+/*
  * store_delete - delete entry @i. Diff snapshots depending on it make it
- * refuse (-EBUSY), unless @merge: then each is first rewritten atomically
+ * refuse (-EBUSY, store_check_dependents), unless @merge: then each is first rewritten atomically
  * to hold @i's pages too (and @i's parent becomes its parent). Full
  * children are relinked to @i's parent. 0 or -errno with @err.
  */

@@ -66,7 +66,7 @@ static int write_snap(struct fx *f, const char *dir, const uint64_t *bitmap, cha
 {
 	struct snap_writer w;
 	char err[SNAP_ERR_LEN];
-	int ret = snap_writer_open(&w, dir, err);
+	int ret = snap_writer_open(&w, dir, true, err);
 
 	if (ret < 0)
 		return ret;
