@@ -3,7 +3,9 @@
  * sections, the sparse memory file and diffs, refusal of corrupt,
  * truncated and newer snapshots, and atomic replacement when a write fails
  * (RLIMIT_FSIZE makes the kernel refuse the write half-way, as a full disk
- * would).
+ * would). What a writer may replace (nothing but a snapshot, and only when
+ * asked), non-regular files in a snapshot, a diff without its bitmap, and
+ * the removal of temporaries whose writer is gone.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,10 +22,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "snapshot/format.h"
+#include "snapshot/store.h"
 
 #define MEM_SIZE (4ULL << 20) /* 1024 pages */
 
@@ -291,6 +296,229 @@ static void test_atomic_replace(void **state)
 	assert_false(has_tmp_dirs(f->root));
 }
 
+static bool exists(const char *root, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	return access(path, F_OK) == 0;
+}
+
+static void make_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* Nothing but an absent path, or (asked) a snapshot, is ever replaced; refusals touch nothing. */
+static void test_refused_targets(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], path[256];
+	struct snap_writer w;
+	struct stat st;
+
+	assert_int_equal(mkdir(f->dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/keep.txt", f->dir);
+	make_file(path, "mine");
+	snprintf(path, sizeof(path), "%s/sub", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	for (int ow = 0; ow < 2; ow++) {
+		assert_int_equal(snap_writer_open(&w, f->dir, ow, err), -EEXIST);
+		assert_non_null(strstr(err, "is not a snapshot"));
+	}
+	assert_true(exists(f->dir, "keep.txt") && exists(f->dir, "sub"));
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755);
+	assert_false(has_tmp_dirs(f->root));
+	/* A file, and a symlink, at the path. */
+	snprintf(path, sizeof(path), "%s/file", f->root);
+	make_file(path, "data");
+	assert_int_equal(snap_writer_open(&w, path, true, err), -EEXIST);
+	assert_non_null(strstr(err, "not a snapshot directory"));
+	assert_true(exists(f->root, "file"));
+	snprintf(path, sizeof(path), "%s/link", f->root);
+	assert_int_equal(symlink(f->dir, path), 0);
+	assert_int_equal(snap_writer_open(&w, path, true, err), -EEXIST);
+	assert_false(has_tmp_dirs(f->root));
+}
+
+static void test_overwrite_rules(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], path[512], id[SNAP_ID_LEN + 1];
+	struct snap_manifest m;
+	struct snap_writer w;
+
+	assert_int_equal(write_snap(f, f->dir, NULL, id), 0);
+	assert_int_equal(snap_writer_open(&w, f->dir, false, err), -EEXIST);
+	assert_non_null(strstr(err, "already a snapshot"));
+	/* A snapshot directory that also holds something else is not replaced either. */
+	snprintf(path, sizeof(path), "%s/notes.txt", f->dir);
+	make_file(path, "mine");
+	assert_int_equal(snap_writer_open(&w, f->dir, true, err), -EEXIST);
+	assert_non_null(strstr(err, "notes.txt"));
+	unlink(path);
+	/* Swapped for a directory that is no snapshot while the writer worked: left alone. */
+	assert_int_equal(snap_writer_open(&w, f->dir, true, err), 0);
+	snprintf(path, sizeof(path), "rm -rf %s && mkdir %s && echo x >%s/keep", f->dir, f->dir,
+		 f->dir);
+	assert_int_equal(system(path), 0);
+	w.m.ncpus = 1;
+	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, NULL, true, err), 0);
+	assert_int_equal(snap_writer_commit(&w, err), -EEXIST);
+	assert_true(exists(f->dir, "keep"));
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), -ENOENT);
+	assert_false(has_tmp_dirs(f->root));
+}
+
+/* A FIFO in a snapshot is refused at once, never opened blocking. */
+static void test_fifo(void **state)
+{
+	struct fx *f = *state;
+	static const char *const files[] = {"vcpus.state", "memory", "manifest.json"};
+	char err[SNAP_ERR_LEN], path[256];
+	struct snap_manifest m;
+
+	assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	alarm(10); /* a hang fails the test instead of the suite's timeout */
+	for (unsigned int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
+		assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		assert_int_equal(load(f->dir, false, err), -EBADMSG);
+		assert_non_null(strstr(err, "not a regular file"));
+		snprintf(path, sizeof(path), "rm -rf %s", f->dir);
+		assert_int_equal(system(path), 0);
+		assert_int_equal(write_snap(f, f->dir, NULL, NULL), 0);
+	}
+	alarm(0);
+}
+
+/* A diff without its memory.map, or one of the wrong size: an error, and a NULL bitmap. */
+static void test_missing_bitmap(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bitmap[1024 / 64] = {1};
+	struct snap_manifest m;
+	char err[SNAP_ERR_LEN];
+	uint64_t *map = (uint64_t *)(uintptr_t)1; /* what an uninitialised pointer holds */
+
+	assert_int_equal(write_snap(f, f->dir, bitmap, NULL), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_string_equal(m.sections[m.nsections - 1].name, "memory.map");
+	m.nsections--;
+	assert_int_equal(snap_read_bitmap(f->dir, &m, &map, err), -EBADMSG);
+	assert_null(map);
+	assert_int_equal(snap_verify(f->dir, &m, false, err), -EBADMSG);
+	assert_non_null(strstr(err, "memory.map"));
+	m.nsections++;
+	m.mem_size *= 2;
+	map = (uint64_t *)(uintptr_t)1;
+	assert_int_equal(snap_read_bitmap(f->dir, &m, &map, err), -EBADMSG);
+	assert_null(map);
+	assert_non_null(strstr(err, "wrong size"));
+}
+
+static void make_tmp(const char *root, const char *name, bool subdir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, subdir ? "d" : "memory");
+	if (subdir)
+		assert_int_equal(mkdir(path, 0700), 0);
+	else
+		make_file(path, "x");
+}
+
+/* Temporaries of writers that are gone go; anything that may still be written stays. */
+static void test_stale_temporaries(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], other[256], name[64], locked[64], live[64];
+	struct snap_writer w, mine;
+	pid_t pid = fork();
+	int st, fd;
+
+	if (pid == 0) { /* a writer killed half-way */
+		_exit(snap_writer_open(&w, f->dir, false, err) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(st, 0);
+	assert_true(has_tmp_dirs(f->root));
+	snprintf(name, sizeof(name), "old.tmp-%d-abcdef", (int)pid); /* gone, but holds a dir */
+	make_tmp(f->root, name, true);
+	snprintf(locked, sizeof(locked), "busy.tmp-%d-abcdef", (int)pid); /* gone, lock held */
+	make_tmp(f->root, locked, false);
+	snprintf(other, sizeof(other), "%s/%s", f->root, locked);
+	fd = open(other, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	snprintf(live, sizeof(live), "live.tmp-%d-abcdef", (int)getppid()); /* its writer runs */
+	make_tmp(f->root, live, false);
+	make_tmp(f->root, "legacy.tmp-abcdef", false); /* an older Banyan's: no pid */
+	snprintf(other, sizeof(other), "%s/other", f->root);
+	assert_int_equal(snap_writer_open(&mine, other, false, err), 0);
+	snap_writer_abort(&mine);
+	{
+		DIR *d = opendir(f->root);
+		struct dirent *e;
+
+		while ((e = readdir(d))) /* the killed writer's is gone */
+			assert_int_not_equal(strncmp(e->d_name, "snap.tmp-", 9), 0);
+		closedir(d);
+	}
+	assert_true(exists(f->root, name) && exists(f->root, locked) && exists(f->root, live) &&
+		    exists(f->root, "legacy.tmp-abcdef"));
+	close(fd);
+}
+
+/* A diff of @parent_id at @dir. */
+static void write_child(struct fx *f, const char *dir, const char *parent_id)
+{
+	uint64_t bitmap[1024 / 64] = {1};
+	struct snap_writer w;
+	char err[SNAP_ERR_LEN];
+
+	assert_int_equal(snap_writer_open(&w, dir, false, err), 0);
+	w.m.ncpus = 2;
+	w.m.type = SNAP_DIFF;
+	memcpy(w.m.parent_id, parent_id, SNAP_ID_LEN + 1);
+	snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", f->dir);
+	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, err), 0);
+	assert_int_equal(snap_writer_commit(&w, err), 0);
+}
+
+/* Replacing a snapshot diffs depend on is refused by the rule delete uses. */
+static void test_dependents(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], child[256], id[SNAP_ID_LEN + 1];
+	struct store_entry *v;
+	unsigned int n;
+	int i;
+
+	assert_int_equal(write_snap(f, f->dir, NULL, id), 0);
+	assert_int_equal(store_check_replace(f->dir, err), 0);
+	snprintf(child, sizeof(child), "%s/child", f->root);
+	write_child(f, child, id);
+	assert_int_equal(store_check_replace(f->dir, err), -EBUSY);
+	assert_non_null(strstr(err, "1 diff snapshot depending on it (child)"));
+	assert_int_equal(store_check_replace(child, err), 0);
+	assert_int_equal(store_scan(f->root, &v, &n, err), 0);
+	i = store_find(v, n, "snap");
+	assert_true(i >= 0);
+	assert_int_equal(store_delete(v, n, (unsigned int)i, false, err), -EBUSY);
+	assert_non_null(strstr(err, "1 diff snapshot depending on it (child)"));
+	assert_non_null(strstr(err, "--merge"));
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +529,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_targets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overwrite_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_bitmap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_temporaries, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dependents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
