@@ -26,6 +26,10 @@ check "no snapshot there: says so" contains "$T/bad.err" "not a snapshot"
 echo '{"format":"banyan-snapshot","version":' >"$T/fake/manifest.json"
 check "truncated manifest: exit 2" status_is 2 "$(run_bad "$T/fake")"
 check "truncated manifest: says so" contains "$T/bad.err" "truncated"
+mkdir -p "$T/fifo"
+mkfifo "$T/fifo/manifest.json"
+check "a FIFO as the manifest: exit 2 (not a hang)" status_is 2 "$(run_bad "$T/fifo")"
+check "... saying it is not a regular file" contains "$T/bad.err" "not a regular file"
 
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	skip "snapshot tests with a guest" "no usable /dev/kvm"
@@ -62,6 +66,65 @@ n1=$(last_count "$T/vm.out")
 sleep 0.3
 n2=$(last_count "$T/vm.out")
 check "--paused leaves the VM paused" test "$n1" = "$n2"
+
+# Only an absent path, or with --overwrite a snapshot, is written; a
+# refusal touches nothing.
+manifest_id() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/manifest.json"))["id"])' "$1"; }
+mkdir -p "$T/store/mine/sub"
+echo keep >"$T/store/mine/file.txt"
+chmod 755 "$T/store/mine"
+ctl snapshot create "$T/store/mine" >/dev/null 2>"$T/refuse.err"
+check "snapshot onto a directory that is no snapshot: exit 1" status_is 1 "$?"
+check "... saying why" contains "$T/refuse.err" "is not a snapshot"
+ctl snapshot create --overwrite "$T/store/mine" >/dev/null 2>"$T/refuse.err"
+check "... refused with --overwrite too" status_is 1 "$?"
+check "... its file, subdirectory and mode untouched" test -f "$T/store/mine/file.txt" -a \
+	-d "$T/store/mine/sub" -a "$(stat -c %a "$T/store/mine")" = 755
+check "... and no temporary directory left" test -z "$(ls -a "$T/store" | grep tmp)"
+echo data >"$T/store/afile"
+ctl snapshot create "$T/store/afile" >/dev/null 2>"$T/refuse.err"
+check "snapshot onto a file: exit 1, the file untouched" \
+	test "$?" = 1 -a "$(cat "$T/store/afile")" = data
+id_paused=$(manifest_id "$T/store/paused")
+ctl snapshot create "$T/store/paused" >/dev/null 2>"$T/refuse.err"
+check "snapshot onto a snapshot without --overwrite: exit 1" status_is 1 "$?"
+check "... saying so, the snapshot kept" \
+	test "$(manifest_id "$T/store/paused")" = "$id_paused" -a -n "$(grep -F -- --overwrite "$T/refuse.err")"
+check "snapshot --overwrite replaces a snapshot" ctl snapshot create --overwrite "$T/store/paused"
+check "... with a new one" test "$(manifest_id "$T/store/paused")" != "$id_paused"
+id_base=$(manifest_id "$T/store/base")
+ctl snapshot create --overwrite "$T/store/base" >/dev/null 2>"$T/refuse.err"
+check "replacing a snapshot diffs depend on is refused, as delete is" status_is 1 "$?"
+check "... saying why" contains "$T/refuse.err" "diff snapshot depending on it (child)"
+check "... the snapshot kept" test "$(manifest_id "$T/store/base")" = "$id_base"
+# A temporary left by a writer killed with -9 (its pid is gone) is removed
+# by the next snapshot written there; one whose writer lives is kept.
+sh -c true &
+dead=$!
+wait "$dead"
+mkdir "$T/store/old.tmp-$dead-Ab1234" "$T/store/new.tmp-$$-Ab1234"
+echo x >"$T/store/old.tmp-$dead-Ab1234/memory"
+echo x >"$T/store/new.tmp-$$-Ab1234/memory"
+check "snapshot after a killed writer" ctl snapshot create "$T/store/later"
+check "... removed the dead writer's temporary" test ! -e "$T/store/old.tmp-$dead-Ab1234"
+check "... and kept the live one's" test -f "$T/store/new.tmp-$$-Ab1234/memory"
+rm -rf "$T/store/new.tmp-$$-Ab1234" "$T/store/mine" "$T/store/afile" "$T/store/later"
+if command -v curl >/dev/null; then
+	api_put() { curl -s --unix-socket "$T/api.sock" -X PUT "http://localhost$1" -d "$2"; }
+	echo precious >"$T/precious"
+	api_put /snapshot/create '{"snapshot_path": "'"$T"'/store/ml", "mem_file_path": "'"$T"'/precious"}' >"$T/ml.out"
+	check "mem_file_path naming an existing file: 400" contains "$T/ml.out" "already exists"
+	check "... the file untouched, no snapshot written" \
+		test "$(cat "$T/precious")" = precious -a ! -e "$T/store/ml"
+	api_put /snapshot/create '{"snapshot_path": "'"$T"'/store/ml", "mem_file_path": "'"$T"'/ml.mem"}' >"$T/ml.out"
+	check "mem_file_path naming a new file: a link to the memory file" \
+		test "$(stat -c %i "$T/ml.mem")" = "$(stat -c %i "$T/store/ml/memory")"
+	api_put /snapshot/create '{"snapshot_path": "'"$T"'/store/ml", "overwrite": "yes"}' >"$T/ml.out"
+	check "overwrite must be a boolean: 400" contains "$T/ml.out" "overwrite booleans"
+	rm -rf "$T/store/ml" "$T/ml.mem"
+else
+	skip "mem_file_path refusals" "no curl"
+fi
 ctl resume >/dev/null
 ctl stop >/dev/null
 wait "${PIDS[0]}"
@@ -124,6 +187,53 @@ sed -i 's/"version":1/"version":99/' "$T/d/manifest.json"
 check "newer format version: exit 2" status_is 2 "$(run_bad "$T/d")"
 check "newer format version: says so" contains "$T/bad.err" "newer"
 check "nothing ran for a bad snapshot" not_contains "$T/bad.out" "count"
+damaged
+rm "$T/d/memory"
+mkfifo "$T/d/memory"
+check "a FIFO as the memory file: exit 2 (not a hang)" status_is 2 "$(run_bad "$T/d")"
+check "... saying it is not a regular file" contains "$T/bad.err" "not a regular file"
+# refit DIR FILE: the manifest's size and CRC of FILE made to match it again
+# (or, with a third argument, its section dropped from the manifest).
+refit() {
+	python3 - "$@" <<'PY'
+import json, sys, zlib
+d, f = sys.argv[1], sys.argv[2]
+m = json.load(open(d + '/manifest.json'))
+if len(sys.argv) > 3:
+    m['sections'] = [s for s in m['sections'] if s['file'] != f]
+else:
+    data = open(d + '/' + f, 'rb').read()
+    for s in m['sections']:
+        if s['file'] == f:
+            s['size'], s['crc32'] = len(data), zlib.crc32(data)
+json.dump(m, open(d + '/manifest.json', 'w'))
+PY
+}
+run_bad_nv() { timeout 20 "$BANYAN" restore --no-verify-memory --snapshot "$1" </dev/null >"$T/bad.out" 2>"$T/bad.err"; echo $?; }
+# A diff whose memory bitmap is missing or of the wrong size (memory not
+# verified): refused at open, never a crash.
+for i in 1 2 3; do
+	rm -rf "$T/nomap"
+	cp -a "$T/store/grand" "$T/nomap"
+	refit "$T/nomap" memory.map.state drop
+	check "a diff without its memory bitmap ($i): exit 2, no crash" status_is 2 "$(run_bad_nv "$T/nomap")"
+done
+check "... naming memory.map" contains "$T/bad.err" "memory.map"
+rm -rf "$T/nomap"
+cp -a "$T/store/grand" "$T/nomap"
+truncate -s 8 "$T/nomap/memory.map.state"
+refit "$T/nomap" memory.map.state
+check "a diff whose bitmap has the wrong size: exit 2, no crash" status_is 2 "$(run_bad_nv "$T/nomap")"
+check "... saying so" contains "$T/bad.err" "memory.map has the wrong size"
+# A devices section with a byte after its last device: the failure says so
+# (the error text was left unwritten).
+damaged
+printf '\x00' >>"$T/d/devices.state"
+refit "$T/d" devices.state
+timeout 20 "$BANYAN" restore --snapshot "$T/d" </dev/null >"$T/bad.out" 2>"$T/bad.err"
+check "a devices section with trailing bytes: refused" test "$?" != 0 -a "$?" != 124
+check "... with a reason" contains "$T/bad.err" "the devices section has bytes after its last device"
+check "... and nothing ran" not_contains "$T/bad.out" "count"
 
 # Clones: three processes from one snapshot, each with its own console.
 (cd "$T" && timeout --preserve-status -s TERM 2 "$BANYAN" restore --snapshot "$T/store/base" --clones 3 \
