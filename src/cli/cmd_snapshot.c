@@ -104,7 +104,7 @@ static void print_tree(struct store_entry *v, unsigned int n)
 static int show(const char *path, bool verify)
 {
 	struct snap_manifest m;
-	char err[SNAP_ERR_LEN], t[32], disk[16];
+	char err[SNAP_ERR_LEN] = "", t[32], disk[16];
 	int ret = snap_read_manifest(path, &m, err);
 
 	if (ret == 0)
@@ -146,7 +146,7 @@ static int run_verb(const char *store, const char *verb, const char *arg, bool m
 {
 	struct store_entry *v = NULL;
 	unsigned int n = 0;
-	char err[SNAP_ERR_LEN];
+	char err[SNAP_ERR_LEN] = "";
 	int i, status = 0;
 
 	if (store && store_scan(store, &v, &n, err) < 0) {

@@ -145,9 +145,11 @@ static bool only_snapshot_files(const char *dir, const struct snap_manifest *m, 
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		ok = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		     S_ISREG(st.st_mode) && snapshot_file(m, e->d_name);
+		     S_ISREG(st.st_mode);
 		if (!ok)
-			snprintf(bad, len, "%s", e->d_name);
+			snprintf(bad, len, "'%s', which is not a regular file", e->d_name);
+		else if (!(ok = snapshot_file(m, e->d_name)))
+			snprintf(bad, len, "'%s', which is not part of the snapshot", e->d_name);
 	}
 	if (d)
 		closedir(d);
@@ -157,7 +159,7 @@ static bool only_snapshot_files(const char *dir, const struct snap_manifest *m, 
 int snap_check_target(const char *dir, bool overwrite, char *err)
 {
 	struct snap_manifest m;
-	char bad[256] = "?", tmp[SNAP_ERR_LEN];
+	char bad[320] = "?", tmp[SNAP_ERR_LEN];
 	struct stat st;
 
 	if (lstat(dir, &st) < 0)
@@ -182,11 +184,7 @@ int snap_check_target(const char *dir, bool overwrite, char *err)
 			    dir),
 		       -EEXIST;
 	if (!only_snapshot_files(dir, &m, bad, sizeof(bad)))
-		return fail(err,
-			    "%s holds '%s', which is not part of the snapshot: refusing to replace "
-			    "it",
-			    dir, bad),
-		       -EEXIST;
+		return fail(err, "%s holds %s: left as it is", dir, bad), -EEXIST;
 	return 0;
 }
 
@@ -562,7 +560,9 @@ static int write_manifest_at(int dirfd, const char *name, const struct snap_mani
 	json_object *o = manifest_to_json(m);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							      JSON_C_TO_STRING_NOSLASHESCAPE);
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A new file, never one found there (a symlink planted in its place is not followed). */
+	int fd = (unlinkat(dirfd, name, 0),
+		  openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 	int ret = fd < 0 ? -errno : write_all(fd, s, strlen(s), 0);
 
 	if (ret == 0 && write_all(fd, "\n", 1, strlen(s)) < 0)
@@ -598,7 +598,7 @@ static int fsync_path(const char *path)
 static int writer_replace(struct snap_writer *w, char *err)
 {
 	struct snap_manifest m;
-	char bad[256], tmp[SNAP_ERR_LEN];
+	char bad[320], tmp[SNAP_ERR_LEN];
 	int ret = snap_check_target(w->final, w->overwrite, err);
 
 	if (ret < 0)
@@ -680,10 +680,13 @@ int snap_write_manifest_file(const char *dir, const struct snap_manifest *m, cha
 	if (dirfd < 0)
 		return fail(err, "cannot open %s: %s", dir, strerror(errno)), -errno;
 	ret = write_manifest_at(dirfd, SNAP_MANIFEST ".new", m, dir, err);
-	if (ret == 0 && renameat(dirfd, SNAP_MANIFEST ".new", dirfd, SNAP_MANIFEST) < 0)
-		ret = -errno;
-	if (ret == 0 && fsync(dirfd) < 0)
-		ret = -errno;
+	if (ret < 0) {
+		close(dirfd);
+		return ret;
+	}
+	if (renameat(dirfd, SNAP_MANIFEST ".new", dirfd, SNAP_MANIFEST) < 0 || fsync(dirfd) < 0)
+		ret = (fail(err, "cannot replace %s/%s: %s", dir, SNAP_MANIFEST, strerror(errno)),
+		       -errno);
 	close(dirfd);
 	return ret;
 }
@@ -981,7 +984,7 @@ int snap_read_section(const char *dir, const struct snap_manifest *m, const char
 	return 0;
 }
 
-static int open_memory(const char *dir, const struct snap_manifest *m, char *err)
+int snap_open_memory(const char *dir, const struct snap_manifest *m, char *err)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -1086,7 +1089,7 @@ int snap_verify(const char *dir, const struct snap_manifest *m, bool memory, cha
 	}
 	if (ret < 0)
 		return ret;
-	fd = open_memory(dir, m, err);
+	fd = snap_open_memory(dir, m, err);
 	if (fd < 0)
 		return fd;
 	if (m->type == SNAP_DIFF) /* cheap, and a restore needs it whole */
@@ -1109,7 +1112,7 @@ int snap_apply_diff(const char *dir, const struct snap_manifest *m, const uint64
 		    uint8_t *base, char *err)
 {
 	uint64_t npages = m->mem_size / SNAP_PAGE, p = 0;
-	int fd = open_memory(dir, m, err), ret = 0;
+	int fd = snap_open_memory(dir, m, err), ret = 0;
 
 	if (fd < 0)
 		return fd;

@@ -164,6 +164,14 @@ int snap_read_bitmap(const char *dir, const struct snap_manifest *m, uint64_t **
     __attribute__((warn_unused_result));
 
 /*
+ * snap_open_memory - open DIR's memory file for reading: a regular file
+ * (never opened blocking) of exactly @m->mem_size bytes. The fd, or
+ * -errno with @err.
+ */
+int snap_open_memory(const char *dir, const struct snap_manifest *m, char *err)
+    __attribute__((warn_unused_result));
+
+/*
  * snap_apply_diff - copy the pages a diff defines from its memory file
  * into @base (@m->mem_size bytes), on top of its parent's. 0 or -errno.
  */

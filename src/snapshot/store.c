@@ -7,7 +7,6 @@
  */
 #include "snapshot/store.h"
 
-#include "util/file.h"
 #include "virtio/blk_overlay.h"
 #include "vmm/vm.h"
 
@@ -49,6 +48,7 @@ int store_scan(const char *store, struct store_entry **out, unsigned int *n, cha
 	char tmp[SNAP_ERR_LEN];
 
 	*n = 0;
+	*out = NULL;
 	if (!d)
 		return fail(err, "cannot open the store %s: %s", store, strerror(errno)), -errno;
 	while ((e = readdir(d))) {
@@ -102,20 +102,22 @@ int store_parent(struct store_entry *v, unsigned int n, unsigned int i)
 /* The parent's memory, as a private mapping the child's pages then go on top of. */
 static uint8_t *map_parent_memory(const struct store_entry *p, char *err)
 {
-	char path[PATH_MAX + 16];
 	uint8_t *base;
 	uint64_t *bitmap = NULL;
 	int fd;
 
 	if (p->m.type == SNAP_FULL) {
-		snprintf(path, sizeof(path), "%s/%s", p->path, SNAP_MEMORY_FILE);
-		fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG);
+		fd = snap_open_memory(p->path, &p->m, err);
 		if (fd < 0)
-			return fail(err, "cannot open %s: %s", path, strerror(-fd)), NULL;
+			return NULL;
 		base = mmap(NULL, p->m.mem_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 		close(fd);
-		return base == MAP_FAILED ? NULL : base;
+		if (base == MAP_FAILED)
+			return fail(err, "cannot map %s/%s: %s", p->path, SNAP_MEMORY_FILE,
+				    strerror(errno)),
+			       NULL;
+		return base;
 	}
 	base = mmap(NULL, p->m.mem_size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -266,8 +268,11 @@ int store_check_replace(const char *dir, char *err)
 
 int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool merge, char *err)
 {
-	int ret = 0;
+	/* What is removed is the snapshot, never a file someone put next to it. */
+	int ret = snap_check_target(v[i].path, true, err);
 
+	if (ret < 0)
+		return ret;
 	if (!merge && (ret = store_check_dependents(v, n, i,
 						    "delete with --merge to fold it into them, or "
 						    "delete them first",

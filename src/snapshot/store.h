@@ -47,10 +47,12 @@ int store_check_dependents(struct store_entry *v, unsigned int n, unsigned int i
 int store_check_replace(const char *dir, char *err) __attribute__((warn_unused_result));
 
 /*
- * store_delete - delete entry @i. Diff snapshots depending on it make it
- * refuse (-EBUSY, store_check_dependents), unless @merge: then each is first rewritten atomically
- * to hold @i's pages too (and @i's parent becomes its parent). Full
- * children are relinked to @i's parent. 0 or -errno with @err.
+ * store_delete - delete entry @i. Refused (-EEXIST) when its directory
+ * holds anything but the snapshot's own regular files, and (-EBUSY,
+ * store_check_dependents) while diff snapshots depend on it, unless
+ * @merge: then each is first rewritten atomically to hold @i's pages too
+ * (and @i's parent becomes its parent). Full children are relinked to
+ * @i's parent. 0 or -errno with @err.
  */
 int store_delete(struct store_entry *v, unsigned int n, unsigned int i, bool merge, char *err)
     __attribute__((warn_unused_result));

@@ -519,6 +519,56 @@ static void test_dependents(void **state)
 	free(v);
 }
 
+/* Deleting and folding touch the snapshot's own files only, and never block on a FIFO. */
+static void test_store_files(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], child[256], path[512], id[SNAP_ID_LEN + 1];
+	struct store_entry *v;
+	struct snap_manifest m;
+	unsigned int n;
+
+	assert_int_equal(write_snap(f, f->dir, NULL, id), 0);
+	snprintf(child, sizeof(child), "%s/child", f->root);
+	write_child(f, child, id);
+	/* A symlink planted as the manifest's temporary is replaced, not followed. */
+	snprintf(path, sizeof(path), "%s/victim", f->root);
+	make_file(path, "precious");
+	snprintf(path, sizeof(path), "%s/manifest.json.new", f->dir);
+	assert_int_equal(symlink("../victim", path), 0);
+	assert_int_equal(snap_read_manifest(f->dir, &m, err), 0);
+	assert_int_equal(snap_write_manifest_file(f->dir, &m, err), 0);
+	snprintf(path, sizeof(path), "%s/victim", f->root);
+	{
+		FILE *fp = fopen(path, "r");
+		char buf[16] = "";
+
+		assert_non_null(fgets(buf, sizeof(buf), fp));
+		fclose(fp);
+		assert_string_equal(buf, "precious");
+	}
+	/* A file of someone else's inside the snapshot: delete refuses. */
+	snprintf(path, sizeof(path), "%s/notes.txt", f->dir);
+	make_file(path, "mine");
+	assert_int_equal(store_scan(f->root, &v, &n, err), 0);
+	assert_int_equal(store_delete(v, n, (unsigned int)store_find(v, n, "snap"), true, err),
+			 -EEXIST);
+	assert_non_null(strstr(err, "notes.txt"));
+	free(v);
+	assert_true(exists(f->dir, "notes.txt") && exists(f->dir, "memory"));
+	unlink(path);
+	/* Folding into the child reads the parent's memory: a FIFO there is refused. */
+	snprintf(path, sizeof(path), "%s/memory", f->dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(store_scan(f->root, &v, &n, err), 0);
+	assert_true(store_delete(v, n, (unsigned int)store_find(v, n, "snap"), true, err) < 0);
+	alarm(0);
+	assert_non_null(strstr(err, "not a regular file"));
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +585,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_bitmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_temporaries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dependents, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_files, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
