@@ -225,13 +225,17 @@ static bool tmp_is_stale(int parent, const char *name, int *fd)
 	return false;
 }
 
-/* Remove a stale temporary holding regular files only (a writer makes nothing else). */
+/*
+ * Remove a stale temporary holding regular files only (a writer makes
+ * nothing else) and no manifest (one with a manifest may be a finished
+ * snapshot someone named so: the operator decides).
+ */
 static void remove_stale(int parent, const char *name, int fd)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *e;
 	struct stat st;
-	bool plain = d != NULL;
+	bool plain = d != NULL && faccessat(fd, SNAP_MANIFEST, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 
 	while (plain && (e = readdir(d)))
 		plain =
@@ -294,9 +298,10 @@ static int writer_mktemp(struct snap_writer *w, char *err)
 	w->dirfd = open(w->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->dirfd < 0) {
 		e = errno;
+		fail(err, "cannot open %s: %s", w->tmp, strerror(e));
 		rmdir(w->tmp);
 		w->tmp[0] = '\0';
-		return fail(err, "cannot open %s: %s", w->tmp, strerror(e)), -e;
+		return -e;
 	}
 	/* A file system without flock: nobody can lock it, so nobody removes it. */
 	(void)flock(w->dirfd, LOCK_EX | LOCK_NB);

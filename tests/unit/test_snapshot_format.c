@@ -441,7 +441,7 @@ static void make_tmp(const char *root, const char *name, bool subdir)
 static void test_stale_temporaries(void **state)
 {
 	struct fx *f = *state;
-	char err[SNAP_ERR_LEN], other[256], name[64], locked[64], live[64];
+	char err[SNAP_ERR_LEN], other[256], name[64], locked[64], live[64], done[64];
 	struct snap_writer w, mine;
 	pid_t pid = fork();
 	int st, fd;
@@ -462,6 +462,10 @@ static void test_stale_temporaries(void **state)
 	snprintf(live, sizeof(live), "live.tmp-%d-abcdef", (int)getppid()); /* its writer runs */
 	make_tmp(f->root, live, false);
 	make_tmp(f->root, "legacy.tmp-abcdef", false); /* an older Banyan's: no pid */
+	snprintf(done, sizeof(done), "done.tmp-%d-abcdef", (int)pid); /* gone, has a manifest */
+	make_tmp(f->root, done, false);
+	snprintf(other, sizeof(other), "%s/%s/manifest.json", f->root, done);
+	make_file(other, "{}");
 	snprintf(other, sizeof(other), "%s/other", f->root);
 	assert_int_equal(snap_writer_open(&mine, other, false, err), 0);
 	snap_writer_abort(&mine);
@@ -474,7 +478,7 @@ static void test_stale_temporaries(void **state)
 		closedir(d);
 	}
 	assert_true(exists(f->root, name) && exists(f->root, locked) && exists(f->root, live) &&
-		    exists(f->root, "legacy.tmp-abcdef"));
+		    exists(f->root, "legacy.tmp-abcdef") && exists(f->root, done));
 	close(fd);
 }
 
