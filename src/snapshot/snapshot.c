@@ -945,7 +945,9 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	cfg.restoring = true;
 	ret = vm_create(&cfg, &vm);
 	if (ret < 0)
-		return fail(err, "cannot create the VM: %s", log_last_error()), ret;
+		return fail(err, "cannot create the VM: %s",
+			    log_last_error()[0] ? log_last_error() : strerror(-ret)),
+		       ret;
 	ret = apply_diffs(img, vm, err);
 	/*
 	 * The interrupt controllers first (LAPICs with the vCPUs, then PIC,
