@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -277,6 +278,20 @@ static void clear_dir(void)
 	}
 }
 
+/* The directory goes when the fuzzer exits (libFuzzer ends with exit()). */
+static void remove_dir(void)
+{
+	static const char *const more[] = {"memory", "log"};
+	char path[128];
+
+	clear_dir();
+	for (unsigned int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, more[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -294,8 +309,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fd < 0 || ftruncate(fd, (off_t)MEM_SIZE) < 0)
 		abort();
 	close(fd);
-	if (log_open_file("/dev/null") < 0) /* the decoders log every refusal */
+	/* The decoders log every refusal: into a FIFO nobody reads (full, lines are dropped). */
+	snprintf(path, sizeof(path), "%s/log", dir);
+	if (mkfifo(path, 0600) < 0 || log_open_file(path) < 0)
 		abort();
+	atexit(remove_dir);
 	return 0;
 }
 
