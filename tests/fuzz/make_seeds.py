@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the device fuzz targets (tests/fuzz/corpus/NAME).
+
+Each seed is a short, well-formed operation sequence in the target's input
+encoding (see the comment at the top of each fuzz_*.c): valid requests,
+packets, handshakes and register sequences the fuzzer mutates from. Run it
+again after changing an encoding: tests/fuzz/make_seeds.py
+"""
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FT_OPS = 12
+ALL = 0xFFFFFFFFFFFFFFFF
+
+
+def u8(v):
+    return struct.pack('<B', v & 0xFF)
+
+
+def u16(v):
+    return struct.pack('<H', v & 0xFFFF)
+
+
+def u32(v):
+    return struct.pack('<I', v & 0xFFFFFFFF)
+
+
+def u64(v):
+    return struct.pack('<Q', v & ALL)
+
+
+# --- fake_transport.h's shared operations ---
+
+def desc(off, length, write=False, indirect=False, data=b''):
+    kind = (1 if write else 0) | (2 if indirect else 0)
+    return u8(kind) + u16(off) + u8(len(data)) + u16(length) + data
+
+
+def chain(q, descs, notify=True):
+    return u8(0) + u8(q | (0x80 if notify else 0)) + u8(len(descs) - 1) + b''.join(descs)
+
+
+def notify(q):
+    return u8(2) + u8(q)
+
+
+def event():
+    return u8(3)
+
+
+def collect(q):
+    return u8(4) + u8(q)
+
+
+def settle():
+    return u8(11)
+
+
+def config_read(off, length):
+    return u8(6) + u8(off) + u8(length - 1)
+
+
+def state():
+    return u8(10)
+
+
+def reset(want, qcodes):
+    return u8(5) + u64(want) + bytes(qcodes)
+
+
+# --- virtio-blk ---
+
+def blk_req(typ, sector, data_len=0, data_write=True, data=b'', status_off=0x3000):
+    hdr = struct.pack('<IIQ', typ, 0, sector)
+    descs = [desc(0x0, 16, data=hdr)]
+    if data_len:
+        descs.append(desc(0x1000, data_len, write=data_write, data=data))
+    descs.append(desc(status_off, 1, write=True))
+    return chain(0, descs)
+
+
+def blk_seeds():
+    head = u8(0) + u64(ALL) + u8(6)
+    seg = struct.pack('<QII', 2, 4, 0)
+    seeds = {
+        'read': head + blk_req(0, 1, 512) + settle() + collect(0),
+        'write': head + blk_req(1, 3, 1024, False, b'\xaa' * 32) + settle() + collect(0),
+        'flush': head + blk_req(4, 0) + settle() + collect(0),
+        'get-id': head + blk_req(8, 0, 20) + collect(0),
+        'discard': head + blk_req(11, 0, 16, False, seg) + settle() + collect(0),
+        'write-zeroes': head + blk_req(13, 0, 16, False, struct.pack('<QII', 2, 4, 1))
+        + settle() + collect(0),
+        'beyond-end': head + blk_req(0, 127, 1024) + collect(0),
+        'no-status': head + chain(0, [desc(0, 16, data=struct.pack('<IIQ', 0, 0, 0))]),
+        'ro-write': u8(1) + u64(ALL) + u8(6) + blk_req(1, 0, 512, False) + collect(0),
+        'overlay-rw': u8(2) + u64(ALL) + u8(6) + blk_req(1, 8, 512, False, b'\x11' * 16)
+        + settle() + blk_req(0, 8, 512) + settle() + collect(0),
+        'threads': u8(4) + u64(0) + u8(3) + blk_req(0, 0, 512) + blk_req(1, 1, 512, False)
+        + settle() + collect(0) + state() + reset(ALL, [6]) + blk_req(8, 0, 20),
+        'config': head + config_read(0, 8) + config_read(20, 4) + config_read(56, 8),
+    }
+    # An indirect table: header, data, status (fake_transport.h: FT_DATA = 0x14000).
+    data = 0x14000
+    table = struct.pack('<QIHH', data + 0x2000, 16, 1, 1) + \
+        struct.pack('<QIHH', data + 0x2100, 512, 3, 2) + \
+        struct.pack('<QIHH', data + 0x2400, 1, 2, 0)
+    seeds['indirect'] = head + u8(1) + u16(0x2000 + 0x4000) + u8(16) + \
+        struct.pack('<IIQ', 0, 0, 5) + chain(0, [desc(0x800, 48, indirect=True, data=table)]) \
+        + settle() + collect(0)
+    return seeds
+
+
+# --- virtio-net ---
+
+def net_seeds():
+    head = u8(0) + u64(ALL) + u8(6) + u8(6)
+    rx = b''.join(chain(0, [desc(0x1000 * i, 2048, write=True)]) for i in range(3))
+    hdr = bytes(12)
+    frame = hdr + bytes.fromhex('ffffffffffff525400010203') + b'\x08\x00' + b'\x45' * 40
+    tx = chain(1, [desc(0x8000, len(frame), data=frame)])
+    host_frame = u8(FT_OPS) + u8(0) + u16(80) + (hdr + b'\x52' * 52)
+    return {
+        'rx-tx': head + rx + host_frame + collect(0) + tx + u8(FT_OPS + 1) + collect(1),
+        'mrg': head + chain(0, [desc(0, 64, write=True)]) + chain(0, [desc(0x100, 64, True)])
+        + host_frame + collect(0),
+        'split-tx': head + chain(1, [desc(0x8000, 12, data=hdr), desc(0x8100, 60, data=frame[12:])])
+        + u8(FT_OPS + 1) + collect(1),
+        'big-frame': head + rx + u8(FT_OPS) + u8(1) + u16(30000) + hdr + bytes(52) + collect(0),
+        'link-mac': head + u8(FT_OPS + 2) + u8(0) + u8(FT_OPS + 3) + bytes(range(6))
+        + config_read(0, 8) + config_read(6, 2),
+        'backpressure': u8(1) + u64(0) + u8(4) + u8(4) + b''.join(
+            chain(1, [desc(0x8000 + 0x800 * i, 1500, data=hdr)]) for i in range(8)) + collect(1)
+        + u8(FT_OPS + 1) + event() + collect(1),
+        'reset-state': head + rx + state() + reset(ALL, [6, 6]) + host_frame + collect(0),
+    }
+
+
+# --- virtio-vsock and the handshake ---
+
+PORT_1000, PORT_1001, PORT_HOST0, PORT_1234 = 0, 1, 2, 4
+
+
+def vpkt(op, src, dst, plen=0, payload=b'', flags=0):
+    return u8(FT_OPS) + u8(0) + u8(op) + u8(src) + u8(dst) + u8(flags) + u16(plen) + payload
+
+
+def vhost(op, sel, extra=b''):
+    return u8(FT_OPS + 3) + u8(op) + u8(sel) + extra
+
+
+def vsock_seeds():
+    head = u64(ALL) + u8(6) * 3
+    fill = u8(FT_OPS + 1) + u8(200)
+    answer = u8(FT_OPS + 2) + u8(0)
+    connect_guest = fill + vpkt(1, PORT_1234, PORT_1000) + vhost(6, 0) + answer
+    return {
+        'guest-connect': head + connect_guest + vpkt(5, PORT_1234, PORT_1000, 16, b'hello, host!....')
+        + vhost(4, 0x80) + vhost(1, 0x80, u8(5) + b'hi g\n') + answer,
+        'guest-shutdown': head + connect_guest + vpkt(4, PORT_1234, PORT_1000, flags=3)
+        + vhost(6, 0) + answer,
+        'guest-credit': head + connect_guest + vpkt(7, PORT_1234, PORT_1000)
+        + vpkt(6, PORT_1234, PORT_1000) + answer,
+        'guest-refused': head + fill + vpkt(1, PORT_1234, 4) + answer + vpkt(3, PORT_1234, 4),
+        'host-connect': head + fill + vhost(0, 0) + vhost(2, 0, u32(1234)) + answer
+        + vhost(4, 0) + vhost(1, 0, u8(4) + b'data') + answer,
+        'big-payload': head + connect_guest + u8(FT_OPS) + u8(0x40) + u8(5) + u8(PORT_1234)
+        + u8(PORT_1000) + u8(0) + u16(40000) + answer,
+        'reset-event': head + fill + state() + event() + answer,
+    }
+
+
+def handshake_seeds():
+    def line(sel, port):
+        return u8(2) + u8(sel) + u32(port)
+
+    def raw(sel, data):
+        return u8(1) + u8(sel) + u8(len(data)) + data
+
+    conn = u8(0) + u8(0)
+    answer = u8(5) + u8(0)
+    return {
+        'connect': conn + line(0, 1000) + answer + u8(4) + u8(0) + raw(0, b'after'),
+        'refused': conn + line(0, 7) + u8(5) + u8(1) + u8(4) + u8(0),
+        'partial': conn + raw(0, b'CONN') + raw(0, b'ECT 5') + raw(0, b'\n') + answer,
+        'long': conn + raw(0, b'CONNECT ' + b'1' * 40 + b'\n'),
+        'garbage': conn + raw(0, b'\x00\xffGET / HTTP/1.0\r\n'),
+        'data-after-line': conn + raw(0, b'CONNECT 9\nDATA') + answer + u8(4) + u8(0),
+        'hangup': conn + raw(0, b'CONNECT 3') + u8(3) + u8(0) + conn + line(0, 4) + u8(3)
+        + u8(0x40) + answer,
+        'many': b''.join(u8(0) + u8(i) + line(i, 100 + i) for i in range(8)) + answer,
+    }
+
+
+# --- the MMIO register file ---
+
+def mmio_seeds():
+    bring_up = u8(5) + u8(0x1b) + u32(0x3000ff00)
+
+    def mchain(q, descs):
+        out = u8(7) + u8(q) + u8(len(descs) - 1) + u8(0)
+        for addr, length, flags in descs:
+            out += u16(addr) + u16(length) + u8(flags)
+        return out
+
+    def reg(idx, kind, value):
+        return u8(2) + u8(idx) + u8(kind) + value
+
+    serve = u8(6)
+    return {
+        'bring-up-serve': bring_up + mchain(0, [(0, 16, 0), (0x100, 64, 2)]) + serve + u8(0),
+        'state': bring_up + mchain(1, [(0x200, 8, 2)]) + u8(12) + u8(0) + serve + u8(1),
+        'state-flipped': bring_up + u8(12) + u8(2) + u16(20) + u8(0xff) + u16(40) + u8(0x80)
+        + serve + u8(2),
+        'bad-queue': reg(5, 1, u8(7)) + reg(7, 1, u8(3)) + reg(13, 3, u8(8)) + reg(8, 1, u8(1)),
+        'status-order': reg(12, 1, u8(4)) + reg(12, 1, u8(0xb)) + reg(12, 1, u8(0xf))
+        + u8(10) + reg(12, 1, u8(0)),
+        'raw': u8(0) + u16(0x8 + 0x70) + u8(3) + u64(3) + u8(1) + u16(0x8 + 0x100) + u8(7) + u64(0)
+        + u8(0) + u16(0x8 + 0xffe) + u8(3) + u64(0x1234),
+        'fail-config': bring_up + u8(8) + u8(9) + u8(1) + u16(0x8 + 0x60) + u8(3) + u64(0)
+        + u8(0) + u16(0x8 + 0x64) + u8(3) + u64(3),
+    }
+
+
+# --- the legacy PIO devices ---
+
+def legacy_seeds():
+    COM1, KBD, RTC, ACPI, POST = range(5)
+
+    def out(dev, off, size_code, data, count=1):
+        return u8(1) + u8(dev | (count - 1) << 5) + u8(off + 2) + u8(size_code) + data
+
+    def inp(dev, off, size_code=0, count=1):
+        return u8(0) + u8(dev | (count - 1) << 5) + u8(off + 2) + u8(size_code)
+
+    return {
+        'serial-init': out(COM1, 3, 0, b'\x80') + out(COM1, 0, 0, b'\x0c') + out(COM1, 1, 0, b'\x00')
+        + out(COM1, 3, 0, b'\x03') + out(COM1, 4, 0, b'\x0b') + out(COM1, 1, 0, b'\x02')
+        + inp(COM1, 2) + out(COM1, 0, 0, b'A') + inp(COM1, 5),
+        'serial-loop': out(COM1, 4, 0, b'\x1f') + out(COM1, 0, 0, b'x') + inp(COM1, 0)
+        + inp(COM1, 6) + u8(4) + u8(3) + b'abc' + out(COM1, 2, 0, b'\x07'),
+        'serial-wide': out(COM1, 0, 2, b'abcd') + inp(COM1, 4, 2) + out(COM1, 0, 0, b'zz', 2),
+        'i8042': out(KBD, 4, 0, b'\xaa') + inp(KBD, 0) + out(KBD, 4, 0, b'\x60')
+        + out(KBD, 0, 0, b'\x47') + out(KBD, 0, 0, b'\xf2') + inp(KBD, 0, 0, 3) + u8(5)
+        + inp(KBD, 4),
+        'i8042-reset': out(KBD, 4, 0, b'\xd1') + out(KBD, 0, 0, b'\x00') + out(KBD, 4, 0, b'\xfe'),
+        'rtc': out(RTC, 0, 0, b'\x00') + inp(RTC, 1) + out(RTC, 0, 0, b'\x0b')
+        + out(RTC, 1, 0, b'\x86') + out(RTC, 0, 0, b'\x09') + out(RTC, 1, 0, b'\x99')
+        + out(RTC, 0, 0, b'\x0b') + out(RTC, 1, 0, b'\x02') + out(RTC, 0, 1, b'\x32\x20'),
+        'acpi': out(ACPI, 0, 0, b'\x20') + out(ACPI, 4, 0, b'\x01') + inp(ACPI, 0, 2)
+        + out(POST, 0, 0, b'\x00'),
+        'state': out(COM1, 1, 0, b'\x0f') + u8(7) + u8(0) + u8(0) + u8(7) + u8(1) + u8(1)
+        + u16(3) + u8(0xff) + u8(6) + u8(7) + u8(2) + u8(0),
+    }
+
+
+def main():
+    targets = {
+        'virtio_blk': blk_seeds(),
+        'virtio_net': net_seeds(),
+        'virtio_vsock': vsock_seeds(),
+        'vsock_handshake': handshake_seeds(),
+        'virtio_mmio': mmio_seeds(),
+        'legacy': legacy_seeds(),
+    }
+    for target, seeds in targets.items():
+        d = os.path.join(HERE, 'corpus', target)
+        os.makedirs(d, exist_ok=True)
+        for name, blob in seeds.items():
+            with open(os.path.join(d, name), 'wb') as f:
+                f.write(blob)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
