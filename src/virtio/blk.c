@@ -75,6 +75,7 @@ struct blk_req {
 	void *bounce; /* cache=none, misaligned guest buffers */
 	struct iovec bounce_iov;
 	unsigned int ndata;
+	bool data_readable;		  /* the data lies in device-readable buffers */
 	struct iovec data[BLK_CHAIN_MAX]; /* the request's data bytes in guest memory */
 	struct iovec chain[BLK_CHAIN_MAX];
 	struct blk_req *next_free;
@@ -309,6 +310,9 @@ static int blk_start(struct virtio_blk *blk, struct blk_req *r, const struct blk
 
 	for (unsigned int i = 0; i < r->ndata; i++)
 		len += r->data[i].iov_len;
+	/* Never write into buffers the driver lent read-only. */
+	if (r->data_readable && (h->type == VIRTIO_BLK_T_IN || h->type == VIRTIO_BLK_T_GET_ID))
+		return VIRTIO_BLK_S_IOERR;
 	switch (h->type) {
 	case VIRTIO_BLK_T_IN:
 		r->used_len = (uint32_t)len + 1;
@@ -354,6 +358,7 @@ static bool blk_parse(struct blk_req *r, const struct vq_chain *c, struct blk_hd
 	if (n < 0 || (c->out_len > sizeof(*h) && c->in_len > 1))
 		return false; /* data in both directions */
 	r->ndata = (unsigned int)n;
+	r->data_readable = c->out_len > sizeof(*h);
 	return true;
 }
 

@@ -559,6 +559,42 @@ static void test_malformed_request(void **state)
 	assert_int_equal(fake_used_idx(&f->r), 0);
 }
 
+/*
+ * Reads and get-id whose data buffers are device-readable: the device must
+ * not write into buffers the driver lent read-only, nor report bytes
+ * written beyond the chain's writable ones (found by fuzz_virtio_blk).
+ */
+static void test_no_writes_to_readable_buffers(void **state)
+{
+	static const uint32_t types[] = {T_GET_ID, T_IN};
+	struct fixture *f = *state;
+	uint32_t id, len;
+
+	assert_int_equal(pwrite(f->fd, "disk bytes", 10, 0), 10);
+	for (unsigned int i = 0; i < 2; i++) {
+		struct {
+			uint32_t type, ioprio;
+			uint64_t sector;
+		} h = {types[i], 0, 0};
+		uint16_t d = (uint16_t)(3 * i);
+
+		memcpy(fake_ptr(&f->r, HDR(i)), &h, sizeof(h));
+		memset(data_of(f, i), 0x5a, 512);
+		fake_desc(&f->r, FAKE_DESC, d, HDR(i), 16, VRING_DESC_F_NEXT, d + 1);
+		fake_desc(&f->r, FAKE_DESC, d + 1, DATA(i), 512, VRING_DESC_F_NEXT, d + 2);
+		fake_desc(&f->r, FAKE_DESC, d + 2, HDR(i) + 0x20, 1, VRING_DESC_F_WRITE, 0);
+		fake_make_avail(&f->r, d);
+		f->posted++;
+		kick_and_wait(f);
+		fake_used_elem(&f->r, (uint16_t)i, &id, &len);
+		assert_int_equal(id, d);
+		assert_true(len <= 1); /* the status byte is all that is writable */
+		assert_int_not_equal(status_of(f, i), 0);
+		for (unsigned int j = 0; j < 512; j++)
+			assert_int_equal(data_of(f, i)[j], 0x5a);
+	}
+}
+
 static void test_missing_file(void **state)
 {
 	struct disk_config d = {.path = "/nonexistent/disk.img"};
@@ -639,6 +675,7 @@ int main(void)
 	    BOTH(test_read_only, setup_ro, setup_ro_t),
 	    BOTH(test_direct_bounce, setup_direct, setup_direct_t),
 	    T(test_malformed_request),
+	    T(test_no_writes_to_readable_buffers),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test_setup_teardown(test_overlay, setup_overlay, teardown),
 	    cmocka_unit_test_setup_teardown(test_overlay_base_locks, setup_overlay, teardown),
