@@ -225,12 +225,30 @@ void ft_notify(struct ft_machine *m, unsigned int q)
 		m->vdev->ops->notify(m->vdev, q);
 }
 
+/* Chains the driver made available that the device has not returned yet. */
+static bool device_owes(struct ft_machine *m)
+{
+	for (unsigned int q = 0; q < m->vdev->ops->nqueues; q++) {
+		uint16_t *used = ft_ptr(m, USED_GPA(q), 4);
+		unsigned int out = 0;
+
+		for (unsigned int i = 0; i < m->q[q].size; i++)
+			out += m->q[q].outstanding[i];
+		if (out >
+		    (uint16_t)(__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) - m->q[q].used_seen))
+			return true;
+	}
+	return false;
+}
+
 void ft_event(struct ft_machine *m, int timeout_ms)
 {
 	struct pollfd p = {.fd = m->vdev->event_fd, .events = POLLIN};
 
 	if (p.fd < 0 || !m->vdev->ops->event)
 		return;
+	if (!device_owes(m))
+		timeout_ms = 0; /* nothing in flight: waiting would only slow the fuzzer */
 	for (int i = 0; i < 8 && poll(&p, 1, i ? 0 : timeout_ms) > 0; i++)
 		m->vdev->ops->event(m->vdev);
 }
@@ -251,6 +269,7 @@ bool ft_post(struct ft_machine *m, unsigned int q, const struct ft_desc *d, unsi
 	struct ft_queue *fq = &m->q[q];
 	uint16_t *avail = ft_ptr(m, AVAIL_GPA(q), 4 + 2ULL * FT_RING_MAX);
 	uint8_t slots[FT_CHAIN_MAX];
+	uint64_t in_len = 0;
 
 	if (!fq->size || !n || n > FT_CHAIN_MAX || !take_slots(fq, n, slots))
 		return false;
@@ -263,7 +282,12 @@ bool ft_post(struct ft_machine *m, unsigned int q, const struct ft_desc *d, unsi
 		}
 		memcpy(ft_ptr(m, DESC_GPA(q) + 16ULL * slots[i], 16), &v, 16);
 		fq->busy[slots[i]] = true;
+		if (d[i].flags & VRING_DESC_F_INDIRECT)
+			in_len = UINT64_MAX; /* the table is in guest memory: not followed here */
+		else if ((d[i].flags & VRING_DESC_F_WRITE) && in_len != UINT64_MAX)
+			in_len += d[i].len;
 	}
+	fq->in_len[slots[0]] = in_len;
 	fq->outstanding[slots[0]] = true;
 	fq->nslots[slots[0]] = (uint8_t)n;
 	memcpy(fq->slots[slots[0]], slots, n);
@@ -299,6 +323,13 @@ void ft_collect(struct ft_machine *m, unsigned int q)
 		if (e[0] >= fq->size || !fq->outstanding[e[0]]) {
 			fprintf(stderr, "queue %u: the device returned head %u, not outstanding\n",
 				q, e[0]);
+			abort();
+		}
+		if (e[1] > fq->in_len[e[0]]) {
+			fprintf(stderr,
+				"queue %u: the device wrote %u bytes into chain %u, which has %llu "
+				"writable\n",
+				q, e[1], e[0], (unsigned long long)fq->in_len[e[0]]);
 			abort();
 		}
 		give_back(fq, e[0]);

@@ -12,8 +12,10 @@
  * a fixed place, chains posted from the input, and the used ring checked as
  * a driver would trust it: the device may return only heads the driver
  * made available and has not got back yet (a head returned twice is a
- * use-after-free in the guest). A failed check aborts, which libFuzzer
- * reports as a crash.
+ * use-after-free in the guest), and may not claim to have written more
+ * bytes than the chain has writable ones (a driver that trusts the length
+ * reads past its buffer). A failed check aborts, which libFuzzer reports
+ * as a crash.
  */
 #ifndef BANYAN_TESTS_FUZZ_FAKE_TRANSPORT_H
 #define BANYAN_TESTS_FUZZ_FAKE_TRANSPORT_H
@@ -40,6 +42,7 @@ struct ft_queue {
 	bool busy[FT_RING_MAX];
 	bool outstanding[FT_RING_MAX]; /* heads available and not yet returned */
 	uint8_t nslots[FT_RING_MAX];   /* descriptors of the chain at each head */
+	uint64_t in_len[FT_RING_MAX];  /* its writable bytes (UINT64_MAX: not known) */
 	uint8_t slots[FT_RING_MAX][FT_CHAIN_MAX];
 };
 
