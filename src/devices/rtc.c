@@ -109,6 +109,8 @@ static bool rtc_is_time_reg(uint8_t idx)
 
 static uint8_t rtc_encode(const struct rtc_regs *r, int v)
 {
+	if (v < 0)
+		v = 0; /* a year before 0 (a restored offset far in the past) reads as 00 */
 	if (r->cmos[RTC_REG_B] & RTC_B_DM)
 		return (uint8_t)v;
 	return (uint8_t)(((v / 10) << 4) | (v % 10));

@@ -293,6 +293,32 @@ static void test_state_roundtrip(void **st)
 	dev2->ops->destroy(dev2);
 }
 
+/*
+ * A snapshot whose clock offset puts the guest's time far before year 0
+ * (within the range a load accepts): the time registers still read as
+ * BCD, never as a negative year's digits (found by fuzz_legacy, where
+ * encoding them shifted a negative value).
+ */
+static void test_state_far_past(void **st)
+{
+	struct fixture *fx = *st;
+	struct state_io save, load;
+	static const uint8_t time_regs[] = {0, 2, 4, 6, 7, 8, 9, 0x32}; /* 0x32: century */
+	int64_t offset = -(INT64_C(1) << 39);				/* 17,000 years back */
+	uint8_t v;
+
+	state_io_saver(&save);
+	assert_int_equal(fx->dev->ops->state(fx->dev, &save), 0);
+	memcpy(save.buf + save.len - 8, &offset, 8); /* the offset is the last field */
+	state_io_loader(&load, save.buf, save.len);
+	assert_int_equal(fx->dev->ops->state(fx->dev, &load), 0);
+	state_io_free(&save);
+	for (unsigned int i = 0; i < sizeof(time_regs); i++) {
+		v = cmos_read(fx->dev, time_regs[i]);
+		assert_true((v & 0x0f) <= 9 && (v >> 4) <= 9);
+	}
+}
+
 static void test_reset_keeps_clock(void **st)
 {
 	struct fixture *fx = *st;
@@ -357,6 +383,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_time_survives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cmos_ram, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_far_past, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_keeps_clock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
