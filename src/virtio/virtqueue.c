@@ -85,14 +85,18 @@ static int chain_add(struct vq_chain *c, const struct vring_desc *d, void *host,
 	return 0;
 }
 
-/* Switch the walk to the indirect table @d describes. */
+/*
+ * Switch the walk to the indirect table @d describes; @nested: the walk is
+ * in one already (its table may sit at the ring's own address, so the
+ * table pointer cannot tell).
+ */
 static int chain_indirect(struct virtqueue *vq, const struct vring_desc *d, const uint8_t **table,
-			  uint32_t *tsize, enum vq_error *err)
+			  uint32_t *tsize, bool nested, enum vq_error *err)
 {
 	void *t;
 
 	*err = VQ_ERR_INDIRECT;
-	if (!vq->indirect || *table != vq->desc || (d->flags & VRING_DESC_F_NEXT))
+	if (!vq->indirect || nested || (d->flags & VRING_DESC_F_NEXT))
 		return -EINVAL;
 	if (d->len == 0 || d->len % sizeof(struct vring_desc) ||
 	    d->len / sizeof(struct vring_desc) > VQ_MAX_INDIRECT)
@@ -120,15 +124,17 @@ static int chain_walk(struct virtqueue *vq, struct vq_chain *c, enum vq_error *e
 {
 	const uint8_t *table = vq->desc;
 	uint32_t tsize = vq->size, idx = c->head, seen = 0;
+	bool in_table = false; /* walking an indirect table */
 	struct vring_desc d;
 	void *host;
 
 	for (;;) {
 		read_desc(table, idx, &d);
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (chain_indirect(vq, &d, &table, &tsize, err) < 0)
+			if (chain_indirect(vq, &d, &table, &tsize, in_table, err) < 0)
 				return -EINVAL;
 			idx = seen = 0;
+			in_table = true;
 			continue;
 		}
 		if (d.len == 0) {

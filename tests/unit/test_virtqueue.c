@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <unistd.h>
 
 #include "fake_ring.h"
 
@@ -177,6 +178,23 @@ static void test_indirect_refused(void **state)
 	fake_desc(&f->r, FAKE_DESC, 0, table, 16, VRING_DESC_F_INDIRECT, 0);
 	fake_make_avail(&f->r, 0);
 	expect_refused(f, VQ_ERR_INDIRECT);
+}
+
+/*
+ * An indirect descriptor whose table is the descriptor table itself: the
+ * walk must refuse it as nested rather than switch to the same table again
+ * forever (found by fuzz_virtio_blk; the device thread spun holding the
+ * transport lock). The alarm turns a hang into a failure.
+ */
+static void test_indirect_table_is_the_ring(void **state)
+{
+	struct fixture *f = *state;
+
+	fake_desc(&f->r, FAKE_DESC, 0, FAKE_DESC, 16, VRING_DESC_F_INDIRECT, 0);
+	fake_make_avail(&f->r, 0);
+	alarm(10);
+	expect_refused(f, VQ_ERR_INDIRECT);
+	alarm(0);
 }
 
 static void test_indirect_with_next(void **state)
@@ -519,6 +537,7 @@ int main(void)
 	    T(test_indirect_table),
 	    T(test_indirect_after_direct),
 	    T(test_indirect_refused),
+	    T(test_indirect_table_is_the_ring),
 	    T(test_indirect_with_next),
 	    T(test_indirect_bad_size),
 	    T(test_indirect_without_feature),
