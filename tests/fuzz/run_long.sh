@@ -2,7 +2,7 @@
 # A long fuzzing run of one device target, outside the test suite, niced.
 # The corpus grows in BUILD/fuzz-corpus/NAME (kept between runs; the seeds in
 # the tree are only read); crashes land there too. Prints libFuzzer's final
-# statistics and the coverage reached.
+# statistics (tests/fuzz/coverage.sh then reports line coverage).
 #
 # Usage: tests/fuzz/run_long.sh BUILD NAME [SECONDS] [libFuzzer options...]
 #   NAME: virtio_blk virtio_net virtio_vsock vsock_handshake virtio_mmio legacy
