@@ -11,8 +11,8 @@
  *  - fuzz_vsock_handshake (-DVSOCK_HANDSHAKE): the host's side. What host
  *    processes write on the Unix socket: "CONNECT <port>\n" lines, garbage,
  *    partial and overlong lines, data after the line, hang-ups, against a
- *    guest that answers every REQUEST (RESPONSE or RST as the input says)
- *    and keeps its receive queue full.
+ *    guest that, when the input says, answers the REQUESTs it received
+ *    (RESPONSE or RST) and refills its receive queue.
  *
  * The host side is real: Unix sockets in a temporary directory, the
  * listener PATH, and PATH_1000, PATH_1001 for the guest's connections.
