@@ -51,6 +51,7 @@ struct run_ctx {
 	struct snapshot_image *img; /* the opened chain (owned), or NULL */
 	bool restore_pending;	    /* the next VM comes from img, not from the kernel */
 	bool start_paused;	    /* restored VMs wait for a resume */
+	bool resume_on_start;	    /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;	    /* -1, or which clone this process runs */
 };
 
@@ -447,6 +448,7 @@ static int run_create_vm(struct run_ctx *ctx)
 	char err[SNAP_ERR_LEN];
 	int ret;
 
+	ctx->resume_on_start = false;
 	if (!ctx->restore_pending)
 		return vm_create(&ctx->cfg, &ctx->vm);
 	ctx->restore_pending = false;
@@ -458,8 +460,8 @@ static int run_create_vm(struct run_ctx *ctx)
 	ctx->cfg = ctx->vm->cfg;
 	ctx->cfg.mem_path = NULL;
 	ctx->cfg.restoring = false;
-	if (ctx->start_paused)
-		vm_pause(ctx->vm); /* the vCPU threads start at their pause point */
+	/* Restored paused, devices too: the vCPU threads start at their pause point. */
+	ctx->resume_on_start = !ctx->start_paused;
 	log_info("VM restored from %s%s", snapshot_manifest(ctx->img)->id,
 		 ctx->start_paused ? " (paused)" : "");
 	return 0;
@@ -483,6 +485,8 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	ctx->vm_stopped = false;
 	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0)
 		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
+	else if (ctx->resume_on_start)
+		vm_resume(ctx->vm); /* devices, then vCPUs */
 	if (ctx->api)
 		api_vm_started(&ctx->ctl, ctx->vm, NULL);
 	console_attach(&ctx->con, ctx->vm);

@@ -948,13 +948,20 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 		return fail(err, "cannot create the VM: %s",
 			    log_last_error()[0] ? log_last_error() : strerror(-ret)),
 		       ret;
+	/*
+	 * Devices stay parked until every section is loaded (the caller
+	 * resumes the VM once it started it): a device thread serving a kick
+	 * or a host socket must not run against half-loaded state. New
+	 * devices have touched nothing yet (no queue is live before a load).
+	 */
+	vm_pause(vm);
 	ret = apply_diffs(img, vm, err);
 	/*
 	 * The interrupt controllers first (LAPICs with the vCPUs, then PIC,
-	 * IOAPIC and PIT), the devices after them: a device's thread may raise
-	 * an interrupt as soon as its state is loaded (vsock owes the guest a
-	 * transport reset), and one raised earlier would be overwritten by the
-	 * saved controller state and lost, leaving EVENT_IDX waiting for it.
+	 * IOAPIC and PIT), the devices after them: loading a device may raise
+	 * an interrupt (one pending in the saved VM, a clone's configuration
+	 * change), and one raised earlier would be overwritten by the saved
+	 * controller state and lost, leaving EVENT_IDX waiting for it.
 	 */
 	if (ret == 0)
 		ret = load_section(img, vm, "vcpus", vcpus_restore, err);

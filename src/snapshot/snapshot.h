@@ -72,7 +72,8 @@ int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *ov
 /*
  * snapshot_restore - create a VM from @img (memory mapped from the files,
  * not read), load every vCPU, the VM state and the devices, give it a new
- * generation ID (and for a clone a new identity). The VM is not started.
+ * generation ID (and for a clone a new identity). The VM is not started
+ * and is paused, devices included (vm_pause): vm_start it, then vm_resume.
  * @img must outlive the VM. 0 or -errno with @err; nothing is left running.
  */
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,

@@ -328,6 +328,7 @@ unsigned int aio_reap(struct aio *a, void (*done)(struct aio_req *r, void *opaqu
 void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque)
 {
 	struct io_uring_cqe *cqe;
+	uint64_t v;
 
 	aio_commit(a);
 	while (aio_reap(a, done, opaque), a->inflight) {
@@ -341,6 +342,10 @@ void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), voi
 			pthread_cond_wait(&a->finished, &a->lock);
 		pthread_mutex_unlock(&a->lock);
 	}
+	/* Everything reaped: a completion signal left behind would only wake the owner for nothing.
+	 */
+	if (read(a->efd, &v, sizeof(v)) < 0)
+		(void)0;
 }
 
 unsigned int aio_inflight(const struct aio *a)

@@ -76,7 +76,12 @@ void aio_commit(struct aio *a);
  */
 unsigned int aio_reap(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque);
 
-/* aio_drain - wait until nothing is in flight, reaping as aio_reap does. */
+/*
+ * aio_drain - wait until nothing is in flight, reaping as aio_reap does
+ * (requests @done resubmits included), and clear aio_fd()'s signal (a
+ * worker thread's last one may still land: the owner reaps nothing). For
+ * pausing and resetting a device.
+ */
 void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque);
 
 /* aio_inflight - requests submitted and not yet reaped. */

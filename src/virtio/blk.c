@@ -441,19 +441,28 @@ static void blk_reset(struct virtio_dev *vdev)
 	blk->starved = false;
 }
 
+/*
+ * Finish what is in flight (io_uring or the worker pool) and publish it, so
+ * every request the guest queued is either done, in the used ring, or not
+ * yet popped: the device is paused, or about to be saved.
+ */
+static void blk_drain(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	if (!aio_inflight(blk->aio))
+		return;
+	aio_drain(blk->aio, blk_done, blk);
+	blk_flush_used(blk);
+}
+
 static int blk_state(struct virtio_dev *vdev, struct state_io *io)
 {
 	struct virtio_blk *blk = to_blk(vdev);
 	uint64_t capacity = blk->capacity;
 
-	/*
-	 * The VM is paused: finish what is in flight, so every request the
-	 * guest queued is either done (in the used ring) or not yet popped.
-	 */
-	if (!io->loading && aio_inflight(blk->aio)) {
-		aio_drain(blk->aio, blk_done, blk);
-		blk_flush_used(blk);
-	}
+	if (!io->loading)
+		blk_drain(vdev); /* nothing left after a pause; a caller that did not pause */
 	state_u64(io, &capacity);
 	if (!io->err && capacity != blk->capacity)
 		io->err = -EBADMSG; /* restoring onto a different image */
@@ -484,6 +493,7 @@ static const struct virtio_dev_ops virtio_blk_ops = {
     .notify = blk_notify,
     .event = blk_event,
     .reset = blk_reset,
+    .drain = blk_drain,
     .state = blk_state,
     .destroy = blk_destroy,
 };

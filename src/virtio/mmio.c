@@ -17,6 +17,7 @@
 #define STATE_VERSION 1
 #define TAG_STOP      0xffff
 #define TAG_EVENT     0xfffe
+#define TAG_PARK      0xfffd
 
 struct virtio_transport {
 	struct device dev;
@@ -41,9 +42,17 @@ struct virtio_transport {
 	bool kick_registered[VIRTIO_MAX_QUEUES];
 	int irq_fd; /* irqfd, or -1: interrupts through set_irq */
 	int stop_fd;
+	int park_fd; /* eventfd: a pause was asked, the thread parks */
 	int epfd;
 	pthread_t thread;
 	bool thread_started;
+
+	/* Pause (also under lock): the thread parks in mmio_park while pause_req. */
+	pthread_cond_t park_cond; /* parked, pause_req, stopping or thread_done changed */
+	atomic_bool pause_req;	  /* pause asked and no resume since (also read unlocked) */
+	bool parked;		  /* the thread waits in mmio_park */
+	bool stopping;		  /* destroy: a parked thread leaves */
+	bool thread_done;	  /* the thread left its loop (for good) */
 };
 
 static uint64_t transport_features(const struct virtio_transport *t)
@@ -433,21 +442,13 @@ static int mmio_state_loaded(struct virtio_transport *t)
 }
 
 /*
- * Before saving (the vCPUs are paused, the lock is held): serve the queue
- * notifications still waiting in their eventfds, so the saved indices and
- * guest memory agree and no kick is lost between save and restore.
+ * After loading: buffers the driver queued before the snapshot are served
+ * once the device runs (a kick still waiting in the saved VM's eventfd was
+ * not saved; the guest's avail ring was). An interrupt the saved VM had
+ * raised and the driver not yet acknowledged is raised again: one in
+ * flight through the irqfd when the interrupt controllers were saved would
+ * be lost, and a spurious one costs the driver a status read.
  */
-static void mmio_flush_kicks(struct virtio_transport *t)
-{
-	uint64_t v;
-
-	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
-		if (read(t->kick_fd[q], &v, sizeof(v)) == sizeof(v) &&
-		    (t->status & VIRTIO_STATUS_DRIVER_OK) && !t->broken && t->vqs[q].active)
-			t->vdev->ops->notify(t->vdev, q);
-}
-
-/* After loading: buffers the driver queued before the snapshot are served now. */
 static void mmio_kick_loaded(struct virtio_transport *t)
 {
 	uint64_t one = 1;
@@ -455,6 +456,8 @@ static void mmio_kick_loaded(struct virtio_transport *t)
 	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
 		if (t->vqs[q].active && write(t->kick_fd[q], &one, sizeof(one)) < 0)
 			log_warn("%s: cannot kick queue %u after restore", t->name, q);
+	if (atomic_load(&t->isr))
+		mmio_interrupt(t, 0);
 }
 
 static int mmio_state(struct device *dev, struct state_io *io)
@@ -465,9 +468,12 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	uint8_t nq = (uint8_t)t->vdev->ops->nqueues;
 	int ret;
 
+	/*
+	 * Saving expects a paused device (vm_pause): kicks that wait in their
+	 * eventfds stay there, served after resume by this VM and after
+	 * mmio_kick_loaded by a restored one.
+	 */
 	pthread_mutex_lock(&t->lock);
-	if (!io->loading)
-		mmio_flush_kicks(t);
 	state_u8(io, &version);
 	state_u8(io, &nq);
 	if (version != STATE_VERSION || nq != t->vdev->ops->nqueues)
@@ -514,24 +520,97 @@ static void mmio_dispatch(struct virtio_transport *t, uint32_t tag)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/*
+ * The pause point, between two operations (lock not held on entry): when
+ * a pause is asked, let the device finish its in-flight I/O, say so, and
+ * wait for resume. What arrives meanwhile waits in the (level-triggered)
+ * fds. On the way out every live queue is kicked once: a device that
+ * stopped taking requests until completions came (blk out of slots) has
+ * had them drained here, and no completion event will wake it now.
+ */
+static void mmio_park(struct virtio_transport *t)
+{
+	uint64_t v;
+
+	if (read(t->park_fd, &v, sizeof(v)) < 0)
+		(void)0; /* not signalled: look anyway */
+	pthread_mutex_lock(&t->lock);
+	if (t->pause_req && !t->stopping) {
+		if (t->vdev->ops->drain)
+			t->vdev->ops->drain(t->vdev);
+		t->parked = true;
+		pthread_cond_broadcast(&t->park_cond);
+		while (t->pause_req && !t->stopping)
+			pthread_cond_wait(&t->park_cond, &t->lock);
+		t->parked = false;
+		if (t->status & VIRTIO_STATUS_DRIVER_OK)
+			mmio_kick_all(t);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* One batch of events; false when the thread must leave. */
+static bool mmio_serve(struct virtio_transport *t, const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t tag = ev[i].data.u32;
+
+		if (tag == TAG_STOP)
+			return false;
+		/* A pause asked mid-batch parks before the next event, not after the batch. */
+		if (tag == TAG_PARK || atomic_load(&t->pause_req))
+			mmio_park(t);
+		if (tag != TAG_PARK)
+			mmio_dispatch(t, tag);
+	}
+	return true;
+}
+
 static void *mmio_thread(void *arg)
 {
 	struct virtio_transport *t = arg;
-	struct epoll_event ev[VIRTIO_MAX_QUEUES + 2];
-	int n, i;
+	struct epoll_event ev[VIRTIO_MAX_QUEUES + 3];
+	int n;
 
 	for (;;) {
-		n = epoll_wait(t->epfd, ev, VIRTIO_MAX_QUEUES + 2, -1);
+		n = epoll_wait(t->epfd, ev, VIRTIO_MAX_QUEUES + 3, -1);
 		if (n < 0 && errno != EINTR) {
 			log_error("%s: epoll_wait: %s", t->name, strerror(errno));
-			return NULL;
+			break;
 		}
-		for (i = 0; i < n; i++) {
-			if (ev[i].data.u32 == TAG_STOP)
-				return NULL;
-			mmio_dispatch(t, ev[i].data.u32);
-		}
+		if (!mmio_serve(t, ev, n))
+			break;
 	}
+	pthread_mutex_lock(&t->lock);
+	t->thread_done = true; /* a pause must not wait for it any more */
+	pthread_cond_broadcast(&t->park_cond);
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* The contract's pause: returns once the thread is parked (or gone). */
+static void mmio_pause(struct device *dev)
+{
+	struct virtio_transport *t = to_transport(dev);
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&t->lock);
+	t->pause_req = true;
+	if (t->thread_started && write(t->park_fd, &one, sizeof(one)) < 0)
+		(void)0; /* saturated: readable anyway */
+	while (t->thread_started && !t->parked && !t->thread_done)
+		pthread_cond_wait(&t->park_cond, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void mmio_resume(struct device *dev)
+{
+	struct virtio_transport *t = to_transport(dev);
+
+	pthread_mutex_lock(&t->lock);
+	t->pause_req = false;
+	pthread_cond_broadcast(&t->park_cond);
+	pthread_mutex_unlock(&t->lock);
 }
 
 static int epoll_watch(int epfd, int fd, uint32_t tag)
@@ -548,9 +627,12 @@ static int mmio_setup_fds(struct virtio_transport *t)
 
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epfd < 0 || t->stop_fd < 0)
+	t->park_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->epfd < 0 || t->stop_fd < 0 || t->park_fd < 0)
 		return -errno;
 	ret = epoll_watch(t->epfd, t->stop_fd, TAG_STOP);
+	if (ret == 0)
+		ret = epoll_watch(t->epfd, t->park_fd, TAG_PARK);
 	if (ret == 0 && t->vdev->event_fd >= 0)
 		ret = epoll_watch(t->epfd, t->vdev->event_fd, TAG_EVENT);
 	for (unsigned int q = 0; ret == 0 && q < t->vdev->ops->nqueues; q++) {
@@ -580,6 +662,10 @@ static void mmio_destroy(struct device *dev)
 	uint64_t one = 1;
 
 	if (t->thread_started) {
+		pthread_mutex_lock(&t->lock);
+		t->stopping = true; /* a parked thread leaves its pause point */
+		pthread_cond_broadcast(&t->park_cond);
+		pthread_mutex_unlock(&t->lock);
 		if (write(t->stop_fd, &one, sizeof(one)) < 0)
 			(void)0;
 		pthread_join(t->thread, NULL);
@@ -597,9 +683,12 @@ static void mmio_destroy(struct device *dev)
 	}
 	if (t->stop_fd >= 0)
 		close(t->stop_fd);
+	if (t->park_fd >= 0)
+		close(t->park_fd);
 	if (t->epfd >= 0)
 		close(t->epfd);
 	t->vdev->ops->destroy(t->vdev);
+	pthread_cond_destroy(&t->park_cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -610,6 +699,8 @@ static const struct device_ops virtio_mmio_ops = {
     .write = mmio_write,
     .reset = mmio_dev_reset,
     .state = mmio_state,
+    .pause = mmio_pause,
+    .resume = mmio_resume,
     .destroy = mmio_destroy,
 };
 
@@ -636,11 +727,12 @@ struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem 
 	t->mem = mem;
 	t->base = base;
 	t->gsi = gsi;
-	t->irq_fd = t->stop_fd = t->epfd = -1;
+	t->irq_fd = t->stop_fd = t->park_fd = t->epfd = -1;
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		t->kick_fd[q] = -1;
 	snprintf(t->name, sizeof(t->name), "%s %s", vdev->ops->name, vdev->id);
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->park_cond, NULL);
 	vdev->vqs = t->vqs;
 	vdev->transport = t;
 	ret = mmio_setup_fds(t);

@@ -10,6 +10,11 @@
  * event fd, and calls the device's notify/event operations. Those run with
  * the transport lock held, as do every register access from vCPUs, reset and
  * state; so a device's queue and configuration state needs no lock of its own.
+ *
+ * Pause and resume (the device contract's, vmm/device.h) are the
+ * transport's alone: the device thread parks between two operations, after
+ * the device's drain, and serves what waited (queue kicks, its event_fd)
+ * after resume. A device needs nothing else to be paused.
  */
 #ifndef BANYAN_VIRTIO_VIRTIO_H
 #define BANYAN_VIRTIO_VIRTIO_H
@@ -69,6 +74,12 @@ struct virtio_dev_ops {
 	 * without touching the queues again, back to power-on state.
 	 */
 	void (*reset)(struct virtio_dev *vdev);
+	/*
+	 * The transport is pausing the device (device thread): finish the host
+	 * I/O in flight and push its used entries, so that nothing completes
+	 * while paused. May be NULL (nothing in flight outside a notify/event).
+	 */
+	void (*drain)(struct virtio_dev *vdev);
 	/* Device-specific state (the transport saves the queues). */
 	int (*state)(struct virtio_dev *vdev, struct state_io *io);
 	void (*destroy)(struct virtio_dev *vdev);

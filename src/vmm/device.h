@@ -61,6 +61,20 @@ struct device_ops {
 	void (*reset)(struct device *dev);
 	/* Save or restore all guest-visible state through one symmetric function. */
 	int (*state)(struct device *dev, struct state_io *io);
+	/*
+	 * Quiesce (docs/architecture.md, "Pause and resume"): a device that does
+	 * work of its own, outside guest accesses (a thread serving queues,
+	 * host sockets, I/O completions), stops it: in-flight host I/O is
+	 * finished and published to the guest, then nothing more touches guest
+	 * memory or raises an interrupt until resume. Returns only once the
+	 * device is parked. Guest accesses (read/write), state and reset still
+	 * work meanwhile; what arrives (kicks, host input) waits, and resume
+	 * serves it: nothing is lost. Both idempotent; never from the device's
+	 * own thread. NULL for devices that act only inside a vCPU's access
+	 * (the legacy devices): paused vCPUs quiesce them.
+	 */
+	void (*pause)(struct device *dev);
+	void (*resume)(struct device *dev);
 	/* Release everything; @dev itself included. */
 	void (*destroy)(struct device *dev);
 };

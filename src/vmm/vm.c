@@ -333,7 +333,26 @@ enum vm_exit vm_join(struct vm *vm)
 /* How long a pause waits for console output already queued (a stalled reader: no longer). */
 #define VM_PAUSE_FLUSH_MS 200
 
-void vm_pause(struct vm *vm)
+/*
+ * Every device's pause, then (resume) every device's resume. Not under
+ * pause_lock: a device's pause waits for its thread, which may be
+ * finishing I/O.
+ */
+static void vm_pause_devices(struct vm *vm)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops->pause)
+			dev->ops->pause(dev);
+}
+
+static void vm_resume_devices(struct vm *vm)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops->resume)
+			dev->ops->resume(dev);
+}
+
+static void vm_pause_vcpus(struct vm *vm)
 {
 	unsigned int i;
 
@@ -351,7 +370,7 @@ void vm_pause(struct vm *vm)
 		serial_flush(vm->console, VM_PAUSE_FLUSH_MS);
 }
 
-void vm_resume(struct vm *vm)
+static void vm_resume_vcpus(struct vm *vm)
 {
 	unsigned int i;
 
@@ -361,6 +380,18 @@ void vm_resume(struct vm *vm)
 		atomic_store(&vm->vcpus[i].pause_req, false);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_pause(struct vm *vm)
+{
+	vm_pause_vcpus(vm);
+	vm_pause_devices(vm);
+}
+
+void vm_resume(struct vm *vm)
+{
+	vm_resume_devices(vm);
+	vm_resume_vcpus(vm);
 }
 
 bool vm_is_paused(struct vm *vm)

@@ -149,16 +149,23 @@ void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail);
 enum vm_exit vm_join(struct vm *vm);
 
 /*
- * vm_pause - stop every vCPU outside KVM_RUN: set each vCPU's request flag,
- * kick it, and wait until every vCPU thread waits at its pause point (or has
- * left its loop). Devices keep their state; the event loop keeps running.
- * Console output the guest wrote before is flushed for up to 200 ms (a
- * stalled reader never holds a pause longer). Idempotent. Never call it
- * from a vCPU thread.
+ * vm_pause - quiesce the whole machine (docs/architecture.md, "Pause and
+ * resume"): stop every vCPU outside KVM_RUN (set each vCPU's request flag,
+ * kick it, wait until every vCPU thread waits at its pause point or has
+ * left its loop), flush console output the guest wrote before for up to
+ * 200 ms (a stalled reader never holds a pause longer), then pause every
+ * device (device_ops.pause: in-flight I/O finished, device threads
+ * parked). Afterwards neither guest memory nor any device or vCPU state
+ * changes until vm_resume, except through the caller (snapshot restore,
+ * the console's input from the event loop). Idempotent. Never call it
+ * from a vCPU or device thread.
  */
 void vm_pause(struct vm *vm);
 
-/* vm_resume - let paused vCPUs run again. Idempotent. */
+/*
+ * vm_resume - resume every device, then let the vCPUs run again; what
+ * waited meanwhile (queue kicks, host input) is served. Idempotent.
+ */
 void vm_resume(struct vm *vm);
 
 /* vm_is_paused - the VM is paused (vm_pause returned, no vm_resume since). */
