@@ -371,6 +371,42 @@ static void test_many_in_flight(void **state)
 }
 
 /*
+ * Pause drains: once it returns, every request the device had taken is
+ * finished and in the used ring (none completes while paused), and
+ * requests queued while paused wait for resume.
+ */
+static void test_pause_drains_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	uint16_t at_pause;
+
+	for (unsigned int s = 0; s < 16; s++) {
+		memset(data_of(f, s), (int)s + 1, 0x10000);
+		post(f, s, s % 4 == 3 ? T_FLUSH : T_OUT, 128ULL * s, s % 4 == 3 ? 0 : 0x10000);
+	}
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 5000 && fake_used_idx(&f->r) == 0; i++)
+		usleep(100); /* taken: the first one finished */
+	f->dev->ops->pause(f->dev);
+	at_pause = fake_used_idx(&f->r);
+	assert_int_equal(at_pause, 16);	       /* all of them, not just those done by chance */
+	for (unsigned int s = 16; s < 20; s++) /* what slots 0, 1, 2 and 4 wrote (3 flushed) */
+		post(f, s, T_IN, 128ULL * (s - 16 + (s == 19)), 4096);
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	usleep(100 * 1000);
+	assert_int_equal(fake_used_idx(&f->r), 16);
+	assert_int_equal(data_of(f, 16)[0], 0);
+	f->dev->ops->resume(f->dev);
+	for (int i = 0; i < 5000 && fake_used_idx(&f->r) != 20; i++)
+		usleep(1000);
+	assert_int_equal(fake_used_idx(&f->r), 20);
+	for (unsigned int s = 16; s < 20; s++) {
+		assert_int_equal(status_of(f, s), 0);
+		assert_int_equal(data_of(f, s)[0], s - 16 + 1 + (s == 19));
+	}
+}
+
+/*
  * Used-buffer interrupts with EVENT_IDX (which bring_up negotiates): a
  * completion after the driver re-enabled callbacks interrupts; one the
  * driver asked to skip does not; a batch interrupts once.
@@ -668,6 +704,7 @@ int main(void)
 	    T(test_get_id),
 	    T(test_bounds),
 	    T(test_many_in_flight),
+	    T(test_pause_drains_in_flight),
 	    T(test_event_idx_interrupts),
 	    T(test_seg_max_request),
 	    T(test_discard_punches_holes),

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -398,6 +400,139 @@ static void test_device_reset_op(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
 }
 
+/*
+ * Pause and resume (the transport's, for every device): a device whose
+ * notify blocks until the test lets it go, so the test knows an operation
+ * is running when it asks for the pause.
+ */
+struct slow_dev {
+	struct virtio_dev vdev;
+	atomic_int entered;  /* notify calls started */
+	atomic_int finished; /* notify calls returned */
+	atomic_int drains;
+	int go_fd; /* blocking eventfd: each notify takes one count */
+};
+
+static void slow_notify(struct virtio_dev *vdev, unsigned int q)
+{
+	struct slow_dev *d = container_of(vdev, struct slow_dev, vdev);
+	uint64_t v;
+
+	(void)q;
+	atomic_fetch_add(&d->entered, 1);
+	assert_int_equal(read(d->go_fd, &v, sizeof(v)), sizeof(v));
+	atomic_fetch_add(&d->finished, 1);
+}
+
+static void slow_drain(struct virtio_dev *vdev)
+{
+	struct slow_dev *d = container_of(vdev, struct slow_dev, vdev);
+
+	/* The transport drains between operations, never inside one. */
+	assert_int_equal(atomic_load(&d->entered), atomic_load(&d->finished));
+	atomic_fetch_add(&d->drains, 1);
+}
+
+static void slow_config_read(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len)
+{
+	(void)vdev;
+	virtio_config_bytes(NULL, 0, off, data, len);
+}
+
+static void slow_reset(struct virtio_dev *vdev)
+{
+	(void)vdev;
+}
+
+static int slow_state(struct virtio_dev *vdev, struct state_io *io)
+{
+	(void)vdev;
+	(void)io;
+	return 0;
+}
+
+static void slow_destroy(struct virtio_dev *vdev)
+{
+	(void)vdev; /* the test owns it */
+}
+
+static const struct virtio_dev_ops slow_ops = {
+    .name = "slow",
+    .device_id = VIRTIO_ID_RNG,
+    .nqueues = 1,
+    .queue_max = QSIZE,
+    .config_read = slow_config_read,
+    .notify = slow_notify,
+    .drain = slow_drain,
+    .reset = slow_reset,
+    .state = slow_state,
+    .destroy = slow_destroy,
+};
+
+static atomic_int pause_done; /* pause_thread: pause returned */
+static int finished_at_pause; /* the notify calls that had returned by then */
+
+static void *pause_thread(void *arg)
+{
+	struct fixture *f = arg;
+	struct slow_dev *d = container_of(virtio_mmio_vdev(f->dev), struct slow_dev, vdev);
+
+	f->dev->ops->pause(f->dev);
+	finished_at_pause = atomic_load(&d->finished);
+	atomic_store(&pause_done, 1);
+	return NULL;
+}
+
+static bool wait_int(atomic_int *v, int want)
+{
+	for (int i = 0; i < 2000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	return atomic_load(v) >= want;
+}
+
+static void test_pause_waits_for_the_thread(void **state)
+{
+	struct fixture *f = *state;
+	/* Static: a failed assertion leaves it to the teardown's destroy. */
+	static struct slow_dev d;
+	uint64_t many = 1000;
+	pthread_t th;
+	int early;
+
+	d = (struct slow_dev){.vdev = {.ops = &slow_ops, .id = "slow0", .event_fd = -1}};
+
+	d.go_fd = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	assert_true(d.go_fd >= 0);
+	f->dev->ops->destroy(f->dev);
+	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, &d.vdev, BASE, GSI);
+	assert_non_null(f->dev);
+	bring_up(f, F_V1); /* DRIVER_OK kicks the queue: notify starts and blocks */
+	assert_true(wait_int(&d.entered, 1));
+
+	atomic_store(&pause_done, 0);
+	assert_int_equal(pthread_create(&th, NULL, pause_thread, f), 0);
+	usleep(100 * 1000);
+	early = atomic_load(&pause_done);
+	assert_int_equal(write(d.go_fd, &many, sizeof(many)), sizeof(many));
+	pthread_join(th, NULL);
+	assert_int_equal(early, 0);		/* notify still ran: the thread had not parked */
+	assert_int_equal(finished_at_pause, 1); /* pause returned after the op ended */
+	assert_int_equal(atomic_load(&d.drains), 1);
+
+	/* Parked: a kick waits, and pausing again returns at once. */
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	f->dev->ops->pause(f->dev);
+	usleep(100 * 1000);
+	assert_int_equal(atomic_load(&d.entered), 1);
+	/* Resumed: the kick is served, not lost. */
+	f->dev->ops->resume(f->dev);
+	f->dev->ops->resume(f->dev);
+	assert_true(wait_int(&d.finished, 2));
+	f->dev->ops->destroy(f->dev);
+	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(), BASE, GSI);
+	close(d.go_fd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -414,6 +549,7 @@ int main(void)
 	    T(test_state_round_trip),
 	    T(test_config_generation),
 	    T(test_device_reset_op),
+	    T(test_pause_waits_for_the_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

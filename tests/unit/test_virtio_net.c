@@ -187,7 +187,8 @@ static int net_teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	f->dev->ops->destroy(f->dev);
+	if (f->dev)
+		f->dev->ops->destroy(f->dev);
 	close(f->peer);
 	fake_ring_free(&f->r);
 	free(f);
@@ -327,6 +328,72 @@ static void test_net_loop_chain(void **state)
 	__atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
 	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 	assert_true(wait_broken(f));
+}
+
+/*
+ * Paused (the device contract's pause), the device leaves its TAP and its
+ * queues alone: frames that arrive and a frame the guest queues wait,
+ * guest memory and the used rings do not change, no interrupt is raised.
+ * After resume everything arrives, in order, nothing lost.
+ */
+static void test_net_pause_holds_frames(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t before[4 * 0x1000];
+	uint8_t frame[3][HDR + 64], txf[HDR + 40], got[256];
+	uint64_t gpa[2];
+	uint32_t len[2] = {2048, 0}, id, l;
+	bool w[2] = {true, false};
+	struct timespec ts = {0, 100000000};
+
+	for (unsigned int i = 0; i < 3; i++) {
+		gpa[0] = BUF(i);
+		post(f, 0, 1, gpa, len, w);
+	}
+	f->dev->ops->pause(f->dev);
+	f->dev->ops->pause(f->dev); /* idempotent */
+	memcpy(before, fake_ptr(&f->r, BUF(0)), sizeof(before));
+	for (unsigned int i = 0; i < 3; i++) {
+		memset(frame[i], 0, HDR);
+		memset(frame[i] + HDR, 'a' + i, 64);
+		assert_int_equal(send(f->peer, frame[i], sizeof(frame[i]), 0), sizeof(frame[i]));
+	}
+	memset(txf, 0, HDR);
+	memset(txf + HDR, 'z', 40);
+	memcpy(fake_ptr(&f->r, BUF(3)), txf, sizeof(txf));
+	gpa[0] = BUF(3);
+	len[0] = sizeof(txf);
+	w[0] = false;
+	post(f, 1, 1, gpa, len, w);
+	nanosleep(&ts, NULL);
+	assert_int_equal(used_idx(f, 0), 0);
+	assert_int_equal(used_idx(f, 1), 0);
+	assert_memory_equal(fake_ptr(&f->r, BUF(0)), before, 3 * 0x1000);
+	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1); /* nothing sent */
+
+	f->dev->ops->resume(f->dev);
+	assert_true(wait_used(f, 0, 3));
+	for (unsigned int i = 0; i < 3; i++) {
+		used_elem(f, 0, (uint16_t)i, &id, &l);
+		assert_int_equal(l, sizeof(frame[i]));
+		assert_memory_equal(fake_ptr(&f->r, BUF(id) + HDR), frame[i] + HDR, 64);
+		assert_int_equal(id, i); /* in order */
+	}
+	assert_true(wait_used(f, 1, 1));
+	assert_int_equal(recv(f->peer, got, sizeof(got), 0), sizeof(txf));
+	assert_memory_equal(got, txf, sizeof(txf));
+	assert_true(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_USED);
+}
+
+/* A device destroyed while paused: its parked thread leaves, nothing hangs. */
+static void test_net_destroy_paused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->dev->ops->pause(f->dev);
+	f->dev->ops->destroy(f->dev);
+	f->dev = NULL; /* the teardown must not destroy it again */
 }
 
 /* --- virtio-vsock --- */
@@ -480,6 +547,30 @@ static void test_vsock_host_connect(void **state)
 	close(s);
 }
 
+/* Paused, a host's connection waits in its socket; after resume the guest hears of it. */
+static void test_vsock_pause_holds_host_connect(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct timespec ts = {0, 100000000};
+	struct vhdr *p;
+
+	f->dev->ops->pause(f->dev);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/v.sock", f->dir);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(s, "CONNECT 7000\n", 13, 0), 13);
+	vsock_rx_buffer(f, 20);
+	nanosleep(&ts, NULL);
+	assert_int_equal(used_idx(f, 0), 0);
+	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	f->dev->ops->resume(f->dev);
+	p = vsock_rx_pkt(f, 0);
+	assert_int_equal(p->op, 1); /* REQUEST */
+	assert_int_equal(p->dst_port, 7000);
+	close(s);
+}
+
 static void test_vsock_packet_beyond_buffer(void **state)
 {
 	struct fixture *f = *state;
@@ -534,8 +625,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_net_headerless_frame, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_readable_rx_buffer, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_loop_chain, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_pause_holds_frames, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_destroy_paused, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_guest_connect, vsock_setup, vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_host_connect, vsock_setup, vsock_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_pause_holds_host_connect, vsock_setup,
+					    vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_packet_beyond_buffer, vsock_setup,
 					    vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_short_header, vsock_setup, vsock_teardown),
