@@ -197,9 +197,12 @@ int virtio_net_set_mac(struct virtio_dev *vdev, const uint8_t mac[6]);
 
 /*
  * virtio_vsock_create - a vsock device with guest CID @vsock->cid whose
- * host side listens on the Unix socket @vsock->uds_path, created now (an
- * existing path is refused, not removed) and removed on destroy. NULL
- * after one log line.
+ * host side listens on the Unix socket @vsock->uds_path, created now, mode
+ * 0600, and removed on destroy. An existing path is refused, except a
+ * socket nobody listens on (left by a killed VMM), which is replaced; a
+ * file that is not a socket is never removed. Host connections must send
+ * their CONNECT line within @vsock->handshake_ms, and at most 64 wait to
+ * (a new one closes the oldest). NULL after one log line.
  *
  * State: the CID. Connections are host sockets and are not saved; a loaded
  * device sends the guest a TRANSPORT_RESET event (its event queue), so the

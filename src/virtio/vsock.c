@@ -37,8 +37,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VSOCK_QUEUE_SIZE 256
@@ -55,6 +57,13 @@
 #define VSOCK_LINE_MAX	 32	    /* "CONNECT 4294967295\n" */
 #define VSOCK_FIRST_PORT (1U << 30) /* host ports Banyan allocates, as Firecracker */
 #define VSOCK_BUDGET	 256	    /* packets per turn and direction */
+/*
+ * Host connections that have not sent their CONNECT line yet: at most this
+ * many (a new one closes the oldest), each for at most handshake_ms. Idle
+ * clients cannot fill the connection table and lock real ones out.
+ */
+#define VSOCK_MAX_HANDSHAKES 64
+#define VSOCK_HANDSHAKE_MS   5000
 
 #define VIRTIO_VSOCK_TYPE_STREAM 1
 enum {
@@ -105,9 +114,10 @@ struct vsock_conn {
 	struct vsock_conn *next;
 	int fd;
 	enum conn_state state;
-	uint32_t local_port; /* the host's port */
-	uint32_t peer_port;  /* the guest's port */
-	uint32_t pending;    /* PEND_* */
+	uint64_t deadline_ms; /* CONN_HANDSHAKE: closed if no CONNECT line by then */
+	uint32_t local_port;  /* the host's port */
+	uint32_t peer_port;   /* the guest's port */
+	uint32_t pending;     /* PEND_* */
 	/* Credit the guest gave: it can take peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
 	uint32_t peer_buf_alloc;
 	uint32_t peer_fwd_cnt;
@@ -141,8 +151,11 @@ struct virtio_vsock {
 	int listen_fd;
 	int epfd; /* vdev.event_fd */
 	int wake_fd;
+	int timer_fd; /* the earliest handshake deadline (armed while nhandshakes) */
 	struct vsock_conn *conns;
 	unsigned int nconns;
+	unsigned int nhandshakes; /* conns in CONN_HANDSHAKE */
+	unsigned int handshake_ms;
 	uint32_t next_port;
 	struct vsock_rst rst[VSOCK_RST_QUEUE];
 	unsigned int rst_head, rst_len;
@@ -208,6 +221,8 @@ static void conn_free(struct virtio_vsock *v, struct vsock_conn *c)
 	if (*pp)
 		*pp = c->next;
 	v->nconns--;
+	if (c->state == CONN_HANDSHAKE)
+		v->nhandshakes--;
 	close(c->fd);
 	free(c->buf);
 	free(c);
@@ -326,6 +341,7 @@ static void conn_handshake(struct virtio_vsock *v, struct vsock_conn *c)
 	} while (conn_find(v, c->local_port, (uint32_t)port));
 	c->peer_port = (uint32_t)port;
 	c->state = CONN_CONNECTING;
+	v->nhandshakes--;
 	c->pending |= PEND_REQUEST;
 }
 
@@ -357,16 +373,74 @@ static void conn_service(struct virtio_vsock *v, struct vsock_conn *c)
 		conn_maybe_credit(c);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The handshaking connection with the earliest deadline, or NULL. */
+static struct vsock_conn *handshake_oldest(struct virtio_vsock *v)
+{
+	struct vsock_conn *old = NULL;
+
+	for (struct vsock_conn *c = v->conns; c; c = c->next)
+		if (c->state == CONN_HANDSHAKE && (!old || c->deadline_ms < old->deadline_ms))
+			old = c;
+	return old;
+}
+
+/* Arm the timer for the earliest handshake deadline; disarm it when none is left. */
+static void handshake_timer_arm(struct virtio_vsock *v)
+{
+	struct vsock_conn *c = handshake_oldest(v);
+	struct itimerspec its = {0};
+
+	if (c) {
+		its.it_value.tv_sec = (time_t)(c->deadline_ms / 1000);
+		its.it_value.tv_nsec = (long)(c->deadline_ms % 1000) * 1000000 + 1;
+	}
+	if (timerfd_settime(v->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_warn("vsock: cannot arm the handshake timer: %s", strerror(errno));
+}
+
+/* Close the host connections whose CONNECT line did not come in time. */
+static void handshake_expire(struct virtio_vsock *v)
+{
+	struct vsock_conn *c, *next;
+	uint64_t now = now_ms(), val;
+
+	if (read(v->timer_fd, &val, sizeof(val)) < 0)
+		(void)0; /* not expired: look anyway */
+	for (c = v->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_HANDSHAKE && c->deadline_ms <= now)
+			conn_free(v, c);
+	}
+	handshake_timer_arm(v);
+}
+
 static void vsock_accept(struct virtio_vsock *v)
 {
 	for (;;) {
 		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct vsock_conn *c;
 
 		if (fd < 0)
 			return;
-		if (!conn_new(v, fd, CONN_HANDSHAKE))
+		if (v->nhandshakes >= VSOCK_MAX_HANDSHAKES) /* the oldest is the likeliest idle */
+			conn_free(v, handshake_oldest(v));
+		c = conn_new(v, fd, CONN_HANDSHAKE);
+		if (!c) {
 			log_guest_warn(
 			    v, "vsock: too many connections; a host connection was refused");
+			continue;
+		}
+		c->deadline_ms = now_ms() + v->handshake_ms;
+		if (++v->nhandshakes == 1)
+			handshake_timer_arm(v);
 	}
 }
 
@@ -810,13 +884,17 @@ static void vsock_event(struct virtio_dev *vdev)
 	struct virtio_vsock *v = to_vsock(vdev);
 	struct epoll_event ev[64];
 	uint64_t val;
+	bool accept = false, expired = false;
 	int n = epoll_wait(v->epfd, ev, 64, 0);
 
+	/* Flags only: a connection closed now could still have an entry further on. */
 	for (int i = 0; i < n; i++) {
 		struct vsock_conn *c = ev[i].data.ptr;
 
 		if (ev[i].data.ptr == &v->listen_fd) {
-			vsock_accept(v);
+			accept = true;
+		} else if (ev[i].data.ptr == &v->timer_fd) {
+			expired = true;
 		} else if (ev[i].data.ptr == &v->wake_fd) {
 			if (read(v->wake_fd, &val, sizeof(val)) < 0)
 				(void)0;
@@ -827,6 +905,10 @@ static void vsock_event(struct virtio_dev *vdev)
 			c->hup |= !!(ev[i].events & (EPOLLHUP | EPOLLERR));
 		}
 	}
+	if (expired)
+		handshake_expire(v);
+	if (accept)
+		vsock_accept(v);
 	if (virtio_is_broken(vdev))
 		return;
 	vsock_service_all(v);
@@ -888,6 +970,8 @@ static void vsock_destroy(struct virtio_dev *vdev)
 		close(v->epfd);
 	if (v->wake_fd >= 0)
 		close(v->wake_fd);
+	if (v->timer_fd >= 0)
+		close(v->timer_fd);
 	free(v);
 }
 
@@ -906,42 +990,99 @@ static const struct virtio_dev_ops virtio_vsock_ops = {
 
 /* --- the host side --- */
 
-static int vsock_listen(struct virtio_vsock *v)
+/*
+ * The socket path must be free, or a socket nobody listens on (its VMM was
+ * killed and could not remove it: connect is refused), which is removed.
+ * A live socket (another VMM serves it) and anything that is not a socket
+ * are refused and left alone. 0, -EADDRINUSE, -EEXIST or -errno.
+ */
+static int vsock_claim_path(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st;
+	struct stat st, again;
+	int fd, err;
 
-	if (lstat(v->path, &st) == 0) {
-		log_error("vsock: cannot listen on %s: it exists (another VM's socket? remove it "
-			  "if not)",
-			  v->path);
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+	close(fd);
+	/* Accepted, backlog full (EAGAIN), or no permission to tell: not ours to remove. */
+	if (err != ECONNREFUSED)
+		return -EADDRINUSE;
+	if (lstat(path, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+		return -EADDRINUSE; /* replaced meanwhile: someone else's now */
+	if (unlink(path) < 0)
+		return -errno;
+	log_info("vsock: removed the stale socket %s (nobody listened on it)", path);
+	return 0;
+}
+
+/*
+ * Bind @path mode 0600 whatever the umask, listening before it appears:
+ * bound under a temporary name, made 0600, listening, then renamed (a
+ * starting VMM never sees it refuse connections, so never takes it for
+ * stale). A path too long for the temporary name is bound in place and
+ * made 0600 before listen (connects are refused until then).
+ */
+static int vsock_bind(int fd, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	bool renamed = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path,
+				(int)getpid()) < (int)sizeof(sa.sun_path);
+	int ret = 0;
+
+	if (!renamed)
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	else
+		unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (chmod(sa.sun_path, 0600) < 0 || listen(fd, 128) < 0 ||
+	    (renamed && rename(sa.sun_path, path) < 0)) {
+		ret = -errno;
+		unlink(sa.sun_path);
 	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", v->path);
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_error("vsock: cannot listen on %s: %s", v->path, strerror(errno));
+	return ret;
+}
+
+static int vsock_listen(struct virtio_vsock *v)
+{
+	int ret = vsock_claim_path(v->path);
+
+	if (ret == 0) {
+		v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ret = v->listen_fd < 0 ? -errno : vsock_bind(v->listen_fd, v->path);
+	}
+	if (ret < 0) {
+		log_error("vsock: cannot listen on %s: %s", v->path,
+			  ret == -EADDRINUSE ? "another process listens on it (another VM?)"
+			  : ret == -EEXIST   ? "it exists and is not a socket (left alone)"
+					     : strerror(-ret));
 		if (v->listen_fd >= 0)
 			close(v->listen_fd);
-		v->listen_fd = -1;
-		return -errno;
+		v->listen_fd = -1; /* destroy must not remove a path that is not ours */
 	}
-	if (listen(v->listen_fd, 128) < 0) {
-		log_error("vsock: cannot listen on %s: %s", v->path, strerror(errno));
-		return -errno;
-	}
-	return 0;
+	return ret;
 }
 
 static int vsock_setup_fds(struct virtio_vsock *v)
 {
 	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &v->listen_fd};
 	struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &v->wake_fd};
+	struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &v->timer_fd};
 
 	v->epfd = epoll_create1(EPOLL_CLOEXEC);
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (v->epfd < 0 || v->wake_fd < 0 ||
+	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (v->epfd < 0 || v->wake_fd < 0 || v->timer_fd < 0 ||
 	    epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->wake_fd, &wev) < 0 ||
+	    epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->timer_fd, &tev) < 0 ||
 	    epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->listen_fd, &lev) < 0) {
 		log_error("vsock: cannot set up: %s", strerror(errno));
 		return -errno;
@@ -958,10 +1099,11 @@ struct virtio_dev *virtio_vsock_create(const struct vsock_config *cfg)
 		log_error("virtio-vsock: out of memory");
 		return NULL;
 	}
-	v->listen_fd = v->epfd = v->wake_fd = -1;
+	v->listen_fd = v->epfd = v->wake_fd = v->timer_fd = -1;
 	v->vdev = (struct virtio_dev){.ops = &virtio_vsock_ops, .id = "vsock0", .event_fd = -1};
 	v->cid = cfg->cid;
 	v->next_port = VSOCK_FIRST_PORT;
+	v->handshake_ms = cfg->handshake_ms ? cfg->handshake_ms : VSOCK_HANDSHAKE_MS;
 	if (cfg->cid < 3 || cfg->cid == UINT32_MAX || !cfg->uds_path ||
 	    strlen(cfg->uds_path) >= sizeof(v->path)) {
 		log_error("vsock: bad configuration (CID %u, socket %s)", cfg->cid,

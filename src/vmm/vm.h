@@ -52,6 +52,9 @@ struct net_config {
 struct vsock_config {
 	uint32_t cid;	      /* guest CID, >= 3; 0: no vsock device */
 	const char *uds_path; /* host processes connect here; guest connects reach PATH_port */
+	/* A host connection's "CONNECT <port>" line must come within this; 0: 5000 (tests shorten
+	 * it). */
+	unsigned int handshake_ms;
 };
 
 /*

@@ -17,7 +17,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -405,10 +408,12 @@ struct vhdr {
 	uint32_t flags, buf_alloc, fwd_cnt;
 } __attribute__((packed));
 
+static unsigned int setup_handshake_ms; /* vsock_setup's handshake limit (0: the default) */
+
 static int vsock_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct vsock_config vc = {.cid = 42};
+	struct vsock_config vc = {.cid = 42, .handshake_ms = setup_handshake_ms};
 	char path[96];
 
 	assert_non_null(f);
@@ -603,6 +608,128 @@ static void test_vsock_short_header(void **state)
 	assert_true(wait_broken(f));
 }
 
+static int vsock_setup_short(void **state)
+{
+	int ret;
+
+	setup_handshake_ms = 300;
+	ret = vsock_setup(state);
+	setup_handshake_ms = 0;
+	return ret;
+}
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/*
+ * Host clients that connect and never send their CONNECT line neither fill
+ * the connection table (a real client behind 512 of them gets through at
+ * once) nor stay: each is closed after the handshake limit.
+ */
+static void test_vsock_half_open_bounded(void **state)
+{
+	struct fixture *f = *state;
+	static int idle[512];
+	struct rlimit rl;
+	char path[96], c;
+	struct vhdr *p;
+	int s, late;
+	struct pollfd pfd = {.events = POLLIN};
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	snprintf(path, sizeof(path), "%s/v.sock", f->dir);
+	for (unsigned int i = 0; i < 512; i++) {
+		idle[i] = unix_connect(path);
+		assert_true(idle[i] >= 0);
+	}
+	s = unix_connect(path);
+	assert_true(s >= 0);
+	assert_int_equal(send(s, "CONNECT 7000\n", 13, 0), 13);
+	vsock_rx_buffer(f, 20);
+	p = vsock_rx_pkt(f, 0);
+	assert_int_equal(p->op, 1); /* REQUEST: the real client was not locked out */
+	assert_int_equal(p->dst_port, 7000);
+	for (unsigned int i = 0; i < 512; i++)
+		close(idle[i]);
+
+	/* One idle client alone: closed once its time is up (EOF). */
+	late = unix_connect(path);
+	assert_true(late >= 0);
+	pfd.fd = late;
+	assert_int_equal(poll(&pfd, 1, 3000), 1);
+	assert_int_equal(recv(late, &c, 1, MSG_DONTWAIT), 0);
+	close(late);
+	/* The real one is still there (its REQUEST waits for the guest's answer). */
+	assert_int_equal(recv(s, &c, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(s);
+}
+
+/*
+ * The socket of a killed VMM (a socket file nobody listens on) is replaced;
+ * a live one (another VMM's) is refused and keeps working; a file that is
+ * not a socket is refused and never removed. The socket is 0600 whatever
+ * the umask.
+ */
+static void test_vsock_socket_path(void **state)
+{
+	struct vsock_config vc = {.cid = 3};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[64] = "/tmp/vsock-path-XXXXXX", path[96], file[96], cmd[128];
+	struct virtio_dev *v, *v2;
+	struct stat st;
+	mode_t old = umask(0);
+	int fd, c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/v.sock", dir);
+	vc.uds_path = path;
+	/* A dead socket: bound, never listening, its process gone without unlinking. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	v = virtio_vsock_create(&vc);
+	assert_non_null(v);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A live one: refused, and still served. */
+	assert_null(virtio_vsock_create(&vc));
+	c = unix_connect(path);
+	assert_true(c >= 0);
+	close(c);
+	v->ops->destroy(v);
+	assert_int_equal(lstat(path, &st), -1); /* removed with its VM */
+	/* Not a socket: refused, left alone. */
+	snprintf(file, sizeof(file), "%s/data", dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	vc.uds_path = file;
+	v2 = virtio_vsock_create(&vc);
+	assert_null(v2);
+	assert_int_equal(lstat(file, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 4);
+	umask(old);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_vsock_bad_config(void **state)
 {
 	struct vsock_config vc = {.cid = 2, .uds_path = "/tmp/x.sock"};
@@ -634,6 +761,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vsock_packet_beyond_buffer, vsock_setup,
 					    vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_short_header, vsock_setup, vsock_teardown),
+	    cmocka_unit_test_setup_teardown(test_vsock_half_open_bounded, vsock_setup_short,
+					    vsock_teardown),
+	    cmocka_unit_test(test_vsock_socket_path),
 	    cmocka_unit_test(test_vsock_bad_config),
 	};
 
