@@ -12,7 +12,14 @@
 # back with the VM (each tick reads the one before), and damaged snapshots
 # are refused.
 #
-# time-limit: 900 (seconds for one run, emulated host included: tests/linux/run)
+# Snapshot under load: the host streams a test pattern to the guest over
+# TCP through the TAP and over a vsock connection while the VM is
+# snapshotted (and left paused); the VMM is then killed (SIGKILL: its vsock
+# socket stays behind) and the snapshot restored. The TCP transfer spanning
+# the snapshot completes intact; the vsock stream (reset at restore by
+# design) arrived exact up to the snapshot; a new vsock connection works.
+#
+# time-limit: 1080 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
@@ -20,6 +27,7 @@ linux_prereqs
 SLOW=${BANYAN_EMULATED_HOST:+4}
 SLOW=${SLOW:-1}
 VSOCK_TOOL=${VSOCK_TOOL:-$(dirname "$BANYAN")/tests/linux/vsock-tool}
+HOST_PY=$(cd "$(dirname "$0")" && pwd)/vsock_host.py
 [ -x "$VSOCK_TOOL" ] || { echo "Bail out! missing $VSOCK_TOOL (built by meson)"; exit 1; }
 mkdir -p "$T/tools"
 cp "$VSOCK_TOOL" "$T/tools/vsock-tool"
@@ -44,6 +52,9 @@ BANYAN=$T/banyan-ns
 # clone's is new); its vsock driver learns a new CID by itself.
 LOOP=$(gzip -9c <<'EOF' | base64 -w0
 mkdir -p /mnt && mount -o ro /dev/vdc /mnt
+/mnt/vsock-tool listen 5100 check >/tmp/vck 2>&1 &
+/mnt/vsock-tool listen 5101 echo 64 >/dev/null 2>&1 &
+/mnt/vsock-tool tcp 10.0.2.1 7000 >/tmp/tcp 2>&1 &
 i=0
 lastg=
 while :; do
@@ -68,7 +79,8 @@ while :; do
 	ping -c 1 -W 2 10.0.2.1 >/dev/null 2>&1 && net=ok
 	m=$(cat /sys/class/net/eth0/address 2>/dev/null)
 	c=$(/mnt/vsock-tool cid 2>&1 | tail -n 1 | tr ' ' _)
-	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0} mac=$m cid=$c net=$net"
+	s="vck=$(echo $(cat /tmp/vck) | tr ' ' _) tcp=$(echo $(cat /tmp/tcp) | tr ' ' _)"
+	echo "tick=$i files=$(ls /tmp/mark.* | wc -l) disk=$d gen=$g prev=${p:-0} mac=$m cid=$c $s net=$net"
 	sleep 0.3
 done
 EOF
@@ -105,6 +117,9 @@ field() {
 		tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
+same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
+differ() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
+
 wait_tick "$T/orig.out" 5 || { echo "Bail out! the guest did not start its loop"; tail -20 "$T/orig.out"; exit 1; }
 mkdir -p "$T/store"
 check "snapshot mid-workload (full)" ctl snapshot create "$T/store/base"
@@ -115,10 +130,56 @@ wait_tick "$T/orig.out" $((base_tick + 6))
 check "diff snapshot (grandchild)" ctl snapshot create --diff "$T/store/grand"
 wait_tick "$T/orig.out" $((base_tick + 9))
 orig_gen=$(field "$T/orig.out" gen last)
-kill "$vm"
-wait "$vm"
+
+# Snapshot under load (see the top). The host's TCP peer lives on after the
+# VMM; the original stays paused after the snapshot, so the restored guest
+# is the only one that ever continues that connection.
+KIBPS=${FLOOD_KIBPS:-1024}
+rm -f "$T/tcp.stop"
+ip netns exec "$NS" python3 "$HOST_PY" tcp-flood 10.0.2.1 7000 "$T/tcp.host" "$T/tcp.stop" "$KIBPS" &
+tcp_pid=$!
+python3 "$HOST_PY" flood "$T/v.sock" 5100 "$T/vsock.host" "$KIBPS" &
+vflood_pid=$!
+hostv() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
+flowing() { [ "$(hostv "$T/tcp.host" bytes)" -gt 1048576 ] 2>/dev/null &&
+	[ "$(hostv "$T/vsock.host" bytes)" -gt 1048576 ] 2>/dev/null; }
+for _ in $(seq 1 $((60 * SLOW))); do flowing && break; sleep 1; done
+check "both floods carry data before the snapshot" flowing
+check "snapshot while the host floods the TAP and a vsock connection" \
+	ctl snapshot create --paused "$T/store/flood"
+kill -KILL "$vm"
+wait "$vm" 2>/dev/null
+check "a VMM killed with SIGKILL leaves its vsock socket behind" test -S "$T/v.sock"
 orig_last=$(field "$T/orig.out" tick last)
 check "the original ran on past the snapshots" test "$orig_last" -gt $((base_tick + 6))
+
+timeout -s TERM $((90 * SLOW)) "$BANYAN" restore --snapshot "$T/store/flood" </dev/null \
+	>"$T/rf.out" 2>"$T/rf.err" &
+rf=$!
+ticks() { tr -d '\r' <"$1" | grep -cE '^tick=.* net=(ok|no)$'; }
+for _ in $(seq 1 $((30 * SLOW))); do [ "$(ticks "$T/rf.out")" -ge 2 ] && break; sleep 1; done
+check "restore under load: the guest runs (the killed VMM's stale vsock socket was replaced)" \
+	test "$(ticks "$T/rf.out")" -ge 2
+echo_res=$(python3 "$HOST_PY" echo-check "$T/v.sock" 5101)
+touch "$T/tcp.stop" # the host ends its TCP stream; the guest reports once it read it all
+for _ in $(seq 1 $((60 * SLOW))); do
+	[ -n "$(field "$T/rf.out" tcp last)" ] && [ -n "$(field "$T/rf.out" vck last)" ] && break
+	sleep 1
+done
+kill "$rf" 2>/dev/null
+wait "$rf"
+wait_bounded 30 "$tcp_pid" "$vflood_pid"
+tcp_got=$(field "$T/rf.out" tcp last)
+vck=$(field "$T/rf.out" vck last)
+vsent=$(hostv "$T/vsock.host" bytes)
+echo "# TCP: host sent $(hostv "$T/tcp.host" bytes), guest read $tcp_got; vsock: host sent $vsent, guest read $vck"
+[ -n "$tcp_got" ] && [ -n "$vck" ] || { tail -n 5 "$T/rf.err"; tail -n 3 "$T/rf.out"; } | sed 's/^/# /'
+check "restore under load: the TCP transfer spanning the snapshot completed intact" \
+	same "$tcp_got" "$(hostv "$T/tcp.host" bytes)_ok"
+vck_ok() { case "$vck" in [1-9]*_ok) [ "${vck%_ok}" -le "${vsent:-0}" ] ;; *) false ;; esac; }
+check "restore under load: the vsock stream arrived exact up to the snapshot, then was reset" vck_ok
+check "restore under load: a new vsock connection works" same "$echo_res" "echo=ok"
+check "restore under load: the guest pings the host" same "$(field "$T/rf.out" net last)" ok
 
 # in_step FILE: every tick read the previous tick back from the overlay disk
 # (a disk that did not roll back with the VM shows a later count)
@@ -126,8 +187,6 @@ in_step() {
 	tr -d '\r' <"$1" | grep '^tick=' | sed 's/^tick=\([0-9]*\) .* prev=\([0-9]*\).*/\1 \2/' |
 		awk 'NF == 2 { n++; if ($2 != $1 - 1) bad++ } END { exit !(n > 1 && !bad) }'
 }
-same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
-differ() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
 
 # restore NAME SNAPSHOT SECONDS [options]
 restore() {

@@ -6,7 +6,19 @@
   vsock_host.py to-guest UDS OUT [MIB]            the host-initiated checks, key=value lines to OUT
   vsock_host.py send UDS PORT BYTES               CONNECT, send BYTES zeros, wait for the close;
                                                   prints "sent BYTES in SECS s" (benchmark)
+  vsock_host.py flood UDS PORT OUT KIBPS          CONNECT, send the test pattern at KIBPS KiB/s
+                                                  until the connection breaks; "bytes=N" to OUT
+  vsock_host.py tcp-flood ADDR PORT OUT STOP KIBPS
+                                                  one TCP connection: the pattern at KIBPS until
+                                                  the file STOP exists, then close and wait for
+                                                  the peer's close; "bytes=N" to OUT, "done=1" last
+  vsock_host.py echo-check UDS PORT               CONNECT (retrying for 60 s), 100 KiB echoed back
+                                                  intact: prints "echo=ok" (else "echo=bad")
+
+The test pattern (vsock-tool checks it): 8-byte little-endian counters
+0, 1, 2, ...; a byte lost, duplicated or changed shows at its offset.
 """
+import array
 import hashlib
 import os
 import socket
@@ -158,6 +170,90 @@ def send(uds, port, nbytes):
     print("sent %d in %.3f s" % (nbytes, time.monotonic() - t0), flush=True)
 
 
+def pattern(offset, n):
+    """Bytes [offset, offset + n) of the test pattern (both multiples of 8)."""
+    a = array.array("Q", range(offset // 8, (offset + n) // 8))
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tobytes()
+
+
+def write_kv(out, **kv):
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        for k, v in kv.items():
+            f.write("%s=%s\n" % (k, v))
+    os.replace(tmp, out)
+
+
+def paced_send(s, kibps, until):
+    """Send the pattern at about KIBPS KiB/s until until() or an error; returns the bytes sent."""
+    chunk, sent, t0 = 16 * 1024, 0, time.monotonic()
+    while not until(sent):
+        try:
+            s.sendall(pattern(sent, chunk))
+        except OSError:
+            break
+        sent += chunk
+        ahead = sent / (kibps * 1024.0) - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+    return sent
+
+
+def flood(uds, port, out, kibps):
+    s, _ = guest_connect(uds, port, time.monotonic() + 300)
+
+    def progress(sent):
+        write_kv(out, bytes=sent)
+        return False
+
+    write_kv(out, bytes=paced_send(s, kibps, progress), done=1)
+
+
+def tcp_flood(addr, port, out, stop, kibps):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(1)
+    c, _ = srv.accept()
+    srv.close()
+
+    def until(sent):
+        write_kv(out, bytes=sent)
+        return os.path.exists(stop)
+
+    sent = paced_send(c, kibps, until)
+    c.shutdown(socket.SHUT_WR)
+    c.settimeout(300)
+    try:
+        recv_all(c)
+    except OSError:
+        pass
+    write_kv(out, bytes=sent, done=1)
+
+
+def echo_check(uds, port):
+    ok = False
+    try:
+        s, _ = guest_connect(uds, port, time.monotonic() + 60)
+        data = os.urandom(100 * 1024)
+        t = threading.Thread(target=s.sendall, args=(data,))
+        t.start()
+        got = bytearray()
+        s.settimeout(60)
+        while len(got) < len(data):
+            b = s.recv(CHUNK)
+            if not b:
+                break
+            got += b
+        t.join()
+        ok = bytes(got) == data
+    except (OSError, TimeoutError):
+        pass
+    print("echo=%s" % ("ok" if ok else "bad"), flush=True)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "serve-echo":
@@ -168,6 +264,12 @@ def main():
         to_guest(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 100)
     elif cmd == "send":
         send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "flood":
+        flood(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    elif cmd == "tcp-flood":
+        tcp_flood(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]))
+    elif cmd == "echo-check":
+        echo_check(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(__doc__)
 
