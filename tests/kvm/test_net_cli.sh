@@ -46,7 +46,8 @@ run nosock --kernel "$HELLO" --vsock cid=3
 check "--vsock without socket=: exit 2" status_is 2 "$(rc nosock)"
 
 if [ ! -w /dev/kvm ] || ! ip netns add "$NS" 2>/dev/null; then
-	for n in "missing TAP" "busy TAP" "not a TAP" "good TAP" "vsock socket exists" "vsock"; do
+	for n in "missing TAP" "busy TAP" "not a TAP" "good TAP" "vsock socket exists" \
+		"vsock dead socket" "vsock live socket refused" "vsock live socket message" "vsock"; do
 		skip "$n" "needs /dev/kvm and network namespaces (root)"
 	done
 	tap_done
@@ -92,6 +93,19 @@ touch "$T/exists.sock"
 run exists --kernel "$HELLO" --vsock cid=3,socket="$T/exists.sock"
 check "vsock socket exists: exit 2" status_is 2 "$(rc exists)"
 check "vsock socket exists: says so" contains "$T/exists.err" "it exists"
+# What a VMM killed with SIGKILL leaves: a socket file nobody listens on.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/dead.sock"
+run dead --kernel "$HELLO" --vsock cid=3,socket="$T/dead.sock"
+check "vsock: a dead socket (its VMM killed) is replaced: the guest runs (exit 0)" \
+	status_is 0 "$(rc dead)"
+python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])
+s.listen(1); time.sleep(120)' "$T/live.sock" &
+live=$!
+for _ in $(seq 1 50); do [ -S "$T/live.sock" ] && break; sleep 0.1; done
+run live --kernel "$HELLO" --vsock cid=3,socket="$T/live.sock"
+kill "$live"
+check "vsock: a socket another process listens on is refused: exit 2" status_is 2 "$(rc live)"
+check "vsock: ... and says so" contains "$T/live.err" "another process listens"
 run vsock --kernel "$HELLO" --vsock cid=3,socket="$T/v.sock"
 check "vsock: the guest runs (exit 0) and the socket is removed" \
 	bash -c "[ $(rc vsock) = 0 ] && [ ! -e '$T/v.sock' ]"
