@@ -527,10 +527,12 @@ static void mmio_dispatch(struct virtio_transport *t, uint32_t tag)
  * fds. On the way out every live queue is kicked once: a device that
  * stopped taking requests until completions came (blk out of slots) has
  * had them drained here, and no completion event will wake it now.
+ * False when the transport is being destroyed: the thread leaves.
  */
-static void mmio_park(struct virtio_transport *t)
+static bool mmio_park(struct virtio_transport *t)
 {
 	uint64_t v;
+	bool stopping;
 
 	if (read(t->park_fd, &v, sizeof(v)) < 0)
 		(void)0; /* not signalled: look anyway */
@@ -543,10 +545,12 @@ static void mmio_park(struct virtio_transport *t)
 		while (t->pause_req && !t->stopping)
 			pthread_cond_wait(&t->park_cond, &t->lock);
 		t->parked = false;
-		if (t->status & VIRTIO_STATUS_DRIVER_OK)
+		if ((t->status & VIRTIO_STATUS_DRIVER_OK) && !t->stopping)
 			mmio_kick_all(t);
 	}
+	stopping = t->stopping;
 	pthread_mutex_unlock(&t->lock);
+	return !stopping;
 }
 
 /* One batch of events; false when the thread must leave. */
@@ -558,8 +562,8 @@ static bool mmio_serve(struct virtio_transport *t, const struct epoll_event *ev,
 		if (tag == TAG_STOP)
 			return false;
 		/* A pause asked mid-batch parks before the next event, not after the batch. */
-		if (tag == TAG_PARK || atomic_load(&t->pause_req))
-			mmio_park(t);
+		if ((tag == TAG_PARK || atomic_load(&t->pause_req)) && !mmio_park(t))
+			return false;
 		if (tag != TAG_PARK)
 			mmio_dispatch(t, tag);
 	}

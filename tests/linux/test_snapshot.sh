@@ -54,7 +54,7 @@ LOOP=$(gzip -9c <<'EOF' | base64 -w0
 mkdir -p /mnt && mount -o ro /dev/vdc /mnt
 /mnt/vsock-tool listen 5100 check >/tmp/vck 2>&1 &
 /mnt/vsock-tool listen 5101 echo 64 >/dev/null 2>&1 &
-/mnt/vsock-tool tcp 10.0.2.1 7000 >/tmp/tcp 2>&1 &
+(/mnt/vsock-tool listen 5102 echo && /mnt/vsock-tool tcp 10.0.2.1 7000) >/tmp/tcp 2>&1 &
 i=0
 lastg=
 while :; do
@@ -138,6 +138,11 @@ KIBPS=${FLOOD_KIBPS:-1024}
 rm -f "$T/tcp.stop"
 ip netns exec "$NS" python3 "$HOST_PY" tcp-flood 10.0.2.1 7000 "$T/tcp.host" "$T/tcp.stop" "$KIBPS" &
 tcp_pid=$!
+# Only now the guest starts its TCP client (port 5102's echo is the signal):
+# a client retrying since boot would be in every restore and clone of the
+# earlier snapshots, holding the card while their guests rebind it.
+check "vsock before the snapshot: the guest's echo answers" \
+	same "$(python3 "$HOST_PY" echo-check "$T/v.sock" 5102)" "echo=ok"
 python3 "$HOST_PY" flood "$T/v.sock" 5100 "$T/vsock.host" "$KIBPS" &
 vflood_pid=$!
 hostv() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }

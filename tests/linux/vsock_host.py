@@ -198,6 +198,8 @@ def paced_send(s, kibps, until):
         ahead = sent / (kibps * 1024.0) - (time.monotonic() - t0)
         if ahead > 0:
             time.sleep(ahead)
+        elif ahead < -1:  # the peer stalled (a paused VM): no burst to catch up
+            t0 -= ahead + 1
     return sent
 
 
