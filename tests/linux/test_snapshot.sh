@@ -134,7 +134,7 @@ orig_gen=$(field "$T/orig.out" gen last)
 # Snapshot under load (see the top). The host's TCP peer lives on after the
 # VMM; the original stays paused after the snapshot, so the restored guest
 # is the only one that ever continues that connection.
-KIBPS=${FLOOD_KIBPS:-1024}
+KIBPS=${FLOOD_KIBPS:-256}
 rm -f "$T/tcp.stop"
 ip netns exec "$NS" python3 "$HOST_PY" tcp-flood 10.0.2.1 7000 "$T/tcp.host" "$T/tcp.stop" "$KIBPS" &
 tcp_pid=$!
