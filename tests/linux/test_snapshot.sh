@@ -19,7 +19,7 @@
 # the snapshot completes intact; the vsock stream (reset at restore by
 # design) arrived exact up to the snapshot; a new vsock connection works.
 #
-# time-limit: 1080 (seconds for one run, emulated host included: tests/linux/run)
+# time-limit: 1200 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
