@@ -612,7 +612,7 @@ static int vsock_setup_short(void **state)
 {
 	int ret;
 
-	setup_handshake_ms = 300;
+	setup_handshake_ms = 1000;
 	ret = vsock_setup(state);
 	setup_handshake_ms = 0;
 	return ret;
@@ -668,7 +668,7 @@ static void test_vsock_half_open_bounded(void **state)
 	late = unix_connect(path);
 	assert_true(late >= 0);
 	pfd.fd = late;
-	assert_int_equal(poll(&pfd, 1, 3000), 1);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
 	assert_int_equal(recv(late, &c, 1, MSG_DONTWAIT), 0);
 	close(late);
 	/* The real one is still there (its REQUEST waits for the guest's answer). */
