@@ -24,6 +24,7 @@
 
 struct vm;
 struct api_server;
+struct snapshot_lineage;
 
 enum api_state {
 	API_NOT_STARTED, /* configuring; InstanceStart not yet asked or it failed */
@@ -38,7 +39,9 @@ struct api_ctl {
 	struct vmcfg *cfg;	   /* the VM's configuration (owned by the run loop) */
 	struct vm_config vm_cfg;   /* built from cfg by InstanceStart for the run loop */
 	enum api_state state;
-	struct vm *vm;		       /* the live VM while RUNNING, else NULL */
+	struct vm *vm; /* the live VM while RUNNING, else NULL */
+	struct snapshot_lineage
+	    *lineage;		       /* the live VM's place in the snapshot tree (run loop's) */
 	char start_err[VMCFG_ERR_LEN]; /* why the last InstanceStart failed */
 	bool quit;		       /* stop asked before boot: the process exits */
 	char load_path[4096]; /* PUT /snapshot/load: the snapshot to restore ("" for a boot) */

@@ -507,6 +507,7 @@ static void put_snapshot_create(struct req *q)
 		return;
 	o.diff = type && strcmp(type, "Diff") == 0;
 	o.stay_paused = !resume;
+	o.lineage = q->ctl->lineage;
 	if (snapshot_create(q->ctl->vm, &o, err) < 0)
 		reply_fault(q->reply, 400, "snapshot/create: %s", err);
 	else
@@ -727,6 +728,7 @@ static void put_clones(struct req *q)
 	    (snap && (!vm_live(q, "take a snapshot for clones") || !disks_clonable_live(q))))
 		return;
 	o.dir = c.snapshot_dir;
+	o.lineage = q->ctl->lineage;
 	if (snap && snapshot_create(q->ctl->vm, &o, err) < 0) {
 		reply_fault(q->reply, 400, "clones: %s", err);
 		return;

@@ -28,7 +28,9 @@ struct run_snapshot_args {
 	const char *api_path;	    /* NULL: no API */
 	bool paused;		    /* do not run the vCPUs until resumed */
 	int clone_index;	    /* -1, or the clone number (its identity) */
-	const char *overlay_prefix; /* clones: PREFIX.vdX.overlay for each writable disk */
+	/* The operator's: overlays at PREFIX.vdX.overlay (clones: every writable disk); NULL: none
+	 */
+	const char *overlay_prefix;
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

@@ -34,6 +34,7 @@ struct restore_opts {
 	const char *dir;
 	const char *api_path;
 	const char *console_prefix;
+	const char *overlay_prefix; /* NULL: clones use the console prefix */
 	bool paused;
 	bool verify_memory;
 	unsigned int clones; /* 0: restore once, in this process */
@@ -50,6 +51,9 @@ static void restore_usage(FILE *f)
 	    "  --clones N           run N clones, one process each, sharing memory copy-on-write\n"
 	    "  --console PREFIX     clones: console output to PREFIX.0, PREFIX.1, ...\n"
 	    "                       (default banyan-clone in the current directory)\n"
+	    "  --overlay-prefix P   disk overlays go to P.vdX.overlay (clones: P.N.vdX.overlay,\n"
+	    "                       default the console prefix); needed to restore a snapshot\n"
+	    "                       that carries overlays: never the path it recorded\n"
 	    "  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
 	    "  --log-file PATH      log there (clones: PATH.N)\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
@@ -62,6 +66,7 @@ enum {
 	OPT_PAUSED,
 	OPT_CLONES,
 	OPT_CONSOLE,
+	OPT_OVERLAY_PREFIX,
 	OPT_NO_VERIFY,
 	OPT_LOG_FILE,
 	OPT_LOG_LEVEL,
@@ -74,6 +79,7 @@ static const struct option restore_options[] = {
     {"paused", no_argument, NULL, OPT_PAUSED},
     {"clones", required_argument, NULL, OPT_CLONES},
     {"console", required_argument, NULL, OPT_CONSOLE},
+    {"overlay-prefix", required_argument, NULL, OPT_OVERLAY_PREFIX},
     {"no-verify-memory", no_argument, NULL, OPT_NO_VERIFY},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -100,6 +106,9 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_CONSOLE:
 		o->console_prefix = arg;
+		return 0;
+	case OPT_OVERLAY_PREFIX:
+		o->overlay_prefix = arg;
 		return 0;
 	case OPT_NO_VERIFY:
 		o->verify_memory = false;
@@ -164,7 +173,7 @@ static int open_log(const char *suffix)
 static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
 {
 	struct run_snapshot_args a = {.img = img, .paused = o->paused, .clone_index = (int)i};
-	char suffix[16], console[4096], api[4096];
+	char suffix[16], console[4096], api[4096], overlays[4096 + 16];
 	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	snprintf(suffix, sizeof(suffix), ".%u", i);
@@ -180,7 +189,9 @@ static void clone_child(struct snapshot_image *img, const struct restore_opts *o
 		a.api_path = api;
 	}
 	a.console_fd = fd;
-	a.overlay_prefix = console;
+	snprintf(overlays, sizeof(overlays), "%s%s",
+		 o->overlay_prefix ? o->overlay_prefix : console, o->overlay_prefix ? suffix : "");
+	a.overlay_prefix = overlays;
 	_exit(run_snapshot(&a));
 }
 
@@ -298,5 +309,6 @@ int cmd_restore(int argc, char **argv)
 							.console_fd = STDOUT_FILENO,
 							.api_path = o.api_path,
 							.paused = o.paused,
-							.clone_index = -1});
+							.clone_index = -1,
+							.overlay_prefix = o.overlay_prefix});
 }

@@ -53,6 +53,7 @@ struct run_ctx {
 	bool start_paused;	    /* restored VMs wait for a resume */
 	bool resume_on_start;	    /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;	    /* -1, or which clone this process runs */
+	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 };
 
 static void run_usage(FILE *f)
@@ -444,11 +445,12 @@ static void log_vm_exit(struct vm *vm, enum vm_exit reason)
 static int run_create_vm(struct run_ctx *ctx)
 {
 	struct snapshot_restore_opts o = {.console_out_fd = ctx->cfg.console_out_fd,
-					  .clone_index = ctx->clone_index};
+					  .lineage = &ctx->lineage};
 	char err[SNAP_ERR_LEN];
 	int ret;
 
 	ctx->resume_on_start = false;
+	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	if (!ctx->restore_pending)
 		return vm_create(&ctx->cfg, &ctx->vm);
 	ctx->restore_pending = false;
@@ -536,6 +538,7 @@ static int run_api_open(struct run_ctx *ctx)
 		ret = api_ctl_init(&ctx->ctl, &ctx->spec, BANYAN_VERSION);
 	if (ret < 0)
 		return ret;
+	ctx->ctl.lineage = &ctx->lineage;
 	ctx->start_handler.fd = ctx->ctl.start_fd;
 	ctx->start_handler.fn = on_api_start;
 	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
@@ -692,7 +695,7 @@ int run_snapshot(const struct run_snapshot_args *a)
 	char err[SNAP_ERR_LEN];
 
 	/* Before the configuration is copied: a reboot must keep the clone's own disks. */
-	if (a->clone_index >= 0 &&
+	if ((a->clone_index >= 0 || a->overlay_prefix) &&
 	    snapshot_prepare_clone(a->img, a->clone_index, a->overlay_prefix, err) < 0) {
 		log_error("clone %d: %s", a->clone_index, err);
 		snapshot_close(a->img);

@@ -98,6 +98,15 @@ static int vmgenid_state(struct device *dev, struct state_io *io)
 	return io->err;
 }
 
+/* Every restore runs a copy of a saved machine, a new generation: clones and plain restores alike.
+ */
+static int vmgenid_clone(struct device *dev, const struct dev_clone *c)
+{
+	(void)c;
+	vmgenid_new_generation(dev, NULL);
+	return 0;
+}
+
 static void vmgenid_destroy(struct device *dev)
 {
 	free(to_gen(dev));
@@ -109,6 +118,7 @@ static const struct device_ops vmgenid_ops = {
     .write = vmgenid_ignore,
     .reset = vmgenid_reset,
     .state = vmgenid_state,
+    .clone = vmgenid_clone,
     .destroy = vmgenid_destroy,
 };
 

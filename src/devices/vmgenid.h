@@ -28,6 +28,7 @@ struct device *vmgenid_create(struct dev_host *host, const struct guest_mem *mem
 /*
  * vmgenid_new_generation - write a new ID (@id, or a random one when NULL)
  * and notify the guest. Call with the vCPUs paused or not yet started.
+ * The device's clone operation (every snapshot restore) calls it.
  */
 void vmgenid_new_generation(struct device *dev, const uint8_t id[VMGENID_SIZE]);
 

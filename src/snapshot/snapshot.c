@@ -1,14 +1,12 @@
 /*
  * Taking and restoring snapshots: the sections (config, devices, vcpus,
- * vm, memory), the parent chain of diff snapshots, and the dirty-page
- * bookkeeping a VM carries between snapshots.
+ * vm, memory) and the parent chain of diff snapshots. Devices are walked
+ * on the machine's one list, through their operations; none is known here
+ * by name.
  */
 #include "snapshot/snapshot.h"
 
 #include "snapshot/store.h"
-#include "devices/vmgenid.h"
-#include "util/file.h"
-#include "virtio/blk_overlay.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/dirty_log.h"
@@ -29,24 +27,13 @@
 #define MAX_STRING     (64U << 10)
 #define MAX_DEVICES    256
 
-/* What a VM remembers between snapshots (vm->snap). Touched with the VM paused. */
-struct vm_snap {
-	bool has_parent; /* a snapshot of this VM's memory exists */
-	char parent_dir[PATH_MAX];
-	char parent_id[SNAP_ID_LEN + 1];
-	bool logging;	   /* dirty logging on since that snapshot */
-	uint64_t *pending; /* pages written since it (one bit per page) */
-};
-
 struct snapshot_image {
 	unsigned int depth; /* chain[0] full ... chain[depth-1] the target */
 	char (*dirs)[PATH_MAX];
 	struct snap_manifest *m;
 	char mem_path[PATH_MAX];
 	struct vm_config cfg;
-	/* The snapshot's copies of the disks' overlays (NULL: none, or already used). */
-	const char *saved_overlay[VM_MAX_DISKS];
-	/* The strings cfg and saved_overlay point to: recorded, and a clone's own names. */
+	/* The strings cfg points to: recorded ones, and the operator's overlay prefix. */
 	char *strs[4 + 5 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 2];
 	unsigned int nstrs;
 };
@@ -63,9 +50,7 @@ __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt
 
 /* --- the machine configuration --- */
 
-/* A string field; loading allocates it and records it in @img for freeing. */
-/* A formatted string kept with the image (recorded names and a clone's own); NULL when out of room.
- */
+/* A formatted string kept with the image; NULL when out of room. */
 __attribute__((format(printf, 2, 3))) static const char *img_string(struct snapshot_image *img,
 								    const char *fmt, ...)
 {
@@ -284,6 +269,44 @@ static int devices_restore(struct vm *vm, struct state_io *io, char *err)
 	return 0;
 }
 
+/*
+ * The VM was restored: every device takes its part (a new generation, and
+ * for clone @index an identity of its own; files put in place for the
+ * restore become permanent).
+ */
+static int devices_clone(struct vm *vm, int index, char *err)
+{
+	const struct dev_clone c = {.index = index};
+
+	for (struct device *d = vm->devices; d; d = d->next) {
+		int ret = d->ops->clone ? d->ops->clone(d, &c) : 0;
+
+		if (ret < 0)
+			return fail(err, "device %s (%s): cannot take its part in the restore: %s",
+				    d->id ? d->id : "?", d->ops->name, strerror(-ret)),
+			       ret;
+	}
+	return 0;
+}
+
+/*
+ * The host files that belong to devices' state (a disk's overlay), copied
+ * into the snapshot @dir by each device: after the devices were saved,
+ * when their requests are drained.
+ */
+static int devices_save_files(struct vm *vm, const char *dir, char *err)
+{
+	char msg[SNAP_ERR_LEN - 64];
+
+	for (struct device *d = vm->devices; d; d = d->next) {
+		int ret = d->ops->save_files ? d->ops->save_files(d, dir, msg, sizeof(msg)) : 0;
+
+		if (ret < 0)
+			return fail(err, "%s", msg), ret;
+	}
+	return 0;
+}
+
 /* --- vCPUs and the VM --- */
 
 static int vcpus_save(struct vm *vm, struct state_io *io)
@@ -368,78 +391,40 @@ static int config_save(struct vm *vm, struct state_io *io)
 	return config_io(io, &vm->cfg, NULL);
 }
 
-static uint64_t bitmap_words(const struct vm *vm)
+/*
+ * After a snapshot (or a restore): it is the parent of the next diff, whose
+ * pages the memory layer tracks from now on (when the host can log).
+ */
+static void lineage_parent(struct vm *vm, struct snapshot_lineage *l, const char *dir,
+			   const char *id)
 {
-	return (vm->mem_map_size / SNAP_PAGE + 63) / 64;
-}
+	int ret = vm_dirty_start(vm);
 
-/* Gather the pages written since the last snapshot into vm->snap->pending. */
-static int collect_dirty(struct vm *vm)
-{
-	struct vm_snap *s = vm->snap;
-	uint64_t *tmp;
-	int ret = 0;
-
-	if (!s->logging)
-		return 0;
-	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++) {
-		const struct gm_region *reg = &vm->mem.regions[r];
-		uint64_t first = (uint64_t)(reg->host - (uint8_t *)vm->mem_base) / SNAP_PAGE;
-		uint64_t pages = reg->size / SNAP_PAGE;
-
-		tmp = calloc((pages + 63) / 64, sizeof(uint64_t));
-		if (!tmp)
-			return -ENOMEM;
-		ret = vm_dirty_log_collect(vm, r, tmp);
-		for (uint64_t p = 0; p < pages && ret == 0; p++)
-			if (tmp[p / 64] >> (p % 64) & 1)
-				s->pending[(first + p) / 64] |= 1ULL << ((first + p) % 64);
-		free(tmp);
-	}
-	return ret;
-}
-
-static int snap_state_init(struct vm *vm)
-{
-	if (vm->snap)
-		return 0;
-	vm->snap = calloc(1, sizeof(*vm->snap));
-	if (vm->snap)
-		vm->snap->pending = calloc(bitmap_words(vm), sizeof(uint64_t));
-	if (!vm->snap || !vm->snap->pending) {
-		snapshot_forget(vm);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* After a snapshot (or a restore): it is the parent of the next diff. */
-static void snap_state_parent(struct vm *vm, const char *dir, const char *id)
-{
-	struct vm_snap *s = vm->snap;
-
-	if (!realpath(dir, s->parent_dir))
-		snprintf(s->parent_dir, sizeof(s->parent_dir), "%s", dir);
-	snprintf(s->parent_id, sizeof(s->parent_id), "%s", id);
-	s->has_parent = true;
-	memset(s->pending, 0, bitmap_words(vm) * sizeof(uint64_t));
-	if (!s->logging && !vm->cfg.no_irqchip)
-		s->logging = vm_dirty_log_start(vm) == 0;
+	if (ret < 0 && ret != -ENOTSUP)
+		log_warn("cannot track dirty pages (%s): the next snapshot must be full",
+			 strerror(-ret));
+	if (!l)
+		return;
+	if (!realpath(dir, l->parent_dir))
+		snprintf(l->parent_dir, sizeof(l->parent_dir), "%s", dir);
+	snprintf(l->parent_id, sizeof(l->parent_id), "%s", id);
+	l->has_parent = true;
 }
 
 static int check_diff(struct vm *vm, const struct snapshot_create_opts *o, char *err)
 {
+	const struct snapshot_lineage *l = o->lineage;
 	char target[PATH_MAX];
 
-	if (!vm->snap || !vm->snap->has_parent)
+	if (!l || !l->has_parent)
 		return fail(err, "a diff snapshot needs a parent: take a full snapshot first "
 				 "(or restore one)"),
 		       -EINVAL;
-	if (!vm->snap->logging)
+	if (!vm_dirty_logging(vm))
 		return fail(err, "dirty-page logging is not available on this host: take a full "
 				 "snapshot"),
 		       -ENOTSUP;
-	if (realpath(o->dir, target) && strcmp(target, vm->snap->parent_dir) == 0)
+	if (realpath(o->dir, target) && strcmp(target, l->parent_dir) == 0)
 		return fail(err, "a diff snapshot cannot replace its own parent %s", o->dir),
 		       -EINVAL;
 	return 0;
@@ -491,32 +476,9 @@ static int check_create(const struct snapshot_create_opts *o, char *err)
 	return 0;
 }
 
-/*
- * A disk with an overlay is captured with the VM: its overlay (only the
- * clusters written, the VM paused and its requests drained) is copied into
- * the snapshot, so a restore rolls the disk back too and clones start from
- * it. A disk without one is recorded by path only.
- */
-static int save_overlays(struct vm *vm, struct snap_writer *w, char *err)
-{
-	char path[PATH_MAX + 32], msg[512];
-
-	for (unsigned int i = 0; i < vm->cfg.ndisks; i++) {
-		const struct disk_config *d = &vm->cfg.disks[i];
-		int ret;
-
-		if (!d->overlay)
-			continue;
-		snprintf(path, sizeof(path), "%s/" SNAP_DISK_OVERLAY, w->tmp, 'a' + i);
-		ret = blk_overlay_copy(d->overlay, path, msg, sizeof(msg));
-		if (ret < 0)
-			return fail(err, "disk %s: %s", d->path, msg), ret;
-	}
-	return 0;
-}
-
 static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, char *err)
 {
+	const uint64_t *pending = NULL;
 	struct snap_writer w;
 	int ret = snap_writer_open(&w, o->dir, o->overwrite, err);
 
@@ -524,42 +486,39 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 		return ret;
 	w.m.ncpus = vm->ncpus;
 	w.m.type = o->diff ? SNAP_DIFF : SNAP_FULL;
-	if (vm->snap->has_parent) { /* a full snapshot records its lineage too */
-		snprintf(w.m.parent_id, sizeof(w.m.parent_id), "%s", vm->snap->parent_id);
-		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", vm->snap->parent_dir);
+	if (o->lineage && o->lineage->has_parent) { /* a full snapshot records its lineage too */
+		snprintf(w.m.parent_id, sizeof(w.m.parent_id), "%s", o->lineage->parent_id);
+		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", o->lineage->parent_dir);
 	}
 	ret = write_state_section(&w, "config", config_save, vm, err);
 	if (ret == 0)
 		ret = write_state_section(&w, "devices", devices_save, vm, err);
 	if (ret == 0) /* after the devices: their requests are drained */
-		ret = save_overlays(vm, &w, err);
+		ret = devices_save_files(vm, w.tmp, err);
 	if (ret == 0)
 		ret = write_state_section(&w, "vcpus", vcpus_save, vm, err);
 	if (ret == 0)
 		ret = write_state_section(&w, "vm", arch_vm_save, vm, err);
-	if (ret == 0 && (ret = collect_dirty(vm)) < 0)
+	if (ret == 0 && vm_dirty_logging(vm) && (ret = vm_dirty_collect(vm, &pending)) < 0)
 		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
 	if (ret == 0)
-		ret =
-		    snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
-				       o->diff ? vm->snap->pending : NULL, !vm->cfg.mem_path, err);
+		ret = snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
+					 o->diff ? pending : NULL, !vm->cfg.mem_path, err);
 	if (ret < 0) {
 		snap_writer_abort(&w);
 		return ret;
 	}
 	ret = snap_writer_commit(&w, err);
 	if (ret == 0)
-		snap_state_parent(vm, o->dir, w.m.id);
+		lineage_parent(vm, o->lineage, o->dir, w.m.id);
 	return ret;
 }
 
 int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err)
 {
 	bool was_paused = vm_is_paused(vm);
-	int ret = snap_state_init(vm);
+	int ret;
 
-	if (ret < 0)
-		return fail(err, "out of memory"), ret;
 	if (o->diff && (ret = check_diff(vm, o, err)) < 0)
 		return ret;
 	ret = check_create(o, err);
@@ -577,15 +536,6 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	if (!was_paused && !o->stay_paused)
 		vm_resume(vm);
 	return ret;
-}
-
-void snapshot_forget(struct vm *vm)
-{
-	if (!vm->snap)
-		return;
-	free(vm->snap->pending);
-	free(vm->snap);
-	vm->snap = NULL;
 }
 
 /* --- opening a chain --- */
@@ -659,55 +609,6 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 	return 0;
 }
 
-/* The bytes of a disk as virtio-blk sees them (whole sectors); -1 if unreadable. */
-static off_t disk_bytes(const char *path)
-{
-	int fd = file_open_kind(path, O_RDONLY, 0, FILE_KIND_REG | FILE_KIND_BLK);
-	off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
-
-	if (fd >= 0)
-		close(fd);
-	return size < 0 ? -1 : size / 512 * 512;
-}
-
-/*
- * Every disk that had an overlay has its copy in the snapshot @dir, of the
- * disk's size, and the disk is there to be its base: checked now, because a
- * restore puts the copy in place of the disk's overlay before anything else.
- */
-static int find_saved_overlays(struct snapshot_image *img, const char *dir, char *err)
-{
-	for (unsigned int i = 0; i < img->cfg.ndisks; i++) {
-		const struct disk_config *d = &img->cfg.disks[i];
-		struct stat st;
-		const char *p;
-		off_t size;
-
-		if (!d->overlay)
-			continue;
-		p = img_string(img, "%s/" SNAP_DISK_OVERLAY, dir, 'a' + i);
-		if (!p)
-			return fail(err, "out of memory"), -ENOMEM;
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			return fail(err, "%s: the copy of disk vd%c's overlay is missing", dir,
-				    'a' + i),
-			       -EBADMSG;
-		size = disk_bytes(d->path);
-		if (size < 0)
-			return fail(err, "disk vd%c: cannot read %s, the base of its overlay: %s",
-				    'a' + i, d->path, strerror(errno)),
-			       -ENOENT;
-		if (st.st_size != size)
-			return fail(err,
-				    "%s: the copy of disk vd%c's overlay is %lld bytes, the disk "
-				    "%lld (truncated, or the disk changed)",
-				    dir, 'a' + i, (long long)st.st_size, (long long)size),
-			       -EBADMSG;
-		img->saved_overlay[i] = p;
-	}
-	return 0;
-}
-
 static int decode_config(struct snapshot_image *img, char *err)
 {
 	const struct snap_manifest *top = &img->m[img->depth - 1];
@@ -732,7 +633,7 @@ static int decode_config(struct snapshot_image *img, char *err)
 	    img->cfg.ncpus == 0 || img->cfg.ncpus > VM_MAX_CPUS)
 		return fail(err, "%s: the config section disagrees with the manifest", dir),
 		       -EBADMSG;
-	return find_saved_overlays(img, dir, err);
+	return 0;
 }
 
 /* Every failure of open and restore leaves a reason in @err, even one no path wrote. */
@@ -838,95 +739,17 @@ static int apply_diffs(struct snapshot_image *img, struct vm *vm, char *err)
 	return 0;
 }
 
-/* A restored VM is a new generation: tell the guest (VMGENID), give clones their own identity. */
-static int restore_identity(struct vm *vm, const struct snapshot_restore_opts *o)
-{
-	struct device *gen = vm_find_device(vm, VMGENID_DEVICE_ID);
-
-	if (gen)
-		vmgenid_new_generation(gen, NULL);
-	return snapshot_clone_identity(vm, o->clone_index);
-}
-
-/*
- * Host-side resources a clone cannot share with its siblings: clone i uses
- * TAP "TAP-i" and vsock socket "PATH.i" (created beforehand / created now).
- */
-static void clone_host_names(struct snapshot_image *img, struct vm_config *cfg, int index)
-{
-	const char *s;
-
-	for (unsigned int i = 0; i < cfg->nnets; i++)
-		if ((s = img_string(img, "%s-%d", cfg->nets[i].tap, index)))
-			cfg->nets[i].tap = s;
-	if (cfg->vsock.cid && cfg->vsock.uds_path &&
-	    (s = img_string(img, "%s.%d", cfg->vsock.uds_path, index)))
-		cfg->vsock.uds_path = s;
-}
-
-/*
- * Nor can a clone write its snapshot's disks: its siblings read them too,
- * and so does every later restore. Each writable disk becomes the base of
- * the clone's own overlay "PREFIX.vdX.overlay" (blk_overlay.h): a copy of
- * the snapshot's copy of the disk's overlay when the VM had one, else new
- * and empty.
- */
-static int clone_disks(struct snapshot_image *img, struct vm_config *cfg, const char *prefix,
-		       char *err)
-{
-	char msg[512];
-
-	for (unsigned int i = 0; i < cfg->ndisks; i++) {
-		struct disk_config *d = &cfg->disks[i];
-		const char *path;
-		int ret = 0;
-
-		if (d->read_only)
-			continue;
-		path = img_string(img, "%s.vd%c.overlay", prefix, 'a' + i);
-		if (!path)
-			return fail(err, "out of memory"), -ENOMEM;
-		if (img->saved_overlay[i])
-			ret = blk_overlay_copy(img->saved_overlay[i], path, msg, sizeof(msg));
-		else if (unlink(path) < 0 && errno != ENOENT) {
-			ret = -errno;
-			snprintf(msg, sizeof(msg), "cannot replace %s: %s", path, strerror(errno));
-		}
-		if (ret < 0)
-			return fail(err, "disk %s: %s", d->path, msg), ret;
-		d->overlay = path;
-		img->saved_overlay[i] = NULL; /* used */
-	}
-	return 0;
-}
-
-/*
- * A plain restore rolls each overlay back to the snapshot's copy, in place
- * (refused while another VM uses that overlay).
- */
-static int restore_overlays(struct snapshot_image *img, const struct vm_config *cfg, char *err)
-{
-	char msg[512];
-
-	for (unsigned int i = 0; i < cfg->ndisks; i++) {
-		int ret;
-
-		if (!img->saved_overlay[i] || !cfg->disks[i].overlay)
-			continue;
-		ret = blk_overlay_copy(img->saved_overlay[i], cfg->disks[i].overlay, msg,
-				       sizeof(msg));
-		if (ret < 0)
-			return fail(err, "disk %s: %s", cfg->disks[i].path, msg), ret;
-		img->saved_overlay[i] = NULL;
-	}
-	return 0;
-}
-
 int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *overlay_prefix,
 			   char *err)
 {
-	clone_host_names(img, &img->cfg, index);
-	return clone_disks(img, &img->cfg, overlay_prefix, err);
+	struct dev_instance *inst = &img->cfg.inst;
+
+	inst->clone = index >= 0;
+	inst->clone_index = index >= 0 ? (unsigned int)index : 0;
+	inst->overlay_prefix = NULL;
+	if (overlay_prefix && !(inst->overlay_prefix = img_string(img, "%s", overlay_prefix)))
+		return fail(err, "out of memory"), -ENOMEM;
+	return 0;
 }
 
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
@@ -938,11 +761,9 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 
 	err[0] = '\0';
 	cfg.console_out_fd = o->console_out_fd;
-	ret = restore_overlays(img, &cfg, err);
-	if (ret < 0)
-		return ret;
 	cfg.mem_path = img->mem_path;
 	cfg.restoring = true;
+	cfg.inst.saved_dir = img->dirs[img->depth - 1];
 	ret = vm_create(&cfg, &vm);
 	if (ret < 0)
 		return fail(err, "cannot create the VM: %s",
@@ -969,14 +790,15 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 		ret = load_section(img, vm, "vm", vm_section, err);
 	if (ret == 0)
 		ret = load_section(img, vm, "devices", devices_restore, err);
-	if (ret == 0 && (ret = restore_identity(vm, o)) < 0)
-		fail(err, "cannot give the VM its new identity: %s", strerror(-ret));
-	if (ret == 0 && (ret = snap_state_init(vm)) == 0)
-		snap_state_parent(vm, img->dirs[img->depth - 1], img->m[img->depth - 1].id);
+	/* Last: files devices staged for the restore take their places only now. */
+	if (ret == 0)
+		ret = devices_clone(vm, cfg.inst.clone ? (int)cfg.inst.clone_index : -1, err);
 	if (ret < 0) {
 		vm_destroy(vm);
 		return reason(err, ret, "cannot restore the snapshot");
 	}
+	vm->cfg.inst.saved_dir = NULL; /* a reboot of this VM reopens what it has now */
+	lineage_parent(vm, o->lineage, img->dirs[img->depth - 1], img->m[img->depth - 1].id);
 	*out = vm;
 	return 0;
 }

@@ -14,9 +14,23 @@
 #include "snapshot/format.h"
 #include "vmm/vm.h"
 
+/*
+ * A VM's place in the snapshot tree: the snapshot its next diff builds on.
+ * Kept by whoever runs the VM (the run loop, for the API), set by a
+ * snapshot or a restore, forgotten with the VM (a reboot starts afresh).
+ */
+struct snapshot_lineage {
+	bool has_parent;
+	char parent_dir[PATH_MAX];
+	char parent_id[SNAP_ID_LEN + 1];
+};
+
 struct snapshot_create_opts {
-	const char *dir;  /* where the snapshot goes (a new directory) */
-	bool overwrite;	  /* @dir may be an existing snapshot, replaced atomically */
+	const char *dir; /* where the snapshot goes (a new directory) */
+	bool overwrite;	 /* @dir may be an existing snapshot, replaced atomically */
+	/* Read for a diff and for the manifest's parent; set to this snapshot on success. NULL:
+	 * none. */
+	struct snapshot_lineage *lineage;
 	bool diff;	  /* only the pages written since the parent */
 	bool stay_paused; /* leave the VM paused afterwards (else as it was) */
 	/* Firecracker's mem_file_path: a new hard link (or symlink) to the memory file */
@@ -54,43 +68,38 @@ const struct vm_config *snapshot_config(const struct snapshot_image *img);
 const struct snap_manifest *snapshot_manifest(const struct snapshot_image *img);
 
 struct snapshot_restore_opts {
-	int console_out_fd; /* where the serial console writes */
-	int clone_index;    /* >= 0: clone number, for a distinct MAC and vsock CID */
+	int console_out_fd;		  /* where the serial console writes */
+	struct snapshot_lineage *lineage; /* set to the restored snapshot; NULL: not kept */
 };
 
 /*
  * snapshot_prepare_clone - make @img's machine clone @index (>= 0) of the
- * snapshot's, before it is restored: its own TAP ("TAP-index"), vsock
- * socket ("PATH.index") and, for every writable disk, its own overlay
- * "@overlay_prefix.vdX.overlay" over the recorded disk (new, or a copy of
- * the snapshot's overlay). Call it in the clone's process. 0 or -errno
- * with @err.
+ * snapshot's, or with @index -1 the plain restore, before it is restored:
+ * it records the VM's struct dev_instance, and each device picks its own
+ * host resources from it when it is created (a clone's TAP "TAP-index",
+ * vsock socket "PATH.index", a disk overlay "@overlay_prefix.vdX.overlay"
+ * for every writable disk; a plain restore's overlays for the disks that
+ * had one). @overlay_prefix is the operator's (NULL: none; a snapshot
+ * carrying an overlay then cannot be restored). Call it in the clone's
+ * process. 0 or -errno with @err.
  */
 int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *overlay_prefix,
 			   char *err) __attribute__((warn_unused_result));
 
 /*
  * snapshot_restore - create a VM from @img (memory mapped from the files,
- * not read), load every vCPU, the VM state and the devices, give it a new
- * generation ID (and for a clone a new identity). The VM is not started
- * and is paused, devices included (vm_pause): vm_start it, then vm_resume.
- * @img must outlive the VM. 0 or -errno with @err; nothing is left running.
+ * not read), load every vCPU, the VM state and the devices, then call
+ * every device's clone operation (a new generation ID; for a clone a new
+ * identity; files the devices staged take their places). Nothing outside
+ * the staged files is written before every step succeeded. The VM is not
+ * started and is paused, devices included (vm_pause): vm_start it, then
+ * vm_resume. @img must outlive the VM. 0 or -errno with @err; nothing is
+ * left running.
  */
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
 		     struct vm **out, char *err) __attribute__((warn_unused_result));
 
 /* snapshot_close - release @img (after the VM restored from it is destroyed). */
 void snapshot_close(struct snapshot_image *img);
-
-/*
- * snapshot_clone_identity - give the VM restored as clone @index (>= 0) its
- * own network identity: a MAC per virtio-net card and a vsock CID derived
- * from the snapshot's and @index. Does nothing for @index < 0 (a plain
- * restore keeps them). The VM is not running. 0 or -errno.
- */
-int snapshot_clone_identity(struct vm *vm, int index) __attribute__((warn_unused_result));
-
-/* snapshot_forget - drop @vm's snapshot bookkeeping (vm_destroy calls it). */
-void snapshot_forget(struct vm *vm);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,8 @@ struct virtio_blk {
 	char serial[BLK_ID_BYTES + 1];
 	int fd;
 	struct blk_overlay *overlay; /* NULL: fd is the disk; else fd is its base */
+	char *overlay_path;	     /* where the overlay lives (owned); NULL: none */
+	char *overlay_tmp;	     /* restoring: its new copy, until blk_clone renames it */
 	bool read_only;
 	bool direct;
 	uint32_t blk_size; /* reported to the guest */
@@ -480,8 +483,64 @@ static void blk_destroy(struct virtio_dev *vdev)
 	blk_overlay_close(blk->overlay);
 	if (blk->fd >= 0)
 		close(blk->fd);
+	if (blk->overlay_tmp) /* a restore that did not complete leaves nothing behind */
+		unlink(blk->overlay_tmp);
+	free(blk->overlay_tmp);
+	free(blk->overlay_path);
 	free(blk->reqs);
 	free(blk);
+}
+
+/* Another VM has the overlay at @path open (it holds its lock). */
+static bool blk_overlay_busy(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	bool busy = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
+
+	if (fd >= 0)
+		close(fd);
+	return busy;
+}
+
+/* The restore succeeded: the overlay's new copy takes its place. */
+static int blk_clone(struct virtio_dev *vdev, const struct dev_clone *c)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	(void)c;
+	if (!blk->overlay_tmp)
+		return 0;
+	if (blk_overlay_busy(blk->overlay_path)) {
+		log_error("%s: overlay %s is in use by another VM", blk->name, blk->overlay_path);
+		return -EBUSY;
+	}
+	if (rename(blk->overlay_tmp, blk->overlay_path) < 0) {
+		int e = errno;
+
+		log_error("%s: cannot put overlay %s in place: %s", blk->name, blk->overlay_path,
+			  strerror(e));
+		return -e;
+	}
+	free(blk->overlay_tmp);
+	blk->overlay_tmp = NULL;
+	return 0;
+}
+
+/* A snapshot carries the disk's overlay: a copy, "disk-vdX.overlay" in its directory. */
+static int blk_save_files(struct virtio_dev *vdev, const char *dir, char *err, size_t errlen)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	char to[PATH_MAX + 32], msg[512];
+	int ret;
+
+	if (!blk->overlay)
+		return 0;
+	snprintf(to, sizeof(to), "%s/disk-%s.overlay", dir, blk->name);
+	ret = blk_overlay_copy(blk->overlay_tmp ? blk->overlay_tmp : blk->overlay_path, to, msg,
+			       sizeof(msg));
+	if (ret < 0)
+		snprintf(err, errlen, "disk %s: %s", blk->name, msg);
+	return ret;
 }
 
 static const struct virtio_dev_ops virtio_blk_ops = {
@@ -495,6 +554,8 @@ static const struct virtio_dev_ops virtio_blk_ops = {
     .reset = blk_reset,
     .drain = blk_drain,
     .state = blk_state,
+    .clone = blk_clone,
+    .save_files = blk_save_files,
     .destroy = blk_destroy,
 };
 
@@ -518,14 +579,14 @@ static void blk_fill_config(struct virtio_blk *blk)
 /* Lock the image: one writer, or any number of readers (overlays read their base). */
 static int blk_lock(struct virtio_blk *blk, const struct disk_config *disk)
 {
-	bool shared = disk->read_only || disk->overlay;
+	bool shared = disk->read_only || blk->overlay_path;
 
 	if (flock(blk->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (shared)
 		log_error("disk %s is in use by a VM that writes to it: it cannot be read as %s "
 			  "meanwhile",
-			  disk->path, disk->overlay ? "an overlay's base" : "a read-only disk");
+			  disk->path, blk->overlay_path ? "an overlay's base" : "a read-only disk");
 	else
 		log_error("disk %s is locked: another --disk or another VM uses it", disk->path);
 	return -EBUSY;
@@ -533,9 +594,8 @@ static int blk_lock(struct virtio_blk *blk, const struct disk_config *disk)
 
 static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 {
-	bool writable = !disk->read_only && !disk->overlay;
+	bool writable = !disk->read_only && !blk->overlay_path;
 	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-	char err[512];
 	struct stat st;
 	off_t size;
 	int ret;
@@ -577,16 +637,111 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 		return -EINVAL;
 	}
 	blk->capacity = (uint64_t)size / BLK_SECTOR;
+	return 0;
+}
+
+/* The snapshot's copy of this disk's overlay: a regular file of the disk's size. */
+static int blk_saved_overlay(struct virtio_blk *blk, const char *dir, char *saved, size_t len)
+{
+	struct stat st;
+
+	snprintf(saved, len, "%s/disk-%s.overlay", dir, blk->name);
+	if (lstat(saved, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("%s: the copy of disk %s's overlay is missing", dir, blk->name);
+		return -EBADMSG;
+	}
+	if ((uint64_t)st.st_size != blk->capacity * BLK_SECTOR) {
+		log_error("%s: the copy of disk %s's overlay is %lld bytes, the disk %llu "
+			  "(truncated, or the disk changed)",
+			  dir, blk->name, (long long)st.st_size,
+			  (unsigned long long)(blk->capacity * BLK_SECTOR));
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * Restoring: the overlay's content (the snapshot's copy, or nothing) goes
+ * to a new file beside its place, which blk_clone renames into place once
+ * the whole restore succeeded: until then nothing that exists is replaced.
+ */
+static int blk_overlay_stage(struct virtio_blk *blk, const struct disk_config *disk,
+			     const struct dev_instance *inst)
+{
+	char saved[PATH_MAX + 32], err[512];
+	int ret;
+
+	if (disk->overlay &&
+	    (ret = blk_saved_overlay(blk, inst->saved_dir, saved, sizeof(saved))) < 0)
+		return ret;
+	if (blk_overlay_busy(blk->overlay_path)) {
+		log_error("disk %s: overlay %s is in use by another VM", disk->path,
+			  blk->overlay_path);
+		return -EBUSY;
+	}
+	if (asprintf(&blk->overlay_tmp, "%s.restoring-%d", blk->overlay_path, (int)getpid()) < 0) {
+		blk->overlay_tmp = NULL;
+		return -ENOMEM;
+	}
+	if (unlink(blk->overlay_tmp) < 0 && errno != ENOENT)
+		return -errno;
 	if (!disk->overlay)
-		return 0;
-	ret = blk_overlay_open(&blk->overlay, blk->fd, blk->capacity * BLK_SECTOR, disk->overlay,
-			       err, sizeof(err));
+		return 0; /* blk_overlay_open makes it a new, empty overlay */
+	ret = blk_overlay_copy(saved, blk->overlay_tmp, err, sizeof(err));
 	if (ret < 0)
 		log_error("disk %s: %s", disk->path, err);
 	return ret;
 }
 
-static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsigned int index)
+static int blk_open_overlay(struct virtio_blk *blk, const struct disk_config *disk,
+			    const struct dev_instance *inst)
+{
+	char err[512];
+	int ret;
+
+	if (!blk->overlay_path)
+		return 0;
+	if (inst && inst->saved_dir && (ret = blk_overlay_stage(blk, disk, inst)) < 0)
+		return ret;
+	ret = blk_overlay_open(&blk->overlay, blk->fd, blk->capacity * BLK_SECTOR,
+			       blk->overlay_tmp ? blk->overlay_tmp : blk->overlay_path, err,
+			       sizeof(err));
+	if (ret < 0)
+		log_error("disk %s: %s", disk->path, err);
+	return ret;
+}
+
+/*
+ * Where the overlay lives: the operator's prefix when there is one (a
+ * restore, a clone), else the configured path; a restore never takes the
+ * path a snapshot recorded, which anyone who can write a snapshot chooses.
+ */
+static int blk_overlay_place(struct virtio_blk *blk, const struct disk_config *disk,
+			     const struct dev_instance *inst)
+{
+	bool clone = inst && inst->clone && !disk->read_only;
+
+	if (!disk->overlay && !clone)
+		return 0;
+	if (inst && inst->overlay_prefix) {
+		if (asprintf(&blk->overlay_path, "%s.%s.overlay", inst->overlay_prefix, blk->name) <
+		    0)
+			blk->overlay_path = NULL;
+	} else if (inst && (inst->saved_dir || inst->clone)) {
+		log_error(
+		    "disk %s: the snapshot carries its overlay (recorded as %s), and a restore "
+		    "writes no path a snapshot names: give the restored overlay a place "
+		    "(banyan restore --overlay-prefix PREFIX puts it at PREFIX.%s.overlay)",
+		    disk->path, disk->overlay ? disk->overlay : "none", blk->name);
+		return -EINVAL;
+	} else {
+		blk->overlay_path = strdup(disk->overlay);
+	}
+	return blk->overlay_path ? 0 : -ENOMEM;
+}
+
+static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsigned int index,
+		    const struct dev_instance *inst)
 {
 	int ret;
 
@@ -595,13 +750,18 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 	if (!disk->id)
 		snprintf(blk->serial, sizeof(blk->serial), "banyan-%s", blk->name);
 	blk->read_only = disk->read_only;
-	/* An overlay goes through the page cache: cache=none keeps only its block size. */
-	blk->direct = disk->cache == DISK_CACHE_NONE && !disk->overlay;
-	blk->blk_size = disk->cache == DISK_CACHE_NONE ? BLK_DIRECT_ALIGN : BLK_SECTOR;
-	ret = blk_open(blk, disk);
+	ret = blk_overlay_place(blk, disk, inst);
 	if (ret < 0)
 		return ret;
-	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE, disk->overlay ? AIO_CALLS : 0);
+	/* An overlay goes through the page cache: cache=none keeps only its block size. */
+	blk->direct = disk->cache == DISK_CACHE_NONE && !blk->overlay_path;
+	blk->blk_size = disk->cache == DISK_CACHE_NONE ? BLK_DIRECT_ALIGN : BLK_SECTOR;
+	ret = blk_open(blk, disk);
+	if (ret == 0)
+		ret = blk_open_overlay(blk, disk, inst);
+	if (ret < 0)
+		return ret;
+	ret = aio_init(&blk->aio, BLK_QUEUE_SIZE, blk->overlay ? AIO_CALLS : 0);
 	if (ret < 0) {
 		log_error("disk %s: cannot set up asynchronous I/O: %s", disk->path,
 			  strerror(-ret));
@@ -618,7 +778,8 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 	return 0;
 }
 
-struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index)
+struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index,
+				     const struct dev_instance *inst)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
 
@@ -628,7 +789,7 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 	}
 	blk->fd = -1;
 	blk->vdev = (struct virtio_dev){.ops = &virtio_blk_ops, .id = blk->name, .event_fd = -1};
-	if (index >= 26 || blk_init(blk, disk, index) < 0) {
+	if (index >= 26 || blk_init(blk, disk, index, inst) < 0) {
 		blk_destroy(&blk->vdev);
 		return NULL;
 	}
@@ -643,7 +804,7 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 	log_info("%s: %s, %llu MiB, %s%s%s, cache=%s, %s", blk->name, disk->path,
 		 (unsigned long long)(blk->capacity >> 11),
 		 blk->read_only ? "read-only" : "read-write",
-		 disk->overlay ? " through overlay " : "", disk->overlay ? disk->overlay : "",
+		 blk->overlay ? " through overlay " : "", blk->overlay ? blk->overlay_path : "",
 		 blk->direct ? "none" : "writeback", aio_engine(blk->aio));
 	return &blk->vdev;
 }

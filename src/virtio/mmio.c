@@ -500,6 +500,33 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	return ret;
 }
 
+/* The device's own answers to a restore and to a snapshot's files, under the lock. */
+static int mmio_clone(struct device *dev, const struct dev_clone *c)
+{
+	struct virtio_transport *t = to_transport(dev);
+	int ret;
+
+	if (!t->vdev->ops->clone)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	ret = t->vdev->ops->clone(t->vdev, c);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+static int mmio_save_files(struct device *dev, const char *dir, char *err, size_t errlen)
+{
+	struct virtio_transport *t = to_transport(dev);
+	int ret;
+
+	if (!t->vdev->ops->save_files)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	ret = t->vdev->ops->save_files(t->vdev, dir, err, errlen);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
 /* --- the device thread --- */
 
 static void mmio_dispatch(struct virtio_transport *t, uint32_t tag)
@@ -705,12 +732,19 @@ static const struct device_ops virtio_mmio_ops = {
     .state = mmio_state,
     .pause = mmio_pause,
     .resume = mmio_resume,
+    .clone = mmio_clone,
+    .save_files = mmio_save_files,
     .destroy = mmio_destroy,
 };
 
 struct virtio_dev *virtio_mmio_vdev(struct device *dev)
 {
 	return dev && dev->ops == &virtio_mmio_ops ? to_transport(dev)->vdev : NULL;
+}
+
+uint32_t virtio_mmio_gsi(struct device *dev)
+{
+	return to_transport(dev)->gsi;
 }
 
 struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem *mem,

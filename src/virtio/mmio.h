@@ -67,4 +67,7 @@ struct device *virtio_mmio_create(struct dev_host *host, const struct guest_mem 
  */
 struct virtio_dev *virtio_mmio_vdev(struct device *dev);
 
+/* virtio_mmio_gsi - the interrupt line of the transport @dev (virtio_mmio_vdev(@dev) != NULL). */
+uint32_t virtio_mmio_gsi(struct device *dev);
+
 #endif

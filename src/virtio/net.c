@@ -401,6 +401,40 @@ static void net_destroy(struct virtio_dev *vdev)
 	free(n);
 }
 
+/*
+ * Clone @index of a card with MAC @old: FNV-1a(old, index) in the low three
+ * bytes, locally administered and unicast, so the same clone number of the
+ * same snapshot always gets the same MAC.
+ */
+static void net_clone_mac(const uint8_t old[6], unsigned int index, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 6; i++)
+		h = (h ^ old[i]) * 16777619u;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ (uint8_t)(index >> (8 * i))) * 16777619u;
+	memcpy(mac, old, 6);
+	mac[0] = (uint8_t)((old[0] | 0x02) & ~0x01);
+	mac[3] = (uint8_t)(h >> 16);
+	mac[4] = (uint8_t)(h >> 8);
+	mac[5] = (uint8_t)(h ^ index);
+}
+
+/* A clone must not answer for its snapshot's MAC: derive its own from the loaded one. */
+static int net_clone(struct virtio_dev *vdev, const struct dev_clone *c)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	if (c->index < 0)
+		return 0;
+	net_clone_mac(n->mac, (unsigned int)c->index, n->mac);
+	log_info("clone %d: %s gets MAC %02x:%02x:%02x:%02x:%02x:%02x", c->index, n->name,
+		 n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+	virtio_config_changed(vdev);
+	return 0;
+}
+
 static const struct virtio_dev_ops virtio_net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
@@ -411,6 +445,7 @@ static const struct virtio_dev_ops virtio_net_ops = {
     .event = net_event,
     .reset = net_reset,
     .state = net_state,
+    .clone = net_clone,
     .destroy = net_destroy,
 };
 
@@ -552,13 +587,39 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 	return &n->vdev;
 }
 
-struct virtio_dev *virtio_net_create(const struct net_config *cfg, unsigned int index)
+/*
+ * A clone's card: TAP "TAP-index" (the snapshot's is another VM's), and
+ * the MAC its clone operation gives it, so a reboot keeps the clone's.
+ */
+static void net_clone_config(struct net_config *cfg, const struct dev_instance *inst,
+			     unsigned int index, char tap[IFNAMSIZ + 16])
 {
-	struct virtio_dev *vdev;
-	char err[160];
-	int fd = tap_open(cfg->tap, err, sizeof(err));
-	bool offloads;
+	char name[24];
+	uint8_t old[6];
 
+	snprintf(name, sizeof(name), "net%u", index); /* as virtio_net_create_fd names it */
+	if (cfg->has_mac)
+		memcpy(old, cfg->mac, 6);
+	else
+		virtio_net_default_mac(cfg->tap ? cfg->tap : "", cfg->id ? cfg->id : name, old);
+	net_clone_mac(old, inst->clone_index, cfg->mac);
+	cfg->has_mac = true;
+	snprintf(tap, IFNAMSIZ + 16, "%s-%u", cfg->tap ? cfg->tap : "", inst->clone_index);
+	cfg->tap = tap;
+}
+
+struct virtio_dev *virtio_net_create(const struct net_config *config, unsigned int index,
+				     const struct dev_instance *inst)
+{
+	struct net_config c = *config, *cfg = &c;
+	struct virtio_dev *vdev;
+	char err[160], tap[IFNAMSIZ + 16];
+	bool offloads;
+	int fd;
+
+	if (inst && inst->clone)
+		net_clone_config(cfg, inst, index, tap);
+	fd = tap_open(cfg->tap, err, sizeof(err));
 	if (fd < 0) {
 		log_error("cannot open TAP %s: %s", cfg->tap, err);
 		return NULL;

@@ -20,6 +20,7 @@
 #define BANYAN_VIRTIO_VIRTIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "virtio/virtqueue.h"
@@ -82,6 +83,10 @@ struct virtio_dev_ops {
 	void (*drain)(struct virtio_dev *vdev);
 	/* Device-specific state (the transport saves the queues). */
 	int (*state)(struct virtio_dev *vdev, struct state_io *io);
+	/* device_ops.clone for the device (vmm/device.h); NULL: nothing to do. */
+	int (*clone)(struct virtio_dev *vdev, const struct dev_clone *c);
+	/* device_ops.save_files for the device; NULL: it carries no files. */
+	int (*save_files)(struct virtio_dev *vdev, const char *dir, char *err, size_t errlen);
 	void (*destroy)(struct virtio_dev *vdev);
 };
 
@@ -148,8 +153,18 @@ struct disk_config;
  * virtio_blk_create - a block device on the raw image @disk->path, opened
  * now (read-only with @disk->read_only, O_DIRECT with cache=none). @index
  * names it ("vda" + index) and gives the default serial.
+ *
+ * @inst (NULL: a boot) places its overlay: with inst->overlay_prefix the
+ * overlay is "PREFIX.vdX.overlay" (a clone's writable disk always gets
+ * one), never the path a snapshot recorded. Restoring (inst->saved_dir),
+ * the overlay starts as the snapshot's copy (checked: present, the disk's
+ * size) or empty, written to a new file beside it that the clone
+ * operation renames into place once the whole restore succeeded (and that
+ * destroy removes otherwise). A restore of a disk with an overlay and no
+ * prefix is refused.
  */
-struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index);
+struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index,
+				     const struct dev_instance *inst);
 
 /* virtio_rng_create - an entropy device fed by getrandom(). */
 struct virtio_dev *virtio_rng_create(void);
@@ -162,14 +177,17 @@ struct vsock_config;
  * now with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR and a 12-byte header; never
  * creates the TAP. Missing, busy or not a TAP: NULL after one log line
  * naming it. @index names it "netN" when @net->id is NULL. Its MAC is
- * @net->mac, or virtio_net_default_mac(tap, name).
+ * @net->mac, or virtio_net_default_mac(tap, name). A clone (@inst) opens
+ * TAP "TAP-i" and takes the MAC its clone operation gives clone i: the
+ * low three bytes FNV-1a(MAC, i), locally administered.
  *
  * State (the transport's `state` walks it): the MAC, the link status and
  * whether receiving had started; the TAP's offloads are set again from
  * the loaded features. A frame read from the TAP but not yet given to the
  * guest is not saved (the guest sees it lost, as on a real wire).
  */
-struct virtio_dev *virtio_net_create(const struct net_config *net, unsigned int index);
+struct virtio_dev *virtio_net_create(const struct net_config *net, unsigned int index,
+				     const struct dev_instance *inst);
 
 /*
  * virtio_net_create_fd - the same on an already open @fd (taken over):
@@ -203,12 +221,15 @@ int virtio_net_set_mac(struct virtio_dev *vdev, const uint8_t mac[6]);
  * file that is not a socket is never removed. Host connections must send
  * their CONNECT line within @vsock->handshake_ms, and at most 64 wait to
  * (a new one closes the oldest). NULL after one log line.
+ * Clone i (@inst) listens on "PATH.i" with CID CID + 1 + i, as its clone
+ * operation gives it after a restore.
  *
  * State: the CID. Connections are host sockets and are not saved; a loaded
  * device sends the guest a TRANSPORT_RESET event (its event queue), so the
  * guest drops its connections and reads the CID again.
  */
-struct virtio_dev *virtio_vsock_create(const struct vsock_config *vsock);
+struct virtio_dev *virtio_vsock_create(const struct vsock_config *vsock,
+				       const struct dev_instance *inst);
 
 /*
  * virtio_vsock_set_cid - give the guest a new CID (a clone), close every

@@ -975,6 +975,30 @@ static void vsock_destroy(struct virtio_dev *vdev)
 	free(v);
 }
 
+/* Give the guest CID @cid: connections are dropped, TRANSPORT_RESET makes Linux re-read it. */
+static void vsock_change_cid(struct virtio_vsock *v, uint32_t cid)
+{
+	v->cid = cid;
+	vsock_close_all(v);
+	v->reset_event = true;
+	vsock_wake(v);
+}
+
+/* A clone must not answer for its snapshot's CID: it takes the snapshot's + 1 + index. */
+static int vsock_clone(struct virtio_dev *vdev, const struct dev_clone *c)
+{
+	struct virtio_vsock *v = to_vsock(vdev);
+	uint64_t cid = v->cid + 1 + (uint64_t)c->index;
+
+	if (c->index < 0)
+		return 0;
+	if (cid >= UINT32_MAX)
+		return -ERANGE;
+	log_info("clone %d: vsock CID %u", c->index, (uint32_t)cid);
+	vsock_change_cid(v, (uint32_t)cid);
+	return 0;
+}
+
 static const struct virtio_dev_ops virtio_vsock_ops = {
     .name = "virtio-vsock",
     .device_id = VIRTIO_ID_VSOCK,
@@ -985,6 +1009,7 @@ static const struct virtio_dev_ops virtio_vsock_ops = {
     .event = vsock_event,
     .reset = vsock_reset,
     .state = vsock_state,
+    .clone = vsock_clone,
     .destroy = vsock_destroy,
 };
 
@@ -1091,10 +1116,29 @@ static int vsock_setup_fds(struct virtio_vsock *v)
 	return 0;
 }
 
-struct virtio_dev *virtio_vsock_create(const struct vsock_config *cfg)
+/*
+ * A clone's device: its own host socket "PATH.index" (the snapshot's is
+ * another VM's) and the CID its clone operation gives it, so a reboot keeps
+ * the clone's.
+ */
+static void vsock_clone_config(struct vsock_config *cfg, const struct dev_instance *inst,
+			       char *path, size_t len)
+{
+	snprintf(path, len, "%s.%u", cfg->uds_path ? cfg->uds_path : "", inst->clone_index);
+	cfg->uds_path = path;
+	if (cfg->cid >= 3 && (uint64_t)cfg->cid + 1 + inst->clone_index < UINT32_MAX)
+		cfg->cid += 1 + inst->clone_index;
+}
+
+struct virtio_dev *virtio_vsock_create(const struct vsock_config *config,
+				       const struct dev_instance *inst)
 {
 	struct virtio_vsock *v = calloc(1, sizeof(*v));
+	struct vsock_config c = *config, *cfg = &c;
+	char path[4096];
 
+	if (inst && inst->clone && config->uds_path)
+		vsock_clone_config(cfg, inst, path, sizeof(path));
 	if (!v) {
 		log_error("virtio-vsock: out of memory");
 		return NULL;
@@ -1129,10 +1173,7 @@ int virtio_vsock_set_cid(struct virtio_dev *vdev, uint32_t cid)
 		return -EINVAL;
 	v = to_vsock(vdev);
 	virtio_lock(vdev);
-	v->cid = cid;
-	vsock_close_all(v);
-	v->reset_event = true;
-	vsock_wake(v);
+	vsock_change_cid(v, cid);
 	virtio_unlock(vdev);
 	return 0;
 }

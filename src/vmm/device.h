@@ -20,6 +20,34 @@
 struct device;
 struct state_io;
 
+/*
+ * Which copy of a saved machine a device belongs to. Devices read it when
+ * they are created, for the host-side resources they open then and that
+ * copies of one snapshot cannot share (src/snapshot fills it in; all zero
+ * for a VM booted from its configuration, and it stays with the VM's
+ * configuration, so a reboot reopens the same resources).
+ */
+struct dev_instance {
+	bool clone; /* clone @clone_index of a snapshot */
+	unsigned int clone_index;
+	/*
+	 * Where writable disks' overlays live: "PREFIX.vdX.overlay". Always
+	 * the operator's choice (a command-line option), never a snapshot's.
+	 */
+	const char *overlay_prefix;
+	/*
+	 * Restoring: the snapshot directory holding the files devices saved
+	 * there (save_files). NULL otherwise. Never a place to write.
+	 */
+	const char *saved_dir;
+};
+
+/* What a device learns when the VM it belongs to was restored (device_ops.clone). */
+struct dev_clone {
+	int index; /* >= 0: clone number, the device takes an identity of its own; -1: plain restore
+		    */
+};
+
 /* What a device wants the machine to do with the whole VM. */
 enum vm_request {
 	VM_REQUEST_POWEROFF, /* ACPI S5, a clean guest power-off */
@@ -75,6 +103,22 @@ struct device_ops {
 	 */
 	void (*pause)(struct device *dev);
 	void (*resume)(struct device *dev);
+	/*
+	 * The VM was restored from a snapshot: every device's state is loaded,
+	 * no vCPU has run. A plain restore is a new generation of the same
+	 * machine; clone @c->index must also stop sharing the snapshot's
+	 * guest-visible identity (MAC, vsock CID, ...). Files the device put
+	 * in place for the restore become permanent now. NULL: nothing to do.
+	 * 0 or -errno (the restore fails).
+	 */
+	int (*clone)(struct device *dev, const struct dev_clone *c);
+	/*
+	 * Copy the host files that belong to the device's state (a disk's
+	 * overlay) into the snapshot directory @dir being written, under
+	 * names of its own. The VM is paused and its requests drained. NULL:
+	 * none. 0 or -errno with a one-line reason in @err.
+	 */
+	int (*save_files)(struct device *dev, const char *dir, char *err, size_t errlen);
 	/* Release everything; @dev itself included. */
 	void (*destroy)(struct device *dev);
 };

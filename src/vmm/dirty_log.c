@@ -1,4 +1,4 @@
-/* KVM dirty-page logging on the VM's memslots, plus the VMM's own writes. */
+/* Dirty-page tracking: KVM's log on the VM's memslots plus the VMM's own writes. */
 #include "vmm/dirty_log.h"
 
 #include "util/log.h"
@@ -10,7 +10,17 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-int vm_dirty_log_start(struct vm *vm)
+struct vm_dirty {
+	bool logging;	   /* KVM logs every memslot */
+	uint64_t *pending; /* pages written since vm_dirty_start, over the whole mapping */
+};
+
+static uint64_t dirty_words(const struct vm *vm)
+{
+	return (vm->mem_map_size / VM_DIRTY_PAGE + 63) / 64;
+}
+
+static int dirty_log_enable(struct vm *vm)
 {
 	int ret = gm_dirty_enable(&vm->mem);
 
@@ -25,25 +35,47 @@ int vm_dirty_log_start(struct vm *vm)
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-			ret = -errno;
 			log_warn("dirty-page logging unavailable (%s): only full snapshots",
 				 strerror(errno));
+			ret = -ENOTSUP;
 		}
 	}
 	return ret;
 }
 
-int vm_dirty_log_collect(struct vm *vm, unsigned int r, uint64_t *bitmap)
+int vm_dirty_start(struct vm *vm)
 {
-	uint64_t pages, words, *kvm_bits;
+	struct vm_dirty *d = vm->dirty;
+
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (d)
+			d->pending = calloc(dirty_words(vm), sizeof(uint64_t));
+		if (!d || !d->pending) {
+			free(d);
+			return -ENOMEM;
+		}
+		vm->dirty = d;
+	}
+	memset(d->pending, 0, dirty_words(vm) * sizeof(uint64_t));
+	if (!d->logging && !vm->cfg.no_irqchip)
+		d->logging = dirty_log_enable(vm) == 0;
+	return d->logging ? 0 : -ENOTSUP;
+}
+
+bool vm_dirty_logging(const struct vm *vm)
+{
+	return vm->dirty && vm->dirty->logging;
+}
+
+/* OR KVM's and the VMM's pages of region @r since the last call into @bitmap (region-relative). */
+static int dirty_log_take(struct vm *vm, unsigned int r, uint64_t *bitmap)
+{
+	uint64_t words = (vm->mem.regions[r].size / VM_DIRTY_PAGE + 63) / 64;
+	uint64_t *kvm_bits = calloc(words, sizeof(uint64_t));
 	struct kvm_dirty_log log = {.slot = r};
 	int ret = 0;
 
-	if (r >= vm->mem.count)
-		return -EINVAL;
-	pages = vm->mem.regions[r].size / 4096;
-	words = (pages + 63) / 64;
-	kvm_bits = calloc(words, sizeof(uint64_t));
 	if (!kvm_bits)
 		return -ENOMEM;
 	log.dirty_bitmap = kvm_bits;
@@ -54,4 +86,38 @@ int vm_dirty_log_collect(struct vm *vm, unsigned int r, uint64_t *bitmap)
 	gm_dirty_take(&vm->mem, r, bitmap);
 	free(kvm_bits);
 	return ret;
+}
+
+int vm_dirty_collect(struct vm *vm, const uint64_t **pending)
+{
+	struct vm_dirty *d = vm->dirty;
+	int ret = 0;
+
+	if (!vm_dirty_logging(vm))
+		return -ENOTSUP;
+	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++) {
+		const struct gm_region *reg = &vm->mem.regions[r];
+		uint64_t first = (uint64_t)(reg->host - (uint8_t *)vm->mem_base) / VM_DIRTY_PAGE;
+		uint64_t pages = reg->size / VM_DIRTY_PAGE;
+		uint64_t *tmp = calloc((pages + 63) / 64, sizeof(uint64_t));
+
+		if (!tmp)
+			return -ENOMEM;
+		ret = dirty_log_take(vm, r, tmp);
+		for (uint64_t p = 0; p < pages && ret == 0; p++)
+			if (tmp[p / 64] >> (p % 64) & 1)
+				d->pending[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+		free(tmp);
+	}
+	*pending = d->pending;
+	return ret;
+}
+
+void vm_dirty_free(struct vm *vm)
+{
+	if (!vm->dirty)
+		return;
+	free(vm->dirty->pending);
+	free(vm->dirty);
+	vm->dirty = NULL;
 }

@@ -2,10 +2,10 @@
 #include "vmm/vm.h"
 
 #include "devices/legacy.h"
-#include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "vmm/arch.h"
+#include "vmm/dirty_log.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>
@@ -209,6 +209,7 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	int ret;
 
 	vm->cfg = *cfg;
+	vm->devices_tail = &vm->devices;
 	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
 	vm->host.request = vm_host_request;
@@ -416,8 +417,9 @@ struct device *vm_find_device(struct vm *vm, const char *id)
 
 void vm_add_device(struct vm *vm, struct device *dev)
 {
-	dev->next = vm->devices;
-	vm->devices = dev;
+	dev->next = NULL;
+	*vm->devices_tail = dev;
+	vm->devices_tail = &dev->next;
 }
 
 static void vm_destroy_devices(struct vm *vm)
@@ -426,6 +428,8 @@ static void vm_destroy_devices(struct vm *vm)
 		struct device *dev = vm->devices;
 
 		vm->devices = dev->next;
+		if (!vm->devices)
+			vm->devices_tail = &vm->devices;
 		bus_unregister(&vm->pio, dev);
 		bus_unregister(&vm->mmio, dev);
 		dev->ops->destroy(dev);
@@ -445,7 +449,7 @@ void vm_destroy(struct vm *vm)
 	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
-	snapshot_forget(vm);
+	vm_dirty_free(vm);
 	gm_dirty_free(&vm->mem);
 	if (vm->mem_base)
 		munmap(vm->mem_base, vm->mem_map_size);

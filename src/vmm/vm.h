@@ -78,7 +78,8 @@ struct vm_config {
 	struct vsock_config vsock;
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
-	bool restoring; /* state comes from a snapshot: no boot registers, no ACPI */
+	bool restoring;		  /* state comes from a snapshot: no boot registers, no ACPI */
+	struct dev_instance inst; /* a restored copy's place (device.h); zero for a boot */
 };
 
 /* Why a VM stopped; the first reason recorded wins. */
@@ -94,7 +95,6 @@ enum vm_exit {
 
 struct vcpu;
 struct vm_arch;
-struct vm_snap;
 
 struct vm {
 	struct vm_config cfg;
@@ -106,13 +106,14 @@ struct vm {
 	uint64_t mem_map_size;
 	struct bus pio;
 	struct bus mmio;
-	struct device *devices; /* every device, for reset/save/restore */
-	struct device *console; /* the serial device the console feeds */
-	struct dev_host host;	/* what devices may ask of this VM */
+	struct device *devices;	      /* every device, in creation order, for save/restore/clone */
+	struct device **devices_tail; /* where vm_add_device links the next one */
+	struct device *console;	      /* the serial device the console feeds */
+	struct dev_host host;	      /* what devices may ask of this VM */
 	struct vcpu *vcpus;
 	unsigned int ncpus;
-	struct vm_arch *arch; /* boot entry, supported CPUID, ... */
-	struct vm_snap *snap; /* snapshot bookkeeping (src/snapshot); NULL before the first */
+	struct vm_arch *arch;	/* boot entry, supported CPUID, ... */
+	struct vm_dirty *dirty; /* dirty-page tracking (dirty_log.h); NULL until started */
 
 	int exit_fd;		   /* eventfd: readable once the VM has stopped */
 	pthread_mutex_t exit_lock; /* protects exit_reason, exit_detail */
@@ -177,7 +178,11 @@ bool vm_is_paused(struct vm *vm);
 /* vm_find_device - the device whose id is @id, or NULL. */
 struct device *vm_find_device(struct vm *vm, const char *id);
 
-/* vm_add_device - put @dev on the device list (it now belongs to the VM). */
+/*
+ * vm_add_device - put @dev at the end of the device list (it now belongs to
+ * the VM). The list keeps creation order: snapshots save devices in it,
+ * and the arch code describes them to the guest in it.
+ */
 void vm_add_device(struct vm *vm, struct device *dev);
 
 /* vm_destroy - free everything; the vCPU threads must have been joined. */

@@ -123,7 +123,8 @@ static int open_disk_with(void **state, bool ro, enum disk_cache cache, bool ove
 		d.overlay = f->overlay;
 	}
 	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
-	f->dev = virtio_mmio_create(&fake_host, &f->r.gm, virtio_blk_create(&d, 0), BASE, GSI);
+	f->dev =
+	    virtio_mmio_create(&fake_host, &f->r.gm, virtio_blk_create(&d, 0, NULL), BASE, GSI);
 	if (!f->dev && cache == DISK_CACHE_NONE) {
 		unlink(f->path);
 		close(f->fd);
@@ -640,9 +641,9 @@ static void test_missing_file(void **state)
 	struct disk_config d = {.path = "/nonexistent/disk.img"};
 
 	(void)state;
-	assert_null(virtio_blk_create(&d, 0));
+	assert_null(virtio_blk_create(&d, 0, NULL));
 	d.path = ".";
-	assert_null(virtio_blk_create(&d, 0)); /* a directory */
+	assert_null(virtio_blk_create(&d, 0, NULL)); /* a directory */
 }
 
 /* A disk with an overlay: the guest reads and writes it, the base file never changes. */
@@ -685,13 +686,13 @@ static void test_overlay_base_locks(void **state)
 	struct fixture *f = *state;
 	struct disk_config d = {.path = f->path};
 
-	assert_null(virtio_blk_create(&d, 1)); /* a writer while an overlay reads the base */
+	assert_null(virtio_blk_create(&d, 1, NULL)); /* a writer while an overlay reads the base */
 	d.read_only = true;
-	struct virtio_dev *ro = virtio_blk_create(&d, 1); /* other readers are fine */
+	struct virtio_dev *ro = virtio_blk_create(&d, 1, NULL); /* other readers are fine */
 	assert_non_null(ro);
 	ro->ops->destroy(ro);
 	d = (struct disk_config){.path = f->path, .overlay = f->overlay};
-	assert_null(virtio_blk_create(&d, 1)); /* the overlay itself is one VM's */
+	assert_null(virtio_blk_create(&d, 1, NULL)); /* the overlay itself is one VM's */
 }
 
 #define BOTH(fn, su, su_t)                                                                         \

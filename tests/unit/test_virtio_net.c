@@ -423,7 +423,8 @@ static int vsock_setup(void **state)
 	vc.uds_path = path;
 	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
 	f->nq = 3;
-	f->dev = virtio_mmio_create(&fake_host, &f->r.gm, virtio_vsock_create(&vc), BASE, GSI);
+	f->dev =
+	    virtio_mmio_create(&fake_host, &f->r.gm, virtio_vsock_create(&vc, NULL), BASE, GSI);
 	assert_non_null(f->dev);
 	bring_up(f);
 	*state = f;
@@ -735,10 +736,10 @@ static void test_vsock_bad_config(void **state)
 	struct vsock_config vc = {.cid = 2, .uds_path = "/tmp/x.sock"};
 
 	(void)state;
-	assert_null(virtio_vsock_create(&vc));
+	assert_null(virtio_vsock_create(&vc, NULL));
 	vc.cid = 3;
 	vc.uds_path = "/nonexistent-dir/v.sock";
-	assert_null(virtio_vsock_create(&vc));
+	assert_null(virtio_vsock_create(&vc, NULL));
 }
 
 int main(void)

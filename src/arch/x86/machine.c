@@ -101,14 +101,16 @@ static unsigned int x86_nvirtio(const struct vm *vm)
 
 static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
 {
+	const struct dev_instance *inst = &vm->cfg.inst;
+
 	if (i < vm->cfg.ndisks)
-		return virtio_blk_create(&vm->cfg.disks[i], i);
+		return virtio_blk_create(&vm->cfg.disks[i], i, inst);
 	i -= vm->cfg.ndisks;
 	if (vm->cfg.rng && i-- == 0)
 		return virtio_rng_create();
 	if (i < vm->cfg.nnets)
-		return virtio_net_create(&vm->cfg.nets[i], i);
-	return virtio_vsock_create(&vm->cfg.vsock);
+		return virtio_net_create(&vm->cfg.nets[i], i, inst);
+	return virtio_vsock_create(&vm->cfg.vsock, inst);
 }
 
 static int x86_add_virtio_devices(struct vm *vm)
@@ -171,6 +173,43 @@ int arch_create_devices(struct vm *vm)
 	return ret;
 }
 
+/* Whether a device answers at @port: the DSDT describes what was registered, nothing else. */
+static bool x86_pio_registered(const struct vm *vm, uint64_t port)
+{
+	for (unsigned int i = 0; i < vm->pio.count; i++)
+		if (vm->pio.ranges[i].base == port)
+			return true;
+	return false;
+}
+
+/* The virtio-mmio transports on the MMIO bus, in address order, as the DSDT lists them. */
+static unsigned int x86_acpi_virtio(const struct vm *vm, struct acpi_mmio_dev *out,
+				    unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < vm->mmio.count && n < max; i++) {
+		const struct bus_range *r = &vm->mmio.ranges[i];
+
+		if (virtio_mmio_vdev(r->dev))
+			out[n++] = (struct acpi_mmio_dev){r->base, (uint32_t)r->len,
+							  virtio_mmio_gsi(r->dev)};
+	}
+	return n;
+}
+
+static void x86_acpi_legacy(struct vm *vm, struct acpi_machine *m)
+{
+	if (!x86_pio_registered(vm, PORT_COM1))
+		m->com1_port = 0;
+	if (!x86_pio_registered(vm, PORT_RTC))
+		m->rtc_port = 0;
+	if (!x86_pio_registered(vm, PORT_I8042))
+		m->kbd_port = 0;
+	if (!vm_find_device(vm, VMGENID_DEVICE_ID))
+		m->vmgenid_addr = 0;
+}
+
 static int x86_write_acpi(struct vm *vm)
 {
 	struct acpi_machine m = {
@@ -197,11 +236,9 @@ static int x86_write_acpi(struct vm *vm)
 
 	if (!buf)
 		return -EFAULT;
-	m.nmmio_devs = x86_nvirtio(vm);
+	x86_acpi_legacy(vm, &m);
+	m.nmmio_devs = x86_acpi_virtio(vm, virtio, sizeof(virtio) / sizeof(virtio[0]));
 	m.mmio_devs = virtio;
-	for (unsigned int i = 0; i < m.nmmio_devs; i++)
-		virtio[i] = (struct acpi_mmio_dev){LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE,
-						   LAYOUT_VIRTIO_SIZE, GSI_VIRTIO_FIRST + i};
 	n = acpi_build(buf, LAYOUT_ACPI_SIZE, LAYOUT_ACPI, &m, &vm->arch->rsdp_gpa);
 	if (n < 0) {
 		log_error("cannot build ACPI tables: %s", strerror((int)-n));
