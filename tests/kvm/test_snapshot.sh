@@ -278,28 +278,86 @@ check "... naming the disk" contains "$T/live.err" "disk $T/plain.img is written
 check "... and no snapshot or clone was made" test ! -e "$T/store/live" -a ! -e "$T/live.0"
 kill "$vm2"
 wait "$vm2" 2>/dev/null
-# A plain restore puts the snapshot's overlay back: the later write is gone.
-timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r3.out" 2>"$T/r3.err"
+# A plain restore never writes the overlay path the snapshot recorded: the
+# operator names where the restored disk's overlay goes (--overlay-prefix).
+ovl_sum=$(sha256sum <"$T/vm.overlay")
+timeout 10 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r7.out" 2>"$T/r7.err"
+check "restore of a snapshot carrying an overlay, without --overlay-prefix: exit 2" status_is 2 "$?"
+check "... saying what to give" contains "$T/r7.err" "--overlay-prefix PREFIX"
+check "... and the recorded overlay is untouched" test "$(sha256sum <"$T/vm.overlay")" = "$ovl_sum"
+timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/store/disks" \
+	--overlay-prefix "$T/rest" </dev/null >"$T/r3.out" 2>"$T/r3.err"
 check "restore with an overlay disk runs (until SIGTERM)" status_is 143 "$?"
-check "restore rolled the overlay back (the write after the snapshot is gone)" \
-	test "$(head -c 11 "$T/vm.overlay")" = GUEST-WROTE -a \
-	"$(dd if="$T/vm.overlay" bs=4096 skip=16 count=1 status=none | tr -d '\0')" = ""
+check "the restored overlay is the snapshot's (the write after the snapshot is not there)" \
+	test "$(head -c 11 "$T/rest.vdb.overlay")" = GUEST-WROTE -a \
+	"$(dd if="$T/rest.vdb.overlay" bs=4096 skip=16 count=1 status=none | tr -d '\0')" = ""
+check "... and the recorded overlay is untouched" test "$(sha256sum <"$T/vm.overlay")" = "$ovl_sum"
 # A damaged copy is refused before it could replace the overlay.
 cp -a "$T/store/disks" "$T/disks-bad"
 truncate -s 4096 "$T/disks-bad/disk-vdb.overlay"
-ovl_sum=$(sha256sum <"$T/vm.overlay")
-timeout 10 "$BANYAN" restore --snapshot "$T/disks-bad" </dev/null >"$T/r6.out" 2>"$T/r6.err"
+rest_sum=$(sha256sum <"$T/rest.vdb.overlay")
+timeout 10 "$BANYAN" restore --snapshot "$T/disks-bad" --overlay-prefix "$T/rest" </dev/null \
+	>"$T/r6.out" 2>"$T/r6.err"
 check "a truncated overlay copy: exit 2" status_is 2 "$?"
 check "... saying so" contains "$T/r6.err" "disk vdb's overlay is 4096 bytes, the disk 1048576"
-check "... and the disk's overlay is untouched" test "$(sha256sum <"$T/vm.overlay")" = "$ovl_sum"
+check "... and the disk's overlay is untouched" test "$(sha256sum <"$T/rest.vdb.overlay")" = "$rest_sum"
+
+# craft SRC DST PYTHON: DST is a copy of snapshot SRC whose sections PYTHON
+# rewrites (sec[name] is a section's bytes), with sizes and CRCs recomputed
+# so that it passes every check: what anyone who can write a snapshot can do.
+craft() {
+	rm -rf "$2"
+	cp -a "$1" "$2"
+	python3 - "$2" "$3" <<'PY'
+import json, struct, sys, zlib
+d, code = sys.argv[1], sys.argv[2]
+m = json.load(open(d + "/manifest.json"))
+sec = {s["name"]: open(d + "/" + s["file"], "rb").read() for s in m["sections"]}
+def swap(blob, old, new):  # a state string: u32 length, then its bytes
+	o, n = old.encode(), new.encode()
+	return blob.replace(struct.pack("<I", len(o)) + o, struct.pack("<I", len(n)) + n)
+exec(code)
+for s in m["sections"]:
+	open(d + "/" + s["file"], "wb").write(sec[s["name"]])
+	s["size"], s["crc32"] = len(sec[s["name"]]), zlib.crc32(sec[s["name"]])
+json.dump(m, open(d + "/manifest.json", "w"))
+PY
+}
+# A crafted snapshot whose configuration names a host file as the disk's
+# overlay: a restore must never replace that file (it used to copy the
+# snapshot's overlay over it before anything else).
+printf 'PRECIOUS HOST FILE' >"$T/precious"
+precious_id=$(stat -c %i "$T/precious")
+craft "$T/store/disks" "$T/crafted" "sec['config'] = swap(sec['config'], '$T/vm.overlay', '$T/precious')"
+timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/crafted" </dev/null \
+	>"$T/r8.out" 2>"$T/r8.err"
+check "a snapshot naming a host file as an overlay: the file is untouched" \
+	test "$(cat "$T/precious")" = "PRECIOUS HOST FILE" -a "$(stat -c %i "$T/precious")" = "$precious_id"
+timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/crafted" \
+	--overlay-prefix "$T/crafted-run" </dev/null >"$T/r9.out" 2>"$T/r9.err"
+check "... restoring it with --overlay-prefix runs (until SIGTERM)" status_is 143 "$?"
+check "... and still leaves the file untouched" \
+	test "$(cat "$T/precious")" = "PRECIOUS HOST FILE" -a "$(stat -c %i "$T/precious")" = "$precious_id"
+# Files are written only once every check passed: a snapshot whose vCPU
+# state is damaged (found after the disks were opened) replaces nothing.
+craft "$T/store/disks" "$T/late-bad" "sec['vcpus'] = sec['vcpus'][:6]"
+printf 'OLD' >"$T/late.vdb.overlay"
+timeout 10 "$BANYAN" restore --snapshot "$T/late-bad" --overlay-prefix "$T/late" </dev/null \
+	>"$T/r10.out" 2>"$T/r10.err"
+check "a damaged vcpus section: exit 2" status_is 2 "$?"
+check "... saying so" contains "$T/r10.err" "the vcpus section is malformed"
+check "... the overlay at the prefix is untouched, and no staged copy is left" \
+	test "$(cat "$T/late.vdb.overlay")" = OLD -a -z "$(ls "$T" | grep 'late.vdb.overlay.')"
 # One VM per overlay: a second restore of the same snapshot is refused meanwhile.
-"$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r4.out" 2>"$T/r4.err" &
+"$BANYAN" restore --snapshot "$T/store/disks" --overlay-prefix "$T/rest" </dev/null \
+	>"$T/r4.out" 2>"$T/r4.err" &
 r4=$!
 PIDS+=($r4)
 wait_for "$T/r4.out" "count"
-timeout 10 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r5.out" 2>"$T/r5.err"
-check "a second restore while the first uses the overlay: exit 2" status_is 2 "$?"
-check "... saying the overlay is in use" contains "$T/r5.err" "is in use by another VM"
+timeout 10 "$BANYAN" restore --snapshot "$T/store/disks" --overlay-prefix "$T/rest" </dev/null \
+	>"$T/r5.out" 2>"$T/r5.err"
+check "a second restore while the first runs: exit 2" status_is 2 "$?"
+check "... saying its disks are in use" grep -qE "in use by another VM|another VM uses it" "$T/r5.err"
 kill "$r4"
 wait "$r4" 2>/dev/null
 (cd "$T" && timeout --preserve-status -s TERM 2 "$BANYAN" restore --snapshot "$T/store/disks" \
