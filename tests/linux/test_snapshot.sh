@@ -202,8 +202,11 @@ restore() {
 	grep -q '^tick=' "$T/$name.out" || { tail -n 5 "$T/$name.err"; tail -n 5 "$T/$name.out"; } |
 		sed 's/^/# /'
 }
-# The first restore after the snapshot under load: the emulated host is still busy.
-restore r1 "$T/store/base" $((8 * SLOW))
+# The first restore after the snapshot under load: the emulated host is still
+# busy. A plain restore writes the disk's overlay where the operator says (its
+# --overlay-prefix), never at the path the snapshot recorded.
+vm_ovl_sum=$(sha256sum <"$T/vm.overlay")
+restore r1 "$T/store/base" $((8 * SLOW)) --overlay-prefix "$T/r1"
 t1=$(field "$T/r1.out" tick)
 check "restore: the guest continues counting (not from 1)" test "${t1:-0}" -gt 3
 check "restore: it continues from the snapshot, not the end" test "${t1:-0}" -le $((base_tick + 2))
@@ -224,14 +227,16 @@ check "the original read each previous tick from its overlay disk" in_step "$T/o
 check "rollback: the overlay disk went back to the snapshot too" in_step "$T/r1.out"
 check "the snapshot holds a small copy of the overlay" \
 	test -f "$T/store/base/disk-vdb.overlay" -a "$(du -k "$T/store/base/disk-vdb.overlay" | cut -f1)" -lt 1024
-restore r2 "$T/store/base" $((5 * SLOW))
+restore r2 "$T/store/base" $((5 * SLOW)) --overlay-prefix "$T/r2"
 check "rollback: the same snapshot restores to the same point" same "$(field "$T/r2.out" tick)" "$t1"
-restore rg "$T/store/grand" $((5 * SLOW))
+restore rg "$T/store/grand" $((5 * SLOW)) --overlay-prefix "$T/rg"
 tg=$(field "$T/rg.out" tick)
 check "diff chain: the grandchild continues after the base" test "${tg:-0}" -gt $((t1 + 3))
 check "diff chain: files match the count" \
 	same "$(field "$T/rg.out" files last)" "$(field "$T/rg.out" tick last)"
 check "diff chain: the overlay disk is the grandchild's" in_step "$T/rg.out"
+check "restores left the original's overlay as it stopped" \
+	test "$(sha256sum <"$T/vm.overlay")" = "$vm_ovl_sum"
 base_kb=$(du -k "$T/store/base" | cut -f1)
 child_kb=$(du -k "$T/store/child" | cut -f1)
 check "diff chain: a diff is far smaller than the full snapshot ($child_kb vs $base_kb KiB)" \
@@ -301,7 +306,8 @@ check "clones share memory: summed PSS below a third of ten copies" \
 # Damaged snapshots: refused, nothing started.
 bad() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }
 refused() {
-	timeout 60 "$BANYAN" restore --snapshot "$T/d" </dev/null >"$T/bad.out" 2>"$T/bad.err"
+	timeout 60 "$BANYAN" restore --snapshot "$T/d" --overlay-prefix "$T/bad" </dev/null \
+		>"$T/bad.out" 2>"$T/bad.err"
 	[ $? = 2 ] && ! grep -q tick= "$T/bad.out"
 }
 bad
