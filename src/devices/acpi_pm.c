@@ -71,11 +71,6 @@ static void acpi_pm_write(struct device *dev, uint64_t offset, const void *data,
 	pthread_mutex_unlock(&pm->lock);
 }
 
-static void acpi_pm_reset(struct device *dev)
-{
-	(void)dev;
-}
-
 static int acpi_pm_state(struct device *dev, struct state_io *io)
 {
 	(void)dev;
@@ -95,7 +90,6 @@ static const struct device_ops acpi_pm_ops = {
     .name = "acpi_pm",
     .read = acpi_pm_read,
     .write = acpi_pm_write,
-    .reset = acpi_pm_reset,
     .state = acpi_pm_state,
     .destroy = acpi_pm_destroy,
 };

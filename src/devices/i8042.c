@@ -416,16 +416,6 @@ static void i8042_regs_init(struct i8042_regs *r)
 	r->scanset = 2;
 }
 
-static void i8042_reset(struct device *dev)
-{
-	struct i8042 *k = to_i8042(dev);
-
-	pthread_mutex_lock(&k->lock);
-	i8042_regs_init(&k->regs);
-	i8042_update_irq(k, false);
-	pthread_mutex_unlock(&k->lock);
-}
-
 static void i8042_regs_state(struct state_io *io, struct i8042_regs *r)
 {
 	state_u8(io, &r->ctr);
@@ -476,7 +466,6 @@ static const struct device_ops i8042_ops = {
     .name = "i8042",
     .read = i8042_read,
     .write = i8042_write,
-    .reset = i8042_reset,
     .state = i8042_state,
     .destroy = i8042_destroy,
 };

@@ -34,11 +34,6 @@ static void post_sink_write(struct device *dev, uint64_t offset, const void *dat
 	(void)len;
 }
 
-static void post_sink_reset(struct device *dev)
-{
-	(void)dev;
-}
-
 static int post_sink_state(struct device *dev, struct state_io *io)
 {
 	(void)dev;
@@ -55,7 +50,6 @@ static const struct device_ops post_sink_ops = {
     .name = "post",
     .read = post_sink_read,
     .write = post_sink_write,
-    .reset = post_sink_reset,
     .state = post_sink_state,
     .destroy = post_sink_destroy,
 };

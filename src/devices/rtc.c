@@ -321,15 +321,6 @@ static void rtc_regs_reset(struct rtc_regs *r)
 	r->cmos[RTC_REG_D] = RTC_D_VRT;
 }
 
-static void rtc_reset(struct device *dev)
-{
-	struct rtc *c = to_rtc(dev);
-
-	pthread_mutex_lock(&c->lock);
-	rtc_regs_reset(&c->regs);
-	pthread_mutex_unlock(&c->lock);
-}
-
 static int rtc_state(struct device *dev, struct state_io *io)
 {
 	struct rtc *c = to_rtc(dev);
@@ -368,7 +359,6 @@ static const struct device_ops rtc_ops = {
     .name = "rtc",
     .read = rtc_read,
     .write = rtc_write,
-    .reset = rtc_reset,
     .state = rtc_state,
     .destroy = rtc_destroy,
 };

@@ -417,16 +417,6 @@ static void uart_regs_init(struct uart_regs *r)
 	r->dll = 12;
 }
 
-static void serial_reset(struct device *dev)
-{
-	struct serial *s = to_serial(dev);
-
-	pthread_mutex_lock(&s->lock);
-	uart_regs_init(&s->regs);
-	serial_update_irq(s);
-	pthread_mutex_unlock(&s->lock);
-}
-
 static void uart_regs_state(struct state_io *io, struct uart_regs *r)
 {
 	state_u8(io, &r->ier);
@@ -487,7 +477,6 @@ static const struct device_ops serial_ops = {
     .name = "serial",
     .read = serial_read,
     .write = serial_write,
-    .reset = serial_reset,
     .state = serial_state,
     .destroy = serial_destroy,
 };

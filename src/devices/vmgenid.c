@@ -79,11 +79,6 @@ static void vmgenid_ignore(struct device *dev, uint64_t offset, const void *data
 	(void)len;
 }
 
-static void vmgenid_reset(struct device *dev)
-{
-	(void)dev; /* the ID lives in guest memory, which a reboot keeps */
-}
-
 /* The ID itself is in guest memory (saved with it); the state is its address. */
 static int vmgenid_state(struct device *dev, struct state_io *io)
 {
@@ -116,7 +111,6 @@ static const struct device_ops vmgenid_ops = {
     .name = "vmgenid",
     .read = vmgenid_access,
     .write = vmgenid_ignore,
-    .reset = vmgenid_reset,
     .state = vmgenid_state,
     .clone = vmgenid_clone,
     .destroy = vmgenid_destroy,

@@ -403,15 +403,6 @@ static void mmio_write(struct device *dev, uint64_t offset, const void *data, ui
 	pthread_mutex_unlock(&t->lock);
 }
 
-static void mmio_dev_reset(struct device *dev)
-{
-	struct virtio_transport *t = to_transport(dev);
-
-	pthread_mutex_lock(&t->lock);
-	mmio_reset(t);
-	pthread_mutex_unlock(&t->lock);
-}
-
 /* --- state --- */
 
 static void vq_state(struct state_io *io, struct virtqueue *vq)
@@ -728,7 +719,6 @@ static const struct device_ops virtio_mmio_ops = {
     .name = "virtio-mmio",
     .read = mmio_read,
     .write = mmio_write,
-    .reset = mmio_dev_reset,
     .state = mmio_state,
     .pause = mmio_pause,
     .resume = mmio_resume,

@@ -1,8 +1,9 @@
 /*
  * The device contract: every device, legacy or virtio, is a struct device
  * with the same operations. The bus dispatches guest accesses to read/write;
- * the machine walks its device list for reset, save and restore, so a
- * snapshot never needs a second list of "devices that can be saved".
+ * the machine walks its device list for save, restore and clone, so a
+ * snapshot never needs a second list of "devices that can be saved", and
+ * never names a device.
  *
  * Devices never issue KVM ioctls. What they need of the machine around them
  * (interrupt lines, power events) they ask through struct dev_host, which the
@@ -85,8 +86,10 @@ struct device_ops {
 	 */
 	void (*read)(struct device *dev, uint64_t offset, void *data, uint32_t len);
 	void (*write)(struct device *dev, uint64_t offset, const void *data, uint32_t len);
-	/* Back to power-on state (VM reboot). */
-	void (*reset)(struct device *dev);
+	/*
+	 * No reset operation: a reboot (--on-reboot restart) creates a new VM
+	 * from the configuration, devices included (docs/architecture.md).
+	 */
 	/* Save or restore all guest-visible state through one symmetric function. */
 	int (*state)(struct device *dev, struct state_io *io);
 	/*

@@ -53,11 +53,6 @@ static void rec_write(struct device *dev, uint64_t offset, const void *data, uin
 		r->port_values[offset / 4] = (uint32_t)r->last_value;
 }
 
-static void rec_reset(struct device *dev)
-{
-	(void)dev;
-}
-
 static int rec_state(struct device *dev, struct state_io *io)
 {
 	(void)dev;
@@ -74,7 +69,6 @@ static const struct device_ops rec_ops = {
     .name = "test-recorder",
     .read = rec_read,
     .write = rec_write,
-    .reset = rec_reset,
     .state = rec_state,
     .destroy = rec_destroy,
 };

@@ -319,20 +319,6 @@ static void test_state_far_past(void **st)
 	}
 }
 
-static void test_reset_keeps_clock(void **st)
-{
-	struct fixture *fx = *st;
-
-	set_2031(fx->dev);
-	cmos_write(fx->dev, 0x60, 0x12);
-	cmos_write(fx->dev, REG_B, B_DM);
-	fx->dev->ops->reset(fx->dev);
-	/* Battery-backed: time and RAM survive a reboot, control registers do not. */
-	assert_int_equal(cmos_read(fx->dev, REG_B), 0x02);
-	assert_near(rtc_time(fx->dev), t2031);
-	assert_int_equal(cmos_read(fx->dev, 0x60), 0x12);
-}
-
 static void test_fuzz(void **st)
 {
 	struct fixture *fx = *st;
@@ -357,7 +343,7 @@ static void test_fuzz(void **st)
 			fx->dev->ops->write(fx->dev, off, data, len);
 		} else if (op < 990) {
 			fx->dev->ops->read(fx->dev, off, data, len);
-		} else if (op < 998) {
+		} else {
 			state_io_saver(&io);
 			assert_int_equal(fx->dev->ops->state(fx->dev, &io), 0);
 			if (op & 1)
@@ -365,8 +351,6 @@ static void test_fuzz(void **st)
 			state_io_loader(&io, io.buf, io.len);
 			fx->dev->ops->state(fx->dev, &io);
 			free(io.buf);
-		} else {
-			fx->dev->ops->reset(fx->dev);
 		}
 	}
 }
@@ -384,7 +368,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cmos_ram, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_far_past, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reset_keeps_clock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 

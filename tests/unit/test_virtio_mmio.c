@@ -389,17 +389,6 @@ static void test_config_generation(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), 0);
 }
 
-static void test_device_reset_op(void **state)
-{
-	struct fixture *f = *state;
-
-	bring_up(f, F_V1);
-	f->dev->ops->reset(f->dev);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
-	wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
-}
-
 /*
  * Pause and resume (the transport's, for every device): a device whose
  * notify blocks until the test lets it go, so the test knows an operation
@@ -548,7 +537,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),
 	    T(test_state_round_trip),
 	    T(test_config_generation),
-	    T(test_device_reset_op),
 	    T(test_pause_waits_for_the_thread),
 	};
 
