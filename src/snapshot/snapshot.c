@@ -12,6 +12,7 @@
 #include "vmm/dirty_log.h"
 #include "vmm/state.h"
 #include "vmm/vcpu.h"
+#include "vmm/vm_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* 2 added disk overlays; 1 is still read. */
-#define CONFIG_VERSION 2
-#define MAX_STRING     (64U << 10)
-#define MAX_DEVICES    256
+#define MAX_DEVICES 256
 
 struct snapshot_image {
 	unsigned int depth; /* chain[0] full ... chain[depth-1] the target */
@@ -34,8 +32,7 @@ struct snapshot_image {
 	char mem_path[PATH_MAX];
 	struct vm_config cfg;
 	/* The strings cfg points to: recorded ones, and the operator's overlay prefix. */
-	char *strs[4 + 5 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 2];
-	unsigned int nstrs;
+	struct vm_config_strings strs;
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
@@ -48,114 +45,14 @@ __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt
 	return 0;
 }
 
-/* --- the machine configuration --- */
-
-/* A formatted string kept with the image; NULL when out of room. */
-__attribute__((format(printf, 2, 3))) static const char *img_string(struct snapshot_image *img,
-								    const char *fmt, ...)
+/* Saving a string: u32 length (UINT32_MAX for none), then its bytes. */
+static void str_out(struct state_io *io, const char *s)
 {
-	va_list ap;
-	char *p;
-	int n;
+	uint32_t len = s ? (uint32_t)strlen(s) : UINT32_MAX;
 
-	if (img->nstrs == sizeof(img->strs) / sizeof(img->strs[0]))
-		return NULL;
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	img->strs[img->nstrs++] = p;
-	return p;
-}
-
-static void str_io(struct state_io *io, const char **s, struct snapshot_image *img)
-{
-	uint32_t len = *s ? (uint32_t)strlen(*s) : UINT32_MAX;
-	char *p;
-
-	if (io->loading)
-		len = 0;
 	state_u32(io, &len);
-	if (io->err || len == UINT32_MAX) {
-		if (io->loading)
-			*s = NULL;
-		return;
-	}
-	if (!io->loading) {
-		state_bytes(io, (void *)(uintptr_t)*s, len);
-		return;
-	}
-	if (len > MAX_STRING || img->nstrs == sizeof(img->strs) / sizeof(img->strs[0])) {
-		io->err = -EBADMSG;
-		return;
-	}
-	p = calloc(1, len + 1);
-	if (!p) {
-		io->err = -ENOMEM;
-		return;
-	}
-	img->strs[img->nstrs++] = p;
-	state_bytes(io, p, len);
-	*s = p;
-}
-
-/* Network cards and the vsock device: recreated on restore (a clone then gets a new identity). */
-static void nets_io(struct state_io *io, struct vm_config *cfg, struct snapshot_image *img)
-{
-	uint8_t nnets = (uint8_t)cfg->nnets;
-
-	state_u8(io, &nnets);
-	if (!io->err && nnets > VM_MAX_NETS)
-		io->err = -EBADMSG;
-	for (unsigned int i = 0; i < nnets && !io->err; i++) {
-		struct net_config *n = &cfg->nets[i];
-
-		str_io(io, &n->tap, img);
-		str_io(io, &n->id, img);
-		state_bytes(io, n->mac, sizeof(n->mac));
-		state_bool(io, &n->has_mac);
-	}
-	cfg->nnets = io->err ? 0 : nnets;
-	state_u32(io, &cfg->vsock.cid);
-	str_io(io, &cfg->vsock.uds_path, img);
-}
-
-static int config_io(struct state_io *io, struct vm_config *cfg, struct snapshot_image *img)
-{
-	uint8_t version = CONFIG_VERSION, on_reboot = (uint8_t)cfg->on_reboot;
-	uint8_t ndisks = (uint8_t)cfg->ndisks;
-
-	state_u8(io, &version);
-	if (!io->err && (version == 0 || version > CONFIG_VERSION))
-		io->err = -EPROTO;
-	state_u32(io, &cfg->ncpus);
-	state_u64(io, &cfg->mem_size);
-	state_u8(io, &on_reboot);
-	state_bool(io, &cfg->no_irqchip);
-	str_io(io, &cfg->kernel_path, img);
-	str_io(io, &cfg->initrd_path, img);
-	str_io(io, &cfg->cmdline, img);
-	state_u8(io, &ndisks);
-	if (!io->err && (ndisks > VM_MAX_DISKS || on_reboot > ON_REBOOT_RESTART))
-		io->err = -EBADMSG;
-	for (unsigned int i = 0; i < ndisks && !io->err; i++) {
-		struct disk_config *d = &cfg->disks[i];
-		uint8_t cache = (uint8_t)d->cache;
-
-		str_io(io, &d->path, img);
-		str_io(io, &d->id, img);
-		state_bool(io, &d->read_only);
-		state_u8(io, &cache);
-		d->cache = cache ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
-		if (version >= 2)
-			str_io(io, &d->overlay, img);
-	}
-	state_bool(io, &cfg->rng);
-	nets_io(io, cfg, img);
-	cfg->ndisks = ndisks;
-	cfg->on_reboot = on_reboot ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
-	return io->err;
+	if (s)
+		state_bytes(io, (void *)(uintptr_t)s, len);
 }
 
 /* --- devices --- */
@@ -186,8 +83,8 @@ static int devices_save(struct vm *vm, struct state_io *io)
 			return ret;
 		}
 		len = (uint32_t)sub.len;
-		str_io(io, &name, NULL);
-		str_io(io, &id, NULL);
+		str_out(io, name);
+		str_out(io, id);
 		state_u32(io, &len);
 		state_bytes(io, sub.buf, sub.len);
 		state_io_free(&sub);
@@ -388,7 +285,7 @@ static int write_state_section(struct snap_writer *w, const char *name,
 
 static int config_save(struct vm *vm, struct state_io *io)
 {
-	return config_io(io, &vm->cfg, NULL);
+	return vm_config_state(io, &vm->cfg, NULL);
 }
 
 /*
@@ -621,7 +518,7 @@ static int decode_config(struct snapshot_image *img, char *err)
 	if (ret < 0)
 		return ret;
 	state_io_loader(&io, buf, len);
-	ret = config_io(&io, &img->cfg, img);
+	ret = vm_config_state(&io, &img->cfg, &img->strs);
 	if (ret == 0)
 		ret = state_io_finish(&io);
 	free(buf);
@@ -686,8 +583,7 @@ void snapshot_close(struct snapshot_image *img)
 {
 	if (!img)
 		return;
-	for (unsigned int i = 0; i < img->nstrs; i++)
-		free(img->strs[i]);
+	vm_config_strings_free(&img->strs);
 	free(img->dirs);
 	free(img->m);
 	free(img);
@@ -747,7 +643,8 @@ int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *ov
 	inst->clone = index >= 0;
 	inst->clone_index = index >= 0 ? (unsigned int)index : 0;
 	inst->overlay_prefix = NULL;
-	if (overlay_prefix && !(inst->overlay_prefix = img_string(img, "%s", overlay_prefix)))
+	if (overlay_prefix &&
+	    !(inst->overlay_prefix = vm_config_string(&img->strs, overlay_prefix)))
 		return fail(err, "out of memory"), -ENOMEM;
 	return 0;
 }
