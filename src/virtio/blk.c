@@ -660,6 +660,19 @@ static int blk_saved_overlay(struct virtio_blk *blk, const char *dir, char *save
 	return 0;
 }
 
+/* A new, empty file of our own (blk_overlay_open sizes it): never one planted there. */
+static int blk_overlay_new(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		log_error("cannot create overlay %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
 /*
  * Restoring: the overlay's content (the snapshot's copy, or nothing) goes
  * to a new file beside its place, which blk_clone renames into place once
@@ -686,7 +699,7 @@ static int blk_overlay_stage(struct virtio_blk *blk, const struct disk_config *d
 	if (unlink(blk->overlay_tmp) < 0 && errno != ENOENT)
 		return -errno;
 	if (!disk->overlay)
-		return 0; /* blk_overlay_open makes it a new, empty overlay */
+		return blk_overlay_new(blk->overlay_tmp);
 	ret = blk_overlay_copy(saved, blk->overlay_tmp, err, sizeof(err));
 	if (ret < 0)
 		log_error("disk %s: %s", disk->path, err);
@@ -728,11 +741,11 @@ static int blk_overlay_place(struct virtio_blk *blk, const struct disk_config *d
 		    0)
 			blk->overlay_path = NULL;
 	} else if (inst && (inst->saved_dir || inst->clone)) {
-		log_error(
-		    "disk %s: the snapshot carries its overlay (recorded as %s), and a restore "
-		    "writes no path a snapshot names: give the restored overlay a place "
-		    "(banyan restore --overlay-prefix PREFIX puts it at PREFIX.%s.overlay)",
-		    disk->path, disk->overlay ? disk->overlay : "none", blk->name);
+		log_error("disk %s: the snapshot carries its overlay (recorded as %s), and a "
+			  "restore writes no path a snapshot names: give the restored overlay a "
+			  "place (banyan restore --overlay-prefix PREFIX puts it at "
+			  "PREFIX.%s.overlay)",
+			  disk->path, disk->overlay ? disk->overlay : "none", blk->name);
 		return -EINVAL;
 	} else {
 		blk->overlay_path = strdup(disk->overlay);
