@@ -494,7 +494,7 @@ static void blk_destroy(struct virtio_dev *vdev)
 /* Another VM has the overlay at @path open (it holds its lock). */
 static bool blk_overlay_busy(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	int fd = file_open_kind(path, O_RDONLY | O_NOFOLLOW, 0, FILE_KIND_REG);
 	bool busy = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
 
 	if (fd >= 0)
