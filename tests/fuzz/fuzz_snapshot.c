@@ -33,7 +33,6 @@
 #include <zlib.h>
 
 #include "arch/x86/x86.h"
-#include "devices/vmgenid.h"
 #include "snapshot/snapshot.h"
 #include "virtio/blk_overlay.h"
 #include "vmm/arch.h"
@@ -133,7 +132,6 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 
 void vm_destroy(struct vm *vm)
 {
-	snapshot_forget(vm);
 	free(vm->devices);
 	free(vm->vcpus);
 	free(vm->arch);
@@ -157,41 +155,26 @@ bool vm_is_paused(struct vm *vm)
 	return true;
 }
 
-struct device *vm_find_device(struct vm *vm, const char *id)
-{
-	(void)vm;
-	(void)id;
-	return NULL;
-}
-
-int vm_dirty_log_start(struct vm *vm)
+int vm_dirty_start(struct vm *vm)
 {
 	(void)vm;
 	return -ENOTSUP;
 }
 
-int vm_dirty_log_collect(struct vm *vm, unsigned int r, uint64_t *bitmap)
+bool vm_dirty_logging(const struct vm *vm)
 {
 	(void)vm;
-	(void)r;
-	(void)bitmap;
+	return false;
+}
+
+int vm_dirty_collect(struct vm *vm, const uint64_t **pending)
+{
+	(void)vm;
+	(void)pending;
 	return -ENOTSUP;
 }
 
-void vmgenid_new_generation(struct device *dev, const uint8_t id[VMGENID_SIZE])
-{
-	(void)dev;
-	(void)id;
-}
-
-int snapshot_clone_identity(struct vm *vm, int index)
-{
-	(void)vm;
-	(void)index;
-	return 0;
-}
-
-/* A snapshot never writes outside its directory here. */
+/* A snapshot never writes outside its directory here (store.c copies overlays). */
 int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 {
 	(void)from;
@@ -321,7 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void restore(void)
 {
-	struct snapshot_restore_opts o = {.console_out_fd = -1, .clone_index = -1};
+	struct snapshot_restore_opts o = {.console_out_fd = -1};
 	struct snapshot_image *img;
 	struct vm *vm;
 	char err[SNAP_ERR_LEN];
