@@ -139,10 +139,6 @@ static void run_op(struct machine *m, unsigned int op, struct fuzz_input *in)
 	case 5:
 		(void)i8042_ctrl_alt_del(m->dev[1]);
 		break;
-	case 6:
-		for (unsigned int i = 0; i < NDEV; i++)
-			m->dev[i]->ops->reset(m->dev[i]);
-		break;
 	default:
 		op_state(m, in);
 		break;

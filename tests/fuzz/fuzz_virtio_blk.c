@@ -74,7 +74,7 @@ static struct ft_machine *machine(uint8_t flags)
 		setenv("BANYAN_AIO", "threads", 1);
 	else
 		unsetenv("BANYAN_AIO");
-	if (ft_init(m, virtio_blk_create(&d, 0)) < 0)
+	if (ft_init(m, virtio_blk_create(&d, 0, NULL)) < 0)
 		abort(); /* the image is always there */
 	made[flags] = true;
 	return m;

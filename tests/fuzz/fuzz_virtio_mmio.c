@@ -354,9 +354,6 @@ static void run_op(struct machine *m, unsigned int op, struct fuzz_input *in)
 	case 9:
 		op_device(m, op - 8);
 		break;
-	case 10:
-		m->dev->ops->reset(m->dev);
-		break;
 	case 11:
 		op_poke(m, in);
 		break;

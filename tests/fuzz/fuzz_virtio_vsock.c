@@ -361,7 +361,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!dir[0])
 		setup_once();
 	memset(&h, 0xff, sizeof(h));
-	if (ft_init(&m, virtio_vsock_create(&vc)) < 0)
+	if (ft_init(&m, virtio_vsock_create(&vc, NULL)) < 0)
 		abort();
 #ifdef VSOCK_HANDSHAKE
 	ft_bring_up(&m, 0, &(struct fuzz_input){(const uint8_t *)"\x06\x06\x06", 3});
