@@ -48,11 +48,11 @@ struct run_ctx {
 	bool from_api;	    /* the current config came from InstanceStart */
 	bool create_failed; /* vm_create failed (the API was told why) */
 	/* Restoring a snapshot (banyan restore, PUT /snapshot/load); see run_create_vm. */
-	struct snapshot_image *img; /* the opened chain (owned), or NULL */
-	bool restore_pending;	    /* the next VM comes from img, not from the kernel */
-	bool start_paused;	    /* restored VMs wait for a resume */
-	bool resume_on_start;	    /* the restored VM (paused) runs once its vCPUs started */
-	int clone_index;	    /* -1, or which clone this process runs */
+	struct snapshot_image *img;	 /* the opened chain (owned), or NULL */
+	bool restore_pending;		 /* the next VM comes from img, not from the kernel */
+	bool start_paused;		 /* restored VMs wait for a resume */
+	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
+	int clone_index;		 /* -1, or which clone this process runs */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 };
 
@@ -450,7 +450,7 @@ static int run_create_vm(struct run_ctx *ctx)
 	int ret;
 
 	ctx->resume_on_start = false;
-	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
+	ctx->lineage = (struct snapshot_lineage){0}; /* a new VM: no snapshot of it yet */
 	if (!ctx->restore_pending)
 		return vm_create(&ctx->cfg, &ctx->vm);
 	ctx->restore_pending = false;

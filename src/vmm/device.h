@@ -98,8 +98,8 @@ struct device_ops {
 	 * host sockets, I/O completions), stops it: in-flight host I/O is
 	 * finished and published to the guest, then nothing more touches guest
 	 * memory or raises an interrupt until resume. Returns only once the
-	 * device is parked. Guest accesses (read/write), state and reset still
-	 * work meanwhile; what arrives (kicks, host input) waits, and resume
+	 * device is parked. Guest accesses (read/write) and state still work
+	 * meanwhile; what arrives (kicks, host input) waits, and resume
 	 * serves it: nothing is lost. Both idempotent; never from the device's
 	 * own thread. NULL for devices that act only inside a vCPU's access
 	 * (the legacy devices): paused vCPUs quiesce them.

@@ -703,13 +703,13 @@ static void test_vsock_socket_path(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
-	v = virtio_vsock_create(&vc);
+	v = virtio_vsock_create(&vc, NULL);
 	assert_non_null(v);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* A live one: refused, and still served. */
-	assert_null(virtio_vsock_create(&vc));
+	assert_null(virtio_vsock_create(&vc, NULL));
 	c = unix_connect(path);
 	assert_true(c >= 0);
 	close(c);
@@ -721,7 +721,7 @@ static void test_vsock_socket_path(void **state)
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
 	vc.uds_path = file;
-	v2 = virtio_vsock_create(&vc);
+	v2 = virtio_vsock_create(&vc, NULL);
 	assert_null(v2);
 	assert_int_equal(lstat(file, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
