@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
 #include <stdio.h>
@@ -23,12 +24,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BLK_QUEUE_SIZE		256
-#define BLK_SEG_MAX		254		  /* data segments per request (as QEMU) */
-#define BLK_CHAIN_MAX		(BLK_SEG_MAX + 2) /* plus header and status */
-#define BLK_SECTOR		512ULL
-#define BLK_ID_BYTES		20
-#define BLK_DIRECT_ALIGN	4096		/* cache=none: block size and bounce alignment */
+#define BLK_QUEUE_SIZE	 256
+#define BLK_SEG_MAX	 254		   /* data segments per request (as QEMU) */
+#define BLK_CHAIN_MAX	 (BLK_SEG_MAX + 2) /* plus header and status */
+#define BLK_SECTOR	 512ULL
+#define BLK_ID_BYTES	 20
+#define BLK_DIRECT_ALIGN 4096 /* cache=none: block size and bounce alignment */
+/*
+ * cache=none: bounce-buffer bytes one disk may hold at once. A request's
+ * length is bounded only by the chain (segments may overlap in guest
+ * memory), so without a cap a guest sending misaligned requests could make
+ * the VMM allocate many times its own RAM. Linux aligns its buffers and
+ * never needs one; a request beyond what is left fails with IOERR.
+ */
+#define BLK_BOUNCE_MAX		(16ULL << 20)
 #define BLK_MAX_DISCARD_SECTORS (1U << 30 >> 9) /* 1 GiB per discard/write-zeroes */
 #define BLK_CONFIG_SIZE		60
 
@@ -75,6 +84,7 @@ struct blk_req {
 	enum wz_step wz;
 	void *bounce; /* cache=none, misaligned guest buffers */
 	struct iovec bounce_iov;
+	uint64_t bounce_size; /* bytes allocated for bounce */
 	unsigned int ndata;
 	bool data_readable;		  /* the data lies in device-readable buffers */
 	struct iovec data[BLK_CHAIN_MAX]; /* the request's data bytes in guest memory */
@@ -103,6 +113,7 @@ struct virtio_blk {
 	struct vring_used_elem used[BLK_QUEUE_SIZE];
 	unsigned int nused;
 	bool io_error_logged;
+	uint64_t bounce_bytes; /* bounce buffers allocated now (device thread) */
 };
 
 static void put_le16(uint8_t *p, uint16_t v)
@@ -132,14 +143,21 @@ static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t byt
 
 static void blk_flush_used(struct virtio_blk *blk);
 
+static void blk_bounce_free(struct virtio_blk *blk, struct blk_req *r)
+{
+	free(r->bounce);
+	r->bounce = NULL;
+	blk->bounce_bytes -= r->bounce_size;
+	r->bounce_size = 0;
+}
+
 static void blk_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status)
 {
 	if (status != VIRTIO_BLK_S_OK)
 		r->used_len = 1;
 	atomic_fetch_add_explicit(&virtio_stats(&blk->vdev)->requests, 1, memory_order_relaxed);
 	*r->status = status;
-	free(r->bounce);
-	r->bounce = NULL;
+	blk_bounce_free(blk, r);
 	if (blk->nused == BLK_QUEUE_SIZE)
 		blk_flush_used(blk); /* a driver refilling the ring as fast as we pop */
 	blk->used[blk->nused++] = (struct vring_used_elem){r->head, r->used_len};
@@ -249,6 +267,30 @@ static void blk_submit(struct virtio_blk *blk, struct blk_req *r)
 	aio_submit(blk->aio, &r->aio);
 }
 
+/* cache=none: carry a misaligned request through an aligned buffer, within the disk's budget. */
+static int blk_bounce(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uint64_t len)
+{
+	uint64_t size = (len + BLK_DIRECT_ALIGN - 1) & ~(uint64_t)(BLK_DIRECT_ALIGN - 1);
+
+	if (size > BLK_BOUNCE_MAX - blk->bounce_bytes) {
+		log_guest_warn(blk,
+			       "virtio-blk %s: a misaligned %" PRIu64 "-byte request is over the "
+			       "bounce budget (cache=none): failed",
+			       blk->name, len);
+		return -ENOMEM;
+	}
+	if (posix_memalign(&r->bounce, BLK_DIRECT_ALIGN, size))
+		return -ENOMEM;
+	r->bounce_size = size;
+	blk->bounce_bytes += size;
+	r->bounce_iov = (struct iovec){r->bounce, len};
+	if (op == AIO_WRITE)
+		iov_to_buf(r->data, r->ndata, 0, r->bounce, len);
+	r->aio.iov = &r->bounce_iov;
+	r->aio.iovcnt = 1;
+	return 0;
+}
+
 /* Read or write r->data at @sector; returns a status when it cannot start. */
 static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uint64_t sector,
 		  uint64_t len)
@@ -262,14 +304,8 @@ static int blk_rw(struct virtio_blk *blk, struct blk_req *r, enum aio_op op, uin
 				  .offset = sector * BLK_SECTOR};
 	if (blk->direct &&
 	    (len % BLK_DIRECT_ALIGN || !iov_aligned(r->data, r->ndata, BLK_DIRECT_ALIGN))) {
-		if (posix_memalign(&r->bounce, BLK_DIRECT_ALIGN,
-				   (len + BLK_DIRECT_ALIGN - 1) & ~(BLK_DIRECT_ALIGN - 1)))
+		if (blk_bounce(blk, r, op, len) < 0)
 			return VIRTIO_BLK_S_IOERR;
-		r->bounce_iov = (struct iovec){r->bounce, len};
-		if (op == AIO_WRITE)
-			iov_to_buf(r->data, r->ndata, 0, r->bounce, len);
-		r->aio.iov = &r->bounce_iov;
-		r->aio.iovcnt = 1;
 	}
 	blk_submit(blk, r);
 	return -1;
@@ -429,8 +465,7 @@ static void blk_drop(struct aio_req *a, void *opaque)
 	struct virtio_blk *blk = opaque;
 	struct blk_req *r = container_of(a, struct blk_req, aio);
 
-	free(r->bounce);
-	r->bounce = NULL;
+	blk_bounce_free(blk, r);
 	r->next_free = blk->free;
 	blk->free = r;
 }
