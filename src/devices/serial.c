@@ -393,6 +393,19 @@ int serial_flush(struct device *dev, int timeout_ms)
 	return s->out ? writer_flush(s->out, timeout_ms, timeout_ms) : 0;
 }
 
+/* How long a pause waits for console output already queued (a stalled reader: no longer). */
+#define SERIAL_PAUSE_FLUSH_MS 200
+
+/*
+ * The VM is pausing (its vCPUs are parked): output the guest wrote before
+ * the pause reaches the console now, so what a reader sees matches the
+ * paused machine, unless the reader stalled.
+ */
+static void serial_pause(struct device *dev)
+{
+	serial_flush(dev, SERIAL_PAUSE_FLUSH_MS);
+}
+
 size_t serial_push_input(struct device *dev, const uint8_t *buf, size_t len)
 {
 	struct serial *s = to_serial(dev);
@@ -478,6 +491,8 @@ static const struct device_ops serial_ops = {
     .read = serial_read,
     .write = serial_write,
     .state = serial_state,
+    .pause = serial_pause,
+    .input = serial_push_input,
     .destroy = serial_destroy,
 };
 

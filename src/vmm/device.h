@@ -107,6 +107,12 @@ struct device_ops {
 	void (*pause)(struct device *dev);
 	void (*resume)(struct device *dev);
 	/*
+	 * Bytes typed on the host console for the device the console feeds
+	 * (vm->console, the serial port); returns how many it took (the rest
+	 * waits for room). From the event loop. NULL: not a console device.
+	 */
+	size_t (*input)(struct device *dev, const uint8_t *buf, size_t len);
+	/*
 	 * The VM was restored from a snapshot: every device's state is loaded,
 	 * no vCPU has run. A plain restore is a new generation of the same
 	 * machine; clone @c->index must also stop sharing the snapshot's

@@ -1,7 +1,6 @@
 /* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
 #include "vmm/vm.h"
 
-#include "devices/legacy.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "vmm/arch.h"
@@ -331,9 +330,6 @@ enum vm_exit vm_join(struct vm *vm)
 	return reason;
 }
 
-/* How long a pause waits for console output already queued (a stalled reader: no longer). */
-#define VM_PAUSE_FLUSH_MS 200
-
 /*
  * Every device's pause, then (resume) every device's resume. Not under
  * pause_lock: a device's pause waits for its thread, which may be
@@ -366,9 +362,6 @@ static void vm_pause_vcpus(struct vm *vm)
 	while (vm->paused && vm->npaused < vm->nactive)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
-	/* Output written before the pause reaches the console now, unless its reader stalled. */
-	if (vm->console)
-		serial_flush(vm->console, VM_PAUSE_FLUSH_MS);
 }
 
 static void vm_resume_vcpus(struct vm *vm)
