@@ -160,14 +160,14 @@ disk_error() {
 	check "$name: clear error" contains "$T/$name.err" "$text"
 	check "$name: the guest never ran (no console output)" test ! -s "$T/$name.out"
 }
-disk_error missing "cannot open disk $T/missing.img: No such file or directory" \
+disk_error missing "cannot read disk $T/missing.img: No such file or directory" \
 	--disk "path=$T/missing.img"
-disk_error directory "cannot open disk $T/rotree: Is a directory" --disk "path=$T/rotree"
+disk_error directory "cannot read disk $T/rotree: not a regular file or block device" --disk "path=$T/rotree"
 echo data >"$T/unreadable.img"
 chmod 000 "$T/unreadable.img"
 # As root, drop the capabilities that bypass file permissions.
 RUNNER=(setpriv --bounding-set -dac_override,-dac_read_search)
-disk_error unreadable "cannot open disk $T/unreadable.img" --disk "path=$T/unreadable.img,ro"
+disk_error unreadable "cannot read disk $T/unreadable.img" --disk "path=$T/unreadable.img,ro"
 RUNNER=()
 check "unreadable: says why" contains "$T/unreadable.err" "Permission denied"
 disk_error badopt "--disk: unknown or incomplete 'cache=sometimes'" \
