@@ -4,6 +4,7 @@
  * or device thread bumps, so a scrape never stalls the guest.
  */
 #include "api/api.h"
+#include "util/clock.h"
 
 #include "util/log.h"
 #include "vmm/vcpu.h"
@@ -12,14 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static uint64_t metrics_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void metric_head(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -84,8 +77,7 @@ static void metrics_times(FILE *f, struct vm *vm)
 		    "Time Banyan took to build the VM (KVM, memory, devices, kernel loading).");
 	fprintf(f, "banyan_vm_setup_seconds %.6f\n", (double)vm->setup_ns / 1e9);
 	metric_head(f, "banyan_vm_uptime_seconds", "gauge", "Time since the vCPUs started.");
-	fprintf(f, "banyan_vm_uptime_seconds %.6f\n",
-		(double)(metrics_now_ns() - vm->start_ns) / 1e9);
+	fprintf(f, "banyan_vm_uptime_seconds %.6f\n", (double)(now_ns() - vm->start_ns) / 1e9);
 	if (first) {
 		metric_head(f, "banyan_vm_boot_first_output_seconds", "gauge",
 			    "Time from the vCPUs' start to the guest's first console byte.");

@@ -5,6 +5,8 @@
  * vCPU (pause waits for the vCPUs, never the other way round).
  */
 #include "api/api.h"
+#include "util/efd.h"
+#include "util/clock.h"
 #include "api/clones.h"
 
 #include "devices/legacy.h"
@@ -255,7 +257,7 @@ static void action_start(struct req *q)
 {
 	struct api_ctl *ctl = q->ctl;
 	char err[VMCFG_ERR_LEN];
-	uint64_t one = 1, boots = ctl->boots;
+	uint64_t boots = ctl->boots;
 
 	if (ctl->state == API_STARTING) {
 		reply_fault(q->reply, 400, "InstanceStart: the VM is already starting");
@@ -271,8 +273,7 @@ static void action_start(struct req *q)
 	}
 	ctl->state = API_STARTING;
 	ctl->start_err[0] = '\0';
-	if (write(ctl->start_fd, &one, sizeof(one)) < 0)
-		(void)0; /* the counter only saturates; the run loop wakes anyway */
+	(void)efd_signal(ctl->start_fd);
 	while (ctl->state == API_STARTING)
 		pthread_cond_wait(&ctl->start_cond, &ctl->lock);
 	if (ctl->boots > boots)
@@ -544,7 +545,7 @@ static void put_snapshot_load(struct req *q)
 					   "enable_diff_snapshots", "resume_vm",     NULL};
 	struct api_ctl *ctl = q->ctl;
 	const char *dir = body_str(q->body, "snapshot_path");
-	uint64_t one = 1, boots = ctl->boots;
+	uint64_t boots = ctl->boots;
 	bool resume = false, diff = false;
 
 	if (!body_only(q, keys))
@@ -569,8 +570,7 @@ static void put_snapshot_load(struct req *q)
 	ctl->load_resume = resume;
 	ctl->state = API_STARTING;
 	ctl->start_err[0] = '\0';
-	if (write(ctl->start_fd, &one, sizeof(one)) < 0)
-		(void)0;
+	(void)efd_signal(ctl->start_fd);
 	while (ctl->state == API_STARTING)
 		pthread_cond_wait(&ctl->start_cond, &ctl->lock);
 	ctl->load_path[0] = '\0';
@@ -585,14 +585,6 @@ static void put_snapshot_load(struct req *q)
 static double seconds(uint64_t ns)
 {
 	return (double)ns / 1e9;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void get_status(struct req *q)
@@ -621,15 +613,13 @@ static void get_status(struct req *q)
 static void put_stop(struct req *q)
 {
 	struct api_ctl *ctl = q->ctl;
-	uint64_t one = 1;
 
 	if (ctl->vm) {
 		log_info("stop requested through the API");
 		vm_request_exit(ctl->vm, VM_EXIT_POWEROFF, "stopped through the API");
 	} else if (ctl->state == API_NOT_STARTED) {
 		ctl->quit = true;
-		if (write(ctl->start_fd, &one, sizeof(one)) < 0)
-			(void)0;
+		(void)efd_signal(ctl->start_fd);
 	} else {
 		reply_fault(q->reply, 400, "stop: the VM is %s", state_name(ctl));
 		return;
@@ -851,7 +841,7 @@ int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 	ctl->cfg = cfg;
 	ctl->version = version;
 	ctl->metrics_fd = -1;
-	ctl->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ctl->start_fd = efd_create();
 	if (ctl->start_fd < 0)
 		return -errno;
 	pthread_mutex_init(&ctl->lock, NULL);
@@ -873,11 +863,9 @@ void api_ctl_destroy(struct api_ctl *ctl)
 
 bool api_take_start(struct api_ctl *ctl, bool *quit)
 {
-	uint64_t v;
 	bool start;
 
-	if (read(ctl->start_fd, &v, sizeof(v)) < 0)
-		(void)0; /* nonblocking: already drained is fine */
+	(void)efd_drain(ctl->start_fd); /* already drained is fine */
 	pthread_mutex_lock(&ctl->lock);
 	start = ctl->state == API_STARTING;
 	*quit = ctl->quit;

@@ -14,6 +14,7 @@
  *   being stored.
  */
 #include "api/api.h"
+#include "util/clock.h"
 
 #include "util/log.h"
 
@@ -60,14 +61,6 @@ struct api_server {
 	pthread_t reaper;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Shut @c down (its thread sees end of file and MHD closes it). Under conns_lock. */
 static void conn_kill(struct api_server *srv, struct api_conn *c)
 {
@@ -88,7 +81,7 @@ static void conn_set_waiting(struct api_server *srv, struct api_conn *c, bool wa
 		srv->npending++;
 	else if (c->deadline && !waiting)
 		srv->npending--;
-	c->deadline = waiting ? mono_ns() + API_REQUEST_S * 1000000000ULL : 0;
+	c->deadline = waiting ? now_ns() + API_REQUEST_S * 1000000000ULL : 0;
 	pthread_cond_signal(&srv->conns_cond);
 }
 
@@ -114,7 +107,7 @@ static void conns_evict(struct api_server *srv)
 /* Shut down the connections past their deadline; the next deadline (0: none). */
 static uint64_t conns_reap(struct api_server *srv)
 {
-	uint64_t now = mono_ns(), next = 0;
+	uint64_t now = now_ns(), next = 0;
 	struct api_conn *c;
 
 	for (c = srv->conns.next; c != &srv->conns; c = c->next) {

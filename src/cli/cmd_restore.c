@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 
 #include "snapshot/snapshot.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -253,12 +254,12 @@ static int supervise(pid_t *pids, unsigned int n)
 static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 {
 	pid_t *pids = calloc(o->clones, sizeof(*pids));
-	struct timespec t0, t1;
+	uint64_t t0, t1;
 	unsigned int i;
 
 	if (!pids)
 		return EXIT_HOST_ERROR;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	fflush(NULL);
 	for (i = 0; i < o->clones; i++) {
 		pids[i] = fork();
@@ -273,9 +274,8 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 			printf(", api %s.%u", o->api_path, i);
 		printf("\n");
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_info("%u clones started in %.1f ms", i,
-		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	t1 = now_ns();
+	log_info("%u clones started in %.1f ms", i, (double)(t1 - t0) / 1e6);
 	fflush(stdout);
 	snapshot_close(img);
 	i = (unsigned int)supervise(pids, i);

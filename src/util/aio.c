@@ -1,5 +1,6 @@
 /* Asynchronous file I/O: io_uring, or a worker pool where io_uring is unavailable. */
 #include "util/aio.h"
+#include "util/efd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,7 +181,6 @@ static void *aio_worker(void *arg)
 {
 	struct aio *a = arg;
 	struct aio_req *r;
-	uint64_t one = 1;
 
 	for (;;) {
 		pthread_mutex_lock(&a->lock);
@@ -203,8 +203,7 @@ static void *aio_worker(void *arg)
 		a->done = r;
 		pthread_cond_broadcast(&a->finished);
 		pthread_mutex_unlock(&a->lock);
-		if (write(a->efd, &one, sizeof(one)) < 0)
-			(void)0; /* saturated: readable anyway */
+		(void)efd_signal(a->efd);
 	}
 }
 
@@ -253,9 +252,9 @@ int aio_init(struct aio **out, unsigned int depth, unsigned int flags)
 	if (!a)
 		return -ENOMEM;
 	a->depth = depth;
-	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->efd = efd_create();
 	if (a->efd < 0) {
-		ret = -errno;
+		ret = a->efd;
 		free(a);
 		return ret;
 	}
@@ -318,17 +317,13 @@ void aio_commit(struct aio *a)
 
 unsigned int aio_reap(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque)
 {
-	uint64_t v;
-
-	if (read(a->efd, &v, sizeof(v)) < 0)
-		(void)0; /* nothing signalled: look anyway */
+	(void)efd_drain(a->efd); /* nothing signalled: look anyway */
 	return a->uring ? uring_reap(a, done, opaque) : pool_reap(a, done, opaque);
 }
 
 void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), void *opaque)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t v;
 
 	aio_commit(a);
 	while (aio_reap(a, done, opaque), a->inflight) {
@@ -344,8 +339,7 @@ void aio_drain(struct aio *a, void (*done)(struct aio_req *r, void *opaque), voi
 	}
 	/* Everything reaped: a completion signal left behind would only wake the owner for nothing.
 	 */
-	if (read(a->efd, &v, sizeof(v)) < 0)
-		(void)0;
+	(void)efd_drain(a->efd);
 }
 
 unsigned int aio_inflight(const struct aio *a)

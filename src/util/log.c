@@ -1,5 +1,6 @@
 /* Logging to stderr (or a file): "<time> <level> message", queued, rate-limited for guests. */
 #include "util/log.h"
+#include "util/clock.h"
 
 #include "util/file.h"
 #include "util/ratelimit.h"
@@ -263,24 +264,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	log_emit(level, body);
 }
 
-static uint64_t log_default_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t log_now(void)
 {
 	uint64_t (*fn)(void) = atomic_load(&log_clock);
 
-	return fn ? fn() : log_default_clock();
+	return fn ? fn() : now_ns();
 }
 
-void log_set_clock(uint64_t (*now_ns)(void))
+void log_set_clock(uint64_t (*clock_fn)(void))
 {
-	atomic_store(&log_clock, now_ns);
+	atomic_store(&log_clock, clock_fn);
 }
 
 /* Called with rl_lock held. */

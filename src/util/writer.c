@@ -1,5 +1,6 @@
 /* A bounded queue drained into an fd by its own thread: producers never block. */
 #include "util/writer.h"
+#include "util/clock.h"
 
 #include "util/log.h"
 
@@ -103,14 +104,6 @@ static void writers_child(void)
 static void writers_register_atfork(void)
 {
 	pthread_atfork(writers_prepare, writers_parent, writers_child);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static struct timespec abs_ms(uint64_t ms)

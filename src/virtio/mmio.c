@@ -1,5 +1,6 @@
 /* The virtio-mmio transport (modern, version 2): registers, queues, interrupts. */
 #include "virtio/mmio.h"
+#include "util/efd.h"
 
 #include "util/log.h"
 #include "vmm/state.h"
@@ -63,13 +64,14 @@ static uint64_t transport_features(const struct virtio_transport *t)
 
 static void mmio_interrupt(struct virtio_transport *t, unsigned int bit)
 {
-	uint64_t one = 1;
+	int ret;
 
 	atomic_fetch_or(&t->isr, bit);
 	if (t->irq_fd >= 0) {
-		if (write(t->irq_fd, &one, sizeof(one)) < 0)
+		ret = efd_signal(t->irq_fd);
+		if (ret < 0)
 			log_guest_warn(t, "%s: cannot signal its interrupt: %s", t->name,
-				       strerror(errno));
+				       strerror(-ret));
 		return;
 	}
 	/* An edge on a line the DSDT declares edge-triggered. */
@@ -293,11 +295,8 @@ static bool features_acceptable(struct virtio_transport *t)
 
 static void mmio_kick_all(struct virtio_transport *t)
 {
-	uint64_t one = 1;
-
 	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
-		if (write(t->kick_fd[q], &one, sizeof(one)) < 0)
-			(void)0; /* a saturated counter is already readable */
+		(void)efd_signal(t->kick_fd[q]);
 }
 
 static void mmio_write_status(struct virtio_transport *t, uint32_t v)
@@ -325,8 +324,6 @@ static void mmio_write_status(struct virtio_transport *t, uint32_t v)
 
 static void mmio_write_reg(struct virtio_transport *t, uint64_t off, uint32_t v)
 {
-	uint64_t one = 1;
-
 	switch (off) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
 		t->dev_feat_sel = v;
@@ -350,8 +347,8 @@ static void mmio_write_reg(struct virtio_transport *t, uint64_t off, uint32_t v)
 		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
 		/* Reached only when no ioeventfd took the write. */
-		if (v < t->vdev->ops->nqueues && write(t->kick_fd[v], &one, sizeof(one)) < 0)
-			(void)0;
+		if (v < t->vdev->ops->nqueues)
+			(void)efd_signal(t->kick_fd[v]);
 		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		atomic_fetch_and(&t->isr, ~v);
@@ -442,10 +439,8 @@ static int mmio_state_loaded(struct virtio_transport *t)
  */
 static void mmio_kick_loaded(struct virtio_transport *t)
 {
-	uint64_t one = 1;
-
 	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++)
-		if (t->vqs[q].active && write(t->kick_fd[q], &one, sizeof(one)) < 0)
+		if (t->vqs[q].active && efd_signal(t->kick_fd[q]) < 0)
 			log_warn("%s: cannot kick queue %u after restore", t->name, q);
 	if (atomic_load(&t->isr))
 		mmio_interrupt(t, 0);
@@ -522,15 +517,13 @@ static int mmio_save_files(struct device *dev, const char *dir, char *err, size_
 
 static void mmio_dispatch(struct virtio_transport *t, uint32_t tag)
 {
-	uint64_t v;
-
 	if (tag == TAG_EVENT) {
 		pthread_mutex_lock(&t->lock);
 		t->vdev->ops->event(t->vdev);
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	if (read(t->kick_fd[tag], &v, sizeof(v)) < 0)
+	if (efd_drain(t->kick_fd[tag]) == 0)
 		return; /* spurious: nothing to do */
 	pthread_mutex_lock(&t->lock);
 	if ((t->status & VIRTIO_STATUS_DRIVER_OK) && !t->broken && t->vqs[tag].active)
@@ -549,11 +542,9 @@ static void mmio_dispatch(struct virtio_transport *t, uint32_t tag)
  */
 static bool mmio_park(struct virtio_transport *t)
 {
-	uint64_t v;
 	bool stopping;
 
-	if (read(t->park_fd, &v, sizeof(v)) < 0)
-		(void)0; /* not signalled: look anyway */
+	(void)efd_drain(t->park_fd); /* not signalled: look anyway */
 	pthread_mutex_lock(&t->lock);
 	if (t->pause_req && !t->stopping) {
 		if (t->vdev->ops->drain)
@@ -614,12 +605,11 @@ static void *mmio_thread(void *arg)
 static void mmio_pause(struct device *dev)
 {
 	struct virtio_transport *t = to_transport(dev);
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&t->lock);
 	t->pause_req = true;
-	if (t->thread_started && write(t->park_fd, &one, sizeof(one)) < 0)
-		(void)0; /* saturated: readable anyway */
+	if (t->thread_started)
+		(void)efd_signal(t->park_fd);
 	while (t->thread_started && !t->parked && !t->thread_done)
 		pthread_cond_wait(&t->park_cond, &t->lock);
 	pthread_mutex_unlock(&t->lock);
@@ -648,8 +638,8 @@ static int mmio_setup_fds(struct virtio_transport *t)
 	int ret = 0;
 
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
-	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	t->park_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->stop_fd = efd_create();
+	t->park_fd = efd_create();
 	if (t->epfd < 0 || t->stop_fd < 0 || t->park_fd < 0)
 		return -errno;
 	ret = epoll_watch(t->epfd, t->stop_fd, TAG_STOP);
@@ -658,7 +648,7 @@ static int mmio_setup_fds(struct virtio_transport *t)
 	if (ret == 0 && t->vdev->event_fd >= 0)
 		ret = epoll_watch(t->epfd, t->vdev->event_fd, TAG_EVENT);
 	for (unsigned int q = 0; ret == 0 && q < t->vdev->ops->nqueues; q++) {
-		t->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		t->kick_fd[q] = efd_create();
 		if (t->kick_fd[q] < 0)
 			return -errno;
 		ret = epoll_watch(t->epfd, t->kick_fd[q], q);
@@ -668,7 +658,7 @@ static int mmio_setup_fds(struct virtio_transport *t)
 					    t->kick_fd[q], true) == 0;
 	}
 	if (ret == 0 && host->irqfd) {
-		t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		t->irq_fd = efd_create();
 		if (t->irq_fd >= 0 && host->irqfd(host, t->gsi, t->irq_fd, -1, true) < 0) {
 			close(t->irq_fd);
 			t->irq_fd = -1;
@@ -681,15 +671,13 @@ static void mmio_destroy(struct device *dev)
 {
 	struct virtio_transport *t = to_transport(dev);
 	struct dev_host *host = t->dev.host;
-	uint64_t one = 1;
 
 	if (t->thread_started) {
 		pthread_mutex_lock(&t->lock);
 		t->stopping = true; /* a parked thread leaves its pause point */
 		pthread_cond_broadcast(&t->park_cond);
 		pthread_mutex_unlock(&t->lock);
-		if (write(t->stop_fd, &one, sizeof(one)) < 0)
-			(void)0;
+		(void)efd_signal(t->stop_fd);
 		pthread_join(t->thread, NULL);
 	}
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {

@@ -12,6 +12,7 @@
  * no busy loop; the kernel queues or drops what arrives meanwhile).
  */
 #include "virtio/virtio.h"
+#include "util/efd.h"
 
 #include "util/log.h"
 #include "vmm/state.h"
@@ -115,10 +116,7 @@ static void net_update_watch(struct virtio_net *n)
 
 static void net_wake(struct virtio_net *n)
 {
-	uint64_t one = 1;
-
-	if (write(n->wake_fd, &one, sizeof(one)) < 0)
-		(void)0; /* a saturated counter is readable already */
+	(void)efd_signal(n->wake_fd);
 }
 
 /* Tell the TAP which offloads the driver accepts in frames it receives. */
@@ -323,12 +321,11 @@ static void net_event(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 	struct epoll_event ev[2];
-	uint64_t v;
 	int k = epoll_wait(n->epfd, ev, 2, 0);
 
 	for (int i = 0; i < k; i++) {
-		if (ev[i].data.u32 == TAG_WAKE && read(n->wake_fd, &v, sizeof(v)) < 0)
-			(void)0;
+		if (ev[i].data.u32 == TAG_WAKE)
+			(void)efd_drain(n->wake_fd);
 		if (ev[i].data.u32 == TAG_TAP && (ev[i].events & EPOLLOUT))
 			n->tx_blocked = false;
 	}
@@ -536,7 +533,7 @@ static int net_setup_fds(struct virtio_net *n)
 	struct epoll_event wake = {.events = EPOLLIN, .data.u32 = TAG_WAKE};
 
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
-	n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	n->wake_fd = efd_create();
 	n->rx_buf = malloc(NET_HDR_LEN + NET_MAX_FRAME);
 	if (n->epfd < 0 || n->wake_fd < 0 || !n->rx_buf)
 		return -ENOMEM;

@@ -23,6 +23,8 @@
  * guest gives no buffers or no credit.
  */
 #include "virtio/virtio.h"
+#include "util/efd.h"
+#include "util/clock.h"
 
 #include "util/log.h"
 #include "vmm/state.h"
@@ -172,10 +174,7 @@ static struct virtio_vsock *to_vsock(struct virtio_dev *vdev)
 
 static void vsock_wake(struct virtio_vsock *v)
 {
-	uint64_t one = 1;
-
-	if (write(v->wake_fd, &one, sizeof(one)) < 0)
-		(void)0; /* already readable */
+	(void)efd_signal(v->wake_fd);
 }
 
 /* --- connections --- */
@@ -371,14 +370,6 @@ static void conn_service(struct virtio_vsock *v, struct vsock_conn *c)
 	}
 	if (c->state == CONN_ESTABLISHED)
 		conn_maybe_credit(c);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The handshaking connection with the earliest deadline, or NULL. */
@@ -883,7 +874,6 @@ static void vsock_event(struct virtio_dev *vdev)
 {
 	struct virtio_vsock *v = to_vsock(vdev);
 	struct epoll_event ev[64];
-	uint64_t val;
 	bool accept = false, expired = false;
 	int n = epoll_wait(v->epfd, ev, 64, 0);
 
@@ -896,8 +886,7 @@ static void vsock_event(struct virtio_dev *vdev)
 		} else if (ev[i].data.ptr == &v->timer_fd) {
 			expired = true;
 		} else if (ev[i].data.ptr == &v->wake_fd) {
-			if (read(v->wake_fd, &val, sizeof(val)) < 0)
-				(void)0;
+			(void)efd_drain(v->wake_fd);
 		} else {
 			c->readable |=
 			    !!(ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
@@ -1103,7 +1092,7 @@ static int vsock_setup_fds(struct virtio_vsock *v)
 	struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &v->timer_fd};
 
 	v->epfd = epoll_create1(EPOLL_CLOEXEC);
-	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v->wake_fd = efd_create();
 	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (v->epfd < 0 || v->wake_fd < 0 || v->timer_fd < 0 ||
 	    epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->wake_fd, &wev) < 0 ||

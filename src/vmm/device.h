@@ -12,6 +12,8 @@
 #ifndef BANYAN_VMM_DEVICE_H
 #define BANYAN_VMM_DEVICE_H
 
+#include "util/clock.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -148,16 +150,11 @@ struct dev_stats {
 /* dev_stats_out - count @len bytes the guest sent out (and when the first one went). */
 static inline void dev_stats_out(struct dev_stats *st, uint64_t len)
 {
-	struct timespec ts;
 	uint64_t zero = 0;
 
 	atomic_fetch_add_explicit(&st->bytes_out, len, memory_order_relaxed);
-	if (atomic_load_explicit(&st->first_out_ns, memory_order_relaxed) == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_compare_exchange_strong(&st->first_out_ns, &zero,
-					       (uint64_t)ts.tv_sec * 1000000000ULL +
-						   (uint64_t)ts.tv_nsec);
-	}
+	if (atomic_load_explicit(&st->first_out_ns, memory_order_relaxed) == 0)
+		atomic_compare_exchange_strong(&st->first_out_ns, &zero, now_ns());
 }
 
 /* dev_stats_dropped - count @len bytes out that were dropped rather than wait. */

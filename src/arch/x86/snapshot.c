@@ -15,6 +15,7 @@
  * so kvmclock starts from the saved value just before the vCPUs run.
  */
 #include "arch/x86/x86.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/state.h"
@@ -748,14 +749,6 @@ static int x86_vm_state_io(struct state_io *io, struct x86_vm_state *st)
 	return io->err;
 }
 
-static uint64_t x86_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 #define VMIOCTL(what, req, arg)                                                                    \
 	do {                                                                                       \
 		if (ret == 0 && ioctl(vm->vm_fd, req, arg) < 0) {                                  \
@@ -777,7 +770,7 @@ int arch_vm_save(struct vm *vm, struct state_io *io)
 		VMIOCTL("KVM_GET_IRQCHIP (PIC slave)", KVM_GET_IRQCHIP, &st.pic[1]);
 		VMIOCTL("KVM_GET_IRQCHIP (IOAPIC)", KVM_GET_IRQCHIP, &st.ioapic);
 		VMIOCTL("KVM_GET_PIT2", KVM_GET_PIT2, &st.pit);
-		st.pit_saved_ns = x86_now_ns();
+		st.pit_saved_ns = now_ns();
 	}
 	VMIOCTL("KVM_GET_CLOCK", KVM_GET_CLOCK, &st.clock);
 	if (ret == 0 && !(st.clock.flags & KVM_CLOCK_TSC_STABLE))
@@ -792,7 +785,7 @@ int arch_vm_save(struct vm *vm, struct state_io *io)
  */
 static void pit_rebase(struct x86_vm_state *st)
 {
-	int64_t delta = (int64_t)(x86_now_ns() - st->pit_saved_ns);
+	int64_t delta = (int64_t)(now_ns() - st->pit_saved_ns);
 
 	for (int i = 0; i < 3; i++)
 		st->pit.channels[i].count_load_time += delta;

@@ -1,0 +1,24 @@
+/*
+ * The monotonic clock, in the units Banyan counts in. CLOCK_MONOTONIC
+ * never jumps with the wall clock, so deadlines, rate limits and
+ * durations measured with it stay right across a settimeofday.
+ */
+#ifndef BANYAN_UTIL_CLOCK_H
+#define BANYAN_UTIL_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* ts_to_ns - @ts as nanoseconds. */
+static inline uint64_t ts_to_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
+}
+
+/* now_ns - CLOCK_MONOTONIC in nanoseconds. */
+uint64_t now_ns(void);
+
+/* now_ms - CLOCK_MONOTONIC in milliseconds (rounded down). */
+uint64_t now_ms(void);
+
+#endif
