@@ -1,5 +1,6 @@
 /* Dirty-page tracking: KVM's log on the VM's memslots plus the VMM's own writes. */
 #include "vmm/dirty_log.h"
+#include "vmm/kvm.h"
 
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -74,13 +75,12 @@ static int dirty_log_take(struct vm *vm, unsigned int r, uint64_t *bitmap)
 	uint64_t words = (vm->mem.regions[r].size / VM_DIRTY_PAGE + 63) / 64;
 	uint64_t *kvm_bits = calloc(words, sizeof(uint64_t));
 	struct kvm_dirty_log log = {.slot = r};
-	int ret = 0;
+	int ret;
 
 	if (!kvm_bits)
 		return -ENOMEM;
 	log.dirty_bitmap = kvm_bits;
-	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-		ret = -errno;
+	ret = __kvm_ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log);
 	for (uint64_t w = 0; w < words && ret == 0; w++)
 		bitmap[w] |= kvm_bits[w];
 	gm_dirty_take(&vm->mem, r, bitmap);

@@ -1,5 +1,6 @@
 /* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
 #include "vmm/vm.h"
+#include "vmm/kvm.h"
 #include "util/efd.h"
 #include "util/clock.h"
 
@@ -65,7 +66,7 @@ static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len,
 	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
-	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+	return __kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
 }
 
 static int vm_host_irqfd(struct dev_host *host, uint32_t gsi, int fd, int resample_fd, bool assign)
@@ -81,7 +82,7 @@ static int vm_host_irqfd(struct dev_host *host, uint32_t gsi, int fd, int resamp
 		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
 		irqfd.resamplefd = (uint32_t)resample_fd;
 	}
-	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+	return __kvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd);
 }
 
 static int vm_open_kvm(struct vm *vm)
@@ -103,11 +104,9 @@ static int vm_open_kvm(struct vm *vm)
 		log_error("unsupported KVM API version %d", ver);
 		return -EINVAL;
 	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		log_error("KVM_CREATE_VM: %s", strerror(errno));
-		return -errno;
-	}
+	vm->vm_fd = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return vm->vm_fd;
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size <= 0) {
 		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
@@ -174,12 +173,10 @@ static int vm_map_memory(struct vm *vm)
 		};
 		int ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
 
+		if (ret == 0)
+			ret = kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 		if (ret < 0)
 			return ret;
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-			log_error("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
-			return -errno;
-		}
 		host += ranges[i].size;
 	}
 	return 0;

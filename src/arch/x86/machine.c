@@ -1,5 +1,6 @@
 /* The x86 machine: memory map, in-kernel irqchip and PIT, legacy devices, ACPI. */
 #include "vmm/arch.h"
+#include "vmm/kvm.h"
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
@@ -54,26 +55,19 @@ int arch_vm_init(struct vm *vm)
 {
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
+	int ret;
 
 	vm->arch = calloc(1, sizeof(*vm->arch));
 	if (!vm->arch)
 		return -ENOMEM;
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0 ||
-	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0) {
-		log_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
-		return -errno;
-	}
-	if (!vm->cfg.no_irqchip) {
-		if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-			log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
-			return -errno;
-		}
-		if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-			log_error("KVM_CREATE_PIT2: %s", strerror(errno));
-			return -errno;
-		}
-	}
-	return x86_cpuid_init(vm);
+	ret = kvm_ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
+	if (ret == 0)
+		ret = kvm_ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity);
+	if (ret == 0 && !vm->cfg.no_irqchip)
+		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
+	if (ret == 0 && !vm->cfg.no_irqchip)
+		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
+	return ret < 0 ? ret : x86_cpuid_init(vm);
 }
 
 static int x86_add_pio_device(struct vm *vm, struct device *dev, uint64_t port, uint64_t len)

@@ -4,6 +4,7 @@
  * the 64-bit boot protocol or the PVH 32-bit entry; the LAPIC's LINT pins.
  */
 #include "arch/x86/layout.h"
+#include "vmm/kvm.h"
 #include "arch/x86/x86.h"
 #include "util/log.h"
 #include "vmm/arch.h"
@@ -126,14 +127,14 @@ static int set_sregs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 		sregs.cr4 = CR4_PAE;
 		sregs.efer = EFER_LME | EFER_LMA;
 	}
-	return ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0 ? -errno : 0;
+	return __kvm_ioctl(vcpu->fd, KVM_SET_SREGS, &sregs);
 }
 
 static int set_fpu(struct vcpu *vcpu)
 {
 	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 
-	return ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+	return __kvm_ioctl(vcpu->fd, KVM_SET_FPU, &fpu);
 }
 
 int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
@@ -150,8 +151,8 @@ int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 	ret = set_sregs(vcpu, boot);
 	if (ret == 0)
 		ret = set_fpu(vcpu);
-	if (ret == 0 && ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
-		ret = -errno;
+	if (ret == 0)
+		ret = __kvm_ioctl(vcpu->fd, KVM_SET_REGS, &regs);
 	if (ret < 0)
 		log_error("cannot set vCPU %u boot registers: %s", vcpu->index, strerror(-ret));
 	return ret;
@@ -179,11 +180,7 @@ int x86_vcpu_set_lapic(struct vcpu *vcpu)
 		return -errno;
 	lapic_set_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
 	lapic_set_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
-	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0) {
-		log_error("KVM_SET_LAPIC: %s", strerror(errno));
-		return -errno;
-	}
-	return 0;
+	return kvm_ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic);
 }
 
 void arch_vcpu_dump(struct vcpu *vcpu, char *buf, unsigned long len)

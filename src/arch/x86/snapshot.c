@@ -15,6 +15,7 @@
  * so kvmclock starts from the saved value just before the vCPUs run.
  */
 #include "arch/x86/x86.h"
+#include "vmm/kvm.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vmm/arch.h"
@@ -404,7 +405,7 @@ static int x86_get_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 
 	st->has_xsave = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
 	if (!st->has_xsave)
-		return ioctl(vcpu->fd, KVM_GET_FPU, &st->fpu) < 0 ? -errno : 0;
+		return __kvm_ioctl(vcpu->fd, KVM_GET_FPU, &st->fpu);
 	st->xsave_len =
 	    size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size : sizeof(struct kvm_xsave);
 	if (st->xsave_len > X86_XSAVE_MAX)
@@ -418,12 +419,11 @@ static int x86_get_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	return 0;
 }
 
-#define GET(what, req, arg)                                                                        \
+/* Unless an earlier call failed: @req on the vCPU, a failure logged with the request's name. */
+#define VCPU_IOCTL(req, arg)                                                                       \
 	do {                                                                                       \
-		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                                   \
-			ret = -errno;                                                              \
-			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno));          \
-		}                                                                                  \
+		if (ret == 0 && (ret = __kvm_ioctl(vcpu->fd, req, arg)) < 0)                       \
+			log_error("vCPU %u: " #req ": %s", vcpu->index, strerror(-ret));           \
 	} while (0)
 
 static int x86_vcpu_read(struct vcpu *vcpu, struct x86_vcpu_state *st)
@@ -437,17 +437,17 @@ static int x86_vcpu_read(struct vcpu *vcpu, struct x86_vcpu_state *st)
 		ret = x86_get_msrs(vcpu, st);
 	khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
 	st->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
-	GET("KVM_GET_REGS", KVM_GET_REGS, &st->regs);
-	GET("KVM_GET_SREGS", KVM_GET_SREGS, &st->sregs);
+	VCPU_IOCTL(KVM_GET_REGS, &st->regs);
+	VCPU_IOCTL(KVM_GET_SREGS, &st->sregs);
 	st->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	if (st->has_xcrs)
-		GET("KVM_GET_XCRS", KVM_GET_XCRS, &st->xcrs);
+		VCPU_IOCTL(KVM_GET_XCRS, &st->xcrs);
 	st->has_lapic = !vm->cfg.no_irqchip;
 	if (st->has_lapic)
-		GET("KVM_GET_LAPIC", KVM_GET_LAPIC, &st->lapic);
-	GET("KVM_GET_MP_STATE", KVM_GET_MP_STATE, &st->mp);
-	GET("KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS, &st->events);
-	GET("KVM_GET_DEBUGREGS", KVM_GET_DEBUGREGS, &st->dregs);
+		VCPU_IOCTL(KVM_GET_LAPIC, &st->lapic);
+	VCPU_IOCTL(KVM_GET_MP_STATE, &st->mp);
+	VCPU_IOCTL(KVM_GET_VCPU_EVENTS, &st->events);
+	VCPU_IOCTL(KVM_GET_DEBUGREGS, &st->dregs);
 	return ret;
 }
 
@@ -546,14 +546,6 @@ static int x86_vcpu_cpuid_check(struct vcpu *vcpu, const struct kvm_cpuid2 *save
 
 /* --- writing a vCPU back into KVM --- */
 
-#define SET(what, req, arg)                                                                        \
-	do {                                                                                       \
-		if (ret == 0 && ioctl(vcpu->fd, req, arg) < 0) {                                   \
-			ret = -errno;                                                              \
-			log_error("vCPU %u: " what ": %s", vcpu->index, strerror(errno));          \
-		}                                                                                  \
-	} while (0)
-
 static int x86_set_tsc_khz(struct vcpu *vcpu, uint32_t khz)
 {
 	int cur = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
@@ -576,7 +568,7 @@ static int x86_set_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	int ret = 0;
 
 	if (!st->has_xsave)
-		return ioctl(vcpu->fd, KVM_SET_FPU, &st->fpu) < 0 ? -errno : 0;
+		return __kvm_ioctl(vcpu->fd, KVM_SET_FPU, &st->fpu);
 	if (st->xsave_len > host_len) {
 		log_error("the snapshot's XSAVE area (%u bytes) is larger than this host's (%u)",
 			  st->xsave_len, host_len);
@@ -586,10 +578,7 @@ static int x86_set_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, st->xsave, st->xsave_len);
-	if (ioctl(vcpu->fd, KVM_SET_XSAVE, buf) < 0) {
-		ret = -errno;
-		log_error("vCPU %u: KVM_SET_XSAVE: %s", vcpu->index, strerror(errno));
-	}
+	VCPU_IOCTL(KVM_SET_XSAVE, buf);
 	free(buf);
 	return ret;
 }
@@ -619,28 +608,28 @@ static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
 	int ret = 0;
 
-	SET("KVM_SET_CPUID2", KVM_SET_CPUID2, st->cpuid);
+	VCPU_IOCTL(KVM_SET_CPUID2, st->cpuid);
 	if (ret == 0)
 		ret = x86_set_tsc_khz(vcpu, st->tsc_khz);
-	SET("KVM_SET_SREGS", KVM_SET_SREGS, &st->sregs);
-	SET("KVM_SET_REGS", KVM_SET_REGS, &st->regs);
+	VCPU_IOCTL(KVM_SET_SREGS, &st->sregs);
+	VCPU_IOCTL(KVM_SET_REGS, &st->regs);
 	if (ret == 0)
 		ret = x86_set_fpu(vcpu, st);
 	if (st->has_xcrs)
-		SET("KVM_SET_XCRS", KVM_SET_XCRS, &st->xcrs);
+		VCPU_IOCTL(KVM_SET_XCRS, &st->xcrs);
 	if (ret == 0)
 		ret = x86_set_msrs(vcpu, st);
 	if (st->has_lapic && !vcpu->vm->cfg.no_irqchip) {
-		SET("KVM_SET_LAPIC", KVM_SET_LAPIC, &st->lapic);
+		VCPU_IOCTL(KVM_SET_LAPIC, &st->lapic);
 		if (ret == 0)
 			x86_set_tsc_deadline(vcpu, st);
 	}
-	SET("KVM_SET_MP_STATE", KVM_SET_MP_STATE, &st->mp);
+	VCPU_IOCTL(KVM_SET_MP_STATE, &st->mp);
 	st->events.flags &= EVENTS_VALID_FLAGS;
 	st->events.exception_has_payload = 0;
 	st->events.triple_fault.pending = 0;
-	SET("KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, &st->events);
-	SET("KVM_SET_DEBUGREGS", KVM_SET_DEBUGREGS, &st->dregs);
+	VCPU_IOCTL(KVM_SET_VCPU_EVENTS, &st->events);
+	VCPU_IOCTL(KVM_SET_DEBUGREGS, &st->dregs);
 	return ret;
 }
 
@@ -751,10 +740,8 @@ static int x86_vm_state_io(struct state_io *io, struct x86_vm_state *st)
 
 #define VMIOCTL(what, req, arg)                                                                    \
 	do {                                                                                       \
-		if (ret == 0 && ioctl(vm->vm_fd, req, arg) < 0) {                                  \
-			ret = -errno;                                                              \
-			log_error(what ": %s", strerror(errno));                                   \
-		}                                                                                  \
+		if (ret == 0 && (ret = __kvm_ioctl(vm->vm_fd, req, arg)) < 0)                      \
+			log_error(what ": %s", strerror(-ret));                                    \
 	} while (0)
 
 int arch_vm_save(struct vm *vm, struct state_io *io)
