@@ -8,6 +8,7 @@
  * adversary-proof hash. CRC-32C would need SSE4.2 code paths of our own.
  */
 #include "snapshot/format.h"
+#include "util/errmsg.h"
 
 #include "util/file.h"
 #include "util/log.h"
@@ -35,17 +36,8 @@
 
 #define IO_CHUNK (1U << 20)
 
-__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return 0;
-	va_start(ap, fmt);
-	vsnprintf(err, SNAP_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return 0;
-}
+/* Describe the error in @err (may be NULL); evaluates to 0. */
+#define fail(err, ...) errmsg_set(err, SNAP_ERR_LEN, 0, __VA_ARGS__)
 
 static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
 {

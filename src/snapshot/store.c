@@ -6,6 +6,7 @@
  * loadable.
  */
 #include "snapshot/store.h"
+#include "util/errmsg.h"
 
 #include "virtio/blk_overlay.h"
 #include "vmm/vm.h"
@@ -20,15 +21,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, SNAP_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return 0;
-}
+/* Describe the error in @err; evaluates to 0. */
+#define fail(err, ...) errmsg_set(err, SNAP_ERR_LEN, 0, __VA_ARGS__)
 
 static int by_time(const void *a, const void *b)
 {

@@ -1,5 +1,6 @@
 /* A copy-on-write overlay over a read-only disk image (blk_overlay.h). */
 #include "virtio/blk_overlay.h"
+#include "util/errmsg.h"
 
 #include "util/file.h"
 #include "virtio/virtqueue.h"
@@ -94,18 +95,6 @@ static uint64_t iov_total(const struct iovec *iov, unsigned int cnt)
 
 /* --- opening --- */
 
-/* Describe the error in @err; returns @ret. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int ret,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 /* Rebuild the cluster map from the overlay file's allocated ranges. */
 static int load_map(struct blk_overlay *o)
 {
@@ -152,19 +141,20 @@ static int overlay_setup(struct blk_overlay *o, const char *path, char *err, siz
 	int ret;
 
 	if (flock(o->fd, LOCK_EX | LOCK_NB) < 0)
-		return fail(err, errlen, -EBUSY, "overlay %s is in use by another VM", path);
+		return errmsg_set(err, errlen, -EBUSY, "overlay %s is in use by another VM", path);
 	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return fail(err, errlen, -EINVAL, "overlay %s is not a regular file", path);
+		return errmsg_set(err, errlen, -EINVAL, "overlay %s is not a regular file", path);
 	if (st.st_size == 0) {
 		if (ftruncate(o->fd, (off_t)o->size) < 0)
-			return fail(err, errlen, -errno, "cannot size overlay %s: %s", path,
-				    strerror(errno));
+			return errmsg_set(err, errlen, -errno, "cannot size overlay %s: %s", path,
+					  strerror(errno));
 		/* A new overlay is all hole: a file system that says otherwise has no holes. */
 		if (lseek(o->fd, 0, SEEK_DATA) >= 0 || errno != ENXIO)
-			return fail(err, errlen, -EOPNOTSUPP,
-				    "the file system of overlay %s does not report holes "
-				    "(SEEK_DATA); put the overlay on ext4, xfs, btrfs or tmpfs",
-				    path);
+			return errmsg_set(
+			    err, errlen, -EOPNOTSUPP,
+			    "the file system of overlay %s does not report holes "
+			    "(SEEK_DATA); put the overlay on ext4, xfs, btrfs or tmpfs",
+			    path);
 	} else if ((uint64_t)st.st_size != o->size) {
 		snprintf(err, errlen, "overlay %s is %lld bytes, its base disk %llu", path,
 			 (long long)st.st_size, (unsigned long long)o->size);
@@ -172,12 +162,14 @@ static int overlay_setup(struct blk_overlay *o, const char *path, char *err, siz
 	}
 	ret = pick_cluster(o, &st);
 	if (ret < 0)
-		return fail(err, errlen, ret, "overlay %s: unusable file system block size (%s)",
-			    path, strerror(-ret));
+		return errmsg_set(err, errlen, ret,
+				  "overlay %s: unusable file system block size (%s)", path,
+				  strerror(-ret));
 	ret = load_map(o);
 	if (ret < 0)
-		return fail(err, errlen, ret, "cannot read the allocation map of overlay %s: %s",
-			    path, strerror(-ret));
+		return errmsg_set(err, errlen, ret,
+				  "cannot read the allocation map of overlay %s: %s", path,
+				  strerror(-ret));
 	return 0;
 }
 
@@ -188,15 +180,15 @@ int blk_overlay_open(struct blk_overlay **out, int base_fd, uint64_t size, const
 	int ret;
 
 	if (!o)
-		return fail(err, errlen, -ENOMEM, "overlay %s: out of memory", path);
+		return errmsg_set(err, errlen, -ENOMEM, "overlay %s: out of memory", path);
 	o->base_fd = base_fd;
 	o->size = size;
 	pthread_mutex_init(&o->copy_up, NULL);
 	o->fd = file_open_kind(path, O_RDWR | O_CREAT, 0600, FILE_KIND_REG);
 	if (o->fd < 0) {
-		ret =
-		    fail(err, errlen, o->fd, "cannot open overlay %s: %s", path,
-			 o->fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-o->fd));
+		ret = errmsg_set(err, errlen, o->fd, "cannot open overlay %s: %s", path,
+				 o->fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG)
+						      : strerror(-o->fd));
 		blk_overlay_close(o);
 		return ret;
 	}
@@ -410,14 +402,14 @@ int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 	struct stat st;
 
 	if (in < 0 || fstat(in, &st) < 0) {
-		ret =
-		    fail(err, errlen, -errno, "cannot read overlay %s: %s", from, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "cannot read overlay %s: %s", from,
+				 strerror(errno));
 		goto out;
 	}
 	/* Never pull an overlay from under a VM that uses it. */
 	out = open(to, O_RDONLY | O_CLOEXEC);
 	if (out >= 0 && flock(out, LOCK_EX | LOCK_NB) < 0) {
-		ret = fail(err, errlen, -EBUSY, "overlay %s is in use by another VM", to);
+		ret = errmsg_set(err, errlen, -EBUSY, "overlay %s is in use by another VM", to);
 		goto out;
 	}
 	if (out >= 0)
@@ -425,20 +417,21 @@ int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 	out = -1;
 	/* A fresh file: a clone must never write into another VM's overlay. */
 	if (unlink(to) < 0 && errno != ENOENT) {
-		ret = fail(err, errlen, -errno, "cannot replace %s: %s", to, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "cannot replace %s: %s", to, strerror(errno));
 		goto out;
 	}
 	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
-		ret =
-		    fail(err, errlen, -errno, "cannot create overlay %s: %s", to, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "cannot create overlay %s: %s", to,
+				 strerror(errno));
 		goto out;
 	}
 	ret = copy_allocated(in, out, (uint64_t)st.st_size);
 	if (ret == 0 && fdatasync(out) < 0)
 		ret = -errno;
 	if (ret < 0)
-		fail(err, errlen, ret, "cannot copy the overlay into %s: %s", to, strerror(-ret));
+		errmsg_set(err, errlen, ret, "cannot copy the overlay into %s: %s", to,
+			   strerror(-ret));
 out:
 	if (in >= 0)
 		close(in);
