@@ -267,7 +267,8 @@ static void action_start(struct req *q)
 		reply_fault(q->reply, 400, "InstanceStart: the VM was already started");
 		return;
 	}
-	if (vmcfg_to_vm_config(ctl->cfg, &ctl->vm_cfg, err) < 0) {
+	if (vmcfg_check_files(ctl->cfg, err) < 0 ||
+	    vmcfg_to_vm_config(ctl->cfg, &ctl->vm_cfg, err) < 0) {
 		reply_fault(q->reply, 400, "InstanceStart: %s", err);
 		return;
 	}

@@ -4,10 +4,12 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "virtio/virtio.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,6 @@
 #define VMCFG_MAX_DEPTH 16
 #define VMCFG_MAX_PATH	4096
 #define VMCFG_MAX_ARGS	4096
-#define VMCFG_MAX_ID	64
-#define DEFAULT_CMDLINE "console=ttyS0"
 
 /* One expected field of an object: its name, JSON type, and whether PUT needs it. */
 struct field {
@@ -224,8 +224,8 @@ static void replace_str(char **dst, char *src)
 void vmcfg_init(struct vmcfg *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->vcpu_count = 1;
-	c->mem_size_mib = 256;
+	c->vcpu_count = VMCFG_DEFAULT_VCPUS;
+	c->mem_size_mib = VMCFG_DEFAULT_MEM_MIB;
 }
 
 static void drive_free(struct vmcfg_drive *d)
@@ -261,6 +261,46 @@ void vmcfg_free(struct vmcfg *c)
 	free(c->metrics_path);
 	free(c->cmdline);
 	memset(c, 0, sizeof(*c));
+}
+
+/* Replace every string of @c by a copy of its own; false when memory runs out. */
+static bool dup_strings(struct vmcfg *c)
+{
+	char **strs[4 + 4 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 3];
+	unsigned int n = 0, i;
+	bool ok = true;
+
+	strs[n++] = &c->kernel_image_path;
+	strs[n++] = &c->initrd_path;
+	strs[n++] = &c->boot_args;
+	strs[n++] = &c->cmdline;
+	for (i = 0; i < c->ndrives; i++) {
+		strs[n++] = &c->drives[i].drive_id;
+		strs[n++] = &c->drives[i].path_on_host;
+		strs[n++] = &c->drives[i].partuuid;
+		strs[n++] = &c->drives[i].overlay_path;
+	}
+	for (i = 0; i < c->nnets; i++) {
+		strs[n++] = &c->nets[i].iface_id;
+		strs[n++] = &c->nets[i].host_dev_name;
+		strs[n++] = &c->nets[i].guest_mac;
+	}
+	strs[n++] = &c->vsock_uds_path;
+	strs[n++] = &c->log_path;
+	strs[n++] = &c->metrics_path;
+	for (i = 0; i < n; i++)
+		*strs[i] = dup_or_null(*strs[i], &ok);
+	return ok;
+}
+
+int vmcfg_copy(struct vmcfg *dst, const struct vmcfg *src)
+{
+	*dst = *src;
+	if (dup_strings(dst))
+		return 0;
+	vmcfg_free(dst);
+	vmcfg_init(dst);
+	return -ENOMEM;
 }
 
 int vmcfg_parse(const char *buf, size_t len, json_object **out, char *err)
@@ -309,8 +349,30 @@ static const struct field machine_fields[] = {
     {"track_dirty_pages", json_type_boolean, false},
     {"cpu_template", json_type_string, false},
     {"huge_pages", json_type_string, false},
+    {"on_reboot", json_type_string, false},
+    {"no_irqchip", json_type_boolean, false},
     {NULL, 0, false},
 };
+
+/* Banyan's fields of machine-config: what a guest reboot does, and no irqchip (tests). */
+static int machine_banyan(struct vmcfg *c, json_object *body, bool patch, char *err)
+{
+	static const char *const actions[] = {"Exit", "Restart", NULL};
+	char action[8] = "";
+	bool no_irqchip = patch ? c->no_irqchip : false;
+	int ret =
+	    get_choice(body, "machine-config", "on_reboot", actions, action, sizeof(action), err);
+
+	if (ret < 0)
+		return ret;
+	get_bool(body, "no_irqchip", &no_irqchip);
+	if (action[0])
+		c->on_reboot = strcmp(action, "Restart") == 0 ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
+	else if (!patch)
+		c->on_reboot = ON_REBOOT_EXIT;
+	c->no_irqchip = no_irqchip;
+	return 0;
+}
 
 int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 {
@@ -338,6 +400,9 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	get_bool(body, "track_dirty_pages", &dirty);
 	if (smt)
 		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
+	ret = machine_banyan(c, body, patch, err);
+	if (ret < 0)
+		return ret;
 	c->vcpu_count = (unsigned int)vcpus;
 	c->mem_size_mib = mem;
 	c->smt = smt;
@@ -557,8 +622,8 @@ static int drive_put(struct vmcfg *c, json_object *body, char *err)
 		if (c->drives[i].is_root_device && &c->drives[i] != old)
 			ret = fail(err, "drives: a root device already exists ('%s')",
 				   c->drives[i].drive_id);
-	if (ret == 0 && !old && c->ndrives == VMCFG_MAX_DRIVES)
-		ret = fail(err, "drives: at most %d drives", VMCFG_MAX_DRIVES);
+	if (ret == 0 && !old && c->ndrives == VM_MAX_DISKS)
+		ret = fail(err, "drives: at most %d drives", VM_MAX_DISKS);
 	if (ret < 0) {
 		drive_free(&d);
 		return ret;
@@ -568,6 +633,12 @@ static int drive_put(struct vmcfg *c, json_object *body, char *err)
 	else
 		old = &c->drives[c->ndrives++];
 	*old = d;
+	if (d.is_root_device) /* guest order: the root device is vda */
+		for (; old > c->drives; old--) {
+			d = old[-1];
+			old[-1] = old[0];
+			old[0] = d;
+		}
 	return 0;
 }
 
@@ -644,13 +715,31 @@ static struct vmcfg_net *find_net(struct vmcfg *c, const char *id)
 	return NULL;
 }
 
+/* Two interfaces (other than @self, being replaced) cannot share a TAP or a MAC. */
+static int net_check_unique(const struct vmcfg *c, const struct vmcfg_net *self, const char *dev,
+			    const char *mac, char *err)
+{
+	for (unsigned int i = 0; i < c->nnets; i++) {
+		const struct vmcfg_net *n = &c->nets[i];
+
+		if (n == self)
+			continue;
+		if (strcmp(n->host_dev_name, dev) == 0)
+			return fail(err, "network-interfaces: host_dev_name '%s' is used twice",
+				    dev);
+		if (mac && n->guest_mac && strcasecmp(n->guest_mac, mac) == 0)
+			return fail(err, "network-interfaces: guest_mac %s is used twice", mac);
+	}
+	return 0;
+}
+
 static int net_put(struct vmcfg *c, json_object *body, char *err)
 {
 	const char *what = "network-interfaces", *dev, *mac;
 	struct vmcfg_net n = {0}, *old;
 	uint8_t mac_bytes[6];
 	bool ok = true;
-	int ret = get_str(body, what, "host_dev_name", 15, &dev, err);
+	int ret = get_str(body, what, "host_dev_name", IFNAMSIZ - 1, &dev, err);
 
 	if (ret == 0)
 		ret = get_str(body, what, "guest_mac", 17, &mac, err);
@@ -662,9 +751,17 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 		return ret;
 	if (!dev)
 		return fail(err, "%s: field 'host_dev_name' must be a string", what);
+	if (strpbrk(dev, " /:\t\n"))
+		return fail(err,
+			    "%s: host_dev_name '%s' is not an interface name (no spaces, '/' "
+			    "or ':')",
+			    what, dev);
 	old = find_net(c, json_object_get_string(get(body, "iface_id")));
-	if (!old && c->nnets == VMCFG_MAX_NETS)
-		return fail(err, "%s: at most %d interfaces", what, VMCFG_MAX_NETS);
+	if (!old && c->nnets == VM_MAX_NETS)
+		return fail(err, "%s: at most %d interfaces", what, VM_MAX_NETS);
+	ret = net_check_unique(c, old, dev, mac, err);
+	if (ret < 0)
+		return ret;
 	n.iface_id = dup_or_null(json_object_get_string(get(body, "iface_id")), &ok);
 	n.host_dev_name = dup_or_null(dev, &ok);
 	n.guest_mac = dup_or_null(mac, &ok);
@@ -717,10 +814,10 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err)
 	int ret = check_object(body, "vsock", vsock_fields, false, err);
 
 	if (ret == 0)
-		ret = get_uint(body, "vsock", "guest_cid", 3, UINT32_MAX - 1, &cid, err);
+		ret = get_uint(body, "vsock", "guest_cid", VIRTIO_VSOCK_CID_MIN,
+			       VIRTIO_VSOCK_CID_MAX, &cid, err);
 	if (ret == 0)
-		ret = get_str(body, "vsock", "uds_path", 96, &path,
-			      err); /* PATH_port fits sun_path */
+		ret = get_str(body, "vsock", "uds_path", VIRTIO_VSOCK_PATH_MAX, &path, err);
 	if (ret == 0)
 		ret = get_str(body, "vsock", "vsock_id", VMCFG_MAX_ID, &vid, err);
 	if (ret < 0)
@@ -908,6 +1005,10 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "track_dirty_pages",
 			       json_object_new_boolean(c->track_dirty_pages));
 	json_object_object_add(o, "huge_pages", json_object_new_string("None"));
+	if (c->on_reboot == ON_REBOOT_RESTART)
+		json_object_object_add(o, "on_reboot", json_object_new_string("Restart"));
+	if (c->no_irqchip)
+		json_object_object_add(o, "no_irqchip", json_object_new_boolean(true));
 	return o;
 }
 
@@ -1040,9 +1141,11 @@ static int check_file(const char *what, const char *path, unsigned int kinds, ch
 }
 
 /* The command line: boot_args (or the default), then the root device as Firecracker adds it. */
-static int build_cmdline(struct vmcfg *c, const struct vmcfg_drive *root, char *err)
+static int build_cmdline(struct vmcfg *c, char *err)
 {
-	const char *args = c->boot_args ? c->boot_args : DEFAULT_CMDLINE;
+	const struct vmcfg_drive *root =
+	    c->ndrives && c->drives[0].is_root_device ? c->drives : NULL;
+	const char *args = c->boot_args ? c->boot_args : VMCFG_DEFAULT_BOOT_ARGS;
 	char *s = NULL;
 	int n;
 
@@ -1059,36 +1162,31 @@ static int build_cmdline(struct vmcfg *c, const struct vmcfg_drive *root, char *
 	return 0;
 }
 
-/* Disks in guest order: the root device first (/dev/vda), then the others as configured. */
+/* Disks in guest order, which is the drives' (the root device first). */
 static void fill_disks(const struct vmcfg *c, struct vm_config *cfg)
 {
-	unsigned int i, pass;
+	cfg->ndisks = c->ndrives;
+	for (unsigned int i = 0; i < c->ndrives; i++) {
+		const struct vmcfg_drive *d = &c->drives[i];
 
-	cfg->ndisks = 0;
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < c->ndrives; i++) {
-			const struct vmcfg_drive *d = &c->drives[i];
-			struct disk_config *dc;
-
-			if (d->is_root_device != (pass == 0))
-				continue;
-			dc = &cfg->disks[cfg->ndisks++];
-			dc->path = d->path_on_host;
-			dc->id = d->drive_id;
-			dc->read_only = d->is_read_only;
-			dc->overlay = d->overlay_path;
-			dc->cache = strcmp(d->cache_type, "Direct") == 0 ? DISK_CACHE_NONE
-									 : DISK_CACHE_WRITEBACK;
-		}
+		cfg->disks[i] = (struct disk_config){
+		    .path = d->path_on_host,
+		    .id = d->drive_id,
+		    .read_only = d->is_read_only,
+		    .overlay = d->overlay_path,
+		    .cache = strcmp(d->cache_type, "Direct") == 0 ? DISK_CACHE_NONE
+								  : DISK_CACHE_WRITEBACK,
+		};
+	}
 }
 
 /* Network cards in the order configured (eth0, eth1, ...), and the vsock device. */
 static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
 {
-	cfg->nnets = 0;
-	for (unsigned int i = 0; i < c->nnets && i < VM_MAX_NETS; i++) {
+	cfg->nnets = c->nnets;
+	for (unsigned int i = 0; i < c->nnets; i++) {
 		const struct vmcfg_net *n = &c->nets[i];
-		struct net_config *nc = &cfg->nets[cfg->nnets++];
+		struct net_config *nc = &cfg->nets[i];
 
 		*nc = (struct net_config){.tap = n->host_dev_name, .id = n->iface_id};
 		/* net_put accepted only unicast MACs */
@@ -1098,10 +1196,8 @@ static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
 					   .uds_path = c->vsock_uds_path};
 }
 
-int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
+int vmcfg_check_boot_files(const struct vmcfg *c, char *err)
 {
-	const struct vmcfg_drive *root = NULL;
-	unsigned int i;
 	int ret;
 
 	if (!c->kernel_image_path)
@@ -1109,80 +1205,40 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	ret = check_file("kernel", c->kernel_image_path, FILE_KIND_REG, err);
 	if (ret == 0 && c->initrd_path)
 		ret = check_file("initrd", c->initrd_path, FILE_KIND_REG, err);
-	for (i = 0; ret == 0 && i < c->ndrives; i++) {
+	return ret;
+}
+
+int vmcfg_check_files(const struct vmcfg *c, char *err)
+{
+	int ret = vmcfg_check_boot_files(c, err);
+
+	for (unsigned int i = 0; ret == 0 && i < c->ndrives; i++)
 		ret = check_file("drive", c->drives[i].path_on_host, FILE_KIND_REG | FILE_KIND_BLK,
 				 err);
-		if (c->drives[i].is_root_device)
-			root = &c->drives[i];
-	}
-	if (ret == 0)
-		ret = build_cmdline(c, root, err);
+	return ret;
+}
+
+int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
+{
+	int ret;
+
+	if (!c->kernel_image_path)
+		return fail(err, "no kernel: configure /boot-source before starting the VM");
+	ret = build_cmdline(c, err);
 	if (ret < 0)
 		return ret;
+	cfg->doc = c;
 	cfg->kernel_path = c->kernel_image_path;
 	cfg->initrd_path = c->initrd_path;
 	cfg->cmdline = c->cmdline;
 	cfg->ncpus = c->vcpu_count;
 	cfg->mem_size = c->mem_size_mib << 20;
+	cfg->on_reboot = c->on_reboot;
+	cfg->no_irqchip = c->no_irqchip;
 	cfg->rng = c->entropy;
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);
 	return 0;
-}
-
-/* The network cards and vsock device of a VM configured by options. */
-static void nets_from_vm_config(struct vmcfg *c, const struct vm_config *cfg, bool *ok)
-{
-	for (unsigned int i = 0; i < cfg->nnets && i < VMCFG_MAX_NETS; i++) {
-		const struct net_config *nc = &cfg->nets[i];
-		struct vmcfg_net *n = &c->nets[c->nnets++];
-		const uint8_t *m = nc->mac;
-		char id[16], mac[18];
-
-		snprintf(id, sizeof(id), "net%u", i); /* the name virtio-net gives it */
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
-			 m[4], m[5]);
-		n->iface_id = dup_or_null(nc->id ? nc->id : id, ok);
-		n->host_dev_name = dup_or_null(nc->tap, ok);
-		n->guest_mac = nc->has_mac ? dup_or_null(mac, ok) : NULL;
-	}
-	if (cfg->vsock.cid) {
-		c->has_vsock = true;
-		c->vsock_cid = cfg->vsock.cid;
-		c->vsock_uds_path = dup_or_null(cfg->vsock.uds_path, ok);
-	}
-}
-
-int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
-{
-	bool ok = true;
-	unsigned int i;
-
-	vmcfg_free(c);
-	vmcfg_init(c);
-	c->kernel_image_path = dup_or_null(cfg->kernel_path, &ok);
-	c->initrd_path = dup_or_null(cfg->initrd_path, &ok);
-	c->boot_args = dup_or_null(cfg->cmdline, &ok);
-	c->vcpu_count = cfg->ncpus;
-	c->mem_size_mib = cfg->mem_size >> 20;
-	c->entropy = cfg->rng;
-	nets_from_vm_config(c, cfg, &ok);
-	for (i = 0; i < cfg->ndisks && i < VMCFG_MAX_DRIVES; i++) {
-		const struct disk_config *dc = &cfg->disks[i];
-		struct vmcfg_drive *d = &c->drives[c->ndrives++];
-		char id[16];
-
-		/* The serial virtio-blk derives for a disk without an id. */
-		snprintf(id, sizeof(id), "banyan-vd%c", 'a' + (int)i);
-		d->drive_id = dup_or_null(dc->id ? dc->id : id, &ok);
-		d->path_on_host = dup_or_null(dc->path, &ok);
-		d->is_read_only = dc->read_only;
-		d->overlay_path = dup_or_null(dc->overlay, &ok);
-		snprintf(d->cache_type, sizeof(d->cache_type), "%s",
-			 dc->cache == DISK_CACHE_NONE ? "Direct" : "Writeback");
-		snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
-	}
-	return ok ? 0 : -ENOMEM;
 }
 
 int vmcfg_load_file(struct vmcfg *c, const char *path, char *err)

@@ -2,8 +2,12 @@
  * The VM as a JSON document, in Firecracker's shape: the bodies of
  * PUT /machine-config, /boot-source, /drives/{id}, /network-interfaces/{id},
  * /vsock, /entropy, /logger, /metrics, and the whole of GET /vm/config,
- * which is also the --config file of `banyan run`. One parser serves the API
- * and the file, so a config read back from a VM starts an identical one.
+ * which is also the --config file of `banyan run` and what a snapshot
+ * records of the machine. It is the machine's one configuration: the
+ * command-line options of `banyan run` fill it through the same section
+ * setters as the API, and vmcfg_to_vm_config is the one way to the
+ * struct vm_config the VMM runs. A config read back from a VM starts an
+ * identical one.
  *
  * Every update is all or nothing: a body with an unknown field, a wrong type
  * or an out-of-range value leaves the spec unchanged and explains itself in
@@ -20,12 +24,15 @@
 
 #include "vmm/vm.h"
 
-#define VMCFG_MAX_DRIVES VM_MAX_DISKS
-#define VMCFG_MAX_NETS	 8
-#define VMCFG_MAX_BODY	 (64 * 1024) /* largest API body or config file */
-#define VMCFG_ERR_LEN	 256
-#define VMCFG_MEM_MIN	 32ULL	      /* MiB */
-#define VMCFG_MEM_MAX	 (1ULL << 20) /* MiB: 1 TiB */
+#define VMCFG_MAX_BODY (64 * 1024) /* largest API body or config file */
+#define VMCFG_ERR_LEN  256
+#define VMCFG_MAX_ID   64		  /* Firecracker's resource ids: drive_id, iface_id */
+#define VMCFG_MEM_MIN  (VM_MEM_MIN >> 20) /* mem_size_mib */
+#define VMCFG_MEM_MAX  (VM_MEM_MAX >> 20)
+/* boot_args when none are given: the console is COM1 (arch/x86's serial port). */
+#define VMCFG_DEFAULT_BOOT_ARGS "console=ttyS0"
+#define VMCFG_DEFAULT_VCPUS	1
+#define VMCFG_DEFAULT_MEM_MIB	256
 
 struct vmcfg_drive {
 	char *drive_id;
@@ -44,6 +51,11 @@ struct vmcfg_net {
 	char *guest_mac; /* NULL: none */
 };
 
+/*
+ * The drives are kept in guest order: the root device, if any, first
+ * (/dev/vda, as Firecracker attaches it), then the others as added, so a
+ * drive's index is its disk's (vdX, its default serial).
+ */
 struct vmcfg {
 	/* boot-source */
 	char *kernel_image_path; /* NULL until configured */
@@ -54,9 +66,11 @@ struct vmcfg {
 	uint64_t mem_size_mib;
 	bool smt;
 	bool track_dirty_pages;
-	struct vmcfg_drive drives[VMCFG_MAX_DRIVES];
+	enum on_reboot on_reboot; /* Banyan: "on_reboot": "Exit" or "Restart" */
+	bool no_irqchip;	  /* Banyan, tests only: "no_irqchip" */
+	struct vmcfg_drive drives[VM_MAX_DISKS];
 	unsigned int ndrives;
-	struct vmcfg_net nets[VMCFG_MAX_NETS];
+	struct vmcfg_net nets[VM_MAX_NETS];
 	unsigned int nnets;
 	bool has_vsock;
 	uint32_t vsock_cid;
@@ -75,6 +89,9 @@ void vmcfg_init(struct vmcfg *c);
 
 /* vmcfg_free - release the strings; @c may be reused after vmcfg_init. */
 void vmcfg_free(struct vmcfg *c);
+
+/* vmcfg_copy - make @dst (initialised or freed) a deep copy of @src. 0 or -ENOMEM. */
+int vmcfg_copy(struct vmcfg *dst, const struct vmcfg *src) __attribute__((warn_unused_result));
 
 /*
  * vmcfg_parse - parse @len bytes of JSON (strict, nesting and size capped)
@@ -107,18 +124,24 @@ json_object *vmcfg_to_json(const struct vmcfg *c);
 json_object *vmcfg_machine_to_json(const struct vmcfg *c);
 
 /*
- * vmcfg_to_vm_config - fill @cfg's machine fields (kernel, initrd, command
- * line with the root device, vCPUs, memory, disks, rng, network cards,
- * vsock) from @c. Fails with a fault_message when the VM cannot start: no
- * kernel, unreadable files. @cfg points into @c afterwards.
+ * vmcfg_check_files - the kernel, initrd and drives can be read (checked
+ * before a VM is started from @c). 0, or -EINVAL with a fault_message.
  */
-int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err);
+int vmcfg_check_files(const struct vmcfg *c, char *err) __attribute__((warn_unused_result));
+
+/* vmcfg_check_boot_files - the same for the kernel and initrd only. */
+int vmcfg_check_boot_files(const struct vmcfg *c, char *err) __attribute__((warn_unused_result));
 
 /*
- * vmcfg_from_vm_config - describe a VM configured by command-line options
- * (for GET /vm/config). Replaces @c; 0 or -ENOMEM.
+ * vmcfg_to_vm_config - the one conversion from the document to what the
+ * VMM runs: fill @cfg's machine fields (kernel, initrd, the command line
+ * with the root device, vCPUs, memory, reboot action, disks in guest
+ * order, rng, network cards, vsock) from @c, and point cfg->doc at @c.
+ * Leaves console_out_fd, mem_path and restoring as they are. Opens and
+ * checks no file (vmcfg_check_files does). Fails with a fault_message when
+ * there is no kernel or memory runs out. @cfg points into @c afterwards.
  */
-int vmcfg_from_vm_config(struct vmcfg *c, const struct vm_config *cfg)
+int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
     __attribute__((warn_unused_result));
 
 /* vmcfg_load_file - read and apply a --config file; 0 or -EINVAL with @err. */

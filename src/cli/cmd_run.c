@@ -23,9 +23,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define MEM_DEFAULT	(256ULL << 20)
-#define DEFAULT_CMDLINE "console=ttyS0"
-
 struct run_ctx {
 	struct vm_config cfg;
 	struct event_loop loop;
@@ -39,7 +36,9 @@ struct run_ctx {
 	const char *api_path;
 	const char *config_path;
 	const char *machine_opt; /* first option that describes the machine */
-	struct vmcfg spec;	 /* the VM as GET /vm/config shows it */
+	struct vmcfg spec;	 /* the machine: options, --config or the API fill it */
+	const char *boot[3];	 /* --kernel, --initrd, --cmdline: the boot-source */
+	json_object *reboot;	 /* --on-reboot, --no-irqchip: a machine-config patch */
 	struct api_ctl ctl;
 	struct api_server *api;
 	struct event_handler start_handler;
@@ -65,7 +64,7 @@ static void run_usage(FILE *f)
 	    "       banyan run --api-socket PATH [options]\n"
 	    "  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
 	    "  --initrd PATH        initial ramdisk\n"
-	    "  --cmdline STR        kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
+	    "  --cmdline STR        kernel command line (default \"" VMCFG_DEFAULT_BOOT_ARGS "\")\n"
 	    "  --cpus N             vCPUs, 1..%d (default 1)\n"
 	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
@@ -154,92 +153,102 @@ static int parse_log_level(const char *s)
 	return usage_error("unknown log level '%s'", s);
 }
 
-/* The rule is the API's (vmcfg_check_memory): one place decides what a guest may have. */
-static int parse_memory(const char *s, uint64_t *mem)
+/* --memory SIZE: whole MiB (the document's unit), e.g. 512M, 2G. */
+static int memory_mib(const char *s, uint64_t *mib)
 {
-	char err[VMCFG_ERR_LEN];
+	uint64_t bytes;
 
-	if (parse_size(s, mem) < 0)
+	if (parse_size(s, &bytes) < 0)
 		return usage_error("bad memory size '%s' (use e.g. 512M or 2G)", s);
-	if (*mem & 0xfffff)
+	if (bytes & 0xfffff)
 		return usage_error("memory size '%s' is not a whole number of MiB", s);
-	if (vmcfg_check_memory(*mem >> 20, err) < 0)
-		return usage_error("--memory %s: %s", s, err);
+	*mib = bytes >> 20;
 	return 0;
 }
 
-static int parse_run_option(struct vm_config *cfg, int opt, char *arg)
+/* Set @key of machine-config to @v through the API's PATCH; -EINVAL after printing why. */
+static int machine_patch(struct vmcfg *c, const char *opt, const char *key, json_object *v)
 {
-	char err[160];
+	json_object *body = json_object_new_object();
+	char err[VMCFG_ERR_LEN] = "out of memory";
+	int ret = -EINVAL;
+
+	if (body) {
+		json_object_object_add(body, key, v);
+		ret = vmcfg_machine(c, body, true, err);
+		json_object_put(body);
+	}
+	return ret < 0 ? usage_error("--%s: %s", opt, err) : 0;
+}
+
+/* An option that is a whole section with no fields (entropy). */
+static int machine_section(struct vmcfg *c, const char *opt,
+			   int (*set)(struct vmcfg *, json_object *, char *))
+{
+	json_object *body = json_object_new_object();
+	char err[VMCFG_ERR_LEN] = "out of memory";
+	int ret = body ? set(c, body, err) : -ENOMEM;
+
+	json_object_put(body);
+	return ret < 0 ? usage_error("--%s: %s", opt, err) : 0;
+}
+
+/* One of the --disk, --net, --vsock parsers; its reason is printed. */
+static int device_option(int (*parse)(struct vmcfg *, char *, char *, size_t), struct vmcfg *c,
+			 char *arg)
+{
+	char err[VMCFG_ERR_LEN + 64];
+
+	return parse(c, arg, err, sizeof(err)) < 0 ? usage_error("%s", err) : 0;
+}
+
+/* A machine option: it fills ctx->spec through the sections' setters, as the API would. */
+static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
+{
+	struct vmcfg *c = &ctx->spec;
 	uint64_t v;
 
 	switch (opt) {
 	case OPT_KERNEL:
-		cfg->kernel_path = arg;
-		return 0;
 	case OPT_INITRD:
-		cfg->initrd_path = arg;
-		return 0;
 	case OPT_CMDLINE:
-		cfg->cmdline = arg;
+		ctx->boot[opt - OPT_KERNEL] = arg; /* one boot-source, once every option is read */
 		return 0;
 	case OPT_CPUS:
-		if (parse_uint(arg, 1, VM_MAX_CPUS, &v) < 0)
-			return usage_error("--cpus '%s' out of range (1..254)", arg);
-		cfg->ncpus = (unsigned int)v;
-		return 0;
+		if (parse_uint(arg, 0, UINT32_MAX, &v) < 0)
+			return usage_error("--cpus '%s' is not a number", arg);
+		return machine_patch(c, "cpus", "vcpu_count", json_object_new_int64((int64_t)v));
 	case OPT_MEMORY:
-		return parse_memory(arg, &cfg->mem_size);
-	case OPT_ON_REBOOT:
-		if (strcmp(arg, "exit") && strcmp(arg, "restart"))
-			return usage_error("--on-reboot takes exit or restart, not '%s'", arg);
-		cfg->on_reboot = strcmp(arg, "restart") == 0 ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
-		return 0;
-	case OPT_LOG_LEVEL:
-		return parse_log_level(arg);
-	case OPT_NO_IRQCHIP:
-		cfg->no_irqchip = true;
-		return 0;
+		return memory_mib(arg, &v)
+			   ?: machine_patch(c, "memory", "mem_size_mib",
+					    json_object_new_int64((int64_t)v));
 	case OPT_DISK:
-		return disk_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
-	case OPT_RNG:
-		cfg->rng = true;
-		return 0;
+		return device_option(disk_option_parse, c, arg);
 	case OPT_NET:
-		return net_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
+		return device_option(net_option_parse, c, arg);
 	case OPT_VSOCK:
-		return vsock_option_parse(cfg, arg, err, sizeof(err)) ? usage_error("%s", err) : 0;
+		return device_option(vsock_option_parse, c, arg);
+	case OPT_RNG:
+		return machine_section(c, "rng", vmcfg_entropy);
 	default:
 		return -EINVAL;
 	}
 }
 
-/*
- * Input files are checked before KVM is touched, so the error names the
- * file, and by type before anything opens them: a FIFO would block the
- * open, a device must not be opened by mistake.
- */
-static int check_readable(const char *what, const char *path, unsigned int kinds)
+/* --on-reboot and --no-irqchip: kept aside, they apply over --config too. */
+static int parse_reboot_option(struct run_ctx *ctx, int opt, const char *arg)
 {
-	int ret = file_check_kind(path, kinds);
-
-	if (ret == 0 && access(path, R_OK) < 0)
-		ret = -errno;
-	if (ret < 0)
-		return usage_error("cannot read %s %s: %s", what, path,
-				   ret == -FILE_EKIND ? file_kind_error(kinds) : strerror(-ret));
+	if (!ctx->reboot && !(ctx->reboot = json_object_new_object()))
+		return usage_error("out of memory");
+	if (opt == OPT_NO_IRQCHIP) {
+		json_object_object_add(ctx->reboot, "no_irqchip", json_object_new_boolean(true));
+		return 0;
+	}
+	if (strcmp(arg, "exit") && strcmp(arg, "restart"))
+		return usage_error("--on-reboot takes exit or restart, not '%s'", arg);
+	json_object_object_add(ctx->reboot, "on_reboot",
+			       json_object_new_string(strcmp(arg, "exit") ? "Restart" : "Exit"));
 	return 0;
-}
-
-static int check_inputs(const struct vm_config *cfg)
-{
-	int ret = check_readable("kernel", cfg->kernel_path, FILE_KIND_REG);
-
-	if (ret == 0 && cfg->initrd_path)
-		ret = check_readable("initrd", cfg->initrd_path, FILE_KIND_REG);
-	for (unsigned int i = 0; ret == 0 && i < cfg->ndisks; i++)
-		ret = check_readable("disk", cfg->disks[i].path, FILE_KIND_REG | FILE_KIND_BLK);
-	return ret;
 }
 
 static const char *option_name(int opt)
@@ -297,11 +306,11 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 			   : 0;
 	case OPT_CONSOLE_QUEUE:
 		return parse_console_queue(arg);
-	case OPT_ON_REBOOT:
 	case OPT_LOG_LEVEL:
+		return parse_log_level(arg);
+	case OPT_ON_REBOOT:
 	case OPT_NO_IRQCHIP:
-		*done = false;
-		return 0;
+		return parse_reboot_option(ctx, opt, arg);
 	default:
 		*done = false;
 		if (!ctx->machine_opt)
@@ -321,7 +330,7 @@ static int load_config_file(struct run_ctx *ctx)
 				   "the whole VM)",
 				   ctx->machine_opt);
 	if (vmcfg_load_file(&ctx->spec, ctx->config_path, err) < 0 ||
-	    vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0)
+	    vmcfg_check_files(&ctx->spec, err) < 0)
 		return usage_error("--config %s: %s", ctx->config_path, err);
 	if (ctx->spec.log_path && (ret = log_open_file(ctx->spec.log_path)) < 0)
 		return usage_error("cannot open log file %s: %s", ctx->spec.log_path,
@@ -332,17 +341,45 @@ static int load_config_file(struct run_ctx *ctx)
 	return 0;
 }
 
+/* --kernel, --initrd, --cmdline: the boot-source, as PUT /boot-source would set it. */
+static int apply_boot_options(struct run_ctx *ctx)
+{
+	static const char *const keys[] = {"kernel_image_path", "initrd_path", "boot_args"};
+	json_object *body = json_object_new_object();
+	char err[VMCFG_ERR_LEN] = "out of memory";
+	int ret = -ENOMEM;
+
+	for (unsigned int i = 0; body && i < 3; i++)
+		if (ctx->boot[i])
+			json_object_object_add(body, keys[i], json_object_new_string(ctx->boot[i]));
+	if (body)
+		ret = vmcfg_boot_source(&ctx->spec, body, err);
+	json_object_put(body);
+	if (ret < 0)
+		return usage_error("%s", err);
+	/* Before KVM, by type and without opening: a FIFO would block the open. */
+	return vmcfg_check_files(&ctx->spec, err) < 0 ? usage_error("%s", err) : 0;
+}
+
+/* The machine is described: --on-reboot and --no-irqchip go on top, then what the VMM runs. */
+static int finish_spec(struct run_ctx *ctx)
+{
+	char err[VMCFG_ERR_LEN] = "out of memory";
+
+	if (ctx->reboot && vmcfg_machine(&ctx->spec, ctx->reboot, true, err) < 0)
+		return usage_error("%s", err);
+	if (!ctx->spec.kernel_image_path)
+		return 0; /* configured and started through the API */
+	return vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0 ? usage_error("%s", err) : 0;
+}
+
 /* Returns 0, 1 for --help, or -EINVAL after printing one line. */
 static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 {
-	struct vm_config *cfg = &ctx->cfg;
 	bool done;
 	int opt, ret;
 
-	*cfg = (struct vm_config){.ncpus = 1,
-				  .mem_size = MEM_DEFAULT,
-				  .cmdline = DEFAULT_CMDLINE,
-				  .console_out_fd = STDOUT_FILENO};
+	ctx->cfg = (struct vm_config){.console_out_fd = STDOUT_FILENO};
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
@@ -352,21 +389,21 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		ret = parse_process_option(ctx, opt, optarg, &done);
 		if (ret == 0 && !done)
-			ret = parse_run_option(cfg, opt, optarg);
+			ret = parse_run_option(ctx, opt, optarg);
 		if (ret < 0)
 			return ret;
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (ctx->config_path)
-		return load_config_file(ctx);
-	if (!cfg->kernel_path && ctx->api_path && !ctx->machine_opt)
-		return 0; /* configured and started through the API */
-	if (!cfg->kernel_path)
+		return load_config_file(ctx) ?: finish_spec(ctx);
+	if (!ctx->boot[0] && ctx->api_path && !ctx->machine_opt)
+		return finish_spec(ctx); /* configured and started through the API */
+	if (!ctx->boot[0])
 		return usage_error("%s", ctx->api_path ? "--kernel is required when machine "
 							 "options are given"
 						       : "--kernel is required");
-	return check_inputs(cfg);
+	return apply_boot_options(ctx) ?: finish_spec(ctx);
 }
 
 static void on_signal(struct event_handler *h, uint32_t events)
@@ -530,12 +567,8 @@ static void on_api_start(struct event_handler *h, uint32_t events)
 /* Serve the API; after this, API threads read ctx->spec under ctl.lock. */
 static int run_api_open(struct run_ctx *ctx)
 {
-	int ret = 0;
+	int ret = api_ctl_init(&ctx->ctl, &ctx->spec, BANYAN_VERSION);
 
-	if (ctx->cfg.kernel_path && !ctx->config_path)
-		ret = vmcfg_from_vm_config(&ctx->spec, &ctx->cfg);
-	if (ret == 0)
-		ret = api_ctl_init(&ctx->ctl, &ctx->spec, BANYAN_VERSION);
 	if (ret < 0)
 		return ret;
 	ctx->ctl.lineage = &ctx->lineage;
@@ -575,13 +608,15 @@ static bool run_open_snapshot(struct run_ctx *ctx)
 		api_vm_started(&ctx->ctl, NULL, err);
 		return false;
 	}
+	/* GET /vm/config shows the snapshot's machine; InstanceStart could not change it. */
+	vmcfg_free(ctx->ctl.cfg);
+	if (vmcfg_copy(ctx->ctl.cfg, snapshot_document(ctx->img)) < 0)
+		log_warn("GET /vm/config will not show the restored machine");
 	ctx->cfg = *snapshot_config(ctx->img);
 	ctx->cfg.console_out_fd = console_fd;
 	ctx->restore_pending = true;
 	ctx->start_paused = !ctx->ctl.load_resume;
 	ctx->from_api = true;
-	if (vmcfg_from_vm_config(ctx->ctl.cfg, &ctx->cfg) < 0)
-		log_warn("GET /vm/config will not show the restored machine");
 	return true;
 }
 
@@ -591,7 +626,7 @@ static bool run_open_snapshot(struct run_ctx *ctx)
  */
 static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 {
-	const struct vm_config *a = &ctx->ctl.vm_cfg;
+	int console_fd = ctx->cfg.console_out_fd;
 
 	log_info("waiting for the configuration and InstanceStart on %s", ctx->api_path);
 	do {
@@ -607,17 +642,8 @@ static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 	if (ctx->restore_pending)
 		return true;
 	/* The spec cannot change while the VM starts or runs: the strings stay valid. */
-	ctx->cfg.kernel_path = a->kernel_path;
-	ctx->cfg.initrd_path = a->initrd_path;
-	ctx->cfg.cmdline = a->cmdline;
-	ctx->cfg.ncpus = a->ncpus;
-	ctx->cfg.mem_size = a->mem_size;
-	memcpy(ctx->cfg.disks, a->disks, sizeof(a->disks));
-	ctx->cfg.ndisks = a->ndisks;
-	ctx->cfg.rng = a->rng;
-	memcpy(ctx->cfg.nets, a->nets, sizeof(a->nets));
-	ctx->cfg.nnets = a->nnets;
-	ctx->cfg.vsock = a->vsock;
+	ctx->cfg = ctx->ctl.vm_cfg;
+	ctx->cfg.console_out_fd = console_fd;
 	ctx->from_api = true;
 	return true;
 }
@@ -665,6 +691,7 @@ static int run_main(struct run_ctx *ctx)
 		status = run_vms(ctx);
 	run_api_close(ctx);
 	vmcfg_free(&ctx->spec);
+	json_object_put(ctx->reboot);
 	console_close(&ctx->con);
 	if (ctx->sig_handler.fd >= 0)
 		close(ctx->sig_handler.fd);
@@ -682,6 +709,7 @@ int cmd_run(int argc, char **argv)
 	ret = parse_run_args(&ctx, argc, argv);
 	if (ret != 0) {
 		vmcfg_free(&ctx.spec);
+		json_object_put(ctx.reboot);
 		if (ret == 1)
 			run_usage(stdout);
 		return ret == 1 ? 0 : EXIT_USAGE;
@@ -702,6 +730,8 @@ int run_snapshot(const struct run_snapshot_args *a)
 		return EXIT_USAGE;
 	}
 	vmcfg_init(&ctx.spec);
+	if (vmcfg_copy(&ctx.spec, snapshot_document(a->img)) < 0)
+		log_warn("GET /vm/config will not show the restored machine");
 	ctx.img = a->img;
 	ctx.cfg = *snapshot_config(a->img);
 	ctx.cfg.console_out_fd = a->console_fd;

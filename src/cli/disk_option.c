@@ -1,91 +1,118 @@
-/* Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]. */
+/*
+ * Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]
+ * into the body of a drive (the API's PUT /drives), which vmcfg_drive checks
+ * and adds: the words are only another spelling of the JSON fields.
+ */
 #include "cli/disk_option.h"
 
+#include "api/vmcfg.h"
 #include "cli/kv_option.h"
-#include "vmm/vm.h"
+#include "virtio/virtio.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#define DISK_ID_MAX 20 /* virtio-blk GET_ID returns 20 bytes */
-
-static int disk_id_ok(const char *id)
+/* One word of --disk onto its field of @body; -EINVAL with @err for an unknown word. */
+static int disk_key(json_object *body, const char *word, char *val, char *err, size_t errlen)
 {
-	if (!*id || strlen(id) > DISK_ID_MAX)
-		return 0;
-	for (; *id; id++)
-		if (*id <= ' ' || *id > '~' || *id == '/')
-			return 0;
-	return 1;
-}
+	const char *field = NULL;
+	json_object *v = NULL;
 
-static int disk_key(struct disk_config *d, const char *word, char *val, char *err, size_t errlen)
-{
 	if (strcmp(word, "ro") == 0 && !val) {
-		d->read_only = true;
-	} else if (strcmp(word, "path") == 0 && val && *val) {
-		d->path = val;
-	} else if (strcmp(word, "id") == 0 && val) {
-		if (!disk_id_ok(val)) {
-			snprintf(err, errlen,
-				 "--disk id '%s' must be 1..%d printable characters "
-				 "without spaces or '/'",
-				 val, DISK_ID_MAX);
-			return -EINVAL;
-		}
-		d->id = val;
-	} else if (strcmp(word, "overlay") == 0 && val && *val) {
-		d->overlay = val;
-	} else if (strcmp(word, "cache") == 0 && val &&
-		   (strcmp(val, "none") == 0 || strcmp(val, "writeback") == 0)) {
-		d->cache = strcmp(val, "none") == 0 ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
-	} else {
+		field = "is_read_only";
+		v = json_object_new_boolean(true);
+	} else if (val && *val && strcmp(word, "path") == 0) {
+		field = "path_on_host";
+	} else if (val && strcmp(word, "id") == 0) {
+		field = "drive_id";
+	} else if (val && *val && strcmp(word, "overlay") == 0) {
+		field = "overlay_path";
+	} else if (val && (strcmp(val, "none") == 0 || strcmp(val, "writeback") == 0) &&
+		   strcmp(word, "cache") == 0) {
+		field = "cache_type";
+		val = strcmp(val, "none") == 0 ? "Direct" : "Writeback";
+	}
+	if (!field) {
 		snprintf(err, errlen,
 			 "--disk: unknown or incomplete '%s%s%s' (use path=FILE"
 			 "[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE])",
 			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}
+	json_object_object_add(body, field, v ? v : json_object_new_string(val));
 	return 0;
 }
 
-int disk_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+/* The words, on top of the defaults of a command-line disk. */
+static int disk_words(json_object *body, char *arg, char *err, size_t errlen)
 {
-	struct disk_config d = {.cache = DISK_CACHE_WRITEBACK};
 	struct kv_option o;
 	char *key, *val;
 	int ret;
 
-	if (cfg->ndisks >= VM_MAX_DISKS) {
-		snprintf(err, errlen, "at most %d --disk options", VM_MAX_DISKS);
-		return -EINVAL;
-	}
+	json_object_object_add(body, "is_root_device", json_object_new_boolean(false));
+	json_object_object_add(body, "cache_type", json_object_new_string("Writeback"));
 	kv_option_start(&o, "--disk", arg);
 	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
 		if (o.nwords == 1 && !val && strcmp(key, "ro") != 0)
-			d.path = key;
-		else if (disk_key(&d, key, val, err, errlen) < 0)
+			json_object_object_add(body, "path_on_host", json_object_new_string(key));
+		else if (disk_key(body, key, val, err, errlen) < 0)
 			return -EINVAL;
 	}
 	if (ret < 0)
 		return ret;
-	if (!d.path) {
+	if (!json_object_object_get_ex(body, "path_on_host", NULL)) {
 		snprintf(err, errlen, "--disk needs path=FILE");
 		return -EINVAL;
 	}
-	if (d.overlay && d.read_only) {
+	if (json_object_object_get_ex(body, "is_read_only", NULL) &&
+	    json_object_object_get_ex(body, "overlay_path", NULL)) {
 		snprintf(err, errlen,
 			 "--disk: ro and overlay= exclude each other (an overlay is "
 			 "written)");
 		return -EINVAL;
 	}
-	for (unsigned int i = 0; d.id && i < cfg->ndisks; i++) {
-		if (cfg->disks[i].id && strcmp(cfg->disks[i].id, d.id) == 0) {
-			snprintf(err, errlen, "--disk id '%s' is used twice", d.id);
+	return 0;
+}
+
+/* The drive's id: id=, or the default serial of the next disk. A second --disk with it is refused.
+ */
+static int disk_id(const struct vmcfg *c, json_object *body, char *err, size_t errlen)
+{
+	json_object *v = NULL;
+	char def[32];
+	const char *id;
+
+	if (!json_object_object_get_ex(body, "drive_id", &v)) {
+		virtio_blk_default_id(c->ndrives, def, sizeof(def));
+		v = json_object_new_string(def);
+		json_object_object_add(body, "drive_id", v);
+	}
+	id = json_object_get_string(v);
+	for (unsigned int i = 0; id && i < c->ndrives; i++) {
+		if (strcmp(c->drives[i].drive_id, id) == 0) {
+			snprintf(err, errlen, "--disk id '%s' is used twice", id);
 			return -EINVAL;
 		}
 	}
-	cfg->disks[cfg->ndisks++] = d;
 	return 0;
+}
+
+int disk_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
+{
+	json_object *body = json_object_new_object();
+	char why[VMCFG_ERR_LEN];
+	int ret = body ? disk_words(body, arg, err, errlen) : -ENOMEM;
+
+	if (ret == 0)
+		ret = disk_id(c, body, err, errlen);
+	if (ret == 0 && vmcfg_drive(c, NULL, body, false, why) < 0) {
+		snprintf(err, errlen, "--disk: %s", why);
+		ret = -EINVAL;
+	}
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "--disk: out of memory");
+	json_object_put(body);
+	return ret;
 }

@@ -1,176 +1,152 @@
-/* Parsing --net tap=NAME[,mac=MAC][,id=ID] and --vsock cid=N,socket=PATH. */
+/*
+ * Parsing --net tap=NAME[,mac=MAC][,id=ID] and --vsock cid=N,socket=PATH into
+ * the bodies of PUT /network-interfaces and PUT /vsock, which vmcfg_net and
+ * vmcfg_vsock check and apply: the words are another spelling of the fields.
+ */
 #include "cli/net_option.h"
 
+#include "api/vmcfg.h"
 #include "cli/kv_option.h"
 #include "util/parse.h"
-#include "vmm/vm.h"
+#include "virtio/virtio.h"
 
 #include <errno.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
-#define NET_ID_MAX     15
-#define VSOCK_PATH_MAX 96 /* sun_path is 108 bytes; "_4294967295" must still fit */
-
-static int net_name_ok(const char *s, size_t max)
+/* The field of @body the word @word sets; NULL for an unknown word. */
+static const char *word_field(const char *const (*map)[2], const char *word)
 {
-	if (!*s || strlen(s) > max)
-		return 0;
-	for (; *s; s++)
-		if (*s <= ' ' || *s > '~' || *s == '/' || *s == ':')
-			return 0;
-	return 1;
+	for (; (*map)[0]; map++)
+		if (strcmp((*map)[0], word) == 0)
+			return (*map)[1];
+	return NULL;
 }
 
-static int net_key(struct net_config *n, const char *word, char *val, char *err, size_t errlen)
+/*
+ * The words of option @name into @body through @map (word, field); a bare
+ * first word is @bare's field. -EINVAL with @err for an unknown word.
+ */
+static int option_body(const char *name, char *arg, const char *const (*map)[2], const char *bare,
+		       const char *usage, json_object *body, char *err, size_t errlen)
 {
-	if (strcmp(word, "tap") == 0 && val) {
-		if (!net_name_ok(val, IFNAMSIZ - 1)) {
-			snprintf(err, errlen,
-				 "--net tap '%s' is not an interface name (1..%d "
-				 "characters, no spaces, '/' or ':')",
-				 val, IFNAMSIZ - 1);
-			return -EINVAL;
-		}
-		n->tap = val;
-	} else if (strcmp(word, "mac") == 0 && val) {
-		if (parse_mac(val, n->mac) < 0) {
-			snprintf(err, errlen,
-				 "--net mac '%s' is not a unicast MAC address "
-				 "(like 52:54:00:12:34:56)",
-				 val);
-			return -EINVAL;
-		}
-		n->has_mac = true;
-	} else if (strcmp(word, "id") == 0 && val) {
-		if (!net_name_ok(val, NET_ID_MAX)) {
-			snprintf(err, errlen,
-				 "--net id '%s' must be 1..%d printable characters "
-				 "without spaces, '/' or ':'",
-				 val, NET_ID_MAX);
-			return -EINVAL;
-		}
-		n->id = val;
-	} else {
-		snprintf(err, errlen,
-			 "--net: unknown or incomplete '%s%s%s' (use tap=NAME"
-			 "[,mac=MAC][,id=ID])",
-			 word, val ? "=" : "", val ? val : "");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int net_check_unique(const struct vm_config *cfg, const struct net_config *n, char *err,
-			    size_t errlen)
-{
-	for (unsigned int i = 0; i < cfg->nnets; i++) {
-		const struct net_config *o = &cfg->nets[i];
-
-		if (strcmp(o->tap, n->tap) == 0) {
-			snprintf(err, errlen, "--net tap '%s' is used twice", n->tap);
-			return -EINVAL;
-		}
-		if (n->id && o->id && strcmp(o->id, n->id) == 0) {
-			snprintf(err, errlen, "--net id '%s' is used twice", n->id);
-			return -EINVAL;
-		}
-		if (n->has_mac && o->has_mac && memcmp(o->mac, n->mac, 6) == 0) {
-			snprintf(err, errlen, "--net: two interfaces with the same MAC");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
-{
-	struct net_config n = {0};
 	struct kv_option o;
+	const char *field;
 	char *key, *val;
 	int ret;
 
-	if (cfg->nnets >= VM_MAX_NETS) {
-		snprintf(err, errlen, "at most %d --net options", VM_MAX_NETS);
-		return -EINVAL;
-	}
-	kv_option_start(&o, "--net", arg);
+	kv_option_start(&o, name, arg);
 	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
-		if (o.nwords == 1 && !val) {
-			if (!net_name_ok(key, IFNAMSIZ - 1)) {
-				snprintf(err, errlen, "--net tap '%s' is not an interface name",
-					 key);
-				return -EINVAL;
-			}
-			n.tap = key;
-		} else if (net_key(&n, key, val, err, errlen) < 0) {
+		field = o.nwords == 1 && !val ? bare : NULL;
+		if (val && *val)
+			field = word_field(map, key);
+		if (!field) {
+			snprintf(err, errlen, "%s: unknown or incomplete '%s%s%s' (use %s)", name,
+				 key, val ? "=" : "", val ? val : "", usage);
+			return -EINVAL;
+		}
+		json_object_object_add(body, field, json_object_new_string(val ? val : key));
+	}
+	return ret;
+}
+
+static bool has(json_object *body, const char *field)
+{
+	return json_object_object_get_ex(body, field, NULL);
+}
+
+/* The interface's id: id=, or "netN" by its place. A second --net with it is refused. */
+static int net_id(const struct vmcfg *c, json_object *body, char *err, size_t errlen)
+{
+	json_object *v = NULL;
+	char def[16];
+
+	if (!json_object_object_get_ex(body, "iface_id", &v)) {
+		virtio_net_default_id(c->nnets, def, sizeof(def));
+		json_object_object_add(body, "iface_id", v = json_object_new_string(def));
+	}
+	for (unsigned int i = 0; v && i < c->nnets; i++) {
+		if (strcmp(c->nets[i].iface_id, json_object_get_string(v)) == 0) {
+			snprintf(err, errlen, "--net id '%s' is used twice",
+				 json_object_get_string(v));
 			return -EINVAL;
 		}
 	}
-	if (ret < 0)
-		return ret;
-	if (!n.tap) {
-		snprintf(err, errlen, "--net needs tap=NAME");
-		return -EINVAL;
-	}
-	if (net_check_unique(cfg, &n, err, errlen) < 0)
-		return -EINVAL;
-	cfg->nets[cfg->nnets++] = n;
 	return 0;
 }
 
-static int vsock_key(struct vsock_config *v, const char *word, char *val, char *err, size_t errlen)
+/* Hand @body to a section setter; its reason becomes @name's. */
+static int apply(int ret, const char *name, const char *why, char *err, size_t errlen)
 {
+	if (ret < 0)
+		snprintf(err, errlen, "%s: %s", name, why);
+	return ret < 0 ? -EINVAL : 0;
+}
+
+int net_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
+{
+	static const char *const map[][2] = {
+	    {"tap", "host_dev_name"}, {"mac", "guest_mac"}, {"id", "iface_id"}, {NULL, NULL}};
+	json_object *body = json_object_new_object();
+	char why[VMCFG_ERR_LEN];
+	int ret = option_body("--net", arg, map, "host_dev_name", "tap=NAME[,mac=MAC][,id=ID]",
+			      body, err, errlen);
+
+	if (ret == 0 && !has(body, "host_dev_name")) {
+		snprintf(err, errlen, "--net needs tap=NAME");
+		ret = -EINVAL;
+	}
+	if (ret == 0)
+		ret = net_id(c, body, err, errlen);
+	if (ret == 0)
+		ret = apply(vmcfg_net(c, NULL, body, false, why), "--net", why, err, errlen);
+	json_object_put(body);
+	return ret;
+}
+
+/* cid=N as the integer guest_cid. */
+static int vsock_cid(json_object *body, char *err, size_t errlen)
+{
+	json_object *v = NULL;
 	uint64_t cid;
 
-	if (strcmp(word, "cid") == 0 && val) {
-		if (parse_uint(val, 3, UINT32_MAX - 1, &cid) < 0) {
-			snprintf(err, errlen,
-				 "--vsock cid '%s' must be a number from 3 to %u "
-				 "(0-2 are reserved, 2 is the host)",
-				 val, UINT32_MAX - 1);
-			return -EINVAL;
-		}
-		v->cid = (uint32_t)cid;
-	} else if ((strcmp(word, "socket") == 0 || strcmp(word, "path") == 0) && val && *val) {
-		if (strlen(val) > VSOCK_PATH_MAX) {
-			snprintf(err, errlen, "--vsock socket path longer than %d bytes",
-				 VSOCK_PATH_MAX);
-			return -EINVAL;
-		}
-		v->uds_path = val;
-	} else {
+	if (!json_object_object_get_ex(body, "guest_cid", &v))
+		return 0;
+	if (parse_uint(json_object_get_string(v), VIRTIO_VSOCK_CID_MIN, VIRTIO_VSOCK_CID_MAX,
+		       &cid) < 0) {
 		snprintf(err, errlen,
-			 "--vsock: unknown or incomplete '%s%s%s' (use cid=N,"
-			 "socket=PATH)",
-			 word, val ? "=" : "", val ? val : "");
+			 "--vsock cid '%s' must be a number from %u to %u (0-2 are reserved, 2 is "
+			 "the host)",
+			 json_object_get_string(v), VIRTIO_VSOCK_CID_MIN, VIRTIO_VSOCK_CID_MAX);
 		return -EINVAL;
 	}
+	json_object_object_add(body, "guest_cid", json_object_new_int64((int64_t)cid));
 	return 0;
 }
 
-int vsock_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+int vsock_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
 {
-	struct vsock_config v = {0};
-	struct kv_option o;
-	char *key, *val;
-	int ret;
+	static const char *const map[][2] = {
+	    {"cid", "guest_cid"}, {"socket", "uds_path"}, {"path", "uds_path"}, {NULL, NULL}};
+	json_object *body = json_object_new_object();
+	char why[VMCFG_ERR_LEN];
+	int ret = 0;
 
-	if (cfg->vsock.cid) {
+	if (c->has_vsock) {
 		snprintf(err, errlen, "only one --vsock");
-		return -EINVAL;
+		ret = -EINVAL;
 	}
-	kv_option_start(&o, "--vsock", arg);
-	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0)
-		if (vsock_key(&v, key, val, err, errlen) < 0)
-			return -EINVAL;
-	if (ret < 0)
-		return ret;
-	if (!v.cid || !v.uds_path) {
+	if (ret == 0)
+		ret =
+		    option_body("--vsock", arg, map, NULL, "cid=N,socket=PATH", body, err, errlen);
+	if (ret == 0 && (!has(body, "guest_cid") || !has(body, "uds_path"))) {
 		snprintf(err, errlen, "--vsock needs cid=N and socket=PATH");
-		return -EINVAL;
+		ret = -EINVAL;
 	}
-	cfg->vsock = v;
-	return 0;
+	if (ret == 0)
+		ret = vsock_cid(body, err, errlen);
+	if (ret == 0)
+		ret = apply(vmcfg_vsock(c, body, why), "--vsock", why, err, errlen);
+	json_object_put(body);
+	return ret;
 }

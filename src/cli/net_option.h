@@ -8,24 +8,26 @@
 
 #include <stddef.h>
 
-struct vm_config;
+struct vmcfg;
 
 /*
- * net_option_parse - add the interface @arg describes to @cfg. @arg is
- * split in place and must outlive @cfg, as argv does. A bare first word
- * without "=" is the TAP name. Returns 0, or -EINVAL with a one-line reason
- * in @err (@errlen bytes): no tap, a bad or multicast MAC, an id used twice,
- * more than VM_MAX_NETS interfaces. Never opens the TAP: vm_create does.
+ * net_option_parse - add the interface @arg describes to @c through
+ * vmcfg_net, as PUT /network-interfaces would: tap= is host_dev_name,
+ * mac= guest_mac, id= iface_id (default "netN", N its place). A bare first
+ * word without "=" is the TAP name. @arg is split in place. Returns 0, or
+ * -EINVAL with a one-line reason in @err (@errlen bytes), @c unchanged: no
+ * tap, a bad or multicast MAC, a TAP, MAC or id used twice, more than
+ * VM_MAX_NETS interfaces. Never opens the TAP: vm_create does.
  */
-int net_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+int net_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /*
- * vsock_option_parse - the vsock device @arg describes: a CID from 3 to
- * 2^32-2 and a socket path that fits a sockaddr_un with a "_PORT" suffix.
- * Same conventions as net_option_parse; a second --vsock is refused.
+ * vsock_option_parse - the vsock device @arg describes, through
+ * vmcfg_vsock (cid= is guest_cid, socket= uds_path). Same conventions as
+ * net_option_parse; a second --vsock is refused.
  */
-int vsock_option_parse(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+int vsock_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

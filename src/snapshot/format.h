@@ -24,6 +24,12 @@
 
 #define SNAP_FORMAT_NAME    "banyan-snapshot"
 #define SNAP_FORMAT_VERSION 1
+/*
+ * The config section's version byte (docs/snapshot-format.md): 1 the
+ * machine in binary fields, 2 added disk overlays, 3 the machine as its
+ * JSON document (GET /vm/config). 1 and 2 are still read.
+ */
+#define SNAP_CONFIG_VERSION 3
 #define SNAP_MANIFEST	    "manifest.json"
 #define SNAP_MEMORY_FILE    "memory"
 /* The copy of disk vdX's overlay, with the VM's state (printf: the letter). */

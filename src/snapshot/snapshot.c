@@ -6,13 +6,14 @@
  */
 #include "snapshot/snapshot.h"
 
+#include "api/vmcfg.h" /* the machine's document; moves to a lower layer later */
 #include "snapshot/store.h"
 #include "util/log.h"
+#include "virtio/virtio.h"
 #include "vmm/arch.h"
 #include "vmm/dirty_log.h"
 #include "vmm/state.h"
 #include "vmm/vcpu.h"
-#include "vmm/vm_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MAX_STRING  (64U << 10)
 #define MAX_DEVICES 256
 
 struct snapshot_image {
@@ -30,9 +32,9 @@ struct snapshot_image {
 	char (*dirs)[PATH_MAX];
 	struct snap_manifest *m;
 	char mem_path[PATH_MAX];
-	struct vm_config cfg;
-	/* The strings cfg points to: recorded ones, and the operator's overlay prefix. */
-	struct vm_config_strings strs;
+	struct vmcfg doc;     /* the machine, as the snapshot records it */
+	struct vm_config cfg; /* built from doc */
+	char *overlay_prefix; /* the operator's, for cfg.inst (owned) */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
@@ -283,9 +285,25 @@ static int write_state_section(struct snap_writer *w, const char *name,
 	return ret;
 }
 
+/* The config section: its version byte, then the machine's JSON document (GET /vm/config). */
 static int config_save(struct vm *vm, struct state_io *io)
 {
-	return vm_config_state(io, &vm->cfg, NULL);
+	uint8_t version = SNAP_CONFIG_VERSION;
+	json_object *doc = vm->cfg.doc ? vmcfg_to_json(vm->cfg.doc) : NULL;
+	const char *text = NULL;
+	size_t len = 0;
+
+	if (doc)
+		text = json_object_to_json_string_length(doc, JSON_C_TO_STRING_PRETTY, &len);
+	state_u8(io, &version);
+	if (!text)
+		io->err = vm->cfg.doc ? -ENOMEM : -EINVAL;
+	else if (len > VMCFG_MAX_BODY) /* what a reader accepts */
+		io->err = -EFBIG;
+	else
+		state_bytes(io, (void *)(uintptr_t)text, len);
+	json_object_put(doc);
+	return io->err;
 }
 
 /*
@@ -506,26 +524,184 @@ static int open_chain(struct snapshot_image *img, const char *dir, bool verify, 
 	return 0;
 }
 
+/* A string of config versions 1 and 2 (u32 length, UINT32_MAX: none), given to the document. */
+static void legacy_str(struct state_io *io, char **out)
+{
+	uint32_t len = 0;
+
+	state_u32(io, &len);
+	if (io->err || len == UINT32_MAX)
+		return;
+	if (len > MAX_STRING) {
+		io->err = -EBADMSG;
+		return;
+	}
+	*out = calloc(1, len + 1);
+	if (!*out) {
+		io->err = -ENOMEM;
+		return;
+	}
+	state_bytes(io, *out, len);
+}
+
+/* A field a legacy config may lack (a derived id), as the device derives it. */
+static void legacy_default(struct state_io *io, char **out, const char *def)
+{
+	if (!io->err && !*out && !(*out = strdup(def)))
+		io->err = -ENOMEM;
+}
+
+static void legacy_disks(struct state_io *io, struct snapshot_image *img, uint8_t version)
+{
+	struct vmcfg *c = &img->doc;
+	uint8_t n = 0;
+	char id[32];
+
+	state_u8(io, &n);
+	if (!io->err && n > VM_MAX_DISKS)
+		io->err = -EBADMSG;
+	for (unsigned int i = 0; i < n && !io->err; i++) {
+		struct vmcfg_drive *d = &c->drives[c->ndrives++];
+		uint8_t cache = 0;
+
+		legacy_str(io, &d->path_on_host);
+		legacy_str(io, &d->drive_id);
+		state_bool(io, &d->is_read_only);
+		state_u8(io, &cache);
+		if (version >= 2)
+			legacy_str(io, &d->overlay_path);
+		snprintf(d->cache_type, sizeof(d->cache_type), cache ? "Direct" : "Writeback");
+		snprintf(d->io_engine, sizeof(d->io_engine), "Sync");
+		virtio_blk_default_id(i, id, sizeof(id));
+		legacy_default(io, &d->drive_id, id);
+		legacy_default(io, &d->path_on_host, "");
+	}
+}
+
+static void legacy_nets(struct state_io *io, struct snapshot_image *img)
+{
+	struct vmcfg *c = &img->doc;
+	uint8_t n = 0, mac[6];
+	char id[16];
+
+	state_u8(io, &n);
+	if (!io->err && n > VM_MAX_NETS)
+		io->err = -EBADMSG;
+	for (unsigned int i = 0; i < n && !io->err; i++) {
+		struct vmcfg_net *net = &c->nets[c->nnets++];
+		bool has_mac = false;
+
+		legacy_str(io, &net->host_dev_name);
+		legacy_str(io, &net->iface_id);
+		state_bytes(io, mac, sizeof(mac));
+		state_bool(io, &has_mac);
+		virtio_net_default_id(i, id, sizeof(id));
+		legacy_default(io, &net->iface_id, id);
+		legacy_default(io, &net->host_dev_name, "");
+		if (!io->err && has_mac &&
+		    asprintf(&net->guest_mac, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+			     mac[2], mac[3], mac[4], mac[5]) < 0) {
+			net->guest_mac = NULL;
+			io->err = -ENOMEM;
+		}
+	}
+	state_u32(io, &c->vsock_cid);
+	legacy_str(io, &c->vsock_uds_path);
+	c->has_vsock = c->vsock_cid != 0;
+}
+
+/*
+ * Config versions 1 and 2 (binary fields), read into the machine's
+ * document: the command line recorded there is the one the VM booted with
+ * (a root device's root= included), so it becomes boot_args as it is.
+ */
+static int legacy_config(struct state_io *io, struct snapshot_image *img)
+{
+	struct vmcfg *c = &img->doc;
+	uint8_t version = 0, on_reboot = 0;
+	uint64_t mem = 0;
+
+	state_u8(io, &version);
+	state_u32(io, &c->vcpu_count);
+	state_u64(io, &mem);
+	state_u8(io, &on_reboot);
+	state_bool(io, &c->no_irqchip);
+	legacy_str(io, &c->kernel_image_path);
+	legacy_str(io, &c->initrd_path);
+	legacy_str(io, &c->boot_args);
+	legacy_disks(io, img, version);
+	state_bool(io, &c->entropy);
+	legacy_nets(io, img);
+	if (!io->err && (on_reboot > ON_REBOOT_RESTART || mem % (1 << 20)))
+		io->err = -EBADMSG;
+	c->mem_size_mib = mem >> 20;
+	c->on_reboot = on_reboot ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
+	return io->err ?: state_io_finish(io);
+}
+
+/*
+ * Config version 3: the machine's JSON document, checked as a --config file
+ * is. The logger and metrics files were the snapshotted process's: a
+ * restored VM has its own (--log-file), so they are dropped.
+ */
+static int json_config(struct snapshot_image *img, const uint8_t *buf, size_t len, char *why)
+{
+	json_object *doc = NULL;
+	int ret = vmcfg_parse((const char *)buf, len, &doc, why);
+
+	if (ret == 0)
+		ret = vmcfg_document(&img->doc, doc, why);
+	json_object_put(doc);
+	free(img->doc.log_path);
+	free(img->doc.metrics_path);
+	img->doc.log_path = img->doc.metrics_path = NULL;
+	img->doc.log_level[0] = '\0';
+	return ret;
+}
+
+/* The config section, of any version still read, into img->doc. */
+static int read_config(struct snapshot_image *img, const uint8_t *buf, size_t len, const char *dir,
+		       char *err)
+{
+	char why[VMCFG_ERR_LEN] = "";
+	struct state_io io;
+	uint8_t version = len ? buf[0] : 0;
+	int ret;
+
+	if (version == SNAP_CONFIG_VERSION) {
+		ret = json_config(img, buf + 1, len - 1, why);
+	} else if (version == 1 || version == 2) {
+		state_io_loader(&io, buf, len);
+		ret = legacy_config(&io, img);
+	} else {
+		return fail(err, "%s: the config section is %s", dir,
+			    version ? "of a newer version" : "malformed"),
+		       version ? -EPROTO : -EBADMSG;
+	}
+	if (ret < 0)
+		return fail(err, "%s: the config section is malformed%s%s", dir, why[0] ? ": " : "",
+			    why),
+		       ret == -ENOMEM ? ret : -EBADMSG;
+	return 0;
+}
+
 static int decode_config(struct snapshot_image *img, char *err)
 {
 	const struct snap_manifest *top = &img->m[img->depth - 1];
 	const char *dir = img->dirs[img->depth - 1];
-	struct state_io io;
+	char why[VMCFG_ERR_LEN];
 	uint8_t *buf;
 	size_t len;
 	int ret = snap_read_section(dir, top, "config", &buf, &len, err);
 
 	if (ret < 0)
 		return ret;
-	state_io_loader(&io, buf, len);
-	ret = vm_config_state(&io, &img->cfg, &img->strs);
-	if (ret == 0)
-		ret = state_io_finish(&io);
+	ret = read_config(img, buf, len, dir, err);
 	free(buf);
+	if (ret == 0 && vmcfg_to_vm_config(&img->doc, &img->cfg, why) < 0)
+		ret = (fail(err, "%s: the config section is malformed: %s", dir, why), -EBADMSG);
 	if (ret < 0)
-		return fail(err, "%s: the config section is %s", dir,
-			    ret == -EPROTO ? "of a newer version" : "malformed"),
-		       ret;
+		return ret;
 	if (img->cfg.mem_size != top->mem_size || img->cfg.ncpus != top->ncpus ||
 	    img->cfg.ncpus == 0 || img->cfg.ncpus > VM_MAX_CPUS)
 		return fail(err, "%s: the config section disagrees with the manifest", dir),
@@ -550,6 +726,7 @@ int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **o
 	*out = NULL;
 
 	if (img) {
+		vmcfg_init(&img->doc);
 		img->dirs = calloc(SNAP_MAX_CHAIN, sizeof(*img->dirs));
 		img->m = calloc(SNAP_MAX_CHAIN, sizeof(*img->m));
 	}
@@ -574,6 +751,11 @@ const struct vm_config *snapshot_config(const struct snapshot_image *img)
 	return &img->cfg;
 }
 
+const struct vmcfg *snapshot_document(const struct snapshot_image *img)
+{
+	return &img->doc;
+}
+
 const struct snap_manifest *snapshot_manifest(const struct snapshot_image *img)
 {
 	return &img->m[img->depth - 1];
@@ -583,7 +765,8 @@ void snapshot_close(struct snapshot_image *img)
 {
 	if (!img)
 		return;
-	vm_config_strings_free(&img->strs);
+	free(img->overlay_prefix);
+	vmcfg_free(&img->doc);
 	free(img->dirs);
 	free(img->m);
 	free(img);
@@ -643,9 +826,11 @@ int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *ov
 	inst->clone = index >= 0;
 	inst->clone_index = index >= 0 ? (unsigned int)index : 0;
 	inst->overlay_prefix = NULL;
-	if (overlay_prefix &&
-	    !(inst->overlay_prefix = vm_config_string(&img->strs, overlay_prefix)))
+	free(img->overlay_prefix);
+	img->overlay_prefix = NULL;
+	if (overlay_prefix && !(img->overlay_prefix = strdup(overlay_prefix)))
 		return fail(err, "out of memory"), -ENOMEM;
+	inst->overlay_prefix = img->overlay_prefix;
 	return 0;
 }
 

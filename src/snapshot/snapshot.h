@@ -64,6 +64,16 @@ int snapshot_open(const char *dir, bool verify_memory, struct snapshot_image **o
 /* snapshot_config - the machine the snapshot was taken of (owned by @img). */
 const struct vm_config *snapshot_config(const struct snapshot_image *img);
 
+struct vmcfg;
+
+/*
+ * snapshot_document - the same machine as its JSON document (api/vmcfg.h),
+ * which the snapshot records and snapshot_config is built from (owned by
+ * @img). A clone's own names are not in it: its devices derive them from
+ * the restore instance (device.h, struct dev_instance).
+ */
+const struct vmcfg *snapshot_document(const struct snapshot_image *img);
+
 /* snapshot_manifest - the manifest of the snapshot @img restores (the chain's top). */
 const struct snap_manifest *snapshot_manifest(const struct snapshot_image *img);
 

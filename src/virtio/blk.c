@@ -28,7 +28,6 @@
 #define BLK_SEG_MAX	 254		   /* data segments per request (as QEMU) */
 #define BLK_CHAIN_MAX	 (BLK_SEG_MAX + 2) /* plus header and status */
 #define BLK_SECTOR	 512ULL
-#define BLK_ID_BYTES	 20
 #define BLK_DIRECT_ALIGN 4096 /* cache=none: block size and bounce alignment */
 /*
  * cache=none: bounce-buffer bytes one disk may hold at once. A request's
@@ -95,7 +94,7 @@ struct blk_req {
 struct virtio_blk {
 	struct virtio_dev vdev;
 	char name[8]; /* "vda" */
-	char serial[BLK_ID_BYTES + 1];
+	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	int fd;
 	struct blk_overlay *overlay; /* NULL: fd is the disk; else fd is its base */
 	char *overlay_path;	     /* where the overlay lives (owned); NULL: none */
@@ -364,8 +363,8 @@ static int blk_start(struct virtio_blk *blk, struct blk_req *r, const struct blk
 		blk_submit(blk, r);
 		return -1;
 	case VIRTIO_BLK_T_GET_ID:
-		r->used_len =
-		    1 + (uint32_t)iov_from_buf(r->data, r->ndata, 0, blk->serial, BLK_ID_BYTES);
+		r->used_len = 1 + (uint32_t)iov_from_buf(r->data, r->ndata, 0, blk->serial,
+							 VIRTIO_BLK_ID_BYTES);
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
@@ -788,6 +787,11 @@ static int blk_overlay_place(struct virtio_blk *blk, const struct disk_config *d
 	return blk->overlay_path ? 0 : -ENOMEM;
 }
 
+void virtio_blk_default_id(unsigned int index, char *buf, size_t len)
+{
+	snprintf(buf, len, "banyan-vd%c", 'a' + (int)index);
+}
+
 static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsigned int index,
 		    const struct dev_instance *inst)
 {
@@ -796,7 +800,7 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 	snprintf(blk->name, sizeof(blk->name), "vd%c", 'a' + (int)index);
 	snprintf(blk->serial, sizeof(blk->serial), "%s", disk->id ? disk->id : "");
 	if (!disk->id)
-		snprintf(blk->serial, sizeof(blk->serial), "banyan-%s", blk->name);
+		virtio_blk_default_id(index, blk->serial, sizeof(blk->serial));
 	blk->read_only = disk->read_only;
 	ret = blk_overlay_place(blk, disk, inst);
 	if (ret < 0)

@@ -448,6 +448,11 @@ static const struct virtio_dev_ops virtio_net_ops = {
 
 /* --- the host side --- */
 
+void virtio_net_default_id(unsigned int index, char *buf, size_t len)
+{
+	snprintf(buf, len, "net%u", index);
+}
+
 void virtio_net_default_mac(const char *tap, const char *id, uint8_t mac[6])
 {
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over "tap/id" */
@@ -558,7 +563,7 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 	n->epfd = n->wake_fd = -1;
 	snprintf(n->name, sizeof(n->name), "%s", cfg->id ? cfg->id : "");
 	if (!cfg->id)
-		snprintf(n->name, sizeof(n->name), "net%u", index);
+		virtio_net_default_id(index, n->name, sizeof(n->name));
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", cfg->tap ? cfg->tap : "");
 	n->vdev = (struct virtio_dev){.ops = &virtio_net_ops, .id = n->name, .event_fd = -1};
 	if (net_setup_fds(n) < 0) {

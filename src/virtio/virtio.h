@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/un.h>
 
 #include "virtio/virtqueue.h"
 #include "vmm/device.h"
@@ -149,6 +150,15 @@ void virtio_config_bytes(const void *cfg, uint64_t size, uint64_t offset, void *
 /* The devices. Each returns NULL after logging one line on failure. */
 struct disk_config;
 
+/* GET_ID answers 20 bytes: a disk's serial is the first 20 bytes of its id. */
+#define VIRTIO_BLK_ID_BYTES 20
+
+/*
+ * virtio_blk_default_id - the id (serial) of disk @index configured
+ * without one: "banyan-vda", "banyan-vdb", ... into @buf (@len bytes).
+ */
+void virtio_blk_default_id(unsigned int index, char *buf, size_t len);
+
 /*
  * virtio_blk_create - a block device on the raw image @disk->path, opened
  * now (read-only with @disk->read_only, O_DIRECT with cache=none). @index
@@ -171,6 +181,22 @@ struct virtio_dev *virtio_rng_create(void);
 
 struct net_config;
 struct vsock_config;
+
+/*
+ * virtio_net_default_id - the id of interface @index configured without
+ * one: "net0", "net1", ... into @buf (@len bytes).
+ */
+void virtio_net_default_id(unsigned int index, char *buf, size_t len);
+
+/* A guest CID: 0-2 are reserved (2 is the host), and 2^32-1 is VMADDR_CID_ANY. */
+#define VIRTIO_VSOCK_CID_MIN 3U
+#define VIRTIO_VSOCK_CID_MAX (UINT32_MAX - 1)
+/*
+ * The longest vsock socket path: a guest connecting to port P reaches
+ * "PATH_P", which must still fit a sockaddr_un's sun_path (with its NUL) for the largest port,
+ * "_4294967295".
+ */
+#define VIRTIO_VSOCK_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof("_4294967295"))
 
 /*
  * virtio_net_create - a network card on the existing TAP @net->tap, opened

@@ -148,8 +148,8 @@ struct vsock_rst {
 
 struct virtio_vsock {
 	struct virtio_dev vdev;
-	uint64_t cid;  /* config space: guest_cid */
-	char path[97]; /* at most 96 bytes: PATH_4294967295 fits a sun_path */
+	uint64_t cid; /* config space: guest_cid */
+	char path[VIRTIO_VSOCK_PATH_MAX + 1];
 	int listen_fd;
 	int epfd; /* vdev.event_fd */
 	int wake_fd;
@@ -1137,7 +1137,7 @@ struct virtio_dev *virtio_vsock_create(const struct vsock_config *config,
 	v->cid = cfg->cid;
 	v->next_port = VSOCK_FIRST_PORT;
 	v->handshake_ms = cfg->handshake_ms ? cfg->handshake_ms : VSOCK_HANDSHAKE_MS;
-	if (cfg->cid < 3 || cfg->cid == UINT32_MAX || !cfg->uds_path ||
+	if (cfg->cid < VIRTIO_VSOCK_CID_MIN || cfg->cid > VIRTIO_VSOCK_CID_MAX || !cfg->uds_path ||
 	    strlen(cfg->uds_path) >= sizeof(v->path)) {
 		log_error("vsock: bad configuration (CID %u, socket %s)", cfg->cid,
 			  cfg->uds_path ? cfg->uds_path : "(none)");

@@ -17,6 +17,14 @@
 
 #define VM_MAX_CPUS 254 /* xAPIC IDs 0..253; 255 is broadcast */
 
+/*
+ * Guest RAM, in whole MiB: at least what the boot structures, a kernel and
+ * its initrd need below the device hole; at most 1 TiB, the most the
+ * snapshot format accepts and the memory map is laid out for.
+ */
+#define VM_MEM_MIN (32ULL << 20)
+#define VM_MEM_MAX (1ULL << 40)
+
 enum on_reboot {
 	ON_REBOOT_EXIT,	   /* the guest's reboot ends the process with status 0 */
 	ON_REBOOT_RESTART, /* a fresh VM boots from the same configuration */
@@ -31,7 +39,7 @@ enum disk_cache {
 
 struct disk_config {
 	const char *path;
-	const char *id; /* GET_ID serial, /dev/disk/by-id; NULL: derived */
+	const char *id; /* GET_ID serial (its first 20 bytes), /dev/disk/by-id; NULL: derived */
 	bool read_only;
 	enum disk_cache cache;
 	/* Copy-on-write overlay file: @path is then only read (virtio/blk_overlay.h). */
@@ -57,11 +65,16 @@ struct vsock_config {
 	unsigned int handshake_ms;
 };
 
+struct vmcfg;
+
 /*
- * The whole machine as configured. Strings are not owned: whoever fills the
- * config (argv, a config file, the API) keeps them alive while the VM exists.
+ * The whole machine as the VMM runs it, built from the machine's one
+ * description, the JSON document (struct vmcfg, api/vmcfg.h), by
+ * vmcfg_to_vm_config. Strings are not owned: they point into that
+ * document, which lives as long as the VM.
  */
 struct vm_config {
+	const struct vmcfg *doc; /* what this was built from: snapshots record it */
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
 	const char *cmdline;
