@@ -12,6 +12,7 @@
 
 #include "util/file.h"
 #include "util/log.h"
+#include "vmm/vm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -805,7 +806,7 @@ static int parse_memory(json_object *mem, struct snap_manifest *m, char *err)
 	    crc > UINT32_MAX)
 		return fail(err, "manifest: the memory entry is malformed"), -EBADMSG;
 	m->mem_crc = (uint32_t)crc;
-	if (m->mem_size == 0 || m->mem_size % SNAP_PAGE || m->mem_size > (1ULL << 40) ||
+	if (m->mem_size == 0 || m->mem_size % SNAP_PAGE || m->mem_size > VM_MEM_MAX ||
 	    m->mem_pages_data > m->mem_pages_present ||
 	    m->mem_pages_present > m->mem_size / SNAP_PAGE)
 		return fail(err, "manifest: memory sizes are inconsistent"), -EBADMSG;
@@ -851,7 +852,7 @@ static int parse_manifest(json_object *o, struct snap_manifest *m, char *err)
 	    !get_str(o, "type", type, sizeof(type)) ||
 	    (strcmp(type, "full") && strcmp(type, "diff")) || !get_u64(o, "created", &m->created) ||
 	    !get_str(o, "vmm_version", m->vmm_version, sizeof(m->vmm_version)) ||
-	    !get_u64(o, "vcpus", &ncpus) || ncpus == 0 || ncpus > 254)
+	    !get_u64(o, "vcpus", &ncpus) || ncpus == 0 || ncpus > VM_MAX_CPUS)
 		return fail(err, "manifest: id, type, created, vmm_version or vcpus is malformed"),
 		       -EBADMSG;
 	m->ncpus = (uint32_t)ncpus;

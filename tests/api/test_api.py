@@ -971,6 +971,49 @@ def part_vm():
            {"action_type": "InstanceStart"})
     tap(v3.wait(20) == 0 and "hello from a banyan test guest" in v3.output(),
         "the retried VM ran and powered off")
+    vm_cli_config()
+
+
+def vm_cli_config():
+    """GET /vm/config of a VM started by options is exactly what the options asked for."""
+    counter = os.path.join(GUESTS, "counter.elf")
+    d1, d2 = os.path.join(TMP, "d1.img"), os.path.join(TMP, "d2.img")
+    for d in (d1, d2):
+        with open(d, "wb") as f:
+            f.truncate(1 << 20)
+    vs = os.path.join(TMP, "cli-v.sock")
+    v = Vmm("cli", "--kernel", counter, "--cpus", "2", "--memory", "64",
+            "--disk", d1 + ",ro", "--disk", "path=%s,id=data,cache=none" % d2, "--rng",
+            "--on-reboot", "restart", "--vsock", "cid=9,socket=" + vs)
+    tap(wait_for(lambda: ticks(v) >= 2), "a VM started by options runs", v.stderr())
+    st, conf = v.req("GET", "/vm/config")
+    drive = {"partuuid": None, "is_root_device": False, "rate_limiter": None, "io_engine": "Sync"}
+    want = {
+        "balloon": None, "cpu-config": None, "logger": None, "metrics": None, "mmds-config": None,
+        "boot-source": {"kernel_image_path": counter, "initrd_path": None, "boot_args": None},
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 64, "smt": False,
+                           "track_dirty_pages": False, "huge_pages": "None", "on_reboot": "Restart"},
+        "drives": [dict(drive, drive_id="banyan-vda", path_on_host=d1, is_read_only=True,
+                        cache_type="Writeback"),
+                   dict(drive, drive_id="data", path_on_host=d2, is_read_only=False,
+                        cache_type="Direct")],
+        "network-interfaces": [],
+        "vsock": {"guest_cid": 9, "uds_path": vs},
+        "entropy": {},
+    }
+    tap(st == 200 and conf == want, "GET /vm/config of a CLI-started VM is what the options said",
+        "%r\n%r" % (conf, want))
+    v.req("PUT", "/banyan/v1/stop")
+    tap(v.wait(20) == 0, "stop the CLI-started VM: exit 0")
+    cfgf = os.path.join(TMP, "cli.json")
+    with open(cfgf, "w") as f:
+        json.dump(conf, f)
+    v2 = Vmm("cli-again", "--config", cfgf)
+    tap(wait_for(lambda: ticks(v2) >= 2), "its document boots with --config", v2.stderr())
+    st, conf2 = v2.req("GET", "/vm/config")
+    tap(conf2 == conf, "... as the same machine", "%r\n%r" % (conf, conf2))
+    v2.req("PUT", "/banyan/v1/stop")
+    tap(v2.wait(20) == 0, "stop the --config VM: exit 0")
 
 
 def main():

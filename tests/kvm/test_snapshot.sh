@@ -169,6 +169,39 @@ restore rg2 "$T/store/grand"
 check "grandchild restores the same after the merge" test "$(first_count "$T/rg2.out")" = "$g"
 check "snapshot verify checks the memory too" "$BANYAN" snapshot verify "$T/store/grand"
 
+# The config section is the machine's JSON document (version byte 3), and
+# a snapshot written with the binary config of version 2 still restores.
+check "config.state is version 3 with the machine's JSON document" python3 - "$T/store/base/config.state" \
+	"$GUESTS/memcount.elf" <<'EOF'
+import json, sys
+b = open(sys.argv[1], "rb").read()
+doc = json.loads(b[1:])
+sys.exit(not (b[0] == 3 and doc["boot-source"]["kernel_image_path"] == sys.argv[2]
+              and doc["machine-config"]["vcpu_count"] == 1))
+EOF
+cp -a "$T/store/base" "$T/v2"
+python3 - "$T/v2" "$GUESTS/memcount.elf" <<'EOF'
+import json, struct, sys, zlib
+d, kernel = sys.argv[1], sys.argv[2].encode()
+m = json.load(open(d + "/manifest.json"))
+s = lambda b: struct.pack("<I", len(b)) + b
+none = struct.pack("<I", 0xffffffff)
+sec = (struct.pack("<BIQBB", 2, m["vcpus"], m["memory"]["size"], 0, 0) + s(kernel) + none
+       + s(b"console=ttyS0 v2") + struct.pack("<BBBI", 0, 0, 0, 0) + none)
+open(d + "/config.state", "wb").write(sec)
+for e in m["sections"]:
+    if e["name"] == "config":
+        e["size"], e["crc32"] = len(sec), zlib.crc32(sec)
+json.dump(m, open(d + "/manifest.json", "w"))
+EOF
+restore rv2 "$T/v2" --api-socket "$T/v2.sock" &
+rv2=$!
+wait_for "$T/rv2.out" "^count "
+"$BANYAN" ctl --api-socket "$T/v2.sock" config >"$T/v2.json" 2>&1
+wait "$rv2"
+check "a snapshot with config version 2 restores and continues" test "$(first_count "$T/rv2.out")" = "$b1"
+check "... and GET /vm/config shows its machine" grep -q '"boot_args": *"console=ttyS0 v2"' "$T/v2.json"
+
 # Damaged snapshots are refused before anything runs.
 damaged() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }
 damaged

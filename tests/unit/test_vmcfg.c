@@ -1,0 +1,198 @@
+/*
+ * The machine's one configuration: command-line options fill the JSON
+ * document through the API's section setters, and vmcfg_to_vm_config is
+ * the one way to what the VMM runs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/vmcfg.h"
+#include "cli/disk_option.h"
+#include "cli/net_option.h"
+
+/* Run parser @fn on a copy of @text; returns its result, the reason in @err. */
+static int opt(int (*fn)(struct vmcfg *, char *, char *, size_t), struct vmcfg *c, const char *text,
+	       char *err)
+{
+	char arg[256];
+
+	snprintf(arg, sizeof(arg), "%s", text);
+	err[0] = '\0';
+	return fn(c, arg, err, 512);
+}
+
+static json_object *parse(const char *text)
+{
+	char err[VMCFG_ERR_LEN];
+	json_object *o = NULL;
+
+	assert_int_equal(vmcfg_parse(text, strlen(text), &o, err), 0);
+	return o;
+}
+
+static int setup(void **state)
+{
+	static struct vmcfg c;
+
+	vmcfg_init(&c);
+	*state = &c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	vmcfg_free(*state);
+	return 0;
+}
+
+/* --disk words are the drive's fields; a disk without id= gets its default serial. */
+static void disk_options_fill_drives(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[512];
+
+	assert_int_equal(opt(disk_option_parse, c, "/img/a.raw,ro", err), 0);
+	assert_int_equal(
+	    opt(disk_option_parse, c, "path=/img/b.raw,id=data,cache=none,overlay=/o", err), 0);
+	assert_int_equal(c->ndrives, 2);
+	assert_string_equal(c->drives[0].drive_id, "banyan-vda");
+	assert_string_equal(c->drives[0].path_on_host, "/img/a.raw");
+	assert_true(c->drives[0].is_read_only);
+	assert_string_equal(c->drives[0].cache_type, "Writeback");
+	assert_false(c->drives[0].is_root_device);
+	assert_string_equal(c->drives[1].drive_id, "data");
+	assert_string_equal(c->drives[1].cache_type, "Direct");
+	assert_string_equal(c->drives[1].overlay_path, "/o");
+}
+
+/* A refused --disk leaves the document as it was, with the reason. */
+static void disk_option_errors(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[512];
+
+	assert_int_equal(opt(disk_option_parse, c, "/a,id=x", err), 0);
+	assert_int_equal(opt(disk_option_parse, c, "/b,id=x", err), -EINVAL);
+	assert_string_equal(err, "--disk id 'x' is used twice");
+	assert_int_equal(opt(disk_option_parse, c, "/b,ro,overlay=/o", err), -EINVAL);
+	assert_non_null(strstr(err, "ro and overlay= exclude each other"));
+	assert_int_equal(opt(disk_option_parse, c, "/b,cache=sometimes", err), -EINVAL);
+	assert_non_null(strstr(err, "unknown or incomplete 'cache=sometimes'"));
+	assert_int_equal(opt(disk_option_parse, c, "id=y", err), -EINVAL);
+	assert_string_equal(err, "--disk needs path=FILE");
+	assert_int_equal(opt(disk_option_parse, c, "/b,id=a.b", err), -EINVAL);
+	assert_non_null(strstr(err, "invalid id 'a.b'"));
+	assert_int_equal(c->ndrives, 1);
+	for (unsigned int i = 1; i < VM_MAX_DISKS; i++)
+		assert_int_equal(opt(disk_option_parse, c, "/more", err), 0);
+	assert_int_equal(opt(disk_option_parse, c, "/one-too-many", err), -EINVAL);
+	assert_non_null(strstr(err, "at most 8 drives"));
+}
+
+/* --net and --vsock: ids netN by place; a TAP or MAC used twice is refused (the API's rule too). */
+static void net_and_vsock_options(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[512];
+
+	assert_int_equal(opt(net_option_parse, c, "tap0", err), 0);
+	assert_int_equal(opt(net_option_parse, c, "tap=tap1,mac=52:54:00:12:34:56,id=second", err),
+			 0);
+	assert_string_equal(c->nets[0].iface_id, "net0");
+	assert_null(c->nets[0].guest_mac);
+	assert_string_equal(c->nets[1].host_dev_name, "tap1");
+	assert_string_equal(c->nets[1].guest_mac, "52:54:00:12:34:56");
+	assert_int_equal(opt(net_option_parse, c, "tap=tap0", err), -EINVAL);
+	assert_non_null(strstr(err, "host_dev_name 'tap0' is used twice"));
+	assert_int_equal(opt(net_option_parse, c, "tap=tap2,mac=52:54:00:12:34:56", err), -EINVAL);
+	assert_int_equal(opt(net_option_parse, c, "tap=tap2,id=second", err), -EINVAL);
+	assert_int_equal(opt(net_option_parse, c, "tap=tap2,mac=01:00:5e:00:00:01", err), -EINVAL);
+	assert_non_null(strstr(err, "not a unicast MAC address"));
+	assert_int_equal(c->nnets, 2);
+	assert_int_equal(opt(vsock_option_parse, c, "cid=2,socket=/s", err), -EINVAL);
+	assert_non_null(strstr(err, "from 3 to"));
+	assert_int_equal(opt(vsock_option_parse, c, "cid=3", err), -EINVAL);
+	assert_false(c->has_vsock);
+	assert_int_equal(opt(vsock_option_parse, c, "cid=7,socket=/run/v.sock", err), 0);
+	assert_int_equal(c->vsock_cid, 7);
+	assert_string_equal(c->vsock_uds_path, "/run/v.sock");
+	assert_int_equal(opt(vsock_option_parse, c, "cid=8,socket=/x", err), -EINVAL);
+}
+
+/* The root device is vda whatever order the drives came in; the command line names it. */
+static void root_drive_first_and_conversion(void **state)
+{
+	struct vmcfg *c = *state;
+	struct vm_config cfg = {0};
+	char err[VMCFG_ERR_LEN];
+	json_object *b;
+
+	b = parse("{\"kernel_image_path\": \"/k\"}");
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	assert_int_equal(opt(disk_option_parse, c, "/data", err), 0);
+	b = parse("{\"drive_id\": \"root\", \"path_on_host\": \"/r\", \"is_root_device\": true}");
+	assert_int_equal(vmcfg_drive(c, "root", b, false, err), 0);
+	json_object_put(b);
+	assert_string_equal(c->drives[0].drive_id, "root");
+	assert_int_equal(vmcfg_to_vm_config(c, &cfg, err), 0);
+	assert_ptr_equal(cfg.doc, c);
+	assert_int_equal(cfg.ndisks, 2);
+	assert_string_equal(cfg.disks[0].path, "/r");
+	assert_string_equal(cfg.disks[1].id, "banyan-vda"); /* named when it was the first */
+	assert_string_equal(cfg.cmdline, VMCFG_DEFAULT_BOOT_ARGS " root=/dev/vda rw");
+	assert_int_equal(cfg.ncpus, VMCFG_DEFAULT_VCPUS);
+	assert_int_equal(cfg.mem_size, (uint64_t)VMCFG_DEFAULT_MEM_MIB << 20);
+	assert_int_equal(cfg.on_reboot, ON_REBOOT_EXIT);
+}
+
+/* Banyan's machine-config fields round-trip through the document; a copy is deep. */
+static void machine_banyan_fields_and_copy(void **state)
+{
+	struct vmcfg *c = *state, copy;
+	char err[VMCFG_ERR_LEN];
+	json_object *b = parse("{\"on_reboot\": \"Restart\", \"no_irqchip\": true}"), *doc;
+
+	assert_int_equal(vmcfg_machine(c, b, true, err), 0);
+	json_object_put(b);
+	b = parse("{\"on_reboot\": \"Sometimes\"}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	json_object_put(b);
+	assert_int_equal(c->on_reboot, ON_REBOOT_RESTART);
+	assert_true(c->no_irqchip);
+	b = parse("{\"kernel_image_path\": \"/k\", \"boot_args\": \"quiet\"}");
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	vmcfg_init(&copy);
+	assert_int_equal(vmcfg_copy(&copy, c), 0);
+	assert_ptr_not_equal(copy.kernel_image_path, c->kernel_image_path);
+	vmcfg_free(c);
+	vmcfg_init(c);
+	doc = vmcfg_to_json(&copy);
+	assert_int_equal(vmcfg_document(c, doc, err), 0);
+	json_object_put(doc);
+	assert_int_equal(c->on_reboot, ON_REBOOT_RESTART);
+	assert_true(c->no_irqchip);
+	assert_string_equal(c->boot_args, "quiet");
+	vmcfg_free(&copy);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(disk_options_fill_drives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(disk_option_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(net_and_vsock_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
