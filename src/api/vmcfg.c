@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include <unistd.h>
 
 #define VMCFG_MAX_DEPTH 16
-#define VMCFG_MAX_PATH	4096
+#define VMCFG_MAX_PATH	PATH_MAX
 #define VMCFG_MAX_ARGS	4096
 
 /* One expected field of an object: its name, JSON type, and whether PUT needs it. */

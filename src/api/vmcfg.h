@@ -26,7 +26,7 @@
 
 #define VMCFG_MAX_BODY (64 * 1024) /* largest API body or config file */
 #define VMCFG_ERR_LEN  256
-#define VMCFG_MAX_ID   64		  /* Firecracker's resource ids: drive_id, iface_id */
+#define VMCFG_MAX_ID   DEVICE_ID_MAX	  /* Firecracker's resource ids: drive_id, iface_id */
 #define VMCFG_MEM_MIN  (VM_MEM_MIN >> 20) /* mem_size_mib */
 #define VMCFG_MEM_MAX  (VM_MEM_MAX >> 20)
 /* boot_args when none are given: the console is COM1 (arch/x86's serial port). */

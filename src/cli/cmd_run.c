@@ -65,8 +65,8 @@ static void run_usage(FILE *f)
 	    "  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
 	    "  --initrd PATH        initial ramdisk\n"
 	    "  --cmdline STR        kernel command line (default \"" VMCFG_DEFAULT_BOOT_ARGS "\")\n"
-	    "  --cpus N             vCPUs, 1..%d (default 1)\n"
-	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default 256M)\n"
+	    "  --cpus N             vCPUs, 1..%d (default %d)\n"
+	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM)\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
 	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
@@ -84,7 +84,7 @@ static void run_usage(FILE *f)
 	    "  --console-queue SIZE console output held for a slow reader before it is\n"
 	    "                       dropped, e.g. 64K (default 1M; 4K..64M)\n"
 	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
-	    VM_MAX_CPUS);
+	    VM_MAX_CPUS, VMCFG_DEFAULT_VCPUS, VMCFG_DEFAULT_MEM_MIB);
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)

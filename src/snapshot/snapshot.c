@@ -105,7 +105,7 @@ static int device_entry(struct state_io *io, char *name, char *id, const uint8_t
 
 		n = 0;
 		state_u32(io, &n);
-		if (io->err || (n != UINT32_MAX && n >= 64))
+		if (io->err || (n != UINT32_MAX && n > DEVICE_ID_MAX))
 			return -EBADMSG;
 		out[0] = '\0';
 		if (n != UINT32_MAX) {
@@ -141,7 +141,7 @@ static int devices_restore(struct vm *vm, struct state_io *io, char *err)
 	if (io->err || n != have)
 		return fail(err, "the snapshot has %u devices, the machine %u", n, have), -EBADMSG;
 	for (uint32_t i = 0; i < n; i++) {
-		char name[64], id[64];
+		char name[DEVICE_ID_MAX + 1], id[DEVICE_ID_MAX + 1];
 		const uint8_t *blob;
 		uint32_t len;
 		struct state_io sub;

@@ -63,7 +63,7 @@
 
 struct virtio_net {
 	struct virtio_dev vdev;
-	char name[24];
+	char name[DEVICE_ID_MAX + 1];
 	char tap_name[IFNAMSIZ];
 	int tap_fd;
 	int epfd;	     /* vdev.event_fd: tap_fd and wake_fd */

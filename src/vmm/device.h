@@ -169,6 +169,9 @@ static inline void dev_stats_in(struct dev_stats *st, uint64_t len)
 	atomic_fetch_add_explicit(&st->bytes_in, len, memory_order_relaxed);
 }
 
+/* The longest device id (the API's resource ids, e.g. an iface_id, are device ids). */
+#define DEVICE_ID_MAX 64
+
 struct device {
 	const struct device_ops *ops;
 	struct dev_host *host;
