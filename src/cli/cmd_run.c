@@ -182,8 +182,8 @@ static int machine_patch(struct vmcfg *c, const char *opt, const char *key, json
 }
 
 /* An option that is a whole section with no fields (entropy). */
-static int machine_section(struct vmcfg *c, const char *opt,
-			   int (*set)(struct vmcfg *, json_object *, char *))
+static int empty_section(struct vmcfg *c, const char *opt,
+			 int (*set)(struct vmcfg *, json_object *, char *))
 {
 	json_object *body = json_object_new_object();
 	char err[VMCFG_ERR_LEN] = "out of memory";
@@ -229,7 +229,7 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 	case OPT_VSOCK:
 		return device_option(vsock_option_parse, c, arg);
 	case OPT_RNG:
-		return machine_section(c, "rng", vmcfg_entropy);
+		return empty_section(c, "rng", vmcfg_entropy);
 	default:
 		return -EINVAL;
 	}
@@ -608,7 +608,7 @@ static bool run_open_snapshot(struct run_ctx *ctx)
 		api_vm_started(&ctx->ctl, NULL, err);
 		return false;
 	}
-	/* GET /vm/config shows the snapshot's machine; InstanceStart could not change it. */
+	/* From now on GET /vm/config shows the snapshot's machine, which the VM will be. */
 	vmcfg_free(ctx->ctl.cfg);
 	if (vmcfg_copy(ctx->ctl.cfg, snapshot_document(ctx->img)) < 0)
 		log_warn("GET /vm/config will not show the restored machine");
