@@ -355,12 +355,16 @@ static const struct field machine_fields[] = {
     {NULL, 0, false},
 };
 
-/* Banyan's fields of machine-config: what a guest reboot does, and no irqchip (tests). */
-static int machine_banyan(struct vmcfg *c, json_object *body, bool patch, char *err)
+/*
+ * Banyan's fields of machine-config: what a guest reboot does, and no
+ * irqchip (tests). Absent, they keep their value even on PUT: Firecracker's
+ * clients never send them, and must not undo --on-reboot.
+ */
+static int machine_banyan(struct vmcfg *c, json_object *body, char *err)
 {
 	static const char *const actions[] = {"Exit", "Restart", NULL};
 	char action[8] = "";
-	bool no_irqchip = patch ? c->no_irqchip : false;
+	bool no_irqchip = c->no_irqchip;
 	int ret =
 	    get_choice(body, "machine-config", "on_reboot", actions, action, sizeof(action), err);
 
@@ -369,8 +373,6 @@ static int machine_banyan(struct vmcfg *c, json_object *body, bool patch, char *
 	get_bool(body, "no_irqchip", &no_irqchip);
 	if (action[0])
 		c->on_reboot = strcmp(action, "Restart") == 0 ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
-	else if (!patch)
-		c->on_reboot = ON_REBOOT_EXIT;
 	c->no_irqchip = no_irqchip;
 	return 0;
 }
@@ -401,7 +403,7 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	get_bool(body, "track_dirty_pages", &dirty);
 	if (smt)
 		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
-	ret = machine_banyan(c, body, patch, err);
+	ret = machine_banyan(c, body, err);
 	if (ret < 0)
 		return ret;
 	c->vcpu_count = (unsigned int)vcpus;

@@ -167,6 +167,10 @@ static void machine_banyan_fields_and_copy(void **state)
 	json_object_put(b);
 	assert_int_equal(c->on_reboot, ON_REBOOT_RESTART);
 	assert_true(c->no_irqchip);
+	b = parse("{\"vcpu_count\": 2, \"mem_size_mib\": 64}"); /* a Firecracker client's PUT */
+	assert_int_equal(vmcfg_machine(c, b, false, err), 0);
+	json_object_put(b);
+	assert_int_equal(c->on_reboot, ON_REBOOT_RESTART);
 	b = parse("{\"kernel_image_path\": \"/k\", \"boot_args\": \"quiet\"}");
 	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
 	json_object_put(b);
