@@ -1199,7 +1199,8 @@ static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
 					   .uds_path = c->vsock_uds_path};
 }
 
-int vmcfg_check_boot_files(const struct vmcfg *c, char *err)
+/* The kernel and initrd can be read. */
+static int check_boot_files(const struct vmcfg *c, char *err)
 {
 	int ret;
 
@@ -1213,7 +1214,7 @@ int vmcfg_check_boot_files(const struct vmcfg *c, char *err)
 
 int vmcfg_check_files(const struct vmcfg *c, char *err)
 {
-	int ret = vmcfg_check_boot_files(c, err);
+	int ret = check_boot_files(c, err);
 
 	for (unsigned int i = 0; ret == 0 && i < c->ndrives; i++)
 		ret = check_file("drive", c->drives[i].path_on_host, FILE_KIND_REG | FILE_KIND_BLK,

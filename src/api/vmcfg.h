@@ -129,9 +129,6 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c);
  */
 int vmcfg_check_files(const struct vmcfg *c, char *err) __attribute__((warn_unused_result));
 
-/* vmcfg_check_boot_files - the same for the kernel and initrd only. */
-int vmcfg_check_boot_files(const struct vmcfg *c, char *err) __attribute__((warn_unused_result));
-
 /*
  * vmcfg_to_vm_config - the one conversion from the document to what the
  * VMM runs: fill @cfg's machine fields (kernel, initrd, the command line
