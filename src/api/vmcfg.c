@@ -465,8 +465,8 @@ int vmcfg_check_memory(uint64_t mib, char *err)
 	int mode;
 
 	if (mib < VMCFG_MEM_MIN || mib > VMCFG_MEM_MAX)
-		return fail(err, "%llu MiB is out of range (%llu MiB to 1 TiB)",
-			    (unsigned long long)mib, VMCFG_MEM_MIN);
+		return fail(err, "%llu MiB is out of range (%llu MiB to %llu MiB)",
+			    (unsigned long long)mib, VMCFG_MEM_MIN, VMCFG_MEM_MAX);
 	host = host_memory_mib(&mode);
 	if (host && mib > host)
 		return fail(err,
