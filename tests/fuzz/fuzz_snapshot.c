@@ -35,6 +35,7 @@
 #include "arch/x86/x86.h"
 #include "snapshot/snapshot.h"
 #include "virtio/blk_overlay.h"
+#include "virtio/virtio.h"
 #include "vmm/arch.h"
 #include "vmm/device.h"
 #include "vmm/dirty_log.h"
@@ -172,6 +173,17 @@ int vm_dirty_collect(struct vm *vm, const uint64_t **pending)
 	(void)vm;
 	(void)pending;
 	return -ENOTSUP;
+}
+
+/* The devices' derived names (virtio/blk.c, net.c): a legacy config lacks them. */
+void virtio_blk_default_id(unsigned int index, char *buf, size_t len)
+{
+	snprintf(buf, len, "banyan-vd%c", 'a' + (int)index);
+}
+
+void virtio_net_default_id(unsigned int index, char *buf, size_t len)
+{
+	snprintf(buf, len, "net%u", index);
 }
 
 /* A snapshot never writes outside its directory here (store.c copies overlays). */
