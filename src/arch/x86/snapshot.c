@@ -768,14 +768,20 @@ int arch_vm_save(struct vm *vm, struct state_io *io)
 
 /*
  * The PIT's count_load_time is host CLOCK_MONOTONIC (ktime): shift it by
- * the time since the save, so a running channel keeps its phase.
+ * the time since the save, so a running channel keeps its phase. Both
+ * values come from the snapshot file, so the sum wraps (in unsigned
+ * arithmetic) rather than overflow: a nonsense time is only a nonsense
+ * phase for the guest's PIT.
  */
 static void pit_rebase(struct x86_vm_state *st)
 {
-	int64_t delta = (int64_t)(now_ns() - st->pit_saved_ns);
+	uint64_t delta = now_ns() - st->pit_saved_ns;
 
-	for (int i = 0; i < 3; i++)
-		st->pit.channels[i].count_load_time += delta;
+	for (int i = 0; i < 3; i++) {
+		uint64_t t = (uint64_t)st->pit.channels[i].count_load_time + delta;
+
+		st->pit.channels[i].count_load_time = (int64_t)t;
+	}
 }
 
 int arch_vm_restore(struct vm *vm, struct state_io *io)
