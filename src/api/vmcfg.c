@@ -1217,7 +1217,7 @@ int vmcfg_check_files(const struct vmcfg *c, char *err)
 	int ret = check_boot_files(c, err);
 
 	for (unsigned int i = 0; ret == 0 && i < c->ndrives; i++)
-		ret = check_file("drive", c->drives[i].path_on_host, FILE_KIND_REG | FILE_KIND_BLK,
+		ret = check_file("disk", c->drives[i].path_on_host, FILE_KIND_REG | FILE_KIND_BLK,
 				 err);
 	return ret;
 }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/vmcfg.h"
@@ -188,6 +189,25 @@ static void machine_banyan_fields_and_copy(void **state)
 	vmcfg_free(&copy);
 }
 
+/* An input file that cannot be read is refused before KVM, the disk named as --disk calls it. */
+static void check_files_names_the_disk(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[VMCFG_ERR_LEN];
+	json_object *b = parse("{\"kernel_image_path\": \"/proc/self/cmdline\"}");
+
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	assert_int_equal(vmcfg_check_files(c, err), 0);
+	assert_int_equal(opt(disk_option_parse, c, "/nonexistent/d.img", err), 0);
+	assert_int_equal(vmcfg_check_files(c, err), -EINVAL);
+	assert_string_equal(err, "cannot read disk /nonexistent/d.img: No such file or directory");
+	free(c->drives[0].path_on_host);
+	c->drives[0].path_on_host = strdup("/");
+	assert_int_equal(vmcfg_check_files(c, err), -EINVAL);
+	assert_string_equal(err, "cannot read disk /: not a regular file or block device");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +216,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(net_and_vsock_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
