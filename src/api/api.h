@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/vmcfg.h"
+#include "config/vmcfg.h"
 
 struct vm;
 struct api_server;

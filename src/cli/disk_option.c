@@ -5,7 +5,7 @@
  */
 #include "cli/disk_option.h"
 
-#include "api/vmcfg.h"
+#include "config/vmcfg.h"
 #include "cli/kv_option.h"
 #include "virtio/virtio.h"
 

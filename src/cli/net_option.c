@@ -5,7 +5,7 @@
  */
 #include "cli/net_option.h"
 
-#include "api/vmcfg.h"
+#include "config/vmcfg.h"
 #include "cli/kv_option.h"
 #include "util/parse.h"
 #include "virtio/virtio.h"

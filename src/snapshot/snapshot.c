@@ -6,7 +6,7 @@
  */
 #include "snapshot/snapshot.h"
 
-#include "api/vmcfg.h" /* the machine's document; moves to a lower layer later */
+#include "config/vmcfg.h" /* the machine's document; moves to a lower layer later */
 #include "snapshot/store.h"
 #include "util/log.h"
 #include "virtio/virtio.h"

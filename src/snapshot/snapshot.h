@@ -67,7 +67,7 @@ const struct vm_config *snapshot_config(const struct snapshot_image *img);
 struct vmcfg;
 
 /*
- * snapshot_document - the same machine as its JSON document (api/vmcfg.h),
+ * snapshot_document - the same machine as its JSON document (config/vmcfg.h),
  * which the snapshot records and snapshot_config is built from (owned by
  * @img). A clone's own names are not in it: its devices derive them from
  * the restore instance (device.h, struct dev_instance).

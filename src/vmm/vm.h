@@ -69,7 +69,7 @@ struct vmcfg;
 
 /*
  * The whole machine as the VMM runs it, built from the machine's one
- * description, the JSON document (struct vmcfg, api/vmcfg.h), by
+ * description, the JSON document (struct vmcfg, config/vmcfg.h), by
  * vmcfg_to_vm_config. Strings are not owned: they point into that
  * document, which lives as long as the VM.
  */

@@ -743,7 +743,14 @@ def hostile_logger_fds():
     n1 = fd_count(v.proc.pid)
     tap(n1 - n0 < 3, "60 PUT /logger: the open descriptors stay flat", "%d -> %d" % (n0, n1))
     v.req("GET", "/no-such-path-after-switching")
-    tap("no-such-path-after-switching" in open(logs[1]).read(), "the log goes to the last log_path")
+    # Log lines reach the file through the log's writer thread: wait for it.
+    found = False
+    for _ in range(50):
+        found = "no-such-path-after-switching" in open(logs[1]).read()
+        if found:
+            break
+        time.sleep(0.1)
+    tap(found, "the log goes to the last log_path")
     v.kill()
 
 

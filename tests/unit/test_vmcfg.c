@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/vmcfg.h"
+#include "config/vmcfg.h"
 #include "cli/disk_option.h"
 #include "cli/net_option.h"
 

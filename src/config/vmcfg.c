@@ -1,5 +1,5 @@
 /* The VM document: Firecracker's JSON schema, checked field by field. */
-#include "api/vmcfg.h"
+#include "config/vmcfg.h"
 
 #include "util/file.h"
 #include "util/log.h"
