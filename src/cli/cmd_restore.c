@@ -92,7 +92,6 @@ static const char *log_file;
 
 static int restore_option(struct restore_opts *o, int opt, const char *arg)
 {
-	static const char *const levels[] = {"error", "warn", "info", "debug"};
 	uint64_t v;
 
 	switch (opt) {
@@ -126,9 +125,8 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 		o->clones = (unsigned int)v;
 		return 0;
 	case OPT_LOG_LEVEL:
-		for (unsigned int i = 0; i < 4; i++)
-			if (strcmp(arg, levels[i]) == 0)
-				return log_set_level((enum log_level)i), 0;
+		if (log_level_from_name(arg) >= 0)
+			return log_set_level((enum log_level)log_level_from_name(arg)), 0;
 		return fprintf(stderr, "banyan restore: unknown log level '%s'\n", arg), -EINVAL;
 	default:
 		return fprintf(stderr,

@@ -142,15 +142,12 @@ static const struct option run_options[] = {
 
 static int parse_log_level(const char *s)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-	unsigned int i;
+	int level = log_level_from_name(s);
 
-	for (i = 0; i < 4; i++)
-		if (strcmp(s, names[i]) == 0) {
-			log_set_level((enum log_level)i);
-			return 0;
-		}
-	return usage_error("unknown log level '%s'", s);
+	if (level < 0)
+		return usage_error("unknown log level '%s'", s);
+	log_set_level((enum log_level)level);
+	return 0;
 }
 
 /* --memory SIZE: whole MiB (the document's unit), e.g. 512M, 2G. */

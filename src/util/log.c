@@ -60,6 +60,14 @@ static const char *const level_names[] = {
     [LOG_DEBUG] = "debug",
 };
 
+int log_level_from_name(const char *name)
+{
+	for (unsigned int i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(name, level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 const char *log_last_error(void)
 {
 	return log_last;

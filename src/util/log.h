@@ -30,6 +30,12 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level level);
 
 /*
+ * log_level_from_name - the level named @name as log lines spell it
+ * ("error", "warn", "info", "debug"), or -1 when there is none.
+ */
+int log_level_from_name(const char *name);
+
+/*
  * log_set_raw_terminal - when the terminal that shares stderr is in raw mode,
  * lines must end in "\r\n" to stay readable next to the guest console.
  */

@@ -195,12 +195,25 @@ static void test_log_flood(void **st)
 	unlink(path);
 }
 
+/* The level names the CLI takes are the ones log lines print. */
+static void test_level_names(void **st)
+{
+	(void)st;
+	assert_int_equal(log_level_from_name("error"), LOG_ERROR);
+	assert_int_equal(log_level_from_name("warn"), LOG_WARN);
+	assert_int_equal(log_level_from_name("info"), LOG_INFO);
+	assert_int_equal(log_level_from_name("debug"), LOG_DEBUG);
+	assert_int_equal(log_level_from_name("Debug"), -1);
+	assert_int_equal(log_level_from_name(""), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_burst_then_report),	 cmocka_unit_test(test_sources_independent),
 	    cmocka_unit_test(test_global_budget),	 cmocka_unit_test(test_sweep),
 	    cmocka_unit_test(test_many_sources_bounded), cmocka_unit_test(test_log_flood),
+	    cmocka_unit_test(test_level_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
