@@ -1,6 +1,7 @@
 /* The VM document: Firecracker's JSON schema, checked field by field. */
 #include "config/vmcfg.h"
 
+#include "util/errmsg.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -29,15 +30,7 @@ struct field {
 	bool required;
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, VMCFG_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define fail(err, ...) errmsg_set(err, VMCFG_ERR_LEN, -EINVAL, __VA_ARGS__)
 
 static const char *type_name(enum json_type t)
 {

@@ -8,6 +8,7 @@
 
 #include "config/vmcfg.h" /* the machine's document; moves to a lower layer later */
 #include "snapshot/store.h"
+#include "util/errmsg.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 #include "vmm/arch.h"
@@ -37,15 +38,7 @@ struct snapshot_image {
 	char *overlay_prefix; /* the operator's, for cfg.inst (owned) */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, SNAP_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return 0;
-}
+#define fail(err, ...) errmsg_set(err, SNAP_ERR_LEN, 0, __VA_ARGS__)
 
 /* Saving a string: u32 length (UINT32_MAX for none), then its bytes. */
 static void str_out(struct state_io *io, const char *s)
