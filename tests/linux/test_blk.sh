@@ -162,7 +162,7 @@ disk_error() {
 }
 disk_error missing "cannot read disk $T/missing.img: No such file or directory" \
 	--disk "path=$T/missing.img"
-disk_error directory "cannot read disk $T/rotree: not a regular file or block device" --disk "path=$T/rotree"
+disk_error directory "$T/rotree is not a regular file or block device" --disk "path=$T/rotree"
 echo data >"$T/unreadable.img"
 chmod 000 "$T/unreadable.img"
 # As root, drop the capabilities that bypass file permissions.
