@@ -158,7 +158,8 @@ check "a VMM killed with SIGKILL leaves its vsock socket behind" test -S "$T/v.s
 orig_last=$(field "$T/orig.out" tick last)
 check "the original ran on past the snapshots" test "$orig_last" -gt $((base_tick + 6))
 
-timeout -s TERM $((90 * SLOW)) "$BANYAN" restore --snapshot "$T/store/flood" </dev/null \
+timeout -s TERM $((90 * SLOW)) "$BANYAN" restore --snapshot "$T/store/flood" \
+	--overlay-prefix "$T/rf" </dev/null \
 	>"$T/rf.out" 2>"$T/rf.err" &
 rf=$!
 ticks() { tr -d '\r' <"$1" | grep -cE '^tick=.* net=(ok|no)$'; }
