@@ -17,6 +17,7 @@
 #include "util/clock.h"
 
 #include "util/log.h"
+#include "util/usock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -325,61 +326,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("api: %s", msg);
 }
 
-/* A socket file nobody listens on is stale and replaced; a live one is refused. */
-static int api_claim_path(const struct sockaddr_un *addr)
-{
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(addr->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	/*
-	 * Non-blocking: a listener that never accepts fills its backlog, and
-	 * a blocking connect would then wait for ever. EAGAIN means alive.
-	 */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-	ret = ret == 0 || errno == EAGAIN ? 0 : -1;
-	close(fd);
-	if (ret == 0)
-		return -EADDRINUSE;
-	return unlink(addr->sun_path) < 0 ? -errno : 0;
-}
-
 static int api_listen(struct api_server *srv, const char *path)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX}, tmp = addr;
-	int ret;
-
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	ret = api_claim_path(&addr);
-	if (ret < 0)
-		return ret;
-	/*
-	 * Bound and listening under a temporary name, then renamed: whoever
-	 * sees PATH appear can connect at once.
-	 */
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
-	    (int)sizeof(tmp.sun_path))
-		tmp = addr;
-	unlink(tmp.sun_path);
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	srv->fd = usock_listen(path, API_BACKLOG);
 	if (srv->fd < 0)
-		return -errno;
-	if (bind(srv->fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0)
-		return -errno;
-	if (chmod(tmp.sun_path, 0600) < 0 || listen(srv->fd, API_BACKLOG) < 0 ||
-	    rename(tmp.sun_path, path) < 0) {
-		ret = -errno;
-		unlink(tmp.sun_path);
-		return ret;
-	}
+		return srv->fd;
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
 	return 0;
 }

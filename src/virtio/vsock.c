@@ -27,6 +27,7 @@
 #include "util/clock.h"
 
 #include "util/log.h"
+#include "util/usock.h"
 #include "vmm/state.h"
 #include "vmm/vm.h"
 
@@ -1004,85 +1005,20 @@ static const struct virtio_dev_ops virtio_vsock_ops = {
 
 /* --- the host side --- */
 
-/*
- * The socket path must be free, or a socket nobody listens on (its VMM was
- * killed and could not remove it: connect is refused), which is removed.
- * A live socket (another VMM serves it) and anything that is not a socket
- * are refused and left alone. 0, -EADDRINUSE, -EEXIST or -errno.
- */
-static int vsock_claim_path(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st, again;
-	int fd, err;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	err = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
-	close(fd);
-	/* Accepted, backlog full (EAGAIN), or no permission to tell: not ours to remove. */
-	if (err != ECONNREFUSED)
-		return -EADDRINUSE;
-	if (lstat(path, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
-		return -EADDRINUSE; /* replaced meanwhile: someone else's now */
-	if (unlink(path) < 0)
-		return -errno;
-	log_info("vsock: removed the stale socket %s (nobody listened on it)", path);
-	return 0;
-}
-
-/*
- * Bind @path mode 0600 whatever the umask, listening before it appears:
- * bound under a temporary name, made 0600, listening, then renamed (a
- * starting VMM never sees it refuse connections, so never takes it for
- * stale). A path too long for the temporary name is bound in place and
- * made 0600 before listen (connects are refused until then).
- */
-static int vsock_bind(int fd, const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	bool renamed = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path,
-				(int)getpid()) < (int)sizeof(sa.sun_path);
-	int ret = 0;
-
-	if (!renamed)
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	else
-		unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	if (chmod(sa.sun_path, 0600) < 0 || listen(fd, 128) < 0 ||
-	    (renamed && rename(sa.sun_path, path) < 0)) {
-		ret = -errno;
-		unlink(sa.sun_path);
-	}
-	return ret;
-}
-
 static int vsock_listen(struct virtio_vsock *v)
 {
-	int ret = vsock_claim_path(v->path);
+	int ret = usock_listen(v->path, 128);
 
-	if (ret == 0) {
-		v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		ret = v->listen_fd < 0 ? -errno : vsock_bind(v->listen_fd, v->path);
-	}
 	if (ret < 0) {
 		log_error("vsock: cannot listen on %s: %s", v->path,
 			  ret == -EADDRINUSE ? "another process listens on it (another VM?)"
 			  : ret == -EEXIST   ? "it exists and is not a socket (left alone)"
 					     : strerror(-ret));
-		if (v->listen_fd >= 0)
-			close(v->listen_fd);
-		v->listen_fd = -1; /* destroy must not remove a path that is not ours */
+		return ret; /* listen_fd stays -1: destroy must not remove a path that is not ours
+			     */
 	}
-	return ret;
+	v->listen_fd = ret;
+	return 0;
 }
 
 static int vsock_setup_fds(struct virtio_vsock *v)
