@@ -20,8 +20,19 @@ static void usage(FILE *f)
 		   "Run 'banyan <command> --help' for a command's options.\n");
 }
 
+/* Invoked through a link named "firecracker": Firecracker's flags (docs/cli.md). */
+static bool named_firecracker(const char *argv0)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	base = base ? base + 1 : argv0;
+	return base && strcmp(base, "firecracker") == 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (named_firecracker(argv[0]))
+		return cmd_firecracker(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -50,12 +50,46 @@ struct api_ctl {
 	int metrics_fd;	      /* PUT /metrics: the open metrics file or FIFO, or -1 */
 	uint64_t boots;	      /* VMs started so far (restarts included) */
 	const char *version;
+	const char *instance_id; /* GET /'s id ("anonymous-instance" unless --id) */
+	size_t max_body;	 /* largest request body accepted (api_settings) */
+	/* What the MMDS will serve (api_settings): the --metadata document, its size cap. */
+	json_object *mmds_initial;
+	uint64_t mmds_size_limit;
 	_Atomic uint64_t requests;	  /* API requests answered */
 	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
 	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
 };
 
-/* api_ctl_init - an idle control block for @cfg. 0 or -errno. */
+/*
+ * The process's API settings, the same for every control block it creates
+ * (Firecracker's process flags: --id, --http-api-max-payload-size,
+ * --mmds-size-limit, --metadata). Set before api_ctl_init.
+ */
+#define API_DEFAULT_ID	      "anonymous-instance"
+#define API_MAX_BODY_LIMIT    (16u << 20) /* the most --http-api-max-payload-size may ask */
+#define API_DEFAULT_MMDS_SIZE 51200	  /* Firecracker's default data store limit */
+/* Firecracker's API version this one implements (GET /version, firecracker --version). */
+#define API_FIRECRACKER_VERSION "1.10.0"
+struct api_settings {
+	const char *instance_id;   /* NULL: API_DEFAULT_ID */
+	size_t max_body;	   /* 0: VMCFG_MAX_BODY */
+	uint64_t mmds_size_limit;  /* 0: API_DEFAULT_MMDS_SIZE */
+	json_object *mmds_initial; /* owned by the settings once set; NULL: empty */
+	const char *metrics_path;  /* opened by api_ctl_init, as PUT /metrics would */
+};
+
+/*
+ * api_settings_set - the settings later control blocks take (a copy; the
+ * strings must live as long as the process). Takes ownership of
+ * mmds_initial.
+ */
+void api_settings_set(const struct api_settings *s);
+
+/*
+ * api_ctl_init - an idle control block for @cfg, with the process's
+ * settings (a metrics_path among them is opened now). 0 or -errno (with a
+ * log line when a file is the cause).
+ */
 int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
     __attribute__((warn_unused_result));
 
@@ -97,6 +131,7 @@ struct api_reply {
 	const char *content_type; /* NULL: no body */
 	char *body;		  /* malloc'ed, or NULL */
 	size_t body_len;
+	bool deprecated; /* the request used a deprecated field: a Deprecation header */
 };
 void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
 		size_t body_len, struct api_reply *reply);

@@ -137,12 +137,31 @@ static void get_root(struct req *q)
 	json_object *o = json_object_new_object();
 
 	if (o) {
-		json_object_object_add(o, "id", json_object_new_string("anonymous-instance"));
+		json_object_object_add(o, "id", json_object_new_string(q->ctl->instance_id));
 		json_object_object_add(o, "state", json_object_new_string(state_name(q->ctl)));
 		json_object_object_add(o, "vmm_version", json_object_new_string(q->ctl->version));
 		json_object_object_add(o, "app_name", json_object_new_string("banyan"));
 	}
 	reply_json(q->reply, 200, o);
+}
+
+/* Firecracker's GET /version: the Firecracker API this one implements. */
+static void get_version(struct req *q)
+{
+	json_object *o = json_object_new_object();
+
+	if (o)
+		json_object_object_add(o, "firecracker_version",
+				       json_object_new_string(API_FIRECRACKER_VERSION));
+	reply_json(q->reply, 200, o);
+}
+
+/* Fields Firecracker marks deprecated: still honoured, and the answer says so. */
+static void note_deprecated(struct req *q, const char *key)
+{
+	if (json_object_is_type(q->body, json_type_object) &&
+	    json_object_object_get_ex(q->body, key, NULL))
+		q->reply->deprecated = true;
 }
 
 static void get_machine(struct req *q)
@@ -189,6 +208,7 @@ static void put_vsock(struct req *q)
 {
 	char err[VMCFG_ERR_LEN];
 
+	note_deprecated(q, "vsock_id");
 	if (before_boot(q, "vsock"))
 		apply(q, vmcfg_vsock(q->ctl->cfg, q->body, err), err);
 }
@@ -495,6 +515,7 @@ static void put_snapshot_create(struct req *q)
 
 	if (!body_only(q, keys))
 		return;
+	note_deprecated(q, "version");
 	o.dir = body_str(q->body, "snapshot_path");
 	o.mem_link = body_str(q->body, "mem_file_path");
 	if (!o.dir || !o.dir[0] || (type && strcmp(type, "Full") && strcmp(type, "Diff")) ||
@@ -551,6 +572,7 @@ static void put_snapshot_load(struct req *q)
 
 	if (!body_only(q, keys))
 		return;
+	note_deprecated(q, "mem_file_path");
 	if (!dir || !dir[0] || strlen(dir) >= sizeof(ctl->load_path) ||
 	    !body_bool(q->body, "resume_vm", &resume) ||
 	    !body_bool(q->body, "enable_diff_snapshots", &diff)) {
@@ -755,6 +777,7 @@ struct route {
 
 static const struct route routes[] = {
     {"GET", "/", false, false, get_root},
+    {"GET", "/version", false, false, get_version},
     {"GET", "/machine-config", false, false, get_machine},
     {"PUT", "/machine-config", false, true, put_machine},
     {"PATCH", "/machine-config", false, true, put_machine},
@@ -836,17 +859,57 @@ void api_handle(struct api_ctl *ctl, const char *method, const char *url, const 
 		atomic_fetch_add(&ctl->errors, 1);
 }
 
+static struct api_settings settings;
+
+/* --metrics-path: the file opens at start, as PUT /metrics would open it. */
+static int ctl_open_metrics(struct api_ctl *ctl, const char *path)
+{
+	json_object *body = json_object_new_object();
+	char err[VMCFG_ERR_LEN] = "out of memory";
+	int ret = -ENOMEM;
+
+	if (body) {
+		json_object_object_add(body, "metrics_path", json_object_new_string(path));
+		ret = vmcfg_metrics(ctl->cfg, body, err);
+		json_object_put(body);
+	}
+	if (ret == 0 && (ret = ctl->metrics_fd = file_open_sink(path, 0600)) < 0) {
+		ctl->metrics_fd = -1;
+		snprintf(err, sizeof(err), "cannot open %s: %s", path,
+			 ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
+					    : strerror(-ret));
+	}
+	if (ret < 0)
+		log_error("--metrics-path: %s", err);
+	return ret < 0 ? ret : 0;
+}
+
+void api_settings_set(const struct api_settings *s)
+{
+	if (settings.mmds_initial != s->mmds_initial)
+		json_object_put(settings.mmds_initial);
+	settings = *s;
+}
+
 int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 {
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->cfg = cfg;
 	ctl->version = version;
+	ctl->instance_id = settings.instance_id ? settings.instance_id : API_DEFAULT_ID;
+	ctl->max_body = settings.max_body ? settings.max_body : VMCFG_MAX_BODY;
+	ctl->mmds_size_limit =
+	    settings.mmds_size_limit ? settings.mmds_size_limit : API_DEFAULT_MMDS_SIZE;
+	ctl->mmds_initial = settings.mmds_initial;
 	ctl->metrics_fd = -1;
 	ctl->start_fd = efd_create();
 	if (ctl->start_fd < 0)
 		return -errno;
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->start_cond, NULL);
+	/* Last: a failure leaves a block api_ctl_destroy can take down. */
+	if (settings.metrics_path && ctl_open_metrics(ctl, settings.metrics_path) < 0)
+		return -EINVAL;
 	return 0;
 }
 

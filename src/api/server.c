@@ -10,8 +10,9 @@
  *   evicts the oldest of them, so clients that trickle bytes can never
  *   fill the server and a new client is always let in;
  * - at most API_MAX_CONNECTIONS at once in all (those being answered
- *   included), and a body over VMCFG_MAX_BODY is refused (413) without
- *   being stored.
+ *   included), and a body over the limit (ctl->max_body: 64 KiB, or
+ *   Firecracker's --http-api-max-payload-size) is refused without being
+ *   stored, with Firecracker's status and message.
  */
 #include "api/api.h"
 #include "util/clock.h"
@@ -209,6 +210,8 @@ static bool conn_mark(struct api_server *srv, struct MHD_Connection *conn, bool 
 struct upload {
 	char *buf;
 	size_t len;
+	size_t max;	  /* the server's limit */
+	uint64_t offered; /* bytes the client sent, stored or not */
 	bool too_large;
 };
 
@@ -222,17 +225,30 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_
 		return MHD_NO;
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	if (r->deprecated) /* as Firecracker marks a request that used a deprecated field */
+		MHD_add_response_header(resp, "Deprecation", "true");
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned int status, const char *msg)
+/*
+ * A body over the limit: Firecracker's status (400) and words. Its HTTP
+ * library names the error "error"; its API clients read "fault_message":
+ * both carry it.
+ */
+static enum MHD_Result send_too_large(struct MHD_Connection *conn, unsigned long long size,
+				      size_t limit)
 {
-	char body[256];
-	struct api_reply r = {.status = status, .content_type = "application/json", .body = body};
+	char msg[160], body[400];
+	struct api_reply r = {.status = 400, .content_type = "application/json", .body = body};
 
-	r.body_len = (size_t)snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
+	snprintf(msg, sizeof(msg),
+		 "Request payload with size %llu is larger than the limit of %zu allowed by "
+		 "server.",
+		 size, limit);
+	r.body_len = (size_t)snprintf(body, sizeof(body),
+				      "{\"error\":\"%s\",\"fault_message\":\"%s\"}", msg, msg);
 	return send_reply(conn, &r);
 }
 
@@ -241,7 +257,8 @@ static void upload_add(struct upload *up, const char *data, size_t len)
 {
 	char *n;
 
-	if (up->too_large || up->len + len > VMCFG_MAX_BODY) {
+	up->offered += len;
+	if (up->too_large || up->len + len > up->max) {
 		up->too_large = true;
 		return;
 	}
@@ -256,13 +273,14 @@ static void upload_add(struct upload *up, const char *data, size_t len)
 	up->buf[up->len] = '\0';
 }
 
-/* A declared body too large is refused before any of it is read. */
-static bool declared_too_large(struct MHD_Connection *conn)
+/* A declared body too large is refused before any of it is read: its size, else 0. */
+static unsigned long long declared_too_large(struct MHD_Connection *conn, size_t max)
 {
 	const char *cl =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
 
-	return cl && strtoull(cl, NULL, 10) > VMCFG_MAX_BODY;
+	return n > max ? n : 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -271,18 +289,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct api_server *srv = cls;
 	struct upload *up = *state;
+	size_t max = srv->ctl->max_body;
 	struct api_reply reply;
+	unsigned long long declared;
 	enum MHD_Result ret;
 
 	(void)version;
 	if (!up) {
-		if (declared_too_large(conn))
-			return conn_mark(srv, conn, false)
-				   ? send_fault(conn, 413, "the body is larger than 65536 bytes")
-				   : MHD_NO;
+		if ((declared = declared_too_large(conn, max)))
+			return conn_mark(srv, conn, false) ? send_too_large(conn, declared, max)
+							   : MHD_NO;
 		up = calloc(1, sizeof(*up));
 		if (!up)
 			return MHD_NO;
+		up->max = max;
 		*state = up;
 		return MHD_YES;
 	}
@@ -294,7 +314,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!conn_mark(srv, conn, false))
 		return MHD_NO;
 	if (up->too_large)
-		return send_fault(conn, 413, "the body is larger than 65536 bytes");
+		return send_too_large(conn, up->offered, max);
 	api_handle(srv->ctl, method, url, up->buf ? up->buf : "", up->len, &reply);
 	log_debug("api: %s %s -> %u", method, url, reply.status);
 	ret = send_reply(conn, &reply);

@@ -18,6 +18,8 @@ int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+/* cmd_firecracker - the process when invoked as `firecracker` (cmd_firecracker.c). */
+int cmd_firecracker(int argc, char **argv);
 
 struct snapshot_image;
 

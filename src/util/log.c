@@ -24,6 +24,7 @@
 #define LOG_FLUSH_MAX_MS 5000
 
 static enum log_level log_threshold = LOG_INFO;
+static char log_name[80] = "banyan"; /* "banyan" or "banyan[ID]" (log_set_instance) */
 static bool log_raw;
 /*
  * Where lines go. Once it is not stderr its number never changes: a new log
@@ -46,6 +47,11 @@ static _Atomic uint64_t log_dropped_news; /* ...not yet reported in the log */
 void log_set_level(enum log_level level)
 {
 	log_threshold = level;
+}
+
+void log_set_instance(const char *id)
+{
+	snprintf(log_name, sizeof(log_name), "banyan[%.64s]", id);
 }
 
 void log_set_raw_terminal(bool raw)
@@ -185,7 +191,7 @@ static void log_format_body(char *body, size_t len, const char *fmt, va_list ap)
 	log_escape(body, len, raw);
 }
 
-/* "<time> banyan <level>: <body>" and the line end, in @line; returns its length. */
+/* "<time> banyan[ID] <level>: <body>" and the line end, in @line; returns its length. */
 static size_t log_format_line(char *line, enum log_level level, const char *body)
 {
 	struct timespec ts;
@@ -194,9 +200,9 @@ static size_t log_format_line(char *line, enum log_level level, const char *body
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, LOG_LINE_MAX - 2, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ banyan %s: %s",
+	n = snprintf(line, LOG_LINE_MAX - 2, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     ts.tv_nsec / 1000000, level_names[level], body);
+		     ts.tv_nsec / 1000000, log_name, level_names[level], body);
 	if (n < 0)
 		n = 0;
 	if (n > LOG_LINE_MAX - 3)

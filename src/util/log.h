@@ -36,6 +36,12 @@ void log_set_level(enum log_level level);
 int log_level_from_name(const char *name);
 
 /*
+ * log_set_instance - name the VM in every line: "banyan[@id]" where lines
+ * say "banyan" (Firecracker's --id). Set before the first line is logged.
+ */
+void log_set_instance(const char *id);
+
+/*
  * log_set_raw_terminal - when the terminal that shares stderr is in raw mode,
  * lines must end in "\r\n" to stay readable next to the guest console.
  */
