@@ -14,11 +14,14 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "virtio/mmio.h"
+#include "virtio/virtio.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +95,16 @@ reply_fault(struct api_reply *r, unsigned int status, const char *fmt, ...)
 static void reply_ok(struct api_reply *r)
 {
 	reply_set(r, 204, NULL, NULL, 0);
+}
+
+/* A string field of the body, or NULL (absent, another type). */
+static const char *body_str(json_object *body, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
 }
 
 static const char *state_name(struct api_ctl *ctl)
@@ -174,34 +187,141 @@ static void put_machine(struct req *q)
 	char err[VMCFG_ERR_LEN];
 	bool patch = strcmp(q->method, "PATCH") == 0;
 
+	note_deprecated(q, "cpu_template");
 	if (before_boot(q, "machine-config"))
 		apply(q, vmcfg_machine(q->ctl->cfg, q->body, patch, err), err);
+}
+
+/*
+ * Firecracker opens the files a section names when it is PUT: a file that
+ * cannot be read is a 400 now, not at InstanceStart. Checked by type and
+ * access, never opened (a FIFO would block the API). False after the 400.
+ */
+static bool body_file_ok(struct req *q, const char *what, const char *key, unsigned int kinds)
+{
+	const char *path = body_str(q->body, key);
+	int ret;
+
+	if (!path || !path[0])
+		return true; /* absent or empty: the section's own check says so */
+	ret = file_check_kind(path, kinds);
+	if (ret == 0 && access(path, R_OK) < 0)
+		ret = -errno;
+	if (ret == 0)
+		return true;
+	reply_fault(q->reply, 400, "%s: cannot read %s %s: %s", what, key, path,
+		    ret == -FILE_EKIND ? file_kind_error(kinds) : strerror(-ret));
+	return false;
 }
 
 static void put_boot(struct req *q)
 {
 	char err[VMCFG_ERR_LEN];
 
-	if (before_boot(q, "boot-source"))
+	if (before_boot(q, "boot-source") &&
+	    body_file_ok(q, "boot-source", "kernel_image_path", FILE_KIND_REG) &&
+	    body_file_ok(q, "boot-source", "initrd_path", FILE_KIND_REG))
 		apply(q, vmcfg_boot_source(q->ctl->cfg, q->body, err), err);
 }
 
 static void put_drive(struct req *q)
 {
 	char err[VMCFG_ERR_LEN];
-	bool patch = strcmp(q->method, "PATCH") == 0;
 
-	if (before_boot(q, "a drive"))
-		apply(q, vmcfg_drive(q->ctl->cfg, q->id, q->body, patch, err), err);
+	if (before_boot(q, "a drive") &&
+	    body_file_ok(q, "drives", "path_on_host", FILE_KIND_REG | FILE_KIND_BLK))
+		apply(q, vmcfg_drive(q->ctl->cfg, q->id, q->body, false, err), err);
+}
+
+/* The running disk of drive @index (guest order: vda, vdb, ...), or NULL. */
+static struct virtio_dev *drive_device(struct vm *vm, int index)
+{
+	char name[8];
+
+	snprintf(name, sizeof(name), "vd%c", 'a' + index);
+	return virtio_mmio_vdev(vm_find_device(vm, name));
+}
+
+/*
+ * PATCH /drives/{id}, after boot only (Firecracker's rule; before boot a
+ * drive is changed by PUT): a new path_on_host swaps the running disk's
+ * file, and the guest sees the new size (virtio_blk_swap).
+ */
+static void patch_drive(struct req *q)
+{
+	struct api_ctl *ctl = q->ctl;
+	char err[VMCFG_ERR_LEN];
+	struct virtio_dev *vdev;
+	const char *path;
+	int index;
+
+	if (ctl->state == API_NOT_STARTED) {
+		reply_fault(q->reply, 400,
+			    "drives: PATCH applies to a running VM; before boot, PUT the drive "
+			    "again");
+		return;
+	}
+	if (!vm_live(q, "update a drive"))
+		return;
+	if (vmcfg_drive_live(ctl->cfg, q->id, q->body, &index, &path, err) < 0) {
+		reply_fault(q->reply, 400, "%s", err);
+		return;
+	}
+	if (!path) { /* nothing but what another section handles (rate limiters) */
+		reply_ok(q->reply);
+		return;
+	}
+	vdev = drive_device(ctl->vm, index);
+	if (!vdev || virtio_blk_swap(vdev, path, err, sizeof(err)) < 0) {
+		reply_fault(q->reply, 400, "drives: %s: %s", q->id, vdev ? err : "no such disk");
+		return;
+	}
+	if (vmcfg_drive_set_path(ctl->cfg, (unsigned int)index, path) < 0)
+		log_warn("GET /vm/config will show drive %s's previous file", q->id);
+	reply_ok(q->reply);
+}
+
+/* Firecracker opens the TAP at PUT: a missing or busy one is a 400 now. */
+static bool body_tap_ok(struct req *q)
+{
+	const char *tap = body_str(q->body, "host_dev_name");
+	char err[VMCFG_ERR_LEN];
+
+	if (!tap || !tap[0] || strlen(tap) >= IFNAMSIZ || strpbrk(tap, " /:\t\n"))
+		return true; /* the section's own check explains it */
+	if (virtio_net_check_tap(tap, err, sizeof(err)) == 0)
+		return true;
+	reply_fault(q->reply, 400, "network-interfaces: TAP %s: %s", tap, err);
+	return false;
 }
 
 static void put_net(struct req *q)
 {
 	char err[VMCFG_ERR_LEN];
 	bool patch = strcmp(q->method, "PATCH") == 0;
+	struct vmcfg trial;
+	int ret;
 
-	if (before_boot(q, "a network interface"))
-		apply(q, vmcfg_net(q->ctl->cfg, q->id, q->body, patch, err), err);
+	if (!before_boot(q, "a network interface"))
+		return;
+	/* Firecracker refuses PATCH before boot: rate limiters change on a running VM. */
+	if (patch) {
+		reply_fault(q->reply, 400,
+			    "network-interfaces: PATCH applies to a running VM; before boot, "
+			    "PUT the interface again");
+		return;
+	}
+	/* The body's own errors first (a bad MAC says so whatever the TAP), then the TAP. */
+	if (vmcfg_copy(&trial, q->ctl->cfg) < 0) {
+		reply_fault(q->reply, 500, "out of memory");
+		return;
+	}
+	ret = vmcfg_net(&trial, q->id, q->body, false, err);
+	vmcfg_free(&trial);
+	if (ret < 0)
+		reply_fault(q->reply, 400, "%s", err);
+	else if (body_tap_ok(q))
+		apply(q, vmcfg_net(q->ctl->cfg, q->id, q->body, false, err), err);
 }
 
 static void put_vsock(struct req *q)
@@ -446,15 +566,6 @@ static void patch_vm(struct req *q)
 		log_info("VM resumed through the API");
 	}
 	reply_ok(q->reply);
-}
-
-static const char *body_str(json_object *body, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* A boolean field: *@out when present; false when present with another type. */
@@ -783,7 +894,7 @@ static const struct route routes[] = {
     {"PATCH", "/machine-config", false, true, put_machine},
     {"PUT", "/boot-source", false, true, put_boot},
     {"PUT", "/drives/", true, true, put_drive},
-    {"PATCH", "/drives/", true, true, put_drive},
+    {"PATCH", "/drives/", true, true, patch_drive},
     {"PUT", "/network-interfaces/", true, true, put_net},
     {"PATCH", "/network-interfaces/", true, true, put_net},
     {"PUT", "/vsock", false, true, put_vsock},

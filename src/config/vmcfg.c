@@ -254,6 +254,9 @@ void vmcfg_free(struct vmcfg *c)
 	free(c->log_path);
 	free(c->metrics_path);
 	free(c->cmdline);
+	for (i = 0; i < c->nretired; i++)
+		free(c->retired[i]);
+	free(c->retired);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -290,6 +293,8 @@ static bool dup_strings(struct vmcfg *c)
 int vmcfg_copy(struct vmcfg *dst, const struct vmcfg *src)
 {
 	*dst = *src;
+	dst->retired = NULL; /* the source's to free; nothing of a copy points at them */
+	dst->nretired = 0;
 	if (dup_strings(dst))
 		return 0;
 	vmcfg_free(dst);
@@ -662,6 +667,45 @@ static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char 
 	return 0;
 }
 
+int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *index,
+		     const char **path, char *err)
+{
+	int ret = check_object(body, "drives", drive_patch_fields, false, err);
+	struct vmcfg_drive *d;
+
+	if (ret == 0)
+		ret = check_body_id(body, "drive_id", id, "drives", err);
+	if (ret == 0)
+		ret = get_str(body, "drives", "path_on_host", VMCFG_MAX_PATH, path, err);
+	if (ret == 0)
+		ret = only_null(body, "drives", "rate_limiter", err);
+	if (ret < 0)
+		return ret;
+	d = find_drive(c, json_object_get_string(get(body, "drive_id")));
+	if (!d)
+		return fail(err, "drives: no drive '%s' to update",
+			    json_object_get_string(get(body, "drive_id")));
+	*index = (int)(d - c->drives);
+	return 0;
+}
+
+int vmcfg_drive_set_path(struct vmcfg *c, unsigned int index, const char *path)
+{
+	char *p = strdup(path), **r;
+
+	r = realloc(c->retired, (c->nretired + 1) * sizeof(*r));
+	if (!p || !r) {
+		free(p);
+		if (r)
+			c->retired = r;
+		return -ENOMEM;
+	}
+	c->retired = r;
+	c->retired[c->nretired++] = c->drives[index].path_on_host;
+	c->drives[index].path_on_host = p;
+	return 0;
+}
+
 int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
 {
 	int ret =
@@ -913,13 +957,59 @@ int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field doc_fields[] = {
-    {"boot-source", json_type_object, true}, {"machine-config", json_type_object, false},
-    {"drives", json_type_array, false},	     {"network-interfaces", json_type_array, false},
-    {"vsock", json_type_object, false},	     {"entropy", json_type_object, false},
-    {"logger", json_type_object, false},     {"metrics", json_type_object, false},
-    {"balloon", json_type_object, false},    {"mmds-config", json_type_object, false},
-    {"cpu-config", json_type_object, false}, {NULL, 0, false},
+    {"boot-source", json_type_object, true},	 {"machine-config", json_type_object, false},
+    {"drives", json_type_array, false},		 {"network-interfaces", json_type_array, false},
+    {"vsock", json_type_object, false},		 {"entropy", json_type_object, false},
+    {"logger", json_type_object, false},	 {"metrics", json_type_object, false},
+    {"balloon", json_type_object, false},	 {"mmds-config", json_type_object, false},
+    {"cpu-config", json_type_object, false},	 {"pmem", json_type_array, false},
+    {"memory-hotplug", json_type_object, false}, {NULL, 0, false},
 };
+
+/*
+ * Sections of Firecracker's document for what Banyan does not have: null,
+ * an empty object or an empty array (what a client writes when it wants
+ * none) is accepted; anything else is refused, saying what is missing.
+ */
+static const struct {
+	const char *key;
+	const char *lacks;
+} doc_unsupported[] = {
+    {"balloon", "no balloon device"},
+    {"mmds-config", "no MMDS (metadata service)"},
+    {"cpu-config", "no custom CPU templates (CPUID and MSR modifiers)"},
+    {"pmem", "no virtio-pmem devices"},
+    {"memory-hotplug", "no memory hotplug (virtio-mem)"},
+};
+
+/* An empty cpu-config lists its modifier arrays, all empty. */
+static bool doc_empty(json_object *v)
+{
+	if (json_object_is_type(v, json_type_array))
+		return json_object_array_length(v) == 0;
+	json_object_object_foreach(v, key, val)
+	{
+		(void)key;
+		if (val && !doc_empty(val))
+			return false;
+	}
+	return true;
+}
+
+static int doc_check_unsupported(json_object *doc, char *err)
+{
+	json_object *v;
+
+	for (size_t i = 0; i < sizeof(doc_unsupported) / sizeof(doc_unsupported[0]); i++) {
+		v = get(doc, doc_unsupported[i].key);
+		if (v && !doc_empty(v))
+			return fail(err,
+				    "config: '%s' asks for what Banyan lacks (%s); use null, an "
+				    "empty value or leave it out",
+				    doc_unsupported[i].key, doc_unsupported[i].lacks);
+	}
+	return 0;
+}
 
 /* Each element of an array section goes through the section's PUT. */
 static int doc_array(struct vmcfg *c, json_object *doc, const char *key, char *err,
@@ -958,9 +1048,8 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 		ret = vmcfg_logger(c, v, err);
 	if (ret == 0 && (v = get(doc, "metrics")))
 		ret = vmcfg_metrics(c, v, err);
-	if (ret == 0 && (get(doc, "balloon") || get(doc, "mmds-config") || get(doc, "cpu-config")))
-		ret = fail(err, "balloon, mmds-config and cpu-config are not supported by Banyan "
-				"(use null or leave them out)");
+	if (ret == 0)
+		ret = doc_check_unsupported(doc, err);
 	return ret;
 }
 
@@ -1043,6 +1132,7 @@ static json_object *drives_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "cache_type", json_object_new_string(d->cache_type));
 		json_object_object_add(o, "io_engine", json_object_new_string(d->io_engine));
 		json_object_object_add(o, "rate_limiter", NULL);
+		json_object_object_add(o, "socket", NULL);
 		if (d->overlay_path)
 			json_object_object_add(o, "overlay_path",
 					       json_object_new_string(d->overlay_path));
@@ -1120,6 +1210,8 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "network-interfaces", nets_to_json(c));
 	json_object_object_add(o, "vsock", vsock_to_json(c));
 	json_object_object_add(o, "entropy", c->entropy ? json_object_new_object() : NULL);
+	json_object_object_add(o, "pmem", json_object_new_array());
+	json_object_object_add(o, "memory-hotplug", NULL);
 	return o;
 }
 

@@ -82,6 +82,10 @@ struct vmcfg {
 	char *metrics_path;
 	/* built by vmcfg_to_vm_config */
 	char *cmdline;
+	/* Paths a running VM's disks had before vmcfg_drive_set_path: a vm_config may still
+	 * point at them, so they live as long as the document. */
+	char **retired;
+	unsigned int nretired;
 };
 
 /* vmcfg_init - the defaults: 1 vCPU, 256 MiB, nothing else. */
@@ -113,6 +117,21 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
+
+/*
+ * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:
+ * the drive's index in guest order in *@index, the new path_on_host in
+ * *@path (NULL when the body has none). Changes nothing. 0 or -EINVAL.
+ */
+int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *index,
+		     const char **path, char *err) __attribute__((warn_unused_result));
+
+/*
+ * vmcfg_drive_set_path - drive @index now reads @path (its disk was
+ * swapped). The old string stays valid until vmcfg_free. 0 or -ENOMEM.
+ */
+int vmcfg_drive_set_path(struct vmcfg *c, unsigned int index, const char *path)
+    __attribute__((warn_unused_result));
 
 /* vmcfg_document - the whole VM (the --config file): replaces @c on success. */
 int vmcfg_document(struct vmcfg *c, json_object *doc, char *err);

@@ -665,12 +665,81 @@ static int blk_open(struct virtio_blk *blk, const struct disk_config *disk)
 	if (ret < 0)
 		return ret;
 	size = lseek(blk->fd, 0, SEEK_END);
-	if (size < (off_t)BLK_SECTOR) {
-		log_error("disk %s is %s", disk->path,
-			  size < 0 ? "unreadable" : "smaller than a sector");
+	if (size < 0) {
+		log_error("disk %s is unreadable: %s", disk->path, strerror(errno));
 		return -EINVAL;
 	}
+	/*
+	 * An empty file is a disk of no sectors, as Firecracker allows: its
+	 * clients attach placeholders at boot and swap the real file in later
+	 * (virtio_blk_swap).
+	 */
 	blk->capacity = (uint64_t)size / BLK_SECTOR;
+	return 0;
+}
+
+/* The file @path for virtio_blk_swap: opened as the disk's own, locked, sized. */
+static int blk_swap_open(struct virtio_blk *blk, const char *path, uint64_t *capacity, char *err,
+			 size_t errlen)
+{
+	int flags = (blk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (blk->direct ? O_DIRECT : 0);
+	int fd = file_open_kind(path, flags, 0, FILE_KIND_REG | FILE_KIND_BLK);
+	struct stat a, b;
+	off_t size;
+
+	if (fd < 0)
+		return snprintf(err, errlen, "cannot open %s: %s", path,
+				fd == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_BLK)
+						  : strerror(-fd)),
+		       fd;
+	/* The same file again: the disk keeps its descriptor (and lock) and takes the new size. */
+	if (fstat(fd, &a) == 0 && fstat(blk->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		close(fd);
+		fd = blk->fd;
+	} else if (flock(fd, (blk->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		close(fd);
+		return snprintf(err, errlen, "%s is in use by another disk or VM", path), -EBUSY;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0) {
+		if (fd != blk->fd)
+			close(fd);
+		return snprintf(err, errlen, "cannot size %s: %s", path, strerror(errno)), -EIO;
+	}
+	*capacity = (uint64_t)size / BLK_SECTOR;
+	return fd;
+}
+
+int virtio_blk_swap(struct virtio_dev *vdev, const char *path, char *err, size_t errlen)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	uint64_t capacity = 0;
+	int fd, old;
+
+	if (vdev->ops != &virtio_blk_ops)
+		return snprintf(err, errlen, "not a block device"), -EINVAL;
+	if (blk->overlay)
+		return snprintf(err, errlen,
+				"disk %s writes through an overlay: its base cannot change",
+				blk->name),
+		       -ENOTSUP;
+	fd = blk_swap_open(blk, path, &capacity, err, errlen);
+	if (fd < 0)
+		return fd;
+	/* Quiesced: no request of the guest's is on the old file when it goes. */
+	virtio_lock(vdev);
+	blk_drain(vdev);
+	old = blk->fd;
+	blk->fd = fd;
+	blk->capacity = capacity;
+	blk_fill_config(blk);
+	blk->io_error_logged = false;
+	virtio_config_changed(vdev);
+	virtio_unlock(vdev);
+	if (old != fd)
+		close(old);
+	log_info("%s: now %s, %llu MiB", blk->name, path, (unsigned long long)(capacity >> 11));
 	return 0;
 }
 

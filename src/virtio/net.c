@@ -521,6 +521,16 @@ static int tap_open(const char *name, char *err, size_t errlen)
 	return fd;
 }
 
+int virtio_net_check_tap(const char *name, char *err, size_t errlen)
+{
+	int fd = tap_open(name, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 /* Does the TAP take offload settings? (Then leave it with none until a driver negotiates.) */
 static bool tap_probe_offloads(int fd)
 {

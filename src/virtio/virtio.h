@@ -176,6 +176,18 @@ void virtio_blk_default_id(unsigned int index, char *buf, size_t len);
 struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index,
 				     const struct dev_instance *inst);
 
+/*
+ * virtio_blk_swap - the disk @vdev (a virtio-blk) continues on the file
+ * @path: opened and checked first (the disk's mode, its lock, its size),
+ * then, with the device quiesced (requests in flight finished), the old
+ * file is closed and the guest is told the new capacity by a
+ * configuration change interrupt. The same file again only rereads its
+ * size. Refused for a disk with an overlay. Called from outside the
+ * device's thread, never from a device operation. 0, or -errno with the
+ * reason in @err; on failure the disk is unchanged.
+ */
+int virtio_blk_swap(struct virtio_dev *vdev, const char *path, char *err, size_t errlen);
+
 /* virtio_rng_create - an entropy device fed by getrandom(). */
 struct virtio_dev *virtio_rng_create(void);
 
@@ -214,6 +226,14 @@ void virtio_net_default_id(unsigned int index, char *buf, size_t len);
  */
 struct virtio_dev *virtio_net_create(const struct net_config *net, unsigned int index,
 				     const struct dev_instance *inst);
+
+/*
+ * virtio_net_check_tap - whether virtio_net_create could open the TAP
+ * @name now (it exists, is a single-queue TAP, nobody else has it open):
+ * opened the same way and closed again, never created. 0, or -errno with
+ * the reason in @err.
+ */
+int virtio_net_check_tap(const char *name, char *err, size_t errlen);
 
 /*
  * virtio_net_create_fd - the same on an already open @fd (taken over):

@@ -30,7 +30,7 @@ enum on_reboot {
 	ON_REBOOT_RESTART, /* a fresh VM boots from the same configuration */
 };
 
-#define VM_MAX_DISKS 8
+#define VM_MAX_DISKS 16 /* the machine's virtio devices in all are fewer (arch) */
 
 enum disk_cache {
 	DISK_CACHE_WRITEBACK, /* host page cache; FLUSH reaches stable storage */

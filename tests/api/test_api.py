@@ -269,6 +269,26 @@ def preboot_malformed(v):
     expect(v, "drive path without id: 400", "PUT", "/drives/", {}, 400, "Invalid request")
 
 
+TAPS = []  # TAP devices this run created, removed at the end
+
+
+def make_taps(*names):
+    """Create persistent TAPs (needs CAP_NET_ADMIN); the names, or [] when that is refused."""
+    for n in names:
+        r = subprocess.run(["ip", "tuntap", "add", "dev", n, "mode", "tap"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0 and not os.path.exists("/sys/class/net/" + n):
+            return []
+        TAPS.append(n)
+    return list(names)
+
+
+def remove_taps():
+    for n in TAPS:
+        subprocess.run(["ip", "tuntap", "del", "dev", n, "mode", "tap"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def preboot_devices(v, kernel):
     expect(v, "PUT /boot-source", "PUT", "/boot-source",
            {"kernel_image_path": kernel, "boot_args": "console=ttyS0 quiet"})
@@ -292,21 +312,34 @@ def preboot_devices(v, kernel):
            dict(rootfs, rate_limiter={"bandwidth": {"size": 1, "refill_time": 1}}), 400, "not supported")
     expect(v, "drive bad cache_type: 400", "PUT", "/drives/rootfs",
            dict(rootfs, cache_type="Bogus"), 400, "cache_type")
-    expect(v, "PATCH /drives/data", "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": disk})
-    expect(v, "PATCH an unknown drive: 400", "PATCH", "/drives/nope",
-           {"drive_id": "nope", "path_on_host": disk}, 400, "no drive")
-    for i in range(6):
+    expect(v, "PATCH /drives before boot: 400 (Firecracker: PUT changes a drive)", "PATCH",
+           "/drives/data", {"drive_id": "data", "path_on_host": disk}, 400, "running VM")
+    expect(v, "drive with a missing file: 400 at PUT", "PUT", "/drives/gone",
+           {"drive_id": "gone", "path_on_host": os.path.join(TMP, "no-such.img"),
+            "is_root_device": False}, 400, "No such file")
+    expect(v, "boot-source with a missing kernel: 400 at PUT", "PUT", "/boot-source",
+           {"kernel_image_path": os.path.join(TMP, "no-such-kernel")}, 400, "No such file")
+    expect(v, "boot-source with a missing initrd: 400 at PUT", "PUT", "/boot-source",
+           {"kernel_image_path": kernel, "initrd_path": os.path.join(TMP, "no-initrd")}, 400,
+           "initrd_path")
+    empty = os.path.join(TMP, "placeholder.img")
+    open(empty, "wb").close()
+    expect(v, "a 0-byte drive file (a placeholder): 204", "PUT", "/drives/d0",
+           {"drive_id": "d0", "path_on_host": empty, "is_root_device": False})
+    for i in range(1, 14):
         v.req("PUT", "/drives/d%d" % i, {"drive_id": "d%d" % i, "path_on_host": disk,
                                           "is_root_device": False})
-    expect(v, "a ninth drive: 400", "PUT", "/drives/d9",
-           {"drive_id": "d9", "path_on_host": disk, "is_root_device": False}, 400, "at most 8")
-    expect(v, "PUT /network-interfaces/eth0", "PUT", "/network-interfaces/eth0",
-           {"iface_id": "eth0", "host_dev_name": "bnyn-notap0", "guest_mac": "06:00:00:00:00:01"})
-    expect(v, "bad MAC: 400", "PUT", "/network-interfaces/eth1",
-           {"iface_id": "eth1", "host_dev_name": "tap1", "guest_mac": "nope"}, 400, "MAC")
-    expect(v, "PATCH /network-interfaces/eth0", "PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"})
-    expect(v, "PATCH unknown interface: 400", "PATCH", "/network-interfaces/eth7",
-           {"iface_id": "eth7"}, 400, "no interface")
+    st, doc = v.req("GET", "/vm/config")
+    tap(len(doc.get("drives", [])) == 16, "16 drives accepted", doc)
+    expect(v, "a seventeenth drive: 400", "PUT", "/drives/d16",
+           {"drive_id": "d16", "path_on_host": disk, "is_root_device": False}, 400, "at most 16")
+    expect(v, "PUT a missing TAP: 400 (Firecracker opens it at PUT)", "PUT",
+           "/network-interfaces/eth0",
+           {"iface_id": "eth0", "host_dev_name": "bnyn-notap0", "guest_mac": "06:00:00:00:00:01"},
+           400, "no such network interface")
+    expect(v, "PATCH /network-interfaces before boot: 400", "PATCH",
+           "/network-interfaces/eth0", {"iface_id": "eth0"}, 400, "running VM")
+    taps = preboot_taps(v)
     expect(v, "PUT /vsock", "PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(TMP, "v.sock")})
     expect(v, "vsock cid 2: 400", "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/x"}, 400, "guest_cid")
     expect(v, "PUT /entropy", "PUT", "/entropy", {})
@@ -324,14 +357,32 @@ def preboot_devices(v, kernel):
     ok = (st == 200 and doc["boot-source"]["kernel_image_path"] == kernel
           and doc["machine-config"]["vcpu_count"] == 3
           and [d["drive_id"] for d in doc["drives"]][:2] == ["rootfs", "data"]
-          and doc["network-interfaces"][0]["iface_id"] == "eth0"
+          and [n["iface_id"] for n in doc["network-interfaces"]] == (["eth0"] if taps else [])
           and doc["vsock"]["guest_cid"] == 3 and doc["entropy"] == {}
           and doc["metrics"]["metrics_path"] == metf)
     tap(ok, "GET /vm/config has every section configured", doc)
     expect(v, "multicast MAC: 400", "PUT", "/network-interfaces/eth1",
            {"iface_id": "eth1", "host_dev_name": "tap1", "guest_mac": "01:00:5e:00:00:01"}, 400, "unicast")
-    expect(v, "InstanceStart with a missing TAP: 400", "PUT", "/actions",
-           {"action_type": "InstanceStart"}, 400, "")
+    expect(v, "InstanceStart with more virtio devices than interrupt lines: 400", "PUT",
+           "/actions", {"action_type": "InstanceStart"}, 400, "too many virtio devices")
+
+
+def preboot_taps(v):
+    """Interfaces on real TAPs (created here when the host lets us); the TAPs or []."""
+    taps = make_taps("bnyn-api0", "bnyn-api1")
+    if not taps:
+        tap(True, "# SKIP TAP checks: cannot create TAP devices here")
+        return []
+    expect(v, "PUT /network-interfaces/eth0", "PUT", "/network-interfaces/eth0",
+           {"iface_id": "eth0", "host_dev_name": taps[0], "guest_mac": "06:00:00:00:00:01"})
+    expect(v, "bad MAC: 400", "PUT", "/network-interfaces/eth1",
+           {"iface_id": "eth1", "host_dev_name": taps[1], "guest_mac": "nope"}, 400, "MAC")
+    expect(v, "a TAP used twice: 400", "PUT", "/network-interfaces/eth1",
+           {"iface_id": "eth1", "host_dev_name": taps[0]}, 400, "used twice")
+    expect(v, "a MAC used twice: 400", "PUT", "/network-interfaces/eth1",
+           {"iface_id": "eth1", "host_dev_name": taps[1], "guest_mac": "06:00:00:00:00:01"},
+           400, "used twice")
+    return taps
 
 
 def preboot_state(v):
@@ -453,7 +504,11 @@ def part_preboot():
         "%s %s" % (rc, v.stderr()))
 
     v = Vmm("missing")
-    v.req("PUT", "/boot-source", {"kernel_image_path": os.path.join(TMP, "no-such-kernel")})
+    gone = os.path.join(TMP, "no-such-kernel")
+    open(gone, "wb").close()
+    expect(v, "PUT /boot-source (a kernel that then goes)", "PUT", "/boot-source",
+           {"kernel_image_path": gone})
+    os.unlink(gone)
     expect(v, "InstanceStart with a missing kernel: 400", "PUT", "/actions",
            {"action_type": "InstanceStart"}, 400, "no-such-kernel")
     expect(v, "InstanceStart without boot-source (fresh VMM): 400", "PUT", "/actions",
@@ -994,9 +1049,11 @@ def vm_cli_config():
             "--on-reboot", "restart", "--vsock", "cid=9,socket=" + vs)
     tap(wait_for(lambda: ticks(v) >= 2), "a VM started by options runs", v.stderr())
     st, conf = v.req("GET", "/vm/config")
-    drive = {"partuuid": None, "is_root_device": False, "rate_limiter": None, "io_engine": "Sync"}
+    drive = {"partuuid": None, "is_root_device": False, "rate_limiter": None, "io_engine": "Sync",
+             "socket": None}
     want = {
         "balloon": None, "cpu-config": None, "logger": None, "metrics": None, "mmds-config": None,
+        "pmem": [], "memory-hotplug": None,
         "boot-source": {"kernel_image_path": counter, "initrd_path": None, "boot_args": None},
         "machine-config": {"vcpu_count": 2, "mem_size_mib": 64, "smt": False,
                            "track_dirty_pages": False, "huge_pages": "None", "on_reboot": "Restart"},
@@ -1035,6 +1092,7 @@ def main():
     finally:
         for v in VMMS:
             v.kill()
+        remove_taps()
         subprocess.run(["rm", "-rf", TMP])
     print("1..%d" % N)
     sys.exit(1 if FAILED else 0)

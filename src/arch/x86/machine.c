@@ -107,21 +107,33 @@ static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
 	return virtio_vsock_create(&vm->cfg.vsock, inst);
 }
 
+/* The interrupt line of the @i-th virtio device (layout.h): the same on every boot and restore. */
+static uint32_t x86_virtio_gsi(unsigned int i)
+{
+	static const uint8_t extra[] = GSI_VIRTIO_EXTRA;
+	const unsigned int dedicated = GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1;
+
+	_Static_assert(sizeof(extra) + GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1 == GSI_VIRTIO_COUNT,
+		       "GSI_VIRTIO_COUNT counts every line");
+	return i < dedicated ? GSI_VIRTIO_FIRST + i : extra[i - dedicated];
+}
+
 static int x86_add_virtio_devices(struct vm *vm)
 {
 	unsigned int i, n = x86_nvirtio(vm);
 	int ret;
 
-	if (n > GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1) {
-		log_error("too many virtio devices (%u): at most %d", n,
-			  GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1);
+	if (n > GSI_VIRTIO_COUNT) {
+		log_error("too many virtio devices (%u: disks, network cards, rng, vsock): at most "
+			  "%d",
+			  n, GSI_VIRTIO_COUNT);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t base = LAYOUT_VIRTIO_MMIO + i * LAYOUT_VIRTIO_SIZE;
 		struct virtio_dev *vdev = x86_virtio_dev(vm, i);
 		struct device *dev =
-		    virtio_mmio_create(&vm->host, &vm->mem, vdev, base, GSI_VIRTIO_FIRST + i);
+		    virtio_mmio_create(&vm->host, &vm->mem, vdev, base, x86_virtio_gsi(i));
 
 		if (!dev)
 			return -EINVAL;
@@ -224,7 +236,7 @@ static int x86_write_acpi(struct vm *vm)
 	    .vmgenid_addr = LAYOUT_VMGENID,
 	    .ged_gsi = GSI_GED,
 	};
-	struct acpi_mmio_dev virtio[GSI_VIRTIO_LAST - GSI_VIRTIO_FIRST + 1];
+	struct acpi_mmio_dev virtio[GSI_VIRTIO_COUNT];
 	uint8_t *buf = gm_ptr(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
 	long n;
 
