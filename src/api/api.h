@@ -33,6 +33,17 @@ enum api_state {
 	API_STOPPED,	 /* the VM stopped for good; the process is about to exit */
 };
 
+/* The latencies Firecracker's metrics report (latencies_us), the last one measured of each. */
+enum api_latency {
+	API_LAT_PAUSE,
+	API_LAT_RESUME,
+	API_LAT_FULL_SNAPSHOT,
+	API_LAT_DIFF_SNAPSHOT,
+	API_LAT_LOAD_SNAPSHOT,
+	API_LAT_COUNT
+};
+extern const char *const api_latency_names[API_LAT_COUNT];
+
 struct api_ctl {
 	pthread_mutex_t lock;	   /* protects everything below but the counters */
 	pthread_cond_t start_cond; /* signalled when STARTING ends */
@@ -55,9 +66,17 @@ struct api_ctl {
 	/* What the MMDS will serve (api_settings): the --metadata document, its size cap. */
 	json_object *mmds_initial;
 	uint64_t mmds_size_limit;
-	_Atomic uint64_t requests;	  /* API requests answered */
-	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
-	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
+	/* The JSON metrics file's writer (metrics_json.c): every 60 s, on FlushMetrics, at the end.
+	 */
+	json_object *metrics_prev;   /* the totals of the last line written */
+	pthread_cond_t metrics_cond; /* wakes the writer to stop */
+	pthread_t metrics_thread;
+	bool metrics_timer; /* the writer runs */
+	bool metrics_stop;
+	uint64_t latency_us[API_LAT_COUNT]; /* the last of each, for latencies_us */
+	_Atomic uint64_t requests;	    /* API requests answered */
+	_Atomic uint64_t errors;	    /* ... of which with a 4xx/5xx status */
+	_Atomic uint64_t metrics_dropped;   /* FlushMetrics dropped: the metrics FIFO was full */
 };
 
 /*
@@ -135,6 +154,21 @@ struct api_reply {
 };
 void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
 		size_t body_len, struct api_reply *reply);
+
+/*
+ * api_metrics_flush - write one JSON line of Firecracker's metrics (what
+ * happened since the last line) to the metrics file, whole or not at all,
+ * never blocking. Under ctl->lock. 0 or -errno with a fault_message.
+ */
+int api_metrics_flush(struct api_ctl *ctl, char *err);
+
+/*
+ * api_metrics_timer_start - once the metrics file is open: a line every
+ * 60 s until api_metrics_timer_stop, which writes a last one. 0 or -errno.
+ * The writer takes ctl->lock, so stop is called without it.
+ */
+int api_metrics_timer_start(struct api_ctl *ctl) __attribute__((warn_unused_result));
+void api_metrics_timer_stop(struct api_ctl *ctl);
 
 /*
  * api_metrics - the Prometheus text exposition of @ctl's VM (malloc'ed,

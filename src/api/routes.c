@@ -362,7 +362,10 @@ static void put_logger(struct req *q)
 	apply(q, ret, err);
 }
 
-/* The metrics file opens now (a bad path is a 400 now, not at the first flush). */
+/*
+ * The metrics file opens now (a bad path is a 400 now, not at the first
+ * line), and only once, as in Firecracker; lines follow every 60 s.
+ */
 static void put_metrics(struct req *q)
 {
 	struct api_ctl *ctl = q->ctl;
@@ -370,6 +373,11 @@ static void put_metrics(struct req *q)
 	struct vmcfg tmp = {0};
 	int fd = -1, ret = vmcfg_metrics(&tmp, q->body, err);
 
+	if (ret == 0 && ctl->metrics_fd >= 0)
+		ret = -EEXIST, snprintf(err, sizeof(err),
+					"metrics: already configured (%s): the metrics file is "
+					"set once",
+					ctl->cfg->metrics_path);
 	if (ret == 0 && (fd = ret = file_open_sink(tmp.metrics_path, 0600)) < 0)
 		snprintf(err, sizeof(err), "metrics: cannot open %s: %s", tmp.metrics_path,
 			 ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
@@ -377,9 +385,9 @@ static void put_metrics(struct req *q)
 	if (ret >= 0)
 		ret = vmcfg_metrics(ctl->cfg, q->body, err);
 	if (ret >= 0) {
-		if (ctl->metrics_fd >= 0)
-			close(ctl->metrics_fd);
 		ctl->metrics_fd = fd;
+		if (api_metrics_timer_start(ctl) < 0)
+			log_warn("metrics: no periodic lines (cannot start their thread)");
 	} else if (fd >= 0) {
 		close(fd);
 	}
@@ -441,76 +449,6 @@ static void action_ctrl_alt_del(struct req *q)
 		reply_ok(q->reply);
 }
 
-/*
- * Room left in a FIFO: a flush goes in whole or not at all (a reader must
- * never see half an exposition); SIZE_MAX for a regular file.
- */
-static size_t sink_room(int fd)
-{
-	struct stat st;
-	int size, queued;
-
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
-		return SIZE_MAX;
-	size = fcntl(fd, F_GETPIPE_SZ);
-	if (size < 0 || ioctl(fd, FIONREAD, &queued) < 0 || queued > size)
-		return 0;
-	return (size_t)(size - queued);
-}
-
-static int flush_metrics_write(struct api_ctl *ctl, const char *text, size_t len, char *err)
-{
-	ssize_t n;
-	int e;
-
-	if (len > sink_room(ctl->metrics_fd)) {
-		atomic_fetch_add(&ctl->metrics_dropped, 1);
-		return snprintf(err, VMCFG_ERR_LEN,
-				"FlushMetrics: dropped: the metrics FIFO %s is full (is its reader "
-				"keeping up?)",
-				ctl->cfg->metrics_path),
-		       -EAGAIN;
-	}
-	n = write(ctl->metrics_fd, text, len);
-	if (n == (ssize_t)len)
-		return 0;
-	e = n < 0 ? errno : EIO;
-	snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot write %s: %s", ctl->cfg->metrics_path,
-		 n < 0 ? strerror(e) : "short write");
-	return -e;
-}
-
-/* Written without ever blocking: the metrics file opened as PUT /metrics does it. */
-static int flush_metrics(struct api_ctl *ctl, char *err)
-{
-	size_t len;
-	char *text;
-	int ret;
-
-	if (!ctl->cfg->metrics_path)
-		return snprintf(err, VMCFG_ERR_LEN,
-				"FlushMetrics: no metrics file: "
-				"configure PUT /metrics first"),
-		       -EINVAL;
-	if (ctl->metrics_fd < 0) /* named by a --config file */
-		ctl->metrics_fd = file_open_sink(ctl->cfg->metrics_path, 0600);
-	if (ctl->metrics_fd < 0) {
-		ret = ctl->metrics_fd;
-		ctl->metrics_fd = -1;
-		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: cannot open %s: %s",
-				ctl->cfg->metrics_path,
-				ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
-						   : strerror(-ret)),
-		       ret;
-	}
-	text = api_metrics(ctl, &len);
-	if (!text)
-		return snprintf(err, VMCFG_ERR_LEN, "FlushMetrics: out of memory"), -ENOMEM;
-	ret = flush_metrics_write(ctl, text, len, err);
-	free(text);
-	return ret;
-}
-
 static void put_actions(struct req *q)
 {
 	json_object *v = NULL;
@@ -533,7 +471,7 @@ static void put_actions(struct req *q)
 	else if (strcmp(type, "SendCtrlAltDel") == 0)
 		action_ctrl_alt_del(q);
 	else if (strcmp(type, "FlushMetrics") == 0)
-		apply(q, flush_metrics(q->ctl, err), err);
+		apply(q, api_metrics_flush(q->ctl, err), err);
 	else
 		reply_fault(q->reply, 400, "actions: unknown action_type '%s'", type);
 }
@@ -542,6 +480,7 @@ static void patch_vm(struct req *q)
 {
 	json_object *v = NULL;
 	const char *state;
+	uint64_t t0;
 
 	if (!json_object_is_type(q->body, json_type_object) ||
 	    json_object_object_length(q->body) != 1 ||
@@ -558,6 +497,7 @@ static void patch_vm(struct req *q)
 	}
 	if (!vm_live(q, strcmp(state, "Paused") == 0 ? "pause" : "resume"))
 		return;
+	t0 = now_ns();
 	if (strcmp(state, "Paused") == 0) {
 		vm_pause(q->ctl->vm);
 		log_info("VM paused through the API");
@@ -565,6 +505,8 @@ static void patch_vm(struct req *q)
 		vm_resume(q->ctl->vm);
 		log_info("VM resumed through the API");
 	}
+	q->ctl->latency_us[strcmp(state, "Paused") ? API_LAT_RESUME : API_LAT_PAUSE] =
+	    (now_ns() - t0) / 1000;
 	reply_ok(q->reply);
 }
 
@@ -623,6 +565,7 @@ static void put_snapshot_create(struct req *q)
 	const char *type = body_str(q->body, "snapshot_type");
 	char err[SNAP_ERR_LEN];
 	bool resume = true;
+	uint64_t t0;
 
 	if (!body_only(q, keys))
 		return;
@@ -642,10 +585,14 @@ static void put_snapshot_create(struct req *q)
 	o.diff = type && strcmp(type, "Diff") == 0;
 	o.stay_paused = !resume;
 	o.lineage = q->ctl->lineage;
-	if (snapshot_create(q->ctl->vm, &o, err) < 0)
+	t0 = now_ns();
+	if (snapshot_create(q->ctl->vm, &o, err) < 0) {
 		reply_fault(q->reply, 400, "snapshot/create: %s", err);
-	else
-		reply_ok(q->reply);
+		return;
+	}
+	q->ctl->latency_us[o.diff ? API_LAT_DIFF_SNAPSHOT : API_LAT_FULL_SNAPSHOT] =
+	    (now_ns() - t0) / 1000;
+	reply_ok(q->reply);
 }
 
 /* mem_file_path / mem_backend.backend_path must be the snapshot's own memory file. */
@@ -678,7 +625,7 @@ static void put_snapshot_load(struct req *q)
 					   "enable_diff_snapshots", "resume_vm",     NULL};
 	struct api_ctl *ctl = q->ctl;
 	const char *dir = body_str(q->body, "snapshot_path");
-	uint64_t boots = ctl->boots;
+	uint64_t boots = ctl->boots, t0;
 	bool resume = false, diff = false;
 
 	if (!body_only(q, keys))
@@ -702,12 +649,15 @@ static void put_snapshot_load(struct req *q)
 		return;
 	snprintf(ctl->load_path, sizeof(ctl->load_path), "%s", dir);
 	ctl->load_resume = resume;
+	t0 = now_ns();
 	ctl->state = API_STARTING;
 	ctl->start_err[0] = '\0';
 	(void)efd_signal(ctl->start_fd);
 	while (ctl->state == API_STARTING)
 		pthread_cond_wait(&ctl->start_cond, &ctl->lock);
 	ctl->load_path[0] = '\0';
+	if (ctl->boots > boots)
+		ctl->latency_us[API_LAT_LOAD_SNAPSHOT] = (now_ns() - t0) / 1000;
 	if (ctl->boots > boots)
 		reply_ok(q->reply);
 	else
@@ -972,7 +922,7 @@ void api_handle(struct api_ctl *ctl, const char *method, const char *url, const 
 
 static struct api_settings settings;
 
-/* --metrics-path: the file opens at start, as PUT /metrics would open it. */
+/* --metrics-path or the document's metrics: the file opens at start, as PUT /metrics opens it. */
 static int ctl_open_metrics(struct api_ctl *ctl, const char *path)
 {
 	json_object *body = json_object_new_object();
@@ -984,6 +934,8 @@ static int ctl_open_metrics(struct api_ctl *ctl, const char *path)
 		ret = vmcfg_metrics(ctl->cfg, body, err);
 		json_object_put(body);
 	}
+	/* @path may have been the document's own string, which vmcfg_metrics replaced */
+	path = ctl->cfg->metrics_path;
 	if (ret == 0 && (ret = ctl->metrics_fd = file_open_sink(path, 0600)) < 0) {
 		ctl->metrics_fd = -1;
 		snprintf(err, sizeof(err), "cannot open %s: %s", path,
@@ -991,7 +943,7 @@ static int ctl_open_metrics(struct api_ctl *ctl, const char *path)
 					    : strerror(-ret));
 	}
 	if (ret < 0)
-		log_error("--metrics-path: %s", err);
+		log_error("metrics: %s", err);
 	return ret < 0 ? ret : 0;
 }
 
@@ -1004,6 +956,8 @@ void api_settings_set(const struct api_settings *s)
 
 int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 {
+	const char *path;
+
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->cfg = cfg;
 	ctl->version = version;
@@ -1019,13 +973,21 @@ int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->start_cond, NULL);
 	/* Last: a failure leaves a block api_ctl_destroy can take down. */
-	if (settings.metrics_path && ctl_open_metrics(ctl, settings.metrics_path) < 0)
+	path = settings.metrics_path ? settings.metrics_path : cfg->metrics_path;
+	if (!path)
+		return 0;
+	if (ctl_open_metrics(ctl, path) < 0)
 		return -EINVAL;
+	if (api_metrics_timer_start(ctl) < 0)
+		log_warn("metrics: no periodic lines (cannot start their thread)");
 	return 0;
 }
 
 void api_ctl_destroy(struct api_ctl *ctl)
 {
+	api_metrics_timer_stop(ctl); /* its last line first */
+	json_object_put(ctl->metrics_prev);
+	ctl->metrics_prev = NULL;
 	if (ctl->start_fd >= 0)
 		close(ctl->start_fd);
 	ctl->start_fd = -1;

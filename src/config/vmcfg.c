@@ -903,6 +903,26 @@ int vmcfg_log_level(const char *name)
 	return -1;
 }
 
+/* The logger's level, in any case as Firecracker takes it, kept in its canonical spelling. */
+static int get_level(json_object *body, char *out, size_t outlen, char *err)
+{
+	const char *s;
+	int ret = get_str(body, "logger", "level", 32, &s, err);
+	unsigned int i;
+
+	if (ret < 0 || !s)
+		return ret;
+	for (i = 0; log_levels[i]; i++)
+		if (strcasecmp(s, log_levels[i]) == 0) {
+			snprintf(out, outlen, "%s", log_levels[i]);
+			return 0;
+		}
+	return fail(err,
+		    "logger: field 'level' has an unsupported value '%s' (Error, Warning, "
+		    "Info, Debug, Trace or Off, in any case)",
+		    s);
+}
+
 static const struct field logger_fields[] = {
     {"log_path", json_type_string, false},    {"level", json_type_string, false},
     {"show_level", json_type_boolean, false}, {"show_log_origin", json_type_boolean, false},
@@ -919,7 +939,7 @@ int vmcfg_logger(struct vmcfg *c, json_object *body, char *err)
 	if (ret == 0)
 		ret = get_str(body, "logger", "log_path", VMCFG_MAX_PATH, &path, err);
 	if (ret == 0)
-		ret = get_choice(body, "logger", "level", log_levels, level, sizeof(level), err);
+		ret = get_level(body, level, sizeof(level), err);
 	if (ret == 0)
 		ret = only_null(body, "logger", "module", err);
 	if (ret < 0)

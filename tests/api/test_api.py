@@ -347,12 +347,28 @@ def preboot_devices(v, kernel):
     logf = os.path.join(TMP, "api.log")
     expect(v, "PUT /logger", "PUT", "/logger", {"log_path": logf, "level": "Info"})
     expect(v, "logger bad level: 400", "PUT", "/logger", {"level": "Loud"}, 400, "level")
+    expect(v, "logger level in another case (Firecracker takes any)", "PUT", "/logger",
+           {"log_path": logf, "level": "wArNiNg"})
+    st, doc = v.req("GET", "/vm/config")
+    tap((doc.get("logger") or {}).get("level") == "Warning", "... kept as Warning", doc)
+    expect(v, "PUT /logger back to Info", "PUT", "/logger", {"log_path": logf, "level": "info"})
     metf = os.path.join(TMP, "metrics.txt")
     expect(v, "FlushMetrics before PUT /metrics: 400", "PUT", "/actions",
            {"action_type": "FlushMetrics"}, 400, "PUT /metrics")
     expect(v, "PUT /metrics", "PUT", "/metrics", {"metrics_path": metf})
+    expect(v, "a second PUT /metrics: 400 (set once, as Firecracker)", "PUT", "/metrics",
+           {"metrics_path": metf + ".2"}, 400, "already configured")
     expect(v, "FlushMetrics", "PUT", "/actions", {"action_type": "FlushMetrics"})
-    tap(os.path.exists(metf) and "banyan_vm_state" in open(metf).read(), "FlushMetrics wrote the file")
+    expect(v, "FlushMetrics again", "PUT", "/actions", {"action_type": "FlushMetrics"})
+    lines = open(metf).read().splitlines() if os.path.exists(metf) else []
+    try:
+        docs = [json.loads(l) for l in lines]
+    except ValueError:
+        docs = []
+    tap(len(docs) == 2 and all("utc_timestamp_ms" in d and "api_server" in d for d in docs)
+        and docs[1]["api_server"]["requests_count"] >= 1
+        and docs[1]["api_server"]["requests_count"] < docs[0]["api_server"]["requests_count"] + 5,
+        "FlushMetrics wrote one JSON line each, counters since the previous line", lines)
     st, doc = v.req("GET", "/vm/config")
     ok = (st == 200 and doc["boot-source"]["kernel_image_path"] == kernel
           and doc["machine-config"]["vcpu_count"] == 3
@@ -664,7 +680,8 @@ def hostile_fifo_sinks(v):
     st, doc, secs = timed(v, "PUT", "/actions", {"action_type": "FlushMetrics"})
     tap(st == 204, "FlushMetrics into a FIFO nobody reads yet: 204", "HTTP %s %r after %.1f s" % (st, doc, secs))
     data = fifo_read(metfifo, 1)
-    tap(b"banyan_vm_state" in data, "the metrics FIFO's reader gets the flush", data[-200:])
+    tap(b'"utc_timestamp_ms"' in data and data.endswith(b"\n"),
+        "the metrics FIFO's reader gets the flush", data[-200:])
     timed(v, "PUT", "/logger", {"log_path": os.path.join(TMP, "after-fifo.log"), "level": "Info"})
 
 
