@@ -1007,6 +1007,8 @@ static bool doc_empty(json_object *v)
 {
 	if (json_object_is_type(v, json_type_array))
 		return json_object_array_length(v) == 0;
+	if (!json_object_is_type(v, json_type_object))
+		return false; /* a value: something is asked for */
 	json_object_object_foreach(v, key, val)
 	{
 		(void)key;

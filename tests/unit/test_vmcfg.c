@@ -94,7 +94,7 @@ static void disk_option_errors(void **state)
 	for (unsigned int i = 1; i < VM_MAX_DISKS; i++)
 		assert_int_equal(opt(disk_option_parse, c, "/more", err), 0);
 	assert_int_equal(opt(disk_option_parse, c, "/one-too-many", err), -EINVAL);
-	assert_non_null(strstr(err, "at most 8 drives"));
+	assert_non_null(strstr(err, "at most 16 drives"));
 }
 
 /* --net and --vsock: ids netN by place; a TAP or MAC used twice is refused (the API's rule too). */
@@ -208,6 +208,87 @@ static void check_files_names_the_disk(void **state)
 	assert_string_equal(err, "cannot read disk /: not a regular file or block device");
 }
 
+/* Firecracker's sections for what Banyan lacks: empty or null is fine, a request is refused. */
+static void doc_unsupported_sections(void **state)
+{
+	static const struct {
+		const char *extra;
+		int ret;
+		const char *msg;
+	} cases[] = {
+	    {"\"balloon\": null, \"pmem\": [], \"memory-hotplug\": {}", 0, NULL},
+	    {"\"cpu-config\": {\"cpuid_modifiers\": [], \"msr_modifiers\": []}", 0, NULL},
+	    {"\"pmem\": [{\"id\": \"p\", \"path_on_host\": \"/x\"}]", -EINVAL,
+	     "'pmem' asks for what Banyan lacks (no virtio-pmem devices)"},
+	    {"\"balloon\": {\"amount_mib\": 1}", -EINVAL, "no balloon device"},
+	    {"\"memory-hotplug\": {\"total_size_mib\": 1024}", -EINVAL, "no memory hotplug"},
+	    {"\"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\"}]}", -EINVAL,
+	     "no custom CPU templates"},
+	};
+	struct vmcfg *c = *state;
+	char err[VMCFG_ERR_LEN], text[512];
+	json_object *doc;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, %s}", cases[i].extra);
+		doc = parse(text);
+		err[0] = '\0';
+		assert_int_equal(vmcfg_document(c, doc, err), cases[i].ret);
+		if (cases[i].msg)
+			assert_non_null(strstr(err, cases[i].msg));
+		json_object_put(doc);
+	}
+}
+
+/* A running disk's new file: the old string outlives the swap, a copy does not share it. */
+static void drive_live_path(void **state)
+{
+	struct vmcfg *c = *state, copy;
+	char err[VMCFG_ERR_LEN];
+	const char *path, *old;
+	json_object *b;
+	int index = -1;
+
+	assert_int_equal(opt(disk_option_parse, c, "/a,id=x", err), 0);
+	assert_int_equal(opt(disk_option_parse, c, "/b,id=y", err), 0);
+	b = parse("{\"drive_id\": \"y\", \"path_on_host\": \"/new\"}");
+	assert_int_equal(vmcfg_drive_live(c, "y", b, &index, &path, err), 0);
+	assert_int_equal(index, 1);
+	assert_string_equal(path, "/new");
+	old = c->drives[1].path_on_host;
+	assert_int_equal(vmcfg_drive_set_path(c, 1, path), 0);
+	json_object_put(b);
+	assert_string_equal(c->drives[1].path_on_host, "/new");
+	assert_string_equal(old, "/b"); /* still valid: a vm_config may point at it */
+	assert_int_equal(vmcfg_copy(&copy, c), 0);
+	assert_null(copy.retired);
+	vmcfg_free(&copy);
+	b = parse("{\"drive_id\": \"z\", \"path_on_host\": \"/new\"}");
+	assert_int_equal(vmcfg_drive_live(c, "z", b, &index, &path, err), -EINVAL);
+	assert_string_equal(err, "drives: no drive 'z' to update");
+	json_object_put(b);
+	b = parse("{\"drive_id\": \"x\", \"is_read_only\": true}");
+	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, err), -EINVAL);
+	assert_non_null(strstr(err, "unknown field 'is_read_only'"));
+	json_object_put(b);
+}
+
+/* Firecracker's level names in any case, kept in their canonical spelling. */
+static void logger_level_any_case(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[VMCFG_ERR_LEN];
+	json_object *b = parse("{\"level\": \"tRaCe\"}");
+
+	assert_int_equal(vmcfg_logger(c, b, err), 0);
+	assert_string_equal(c->log_level, "Trace");
+	json_object_put(b);
+	b = parse("{\"level\": \"Loud\"}");
+	assert_int_equal(vmcfg_logger(c, b, err), -EINVAL);
+	json_object_put(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +298,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(doc_unsupported_sections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
