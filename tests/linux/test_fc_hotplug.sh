@@ -39,7 +39,8 @@ wait_text() { # wait_text TEXT [SECS]
 }
 
 # The guest reports vda's size and, once it has sectors, its first bytes.
-WATCH='while true; do s=$(cat /sys/block/vda/size); d=; [ "$s" -gt 0 ] && d=$(head -c 12 /dev/vda); echo "vda size=$s data=$d"; sleep 0.5; done'
+# (No double quotes: the command goes into a JSON string.)
+WATCH='while true; do s=$(cat /sys/block/vda/size); d=; [ ${s:-0} -gt 0 ] && d=$(head -c 12 /dev/vda); echo vda size=$s data=$d; sleep 0.5; done'
 : >"$T/placeholder"
 printf 'hotplugged!!' >"$T/new.img"
 truncate -s 1M "$T/new.img"
