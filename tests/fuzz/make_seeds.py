@@ -255,6 +255,66 @@ def legacy_seeds():
     }
 
 
+# --- kernel loader (fuzz_loader.c) ---
+
+def bzimage(setup_sects=4, protocol=0x20F, xload=1, init_size=0x200000, payload=64,
+            initrd_max=0x7FFFFFFF, cmdline_size=2048, pref=0x100000):
+    sects = setup_sects or 4  # 0 means 4
+    f = bytearray((sects + 1) * 512 + payload)
+    f[0x1F1] = setup_sects
+    struct.pack_into('<H', f, 0x1FE, 0xAA55)
+    f[0x201] = 0x6A  # the setup header ends at 0x202 + this jump offset
+    f[0x202:0x206] = b'HdrS'
+    struct.pack_into('<H', f, 0x206, protocol)
+    struct.pack_into('<I', f, 0x22C, initrd_max)
+    struct.pack_into('<H', f, 0x236, xload)
+    struct.pack_into('<I', f, 0x238, cmdline_size)
+    struct.pack_into('<Q', f, 0x258, pref)  # pref_address
+    struct.pack_into('<I', f, 0x260, init_size)
+    for i in range(payload):
+        f[(sects + 1) * 512 + i] = i
+    return bytes(f)
+
+
+def elf64(segments, notes=b'', entry=0x1000000):
+    """An x86-64 ELF: PT_LOAD segments (paddr, filesz, memsz), then a PT_NOTE."""
+    phnum = len(segments) + (1 if notes else 0)
+    off = 64 + 56 * phnum
+    ph, body = b'', b''
+    for paddr, filesz, memsz in segments:
+        ph += struct.pack('<IIQQQQQQ', 1, 7, off + len(body), paddr, paddr, filesz, memsz, 0x1000)
+        body += bytes((i * 7) & 0xFF for i in range(filesz))
+    if notes:
+        ph += struct.pack('<IIQQQQQQ', 4, 4, off + len(body), 0, 0, len(notes), len(notes), 4)
+        body += notes
+    ident = b'\x7fELF' + bytes([2, 1, 1]) + bytes(9)
+    eh = ident + struct.pack('<HHIQQQIHHHHHH', 2, 62, 1, entry, 64, 0, 0, 64, 56, phnum, 0, 0, 0)
+    return eh + ph + body
+
+
+def note(name, typ, desc):
+    pad = lambda b: b + bytes(-len(b) % 4)
+    return struct.pack('<III', len(name), len(desc), typ) + pad(name) + pad(desc)
+
+
+def loader_seeds():
+    def inp(flags, initrd, cmdline, kernel):
+        return u8(flags) + u32(initrd) + u16(len(cmdline)) + cmdline + kernel
+    pvh = note(b'Xen\0', 18, u32(0x1000000))
+    other = note(b'GNU\0', 3, bytes(20))
+    return {
+        'bzimage': inp(1, 0, b'console=ttyS0', bzimage()),
+        'bzimage-initrd': inp(1 | 4, 0x3000, b'console=ttyS0 root=/dev/vda', bzimage()),
+        'bzimage-tight': inp(0 | 4, 0x1000, b'', bzimage(init_size=0x80000, initrd_max=0x1FFFFF)),
+        'bzimage-old': inp(1, 0, b'quiet', bzimage(protocol=0x205)),
+        'bzimage-highmem': inp(2 | 8 | 4, 0x2000, b'x' * 300, bzimage(setup_sects=0, cmdline_size=255)),
+        'elf': inp(1, 0, b'console=ttyS0', elf64([(0x100000, 256, 0x2000)])),
+        'elf-pvh': inp(1 | 4, 0x5000, b'console=ttyS0', elf64([(0x100000, 128, 128), (0x200000, 64, 0x1000)], other + pvh)),
+        'elf-pvh8': inp(2, 0, b'a=b', elf64([(0x100000, 64, 64)], note(b'Xen\0', 18, u64(0x100040)))),
+        'elf-high': inp(1 | 8, 0, b'', elf64([(0x100000000, 64, 0x1000)])),
+    }
+
+
 def main():
     targets = {
         'virtio_blk': blk_seeds(),
@@ -263,6 +323,7 @@ def main():
         'vsock_handshake': handshake_seeds(),
         'virtio_mmio': mmio_seeds(),
         'legacy': legacy_seeds(),
+        'loader': loader_seeds(),
     }
     for target, seeds in targets.items():
         d = os.path.join(HERE, 'corpus', target)

@@ -57,6 +57,24 @@ static void put64(uint8_t *p, uint64_t v)
 	put32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* The memory map the zero page and the PVH start info give (RAM above 1 MiB per region). */
+unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820])
+{
+	unsigned int n = 0, i;
+
+	/* Below 1 MiB: conventional memory, then the EBDA/BIOS area with ACPI. */
+	map[n++] = (struct x86_e820){0, LAYOUT_EBDA, E820_RAM};
+	map[n++] = (struct x86_e820){LAYOUT_EBDA, LAYOUT_HIMEM - LAYOUT_EBDA, E820_RESERVED};
+	for (i = 0; i < vm->mem.count; i++) {
+		const struct gm_region *r = &vm->mem.regions[i];
+		uint64_t start = r->gpa < LAYOUT_HIMEM ? LAYOUT_HIMEM : r->gpa;
+
+		if (r->gpa + r->size > start)
+			map[n++] = (struct x86_e820){start, r->gpa + r->size - start, E820_RAM};
+	}
+	return n;
+}
+
 static int write_cmdline(struct vm *vm, const struct x86_kernel *k)
 {
 	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";

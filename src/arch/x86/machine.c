@@ -34,23 +34,6 @@ int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_
 	return 2;
 }
 
-unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820])
-{
-	unsigned int n = 0, i;
-
-	/* Below 1 MiB: conventional memory, then the EBDA/BIOS area with ACPI. */
-	map[n++] = (struct x86_e820){0, LAYOUT_EBDA, E820_RAM};
-	map[n++] = (struct x86_e820){LAYOUT_EBDA, LAYOUT_HIMEM - LAYOUT_EBDA, E820_RESERVED};
-	for (i = 0; i < vm->mem.count; i++) {
-		const struct gm_region *r = &vm->mem.regions[i];
-		uint64_t start = r->gpa < LAYOUT_HIMEM ? LAYOUT_HIMEM : r->gpa;
-
-		if (r->gpa + r->size > start)
-			map[n++] = (struct x86_e820){start, r->gpa + r->size - start, E820_RAM};
-	}
-	return n;
-}
-
 int arch_vm_init(struct vm *vm)
 {
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
