@@ -365,6 +365,23 @@ void ft_state_roundtrip(struct ft_machine *m)
 	state_io_free(&io);
 }
 
+/*
+ * A saved state from the input (a u8 length, then the bytes), as a hostile
+ * snapshot's device section would hold it. A refused load ends the input:
+ * a restore that fails destroys the VM, so nothing runs on a half-loaded
+ * device.
+ */
+static void op_state_load(struct ft_machine *m, struct fuzz_input *in)
+{
+	uint8_t buf[255];
+	size_t n = fin_bytes(in, buf, fin_u8(in));
+	struct state_io ld;
+
+	state_io_loader(&ld, buf, n);
+	if (m->vdev->ops->state(m->vdev, &ld) < 0 || state_io_finish(&ld) < 0)
+		in->left = 0;
+}
+
 /* --- the shared operations --- */
 
 /* One descriptor from the input; readable ones may carry their first bytes. */
@@ -463,6 +480,9 @@ void ft_generic_op(struct ft_machine *m, unsigned int op, struct fuzz_input *in)
 		break;
 	case 10:
 		ft_state_roundtrip(m);
+		break;
+	case 12:
+		op_state_load(m, in);
 		break;
 	default:
 		ft_event(m, 1); /* let asynchronous work (disk I/O) finish */

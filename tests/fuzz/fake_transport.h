@@ -111,9 +111,10 @@ bool ft_broken(const struct ft_machine *m);
  * ft_generic_op - the operations every device target shares, for opcode
  * @op (< FT_OPS): post a chain from the input, write guest memory, kick,
  * run events, collect, reset, config access, queue ready toggles, raw avail
- * index, state round trip. The rest of the opcode space is the target's.
+ * index, state round trip, a state loaded from the input. The rest of the
+ * opcode space is the target's.
  */
-#define FT_OPS 12
+#define FT_OPS 13
 void ft_generic_op(struct ft_machine *m, unsigned int op, struct fuzz_input *in);
 
 /* ft_ptr - host pointer to guest address @gpa, @len bytes, or NULL. */

@@ -11,7 +11,7 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FT_OPS = 12
+FT_OPS = 13
 ALL = 0xFFFFFFFFFFFFFFFF
 
 
@@ -66,6 +66,10 @@ def state():
     return u8(10)
 
 
+def state_load(blob):
+    return u8(12) + u8(len(blob)) + blob
+
+
 def reset(want, qcodes):
     return u8(5) + u64(want) + bytes(qcodes)
 
@@ -100,6 +104,8 @@ def blk_seeds():
         'threads': u8(4) + u64(0) + u8(3) + blk_req(0, 0, 512) + blk_req(1, 1, 512, False)
         + settle() + collect(0) + state() + reset(ALL, [6]) + blk_req(8, 0, 20),
         'config': head + config_read(0, 8) + config_read(20, 4) + config_read(56, 8),
+        # the device section of a snapshot: the capacity in sectors (64 KiB)
+        'state-load': head + state_load(u64(128)) + blk_req(0, 1, 512) + settle() + collect(0),
     }
     # An indirect table: header, data, status (fake_transport.h: FT_DATA = 0x14000).
     data = 0x14000
@@ -134,6 +140,9 @@ def net_seeds():
             chain(1, [desc(0x8000 + 0x800 * i, 1500, data=hdr)]) for i in range(8)) + collect(1)
         + u8(FT_OPS + 1) + event() + collect(1),
         'reset-state': head + rx + state() + reset(ALL, [6, 6]) + host_frame + collect(0),
+        # version, MAC, status (link up), rx on
+        'state-load': head + rx + state_load(u8(1) + bytes(range(6)) + u16(1) + u8(1))
+        + host_frame + collect(0) + tx + u8(FT_OPS + 1) + collect(1),
     }
 
 
@@ -168,6 +177,11 @@ def vsock_seeds():
         'big-payload': head + connect_guest + u8(FT_OPS) + u8(0x40) + u8(5) + u8(PORT_1234)
         + u8(PORT_1000) + u8(0) + u16(40000) + answer,
         'reset-event': head + fill + state() + event() + answer,
+        # version, guest CID
+        'state-load': head + fill + state_load(u8(1) + u64(7)) + event() + answer
+        + config_read(0, 8),
+        # regression: a snapshot's CID was taken as it was (the host's, 2, here)
+        'state-load-host-cid': head + state_load(u8(1) + u64(2)) + config_read(0, 8),
     }
 
 
