@@ -928,18 +928,24 @@ static void vsock_reset(struct virtio_dev *vdev)
 /*
  * State: the CID. Connections live in host sockets and are not saved: a
  * loaded device owes the guest a TRANSPORT_RESET event, which makes Linux
- * drop its connections and read the CID again.
+ * drop its connections and read the CID again. A loaded CID is a guest's
+ * (as every other way to set one): never the host's, a reserved one, or
+ * one a clone's CID + 1 + index would wrap around from.
  */
 static int vsock_state(struct virtio_dev *vdev, struct state_io *io)
 {
 	struct virtio_vsock *v = to_vsock(vdev);
 	uint8_t version = STATE_VERSION;
+	uint64_t cid = v->cid;
 
 	state_u8(io, &version);
 	if (version != STATE_VERSION)
 		return -EBADMSG;
-	state_u64(io, &v->cid);
+	state_u64(io, &cid);
+	if (io->loading && !io->err && (cid < VIRTIO_VSOCK_CID_MIN || cid > VIRTIO_VSOCK_CID_MAX))
+		io->err = -EBADMSG;
 	if (io->loading && !io->err) {
+		v->cid = cid;
 		vsock_close_all(v);
 		v->reset_event = true;
 		vsock_wake(v);

@@ -326,10 +326,23 @@ static void guest_packet(struct ft_machine *m, struct fuzz_input *in)
 	guest_send(m, &h, payload, plen, sel & 0x80, 0);
 }
 
+/* The guest's CID, whatever state was loaded: a guest's, never the host's or a reserved one. */
+static void check_cid(struct ft_machine *m)
+{
+	uint64_t cid = 0;
+
+	m->vdev->ops->config_read(m->vdev, 0, &cid, sizeof(cid));
+	if (cid < VIRTIO_VSOCK_CID_MIN || cid > VIRTIO_VSOCK_CID_MAX) {
+		fprintf(stderr, "the device took guest CID %llu\n", (unsigned long long)cid);
+		abort();
+	}
+}
+
 static void guest_op(struct ft_machine *m, struct host *h, unsigned int op, struct fuzz_input *in)
 {
 	if (op < FT_OPS) {
 		ft_generic_op(m, op, in);
+		check_cid(m);
 		return;
 	}
 	switch (op - FT_OPS) {
