@@ -415,7 +415,11 @@ static void vq_state(struct state_io *io, struct virtqueue *vq)
 	state_bool(io, &vq->signalled_valid);
 }
 
-/* After loading: re-resolve the rings of the queues that were live. */
+/*
+ * After loading: re-resolve the rings of the queues that were live. A
+ * queue size is checked as a QueueNum write is: never above the device's
+ * maximum (a queue made ready later keeps it).
+ */
 static int mmio_state_loaded(struct virtio_transport *t)
 {
 	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++) {
@@ -423,6 +427,8 @@ static int mmio_state_loaded(struct virtio_transport *t)
 
 		vq->event_idx = t->vdev->acked & (1ULL << VIRTIO_F_RING_EVENT_IDX);
 		vq->indirect = t->vdev->acked & (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
+		if (vq->size > t->vdev->ops->queue_max)
+			return -EBADMSG;
 		if (vq->active && vq_activate(vq, t->mem) < 0)
 			return -EBADMSG;
 	}

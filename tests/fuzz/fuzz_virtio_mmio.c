@@ -308,6 +308,12 @@ static bool op_state(struct machine *m, struct fuzz_input *in)
 		machine_down(m);
 		machine_up(m);
 	}
+	/* A loaded queue is one the registers could have set up. */
+	for (unsigned int q = 0; ok && q < m->vdev->ops->nqueues; q++)
+		if (m->vdev->vqs[q].size > QMAX) {
+			fprintf(stderr, "queue %u loaded with size %u\n", q, m->vdev->vqs[q].size);
+			abort();
+		}
 	return flips == 0;
 }
 

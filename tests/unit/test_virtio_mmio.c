@@ -382,6 +382,30 @@ static void test_state_round_trip(void **state)
 	state_io_free(&save);
 }
 
+/*
+ * A saved queue size is checked as a QueueNum write is: one above the
+ * device's QueueNumMax is refused on load, active or not (a queue made
+ * ready later would take it).
+ */
+static void test_state_queue_size_checked(void **state)
+{
+	struct fixture *f = *state;
+	/* version, queues, status, 2 selectors, features, acked, QueueSel, generation, broken, ISR
+	 */
+	const size_t size_off = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 4 + 4 + 1 + 4;
+	struct state_io save, load;
+
+	state_io_saver(&save);
+	assert_int_equal(f->dev->ops->state(f->dev, &save), 0);
+	assert_int_equal(state_io_finish(&save), 0);
+	assert_true(save.len > size_off + 2);
+	save.buf[size_off] = 128 & 0xff; /* le16 128: a power of two above the rng's 64 */
+	save.buf[size_off + 1] = 128 >> 8;
+	state_io_loader(&load, save.buf, save.len);
+	assert_true(f->dev->ops->state(f->dev, &load) < 0);
+	state_io_free(&save);
+}
+
 static void test_config_generation(void **state)
 {
 	struct fixture *f = *state;
@@ -536,6 +560,7 @@ int main(void)
 	    T(test_event_idx_suppresses_interrupts),
 	    cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),
 	    T(test_state_round_trip),
+	    T(test_state_queue_size_checked),
 	    T(test_config_generation),
 	    T(test_pause_waits_for_the_thread),
 	};
