@@ -15,6 +15,12 @@
  *                x86 vCPU and VM state decoders (arch/x86/snapshot.c, its
  *                ioctls answered by a stub) and stand-in devices named as
  *                a real machine's.
+ *                bit 3: the snapshot is a diff, its memory.map the fifth
+ *                chunk of the input zero-padded to its size (bit 4: as it
+ *                is); its parent, a full snapshot (bit 6: a diff of one,
+ *                a chain of three), is found where the manifest says or
+ *                (bit 5) as a sibling of the same name, as a moved store
+ *                is; restore applies the chain's pages to guest memory.
  * The second byte picks the manifest's vCPU count (1..4).
  *
  * Build and run: tests/fuzz/run_snapshot.sh (clang, -fsanitize=fuzzer).
@@ -27,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,8 +53,12 @@
 
 #define FAKE_FD	 0x7ffff000	/* the VM's and vCPUs' "KVM" descriptors */
 #define MEM_SIZE (256ULL << 20) /* the manifest's; sparse on tmpfs */
+#define MAP_SIZE (MEM_SIZE / 4096 / 8)
 
-static char dir[64];
+/* The snapshot, and the parents a diff builds on (siblings of it). */
+static char dir[64], full_dir[80], diff_dir[80];
+static const char full_id[] = "0000000000000000000000000000000f";
+static const char diff_id[] = "0000000000000000000000000000000d";
 
 /* A host CPU with every feature, so that a restore goes on past the CPUID check. */
 static void host_cpuid(struct kvm_cpuid2 *c)
@@ -120,6 +131,11 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	vm->ncpus = cfg->ncpus;
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	vm->mem_map_size = cfg->mem_size;
+	/* Diff pages land here: untouched pages cost nothing. */
+	vm->mem_base = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->mem_base == MAP_FAILED)
+		abort();
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = FAKE_FD};
 	for (int i = 5; i >= 0; i--) {
@@ -133,6 +149,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 
 void vm_destroy(struct vm *vm)
 {
+	munmap(vm->mem_base, vm->mem_map_size);
 	free(vm->devices);
 	free(vm->vcpus);
 	free(vm->arch);
@@ -197,16 +214,49 @@ int blk_overlay_copy(const char *from, const char *to, char *err, size_t errlen)
 
 /* --- writing the input as a snapshot directory --- */
 
-static void put_file(const char *name, const void *buf, size_t len)
+static void put_file_in(const char *where, const char *name, const void *buf, size_t len)
 {
 	char path[128];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", where, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || (len && write(fd, buf, len) != (ssize_t)len))
 		abort(); /* the fuzzer's own directory */
 	close(fd);
+}
+
+static void put_file(const char *name, const void *buf, size_t len)
+{
+	put_file_in(dir, name, buf, len);
+}
+
+static size_t section_entry(char *json, size_t cap, bool first, const char *name, const char *file,
+			    const void *buf, size_t len, uint32_t flip)
+{
+	return (size_t)snprintf(
+	    json, cap, "%s{\"name\":\"%s\",\"file\":\"%s\",\"size\":%zu,\"crc32\":%u}",
+	    first ? "" : ",", name, file, len, (uint32_t)crc32(0, buf, (uInt)len) ^ flip);
+}
+
+/* A diff's memory.map: the input's chunk zero-padded to the map's size, or as it is. */
+static size_t put_bitmap(const uint8_t *p, size_t n, uint8_t flags, char *json, size_t cap,
+			 bool first)
+{
+	static uint8_t map[MAP_SIZE];
+	size_t len = n >= 2 ? (size_t)(p[0] | p[1] << 8) : 0;
+
+	len = n >= 2 && len < n - 2 ? len : (n >= 2 ? n - 2 : 0);
+	if (flags & 16) {
+		put_file("memory.map.state", p + 2, len);
+		return section_entry(json, cap, first, "memory.map", "memory.map.state", p + 2, len,
+				     0);
+	}
+	memset(map, 0, sizeof(map));
+	memcpy(map, p + 2, len < sizeof(map) ? len : sizeof(map));
+	put_file("memory.map.state", map, sizeof(map));
+	return section_entry(json, cap, first, "memory.map", "memory.map.state", map, sizeof(map),
+			     0);
 }
 
 static const char *const section_names[] = {"config", "devices", "vcpus", "vm"};
@@ -219,19 +269,17 @@ static size_t put_sections(const uint8_t *p, size_t n, uint8_t flags, char *json
 	for (unsigned int i = 0; i < 4 && n - off >= 2; i++) {
 		size_t len = (size_t)(p[off] | p[off + 1] << 8);
 		char file[32];
-		uint32_t crc;
 
 		off += 2;
 		len = len < n - off ? len : n - off;
 		snprintf(file, sizeof(file), "%s.state", section_names[i]);
 		put_file(file, p + off, len);
-		crc = (uint32_t)crc32(0, p + off, (uInt)len) ^ ((flags & 2) && i == 1 ? 1 : 0);
-		used += (size_t)snprintf(json + used, cap - used,
-					 "%s{\"name\":\"%s\",\"file\":\"%s\",\"size\":%zu,"
-					 "\"crc32\":%u}",
-					 i ? "," : "", section_names[i], file, len, crc);
+		used += section_entry(json + used, cap - used, i == 0, section_names[i], file,
+				      p + off, len, (flags & 2) && i == 1 ? 1 : 0);
 		off += len;
 	}
+	if (flags & 8)
+		return used + put_bitmap(p + off, n - off, flags, json + used, cap - used, !used);
 	if (flags & 4) {
 		static const uint8_t map[MEM_SIZE / 4096 / 8];
 
@@ -245,19 +293,33 @@ static size_t put_sections(const uint8_t *p, size_t n, uint8_t flags, char *json
 	return used;
 }
 
-static void write_snapshot(const uint8_t *p, size_t n, uint8_t flags, unsigned int ncpus)
+static void put_manifest(const char *where, const char *id, const char *parent, const char *secs,
+			 unsigned int ncpus)
 {
 	static char json[4096];
-	char secs[2048];
 
-	put_sections(p, n, flags, secs, sizeof(secs));
 	snprintf(json, sizeof(json),
-		 "{\"format\":\"banyan-snapshot\",\"version\":1,\"id\":\"%032x\",\"type\":\"full\","
-		 "\"parent\":null,\"created\":1,\"vmm_version\":\"fuzz\",\"vcpus\":%u,"
+		 "{\"format\":\"banyan-snapshot\",\"version\":1,\"id\":\"%s\",\"type\":\"%s\","
+		 "\"parent\":%s,\"created\":1,\"vmm_version\":\"fuzz\",\"vcpus\":%u,"
 		 "\"memory\":{\"file\":\"memory\",\"size\":%llu,\"pages_present\":0,"
 		 "\"pages_data\":0,\"crc32\":0},\"sections\":[%s]}",
-		 7, ncpus, (unsigned long long)MEM_SIZE, secs);
-	put_file("manifest.json", json, strlen(json));
+		 id, parent ? "diff" : "full", parent ? parent : "null", ncpus,
+		 (unsigned long long)MEM_SIZE, secs);
+	put_file_in(where, "manifest.json", json, strlen(json));
+}
+
+static void write_snapshot(const uint8_t *p, size_t n, uint8_t flags, unsigned int ncpus)
+{
+	const char *pdir = flags & 64 ? diff_dir : full_dir;
+	char secs[2048], parent[256];
+
+	put_sections(p, n, flags, secs, sizeof(secs));
+	/* A moved store: the recorded path is gone, a sibling has the same name. */
+	snprintf(parent, sizeof(parent), "{\"id\":\"%s\",\"path\":\"%s%s\"}",
+		 flags & 64 ? diff_id : full_id, flags & 32 ? "/nonexistent" : "",
+		 flags & 32 ? strrchr(pdir, '/') : pdir);
+	put_manifest(dir, "00000000000000000000000000000007", flags & 8 ? parent : NULL, secs,
+		     ncpus);
 }
 
 static void clear_dir(void)
@@ -273,18 +335,57 @@ static void clear_dir(void)
 	}
 }
 
-/* The directory goes when the fuzzer exits (libFuzzer ends with exit()). */
-static void remove_dir(void)
+static void remove_files(const char *where)
 {
-	static const char *const more[] = {"memory", "log"};
+	static const char *const files[] = {"memory", "log", "manifest.json", "memory.map.state"};
 	char path[128];
 
-	clear_dir();
-	for (unsigned int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, more[i]);
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", where, files[i]);
 		unlink(path);
 	}
-	rmdir(dir);
+	rmdir(where);
+}
+
+/* The directories go when the fuzzer exits (libFuzzer ends with exit()). */
+static void remove_dir(void)
+{
+	clear_dir();
+	remove_files(dir);
+	remove_files(full_dir);
+	remove_files(diff_dir);
+}
+
+static void put_memory(const char *where)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/memory", where);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)MEM_SIZE) < 0)
+		abort();
+	close(fd);
+}
+
+/* The parents: a full snapshot of one vCPU, and a diff of it (its memory.map all clear). */
+static void put_parents(void)
+{
+	static const uint8_t map[MAP_SIZE];
+	char secs[256], parent[256];
+
+	snprintf(full_dir, sizeof(full_dir), "%s-full", dir);
+	snprintf(diff_dir, sizeof(diff_dir), "%s-diff", dir);
+	if (mkdir(full_dir, 0700) < 0 || mkdir(diff_dir, 0700) < 0)
+		abort();
+	put_memory(full_dir);
+	put_memory(diff_dir);
+	put_manifest(full_dir, full_id, NULL, "", 1);
+	put_file_in(diff_dir, "memory.map.state", map, sizeof(map));
+	section_entry(secs, sizeof(secs), true, "memory.map", "memory.map.state", map, sizeof(map),
+		      0);
+	snprintf(parent, sizeof(parent), "{\"id\":\"%s\",\"path\":\"%s\"}", full_id, full_dir);
+	put_manifest(diff_dir, diff_id, parent, secs, 1);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -292,18 +393,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char path[128];
-	int fd;
 
 	(void)argc;
 	(void)argv;
 	snprintf(dir, sizeof(dir), "/dev/shm/fuzz-snapshot-XXXXXX");
 	if (!mkdtemp(dir))
 		abort();
-	snprintf(path, sizeof(path), "%s/memory", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)MEM_SIZE) < 0)
-		abort();
-	close(fd);
+	put_memory(dir);
+	put_parents();
 	/* The decoders log every refusal: into a FIFO nobody reads (full, lines are dropped). */
 	snprintf(path, sizeof(path), "%s/log", dir);
 	if (mkfifo(path, 0600) < 0 || log_open_file(path) < 0)

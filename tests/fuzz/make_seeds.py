@@ -331,6 +331,133 @@ def loader_seeds():
     }
 
 
+# --- snapshots (fuzz_snapshot.c): sections as the VMM writes them ---
+
+def sstr(v):
+    """A string of the binary sections: u32 length (UINT32_MAX: none), then its bytes."""
+    return u32(0xFFFFFFFF) if v is None else u32(len(v)) + v
+
+
+def vcpu_state(ncpuid=3, xsave=True, xcrs=True, msrs=((0x10, 1 << 20), (0x6E0, 0), (0xC0000080, 0x500)),
+               lapic=True):
+    out = u8(1) + u32(ncpuid)
+    for i in range(ncpuid):
+        out += u32([1, 7, 0x80000001][i % 3]) + u32(0) + u32(0) + u32(0x11) * 4
+    out += u32(2_000_000)  # tsc_khz
+    out += b''.join(u64(0x1000 * i) for i in range(18))  # rax..r15, rip, rflags
+    seg = lambda sel, typ, l: u64(0) + u32(0xFFFFFFFF) + u16(sel) + bytes([typ, 1, 0, 0, 1, l, 1, 0, 0])
+    out += seg(0x10, 11, 1) + b''.join(seg(0x18, 3, 0) for _ in range(5)) + seg(0x20, 11, 0) + seg(0, 2, 0)
+    out += (u64(0x500) + u16(0x27)) + (u64(0) + u16(0))  # gdt, idt
+    out += u64(0x80050033) + u64(0) + u64(0x9000) + u64(0x6A0) + u64(0) + u64(0xD01) + u64(0xFEE00900)
+    out += bytes(32)  # interrupt bitmap
+    if xsave:
+        out += u8(1) + u32(1024) + bytes((i * 3) & 0xFF for i in range(1024))
+    else:
+        out += u8(0) + bytes(128) + u16(0x37F) + u16(0) + u8(0) + u16(0) + u64(0) + u64(0) + bytes(256) + u32(0x1F80)
+    out += u8(1) + u32(1) + u32(0) + u32(0) + u64(7) if xcrs else u8(0)
+    out += u32(len(msrs)) + b''.join(u32(i) + u64(v) for i, v in msrs)
+    out += u8(1) + bytes((i * 5) & 0xFF for i in range(1024)) if lapic else u8(0)
+    out += u32(0)  # mp_state
+    out += bytes(4) + u32(0) + bytes(4) + bytes(3) + u32(0) + u32(0) + bytes(4) + u8(0) + u8(0) + u64(0)
+    out += u64(0) * 4 + u64(0xFFFF0FF0) + u64(0x400) + u64(0)
+    return out
+
+
+def vcpus_section(n, **kw):
+    return u32(n) + b''.join(u32(len(v)) + v for v in [vcpu_state(**kw)] * n)
+
+
+def vm_section(irqchip=True, load_time=1_000_000):
+    out = u8(1) + u8(1 if irqchip else 0)
+    if irqchip:
+        pic = bytes([0, 0, 0xFF, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0xF8])
+        out += pic + pic[:5] + bytes([0x28]) + pic[6:]
+        out += u64(0xFEC00000) + u32(0) + u32(0) + u32(0) + b''.join(u64(0x10000 | i) for i in range(24))
+        for ch in range(3):
+            out += u32(0x10000) + u16(0) + bytes([0, 0, 0, 0, 3, 0, 3, 2 if ch == 0 else 3, 0, 1 if ch != 2 else 0])
+            out += u64(load_time)
+        out += u32(0) + u64(load_time + 5000)
+    return out + u64(123456789) + u32(0)
+
+
+DEVICES = [('vmgenid', 'vmgenid', u8(1) + u64(0xF0000)), ('post', 'post', b''),
+           ('acpi_pm', 'acpi_pm', b''), ('rtc', 'rtc', u8(0x0B) + bytes(range(128)) + u64(0)),
+           ('i8042', 'i8042', bytes(8) + bytes(32) + u8(0) + u8(2)),
+           ('serial', 'com1', bytes([0, 3, 8, 0, 12, 0, 0, 0, 0xB0, 0]) + u16(0) + u16(0) + bytes(64))]
+
+
+def devices_section(devices=DEVICES):
+    return u32(len(devices)) + b''.join(
+        sstr(n.encode()) + sstr(i.encode()) + u32(len(b)) + b for n, i, b in devices)
+
+
+def config_v3(ncpus=1, extra='', machine=''):
+    doc = ('{"boot-source": {"kernel_image_path": "/k", "boot_args": "console=ttyS0"}, '
+           '"machine-config": {"vcpu_count": %d, "mem_size_mib": 256, "smt": false, '
+           '"track_dirty_pages": true%s}%s}' % (ncpus, machine, extra))
+    return u8(3) + doc.encode()
+
+
+def config_legacy(version, ncpus=1):
+    out = u8(version) + u32(ncpus) + u64(256 << 20) + u8(0) + u8(0)
+    out += sstr(b'/k') + sstr(None) + sstr(b'console=ttyS0 root=/dev/vda')
+    out += u8(2)
+    for i, (path, ro) in enumerate([(b'/nonexistent.img', 0), (b'/data.img', 1)]):
+        out += sstr(path) + (sstr(b'rootfs') if i == 0 else sstr(None)) + u8(ro) + u8(i)
+        if version >= 2:
+            out += sstr(b'/run/vda.overlay' if i == 0 else None)
+    out += u8(1)  # entropy
+    out += u8(1) + sstr(b'tap0') + sstr(None) + bytes([6, 0, 0xAC, 0x10, 0, 2]) + u8(1)
+    return out + u32(3) + sstr(b'/run/v.sock')
+
+
+def snapshot_input(flags, ncpus, sections, bitmap=None):
+    out = u8(flags | 1) + u8(ncpus - 1)
+    for sec in sections:
+        out += u16(len(sec)) + sec
+    if bitmap is not None:
+        out += u16(len(bitmap)) + bitmap
+    return out
+
+
+def manifest(typ='full', parent=None, sections=(), vcpus=1):
+    import json
+    secs = [{'name': n, 'file': n + '.state', 'size': sz, 'crc32': 0} for n, sz in sections]
+    return json.dumps({'format': 'banyan-snapshot', 'version': 1, 'id': '7' * 32, 'type': typ,
+                       'parent': parent, 'created': 1, 'vmm_version': 'fuzz', 'vcpus': vcpus,
+                       'memory': {'file': 'memory', 'size': 256 << 20, 'pages_present': 0,
+                                  'pages_data': 0, 'crc32': 0},
+                       'sections': secs}).encode()
+
+
+def snapshot_seeds():
+    full = [config_v3(), devices_section(), vcpus_section(1), vm_section()]
+    two = [config_v3(2), devices_section(), vcpus_section(2, xsave=False, xcrs=False), vm_section()]
+    noirq = [config_v3(machine=', "no_irqchip": true'),
+             devices_section(), vcpus_section(1, lapic=False), vm_section(irqchip=False)]
+    net = (', "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0", '
+           '"guest_mac": "06:00:ac:10:00:02"}], "vsock": {"guest_cid": 3, "uds_path": "/run/v.sock"}, '
+           '"entropy": {}, "drives": [{"drive_id": "rootfs", "path_on_host": "/nonexistent.img", '
+           '"is_root_device": true, "is_read_only": false, "overlay_path": "/run/vda.overlay"}]')
+    pages = bytes([0x01, 0, 0, 0, 0, 0, 0, 0x80]) + bytes(8) + bytes([0xFF])
+    return {
+        'gen-full': snapshot_input(0, 1, full),
+        'gen-full-2cpus': snapshot_input(0, 2, two),
+        'gen-no-irqchip': snapshot_input(0, 1, noirq),
+        'gen-devices-config': snapshot_input(4, 1, [config_v3(extra=net)] + full[1:]),
+        'gen-config-v1': snapshot_input(0, 1, [config_legacy(1)] + full[1:]),
+        'gen-config-v2': snapshot_input(0, 1, [config_legacy(2)] + full[1:]),
+        'gen-crc-wrong': snapshot_input(2, 1, full),
+        'gen-diff': snapshot_input(8, 1, full, pages),
+        'gen-diff-moved': snapshot_input(8 | 32, 1, full, pages),
+        'gen-diff-chain': snapshot_input(8 | 64, 1, full, pages),
+        'gen-diff-map-size': snapshot_input(8 | 16, 1, full, pages),
+        'gen-manifest-full': u8(0) + u8(0) + manifest(sections=[('config', 10)]),
+        'gen-manifest-diff': u8(0) + u8(1) + manifest('diff', {'id': 'f' * 32, 'path': '/nonexistent'},
+                                                       [('memory.map', 8192)]),
+    }
+
+
 def main():
     targets = {
         'virtio_blk': blk_seeds(),
@@ -340,9 +467,11 @@ def main():
         'virtio_mmio': mmio_seeds(),
         'legacy': legacy_seeds(),
         'loader': loader_seeds(),
+        'snapshot': snapshot_seeds(),
     }
     for target, seeds in targets.items():
-        d = os.path.join(HERE, 'corpus', target)
+        d = os.path.join(HERE, 'corpus', target) if target != 'snapshot' else \
+            os.path.join(HERE, 'corpus-snapshot')
         os.makedirs(d, exist_ok=True)
         for name, blob in seeds.items():
             with open(os.path.join(d, name), 'wb') as f:
