@@ -458,6 +458,46 @@ def snapshot_seeds():
     }
 
 
+# --- the config document (fuzz_config.c): a whole --config file, or one section's body ---
+
+def config_seeds():
+    import json
+    boot = {'kernel_image_path': '/k', 'initrd_path': '/i', 'boot_args': 'console=ttyS0 quiet'}
+    machine = {'vcpu_count': 2, 'mem_size_mib': 512, 'smt': False, 'track_dirty_pages': True,
+               'on_reboot': 'Restart'}
+    root = {'drive_id': 'rootfs', 'path_on_host': '/nonexistent.img', 'is_root_device': True,
+            'is_read_only': False, 'partuuid': '0eaa91a0-01', 'cache_type': 'Writeback',
+            'io_engine': 'Sync', 'rate_limiter': None}
+    data = {'drive_id': 'data_1', 'path_on_host': '/data.img', 'is_root_device': False,
+            'is_read_only': True, 'cache_type': 'Unsafe', 'io_engine': 'Async',
+            'overlay_path': '/run/data.overlay'}
+    net = {'iface_id': 'eth0', 'host_dev_name': 'tap0', 'guest_mac': '06:00:ac:10:00:02'}
+    full = {'boot-source': boot, 'machine-config': machine, 'drives': [root, data],
+            'network-interfaces': [net, {'iface_id': 'eth1', 'host_dev_name': 'tap1'}],
+            'vsock': {'guest_cid': 3, 'uds_path': '/run/v.sock', 'vsock_id': 'vsock0'},
+            'entropy': {}, 'logger': {'log_path': '/run/log', 'level': 'Debug'},
+            'metrics': {'metrics_path': '/run/metrics'}, 'balloon': None}
+    doc = lambda d: u8(0) + json.dumps(d).encode()
+    sec = lambda k, b: u8(1 + k) + json.dumps(b).encode()
+    return {
+        'document-full': doc(full),
+        'document-minimal': doc({'boot-source': {'kernel_image_path': '/k'}}),
+        'document-no-kernel': doc({'boot-source': {}, 'machine-config': machine}),
+        'machine-put': sec(0, machine),
+        'machine-patch': sec(1, {'vcpu_count': 4}),
+        'boot-source': sec(2, boot),
+        'drive-put': sec(3, root),
+        'drive-patch': sec(4, {'drive_id': 'rootfs', 'path_on_host': '/other.img'}),
+        'drive-data': sec(5, data),
+        'net-put': sec(6, net),
+        'net-patch': sec(7, {'iface_id': 'eth0', 'rx_rate_limiter': None}),
+        'vsock': sec(8, {'guest_cid': 4294967294, 'uds_path': '/run/v.sock'}),
+        'entropy': sec(9, {'rate_limiter': None}),
+        'logger': sec(10, {'log_path': '/run/log', 'level': 'Warning', 'show_level': True}),
+        'metrics': sec(11, {'metrics_path': '/run/metrics'}),
+    }
+
+
 def main():
     targets = {
         'virtio_blk': blk_seeds(),
@@ -468,6 +508,7 @@ def main():
         'legacy': legacy_seeds(),
         'loader': loader_seeds(),
         'snapshot': snapshot_seeds(),
+        'config': config_seeds(),
     }
     for target, seeds in targets.items():
         d = os.path.join(HERE, 'corpus', target) if target != 'snapshot' else \
