@@ -140,6 +140,11 @@ def net_seeds():
             chain(1, [desc(0x8000 + 0x800 * i, 1500, data=hdr)]) for i in range(8)) + collect(1)
         + u8(FT_OPS + 1) + event() + collect(1),
         'reset-state': head + rx + state() + reset(ALL, [6, 6]) + host_frame + collect(0),
+        # a transmit header with offloads: NEEDS_CSUM, GSO TCPv4, hdr_len, gso_size, csum
+        # start and offset (passed to the TAP as they are: its kernel parses them)
+        'tx-gso': head + chain(1, [desc(0x8000, 12 + 66, data=struct.pack(
+            '<BBHHHHH', 1, 1, 54, 1448, 34, 16, 0) + frame[12:12 + 52])]) + u8(FT_OPS + 1)
+        + collect(1),
         # version, MAC, status (link up), rx on
         'state-load': head + rx + state_load(u8(1) + bytes(range(6)) + u16(1) + u8(1))
         + host_frame + collect(0) + tx + u8(FT_OPS + 1) + collect(1),
