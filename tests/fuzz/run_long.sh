@@ -5,7 +5,7 @@
 # statistics (tests/fuzz/coverage.sh then reports line coverage).
 #
 # Usage: tests/fuzz/run_long.sh BUILD NAME [SECONDS] [libFuzzer options...]
-#   NAME: virtio_blk virtio_net virtio_vsock vsock_handshake virtio_mmio legacy
+#   NAME: virtio_blk virtio_net virtio_vsock vsock_handshake virtio_mmio legacy loader config
 #   e.g.  tests/fuzz/run_long.sh build virtio_blk 600
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
