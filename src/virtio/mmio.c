@@ -416,12 +416,15 @@ static void vq_state(struct state_io *io, struct virtqueue *vq)
 }
 
 /*
- * After loading: re-resolve the rings of the queues that were live. A
- * queue size is checked as a QueueNum write is: never above the device's
- * maximum (a queue made ready later keeps it).
+ * After loading: re-resolve the rings of the queues that were live. What
+ * the registers check is checked again: negotiated features are ones
+ * offered (as at FEATURES_OK), a queue size is never above the device's
+ * maximum (as a QueueNum write; a queue made ready later keeps it).
  */
 static int mmio_state_loaded(struct virtio_transport *t)
 {
+	if (t->vdev->acked & ~transport_features(t))
+		return -EBADMSG;
 	for (unsigned int q = 0; q < t->vdev->ops->nqueues; q++) {
 		struct virtqueue *vq = &t->vqs[q];
 

@@ -308,7 +308,14 @@ static bool op_state(struct machine *m, struct fuzz_input *in)
 		machine_down(m);
 		machine_up(m);
 	}
-	/* A loaded queue is one the registers could have set up. */
+	/* A loaded machine is one the registers could have set up: features, queues. */
+	if (ok && (m->vdev->acked &
+		   ~(m->vdev->features | 1ULL << VIRTIO_F_VERSION_1 |
+		     1ULL << VIRTIO_F_RING_INDIRECT_DESC | 1ULL << VIRTIO_F_RING_EVENT_IDX))) {
+		fprintf(stderr, "features %#llx loaded, never offered\n",
+			(unsigned long long)m->vdev->acked);
+		abort();
+	}
 	for (unsigned int q = 0; ok && q < m->vdev->ops->nqueues; q++)
 		if (m->vdev->vqs[q].size > QMAX) {
 			fprintf(stderr, "queue %u loaded with size %u\n", q, m->vdev->vqs[q].size);

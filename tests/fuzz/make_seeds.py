@@ -241,6 +241,8 @@ def mmio_seeds():
         + u8(0) + u16(0x8 + 0x64) + u8(3) + u64(3),
         # regression: queue 0's size (state offset 43, le16) loaded as 256, above QueueNumMax
         'state-queue-size': u8(12) + u8(1) + u16(44) + u8(0x01) + bring_up + serve + u8(0),
+        # regression: negotiated features (state offset 22, le64) loaded with bit 62, never offered
+        'state-features': bring_up + u8(12) + u8(1) + u16(29) + u8(0x40) + serve + u8(0),
     }
 
 

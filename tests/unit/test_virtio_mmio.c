@@ -406,6 +406,25 @@ static void test_state_queue_size_checked(void **state)
 	state_io_free(&save);
 }
 
+/* Negotiated features in a saved state are ones the device offers, as at FEATURES_OK. */
+static void test_state_features_checked(void **state)
+{
+	struct fixture *f = *state;
+	/* version, queues, status, 2 selectors, the driver's features: then the acked ones */
+	const size_t acked_off = 1 + 1 + 4 + 4 + 4 + 8;
+	struct state_io save, load;
+
+	bring_up(f, F_V1);
+	state_io_saver(&save);
+	assert_int_equal(f->dev->ops->state(f->dev, &save), 0);
+	assert_int_equal(state_io_finish(&save), 0);
+	assert_true(save.len > acked_off + 8);
+	save.buf[acked_off + 7] |= 0x40; /* bit 62: offered by no device */
+	state_io_loader(&load, save.buf, save.len);
+	assert_true(f->dev->ops->state(f->dev, &load) < 0);
+	state_io_free(&save);
+}
+
 static void test_config_generation(void **state)
 {
 	struct fixture *f = *state;
@@ -561,6 +580,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),
 	    T(test_state_round_trip),
 	    T(test_state_queue_size_checked),
+	    T(test_state_features_checked),
 	    T(test_config_generation),
 	    T(test_pause_waits_for_the_thread),
 	};
