@@ -140,6 +140,11 @@ static const struct option run_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+const struct option *cmd_run_options(void)
+{
+	return run_options;
+}
+
 static int parse_log_level(const char *s)
 {
 	int level = log_level_from_name(s);
