@@ -224,21 +224,58 @@ static int bind_file(const char *host, const char *full, bool ro, char *err)
 	return 0;
 }
 
-static int put_file(const struct jail_file *f, const char *root, dev_t root_dev, char *err)
+/*
+ * A writable file on the root's filesystem becomes a hard link (nothing to
+ * unmount, the VMM writes the operator's inode). Made before the root is
+ * bind mounted on itself: link() never crosses a mount. *@linked says so.
+ */
+static int link_file(const struct jail_file *f, const char *root, dev_t root_dev, bool *linked,
+		     char *err)
 {
 	char full[PATH_MAX];
 	struct stat st;
+	int ret;
+
+	*linked = false;
+	if (f->kind != JAIL_FILE_RW && f->kind != JAIL_FILE_NEW)
+		return 0;
+	if (stat(f->host, &st) < 0 || st.st_dev != root_dev || !S_ISREG(st.st_mode))
+		return 0;
+	ret = place(root, f->inside, full, err);
+	if (ret == 0)
+		*linked = link(f->host, full) == 0;
+	return ret;
+}
+
+static int bind_put(const struct jail_file *f, const char *root, char *err)
+{
+	char full[PATH_MAX];
 	int ret = place(root, f->inside, full, err);
 
 	if (ret < 0)
 		return ret;
-	if (f->kind == JAIL_FILE_RW || f->kind == JAIL_FILE_NEW) {
-		/* A hard link where it can: nothing to unmount, the VMM writes the inode. */
-		if (stat(f->host, &st) == 0 && st.st_dev == root_dev && S_ISREG(st.st_mode) &&
-		    link(f->host, full) == 0)
-			return 0;
-	}
 	return bind_file(f->host, full, f->kind == JAIL_FILE_RO || f->kind == JAIL_FILE_EXEC, err);
+}
+
+/* Every file of @p: hard links first, then the root on itself, then the bind mounts. */
+static int put_files(const struct jail_plan *p, const char *root, char *err)
+{
+	bool linked[JAIL_MAX_FILES];
+	struct stat st;
+	int ret = 0;
+
+	if (stat(root, &st) < 0)
+		return fail_errno(err, -errno, "stat %s: %s", root, strerror(errno));
+	for (unsigned int i = 0; ret == 0 && i < p->nfiles; i++)
+		ret = link_file(&p->files[i], root, st.st_dev, &linked[i], err);
+	/* pivot_root wants the new root to be a mount point. */
+	if (ret == 0 && mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail_errno(err, -errno, "bind mount %s on itself: %s", root,
+				  strerror(errno));
+	for (unsigned int i = 0; ret == 0 && i < p->nfiles; i++)
+		if (!linked[i])
+			ret = bind_put(&p->files[i], root, err);
+	return ret;
 }
 
 /* The host's node @host at @name under @dev, the jail user's, 0660. */
@@ -315,17 +352,10 @@ static int write_config(const struct jail_opts *o, const struct jail_plan *p, co
 int jail_root_build(const struct jail_opts *o, const struct jail_plan *p, const char *root,
 		    char *err)
 {
-	struct stat st;
 	int ret = root_create(root, err);
 
-	if (ret < 0)
-		return ret;
-	/* pivot_root wants the new root to be a mount point. */
-	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0 || stat(root, &st) < 0)
-		return fail_errno(err, -errno, "bind mount %s on itself: %s", root,
-				  strerror(errno));
-	for (unsigned int i = 0; ret == 0 && i < p->nfiles; i++)
-		ret = put_file(&p->files[i], root, st.st_dev, err);
+	if (ret == 0)
+		ret = put_files(p, root, err);
 	if (ret == 0)
 		ret = make_dev(o, root, err);
 	if (ret == 0)
