@@ -284,8 +284,8 @@ static int rewrite_config(struct jail_plan *p, const char *path, char *err)
 	if (ret == 0 && !(doc = vmcfg_to_json(&c)))
 		ret = errmsg_set(err, JAIL_ERR_LEN, -ENOMEM, "out of memory");
 	if (ret == 0)
-		p->config_json =
-		    strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY));
+		p->config_json = strdup(json_object_to_json_string_ext(
+		    doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (ret == 0 && !p->config_json)
 		ret = errmsg_set(err, JAIL_ERR_LEN, -ENOMEM, "out of memory");
 	json_object_put(doc);
