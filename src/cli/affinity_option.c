@@ -30,6 +30,10 @@ static int affinity_object(char *arg, json_object *roles, char *err, size_t errl
 			json_object_object_add(roles, role, json_object_new_string(list));
 		if (eq) {
 			*eq = '\0';
+			if (json_object_object_get_ex(roles, w, NULL)) {
+				snprintf(err, errlen, "--cpu-affinity: role '%s' given twice", w);
+				return -EINVAL;
+			}
 			role = w;
 			snprintf(list, sizeof(list), "%s", eq + 1);
 		} else {
