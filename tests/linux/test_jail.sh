@@ -75,7 +75,7 @@ for _ in $(seq 1 300); do [ -S "$ROOT/run/v.sock" ] && break; sleep 0.2; done
 socat -u "UNIX-LISTEN:$ROOT/run/v.sock_6000,mode=666" "OPEN:$T/vsock.out,creat" &
 sock_pid=$!
 vmm=$(tr -d ' ' </proc/$jail_pid/task/$jail_pid/children 2>/dev/null)
-cp "/proc/$vmm/status" "$T/status" 2>/dev/null
+cat "/proc/$vmm/status" >"$T/status" 2>/dev/null
 ls "/proc/$vmm/root" >"$T/rootls" 2>&1
 vmm_net=$(readlink "/proc/$vmm/ns/net")
 ns_ino=$(stat -L -c %i "/run/netns/$NS")
@@ -89,7 +89,7 @@ check "jail: the VMM ran as uid $U" grep -Eq "^Uid:\s+$U\s+$U\s+$U\s+$U$" "$T/st
 check "jail: the VMM had no_new_privs" grep -Eq "^NoNewPrivs:\s+1$" "$T/status"
 check "jail: the VMM was pid 1 of its PID namespace" grep -Eq "^NSpid:\s+[0-9]+\s+1$" "$T/status"
 check "jail: the VMM's root held only the jail's files" \
-	test "$(tr '\n' ' ' <"$T/rootls")" = "banyan dev disk0 disk1 etc kernel lib lib64 run "
+	test "$(tr '\n' ' ' <"$T/rootls")" = "banyan dev disk0 disk1 etc initrd kernel lib lib64 run "
 check "jail: the VMM was in the jail's network namespace" test "$vmm_net" = "net:[$ns_ino]"
 check "jail: cgroup v2 used" contains "$T/jail.err" "cgroup v2 /sys/fs/cgroup/banyan/vm1"
 check "jail: disk write and read back (4 MiB)" \
