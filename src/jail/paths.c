@@ -41,9 +41,13 @@ int jail_plan_add(struct jail_plan *p, const char *host, const char *inside,
 		return errmsg_set(err, JAIL_ERR_LEN, -E2BIG, "more than %d files", JAIL_MAX_FILES);
 	if (!jail_path_valid(host))
 		return fail(err, "%s '%s': an absolute path without '..' is needed", what, host);
-	for (unsigned int i = 0; i < p->nfiles; i++)
-		if (strcmp(p->files[i].inside, inside ? inside : host) == 0)
-			return 0; /* the same place twice (a shared object) */
+	for (unsigned int i = 0; i < p->nfiles; i++) {
+		if (strcmp(p->files[i].inside, inside ? inside : host))
+			continue;
+		if (kind == JAIL_FILE_EXEC)
+			return 0; /* a shared object the loader named twice */
+		return fail(err, "%s '%s': given twice (run would use only one)", what, host);
+	}
 	f->host = strdup(host);
 	f->inside = strdup(inside ? inside : host);
 	f->kind = kind;

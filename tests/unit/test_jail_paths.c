@@ -189,6 +189,7 @@ static void test_rewrite_refused(void **state)
 	expect_plan_refused("--kernel /k --no-such-option", "unknown or incomplete option");
 	expect_plan_refused("--kernel /k stray", "unexpected argument 'stray'");
 	expect_plan_refused("--kernel", "unknown or incomplete option");
+	expect_plan_refused("--kernel /a --kernel /b", "given twice");
 	expect_plan_refused("--api-socket /a/x.sock --vsock cid=3,socket=/b/x.sock", "same name");
 }
 
