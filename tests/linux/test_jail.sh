@@ -74,7 +74,9 @@ jail_pid=$!
 for _ in $(seq 1 300); do [ -S "$ROOT/run/v.sock" ] && break; sleep 0.2; done
 socat -u "UNIX-LISTEN:$ROOT/run/v.sock_6000,mode=666" "OPEN:$T/vsock.out,creat" &
 sock_pid=$!
-vmm=$(tr -d ' ' </proc/$jail_pid/task/$jail_pid/children 2>/dev/null)
+# $! is timeout's; its child is the jail, whose child is the VMM (pid 1 of its namespace).
+child() { tr -d ' ' <"/proc/$1/task/$1/children" 2>/dev/null; }
+vmm=$(child "$(child "$jail_pid")")
 cat "/proc/$vmm/status" >"$T/status" 2>/dev/null
 ls "/proc/$vmm/root" >"$T/rootls" 2>&1
 vmm_net=$(readlink "/proc/$vmm/ns/net")
