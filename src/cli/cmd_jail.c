@@ -139,8 +139,10 @@ static int jail_main(struct jail_ctx *c)
 	if (c->o.daemonize && (ret = jail_daemonize(c->err)) != 0)
 		return ret < 0 ? step_failed("daemonize", c->err) : ret - 1;
 	ret = jail_enter(c);
-	if (ret == 0 && c->o.new_pid_ns && (ret = jail_pid_ns_fork(c->err)) != 0)
-		return ret < 0 ? step_failed("PID namespace", c->err) : ret - 1;
+	if (ret == 0 && c->o.new_pid_ns && (ret = jail_pid_ns_fork(c->err)) > 0)
+		_exit(ret - 1); /* the waiting parent is in the root too: no exit handlers there */
+	if (ret < 0)
+		return step_failed("PID namespace", c->err);
 	if (ret == 0)
 		ret = jail_lower(c);
 	if (ret != 0)
