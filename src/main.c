@@ -16,6 +16,7 @@ static void usage(FILE *f)
 		   "  ctl       control a running VM through its API socket\n"
 		   "  restore   continue a VM (or N clones) from a snapshot\n"
 		   "  snapshot  list, show, verify or delete snapshots in a store\n"
+		   "  jail      run a VM as an unprivileged user in a root of its own\n"
 		   "  version   print the version\n"
 		   "Run 'banyan <command> --help' for a command's options.\n");
 }
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
 		return cmd_restore(argc - 1, argv + 1);
 	if (strcmp(argv[1], "snapshot") == 0)
 		return cmd_snapshot(argc - 1, argv + 1);
+	if (strcmp(argv[1], "jail") == 0)
+		return cmd_jail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("banyan %s\n", BANYAN_VERSION);
 		return 0;

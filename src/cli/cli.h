@@ -20,6 +20,12 @@ int cmd_restore(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 /* cmd_firecracker - the process when invoked as `firecracker` (cmd_firecracker.c). */
 int cmd_firecracker(int argc, char **argv);
+int cmd_jail(int argc, char **argv);
+
+struct option;
+
+/* cmd_run_options - banyan run's option table (the jail reads the run arguments with it). */
+const struct option *cmd_run_options(void);
 
 struct snapshot_image;
 

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "cli/affinity_option.h"
 #include "cli/disk_option.h"
 #include "cli/net_option.h"
 #include "snapshot/snapshot.h"
@@ -73,6 +74,8 @@ static void run_usage(FILE *f)
 	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
 	    "                       overlay=, FILE is only read and writes go to the overlay\n"
 	    "  --rng                a virtio-rng entropy device\n"
+	    "  --cpu-affinity vcpu=CPUS[,vcpuN=CPUS][,io=CPUS]\n"
+	    "                       pin vCPU threads and device threads to host CPUs\n"
 	    "  --net tap=NAME[,mac=MAC][,id=ID]\n"
 	    "                       a virtio-net card on an existing TAP (repeatable)\n"
 	    "  --vsock cid=N,socket=PATH\n"
@@ -116,7 +119,8 @@ enum {
 	OPT_LOG_FILE,
 	OPT_NET,
 	OPT_VSOCK,
-	OPT_CONSOLE_QUEUE
+	OPT_CONSOLE_QUEUE,
+	OPT_CPU_AFFINITY,
 };
 
 static const struct option run_options[] = {
@@ -137,8 +141,14 @@ static const struct option run_options[] = {
     {"api-socket", required_argument, NULL, OPT_API_SOCKET},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"console-queue", required_argument, NULL, OPT_CONSOLE_QUEUE},
+    {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {NULL, 0, NULL, 0},
 };
+
+const struct option *cmd_run_options(void)
+{
+	return run_options;
+}
 
 static int parse_log_level(const char *s)
 {
@@ -227,6 +237,8 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		return device_option(vsock_option_parse, c, arg);
 	case OPT_RNG:
 		return empty_section(c, "rng", vmcfg_entropy);
+	case OPT_CPU_AFFINITY:
+		return device_option(affinity_option_parse, c, arg);
 	default:
 		return -EINVAL;
 	}

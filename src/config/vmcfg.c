@@ -350,6 +350,7 @@ static const struct field machine_fields[] = {
     {"huge_pages", json_type_string, false},
     {"on_reboot", json_type_string, false},
     {"no_irqchip", json_type_boolean, false},
+    {"cpu_affinity", json_type_object, false}, /* Banyan: --cpu-affinity */
     {NULL, 0, false},
 };
 
@@ -373,6 +374,62 @@ static int machine_banyan(struct vmcfg *c, json_object *body, char *err)
 		c->on_reboot = strcmp(action, "Restart") == 0 ? ON_REBOOT_RESTART : ON_REBOOT_EXIT;
 	c->no_irqchip = no_irqchip;
 	return 0;
+}
+
+/* "cpu_affinity": {"vcpu": "0-1", "vcpu1": "3", "io": "2"} as the spec "vcpu=0-1;vcpu1=3;io=2". */
+static int affinity_spec(json_object *o, char *spec, char *err)
+{
+	size_t n = 0;
+
+	spec[0] = '\0';
+	json_object_object_foreach(o, role, list)
+	{
+		if (!json_object_is_type(list, json_type_string))
+			return fail(err, "machine-config: cpu_affinity: %s must be a string", role);
+		n += (size_t)snprintf(spec + n, n < CPU_AFFINITY_LEN ? CPU_AFFINITY_LEN - n : 0,
+				      "%s%s=%s", n ? ";" : "", role, json_object_get_string(list));
+		if (n >= CPU_AFFINITY_LEN)
+			return fail(err,
+				    "machine-config: cpu_affinity is longer than %d characters",
+				    CPU_AFFINITY_LEN - 1);
+	}
+	return 0;
+}
+
+/*
+ * Banyan's placement of threads on host CPUs (--cpu-affinity). Absent, it
+ * keeps its value, which must still fit @vcpus (a PATCH may lower it).
+ */
+static int machine_affinity(struct vmcfg *c, json_object *body, uint64_t vcpus, char *err)
+{
+	json_object *o = get(body, "cpu_affinity");
+	char spec[CPU_AFFINITY_LEN], why[VMCFG_ERR_LEN];
+	int ret = 0;
+
+	snprintf(spec, sizeof(spec), "%s", c->cpu_affinity);
+	if (o)
+		ret = affinity_spec(o, spec, err);
+	if (ret == 0 && cpu_affinity_check(spec, (unsigned int)vcpus, why, sizeof(why)) < 0)
+		ret = fail(err, "machine-config: cpu_affinity: %s", why);
+	if (ret == 0)
+		memcpy(c->cpu_affinity, spec, sizeof(spec));
+	return ret;
+}
+
+static json_object *affinity_to_json(const char *spec)
+{
+	json_object *o = json_object_new_object();
+	char buf[CPU_AFFINITY_LEN], *save = NULL, *eq;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *e = strtok_r(buf, ";", &save); o && e; e = strtok_r(NULL, ";", &save)) {
+		eq = strchr(e, '=');
+		if (eq) {
+			*eq = '\0';
+			json_object_object_add(o, e, json_object_new_string(eq + 1));
+		}
+	}
+	return o;
 }
 
 int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
@@ -402,6 +459,8 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	if (smt)
 		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
 	ret = machine_banyan(c, body, err);
+	if (ret == 0)
+		ret = machine_affinity(c, body, vcpus, err);
 	if (ret < 0)
 		return ret;
 	c->vcpu_count = (unsigned int)vcpus;
@@ -1116,6 +1175,8 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "on_reboot", json_object_new_string("Restart"));
 	if (c->no_irqchip)
 		json_object_object_add(o, "no_irqchip", json_object_new_boolean(true));
+	if (c->cpu_affinity[0])
+		json_object_object_add(o, "cpu_affinity", affinity_to_json(c->cpu_affinity));
 	return o;
 }
 
@@ -1346,6 +1407,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->mem_size = c->mem_size_mib << 20;
 	cfg->on_reboot = c->on_reboot;
 	cfg->no_irqchip = c->no_irqchip;
+	cfg->cpu_affinity = c->cpu_affinity;
 	cfg->rng = c->entropy;
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);

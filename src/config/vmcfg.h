@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "util/parse.h"
 #include "vmm/vm.h"
 
 #define VMCFG_MAX_BODY (64 * 1024) /* largest API body or config file */
@@ -68,6 +69,8 @@ struct vmcfg {
 	bool track_dirty_pages;
 	enum on_reboot on_reboot; /* Banyan: "on_reboot": "Exit" or "Restart" */
 	bool no_irqchip;	  /* Banyan, tests only: "no_irqchip" */
+	/* Banyan: "cpu_affinity", {"vcpu": "0-1", "io": "2"} as "vcpu=0-1;io=2" (util/parse.h) */
+	char cpu_affinity[CPU_AFFINITY_LEN];
 	struct vmcfg_drive drives[VM_MAX_DISKS];
 	unsigned int ndrives;
 	struct vmcfg_net nets[VM_MAX_NETS];

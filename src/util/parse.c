@@ -1,8 +1,12 @@
 /* Number and size parsing with overflow checks. */
 #include "util/parse.h"
 
+#include "util/errmsg.h"
+
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -154,4 +158,136 @@ char *utf8_sanitize(const char *s, size_t len, size_t *out_len)
 	out[o] = '\0';
 	*out_len = o;
 	return out;
+}
+
+/* --- CPU lists and the placement spec of --cpu-affinity --- */
+
+/* One decimal CPU number at *@s, advanced past it. */
+static int cpu_number(const char **s, unsigned long *out)
+{
+	char *end;
+
+	if (**s < '0' || **s > '9')
+		return -EINVAL;
+	*out = strtoul(*s, &end, 10);
+	if (*out >= CPU_SETSIZE)
+		return -EINVAL;
+	*s = end;
+	return 0;
+}
+
+int cpulist_parse(const char *s, cpu_set_t *set)
+{
+	unsigned long a, b;
+
+	CPU_ZERO(set);
+	do {
+		if (cpu_number(&s, &a) < 0)
+			return -EINVAL;
+		b = a;
+		if (*s == '-' && (s++, cpu_number(&s, &b) < 0 || b < a))
+			return -EINVAL;
+		for (; a <= b; a++)
+			CPU_SET(a, set);
+	} while (*s++ == ',');
+	return s[-1] == '\0' ? 0 : -EINVAL;
+}
+
+/* The list of role @role in @spec, copied into @out; 1, 0 when absent. */
+static int find_role(const char *spec, const char *role, char *out, size_t len)
+{
+	size_t n = strlen(role);
+
+	for (const char *s = spec; s && *s; s = strchr(s, ';') ? strchr(s, ';') + 1 : NULL) {
+		if (strncmp(s, role, n) == 0 && s[n] == '=') {
+			snprintf(out, len, "%.*s", (int)strcspn(s + n + 1, ";"), s + n + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int cpu_affinity_get(const char *spec, int vcpu, cpu_set_t *set)
+{
+	char role[16], list[CPU_AFFINITY_LEN];
+	int found;
+
+	if (!spec || !*spec)
+		return 0;
+	snprintf(role, sizeof(role), vcpu < 0 ? "io" : "vcpu%d", vcpu);
+	found = find_role(spec, role, list, sizeof(list));
+	if (!found && vcpu >= 0)
+		found = find_role(spec, "vcpu", list, sizeof(list));
+	if (!found)
+		return 0;
+	return cpulist_parse(list, set) < 0 ? -EINVAL : 1;
+}
+
+/* A role's name: vcpu, io, or vcpuN with N < @ncpus. */
+static bool role_ok(const char *role, size_t n, unsigned int ncpus)
+{
+	char *end;
+	unsigned long i;
+
+	if ((n == 4 && strncmp(role, "vcpu", 4) == 0) || (n == 2 && strncmp(role, "io", 2) == 0))
+		return true;
+	if (n < 5 || strncmp(role, "vcpu", 4) || role[4] < '0' || role[4] > '9')
+		return false;
+	i = strtoul(role + 4, &end, 10);
+	return end == role + n && i < ncpus;
+}
+
+/* One "role=list" of @spec (@n bytes) against the CPUs this process may use. */
+static int check_entry(const char *e, size_t n, unsigned int ncpus, const cpu_set_t *host,
+		       char *err, size_t len)
+{
+	const char *eq = memchr(e, '=', n);
+	char list[CPU_AFFINITY_LEN];
+	cpu_set_t set;
+
+	if (!eq || !role_ok(e, (size_t)(eq - e), ncpus))
+		return errmsg_set(err, len, -EINVAL,
+				  "'%.*s': a role is vcpu, vcpuN (N below the %u vCPUs) or io",
+				  (int)n, e, ncpus);
+	snprintf(list, sizeof(list), "%.*s", (int)(n - (size_t)(eq + 1 - e)), eq + 1);
+	if (cpulist_parse(list, &set) < 0)
+		return errmsg_set(err, len, -EINVAL, "'%s' is not a CPU list (e.g. 0-3,8)", list);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && !CPU_ISSET(c, host))
+			return errmsg_set(err, len, -EINVAL, "CPU %d is not one this host offers",
+					  c);
+	return 0;
+}
+
+/* Each role once: the text before '=' of entry @e is not in the entries before it. */
+static bool role_repeated(const char *spec, const char *e)
+{
+	size_t n = strcspn(e, "=");
+
+	for (const char *s = spec; s < e; s = strchr(s, ';') + 1)
+		if (strcspn(s, "=") == n && strncmp(s, e, n) == 0)
+			return true;
+	return false;
+}
+
+int cpu_affinity_check(const char *spec, unsigned int ncpus, char *err, size_t len)
+{
+	cpu_set_t host;
+	int ret = 0;
+
+	if (strlen(spec) >= CPU_AFFINITY_LEN)
+		return errmsg_set(err, len, -EINVAL, "longer than %d characters",
+				  CPU_AFFINITY_LEN - 1);
+	if (sched_getaffinity(0, sizeof(host), &host) < 0)
+		return errmsg_set(err, len, -EINVAL, "cannot read this host's CPUs");
+	for (const char *e = spec; ret == 0 && *e;) {
+		size_t n = strcspn(e, ";");
+
+		ret = check_entry(e, n, ncpus, &host, err, len);
+		if (ret == 0 && role_repeated(spec, e))
+			ret = errmsg_set(err, len, -EINVAL, "role '%.*s' given twice",
+					 (int)strcspn(e, "="), e);
+		e += n + (e[n] == ';');
+	}
+	return ret;
 }

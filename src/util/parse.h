@@ -2,6 +2,7 @@
 #ifndef BANYAN_UTIL_PARSE_H
 #define BANYAN_UTIL_PARSE_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,38 @@ size_t utf8_seq_len(const uint8_t *s, size_t len);
  * by U+FFFD; its length in *@out_len. NULL when out of memory.
  */
 char *utf8_sanitize(const char *s, size_t len, size_t *out_len);
+
+/*
+ * CPU lists and thread placement (--cpu-affinity, docs/cli.md): a list in
+ * the kernel's syntax ("0-3,8"), and a placement spec, the roles' lists
+ * joined by ';': "vcpu=0-3;vcpu0=4;io=5". Role "vcpu" is every vCPU thread
+ * without a list of its own, "vcpuN" vCPU N, "io" the threads created for
+ * the devices (their transport threads and I/O workers).
+ */
+#define CPU_AFFINITY_LEN 256 /* longest spec, NUL included */
+
+/*
+ * cpulist_parse - "0-3,8,10-11" into @set (CPU numbers below CPU_SETSIZE,
+ * ranges ascending, not empty). 0 or -EINVAL.
+ */
+int cpulist_parse(const char *s, cpu_set_t *set) __attribute__((warn_unused_result));
+
+/*
+ * cpu_affinity_check - @spec is well formed, its roles are "vcpu", "io" or
+ * "vcpuN" with N below @ncpus, each role once, and every CPU it names is
+ * one this process may run on (sched_getaffinity: the host's online CPUs
+ * within its cpuset). 0, or -EINVAL with the reason in @err (@len bytes).
+ */
+int cpu_affinity_check(const char *spec, unsigned int ncpus, char *err, size_t len)
+    __attribute__((warn_unused_result));
+
+/*
+ * cpu_affinity_get - the CPUs of vCPU @vcpu (its own list, else "vcpu"),
+ * or of the device threads for @vcpu < 0 ("io"), from @spec (NULL or ""
+ * for none). 1 with @set filled, 0 when the spec places no such thread,
+ * -EINVAL for a malformed spec.
+ */
+int cpu_affinity_get(const char *spec, int vcpu, cpu_set_t *set)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -1,6 +1,7 @@
 /* The vCPU thread: KVM_RUN, and each exit that reaches user space. */
 #include "vmm/vcpu.h"
 
+#include "util/parse.h"
 #include "util/log.h"
 #include "vmm/arch.h"
 #include "vmm/vm.h"
@@ -268,17 +269,36 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/* The thread's CPUs (--cpu-affinity): set at creation, before it runs guest code. */
+static int vcpu_thread_attr(struct vcpu *vcpu, pthread_attr_t *attr)
+{
+	cpu_set_t cpus;
+	int ret = cpu_affinity_get(vcpu->vm->cfg.cpu_affinity, (int)vcpu->index, &cpus);
+
+	pthread_attr_init(attr);
+	if (ret > 0)
+		ret = -pthread_attr_setaffinity_np(attr, sizeof(cpus), &cpus);
+	if (ret < 0)
+		pthread_attr_destroy(attr);
+	return ret < 0 ? ret : 0;
+}
+
 int vcpu_start(struct vcpu *vcpu)
 {
+	pthread_attr_t attr;
 	sigset_t set, old;
 	int ret;
 
 	/* The thread starts with the kick signal unblocked whatever the caller blocks. */
+	ret = vcpu_thread_attr(vcpu, &attr);
+	if (ret < 0)
+		return ret;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, &old);
-	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	ret = pthread_create(&vcpu->thread, &attr, vcpu_thread, vcpu);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	if (ret != 0)
 		return -ret;
 	vcpu->thread_started = true;

@@ -1,8 +1,10 @@
 /* VM lifecycle: create (KVM, memory, vCPUs, devices, boot), start, stop, destroy. */
 #include "vmm/vm.h"
+
 #include "vmm/kvm.h"
 #include "util/efd.h"
 #include "util/clock.h"
+#include "util/parse.h"
 
 #include "util/file.h"
 #include "util/log.h"
@@ -225,6 +227,31 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	return ret;
 }
 
+/*
+ * Threads inherit their creator's CPUs: with an "io" placement
+ * (--cpu-affinity) this thread creates the devices, and so their threads
+ * and I/O workers, on those CPUs, then gets its own back.
+ */
+static int vm_create_devices(struct vm *vm)
+{
+	pthread_t self = pthread_self();
+	cpu_set_t io, old;
+	int placed = cpu_affinity_get(vm->cfg.cpu_affinity, -1, &io);
+	int ret;
+
+	if (placed < 0)
+		return placed;
+	if (placed && (pthread_getaffinity_np(self, sizeof(old), &old) != 0 ||
+		       pthread_setaffinity_np(self, sizeof(io), &io) != 0)) {
+		log_error("cannot place the device threads on the io CPUs");
+		return -EINVAL;
+	}
+	ret = arch_create_devices(vm);
+	if (placed && pthread_setaffinity_np(self, sizeof(old), &old) != 0)
+		log_warn("the VMM's main thread stays on the io CPUs");
+	return ret;
+}
+
 int vm_create(const struct vm_config *cfg, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -243,7 +270,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	if (ret == 0)
 		ret = vm_map_memory(vm);
 	if (ret == 0)
-		ret = arch_create_devices(vm);
+		ret = vm_create_devices(vm);
 	if (ret == 0 && !cfg->restoring)
 		ret = arch_setup_boot(vm);
 	if (ret == 0)

@@ -81,8 +81,9 @@ struct vm_config {
 	unsigned int ncpus;
 	uint64_t mem_size;
 	enum on_reboot on_reboot;
-	bool no_irqchip;    /* tests only: HLT and interrupts go to user space */
-	int console_out_fd; /* where the serial console writes (stdout) */
+	bool no_irqchip;	  /* tests only: HLT and interrupts go to user space */
+	const char *cpu_affinity; /* thread placement (util/parse.h); NULL or "": none */
+	int console_out_fd;	  /* where the serial console writes (stdout) */
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng; /* virtio-rng */

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "util/parse.h"
@@ -61,12 +62,47 @@ static void sanitize_replaces_each_bad_byte(void **state)
 	free(out);
 }
 
+/* CPU lists in the kernel's syntax, and the --cpu-affinity spec. */
+static void cpu_lists(void **state)
+{
+	char err[128];
+	cpu_set_t set;
+
+	(void)state;
+	assert_int_equal(cpulist_parse("0-2,5", &set), 0);
+	assert_int_equal(CPU_COUNT(&set), 4);
+	assert_true(CPU_ISSET(5, &set));
+	assert_false(CPU_ISSET(3, &set));
+	assert_int_equal(cpulist_parse("", &set), -EINVAL);
+	assert_int_equal(cpulist_parse("3-1", &set), -EINVAL);
+	assert_int_equal(cpulist_parse("1,", &set), -EINVAL);
+	assert_int_equal(cpulist_parse("1-", &set), -EINVAL);
+	assert_int_equal(cpulist_parse("x", &set), -EINVAL);
+	assert_int_equal(cpulist_parse("1024", &set), -EINVAL);
+	assert_int_equal(cpu_affinity_get("vcpu=0;vcpu1=0-1;io=0", 1, &set), 1);
+	assert_int_equal(CPU_COUNT(&set), 2);
+	assert_int_equal(cpu_affinity_get("vcpu=0;vcpu1=0-1;io=0", 2, &set), 1);
+	assert_int_equal(CPU_COUNT(&set), 1); /* vcpu2 has no list: the vcpu role's */
+	assert_int_equal(cpu_affinity_get("vcpu1=0", 0, &set), 0);
+	assert_int_equal(cpu_affinity_get("vcpu=0", -1, &set), 0);
+	assert_int_equal(cpu_affinity_get(NULL, 0, &set), 0);
+	assert_int_equal(cpu_affinity_check("vcpu=0;vcpu1=0;io=0", 2, err, sizeof(err)), 0);
+	assert_int_equal(cpu_affinity_check("", 1, err, sizeof(err)), 0);
+	assert_int_equal(cpu_affinity_check("vcpu2=0", 2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cpu_affinity_check("vcpu=0;vcpu=0", 2, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "given twice"));
+	assert_int_equal(cpu_affinity_check("gpu=0", 2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cpu_affinity_check("vcpu=1023", 2, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "CPU 1023"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(valid_sequences),
 	    cmocka_unit_test(invalid_sequences),
 	    cmocka_unit_test(sanitize_replaces_each_bad_byte),
+	    cmocka_unit_test(cpu_lists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# KVM layer, `banyan jail`: bad options and files end the jail with status
+# 2 and a line naming the step and the path, before anything is built; a
+# tiny guest runs under the jail as an unprivileged uid/gid and its status
+# is the process's; the VMM has that uid, no groups, no capabilities,
+# no_new_privs, its own mount and PID namespaces with only the jail's files,
+# the cgroup limit, and its API socket at the jail's path with mode 0600.
+# Usage: test_jail.sh BANYAN GUEST_DIR
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+
+BANYAN=$1
+GUESTS=$(cd "$2" && pwd)
+U=64123
+T=$(mktemp -d)
+BASE=$T/base
+jail_pid=
+trap '[ -n "$jail_pid" ] && kill -9 $jail_pid 2>/dev/null; rm -rf "$T"' EXIT
+
+# jail NAME JAIL-OPTIONS... -- RUN-OPTIONS...: output in $T/NAME.{out,err,rc}
+jail() {
+	local name=$1
+	shift
+	timeout -s KILL 60 "$BANYAN" jail "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+	echo $? >"$T/$name.rc"
+}
+rc() { cat "$T/$1.rc"; }
+j() { jail "$1" --chroot-base "$BASE" "${@:2}"; }
+
+# Option errors: nothing is built.
+j badid --id 'a/b' --uid $U --gid $U -- --kernel "$GUESTS/hello.elf"
+check "bad --id: exit 2" status_is 2 "$(rc badid)"
+check "bad --id: says so" contains "$T/badid.err" "--id 'a/b'"
+j uidname --id v1 --uid nobody --gid $U -- --kernel "$GUESTS/hello.elf"
+check "--uid not numeric: exit 2" status_is 2 "$(rc uidname)"
+check "--uid not numeric: says so" contains "$T/uidname.err" "not a numeric id"
+j uid0 --id v1 --uid 0 --gid $U -- --kernel "$GUESTS/hello.elf"
+check "--uid 0: exit 2" status_is 2 "$(rc uid0)"
+j nodash --id v1 --uid $U --gid $U --kernel "$GUESTS/hello.elf"
+check "run options without '--': exit 2" status_is 2 "$(rc nodash)"
+j cg --id v1 --uid $U --gid $U --cgroup cgroup.procs=1 -- --kernel "$GUESTS/hello.elf"
+check "--cgroup cgroup.procs: exit 2" status_is 2 "$(rc cg)"
+j relbase --id v1 --uid $U --gid $U --chroot-base ../x -- --kernel "$GUESTS/hello.elf"
+check "relative --chroot-base: exit 2" status_is 2 "$(rc relbase)"
+check "nothing built after option errors" test ! -e "$BASE"
+
+if [ "$(id -u)" != 0 ] || [ ! -w /dev/kvm ]; then
+	skip "the jail's runs" "needs root and /dev/kvm"
+	tap_done
+	exit
+fi
+
+# File errors: named with their step and host path.
+j nokernel --id v1 --uid $U --gid $U -- --kernel "$T/missing.elf"
+check "missing kernel: exit 2" status_is 2 "$(rc nokernel)"
+check "missing kernel: step and path" contains "$T/nokernel.err" "files: kernel $T/missing.elf"
+j relkernel --id v1 --uid $U --gid $U -- --kernel hello.elf
+check "relative kernel path: exit 2" status_is 2 "$(rc relkernel)"
+check "relative kernel path: says so" contains "$T/relkernel.err" "an absolute path"
+truncate -s 1M "$T/root.img"
+j rodisk --id v1 --uid $U --gid $U -- --kernel "$GUESTS/hello.elf" --disk "$T/root.img"
+check "disk the user cannot write: exit 2" status_is 2 "$(rc rodisk)"
+check "disk the user cannot write: says so" contains "$T/rodisk.err" "may not read and write it"
+j unknown --id v1 --uid $U --gid $U -- --kernel "$GUESTS/hello.elf" --no-such-option
+check "unknown run option: exit 2" status_is 2 "$(rc unknown)"
+
+# A guest under the jail: its output and status are the VMM's.
+j hello --id v1 --uid $U --gid $U -- --kernel "$GUESTS/hello.elf"
+check "hello under the jail: exit 0" status_is 0 "$(rc hello)"
+check "hello under the jail: guest output" contains "$T/hello.out" "hello from a banyan test guest"
+check "the layers are logged" contains "$T/hello.err" "uid $U gid $U, no supplementary groups, no_new_privs"
+j again --id v1 --uid $U --gid $U -- --kernel "$GUESTS/hello.elf"
+check "a used root is refused: exit 2" status_is 2 "$(rc again)"
+check "a used root is refused: says so" contains "$T/again.err" "is not empty"
+j crash --id v2 --uid $U --gid $U -- --kernel "$GUESTS/triple_fault.elf"
+check "a crashing guest's status passes through: 1" status_is 1 "$(rc crash)"
+
+# --config: its paths are rewritten into the jail.
+cat >"$T/vm.json" <<EOF
+{"boot-source": {"kernel_image_path": "$GUESTS/hello.elf"},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}
+EOF
+j config --id v3 --uid $U --gid $U -- --config "$T/vm.json"
+check "--config under the jail: exit 0" status_is 0 "$(rc config)"
+check "--config under the jail: guest output" contains "$T/config.out" "hello from a banyan test guest"
+check "--config rewritten to /kernel" contains "$BASE/banyan/v3/root/config.json" '"/kernel"'
+
+# A running VMM: PID namespace, cgroup limit, disk, API socket.
+truncate -s 1M "$T/disk.img"
+chown $U:$U "$T/disk.img"
+"$BANYAN" jail --id v4 --uid $U --gid $U --chroot-base "$BASE" --new-pid-ns \
+	--cgroup pids.max=64 -- --kernel "$GUESTS/counter.elf" --disk "$T/disk.img" \
+	--api-socket "$T/api.sock" </dev/null >"$T/run.out" 2>"$T/run.err" &
+jail_pid=$!
+ROOT=$BASE/banyan/v4/root
+for _ in $(seq 1 100); do [ -S "$ROOT/run/api.sock" ] && break; sleep 0.1; done
+vmm=$(tr -d ' ' </proc/$jail_pid/task/$jail_pid/children 2>/dev/null)
+check "the VMM runs as a child of the jail" test -n "$vmm"
+status=/proc/$vmm/status
+check "VMM uid" grep -Eq "^Uid:\s+$U\s+$U\s+$U\s+$U$" "$status"
+check "VMM gid" grep -Eq "^Gid:\s+$U\s+$U\s+$U\s+$U$" "$status"
+check "VMM has no supplementary groups" grep -Eq "^Groups:\s*$" "$status"
+check "VMM has no capabilities" grep -Eq "^CapEff:\s+0+$" "$status"
+check "VMM has no_new_privs" grep -Eq "^NoNewPrivs:\s+1$" "$status"
+check "VMM is pid 1 of its PID namespace" grep -Eq "^NSpid:\s+$vmm\s+1$" "$status"
+check "VMM has its own mount namespace" \
+	test "$(readlink /proc/$vmm/ns/mnt)" != "$(readlink /proc/self/ns/mnt)"
+ls /proc/$vmm/root >"$T/rootls" 2>&1
+check "VMM's root has only the jail's files" \
+	test "$(tr '\n' ' ' <"$T/rootls")" = "banyan dev disk0 etc kernel lib lib64 run "
+check "VMM's /dev has only its three nodes" \
+	test "$(cd /proc/$vmm/root/dev && find . -mindepth 1 | sort | tr '\n' ' ')" = \
+	"./kvm ./net ./net/tun ./urandom "
+check "the disk is a hard link of the operator's" test "$(stat -c %h "$T/disk.img")" = 2
+check "API socket at the jail's path, mode 0600" test "$(stat -c %a:%u "$ROOT/run/api.sock")" = "600:$U"
+"$BANYAN" ctl --api-socket "$ROOT/run/api.sock" config >"$T/config.json" 2>&1
+check "API reachable: the VM's kernel is /kernel" contains "$T/config.json" '"kernel_image_path":"/kernel"'
+cg=$(awk -F: '$2 ~ /(^|,)pids(,|$)/ || $2 == "" {print $3; exit}' /proc/$vmm/cgroup)
+check "VMM in the cgroup banyan/v4" test "$cg" = /banyan/v4
+limit=$(cat /sys/fs/cgroup/pids/banyan/v4/pids.max /sys/fs/cgroup/banyan/v4/pids.max 2>/dev/null)
+check "cgroup limit pids.max=64 applied" test "$limit" = 64
+kill -TERM $jail_pid
+wait $jail_pid
+st=$?
+jail_pid=
+check "SIGTERM is forwarded to pid 1: exit 143" status_is 143 "$st"
+rmdir /sys/fs/cgroup/pids/banyan/v4 /sys/fs/cgroup/banyan/v4 2>/dev/null
+
+# --daemonize: the jail returns once the VMM runs.
+"$BANYAN" jail --id v5 --uid $U --gid $U --chroot-base "$BASE" --daemonize \
+	-- --kernel "$GUESTS/counter.elf" >"$T/d.out" 2>"$T/d.err"
+check "--daemonize returns 0 while the VM runs" status_is 0 $?
+dpid=$(pgrep -u $U -f "/banyan run --kernel /kernel" | head -n 1)
+check "the daemon runs as the jail's user" test -n "$dpid"
+check "the daemon has a session of its own" test "$(ps -o sid= -p "$dpid" | tr -d ' ')" = "$dpid"
+[ -n "$dpid" ] && kill -TERM "$dpid"
+tap_done
