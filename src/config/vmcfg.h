@@ -51,6 +51,19 @@ struct vmcfg_net {
 	char *guest_mac; /* NULL: none */
 };
 
+/* An opt-in device (Banyan: "devices"): {"type": "debug-exit", "iobase": 244, "iosize": 1}. */
+struct vmcfg_device {
+	char type[16]; /* "debug-exit" or "testdev" */
+	uint32_t iobase;
+	uint32_t iosize;
+};
+
+/* A multiboot module (Banyan: boot-source "modules"): {"path": ..., "cmdline": ...}. */
+struct vmcfg_module {
+	char *path;
+	char *cmdline; /* NULL: none */
+};
+
 /*
  * The drives are kept in guest order: the root device, if any, first
  * (/dev/vda, as Firecracker attaches it), then the others as added, so a
@@ -60,7 +73,9 @@ struct vmcfg {
 	/* boot-source */
 	char *kernel_image_path; /* NULL until configured */
 	char *initrd_path;
-	char *boot_args; /* NULL: Banyan's default */
+	char *boot_args;			     /* NULL: Banyan's default */
+	struct vmcfg_module modules[VM_MAX_MODULES]; /* multiboot kernels only */
+	unsigned int nmodules;
 	/* machine-config */
 	unsigned int vcpu_count;
 	uint64_t mem_size_mib;
@@ -76,6 +91,8 @@ struct vmcfg {
 	uint32_t vsock_cid;
 	char *vsock_uds_path;
 	bool entropy;
+	struct vmcfg_device devices[VM_MAX_EXTRA_DEVICES];
+	unsigned int ndevices;
 	/* logger and metrics */
 	char *log_path;
 	char log_level[8]; /* "" when never set */
@@ -117,6 +134,8 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
+/* vmcfg_device - add one opt-in device (an element of "devices"); each type at most once. */
+int vmcfg_device(struct vmcfg *c, json_object *body, char *err);
 
 /*
  * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:

@@ -10,6 +10,7 @@
 #define LAYOUT_PVH_INFO	    0x6000ULL /* hvm_start_info for the PVH entry */
 #define LAYOUT_PVH_MEMMAP   0x6100ULL /* its memory map entries */
 #define LAYOUT_ZERO_PAGE    0x7000ULL /* struct boot_params */
+#define LAYOUT_MB_INFO	    0x7000ULL /* or the multiboot information structure */
 #define LAYOUT_BOOT_STACK   0x8ff0ULL
 #define LAYOUT_PML4	    0x9000ULL /* identity map of the first 4 GiB, 2 MiB pages */
 #define LAYOUT_PDPT	    0xa000ULL

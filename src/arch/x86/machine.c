@@ -6,6 +6,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/legacy.h"
+#include "devices/testdev.h"
 #include "devices/vmgenid.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
@@ -156,6 +157,44 @@ static int x86_add_vmgenid(struct vm *vm)
 	return 0;
 }
 
+static int x86_add_testdev(struct vm *vm)
+{
+	struct device *parts[TESTDEV_NPARTS];
+	int ret = testdev_create(&vm->host, &vm->mem, parts);
+
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < TESTDEV_NPARTS; i++)
+		vm_add_device(vm, parts[i]);
+	ret = bus_register(&vm->pio, TESTDEV_PORT, TESTDEV_PORT_LEN, parts[TESTDEV_PART_PORTS]);
+	if (ret == 0)
+		ret = bus_register(&vm->pio, TESTDEV_IRQ_PORT, TESTDEV_IRQ_LINES,
+				   parts[TESTDEV_PART_IRQ]);
+	if (ret == 0)
+		ret = bus_register(&vm->mmio, TESTDEV_IOMEM, TESTDEV_IOMEM_LEN,
+				   parts[TESTDEV_PART_IOMEM]);
+	if (ret < 0)
+		log_error("cannot register the test device: %s", strerror(-ret));
+	return ret;
+}
+
+/* The opt-in devices (--device), after the platform's: their ports must not collide. */
+static int x86_add_extra_devices(struct vm *vm)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < vm->cfg.nextra; i++) {
+		const struct extra_device_config *e = &vm->cfg.extra[i];
+
+		if (e->kind == EXTRA_DEBUG_EXIT)
+			ret = x86_add_pio_device(vm, debug_exit_create(&vm->host, e->iosize),
+						 e->iobase, e->iosize);
+		else if (e->kind == EXTRA_TESTDEV)
+			ret = x86_add_testdev(vm);
+	}
+	return ret;
+}
+
 int arch_create_devices(struct vm *vm)
 {
 	struct device *com1 = serial_create(&vm->host, "com1", GSI_COM1, vm->cfg.console_out_fd);
@@ -176,6 +215,8 @@ int arch_create_devices(struct vm *vm)
 		ret = x86_add_virtio_devices(vm);
 	if (ret == 0)
 		ret = x86_add_vmgenid(vm);
+	if (ret == 0)
+		ret = x86_add_extra_devices(vm);
 	return ret;
 }
 
