@@ -59,10 +59,10 @@ static void reg_copy(uint8_t *reg, uint64_t size, uint64_t off, void *data, uint
 /* Drop the host's mapping of the page at @gpa; the data stays (MAP_SHARED or anonymous). */
 static void testdev_flush_page(const struct guest_mem *mem, uint32_t gpa)
 {
-	void *p = gm_ptr(mem, gpa & ~(PAGE_SIZE - 1), PAGE_SIZE);
+	void *p = mem ? gm_ptr(mem, gpa & ~(PAGE_SIZE - 1), PAGE_SIZE) : NULL;
 
 	if (!p)
-		return; /* not RAM: nothing to flush */
+		return; /* not RAM (or no memory at all): nothing to flush */
 	/* Failure leaves the mapping as it was, which is still correct memory. */
 	if (mprotect(p, PAGE_SIZE, PROT_NONE) == 0)
 		(void)mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE);

@@ -45,7 +45,7 @@ enum testdev_part {
  * testdev_create - pc-testdev as three devices (@out[enum testdev_part]),
  * each with its own range and state, which the caller registers and adds
  * to the machine. The flush port drops the host mapping of one page of
- * @mem (the guest then sees the same data, faulted in again), as QEMU does
+ * @mem (NULL: none; the guest then sees the same data, faulted in again), as QEMU does
  * to exercise the MMU notifier path. The scratch register, the interrupt
  * levels and the MMIO window's contents are saved with the devices.
  * 0 or -ENOMEM (nothing is left allocated).
