@@ -83,7 +83,10 @@ static void run_usage(FILE *f)
 	    "  --vsock cid=N,socket=PATH\n"
 	    "                       a virtio-vsock device; host side on Unix sockets\n"
 	    "  --device NAME[,iobase=PORT][,iosize=N]\n"
-	    "                       debug-exit (a test kernel's exit status) or testdev\n"
+	    "                       debug-exit (a test kernel's exit status), testdev\n"
+	    "                       or fw-cfg (QEMU's firmware configuration)\n"
+	    "  --fw-cfg name=opt/NAME,file=PATH|string=TEXT\n"
+	    "                       a fw_cfg user file (repeatable)\n"
 	    "  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
 	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 	    "                       wait for the configuration and InstanceStart\n"
@@ -124,7 +127,8 @@ enum {
 	OPT_NET,
 	OPT_VSOCK,
 	OPT_CONSOLE_QUEUE,
-	OPT_DEVICE
+	OPT_DEVICE,
+	OPT_FW_CFG
 };
 
 static const struct option run_options[] = {
@@ -146,6 +150,7 @@ static const struct option run_options[] = {
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"console-queue", required_argument, NULL, OPT_CONSOLE_QUEUE},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"fw-cfg", required_argument, NULL, OPT_FW_CFG},
     {NULL, 0, NULL, 0},
 };
 
@@ -240,6 +245,8 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		return device_option(vsock_option_parse, c, arg);
 	case OPT_DEVICE:
 		return device_option(device_option_parse, c, arg);
+	case OPT_FW_CFG:
+		return device_option(fw_cfg_option_parse, c, arg);
 	case OPT_RNG:
 		return empty_section(c, "rng", vmcfg_entropy);
 	default:

@@ -67,6 +67,51 @@ int device_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
 	return ret;
 }
 
+/* string=TEXT ends the option: TEXT is everything after it. */
+static char *split_string_word(char *arg)
+{
+	char *s = strncmp(arg, "string=", 7) == 0 ? arg : strstr(arg, ",string=");
+
+	if (!s)
+		return NULL;
+	if (s != arg)
+		*s++ = '\0';
+	else
+		*arg = '\0';
+	return s + 7;
+}
+
+int fw_cfg_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
+{
+	json_object *body = json_object_new_object();
+	char *str = split_string_word(arg), *key, *val, cerr[VMCFG_ERR_LEN];
+	struct kv_option o;
+	int ret;
+
+	if (!body)
+		return -ENOMEM;
+	if (str)
+		json_object_object_add(body, "string", json_object_new_string(str));
+	kv_option_start(&o, "--fw-cfg", arg);
+	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
+		if (!val || (strcmp(key, "name") && strcmp(key, "file"))) {
+			snprintf(err, errlen,
+				 "--fw-cfg: unknown word '%s' (use "
+				 "name=opt/NAME,file=PATH or name=opt/NAME,string=TEXT)",
+				 key);
+			ret = -EINVAL;
+			break;
+		}
+		json_object_object_add(body, key, json_object_new_string(val));
+	}
+	if (ret == 0 && vmcfg_fw_cfg_file(c, body, cerr) < 0) {
+		snprintf(err, errlen, "--fw-cfg: %s", cerr);
+		ret = -EINVAL;
+	}
+	json_object_put(body);
+	return ret;
+}
+
 #define CMDLINE_WORD ",cmdline="
 
 static json_object *module_object(char *arg)

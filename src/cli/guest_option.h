@@ -2,6 +2,7 @@
  * The options of `banyan run` for guests other than Linux:
  *   --device NAME[,iobase=PORT][,iosize=N]   an opt-in device
  *   --initrd FILE[,cmdline=TEXT]             repeatable: multiboot modules
+ *   --fw-cfg name=opt/NAME,file=PATH|string=TEXT   a fw_cfg user file
  */
 #ifndef BANYAN_CLI_GUEST_OPTION_H
 #define BANYAN_CLI_GUEST_OPTION_H
@@ -20,6 +21,15 @@ struct vmcfg;
  * @err (@errlen bytes), @c unchanged.
  */
 int device_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * fw_cfg_option_parse - add the fw_cfg user file @arg describes through
+ * vmcfg_fw_cfg_file (the fw-cfg device comes with it). string= takes the
+ * rest of @arg, commas included, so it comes last. Same conventions as
+ * device_option_parse.
+ */
+int fw_cfg_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /*

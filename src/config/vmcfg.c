@@ -254,6 +254,11 @@ void vmcfg_free(struct vmcfg *c)
 		drive_free(&c->drives[i]);
 	for (i = 0; i < c->nnets; i++)
 		net_free(&c->nets[i]);
+	for (i = 0; i < c->nfw_files; i++) {
+		free(c->fw_files[i].name);
+		free(c->fw_files[i].file);
+		free(c->fw_files[i].string);
+	}
 	free(c->vsock_uds_path);
 	free(c->log_path);
 	free(c->metrics_path);
@@ -267,7 +272,8 @@ void vmcfg_free(struct vmcfg *c)
 /* Replace every string of @c by a copy of its own; false when memory runs out. */
 static bool dup_strings(struct vmcfg *c)
 {
-	char **strs[4 + 2 * VM_MAX_MODULES + 4 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 3];
+	char **strs[4 + 2 * VM_MAX_MODULES + 3 * VM_MAX_FW_CFG_FILES + 4 * VM_MAX_DISKS +
+		    3 * VM_MAX_NETS + 3];
 	unsigned int n = 0, i;
 	bool ok = true;
 
@@ -278,6 +284,11 @@ static bool dup_strings(struct vmcfg *c)
 	for (i = 0; i < c->nmodules; i++) {
 		strs[n++] = &c->modules[i].path;
 		strs[n++] = &c->modules[i].cmdline;
+	}
+	for (i = 0; i < c->nfw_files; i++) {
+		strs[n++] = &c->fw_files[i].name;
+		strs[n++] = &c->fw_files[i].file;
+		strs[n++] = &c->fw_files[i].string;
 	}
 	for (i = 0; i < c->ndrives; i++) {
 		strs[n++] = &c->drives[i].drive_id;
@@ -964,7 +975,7 @@ static const struct field device_fields[] = {
     {NULL, 0, false},
 };
 
-static const char *const device_types[] = {"debug-exit", "testdev", NULL};
+static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", NULL};
 
 /* iobase and iosize are debug-exit's: the port and how many (1, 2 or 4). */
 static int device_ports(json_object *body, struct vmcfg_device *d, char *err)
@@ -1002,6 +1013,95 @@ int vmcfg_device(struct vmcfg *c, json_object *body, char *err)
 	if (ret == 0)
 		c->devices[c->ndevices++] = d;
 	return ret;
+}
+
+static const struct field fw_file_fields[] = {
+    {"name", json_type_string, true},
+    {"file", json_type_string, false},
+    {"string", json_type_string, false},
+    {NULL, 0, false},
+};
+
+static bool has_device(const struct vmcfg *c, const char *type)
+{
+	for (unsigned int i = 0; i < c->ndevices; i++)
+		if (strcmp(c->devices[i].type, type) == 0)
+			return true;
+	return false;
+}
+
+static int fw_file_check(const struct vmcfg *c, json_object *body, const char **name, char *err)
+{
+	const char *what = "fw_cfg_files", *file, *str;
+	int ret = check_object(body, what, fw_file_fields, false, err);
+
+	if (ret == 0)
+		ret = get_str(body, what, "name", 55, name, err);
+	if (ret == 0)
+		ret = get_str(body, what, "file", VMCFG_MAX_PATH, &file, err);
+	if (ret == 0)
+		ret = get_str(body, what, "string", VMCFG_MAX_ARGS, &str, err);
+	if (ret == 0 && !file == !str)
+		ret = fail(err, "%s: give one of 'file' and 'string'", what);
+	if (ret == 0 && strncmp(*name, "opt/", 4))
+		ret = fail(err, "%s: name '%s' must start with opt/", what, *name);
+	for (unsigned int i = 0; ret == 0 && i < c->nfw_files; i++)
+		if (strcmp(c->fw_files[i].name, *name) == 0)
+			ret = fail(err, "%s: '%s' given twice", what, *name);
+	if (ret == 0 && c->nfw_files == VM_MAX_FW_CFG_FILES)
+		ret = fail(err, "%s: at most %d", what, VM_MAX_FW_CFG_FILES);
+	if (ret == 0 && !has_device(c, "fw-cfg") && c->ndevices == VM_MAX_EXTRA_DEVICES)
+		ret = fail(err, "devices: at most %d", VM_MAX_EXTRA_DEVICES);
+	return ret;
+}
+
+int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err)
+{
+	struct vmcfg_fw_file f;
+	const char *name;
+	bool ok = true;
+	int ret = fw_file_check(c, body, &name, err);
+
+	if (ret < 0)
+		return ret;
+	f.name = dup_or_null(name, &ok);
+	f.file = dup_or_null(json_object_get_string(get(body, "file")), &ok);
+	f.string = dup_or_null(json_object_get_string(get(body, "string")), &ok);
+	if (!ok) {
+		free(f.name);
+		free(f.file);
+		free(f.string);
+		return fail(err, "out of memory");
+	}
+	c->fw_files[c->nfw_files++] = f;
+	if (!has_device(c, "fw-cfg"))
+		c->devices[c->ndevices++] = (struct vmcfg_device){.type = "fw-cfg"};
+	return 0;
+}
+
+static int fw_file_put(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
+{
+	(void)id;
+	(void)patch;
+	return vmcfg_fw_cfg_file(c, body, err);
+}
+
+static json_object *fw_files_to_json(const struct vmcfg *c)
+{
+	json_object *arr = json_object_new_array();
+
+	for (unsigned int i = 0; arr && i < c->nfw_files; i++) {
+		const struct vmcfg_fw_file *f = &c->fw_files[i];
+		json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, f->file ? "file" : "string",
+				       json_object_new_string(f->file ? f->file : f->string));
+		json_object_array_add(arr, o);
+	}
+	return arr;
 }
 
 static int device_put(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
@@ -1218,6 +1318,8 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 		ret = vmcfg_entropy(c, v, err);
 	if (ret == 0)
 		ret = doc_array(c, doc, "devices", err, device_put);
+	if (ret == 0)
+		ret = doc_array(c, doc, "fw_cfg_files", err, fw_file_put);
 	if (ret == 0 && (v = get(doc, "logger")))
 		ret = vmcfg_logger(c, v, err);
 	if (ret == 0 && (v = get(doc, "metrics")))
@@ -1406,6 +1508,8 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "memory-hotplug", NULL);
 	if (c->ndevices) /* Banyan's: absent unless used, as Firecracker has no such section */
 		json_object_object_add(o, "devices", devices_to_json(c));
+	if (c->nfw_files)
+		json_object_object_add(o, "fw_cfg_files", fw_files_to_json(c));
 	return o;
 }
 
@@ -1458,11 +1562,17 @@ static void fill_boot_extras(const struct vmcfg *c, struct vm_config *cfg)
 		const struct vmcfg_device *d = &c->devices[i];
 
 		cfg->extra[i] = (struct extra_device_config){
-		    .kind = strcmp(d->type, "testdev") == 0 ? EXTRA_TESTDEV : EXTRA_DEBUG_EXIT,
+		    .kind = strcmp(d->type, "testdev") == 0  ? EXTRA_TESTDEV
+			    : strcmp(d->type, "fw-cfg") == 0 ? EXTRA_FW_CFG
+							     : EXTRA_DEBUG_EXIT,
 		    .iobase = (uint16_t)d->iobase,
 		    .iosize = (uint8_t)d->iosize,
 		};
 	}
+	cfg->nfw_cfg_files = c->nfw_files;
+	for (i = 0; i < c->nfw_files; i++)
+		cfg->fw_cfg_files[i] = (struct fw_cfg_file_config){
+		    c->fw_files[i].name, c->fw_files[i].file, c->fw_files[i].string};
 }
 
 /* Disks in guest order, which is the drives' (the root device first). */
@@ -1511,6 +1621,9 @@ static int check_boot_files(const struct vmcfg *c, char *err)
 		ret = check_file("initrd", c->initrd_path, FILE_KIND_REG, err);
 	for (unsigned int i = 0; ret == 0 && i < c->nmodules; i++)
 		ret = check_file("module", c->modules[i].path, FILE_KIND_REG, err);
+	for (unsigned int i = 0; ret == 0 && i < c->nfw_files; i++)
+		if (c->fw_files[i].file)
+			ret = check_file("fw_cfg file", c->fw_files[i].file, FILE_KIND_REG, err);
 	return ret;
 }
 

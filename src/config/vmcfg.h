@@ -58,6 +58,14 @@ struct vmcfg_device {
 	uint32_t iosize;
 };
 
+/* A user file of the fw-cfg device (Banyan: "fw_cfg_files"): {"name": "opt/x", "file"|"string":
+ * ...}. */
+struct vmcfg_fw_file {
+	char *name;
+	char *file;   /* NULL: string */
+	char *string; /* NULL: file */
+};
+
 /* A multiboot module (Banyan: boot-source "modules"): {"path": ..., "cmdline": ...}. */
 struct vmcfg_module {
 	char *path;
@@ -93,6 +101,8 @@ struct vmcfg {
 	bool entropy;
 	struct vmcfg_device devices[VM_MAX_EXTRA_DEVICES];
 	unsigned int ndevices;
+	struct vmcfg_fw_file fw_files[VM_MAX_FW_CFG_FILES];
+	unsigned int nfw_files;
 	/* logger and metrics */
 	char *log_path;
 	char log_level[8]; /* "" when never set */
@@ -136,6 +146,13 @@ int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
 /* vmcfg_device - add one opt-in device (an element of "devices"); each type at most once. */
 int vmcfg_device(struct vmcfg *c, json_object *body, char *err);
+/*
+ * vmcfg_fw_cfg_file - add one fw_cfg user file (an element of
+ * "fw_cfg_files"); the fw-cfg device is added with the first one. Names
+ * start with "opt/" (QEMU's rule for user files), are unique, and at most
+ * 55 bytes.
+ */
+int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err);
 
 /*
  * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:

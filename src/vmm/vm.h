@@ -69,7 +69,17 @@ struct vsock_config {
 enum extra_device {
 	EXTRA_DEBUG_EXIT, /* QEMU's isa-debug-exit */
 	EXTRA_TESTDEV,	  /* QEMU's pc-testdev */
+	EXTRA_FW_CFG,	  /* QEMU's fw_cfg, with the files below */
 };
+
+/* A user file of the fw_cfg device: @name holding @path's contents, or @string. */
+struct fw_cfg_file_config {
+	const char *name; /* "opt/..." */
+	const char *path; /* NULL: @string */
+	const char *string;
+};
+
+#define VM_MAX_FW_CFG_FILES 8
 
 struct extra_device_config {
 	enum extra_device kind;
@@ -122,6 +132,8 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct extra_device_config extra[VM_MAX_EXTRA_DEVICES];
 	unsigned int nextra;
+	struct fw_cfg_file_config fw_cfg_files[VM_MAX_FW_CFG_FILES];
+	unsigned int nfw_cfg_files;
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
 	bool restoring;		  /* state comes from a snapshot: no boot registers, no ACPI */

@@ -84,10 +84,15 @@ run baddev 20 --kernel "$K/mb_info.elf" --device frobnicator
 check "unknown --device: exit 2" status_is 2 "$(rc baddev)"
 run badsize 20 --kernel "$K/mb_info.elf" --device debug-exit,iosize=3
 check "debug-exit iosize=3: exit 2" status_is 2 "$(rc badsize)"
+run fwname 20 --kernel "$K/mb_info.elf" --fw-cfg name=etc/x,string=y
+check "fw_cfg name outside opt/: exit 2" status_is 2 "$(rc fwname)"
+check "fw_cfg name outside opt/: says so" contains "$T/fwname.err" "opt/"
 
 names=("info structure and modules: pass" "info structure, 4 GiB: pass"
 	"info structure: a wrong expectation fails check 6" "testdev: pass"
-	"testdev absent: check 1 fails" "debug-exit moved: port 0xf4 is nothing")
+	"testdev absent: check 1 fails" "debug-exit moved: port 0xf4 is nothing"
+	"fw_cfg: items, directory, a user file by DMA: pass" "fw_cfg: a file from the host: pass"
+	"fw_cfg: a wrong CPU count fails check 3" "fw_cfg absent: check 1 fails")
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	for n in "${names[@]}"; do
 		skip "$n" "no usable /dev/kvm"
@@ -112,4 +117,16 @@ run notestdev 60 --kernel "$K/mb_testdev.elf" --device debug-exit
 check "${names[4]}" status_is 3 "$(rc notestdev)"
 run moved 60 --kernel "$K/mb_testdev.elf" --device debug-exit,iobase=0x500 --no-irqchip
 check "${names[5]}" status_is 4 "$(rc moved)"
+run fwcfg 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --cpus 3 --memory 96 \
+	--fw-cfg "name=opt/banyan/test,string=banyan fw_cfg test" --cmdline "cpus=3 mib=96"
+check "${names[6]}" status_is $PASS "$(rc fwcfg)"
+printf 'banyan fw_cfg test' >"$T/fwfile"
+run fwfile 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --device fw-cfg \
+	--fw-cfg "name=opt/banyan/test,file=$T/fwfile" --cmdline "cpus=1 mib=256"
+check "${names[7]}" status_is $PASS "$(rc fwfile)"
+run fwbad 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --cpus 2 --device fw-cfg \
+	--cmdline "cpus=3 mib=256"
+check "${names[8]}" status_is 7 "$(rc fwbad)"
+run nofw 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --cmdline "cpus=1 mib=256"
+check "${names[9]}" status_is 3 "$(rc nofw)"
 tap_done
