@@ -1219,21 +1219,14 @@ int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
 }
 
 static const struct field doc_fields[] = {
-    {"boot-source", json_type_object, true},
-    {"machine-config", json_type_object, false},
-    {"drives", json_type_array, false},
-    {"network-interfaces", json_type_array, false},
-    {"vsock", json_type_object, false},
-    {"entropy", json_type_object, false},
-    {"logger", json_type_object, false},
-    {"metrics", json_type_object, false},
-    {"balloon", json_type_object, false},
-    {"mmds-config", json_type_object, false},
-    {"cpu-config", json_type_object, false},
-    {"pmem", json_type_array, false},
-    {"memory-hotplug", json_type_object, false},
-    {"devices", json_type_array, false},
-    {NULL, 0, false},
+    {"boot-source", json_type_object, true},	 {"machine-config", json_type_object, false},
+    {"drives", json_type_array, false},		 {"network-interfaces", json_type_array, false},
+    {"vsock", json_type_object, false},		 {"entropy", json_type_object, false},
+    {"logger", json_type_object, false},	 {"metrics", json_type_object, false},
+    {"balloon", json_type_object, false},	 {"mmds-config", json_type_object, false},
+    {"cpu-config", json_type_object, false},	 {"pmem", json_type_array, false},
+    {"memory-hotplug", json_type_object, false}, {"devices", json_type_array, false},
+    {"fw_cfg_files", json_type_array, false},	 {NULL, 0, false},
 };
 
 /*
