@@ -995,6 +995,14 @@ static int device_ports(json_object *body, struct vmcfg_device *d, char *err)
 	return ret;
 }
 
+static bool has_device(const struct vmcfg *c, const char *type)
+{
+	for (unsigned int i = 0; i < c->ndevices; i++)
+		if (strcmp(c->devices[i].type, type) == 0)
+			return true;
+	return false;
+}
+
 int vmcfg_device(struct vmcfg *c, json_object *body, char *err)
 {
 	struct vmcfg_device d = {.type = ""};
@@ -1005,6 +1013,9 @@ int vmcfg_device(struct vmcfg *c, json_object *body, char *err)
 		    get_choice(body, "devices", "type", device_types, d.type, sizeof(d.type), err);
 	if (ret == 0)
 		ret = device_ports(body, &d, err);
+	/* fw-cfg comes with the first fw_cfg file too: asking for it again is no error. */
+	if (ret == 0 && strcmp(d.type, "fw-cfg") == 0 && has_device(c, "fw-cfg"))
+		return 0;
 	for (unsigned int i = 0; ret == 0 && i < c->ndevices; i++)
 		if (strcmp(c->devices[i].type, d.type) == 0)
 			ret = fail(err, "devices: %s is already configured", d.type);
@@ -1021,14 +1032,6 @@ static const struct field fw_file_fields[] = {
     {"string", json_type_string, false},
     {NULL, 0, false},
 };
-
-static bool has_device(const struct vmcfg *c, const char *type)
-{
-	for (unsigned int i = 0; i < c->ndevices; i++)
-		if (strcmp(c->devices[i].type, type) == 0)
-			return true;
-	return false;
-}
 
 static int fw_file_check(const struct vmcfg *c, json_object *body, const char **name, char *err)
 {

@@ -312,6 +312,7 @@ static void guest_options_round_trip(void **state)
 	assert_int_equal(opt(fw_cfg_option_parse, c, "name=etc/a,string=x", err), -EINVAL);
 	assert_int_equal(opt(fw_cfg_option_parse, c, "name=opt/b,file=/f,string=x", err), -EINVAL);
 	assert_int_equal(opt(fw_cfg_option_parse, c, "name=opt/a,file=/f", err), -EINVAL);
+	assert_int_equal(opt(device_option_parse, c, "fw-cfg", err), 0); /* after --fw-cfg: fine */
 	json_object_object_add(b, "kernel_image_path", json_object_new_string("/k"));
 	assert_int_equal(initrd_options_body(b, mods, 2, err, sizeof(err)), 0);
 	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
