@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "cli/affinity_option.h"
 #include "cli/disk_option.h"
+#include "cli/guest_option.h"
 #include "cli/net_option.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
@@ -36,10 +37,12 @@ struct run_ctx {
 	/* The control plane (--api-socket, --config); see run_api_* below. */
 	const char *api_path;
 	const char *config_path;
-	const char *machine_opt; /* first option that describes the machine */
-	struct vmcfg spec;	 /* the machine: options, --config or the API fill it */
-	const char *boot[3];	 /* --kernel, --initrd, --cmdline: the boot-source */
-	json_object *reboot;	 /* --on-reboot, --no-irqchip: a machine-config patch */
+	const char *machine_opt;       /* first option that describes the machine */
+	struct vmcfg spec;	       /* the machine: options, --config or the API fill it */
+	const char *boot[3];	       /* --kernel, (unused), --cmdline: the boot-source */
+	char *initrds[VM_MAX_MODULES]; /* every --initrd, in order */
+	unsigned int ninitrds;
+	json_object *reboot; /* --on-reboot, --no-irqchip: a machine-config patch */
 	struct api_ctl ctl;
 	struct api_server *api;
 	struct event_handler start_handler;
@@ -64,7 +67,9 @@ static void run_usage(FILE *f)
 	    "       banyan run --config FILE [--api-socket PATH] [options]\n"
 	    "       banyan run --api-socket PATH [options]\n"
 	    "  --kernel PATH        bzImage or ELF vmlinux (PVH entry when present)\n"
-	    "  --initrd PATH        initial ramdisk\n"
+	    "  --initrd PATH[,cmdline=TEXT]\n"
+	    "                       initial ramdisk; repeatable for a multiboot kernel,\n"
+	    "                       each one a module with its own command line\n"
 	    "  --cmdline STR        kernel command line (default \"" VMCFG_DEFAULT_BOOT_ARGS "\")\n"
 	    "  --cpus N             vCPUs, 1..%d (default %d)\n"
 	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM)\n"
@@ -80,6 +85,11 @@ static void run_usage(FILE *f)
 	    "                       a virtio-net card on an existing TAP (repeatable)\n"
 	    "  --vsock cid=N,socket=PATH\n"
 	    "                       a virtio-vsock device; host side on Unix sockets\n"
+	    "  --device NAME[,iobase=PORT][,iosize=N]\n"
+	    "                       debug-exit (a test kernel's exit status), testdev\n"
+	    "                       or fw-cfg (QEMU's firmware configuration)\n"
+	    "  --fw-cfg name=opt/NAME,file=PATH|string=TEXT\n"
+	    "                       a fw_cfg user file (repeatable)\n"
 	    "  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
 	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 	    "                       wait for the configuration and InstanceStart\n"
@@ -121,6 +131,8 @@ enum {
 	OPT_VSOCK,
 	OPT_CONSOLE_QUEUE,
 	OPT_CPU_AFFINITY,
+	OPT_DEVICE,
+	OPT_FW_CFG
 };
 
 static const struct option run_options[] = {
@@ -142,6 +154,8 @@ static const struct option run_options[] = {
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"console-queue", required_argument, NULL, OPT_CONSOLE_QUEUE},
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"fw-cfg", required_argument, NULL, OPT_FW_CFG},
     {NULL, 0, NULL, 0},
 };
 
@@ -216,8 +230,12 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 	uint64_t v;
 
 	switch (opt) {
-	case OPT_KERNEL:
 	case OPT_INITRD:
+		if (ctx->ninitrds == VM_MAX_MODULES)
+			return usage_error("at most %d --initrd", VM_MAX_MODULES);
+		ctx->initrds[ctx->ninitrds++] = arg;
+		return 0;
+	case OPT_KERNEL:
 	case OPT_CMDLINE:
 		ctx->boot[opt - OPT_KERNEL] = arg; /* one boot-source, once every option is read */
 		return 0;
@@ -235,6 +253,10 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		return device_option(net_option_parse, c, arg);
 	case OPT_VSOCK:
 		return device_option(vsock_option_parse, c, arg);
+	case OPT_DEVICE:
+		return device_option(device_option_parse, c, arg);
+	case OPT_FW_CFG:
+		return device_option(fw_cfg_option_parse, c, arg);
 	case OPT_RNG:
 		return empty_section(c, "rng", vmcfg_entropy);
 	case OPT_CPU_AFFINITY:
@@ -362,6 +384,8 @@ static int apply_boot_options(struct run_ctx *ctx)
 		if (ctx->boot[i])
 			json_object_object_add(body, keys[i], json_object_new_string(ctx->boot[i]));
 	if (body)
+		ret = initrd_options_body(body, ctx->initrds, ctx->ninitrds, err, sizeof(err));
+	if (ret == 0)
 		ret = vmcfg_boot_source(&ctx->spec, body, err);
 	json_object_put(body);
 	if (ret < 0)
@@ -460,9 +484,11 @@ static int run_setup_signals(struct run_ctx *ctx)
 	return event_loop_add(&ctx->loop, &ctx->sig_handler, EPOLLIN);
 }
 
-static int exit_status(const struct run_ctx *ctx, enum vm_exit reason)
+static int exit_status(const struct run_ctx *ctx, const struct vm *vm, enum vm_exit reason)
 {
 	switch (reason) {
+	case VM_EXIT_GUEST_STATUS:
+		return vm->guest_status;
 	case VM_EXIT_POWEROFF:
 	case VM_EXIT_REBOOT:
 		return EXIT_GUEST_OK;
@@ -550,9 +576,9 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	console_attach(&ctx->con, NULL);
 	event_loop_del(&ctx->loop, &ctx->exit_handler);
 	log_vm_exit(ctx->vm, reason);
+	*status = exit_status(ctx, ctx->vm, reason);
 	vm_destroy(ctx->vm);
 	ctx->vm = NULL;
-	*status = exit_status(ctx, reason);
 	return reason;
 }
 

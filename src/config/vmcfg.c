@@ -246,10 +246,19 @@ void vmcfg_free(struct vmcfg *c)
 	free(c->kernel_image_path);
 	free(c->initrd_path);
 	free(c->boot_args);
+	for (i = 0; i < c->nmodules; i++) {
+		free(c->modules[i].path);
+		free(c->modules[i].cmdline);
+	}
 	for (i = 0; i < c->ndrives; i++)
 		drive_free(&c->drives[i]);
 	for (i = 0; i < c->nnets; i++)
 		net_free(&c->nets[i]);
+	for (i = 0; i < c->nfw_files; i++) {
+		free(c->fw_files[i].name);
+		free(c->fw_files[i].file);
+		free(c->fw_files[i].string);
+	}
 	free(c->vsock_uds_path);
 	free(c->log_path);
 	free(c->metrics_path);
@@ -263,7 +272,8 @@ void vmcfg_free(struct vmcfg *c)
 /* Replace every string of @c by a copy of its own; false when memory runs out. */
 static bool dup_strings(struct vmcfg *c)
 {
-	char **strs[4 + 4 * VM_MAX_DISKS + 3 * VM_MAX_NETS + 3];
+	char **strs[4 + 2 * VM_MAX_MODULES + 3 * VM_MAX_FW_CFG_FILES + 4 * VM_MAX_DISKS +
+		    3 * VM_MAX_NETS + 3];
 	unsigned int n = 0, i;
 	bool ok = true;
 
@@ -271,6 +281,15 @@ static bool dup_strings(struct vmcfg *c)
 	strs[n++] = &c->initrd_path;
 	strs[n++] = &c->boot_args;
 	strs[n++] = &c->cmdline;
+	for (i = 0; i < c->nmodules; i++) {
+		strs[n++] = &c->modules[i].path;
+		strs[n++] = &c->modules[i].cmdline;
+	}
+	for (i = 0; i < c->nfw_files; i++) {
+		strs[n++] = &c->fw_files[i].name;
+		strs[n++] = &c->fw_files[i].file;
+		strs[n++] = &c->fw_files[i].string;
+	}
 	for (i = 0; i < c->ndrives; i++) {
 		strs[n++] = &c->drives[i].drive_id;
 		strs[n++] = &c->drives[i].path_on_host;
@@ -538,12 +557,63 @@ static const struct field boot_fields[] = {
     {"kernel_image_path", json_type_string, true},
     {"initrd_path", json_type_string, false},
     {"boot_args", json_type_string, false},
+    {"modules", json_type_array, false},
     {NULL, 0, false},
 };
+
+static const struct field module_fields[] = {
+    {"path", json_type_string, true},
+    {"cmdline", json_type_string, false},
+    {NULL, 0, false},
+};
+
+static void modules_free(struct vmcfg_module *m, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		free(m[i].path);
+		free(m[i].cmdline);
+	}
+}
+
+/* Banyan's "modules" (multiboot): into @out, all or nothing. */
+static int get_modules(json_object *body, struct vmcfg_module *out, unsigned int *n, char *err)
+{
+	const char *what = "boot-source: modules", *path, *cmd;
+	json_object *arr = get(body, "modules");
+	size_t i, len = arr ? json_object_array_length(arr) : 0;
+	bool ok = true;
+	int ret = 0;
+
+	*n = 0;
+	if (len > VM_MAX_MODULES)
+		return fail(err, "%s: at most %d modules", what, VM_MAX_MODULES);
+	for (i = 0; i < len && ret == 0; i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+
+		ret = check_object(m, what, module_fields, false, err);
+		if (ret == 0)
+			ret = get_str(m, what, "path", VMCFG_MAX_PATH, &path, err);
+		if (ret == 0)
+			ret = get_str(m, what, "cmdline", VMCFG_MAX_ARGS, &cmd, err);
+		if (ret == 0)
+			ret = path_kind(what, "path", path, FILE_KIND_REG, err);
+		if (ret == 0) {
+			out[i].path = dup_or_null(path, &ok);
+			out[i].cmdline = dup_or_null(cmd, &ok);
+			*n = (unsigned int)i + 1;
+			ret = ok ? 0 : fail(err, "out of memory");
+		}
+	}
+	if (ret < 0)
+		modules_free(out, *n);
+	return ret;
+}
 
 int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 {
 	const char *what = "boot-source", *kernel, *initrd = NULL, *args = NULL;
+	struct vmcfg_module mods[VM_MAX_MODULES] = {{0}};
+	unsigned int nmods = 0;
 	char *k, *i, *a;
 	bool ok = true;
 	int ret = check_object(body, what, boot_fields, false, err);
@@ -558,10 +628,15 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 		ret = path_kind(what, "kernel_image_path", kernel, FILE_KIND_REG, err);
 	if (ret == 0)
 		ret = path_kind(what, "initrd_path", initrd, FILE_KIND_REG, err);
+	if (ret == 0 && initrd && get(body, "modules"))
+		ret = fail(err, "%s: 'initrd_path' and 'modules' exclude each other", what);
 	if (ret < 0)
 		return ret;
 	if (!kernel)
 		return fail(err, "%s: field 'kernel_image_path' must be a string", what);
+	ret = get_modules(body, mods, &nmods, err);
+	if (ret < 0)
+		return ret;
 	k = dup_or_null(kernel, &ok);
 	i = dup_or_null(initrd, &ok);
 	a = dup_or_null(args, &ok);
@@ -569,8 +644,12 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 		free(k);
 		free(i);
 		free(a);
+		modules_free(mods, nmods);
 		return fail(err, "out of memory");
 	}
+	modules_free(c->modules, c->nmodules);
+	memcpy(c->modules, mods, sizeof(mods));
+	c->nmodules = nmods;
 	replace_str(&c->kernel_image_path, k);
 	replace_str(&c->initrd_path, i);
 	replace_str(&c->boot_args, a);
@@ -948,6 +1027,172 @@ int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
 	return ret;
 }
 
+static const struct field device_fields[] = {
+    {"type", json_type_string, true},
+    {"iobase", json_type_int, false},
+    {"iosize", json_type_int, false},
+    {NULL, 0, false},
+};
+
+static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", NULL};
+
+/* iobase and iosize are debug-exit's: the port and how many (1, 2 or 4). */
+static int device_ports(json_object *body, struct vmcfg_device *d, char *err)
+{
+	uint64_t base = 0xf4, size = 1;
+	int ret = get_uint(body, "devices", "iobase", 0, 0xfffc, &base, err);
+
+	if (ret == 0)
+		ret = get_uint(body, "devices", "iosize", 1, 4, &size, err);
+	if (ret == 0 && size == 3)
+		ret = fail(err, "devices: 'iosize' must be 1, 2 or 4");
+	if (ret == 0 && strcmp(d->type, "debug-exit") &&
+	    (get(body, "iobase") || get(body, "iosize")))
+		ret = fail(err, "devices: %s has no 'iobase' or 'iosize'", d->type);
+	d->iobase = (uint32_t)base;
+	d->iosize = (uint32_t)size;
+	return ret;
+}
+
+static bool has_device(const struct vmcfg *c, const char *type)
+{
+	for (unsigned int i = 0; i < c->ndevices; i++)
+		if (strcmp(c->devices[i].type, type) == 0)
+			return true;
+	return false;
+}
+
+int vmcfg_device(struct vmcfg *c, json_object *body, char *err)
+{
+	struct vmcfg_device d = {.type = ""};
+	int ret = check_object(body, "devices", device_fields, false, err);
+
+	if (ret == 0)
+		ret =
+		    get_choice(body, "devices", "type", device_types, d.type, sizeof(d.type), err);
+	if (ret == 0)
+		ret = device_ports(body, &d, err);
+	/* fw-cfg comes with the first fw_cfg file too: asking for it again is no error. */
+	if (ret == 0 && strcmp(d.type, "fw-cfg") == 0 && has_device(c, "fw-cfg"))
+		return 0;
+	for (unsigned int i = 0; ret == 0 && i < c->ndevices; i++)
+		if (strcmp(c->devices[i].type, d.type) == 0)
+			ret = fail(err, "devices: %s is already configured", d.type);
+	if (ret == 0 && c->ndevices == VM_MAX_EXTRA_DEVICES)
+		ret = fail(err, "devices: at most %d", VM_MAX_EXTRA_DEVICES);
+	if (ret == 0)
+		c->devices[c->ndevices++] = d;
+	return ret;
+}
+
+static const struct field fw_file_fields[] = {
+    {"name", json_type_string, true},
+    {"file", json_type_string, false},
+    {"string", json_type_string, false},
+    {NULL, 0, false},
+};
+
+static int fw_file_check(const struct vmcfg *c, json_object *body, const char **name, char *err)
+{
+	const char *what = "fw_cfg_files", *file, *str;
+	int ret = check_object(body, what, fw_file_fields, false, err);
+
+	if (ret == 0)
+		ret = get_str(body, what, "name", 55, name, err);
+	if (ret == 0)
+		ret = get_str(body, what, "file", VMCFG_MAX_PATH, &file, err);
+	if (ret == 0)
+		ret = get_str(body, what, "string", VMCFG_MAX_ARGS, &str, err);
+	if (ret == 0 && !file == !str)
+		ret = fail(err, "%s: give one of 'file' and 'string'", what);
+	if (ret == 0 && strncmp(*name, "opt/", 4))
+		ret = fail(err, "%s: name '%s' must start with opt/", what, *name);
+	for (unsigned int i = 0; ret == 0 && i < c->nfw_files; i++)
+		if (strcmp(c->fw_files[i].name, *name) == 0)
+			ret = fail(err, "%s: '%s' given twice", what, *name);
+	if (ret == 0 && c->nfw_files == VM_MAX_FW_CFG_FILES)
+		ret = fail(err, "%s: at most %d", what, VM_MAX_FW_CFG_FILES);
+	if (ret == 0 && !has_device(c, "fw-cfg") && c->ndevices == VM_MAX_EXTRA_DEVICES)
+		ret = fail(err, "devices: at most %d", VM_MAX_EXTRA_DEVICES);
+	return ret;
+}
+
+int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err)
+{
+	struct vmcfg_fw_file f;
+	const char *name;
+	bool ok = true;
+	int ret = fw_file_check(c, body, &name, err);
+
+	if (ret < 0)
+		return ret;
+	f.name = dup_or_null(name, &ok);
+	f.file = dup_or_null(json_object_get_string(get(body, "file")), &ok);
+	f.string = dup_or_null(json_object_get_string(get(body, "string")), &ok);
+	if (!ok) {
+		free(f.name);
+		free(f.file);
+		free(f.string);
+		return fail(err, "out of memory");
+	}
+	c->fw_files[c->nfw_files++] = f;
+	if (!has_device(c, "fw-cfg"))
+		c->devices[c->ndevices++] = (struct vmcfg_device){.type = "fw-cfg"};
+	return 0;
+}
+
+static int fw_file_put(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
+{
+	(void)id;
+	(void)patch;
+	return vmcfg_fw_cfg_file(c, body, err);
+}
+
+static json_object *fw_files_to_json(const struct vmcfg *c)
+{
+	json_object *arr = json_object_new_array();
+
+	for (unsigned int i = 0; arr && i < c->nfw_files; i++) {
+		const struct vmcfg_fw_file *f = &c->fw_files[i];
+		json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, f->file ? "file" : "string",
+				       json_object_new_string(f->file ? f->file : f->string));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static int device_put(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
+{
+	(void)id;
+	(void)patch;
+	return vmcfg_device(c, body, err);
+}
+
+static json_object *devices_to_json(const struct vmcfg *c)
+{
+	json_object *arr = json_object_new_array();
+
+	for (unsigned int i = 0; arr && i < c->ndevices; i++) {
+		const struct vmcfg_device *d = &c->devices[i];
+		json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "type", json_object_new_string(d->type));
+		if (strcmp(d->type, "debug-exit") == 0) {
+			json_object_object_add(o, "iobase", json_object_new_int64(d->iobase));
+			json_object_object_add(o, "iosize", json_object_new_int64(d->iosize));
+		}
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 static const char *const log_levels[] = {"Error", "Warning", "Info", "Debug", "Trace", "Off", NULL};
 
 int vmcfg_log_level(const char *name)
@@ -1042,7 +1287,8 @@ static const struct field doc_fields[] = {
     {"logger", json_type_object, false},	 {"metrics", json_type_object, false},
     {"balloon", json_type_object, false},	 {"mmds-config", json_type_object, false},
     {"cpu-config", json_type_object, false},	 {"pmem", json_type_array, false},
-    {"memory-hotplug", json_type_object, false}, {NULL, 0, false},
+    {"memory-hotplug", json_type_object, false}, {"devices", json_type_array, false},
+    {"fw_cfg_files", json_type_array, false},	 {NULL, 0, false},
 };
 
 /*
@@ -1125,6 +1371,10 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 		ret = vmcfg_vsock(c, v, err);
 	if (ret == 0 && (v = get(doc, "entropy")))
 		ret = vmcfg_entropy(c, v, err);
+	if (ret == 0)
+		ret = doc_array(c, doc, "devices", err, device_put);
+	if (ret == 0)
+		ret = doc_array(c, doc, "fw_cfg_files", err, fw_file_put);
 	if (ret == 0 && (v = get(doc, "logger")))
 		ret = vmcfg_logger(c, v, err);
 	if (ret == 0 && (v = get(doc, "metrics")))
@@ -1180,6 +1430,22 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 	return o;
 }
 
+static json_object *modules_to_json(const struct vmcfg *c)
+{
+	json_object *arr = json_object_new_array();
+
+	for (unsigned int i = 0; arr && i < c->nmodules; i++) {
+		json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "path", json_object_new_string(c->modules[i].path));
+		json_object_object_add(o, "cmdline", str_or_null(c->modules[i].cmdline));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 static json_object *boot_to_json(const struct vmcfg *c)
 {
 	json_object *o;
@@ -1192,6 +1458,8 @@ static json_object *boot_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "kernel_image_path", str_or_null(c->kernel_image_path));
 	json_object_object_add(o, "initrd_path", str_or_null(c->initrd_path));
 	json_object_object_add(o, "boot_args", str_or_null(c->boot_args));
+	if (c->nmodules)
+		json_object_object_add(o, "modules", modules_to_json(c));
 	return o;
 }
 
@@ -1295,6 +1563,10 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "entropy", c->entropy ? json_object_new_object() : NULL);
 	json_object_object_add(o, "pmem", json_object_new_array());
 	json_object_object_add(o, "memory-hotplug", NULL);
+	if (c->ndevices) /* Banyan's: absent unless used, as Firecracker has no such section */
+		json_object_object_add(o, "devices", devices_to_json(c));
+	if (c->nfw_files)
+		json_object_object_add(o, "fw_cfg_files", fw_files_to_json(c));
 	return o;
 }
 
@@ -1331,6 +1603,33 @@ static int build_cmdline(struct vmcfg *c, char *err)
 		return fail(err, "out of memory");
 	replace_str(&c->cmdline, s);
 	return 0;
+}
+
+/* What only multiboot kernels and test kernels use: modules, the raw command line, devices. */
+static void fill_boot_extras(const struct vmcfg *c, struct vm_config *cfg)
+{
+	unsigned int i;
+
+	cfg->boot_args = c->boot_args;
+	cfg->nmodules = c->nmodules;
+	for (i = 0; i < c->nmodules; i++)
+		cfg->modules[i] = (struct boot_module){c->modules[i].path, c->modules[i].cmdline};
+	cfg->nextra = c->ndevices;
+	for (i = 0; i < c->ndevices; i++) {
+		const struct vmcfg_device *d = &c->devices[i];
+
+		cfg->extra[i] = (struct extra_device_config){
+		    .kind = strcmp(d->type, "testdev") == 0  ? EXTRA_TESTDEV
+			    : strcmp(d->type, "fw-cfg") == 0 ? EXTRA_FW_CFG
+							     : EXTRA_DEBUG_EXIT,
+		    .iobase = (uint16_t)d->iobase,
+		    .iosize = (uint8_t)d->iosize,
+		};
+	}
+	cfg->nfw_cfg_files = c->nfw_files;
+	for (i = 0; i < c->nfw_files; i++)
+		cfg->fw_cfg_files[i] = (struct fw_cfg_file_config){
+		    c->fw_files[i].name, c->fw_files[i].file, c->fw_files[i].string};
 }
 
 /* Disks in guest order, which is the drives' (the root device first). */
@@ -1377,6 +1676,11 @@ static int check_boot_files(const struct vmcfg *c, char *err)
 	ret = check_file("kernel", c->kernel_image_path, FILE_KIND_REG, err);
 	if (ret == 0 && c->initrd_path)
 		ret = check_file("initrd", c->initrd_path, FILE_KIND_REG, err);
+	for (unsigned int i = 0; ret == 0 && i < c->nmodules; i++)
+		ret = check_file("module", c->modules[i].path, FILE_KIND_REG, err);
+	for (unsigned int i = 0; ret == 0 && i < c->nfw_files; i++)
+		if (c->fw_files[i].file)
+			ret = check_file("fw_cfg file", c->fw_files[i].file, FILE_KIND_REG, err);
 	return ret;
 }
 
@@ -1409,6 +1713,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->no_irqchip = c->no_irqchip;
 	cfg->cpu_affinity = c->cpu_affinity;
 	cfg->rng = c->entropy;
+	fill_boot_extras(c, cfg);
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);
 	return 0;

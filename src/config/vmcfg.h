@@ -52,6 +52,27 @@ struct vmcfg_net {
 	char *guest_mac; /* NULL: none */
 };
 
+/* An opt-in device (Banyan: "devices"): {"type": "debug-exit", "iobase": 244, "iosize": 1}. */
+struct vmcfg_device {
+	char type[16]; /* "debug-exit" or "testdev" */
+	uint32_t iobase;
+	uint32_t iosize;
+};
+
+/* A user file of the fw-cfg device (Banyan: "fw_cfg_files"): {"name": "opt/x", "file"|"string":
+ * ...}. */
+struct vmcfg_fw_file {
+	char *name;
+	char *file;   /* NULL: string */
+	char *string; /* NULL: file */
+};
+
+/* A multiboot module (Banyan: boot-source "modules"): {"path": ..., "cmdline": ...}. */
+struct vmcfg_module {
+	char *path;
+	char *cmdline; /* NULL: none */
+};
+
 /*
  * The drives are kept in guest order: the root device, if any, first
  * (/dev/vda, as Firecracker attaches it), then the others as added, so a
@@ -61,7 +82,9 @@ struct vmcfg {
 	/* boot-source */
 	char *kernel_image_path; /* NULL until configured */
 	char *initrd_path;
-	char *boot_args; /* NULL: Banyan's default */
+	char *boot_args;			     /* NULL: Banyan's default */
+	struct vmcfg_module modules[VM_MAX_MODULES]; /* multiboot kernels only */
+	unsigned int nmodules;
 	/* machine-config */
 	unsigned int vcpu_count;
 	uint64_t mem_size_mib;
@@ -79,6 +102,10 @@ struct vmcfg {
 	uint32_t vsock_cid;
 	char *vsock_uds_path;
 	bool entropy;
+	struct vmcfg_device devices[VM_MAX_EXTRA_DEVICES];
+	unsigned int ndevices;
+	struct vmcfg_fw_file fw_files[VM_MAX_FW_CFG_FILES];
+	unsigned int nfw_files;
 	/* logger and metrics */
 	char *log_path;
 	char log_level[8]; /* "" when never set */
@@ -120,6 +147,15 @@ int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
+/* vmcfg_device - add one opt-in device (an element of "devices"); each type at most once. */
+int vmcfg_device(struct vmcfg *c, json_object *body, char *err);
+/*
+ * vmcfg_fw_cfg_file - add one fw_cfg user file (an element of
+ * "fw_cfg_files"); the fw-cfg device is added with the first one. Names
+ * start with "opt/" (QEMU's rule for user files), are unique, and at most
+ * 55 bytes.
+ */
+int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err);
 
 /*
  * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:

@@ -3,6 +3,8 @@
  * control, sleep status and reset. Only \_S5 is offered to the guest, so
  * any write with SLP_EN set means power-off.
  *
+ * At offset 8, the FADT's 32-bit PM timer (3.579545 MHz).
+ *
  * Accesses wider than a byte are split into byte accesses: a 16-bit write
  * at offset 0 writes sleep control and sleep status, as the FADT's 8-bit
  * register descriptions imply.
@@ -14,10 +16,12 @@
 
 #include "vmm/state.h"
 
-#define ACPI_PM_RANGE	  8
+#define ACPI_PM_RANGE	  12
 #define ACPI_PM_SLEEP_CTL 0
 #define ACPI_PM_SLEEP_STS 1
 #define ACPI_PM_RESET	  4
+#define ACPI_PM_TIMER	  8 /* 32-bit PM timer, read-only */
+#define ACPI_PM_TIMER_HZ  3579545ULL
 
 #define ACPI_SLP_EN 0x20 /* sleep control bit 5; SLP_TYP (bits 2-4) is not looked at */
 
@@ -30,7 +34,24 @@ struct acpi_pm {
 	 */
 	pthread_mutex_t lock;
 	uint8_t reset_value; /* from the FADT, fixed at creation */
+	uint64_t epoch_ns;   /* CLOCK_MONOTONIC when the timer read 0; fixed at creation */
 };
+
+/*
+ * The PM timer's count: 3.579545 MHz from creation, wrapping at 32 bits
+ * (the FADT sets TMR_VAL_EXT). It follows the host's monotonic clock, so
+ * it never goes backwards and needs no lock; it is not saved (a restored
+ * VM's timer restarts from 0, as after a reset: guests use it to calibrate,
+ * not as their time of day).
+ */
+static uint32_t acpi_pm_timer(const struct acpi_pm *pm)
+{
+	uint64_t ns = now_ns() - pm->epoch_ns;
+
+	/* ns * HZ overflows 64 bits after ~85 minutes: split seconds and the rest. */
+	return (uint32_t)((ns / 1000000000ULL) * ACPI_PM_TIMER_HZ +
+			  (ns % 1000000000ULL) * ACPI_PM_TIMER_HZ / 1000000000ULL);
+}
 
 static struct acpi_pm *to_acpi_pm(struct device *dev)
 {
@@ -50,13 +71,16 @@ static void acpi_pm_write_reg(struct acpi_pm *pm, uint64_t off, uint8_t v)
 
 static void acpi_pm_read(struct device *dev, uint64_t offset, void *data, uint32_t len)
 {
-	uint8_t *out = data;
-	uint32_t i;
+	uint8_t timer[4], *out = data;
+	uint32_t i, t;
 
-	(void)dev;
-	(void)offset;
+	t = offset + len > ACPI_PM_TIMER ? acpi_pm_timer(to_acpi_pm(dev)) : 0;
+	for (i = 0; i < 4; i++)
+		timer[i] = (uint8_t)(t >> (8 * i));
 	for (i = 0; i < len; i++)
-		out[i] = 0;
+		out[i] = offset + i >= ACPI_PM_TIMER && offset + i < ACPI_PM_RANGE
+			     ? timer[offset + i - ACPI_PM_TIMER]
+			     : 0;
 }
 
 static void acpi_pm_write(struct device *dev, uint64_t offset, const void *data, uint32_t len)
@@ -108,5 +132,6 @@ struct device *acpi_pm_create(struct dev_host *host, uint8_t reset_value)
 	pm->dev.host = host;
 	pm->dev.id = "acpi_pm";
 	pm->reset_value = reset_value;
+	pm->epoch_ns = now_ns();
 	return &pm->dev;
 }

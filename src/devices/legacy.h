@@ -63,7 +63,8 @@ struct device *rtc_create(struct dev_host *host);
  * acpi_pm_create - the FADT's sleep control (offset 0), sleep status
  * (offset 1) and reset (offset 4) registers. Writing SLP_EN with any
  * SLP_TYP requests power-off (only \_S5 is offered); writing the reset value
- * to the reset register requests a reboot.
+ * to the reset register requests a reboot. Offset 8: the 32-bit ACPI PM
+ * timer, counting at 3.579545 MHz (read-only).
  */
 struct device *acpi_pm_create(struct dev_host *host, uint8_t reset_value);
 

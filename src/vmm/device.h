@@ -76,6 +76,12 @@ struct dev_host {
 	 * it. 0 or -errno. NULL when the machine cannot.
 	 */
 	int (*irqfd)(struct dev_host *host, uint32_t gsi, int fd, int resample_fd, bool assign);
+	/*
+	 * End the VM with process exit status @status, chosen by the guest (a
+	 * test kernel's verdict through the debug-exit port). Returns at once,
+	 * the VM stops later. NULL when the machine cannot (unit tests).
+	 */
+	void (*guest_exit)(struct dev_host *host, int status);
 };
 
 struct device_ops {

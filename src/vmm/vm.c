@@ -31,7 +31,7 @@ const char *vm_exit_name(enum vm_exit reason)
 	    [VM_EXIT_NONE] = "running",	  [VM_EXIT_POWEROFF] = "poweroff",
 	    [VM_EXIT_REBOOT] = "reboot",  [VM_EXIT_HALTED] = "halted",
 	    [VM_EXIT_CRASH] = "crash",	  [VM_EXIT_HOST_ERROR] = "host-error",
-	    [VM_EXIT_USER] = "user-quit",
+	    [VM_EXIT_USER] = "user-quit", [VM_EXIT_GUEST_STATUS] = "guest-exit",
 	};
 
 	return (unsigned int)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";
@@ -54,6 +54,19 @@ static void vm_host_request(struct dev_host *host, enum vm_request req)
 		vm_request_exit(vm, VM_EXIT_POWEROFF, "guest powered off");
 	else
 		vm_request_exit(vm, VM_EXIT_REBOOT, "guest requested a reset");
+}
+
+static void vm_host_guest_exit(struct dev_host *host, int status)
+{
+	struct vm *vm = container_of(host, struct vm, host);
+	char detail[64];
+
+	snprintf(detail, sizeof(detail), "guest chose exit status %d", status);
+	pthread_mutex_lock(&vm->exit_lock);
+	if (vm->exit_reason == VM_EXIT_NONE)
+		vm->guest_status = status;
+	pthread_mutex_unlock(&vm->exit_lock);
+	vm_request_exit(vm, VM_EXIT_GUEST_STATUS, detail);
 }
 
 static int vm_host_ioeventfd(struct dev_host *host, uint64_t addr, uint32_t len, uint64_t datamatch,
@@ -215,6 +228,7 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	vm->host.request = vm_host_request;
 	vm->host.ioeventfd = vm_host_ioeventfd;
 	vm->host.irqfd = vm_host_irqfd;
+	vm->host.guest_exit = vm_host_guest_exit;
 	pthread_mutex_init(&vm->exit_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);

@@ -65,6 +65,38 @@ struct vsock_config {
 	unsigned int handshake_ms;
 };
 
+/* Opt-in devices for test kernels and firmware interfaces (--device, docs/guests.md). */
+enum extra_device {
+	EXTRA_DEBUG_EXIT, /* QEMU's isa-debug-exit */
+	EXTRA_TESTDEV,	  /* QEMU's pc-testdev */
+	EXTRA_FW_CFG,	  /* QEMU's fw_cfg, with the files below */
+};
+
+/* A user file of the fw_cfg device: @name holding @path's contents, or @string. */
+struct fw_cfg_file_config {
+	const char *name; /* "opt/..." */
+	const char *path; /* NULL: @string */
+	const char *string;
+};
+
+#define VM_MAX_FW_CFG_FILES 8
+
+struct extra_device_config {
+	enum extra_device kind;
+	uint16_t iobase; /* debug-exit: its port */
+	uint8_t iosize;	 /* debug-exit: 1, 2 or 4 ports */
+};
+
+#define VM_MAX_EXTRA_DEVICES 4
+
+/* A multiboot module: one --initrd FILE[,cmdline=TEXT]. */
+struct boot_module {
+	const char *path;
+	const char *cmdline; /* NULL: none */
+};
+
+#define VM_MAX_MODULES 16
+
 struct vmcfg;
 
 /*
@@ -78,6 +110,15 @@ struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
 	const char *cmdline;
+	/*
+	 * The command line as the operator gave it (NULL: none). cmdline has
+	 * Linux's default and the root device added; a multiboot kernel gets
+	 * this, after its own path, as QEMU's loader does.
+	 */
+	const char *boot_args;
+	/* Multiboot modules; when there are any, initrd_path is NULL. */
+	struct boot_module modules[VM_MAX_MODULES];
+	unsigned int nmodules;
 	unsigned int ncpus;
 	uint64_t mem_size;
 	enum on_reboot on_reboot;
@@ -90,6 +131,10 @@ struct vm_config {
 	struct net_config nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vsock_config vsock;
+	struct extra_device_config extra[VM_MAX_EXTRA_DEVICES];
+	unsigned int nextra;
+	struct fw_cfg_file_config fw_cfg_files[VM_MAX_FW_CFG_FILES];
+	unsigned int nfw_cfg_files;
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
 	bool restoring;		  /* state comes from a snapshot: no boot registers, no ACPI */
@@ -99,12 +144,13 @@ struct vm_config {
 /* Why a VM stopped; the first reason recorded wins. */
 enum vm_exit {
 	VM_EXIT_NONE,
-	VM_EXIT_POWEROFF,   /* guest powered off (ACPI S5) */
-	VM_EXIT_REBOOT,	    /* guest asked for a reset */
-	VM_EXIT_HALTED,	    /* every vCPU halted with no interrupt controller (tests) */
-	VM_EXIT_CRASH,	    /* triple fault, KVM internal error, unhandled exit */
-	VM_EXIT_HOST_ERROR, /* a host-side failure after the VM started */
-	VM_EXIT_USER,	    /* the console's quit escape or a signal */
+	VM_EXIT_POWEROFF,     /* guest powered off (ACPI S5) */
+	VM_EXIT_REBOOT,	      /* guest asked for a reset */
+	VM_EXIT_HALTED,	      /* every vCPU halted with no interrupt controller (tests) */
+	VM_EXIT_CRASH,	      /* triple fault, KVM internal error, unhandled exit */
+	VM_EXIT_HOST_ERROR,   /* a host-side failure after the VM started */
+	VM_EXIT_USER,	      /* the console's quit escape or a signal */
+	VM_EXIT_GUEST_STATUS, /* the guest chose the exit status (debug-exit; vm->guest_status) */
 };
 
 struct vcpu;
@@ -133,7 +179,8 @@ struct vm {
 	pthread_mutex_t exit_lock; /* protects exit_reason, exit_detail */
 	enum vm_exit exit_reason;
 	char exit_detail[512];
-	atomic_bool stopping;	  /* vCPUs leave their loops when set */
+	int guest_status;     /* VM_EXIT_GUEST_STATUS: the process exit status the guest chose */
+	atomic_bool stopping; /* vCPUs leave their loops when set */
 	atomic_uint halted_vcpus; /* no_irqchip only */
 
 	pthread_mutex_t pause_lock; /* protects paused, npaused, nactive */

@@ -40,6 +40,7 @@ static struct acpi_machine machine(uint32_t ncpus)
 	    .sleep_sts_port = PORT_ACPI_SLEEP_STS,
 	    .reset_port = PORT_ACPI_RESET,
 	    .reset_value = ACPI_RESET_VALUE,
+	    .pm_timer_port = PORT_ACPI_PM_TIMER,
 	    .com1_port = PORT_COM1,
 	    .com1_gsi = GSI_COM1,
 	    .rtc_port = PORT_RTC,
@@ -152,6 +153,13 @@ static void check_fadt(const uint8_t *f)
 	assert_int_equal(f[128], ACPI_RESET_VALUE);
 	check_gas_io8(f + 244, PORT_ACPI_SLEEP_CTL);
 	check_gas_io8(f + 256, PORT_ACPI_SLEEP_STS);
+	/* The PM timer: 32 bits, in the 1.0 field and the extended one. */
+	assert_true(flags & (1u << 8)); /* TMR_VAL_EXT */
+	assert_int_equal(le32(f + 76), PORT_ACPI_PM_TIMER);
+	assert_int_equal(f[91], 4);
+	assert_int_equal(f[208], 1);  /* system I/O */
+	assert_int_equal(f[209], 32); /* bits */
+	assert_int_equal(le64(f + 212), PORT_ACPI_PM_TIMER);
 }
 
 struct madt_counts {

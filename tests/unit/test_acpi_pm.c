@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/legacy.h"
 #include "fake_host.h"
@@ -163,6 +164,25 @@ static void fuzz_device(struct device *dev, unsigned int seed)
 	}
 }
 
+/* The PM timer at offset 8 counts at 3.579545 MHz and never goes back. */
+static void test_pm_timer(void **st)
+{
+	struct fixture *fx = *st;
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	uint32_t a = 0, b = 0;
+	uint8_t lo = 0;
+
+	fx->pm->ops->read(fx->pm, 8, &a, 4);
+	nanosleep(&ts, NULL);
+	fx->pm->ops->read(fx->pm, 8, &b, 4);
+	/* 20 ms is 71591 ticks; a busy host may sleep longer, never shorter. */
+	assert_true(b - a >= 71591 - 100);
+	assert_true(b - a < 3579545);
+	fx->pm->ops->read(fx->pm, 8, &lo, 1);
+	fx->pm->ops->read(fx->pm, 0, &a, 4); /* the sleep registers still read 0 */
+	assert_int_equal(a, 0);
+}
+
 static void test_fuzz(void **st)
 {
 	struct fixture *fx = *st;
@@ -180,6 +200,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_registers_inert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_post_sink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pm_state_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 

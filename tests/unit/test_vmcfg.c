@@ -16,6 +16,7 @@
 
 #include "config/vmcfg.h"
 #include "cli/disk_option.h"
+#include "cli/guest_option.h"
 #include "cli/net_option.h"
 
 /* Run parser @fn on a copy of @text; returns its result, the reason in @err. */
@@ -289,6 +290,61 @@ static void logger_level_any_case(void **state)
 	json_object_put(b);
 }
 
+/*
+ * --device, --fw-cfg and multiboot modules: options to the document, through
+ * GET /vm/config and back, and to what the VMM runs; bad ones refused.
+ */
+static void guest_options_round_trip(void **state)
+{
+	struct vmcfg *c = *state, copy;
+	char err[512];
+	char *mods[2] = {strdup("/m0,cmdline=a,b c"), strdup("/m1")};
+	struct vm_config cfg = {0};
+	json_object *b = json_object_new_object(), *doc;
+	int ret;
+
+	assert_int_equal(opt(device_option_parse, c, "debug-exit,iobase=0x501,iosize=2", err), 0);
+	assert_int_equal(opt(device_option_parse, c, "testdev", err), 0);
+	assert_int_equal(opt(device_option_parse, c, "testdev", err), -EINVAL);
+	assert_int_equal(opt(device_option_parse, c, "frob", err), -EINVAL);
+	assert_int_equal(opt(device_option_parse, c, "testdev,iobase=1", err), -EINVAL);
+	assert_int_equal(opt(fw_cfg_option_parse, c, "name=opt/a,string=x,y=z", err), 0);
+	assert_int_equal(opt(fw_cfg_option_parse, c, "name=etc/a,string=x", err), -EINVAL);
+	assert_int_equal(opt(fw_cfg_option_parse, c, "name=opt/b,file=/f,string=x", err), -EINVAL);
+	assert_int_equal(opt(fw_cfg_option_parse, c, "name=opt/a,file=/f", err), -EINVAL);
+	assert_int_equal(opt(device_option_parse, c, "fw-cfg", err), 0); /* after --fw-cfg: fine */
+	json_object_object_add(b, "kernel_image_path", json_object_new_string("/k"));
+	assert_int_equal(initrd_options_body(b, mods, 2, err, sizeof(err)), 0);
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	free(mods[0]);
+	free(mods[1]);
+	vmcfg_init(&copy);
+	assert_int_equal(vmcfg_copy(&copy, c), 0);
+	doc = vmcfg_to_json(&copy);
+	vmcfg_free(&copy);
+	vmcfg_free(c);
+	vmcfg_init(c);
+	ret = vmcfg_document(c, doc, err);
+	if (ret)
+		print_message("%s\n", err);
+	assert_int_equal(ret, 0);
+	json_object_put(doc);
+	assert_int_equal(vmcfg_to_vm_config(c, &cfg, err), 0);
+	assert_int_equal(cfg.nextra, 3);
+	assert_int_equal(cfg.extra[0].kind, EXTRA_DEBUG_EXIT);
+	assert_int_equal(cfg.extra[0].iobase, 0x501);
+	assert_int_equal(cfg.extra[0].iosize, 2);
+	assert_int_equal(cfg.extra[2].kind, EXTRA_FW_CFG);
+	assert_int_equal(cfg.nfw_cfg_files, 1);
+	assert_string_equal(cfg.fw_cfg_files[0].string, "x,y=z");
+	assert_int_equal(cfg.nmodules, 2);
+	assert_string_equal(cfg.modules[0].cmdline, "a,b c");
+	assert_null(cfg.modules[1].cmdline);
+	assert_null(cfg.initrd_path);
+	assert_null(cfg.boot_args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +357,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(doc_unsupported_sections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),
+	    cmocka_unit_test_setup_teardown(guest_options_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

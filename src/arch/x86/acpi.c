@@ -38,6 +38,7 @@
 /* FADT Flags (ACPI 6.x, table 5.10). */
 #define FADT_F_PWR_BUTTON      (1u << 4) /* set: no fixed power button */
 #define FADT_F_SLP_BUTTON      (1u << 5) /* set: no fixed sleep button */
+#define FADT_F_TMR_VAL_EXT     (1u << 8) /* the PM timer counts 32 bits */
 #define FADT_F_RESET_REG_SUP   (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
 /* Hardware-reduced, with a reset register and no fixed power or sleep button. */
@@ -262,6 +263,21 @@ static void dsdt_vmgenid(struct aml *a, const struct acpi_machine *m)
 	aml_end(a, &dev);
 }
 
+/* QEMU's fw_cfg: Linux's qemu_fw_cfg driver binds to _HID "QEMU0002" and reads _CRS. */
+static void dsdt_fw_cfg(struct aml *a, const struct acpi_machine *m)
+{
+	struct aml_pkg dev, crs;
+
+	aml_device_begin(a, "FWCF", &dev);
+	aml_name_string(a, "_HID", "QEMU0002");
+	aml_name_integer(a, "_STA", 0xb); /* present, enabled, not shown in a UI */
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a, &crs);
+	aml_res_io(a, m->fw_cfg_port, m->fw_cfg_port, 1, 12);
+	aml_end(a, &crs);
+	aml_end(a, &dev);
+}
+
 static int dsdt_body(struct aml *a, const struct acpi_machine *m)
 {
 	struct aml_pkg sb;
@@ -277,6 +293,8 @@ static int dsdt_body(struct aml *a, const struct acpi_machine *m)
 		dsdt_virtio_mmio(a, &m->mmio_devs[i], i);
 	if (m->vmgenid_addr)
 		dsdt_vmgenid(a, m);
+	if (m->fw_cfg_port)
+		dsdt_fw_cfg(a, m);
 	aml_end(a, &sb);
 	dsdt_s5(a);
 	return a->err;
@@ -303,6 +321,19 @@ static long build_dsdt(struct acpi_out *o, const struct acpi_machine *m)
 	return off;
 }
 
+/* The PM timer, in the 1.0 fields and the extended one, as Linux's acpi_pm looks for it. */
+static void fadt_pm_timer(uint8_t *t, uint16_t port)
+{
+	put_le32(t + 76, port); /* PM_TMR_BLK */
+	t[91] = 4;		/* PM_TMR_LEN */
+	t[208] = GAS_SYSTEM_IO; /* X_PM_TMR_BLK */
+	t[209] = 32;
+	t[210] = 0;
+	t[211] = 3; /* dword access */
+	put_le64(t + 212, port);
+	put_le32(t + 112, FADT_FLAGS | FADT_F_TMR_VAL_EXT);
+}
+
 static long build_fadt(struct acpi_out *o, const struct acpi_machine *m, long dsdt)
 {
 	long off = out_alloc(o, FADT_LEN);
@@ -316,6 +347,8 @@ static long build_fadt(struct acpi_out *o, const struct acpi_machine *m, long ds
 		put_le32(t + 40, (uint32_t)dsdt_gpa); /* DSDT */
 	put_le16(t + 109, FADT_BOOT_8042 | FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPP);
 	put_le32(t + 112, FADT_FLAGS);
+	if (m->pm_timer_port)
+		fadt_pm_timer(t, m->pm_timer_port);
 	gas_io8(t + 116, m->reset_port); /* RESET_REG */
 	t[128] = m->reset_value;
 	t[131] = 3;			     /* FADT minor version: ACPI 6.3 */

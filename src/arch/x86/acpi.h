@@ -30,7 +30,8 @@ struct acpi_machine {
 	uint16_t sleep_sts_port; /* 8-bit FADT SLEEP_STATUS_REG */
 	uint16_t reset_port;	 /* 8-bit FADT RESET_REG */
 	uint8_t reset_value;
-	uint16_t com1_port; /* 0: no COM1 */
+	uint16_t pm_timer_port; /* 32-bit FADT PM_TMR_BLK (3.579545 MHz); 0: none */
+	uint16_t com1_port;	/* 0: no COM1 */
 	uint32_t com1_gsi;
 	uint16_t rtc_port; /* 0: no RTC */
 	uint32_t rtc_gsi;
@@ -38,6 +39,7 @@ struct acpi_machine {
 	uint32_t kbd_gsi;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int nmmio_devs;
+	uint16_t fw_cfg_port;  /* QEMU0002, 12 ports; 0: none */
 	uint64_t vmgenid_addr; /* 0: no VM generation ID device */
 	uint32_t ged_gsi;      /* the Generic Event Device's interrupt (VMGENID's Notify) */
 };

@@ -177,6 +177,10 @@ static int load_initrd(struct vm *vm, const struct x86_kernel *k, uint64_t *gpa,
 	int ret;
 
 	*gpa = *size = 0;
+	if (vm->cfg.nmodules) {
+		log_error("several --initrd, or one with a command line, need a multiboot kernel");
+		return -EINVAL;
+	}
 	if (!path)
 		return 0;
 	ret = file_size(path, size);
@@ -213,6 +217,11 @@ int x86_boot_kernel(struct vm *vm)
 	ret = x86_load_kernel(vm, vm->cfg.kernel_path, &k, &file, &len);
 	if (ret < 0)
 		return ret;
+	if (k.mode == X86_BOOT_MULTIBOOT) {
+		free(file);
+		vm->arch->boot = (struct x86_boot_entry){k.mode, k.entry, LAYOUT_MB_INFO};
+		return x86_multiboot_boot(vm, vm->cfg.kernel_path, &k);
+	}
 	ret = load_initrd(vm, &k, &initrd_gpa, &initrd_size);
 	if (ret == 0 && k.mode == X86_BOOT_PVH)
 		ret = write_cmdline(vm, &k);

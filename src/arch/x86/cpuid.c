@@ -15,9 +15,24 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define CPUID_MAX_ENTRIES      512
-#define CPUID_1_ECX_HYPERVISOR (1U << 31)
-#define CPUID_1_EDX_HTT	       (1U << 28)
+#define CPUID_MAX_ENTRIES	 512
+#define CPUID_1_ECX_HYPERVISOR	 (1U << 31)
+#define CPUID_1_EDX_HTT		 (1U << 28)
+#define CPUID_1_ECX_TSC_DEADLINE (1U << 24)
+
+/*
+ * KVM emulates the LAPIC's TSC-deadline mode whenever it has the capability
+ * but leaves the CPUID bit to the VMM (KVM_GET_SUPPORTED_CPUID clears it):
+ * advertise it, so guests can use the deadline timer.
+ */
+static void cpuid_add_tsc_deadline(const struct vm *vm, struct kvm_cpuid2 *c)
+{
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
+		return;
+	for (unsigned int i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
+}
 
 int x86_cpuid_init(struct vm *vm)
 {
@@ -30,6 +45,7 @@ int x86_cpuid_init(struct vm *vm)
 			return -ENOMEM;
 		c->nent = nent;
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			cpuid_add_tsc_deadline(vm, c);
 			vm->arch->supported_cpuid = c;
 			return 0;
 		}

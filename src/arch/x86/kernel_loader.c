@@ -4,6 +4,7 @@
  * note). Every offset and size read from the file is checked before use.
  */
 #include "arch/x86/layout.h"
+#include "arch/x86/multiboot.h"
 #include "arch/x86/x86.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -188,12 +189,17 @@ int x86_load_kernel(struct vm *vm, const char *path, struct x86_kernel *k, uint8
 			  ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG) : strerror(-ret));
 		return ret;
 	}
+	/* QEMU's order: a bzImage, then a multiboot header, then an ELF vmlinux. */
 	if (is_bzimage(f, len)) {
 		ret = bz_load(vm, path, f, len, k);
+	} else if (mb_find_header(f, len) >= 0) {
+		ret = x86_multiboot_load(vm, path, f, len, k);
 	} else if (is_elf64(f, len)) {
 		ret = elf_load(vm, path, f, len, k);
 	} else {
-		log_error("%s is not a kernel (neither a bzImage nor an ELF vmlinux)", path);
+		log_error(
+		    "%s is not a kernel (neither a bzImage, a multiboot kernel nor an ELF vmlinux)",
+		    path);
 		ret = -ENOEXEC;
 	}
 	if (ret < 0) {

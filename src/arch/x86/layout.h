@@ -10,6 +10,7 @@
 #define LAYOUT_PVH_INFO	    0x6000ULL /* hvm_start_info for the PVH entry */
 #define LAYOUT_PVH_MEMMAP   0x6100ULL /* its memory map entries */
 #define LAYOUT_ZERO_PAGE    0x7000ULL /* struct boot_params */
+#define LAYOUT_MB_INFO	    0x7000ULL /* or the multiboot information structure */
 #define LAYOUT_BOOT_STACK   0x8ff0ULL
 #define LAYOUT_PML4	    0x9000ULL /* identity map of the first 4 GiB, 2 MiB pages */
 #define LAYOUT_PDPT	    0xa000ULL
@@ -40,10 +41,11 @@
 #define PORT_COM1	    0x3f8
 #define PORT_UART_LEN	    8
 #define PORT_ACPI_PM	    0x600 /* Banyan's hardware-reduced ACPI registers */
-#define PORT_ACPI_PM_LEN    8
+#define PORT_ACPI_PM_LEN    12
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG */
 #define PORT_ACPI_RESET	    0x604 /* FADT RESET_REG */
+#define PORT_ACPI_PM_TIMER  0x608 /* FADT X_PM_TMR_BLK, 32 bits */
 #define ACPI_RESET_VALUE    0x1
 
 /* Interrupt lines (GSIs, identity-mapped to IOAPIC pins 0..23). */

@@ -5,8 +5,11 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
+#include "devices/fw_cfg.h"
 #include "devices/legacy.h"
+#include "devices/testdev.h"
 #include "devices/vmgenid.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "vmm/vcpu.h"
@@ -139,6 +142,75 @@ static int x86_add_vmgenid(struct vm *vm)
 	return 0;
 }
 
+static int x86_add_testdev(struct vm *vm)
+{
+	struct device *parts[TESTDEV_NPARTS];
+	int ret = testdev_create(&vm->host, &vm->mem, parts);
+
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < TESTDEV_NPARTS; i++)
+		vm_add_device(vm, parts[i]);
+	ret = bus_register(&vm->pio, TESTDEV_PORT, TESTDEV_PORT_LEN, parts[TESTDEV_PART_PORTS]);
+	if (ret == 0)
+		ret = bus_register(&vm->pio, TESTDEV_IRQ_PORT, TESTDEV_IRQ_LINES,
+				   parts[TESTDEV_PART_IRQ]);
+	if (ret == 0)
+		ret = bus_register(&vm->mmio, TESTDEV_IOMEM, TESTDEV_IOMEM_LEN,
+				   parts[TESTDEV_PART_IOMEM]);
+	if (ret < 0)
+		log_error("cannot register the test device: %s", strerror(-ret));
+	return ret;
+}
+
+/* One user file: its contents (or string) under its name. */
+static int x86_fw_cfg_file(struct device *fw, const struct fw_cfg_file_config *f)
+{
+	uint8_t *buf = NULL;
+	size_t len = f->string ? strlen(f->string) : 0;
+	int ret = f->path ? file_read_all(f->path, FW_CFG_MAX_BYTES, &buf, &len) : 0;
+
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, f->name, f->path ? buf : (const void *)f->string,
+				      (uint32_t)len);
+	if (ret < 0)
+		log_error("fw_cfg file %s%s%s: %s", f->name, f->path ? " from " : "",
+			  f->path ? f->path : "",
+			  ret == -E2BIG ? "too large (16 MiB for all files)" : strerror(-ret));
+	free(buf);
+	return ret;
+}
+
+static int x86_add_fw_cfg(struct vm *vm)
+{
+	struct device *fw =
+	    fw_cfg_create(&vm->host, &vm->mem, (uint16_t)vm->cfg.ncpus, vm->cfg.mem_size);
+	int ret = x86_add_pio_device(vm, fw, FW_CFG_PORT, FW_CFG_PORT_LEN);
+
+	for (unsigned int i = 0; ret == 0 && i < vm->cfg.nfw_cfg_files; i++)
+		ret = x86_fw_cfg_file(fw, &vm->cfg.fw_cfg_files[i]);
+	return ret;
+}
+
+/* The opt-in devices (--device), after the platform's: their ports must not collide. */
+static int x86_add_extra_devices(struct vm *vm)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < vm->cfg.nextra; i++) {
+		const struct extra_device_config *e = &vm->cfg.extra[i];
+
+		if (e->kind == EXTRA_DEBUG_EXIT)
+			ret = x86_add_pio_device(vm, debug_exit_create(&vm->host, e->iosize),
+						 e->iobase, e->iosize);
+		else if (e->kind == EXTRA_TESTDEV)
+			ret = x86_add_testdev(vm);
+		else if (e->kind == EXTRA_FW_CFG)
+			ret = x86_add_fw_cfg(vm);
+	}
+	return ret;
+}
+
 int arch_create_devices(struct vm *vm)
 {
 	struct device *com1 = serial_create(&vm->host, "com1", GSI_COM1, vm->cfg.console_out_fd);
@@ -159,6 +231,8 @@ int arch_create_devices(struct vm *vm)
 		ret = x86_add_virtio_devices(vm);
 	if (ret == 0)
 		ret = x86_add_vmgenid(vm);
+	if (ret == 0)
+		ret = x86_add_extra_devices(vm);
 	return ret;
 }
 
@@ -195,6 +269,8 @@ static void x86_acpi_legacy(struct vm *vm, struct acpi_machine *m)
 		m->rtc_port = 0;
 	if (!x86_pio_registered(vm, PORT_I8042))
 		m->kbd_port = 0;
+	if (x86_pio_registered(vm, FW_CFG_PORT))
+		m->fw_cfg_port = FW_CFG_PORT;
 	if (!vm_find_device(vm, VMGENID_DEVICE_ID))
 		m->vmgenid_addr = 0;
 }
@@ -210,6 +286,7 @@ static int x86_write_acpi(struct vm *vm)
 	    .sleep_sts_port = PORT_ACPI_SLEEP_STS,
 	    .reset_port = PORT_ACPI_RESET,
 	    .reset_value = ACPI_RESET_VALUE,
+	    .pm_timer_port = PORT_ACPI_PM_TIMER,
 	    .com1_port = PORT_COM1,
 	    .com1_gsi = GSI_COM1,
 	    .rtc_port = PORT_RTC,

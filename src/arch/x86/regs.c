@@ -106,7 +106,7 @@ static void set_segments(struct kvm_sregs *sregs, const uint64_t *gdt)
 
 static int set_sregs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 {
-	bool pvh = boot->mode == X86_BOOT_PVH;
+	bool pvh = boot->mode == X86_BOOT_PVH || boot->mode == X86_BOOT_MULTIBOOT; /* same state */
 	const uint64_t *gdt = pvh ? boot_gdt_32 : boot_gdt_64;
 	struct kvm_sregs sregs;
 	int ret;
@@ -143,6 +143,9 @@ int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
 	int ret;
 
 	if (boot->mode == X86_BOOT_PVH) {
+		regs.rbx = boot->boot_arg;
+	} else if (boot->mode == X86_BOOT_MULTIBOOT) {
+		regs.rax = 0x2badb002; /* MB_BOOTLOADER_MAGIC */
 		regs.rbx = boot->boot_arg;
 	} else {
 		regs.rsi = boot->boot_arg;

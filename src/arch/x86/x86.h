@@ -10,15 +10,16 @@ struct vcpu;
 struct kvm_cpuid2;
 
 enum x86_boot_mode {
-	X86_BOOT_LINUX64, /* 64-bit boot protocol: long mode, RSI = boot_params */
-	X86_BOOT_PVH,	  /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+	X86_BOOT_LINUX64,   /* 64-bit boot protocol: long mode, RSI = boot_params */
+	X86_BOOT_PVH,	    /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+	X86_BOOT_MULTIBOOT, /* multiboot v1: 32-bit protected mode, EAX magic, EBX info */
 };
 
 /* How vCPU 0 enters the kernel. */
 struct x86_boot_entry {
 	enum x86_boot_mode mode;
 	uint64_t entry;	   /* guest physical entry point */
-	uint64_t boot_arg; /* boot_params (RSI) or start info (EBX) address */
+	uint64_t boot_arg; /* boot_params (RSI), start info or multiboot info (EBX) address */
 };
 
 struct vm_arch {
@@ -63,6 +64,19 @@ unsigned int x86_e820_map(const struct vm *vm, struct x86_e820 map[X86_MAX_E820]
  */
 int x86_load_kernel(struct vm *vm, const char *path, struct x86_kernel *k, uint8_t **file,
 		    size_t *file_len) __attribute__((warn_unused_result));
+
+/*
+ * x86_multiboot_load - check the multiboot kernel in @f (@len bytes, read
+ * from @path) and copy its segments into guest memory; fills @k (mode
+ * X86_BOOT_MULTIBOOT). x86_multiboot_boot - then its modules (the
+ * configured initrd or modules, page aligned above the kernel) and the
+ * information structure at LAYOUT_MB_INFO. Both 0 or -errno with a clear
+ * log line (arch/x86/multiboot.h says what is refused).
+ */
+int x86_multiboot_load(struct vm *vm, const char *path, const uint8_t *f, size_t len,
+		       struct x86_kernel *k) __attribute__((warn_unused_result));
+int x86_multiboot_boot(struct vm *vm, const char *path, const struct x86_kernel *k)
+    __attribute__((warn_unused_result));
 
 /*
  * x86_write_boot_params - the zero page, command line and e820 for the
