@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "api/clones.h"
 #include "cli/affinity_option.h"
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
@@ -730,6 +731,12 @@ static int run_main(struct run_ctx *ctx)
 		log_error("cannot prepare the seccomp filters: %s", strerror(-ret));
 		return EXIT_HOST_ERROR;
 	}
+	/* Clones through the API are started by a helper that runs no filter. */
+	if (ctx->api_path && ctx->sandbox != SANDBOX_OFF &&
+	    (ret = api_clones_helper_start(sandbox_mode_name(ctx->sandbox))) < 0)
+		log_warn("cannot start the clones' helper (%s): clones are started by the "
+			 "sandboxed API and may fail",
+			 strerror(-ret));
 	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
 	    console_open(&ctx->con, &ctx->loop, STDIN_FILENO) < 0) {
 		log_error("cannot set up the console and signals: %s", strerror(errno));

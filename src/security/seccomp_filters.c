@@ -14,7 +14,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <net/if.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
+#include <termios.h>
+#include <linux/seccomp.h>
 
 #define ALLOW(call)                                                                                \
 	{                                                                                          \
@@ -48,6 +52,7 @@ static const struct sc_rule base_rules[] = {
     ALLOW_NO(mprotect, 2, PROT_EXEC), /* malloc grows an arena's heap, never code */
     ALLOW(clock_gettime),	      /* timestamps when the vDSO cannot serve them */
     ALLOW(getpid),		      /* pthread_kill and raise ask it first */
+    ALLOW_EQ(prctl, 0, PR_GET_NAME),  /* the SIGSYS handler names a thread it did not start */
 };
 
 /* A vCPU thread: KVM_RUN and what the exits it handles reach. */
@@ -63,6 +68,7 @@ static const struct sc_rule vcpu_rules[] = {
     ALLOW(close),		  /* a reset device closes its eventfds */
     ALLOW(eventfd2),		  /* a queue set ready gets its kick and interrupt eventfds */
     ALLOW_EQ(tgkill, 2, SIGUSR1), /* a stopping VM kicks the other vCPUs */
+    ALLOW(gettid),		  /* ...itself included: tgkill names the thread */
 };
 
 /* Every virtio device thread (the transport's loop). */
@@ -109,7 +115,7 @@ static const struct sc_rule vsock_rules[] = {
     ALLOW(shutdown),		  /* a half-closed stream */
     ALLOW(timerfd_create),	  /* connection and shutdown deadlines */
     ALLOW(timerfd_settime),	  /* ...armed */
-    ALLOW(ioctl),		  /* FIONREAD: see docs; narrowed below */
+    ALLOW(unlink),		  /* a listener's socket at reset */
 };
 
 /* virtio-rng: the host's entropy. */
@@ -133,52 +139,94 @@ static const struct sc_rule writer_rules[] = {
     ALLOW(clock_nanosleep), /* the idle tick */
 };
 
+/* KVM state read while the VM is paused: snapshots (the API's PUT /snapshot/create). */
+static const struct sc_rule kvm_save_rules[] = {
+    IOCTL(KVM_GET_REGS),	       /* each vCPU's registers */
+    IOCTL(KVM_GET_SREGS),	       /* segment and control registers */
+    IOCTL(KVM_GET_FPU),		       /* FPU without XSAVE */
+    IOCTL(KVM_GET_XSAVE),	       /* extended state */
+    IOCTL(KVM_GET_XSAVE2),	       /* ...larger than 4 KiB (AMX) */
+    IOCTL(KVM_GET_XCRS),	       /* XCR0 */
+    IOCTL(KVM_GET_LAPIC),	       /* the local APIC */
+    IOCTL(KVM_GET_MSRS),	       /* MSRs */
+    IOCTL(KVM_GET_MSR_INDEX_LIST),     /* ...which ones (on /dev/kvm) */
+    IOCTL(KVM_GET_CPUID2),	       /* the CPUID the guest saw */
+    IOCTL(KVM_GET_VCPU_EVENTS),	       /* pending exceptions, NMIs */
+    IOCTL(KVM_GET_MP_STATE),	       /* halted or runnable */
+    IOCTL(KVM_GET_DEBUGREGS),	       /* debug registers */
+    IOCTL(KVM_GET_TSC_KHZ),	       /* the TSC rate a restore must keep */
+    IOCTL(KVM_GET_CLOCK),	       /* kvmclock */
+    IOCTL(KVM_GET_IRQCHIP),	       /* PIC and IOAPIC */
+    IOCTL(KVM_GET_PIT2),	       /* the PIT */
+    IOCTL(KVM_CHECK_EXTENSION),	       /* which of the above the host has */
+    IOCTL(KVM_GET_DIRTY_LOG),	       /* diff snapshots: pages written since the last */
+    IOCTL(KVM_SET_USER_MEMORY_REGION), /* ...dirty logging switched on per memslot */
+};
+
+/* Snapshot files: the store (API), a restore or a disk's overlay (main). */
+static const struct sc_rule files_rules[] = {
+    ALLOW(openat),	    /* snapshot files, overlays, the clones' log */
+    ALLOW(close),	    /* ...closed */
+    ALLOW(read),	    /* manifests, sections */
+    ALLOW(pread64),	    /* memory and sections at an offset */
+    ALLOW(pwrite64),	    /* memory and sections written at an offset */
+    ALLOW(lseek),	    /* sparse memory: data and holes */
+    ALLOW(fstat),	    /* file kinds and sizes */
+    ALLOW(newfstatat),	    /* stat, lstat: the path checks */
+    ALLOW(fsync),	    /* a snapshot is durable before it is named */
+    ALLOW(fdatasync),	    /* ...its memory file */
+    ALLOW(ftruncate),	    /* the memory file's size */
+    ALLOW(flock),	    /* a store entry or disk is locked while in use */
+    ALLOW(mkdir),	    /* a snapshot directory */
+    ALLOW(rename),	    /* the finished snapshot takes its name */
+    ALLOW(renameat2),	    /* ...without replacing (RENAME_NOREPLACE) */
+    ALLOW(link),	    /* an unchanged disk joins the snapshot */
+    ALLOW(unlink),	    /* an abandoned temporary file */
+    ALLOW(unlinkat),	    /* ...a temporary directory's files */
+    ALLOW(rmdir),	    /* ...and the directory */
+    ALLOW(readlink),	    /* realpath of the store */
+    ALLOW(access),	    /* does a parent snapshot exist */
+    ALLOW(faccessat2),	    /* ...(glibc's faccessat) */
+    ALLOW(getdents64),	    /* the store's entries */
+    ALLOW(getrandom),	    /* snapshot ids, the VM generation id */
+    ALLOW(copy_file_range), /* an overlay's copy into the snapshot */
+    ALLOW_EQ(kill, 1, 0),   /* kill(pid, 0): is a lock's owner alive */
+    ALLOW(fcntl),	    /* close-on-exec, file flags */
+};
+
+/* Threads of ours that start threads (libmicrohttpd's, the main thread). */
+static const struct sc_rule spawn_rules[] = {
+    ALLOW(clone3),				   /* pthread_create */
+    ALLOW(clone),				   /* ...older glibc, and fork */
+    ALLOW(set_robust_list),			   /* a new thread's first call */
+    ALLOW(rseq),				   /* ...and its second */
+    ALLOW_EQ(prctl, 0, PR_SET_NAME),		   /* a new thread names itself */
+    ALLOW_EQ(seccomp, 0, SECCOMP_SET_MODE_FILTER), /* ...and installs its own filter */
+};
+
 /* The API's threads (libmicrohttpd's listener and one per connection). */
 static const struct sc_rule api_rules[] = {
-    ALLOW(accept4), /* a client */
-    ALLOW(read),
-    ALLOW(recvfrom),
-    ALLOW(sendto),
-    ALLOW(writev),
-    ALLOW(poll),
-    ALLOW(epoll_wait),
-    ALLOW(epoll_ctl),
-    ALLOW(epoll_create1),
-    ALLOW(shutdown),
-    ALLOW(close),
-    ALLOW(clone3),
-    ALLOW(clone),
-    ALLOW(set_robust_list),
-    ALLOW(rseq),
-    ALLOW(openat),
-    ALLOW(fstat),
-    ALLOW(newfstatat),
-    ALLOW(fsync),
-    ALLOW(ftruncate),
-    ALLOW(pwrite64),
-    ALLOW(pread64),
-    ALLOW(lseek),
-    ALLOW(flock),
-    ALLOW(getrandom),
-    ALLOW(kill),
-    ALLOW(mkdir),
-    ALLOW(unlink),
-    ALLOW(unlinkat),
-    ALLOW(rename),
-    ALLOW(renameat2),
-    ALLOW(link),
-    ALLOW(readlink),
-    ALLOW(access),
-    ALLOW(faccessat2),
-    ALLOW(getdents64),
-    ALLOW(rmdir),
-    ALLOW(fcntl),
-    ALLOW(pipe2),
-    ALLOW(wait4),
-    ALLOW_EQ(tgkill, 2, SIGUSR1),
-    ALLOW(clock_nanosleep),
-    ALLOW(eventfd2),
-    ALLOW(ioctl),
+    ALLOW(accept4),		  /* a client */
+    ALLOW(recvfrom),		  /* its request */
+    ALLOW(sendto),		  /* the answer */
+    ALLOW(sendmsg),		  /* ...in pieces */
+    ALLOW(writev),		  /* ...header and body */
+    ALLOW(poll),		  /* libmicrohttpd waits on its sockets */
+    ALLOW(epoll_wait),		  /* ...or this, depending on the build */
+    ALLOW(epoll_ctl),		  /* ...its set */
+    ALLOW(epoll_create1),	  /* ...created */
+    ALLOW(shutdown),		  /* a connection ends */
+    ALLOW(eventfd2),		  /* libmicrohttpd's wake-up channel (MHD_USE_ITC) */
+    ALLOW(pipe2),		  /* the clones' pid pipe */
+    ALLOW(wait4),		  /* the clones' middle child */
+    ALLOW_EQ(tgkill, 2, SIGUSR1), /* pause kicks the vCPUs */
+    ALLOW(gettid),		  /* ...tgkill names the thread */
+    ALLOW(clock_nanosleep),	  /* the drain's waits */
+    IOCTL(FIONREAD),		  /* the metrics FIFO's backlog */
+    IOCTL(KVM_IRQ_LINE),	  /* a resumed device raises its line */
+    ALLOW(getsockopt),		  /* libmicrohttpd checks an accepted socket */
+    ALLOW(getsockname),		  /* ...and its address */
+    ALLOW(sysinfo),		  /* glibc's qsort sizes its buffer by the free memory */
 };
 
 /* The API's connection reaper. */
@@ -186,11 +234,55 @@ static const struct sc_rule reaper_rules[] = {
     ALLOW(shutdown), /* a connection past its deadline is cut */
 };
 
-/* The main thread: the event loop, and it builds every VM (reboots, restores). */
+/*
+ * The main thread: the event loop and the console, and it builds every VM
+ * (the first, a restart, a restore). Its filter stacks under every thread
+ * it starts afterwards, so its role also allows what each of them does.
+ */
 static const struct sc_rule main_rules[] = {
-    ALLOW(epoll_wait),
-    ALLOW(ioctl),
-    ALLOW(openat),
+    ALLOW(epoll_wait),		      /* the event loop */
+    ALLOW(epoll_ctl),		      /* ...its set */
+    ALLOW(epoll_create1),	      /* a device thread's set */
+    ALLOW(eventfd2),		      /* exit, kick and interrupt eventfds */
+    ALLOW(timerfd_create),	      /* vsock's deadlines */
+    ALLOW(io_uring_setup),	      /* a disk's ring */
+    ALLOW(io_uring_register),	      /* ...its completion eventfd */
+    ALLOW_EQ(socket, 0, AF_UNIX),     /* the vsock host socket */
+    ALLOW(bind),		      /* ...bound */
+    ALLOW(listen),		      /* ...listening */
+    ALLOW(chmod),		      /* ...0600 */
+    ALLOW(rt_sigaction),	      /* the vCPU kick handler, set for each VM */
+    IOCTL(KVM_GET_API_VERSION),	      /* /dev/kvm is usable */
+    IOCTL(KVM_CREATE_VM),	      /* a VM */
+    IOCTL(KVM_GET_VCPU_MMAP_SIZE),    /* the kvm_run area */
+    IOCTL(KVM_CREATE_VCPU),	      /* its vCPUs */
+    IOCTL(KVM_GET_SUPPORTED_CPUID),   /* the CPUID given to the guest */
+    IOCTL(KVM_SET_CPUID2),	      /* ...set */
+    IOCTL(KVM_SET_TSS_ADDR),	      /* x86 setup */
+    IOCTL(KVM_SET_IDENTITY_MAP_ADDR), /* ...its identity map */
+    IOCTL(KVM_CREATE_IRQCHIP),	      /* the in-kernel PIC, IOAPIC, LAPICs */
+    IOCTL(KVM_CREATE_PIT2),	      /* the PIT */
+    IOCTL(KVM_SET_REGS),	      /* boot registers; a restore's */
+    IOCTL(KVM_SET_SREGS),	      /* ...segments and control registers */
+    IOCTL(KVM_SET_FPU),		      /* ...FPU */
+    IOCTL(KVM_SET_MSRS),	      /* ...MSRs */
+    IOCTL(KVM_SET_LAPIC),	      /* ...local APIC */
+    IOCTL(KVM_SET_XSAVE),	      /* a restore: extended state */
+    IOCTL(KVM_SET_XCRS),	      /* ...XCR0 */
+    IOCTL(KVM_SET_VCPU_EVENTS),	      /* ...pending events */
+    IOCTL(KVM_SET_MP_STATE),	      /* ...halted or runnable */
+    IOCTL(KVM_SET_DEBUGREGS),	      /* ...debug registers */
+    IOCTL(KVM_SET_TSC_KHZ),	      /* ...the TSC rate */
+    IOCTL(KVM_SET_CLOCK),	      /* ...kvmclock */
+    IOCTL(KVM_SET_IRQCHIP),	      /* ...PIC and IOAPIC */
+    IOCTL(KVM_SET_PIT2),	      /* ...the PIT */
+    IOCTL(TUNSETIFF),		      /* a NIC attaches to its TAP */
+    IOCTL(TUNGETIFF),		      /* ...checks it */
+    IOCTL(TUNGETFEATURES),	      /* ...and its features */
+    IOCTL(SIOCGIFINDEX),	      /* ...by its index (if_nametoindex) */
+    ALLOW(brk),			      /* malloc's main arena is the main thread's */
+    IOCTL(TCGETS),		      /* the console: is it a terminal, its mode */
+    IOCTL(TCSETS),		      /* ...raw while the VM runs, restored after */
 };
 
 static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
@@ -198,19 +290,23 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     net = GROUP(net_rules), vsock = GROUP(vsock_rules),
 			     rng = GROUP(rng_rules), aio = GROUP(aio_rules),
 			     writer = GROUP(writer_rules), api = GROUP(api_rules),
-			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules);
+			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules),
+			     kvm_save = GROUP(kvm_save_rules), files = GROUP(files_rules),
+			     spawn = GROUP(spawn_rules);
 
 const struct sc_role sc_roles[SC_ROLES] = {
-    {"vcpu", "vcpu", {&base, &vcpu}},
-    {"virtio-blk", "virtio-blk", {&base, &virtio, &blk}},
-    {"virtio-net", "virtio-net", {&base, &virtio, &net}},
-    {"virtio-vsock", "virtio-vsock", {&base, &virtio, &vsock}},
-    {"virtio-rng", "virtio-rng", {&base, &virtio, &rng}},
-    {"aio", "aio", {&base, &aio}},
-    {"writer", "writer", {&base, &writer}},
-    {"api", "api", {&base, &api}},
-    {"api-reaper", "api-reaper", {&base, &reaper}},
+    {"vcpu", "vcpu", NULL, {&base, &vcpu}},
+    {"virtio-blk", "virtio-blk", NULL, {&base, &virtio, &blk}},
+    {"virtio-net", "virtio-net", NULL, {&base, &virtio, &net}},
+    {"virtio-vsock", "virtio-vsock", NULL, {&base, &virtio, &vsock}},
+    {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng}},
+    {"aio", "aio", NULL, {&base, &aio}},
+    {"writer", "writer", NULL, {&base, &writer}},
+    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save}},
+    {"api-reaper", "api-reaper", NULL, {&base, &reaper}},
     {"main",
      "",
-     {&base, &main_g, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio, &writer, &api, &reaper}},
+     NULL,
+     {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio,
+      &writer, &api, &reaper}},
 };

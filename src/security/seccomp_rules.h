@@ -35,6 +35,7 @@ struct sc_group {
 struct sc_role {
 	const char *name;
 	const char *prefix;
+	const char *alias; /* another prefix (threads libmicrohttpd names), or NULL */
 	const struct sc_group *groups[SC_MAX_GROUPS]; /* NULL-terminated */
 };
 
