@@ -188,6 +188,8 @@ static const struct sc_rule files_rules[] = {
     ALLOW(access),	    /* does a parent snapshot exist */
     ALLOW(faccessat2),	    /* ...(glibc's faccessat) */
     ALLOW(getdents64),	    /* the store's entries */
+    ALLOW(mincore),	    /* a memory snapshot skips pages never touched */
+    ALLOW(symlink),	    /* a snapshot's link to its parent */
     ALLOW(getrandom),	    /* snapshot ids, the VM generation id */
     ALLOW(copy_file_range), /* an overlay's copy into the snapshot */
     ALLOW_EQ(kill, 1, 0),   /* kill(pid, 0): is a lock's owner alive */
@@ -227,6 +229,7 @@ static const struct sc_rule api_rules[] = {
     ALLOW(getsockopt),		  /* libmicrohttpd checks an accepted socket */
     ALLOW(getsockname),		  /* ...and its address */
     ALLOW(sysinfo),		  /* glibc's qsort sizes its buffer by the free memory */
+    ALLOW(dup3),		  /* PUT /logger: the new file takes the log's descriptor */
 };
 
 /* The API's connection reaper. */
