@@ -288,6 +288,44 @@ static const struct sc_rule main_rules[] = {
     IOCTL(TCSETS),		      /* ...raw while the VM runs, restored after */
 };
 
+/*
+ * Sanitizer builds only (ASan/LSan/UBSan, tests): the runtime's own calls,
+ * in every thread. Never in a production build.
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define BANYAN_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define BANYAN_SANITIZED 1
+#endif
+#ifdef BANYAN_SANITIZED
+static const struct sc_rule sanitizer_rules[] = {
+    ALLOW(sigaltstack),	 /* each thread's alternate signal stack, set up and removed */
+    ALLOW(sched_yield),	 /* the runtime's spin locks */
+    ALLOW(openat),	 /* reports and the leak check read /proc/self/maps, /proc/self/task */
+    ALLOW(read),	 /* ...*/
+    ALLOW(close),	 /* ...*/
+    ALLOW(getdents64),	 /* ...the leak check lists the threads */
+    ALLOW(readlink),	 /* ...and names the binary */
+    ALLOW(prctl),	 /* the leak check's tracer: dumpable, parent death signal */
+    ALLOW(clone),	 /* ...started at exit */
+    ALLOW(ptrace),	 /* ...stops every thread to scan its stack and registers */
+    ALLOW(wait4),	 /* ...and is waited for */
+    ALLOW(gettid),	 /* the runtime's thread registry */
+    ALLOW(tgkill),	 /* ...and its reports */
+    ALLOW(rt_sigaction), /* the runtime's deadly-signal handlers */
+    ALLOW(newfstatat),	 /* report symbolization */
+    ALLOW(fstat),	 /* ...*/
+    ALLOW(getpid),	 /* ...*/
+    ALLOW(mremap),	 /* the runtime's internal vectors */
+};
+#define SAN , &sanitizer
+#else
+#define SAN
+#endif
+
 static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     virtio = GROUP(virtio_rules), blk = GROUP(blk_rules),
 			     net = GROUP(net_rules), vsock = GROUP(vsock_rules),
@@ -296,20 +334,23 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules),
 			     kvm_save = GROUP(kvm_save_rules), files = GROUP(files_rules),
 			     spawn = GROUP(spawn_rules);
+#ifdef BANYAN_SANITIZED
+static const struct sc_group sanitizer = GROUP(sanitizer_rules);
+#endif
 
 const struct sc_role sc_roles[SC_ROLES] = {
-    {"vcpu", "vcpu", NULL, {&base, &vcpu}},
-    {"virtio-blk", "virtio-blk", NULL, {&base, &virtio, &blk}},
-    {"virtio-net", "virtio-net", NULL, {&base, &virtio, &net}},
-    {"virtio-vsock", "virtio-vsock", NULL, {&base, &virtio, &vsock}},
-    {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng}},
-    {"aio", "aio", NULL, {&base, &aio}},
-    {"writer", "writer", NULL, {&base, &writer}},
-    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save}},
-    {"api-reaper", "api-reaper", NULL, {&base, &reaper}},
+    {"vcpu", "vcpu", NULL, {&base, &vcpu SAN}},
+    {"virtio-blk", "virtio-blk", NULL, {&base, &virtio, &blk SAN}},
+    {"virtio-net", "virtio-net", NULL, {&base, &virtio, &net SAN}},
+    {"virtio-vsock", "virtio-vsock", NULL, {&base, &virtio, &vsock SAN}},
+    {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng SAN}},
+    {"aio", "aio", NULL, {&base, &aio SAN}},
+    {"writer", "writer", NULL, {&base, &writer SAN}},
+    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save SAN}},
+    {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
     {"main",
      "",
      NULL,
      {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio,
-      &writer, &api, &reaper}},
+      &writer, &api, &reaper SAN}},
 };
