@@ -32,7 +32,10 @@
 	{                                                                                          \
 		.nr = SCMP_SYS(call), .op = SC_MASK_ZERO, .arg = a, .value = m, .what = "!" #m     \
 	}
-#define IOCTL(req) ALLOW_EQ(ioctl, 1, req)
+#define IOCTL(req)                                                                                 \
+	{                                                                                          \
+		.nr = SCMP_SYS(ioctl), .op = SC_EQ, .arg = 1, .value = req, .what = #req           \
+	}
 #define GROUP(r)                                                                                   \
 	{                                                                                          \
 		.rules = r, .n = sizeof(r) / sizeof(r[0])                                          \
