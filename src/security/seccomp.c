@@ -329,6 +329,10 @@ int seccomp_setup(enum sandbox_mode mode)
 		return -errno;
 	thread_set_enter_hook(on_thread_enter);
 	log_start(); /* the log's thread, started now by a thread that may start threads */
+	if (thread_unhooked())
+		log_warn("seccomp: %u thread(s) started before the filters were ready run without "
+			 "one",
+			 thread_unhooked());
 	return 0;
 }
 

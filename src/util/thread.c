@@ -7,6 +7,7 @@
 
 /* Written once before any thread starts; read by each thread as it starts. */
 static _Atomic(thread_enter_hook) enter_hook;
+static atomic_uint unhooked; /* threads that entered before any hook was set */
 
 void thread_set_enter_hook(thread_enter_hook hook)
 {
@@ -22,4 +23,11 @@ void thread_enter(const char *name)
 	pthread_setname_np(pthread_self(), comm);
 	if (hook)
 		hook(comm);
+	else
+		atomic_fetch_add(&unhooked, 1);
+}
+
+unsigned int thread_unhooked(void)
+{
+	return atomic_load(&unhooked);
 }

@@ -24,4 +24,7 @@ void thread_set_enter_hook(thread_enter_hook hook);
  */
 void thread_enter(const char *name);
 
+/* How many threads entered while no hook was set (they run unsandboxed). */
+unsigned int thread_unhooked(void);
+
 #endif
