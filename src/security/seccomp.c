@@ -320,6 +320,11 @@ int seccomp_setup(enum sandbox_mode mode)
 	if (ret < 0)
 		return ret;
 	resolve_names();
+	/*
+	 * glibc reads the time zone (/etc/localtime) on the first gmtime_r: make
+	 * it now, not in the vCPU thread whose RTC read would come first.
+	 */
+	tzset();
 #ifdef BANYAN_TEST_HOOKS
 	sb.test_role = getenv("BANYAN_SECCOMP_TEST");
 #endif
