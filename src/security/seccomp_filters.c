@@ -316,6 +316,7 @@ static const struct sc_rule sanitizer_rules[] = {
     ALLOW(clone),	 /* ...started at exit */
     ALLOW(ptrace),	 /* ...stops every thread to scan its stack and registers */
     ALLOW(wait4),	 /* ...and is waited for */
+    ALLOW(getppid),	 /* ...and watches its parent */
     ALLOW(gettid),	 /* the runtime's thread registry */
     ALLOW(tgkill),	 /* ...and its reports */
     ALLOW(rt_sigaction), /* the runtime's deadly-signal handlers */
