@@ -91,7 +91,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, uint64_t pid)
 /* Rules on a call that is also allowed whole would be refused: the whole call wins. */
 static bool allowed_whole(const struct sc_role *role, int nr)
 {
-	for (unsigned int g = 0; role->groups[g]; g++)
+	for (unsigned int g = 0; g < SC_MAX_GROUPS && role->groups[g]; g++)
 		for (size_t i = 0; i < role->groups[g]->n; i++)
 			if (role->groups[g]->rules[i].nr == nr &&
 			    role->groups[g]->rules[i].op == SC_ANY)
@@ -104,7 +104,7 @@ static int add_role(scmp_filter_ctx ctx, const struct sc_role *role)
 	uint64_t pid = (uint64_t)getpid();
 	int ret = 0;
 
-	for (unsigned int g = 0; ret == 0 && role->groups[g]; g++) {
+	for (unsigned int g = 0; ret == 0 && g < SC_MAX_GROUPS && role->groups[g]; g++) {
 		const struct sc_group *grp = role->groups[g];
 
 		for (size_t i = 0; ret == 0 && i < grp->n; i++)
@@ -370,7 +370,7 @@ static void role_counts(const struct sc_role *role, unsigned int *calls, unsigne
 	bool seen[SC_NAMES] = {false};
 
 	*calls = *ioctls = 0;
-	for (unsigned int g = 0; role->groups[g]; g++)
+	for (unsigned int g = 0; g < SC_MAX_GROUPS && role->groups[g]; g++)
 		for (size_t i = 0; i < role->groups[g]->n; i++) {
 			const struct sc_rule *r = &role->groups[g]->rules[i];
 
@@ -388,7 +388,7 @@ int seccomp_print_lists(FILE *f)
 	unsigned int calls, ioctls;
 
 	for (int i = 0; i < SC_ROLES; i++)
-		for (unsigned int g = 0; sc_roles[i].groups[g]; g++)
+		for (unsigned int g = 0; g < SC_MAX_GROUPS && sc_roles[i].groups[g]; g++)
 			for (size_t r = 0; r < sc_roles[i].groups[g]->n; r++)
 				print_rule(f, sc_roles[i].name, &sc_roles[i].groups[g]->rules[r]);
 	for (int i = 0; i < SC_ROLES; i++) {
