@@ -43,15 +43,16 @@
 
 /* Every thread. */
 static const struct sc_rule base_rules[] = {
-    ALLOW(futex),		      /* mutexes and condition variables */
-    ALLOW(exit),		      /* a thread's end */
-    ALLOW(exit_group),		      /* the SIGSYS handler ends the process */
-    ALLOW(rt_sigreturn),	      /* return from a signal handler (the vCPU kick) */
-    ALLOW(rt_sigprocmask),	      /* pthread_sigmask; the SIGSYS handler's mask */
-    ALLOW(write),		      /* the SIGSYS handler's line; eventfd signals */
-    ALLOW(madvise),		      /* malloc trims and thread stacks are released */
-    ALLOW(munmap),		      /* malloc returns large blocks */
-    ALLOW_NO(mmap, 2, PROT_EXEC),     /* malloc's arenas and large blocks, never code */
+    ALLOW(futex),		  /* mutexes and condition variables */
+    ALLOW(exit),		  /* a thread's end */
+    ALLOW(exit_group),		  /* the SIGSYS handler ends the process */
+    ALLOW(rt_sigreturn),	  /* return from a signal handler (the vCPU kick) */
+    ALLOW(restart_syscall),	  /* a wait stopped (SIGSTOP, a debugger) and continued resumes */
+    ALLOW(rt_sigprocmask),	  /* pthread_sigmask; the SIGSYS handler's mask */
+    ALLOW(write),		  /* the SIGSYS handler's line; eventfd signals */
+    ALLOW(madvise),		  /* malloc trims and thread stacks are released */
+    ALLOW(munmap),		  /* malloc returns large blocks */
+    ALLOW_NO(mmap, 2, PROT_EXEC), /* malloc's arenas and large blocks, never code */
     ALLOW_NO(mprotect, 2, PROT_EXEC), /* malloc grows an arena's heap, never code */
     ALLOW(clock_gettime),	      /* timestamps when the vDSO cannot serve them */
     ALLOW(getpid),		      /* pthread_kill and raise ask it first */
@@ -305,25 +306,26 @@ static const struct sc_rule main_rules[] = {
 #endif
 #ifdef BANYAN_SANITIZED
 static const struct sc_rule sanitizer_rules[] = {
-    ALLOW(sigaltstack),	 /* each thread's alternate signal stack, set up and removed */
-    ALLOW(sched_yield),	 /* the runtime's spin locks */
-    ALLOW(openat),	 /* reports and the leak check read /proc/self/maps, /proc/self/task */
-    ALLOW(read),	 /* ...*/
-    ALLOW(close),	 /* ...*/
-    ALLOW(getdents64),	 /* ...the leak check lists the threads */
-    ALLOW(readlink),	 /* ...and names the binary */
-    ALLOW(prctl),	 /* the leak check's tracer: dumpable, parent death signal */
-    ALLOW(clone),	 /* ...started at exit */
-    ALLOW(ptrace),	 /* ...stops every thread to scan its stack and registers */
-    ALLOW(wait4),	 /* ...and is waited for */
-    ALLOW(getppid),	 /* ...and watches its parent */
-    ALLOW(gettid),	 /* the runtime's thread registry */
-    ALLOW(tgkill),	 /* ...and its reports */
-    ALLOW(rt_sigaction), /* the runtime's deadly-signal handlers */
-    ALLOW(newfstatat),	 /* report symbolization */
-    ALLOW(fstat),	 /* ...*/
-    ALLOW(getpid),	 /* ...*/
-    ALLOW(mremap),	 /* the runtime's internal vectors */
+    ALLOW(sigaltstack),	      /* each thread's alternate signal stack, set up and removed */
+    ALLOW(sched_yield),	      /* the runtime's spin locks */
+    ALLOW(openat),	      /* reports and the leak check read /proc/self/maps, /proc/self/task */
+    ALLOW(read),	      /* ...*/
+    ALLOW(close),	      /* ...*/
+    ALLOW(getdents64),	      /* ...the leak check lists the threads */
+    ALLOW(readlink),	      /* ...and names the binary */
+    ALLOW(prctl),	      /* the leak check's tracer: dumpable, parent death signal */
+    ALLOW(clone),	      /* ...started at exit */
+    ALLOW(ptrace),	      /* ...stops every thread to scan its stack and registers */
+    ALLOW(wait4),	      /* ...and is waited for */
+    ALLOW(getppid),	      /* ...and watches its parent */
+    ALLOW(sched_getaffinity), /* a new thread's stack bounds */
+    ALLOW(gettid),	      /* the runtime's thread registry */
+    ALLOW(tgkill),	      /* ...and its reports */
+    ALLOW(rt_sigaction),      /* the runtime's deadly-signal handlers */
+    ALLOW(newfstatat),	      /* report symbolization */
+    ALLOW(fstat),	      /* ...*/
+    ALLOW(getpid),	      /* ...*/
+    ALLOW(mremap),	      /* the runtime's internal vectors */
 };
 #define SAN , &sanitizer
 #else
