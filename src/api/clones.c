@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,7 +153,7 @@ static int spawn(char *const *argv, int null_fd, int log_fd, pid_t *pid, char *e
 }
 
 /* The supervisor's command line; the strings are copies (execv wants char *). */
-static char **clones_argv(const struct api_clones *c)
+static char **clones_argv(const struct api_clones *c, const char *mode)
 {
 	char count[16];
 	const char *args[] = {"banyan",
@@ -161,6 +164,8 @@ static char **clones_argv(const struct api_clones *c)
 			      count,
 			      "--console",
 			      c->console_prefix,
+			      mode ? "--seccomp" : NULL,
+			      mode,
 			      c->api_prefix ? "--api-socket" : NULL,
 			      c->api_prefix,
 			      NULL};
@@ -188,19 +193,15 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
+/* Open the log and /dev/null, then the double fork; @mode: --seccomp's, or NULL. */
+static int clones_spawn(const struct api_clones *c, const char *mode, pid_t *pid, char *err)
 {
-	struct snapshot_image *img;
 	int null_fd = -1, log_fd = -1, ret;
 	char log[4096 + 8];
 	char **argv;
 
-	ret = snapshot_open(c->snapshot_dir, false, &img, err);
-	if (ret < 0)
-		return ret;
-	snapshot_close(img);
 	snprintf(log, sizeof(log), "%s.log", c->console_prefix);
-	argv = clones_argv(c);
+	argv = clones_argv(c, mode);
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ret = null_fd < 0 ? -errno : 0;
 	/* Opened with the API lock held: a FIFO or a device there must not block it. */
@@ -223,6 +224,128 @@ int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
 	if (log_fd >= 0)
 		close(log_fd);
 	return ret;
+}
+
+/* --- the helper process (api_clones_helper_start) --- */
+
+#define HELPER_PATH 4096
+
+struct helper_req {
+	char snapshot_dir[HELPER_PATH];
+	char console_prefix[HELPER_PATH];
+	char api_prefix[HELPER_PATH]; /* "": none */
+	unsigned int count;
+};
+
+struct helper_rep {
+	int ret;
+	pid_t pid;
+	char err[SNAP_ERR_LEN];
+};
+
+/* The helper's socket, and the lock that keeps one request and its answer together. */
+static int helper_fd = -1;
+static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A request as it came: strings end inside their fields, the count is in range. */
+static bool helper_req_ok(struct helper_req *q, ssize_t n)
+{
+	return n == (ssize_t)sizeof(*q) && memchr(q->snapshot_dir, 0, HELPER_PATH) &&
+	       memchr(q->console_prefix, 0, HELPER_PATH) && memchr(q->api_prefix, 0, HELPER_PATH) &&
+	       q->count >= 1 && q->count <= API_CLONES_MAX;
+}
+
+static void helper_main(int fd, const char *mode)
+{
+	struct helper_req q;
+	struct helper_rep r;
+	ssize_t n;
+
+	while ((n = recv(fd, &q, sizeof(q), 0)) > 0 || (n < 0 && errno == EINTR)) {
+		struct api_clones c = {.snapshot_dir = q.snapshot_dir,
+				       .count = q.count,
+				       .console_prefix = q.console_prefix,
+				       .api_prefix = q.api_prefix[0] ? q.api_prefix : NULL};
+
+		if (n < 0)
+			continue;
+		r = (struct helper_rep){.ret = -EINVAL};
+		snprintf(r.err, sizeof(r.err), "clones: a malformed request");
+		if (helper_req_ok(&q, n))
+			r.ret = clones_spawn(&c, mode, &r.pid, r.err);
+		if (send(fd, &r, sizeof(r), MSG_NOSIGNAL) < 0)
+			break;
+	}
+	_exit(0);
+}
+
+int api_clones_helper_start(const char *seccomp_mode)
+{
+	int sv[2];
+	pid_t p;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	p = fork();
+	if (p == 0) {
+		/* Ends with the VMM; keeps nothing of its but the console and its socket. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(0);
+		close(sv[0]);
+		if (dup2(sv[1], 3) < 0)
+			_exit(1);
+		close_range(4, ~0U, 0);
+		signal(SIGPIPE, SIG_IGN);
+		prctl(PR_SET_NAME, "clone-helper");
+		helper_main(3, seccomp_mode);
+	}
+	close(sv[1]);
+	if (p < 0) {
+		close(sv[0]);
+		return -errno;
+	}
+	helper_fd = sv[0];
+	return 0;
+}
+
+/* One request through the helper; its answer. */
+static int helper_spawn(const struct api_clones *c, pid_t *pid, char *err)
+{
+	static struct helper_req q; /* 12 KiB: not on an API thread's stack; under helper_lock */
+	struct helper_rep r = {.ret = -EIO};
+	int ret = 0;
+
+	pthread_mutex_lock(&helper_lock);
+	memset(&q, 0, sizeof(q));
+	snprintf(q.snapshot_dir, HELPER_PATH, "%s", c->snapshot_dir);
+	snprintf(q.console_prefix, HELPER_PATH, "%s", c->console_prefix);
+	snprintf(q.api_prefix, HELPER_PATH, "%s", c->api_prefix ? c->api_prefix : "");
+	q.count = c->count;
+	if (send(helper_fd, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q) ||
+	    recv(helper_fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		ret = errno ? -errno : -EIO;
+	pthread_mutex_unlock(&helper_lock);
+	if (ret < 0) {
+		snprintf(err, SNAP_ERR_LEN, "clones: the helper process: %s", strerror(-ret));
+		return ret;
+	}
+	r.err[SNAP_ERR_LEN - 1] = '\0';
+	if (r.ret < 0)
+		snprintf(err, SNAP_ERR_LEN, "%s", r.err);
+	*pid = r.pid;
+	return r.ret;
+}
+
+int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
+{
+	struct snapshot_image *img;
+	int ret = snapshot_open(c->snapshot_dir, false, &img, err);
+
+	if (ret < 0)
+		return ret;
+	snapshot_close(img);
+	return helper_fd >= 0 ? helper_spawn(c, pid, err) : clones_spawn(c, NULL, pid, err);
 }
 
 json_object *api_clones_reply(const struct api_clones *c, pid_t pid)

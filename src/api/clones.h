@@ -36,6 +36,18 @@ int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
     __attribute__((warn_unused_result));
 
 /*
+ * api_clones_helper_start - fork the process that starts clone supervisors
+ * from now on, before the calling process installs its seccomp filters: a
+ * supervisor exec'd from a sandboxed thread would inherit that thread's
+ * filter. The helper runs no filter, takes requests on a Unix socket
+ * (the four fields of struct api_clones, nothing else: it builds the
+ * command line itself, `--seccomp @seccomp_mode` included), opens the log,
+ * double-forks as api_clones_start does and ends with its parent. Called
+ * by the main thread; returns 0 or -errno (then clones start in-process).
+ */
+int api_clones_helper_start(const char *seccomp_mode);
+
+/*
  * api_clones_reply - {"supervisor_pid", "log", "clones": [{"console",
  * "api_socket"}, ...]} for @c started as @pid; NULL when out of memory.
  */

@@ -18,6 +18,7 @@
 #include "util/clock.h"
 
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/usock.h"
 
 #include <errno.h>
@@ -132,6 +133,7 @@ static void *reaper_main(void *arg)
 	struct timespec ts;
 	uint64_t next;
 
+	thread_enter("api-reaper");
 	pthread_mutex_lock(&srv->conns_lock);
 	while (!srv->reaper_stop) {
 		next = conns_reap(srv);
@@ -400,6 +402,37 @@ static void conns_kill_waiting(struct api_server *srv)
 	pthread_mutex_unlock(&srv->conns_lock);
 }
 
+static void *api_mhd_launcher(void *arg)
+{
+	struct api_server *srv = arg;
+
+	thread_enter("api");
+	srv->daemon = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+		MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+	return NULL;
+}
+
+/*
+ * MHD's threads (its listener, one per connection) start from a short-lived
+ * thread of ours named "api": they inherit its name and its sandbox, which
+ * MHD gives us no hook to install on them.
+ */
+static int api_start_mhd(struct api_server *srv)
+{
+	pthread_t t;
+	int ret = -pthread_create(&t, NULL, api_mhd_launcher, srv);
+
+	if (ret == 0)
+		pthread_join(t, NULL);
+	return ret < 0 ? ret : srv->daemon ? 0 : -EIO;
+}
+
 int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
 {
 	struct api_server *srv = calloc(1, sizeof(*srv));
@@ -412,19 +445,8 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 	ret = conns_init(srv);
 	if (ret == 0)
 		ret = api_listen(srv, path);
-	if (ret == 0) {
-		srv->daemon = MHD_start_daemon(
-		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-			MHD_USE_ITC | MHD_USE_ERROR_LOG,
-		    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-		    on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-		    MHD_OPTION_END);
-		if (!srv->daemon)
-			ret = -EIO;
-	}
+	if (ret == 0)
+		ret = api_start_mhd(srv);
 	if (ret < 0) {
 		log_error("cannot serve the API on %s: %s", path,
 			  ret == -EADDRINUSE ? "another process serves this socket"

@@ -2,6 +2,8 @@
 #ifndef BANYAN_CLI_CLI_H
 #define BANYAN_CLI_CLI_H
 
+#include "security/seccomp.h"
+
 #include <stdbool.h>
 
 /*
@@ -39,6 +41,7 @@ struct run_snapshot_args {
 	/* The operator's: overlays at PREFIX.vdX.overlay (clones: every writable disk); NULL: none
 	 */
 	const char *overlay_prefix;
+	enum sandbox_mode sandbox; /* --seccomp */
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

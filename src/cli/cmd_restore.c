@@ -38,7 +38,8 @@ struct restore_opts {
 	const char *overlay_prefix; /* NULL: clones use the console prefix */
 	bool paused;
 	bool verify_memory;
-	unsigned int clones; /* 0: restore once, in this process */
+	unsigned int clones;	   /* 0: restore once, in this process */
+	enum sandbox_mode sandbox; /* --seccomp */
 };
 
 static void restore_usage(FILE *f)
@@ -58,6 +59,7 @@ static void restore_usage(FILE *f)
 	    "  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
 	    "  --log-file PATH      log there (clones: PATH.N)\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  --seccomp MODE       strict (default), log or off (see banyan run --help)\n"
 	    "The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
 }
 
@@ -71,6 +73,7 @@ enum {
 	OPT_NO_VERIFY,
 	OPT_LOG_FILE,
 	OPT_LOG_LEVEL,
+	OPT_SECCOMP,
 	OPT_HELP
 };
 
@@ -84,6 +87,7 @@ static const struct option restore_options[] = {
     {"no-verify-memory", no_argument, NULL, OPT_NO_VERIFY},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -124,6 +128,11 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 			       -EINVAL;
 		o->clones = (unsigned int)v;
 		return 0;
+	case OPT_SECCOMP:
+		if (sandbox_mode_parse(arg, &o->sandbox) == 0)
+			return 0;
+		return fprintf(stderr, "banyan restore: --seccomp takes strict, log or off\n"),
+		       -EINVAL;
 	case OPT_LOG_LEVEL:
 		if (log_level_from_name(arg) >= 0)
 			return log_set_level((enum log_level)log_level_from_name(arg)), 0;
@@ -171,7 +180,8 @@ static int open_log(const char *suffix)
 /* One clone, in a forked child: never returns. */
 static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
 {
-	struct run_snapshot_args a = {.img = img, .paused = o->paused, .clone_index = (int)i};
+	struct run_snapshot_args a = {
+	    .img = img, .paused = o->paused, .clone_index = (int)i, .sandbox = o->sandbox};
 	char suffix[16], console[4096], api[4096], overlays[4096 + 16];
 	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -308,5 +318,6 @@ int cmd_restore(int argc, char **argv)
 							.api_path = o.api_path,
 							.paused = o.paused,
 							.clone_index = -1,
+							.sandbox = o.sandbox,
 							.overlay_prefix = o.overlay_prefix});
 }

@@ -2,10 +2,12 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "api/clones.h"
 #include "cli/affinity_option.h"
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
+#include "security/seccomp.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -57,6 +59,7 @@ struct run_ctx {
 	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;		 /* -1, or which clone this process runs */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
+	enum sandbox_mode sandbox;	 /* --seccomp */
 };
 
 static void run_usage(FILE *f)
@@ -96,6 +99,8 @@ static void run_usage(FILE *f)
 	    "  --log-file PATH      log there (appended) instead of stderr\n"
 	    "  --console-queue SIZE console output held for a slow reader before it is\n"
 	    "                       dropped, e.g. 64K (default 1M; 4K..64M)\n"
+	    "  --seccomp MODE       per-thread system call filters: strict (default; a\n"
+	    "                       forbidden call ends the process, status 148), log, off\n"
 	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 	    VM_MAX_CPUS, VMCFG_DEFAULT_VCPUS, VMCFG_DEFAULT_MEM_MIB);
 }
@@ -132,7 +137,8 @@ enum {
 	OPT_CONSOLE_QUEUE,
 	OPT_CPU_AFFINITY,
 	OPT_DEVICE,
-	OPT_FW_CFG
+	OPT_FW_CFG,
+	OPT_SECCOMP
 };
 
 static const struct option run_options[] = {
@@ -156,6 +162,7 @@ static const struct option run_options[] = {
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"device", required_argument, NULL, OPT_DEVICE},
     {"fw-cfg", required_argument, NULL, OPT_FW_CFG},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -337,6 +344,10 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 			   : 0;
 	case OPT_CONSOLE_QUEUE:
 		return parse_console_queue(arg);
+	case OPT_SECCOMP:
+		return sandbox_mode_parse(arg, &ctx->sandbox) < 0
+			   ? usage_error("--seccomp takes strict, log or off, not '%s'", arg)
+			   : 0;
 	case OPT_LOG_LEVEL:
 		return parse_log_level(arg);
 	case OPT_ON_REBOOT:
@@ -709,11 +720,23 @@ static int run_vms(struct run_ctx *ctx)
 	}
 }
 
-/* Everything after the options: console, signals, the API, the VMs. */
+/* Everything after the options: the sandbox, console, signals, the API, the VMs. */
 static int run_main(struct run_ctx *ctx)
 {
-	int status;
+	int status, ret;
 
+	/* Before any thread starts: each one installs its filter as it does. */
+	ret = seccomp_setup(ctx->sandbox);
+	if (ret < 0) {
+		log_error("cannot prepare the seccomp filters: %s", strerror(-ret));
+		return EXIT_HOST_ERROR;
+	}
+	/* Clones through the API are started by a helper that runs no filter. */
+	if (ctx->api_path && ctx->sandbox != SANDBOX_OFF &&
+	    (ret = api_clones_helper_start(sandbox_mode_name(ctx->sandbox))) < 0)
+		log_warn("cannot start the clones' helper (%s): clones are started by the "
+			 "sandboxed API and may fail",
+			 strerror(-ret));
 	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
 	    console_open(&ctx->con, &ctx->loop, STDIN_FILENO) < 0) {
 		log_error("cannot set up the console and signals: %s", strerror(errno));
@@ -722,6 +745,9 @@ static int run_main(struct run_ctx *ctx)
 	warn_if_pvm();
 	if (ctx->api_path && run_api_open(ctx) < 0)
 		status = EXIT_USAGE;
+	else if ((ret = seccomp_enter_main()) < 0) /* sandbox last: before the first VM */
+		status = EXIT_HOST_ERROR,
+		log_error("cannot install the main thread's seccomp filter: %s", strerror(-ret));
 	else
 		status = run_vms(ctx);
 	run_api_close(ctx);
@@ -774,5 +800,6 @@ int run_snapshot(const struct run_snapshot_args *a)
 	ctx.start_paused = a->paused;
 	ctx.clone_index = a->clone_index;
 	ctx.api_path = a->api_path;
+	ctx.sandbox = a->sandbox;
 	return run_main(&ctx);
 }

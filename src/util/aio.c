@@ -1,6 +1,7 @@
 /* Asynchronous file I/O: io_uring, or a worker pool where io_uring is unavailable. */
 #include "util/aio.h"
 #include "util/efd.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -182,6 +183,7 @@ static void *aio_worker(void *arg)
 	struct aio *a = arg;
 	struct aio_req *r;
 
+	thread_enter("aio");
 	for (;;) {
 		pthread_mutex_lock(&a->lock);
 		while (!a->pending && !a->stop)

@@ -130,6 +130,19 @@ static struct writer *log_writer(void)
 	return w;
 }
 
+void log_start(void)
+{
+	struct writer *w = log_writer();
+
+	if (w)
+		(void)writer_ensure_thread(w); /* without it, lines are written directly */
+}
+
+int log_sink_fd(void)
+{
+	return atomic_load(&log_fd);
+}
+
 int log_open_file(const char *path)
 {
 	int fd = file_open_sink(path, 0644), cur, ret = 0;

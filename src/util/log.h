@@ -57,6 +57,20 @@ void log_set_raw_terminal(bool raw);
 int log_open_file(const char *path);
 
 /*
+ * Start the log's writer thread now, from the calling thread, rather than
+ * on the first line (whichever thread writes it): a sandboxed thread may
+ * not be allowed to start threads. Never fails (without the thread, lines
+ * are written directly).
+ */
+void log_start(void);
+
+/*
+ * The descriptor log lines go to (stderr, or the log file, which keeps its
+ * number once opened). Async-signal-safe: the SIGSYS handler writes there.
+ */
+int log_sink_fd(void);
+
+/*
  * log_msg - format and queue one line; safe from any thread, never blocks on
  * the log's reader. Control characters in the message are written as \xNN.
  */

@@ -3,6 +3,7 @@
 #include "util/clock.h"
 
 #include "util/log.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -232,9 +234,13 @@ static void writer_free(struct writer *w)
 static void *writer_thread(void *arg)
 {
 	struct writer *w = arg;
+	const char *what = w->name ? w->name : "log";
+	char name[16];
 	bool free_it;
 
-	pthread_setname_np(pthread_self(), w->name ? w->name : "log");
+	/* "writer-log", "writer-console": the role is the prefix (security/seccomp.h). */
+	snprintf(name, sizeof(name), "writer-%.*s", (int)strcspn(what, "-"), what);
+	thread_enter(name);
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
 		writer_take_next_fd(w);
@@ -341,6 +347,16 @@ static size_t writer_put_mode(struct writer *w, const void *buf, size_t len, boo
 	if (n < len)
 		atomic_fetch_add(&w->dropped, len - n);
 	return n;
+}
+
+int writer_ensure_thread(struct writer *w)
+{
+	int ret;
+
+	pthread_mutex_lock(&w->lock);
+	ret = writer_start(w);
+	pthread_mutex_unlock(&w->lock);
+	return ret;
 }
 
 size_t writer_put(struct writer *w, const void *buf, size_t len)

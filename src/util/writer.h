@@ -73,4 +73,11 @@ size_t writer_queued(const struct writer *w);
  */
 void writer_destroy(struct writer *w, int idle_ms, int max_ms);
 
+/*
+ * Start @w's thread now if none serves it (after a fork it is restarted on
+ * first use, by whichever thread writes): a sandboxed thread may not be
+ * allowed to start one. Returns 0 or -errno.
+ */
+int writer_ensure_thread(struct writer *w);
+
 #endif

@@ -3,6 +3,7 @@
 #include "util/efd.h"
 
 #include "util/log.h"
+#include "util/thread.h"
 #include "vmm/state.h"
 
 #include <errno.h>
@@ -592,8 +593,12 @@ static void *mmio_thread(void *arg)
 {
 	struct virtio_transport *t = arg;
 	struct epoll_event ev[VIRTIO_MAX_QUEUES + 3];
+	char name[16];
 	int n;
 
+	/* "virtio-blk" and the id: the role comes from the type (security/seccomp.h). */
+	snprintf(name, sizeof(name), "%s%s", t->vdev->ops->name, t->vdev->id ? t->vdev->id : "");
+	thread_enter(name);
 	for (;;) {
 		n = epoll_wait(t->epfd, ev, VIRTIO_MAX_QUEUES + 3, -1);
 		if (n < 0 && errno != EINTR) {

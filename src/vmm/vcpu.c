@@ -3,6 +3,7 @@
 
 #include "util/parse.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "vmm/arch.h"
 #include "vmm/vm.h"
 
@@ -244,8 +245,9 @@ static void *vcpu_thread(void *arg)
 	struct vm *vm = vcpu->vm;
 	char name[16];
 
+	/* Named and sandboxed before the first KVM_RUN (security/seccomp.h). */
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
-	pthread_setname_np(pthread_self(), name);
+	thread_enter(name);
 	while (!atomic_load(&vm->stopping)) {
 		if (atomic_load(&vcpu->pause_req)) {
 			vcpu_pause_point(vcpu);

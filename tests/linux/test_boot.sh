@@ -69,4 +69,20 @@ guest_boot reboot -- 'reboot -f'
 check "reboot: exit status 0" status_is 0 "$(vmm_rc reboot)"
 check "reboot: reported as a reboot" contains "$T/reboot.err" "VM stopped (reboot)"
 
+# 5. Every system call of a real kernel's boot (vCPU exits, the UART, the
+# RTC, the entropy device, a read-only disk) is in its thread's seccomp
+# list: banyan runs under tools/seccomp-audit (strace). Powers off at once.
+if command -v strace >/dev/null; then
+	printf '#!/bin/sh\nexec "%s" --banyan "%s" --report "%s" -- "%s" "$@"\n' \
+		"$TOP/tools/seccomp-audit" "$BANYAN" "$T/audit.txt" "$BANYAN" >"$T/audited"
+	chmod +x "$T/audited"
+	BANYAN=$T/audited GUEST_TIMEOUT=240 guest_boot audit --rng \
+		--disk "path=$KERNEL,ro" -- 'head -c 4096 /dev/hwrng >/dev/null; echo audited=yes'
+	check "audit: the guest ran under strace" test "$(guest_value audit audited)" = yes
+	check "audit: every call in its thread's seccomp list" \
+		bash -c "grep -q 'calls checked' '$T/audit.txt' && ! grep 'not allowed' '$T/audit.txt'"
+else
+	skip "audit: every call in its thread's seccomp list" "no strace"
+fi
+
 tap_done

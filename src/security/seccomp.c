@@ -1,0 +1,399 @@
+/*
+ * Installing the allowlists (seccomp_filters.c lists them): each role's
+ * filter is compiled once, before any thread starts, so a thread installs
+ * its own with one system call and no allocation. The SIGSYS handler
+ * reports a forbidden call in one line and ends the process.
+ */
+#include "security/seccomp.h"
+
+#include "security/seccomp_rules.h"
+#include "util/log.h"
+#include "util/thread.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Syscall numbers the handler can name; higher ones are reported by number. */
+#define SC_NAMES 512
+
+/* Written by seccomp_setup before any thread starts, then only read. */
+static struct {
+	enum sandbox_mode mode;
+	struct sock_fprog prog[SC_ROLES];
+	char names[SC_NAMES][24]; /* the handler's syscall names, resolved beforehand */
+#ifdef BANYAN_TEST_HOOKS
+	const char *test_role; /* BANYAN_SECCOMP_TEST: the role that makes a forbidden call */
+#endif
+} sb = {.mode = SANDBOX_OFF};
+
+/* The calling thread's role and name, for the handler. */
+static __thread const char *tls_role = "none";
+static __thread char tls_name[16];
+
+int sandbox_mode_parse(const char *s, enum sandbox_mode *mode)
+{
+	if (!strcmp(s, "strict"))
+		*mode = SANDBOX_STRICT;
+	else if (!strcmp(s, "log"))
+		*mode = SANDBOX_LOG;
+	else if (!strcmp(s, "off"))
+		*mode = SANDBOX_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *sandbox_mode_name(enum sandbox_mode mode)
+{
+	return mode == SANDBOX_STRICT ? "strict" : mode == SANDBOX_LOG ? "log" : "off";
+}
+
+/* --- the filters --- */
+
+/* One rule into @ctx; libseccomp merges rules on the same call into one test. */
+static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, uint64_t pid)
+{
+	struct scmp_arg_cmp c = {.arg = r->arg};
+
+	switch (r->op) {
+	case SC_EQ:
+		/* ioctl requests are 32 bits: a caller's sign extension must not matter. */
+		c.op = SCMP_CMP_MASKED_EQ;
+		c.datum_a = r->nr == SCMP_SYS(ioctl) ? 0xffffffffu : ~0ull;
+		c.datum_b = r->value;
+		break;
+	case SC_MASK_ZERO:
+		c.op = SCMP_CMP_MASKED_EQ;
+		c.datum_a = r->value;
+		c.datum_b = 0;
+		break;
+	case SC_EQ_PID:
+		c.op = SCMP_CMP_EQ;
+		c.datum_a = pid;
+		break;
+	default:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+	}
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, c);
+}
+
+/* Rules on a call that is also allowed whole would be refused: the whole call wins. */
+static bool allowed_whole(const struct sc_role *role, int nr)
+{
+	for (unsigned int g = 0; g < SC_MAX_GROUPS && role->groups[g]; g++)
+		for (size_t i = 0; i < role->groups[g]->n; i++)
+			if (role->groups[g]->rules[i].nr == nr &&
+			    role->groups[g]->rules[i].op == SC_ANY)
+				return true;
+	return false;
+}
+
+static int add_role(scmp_filter_ctx ctx, const struct sc_role *role)
+{
+	uint64_t pid = (uint64_t)getpid();
+	int ret = 0;
+
+	for (unsigned int g = 0; ret == 0 && g < SC_MAX_GROUPS && role->groups[g]; g++) {
+		const struct sc_group *grp = role->groups[g];
+
+		for (size_t i = 0; ret == 0 && i < grp->n; i++)
+			if (grp->rules[i].op == SC_ANY || !allowed_whole(role, grp->rules[i].nr))
+				ret = add_rule(ctx, &grp->rules[i], pid);
+	}
+	return ret;
+}
+
+/* Compile @role into @prog (the BPF program, through a memfd). */
+static int compile_role(const struct sc_role *role, struct sock_fprog *prog)
+{
+	uint32_t deny = sb.mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
+	scmp_filter_ctx ctx = seccomp_init(deny);
+	int fd = -1, ret = ctx ? 0 : -ENOMEM;
+	off_t len = 0;
+
+	if (ret == 0)
+		ret = add_role(ctx, role);
+	if (ret == 0 && (fd = memfd_create("seccomp-bpf", MFD_CLOEXEC)) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = seccomp_export_bpf(ctx, fd);
+	if (ret == 0 && (len = lseek(fd, 0, SEEK_END)) <= 0)
+		ret = -EIO;
+	if (ret == 0 && !(prog->filter = malloc((size_t)len)))
+		ret = -ENOMEM;
+	if (ret == 0 && pread(fd, prog->filter, (size_t)len, 0) != len)
+		ret = -EIO;
+	prog->len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+	if (fd >= 0)
+		close(fd);
+	seccomp_release(ctx);
+	return ret;
+}
+
+static void resolve_names(void)
+{
+	for (int nr = 0; nr < SC_NAMES; nr++) {
+		char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+
+		if (n)
+			snprintf(sb.names[nr], sizeof(sb.names[nr]), "%s", n);
+		free(n);
+	}
+}
+
+/* --- the SIGSYS handler: async-signal-safe calls only --- */
+
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+	while (*s && at + 1 < cap)
+		buf[at++] = *s++;
+	return at;
+}
+
+static size_t put_num(char *buf, size_t at, size_t cap, unsigned long v, int width)
+{
+	char digits[24];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) || n < width);
+	while (n && at + 1 < cap)
+		buf[at++] = digits[--n];
+	return at;
+}
+
+/* "2026-12-03T11:22:33Z" from the clock (days to a civil date, Hinnant's method). */
+static size_t put_time(char *buf, size_t at, size_t cap)
+{
+	struct timespec ts = {0};
+	long days, secs, era, doe, yoe, doy, mp, y, m, d;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	days = ts.tv_sec / 86400 + 719468;
+	secs = ts.tv_sec % 86400;
+	era = days / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	at = put_num(buf, at, cap, (unsigned long)y, 4);
+	at = put_num(buf, put_str(buf, at, cap, "-"), cap, (unsigned long)m, 2);
+	at = put_num(buf, put_str(buf, at, cap, "-"), cap, (unsigned long)d, 2);
+	at = put_num(buf, put_str(buf, at, cap, "T"), cap, (unsigned long)(secs / 3600), 2);
+	at = put_num(buf, put_str(buf, at, cap, ":"), cap, (unsigned long)(secs / 60 % 60), 2);
+	at = put_num(buf, put_str(buf, at, cap, ":"), cap, (unsigned long)(secs % 60), 2);
+	return put_str(buf, at, cap, "Z");
+}
+
+static int role_index(const char *name);
+
+/*
+ * A thread libmicrohttpd started inherits the filter but not our thread-local
+ * role: its name, from the kernel, gives it.
+ */
+static void handler_identify(void)
+{
+	int role;
+
+	if (tls_name[0] || prctl(PR_GET_NAME, tls_name, 0, 0, 0) < 0)
+		return;
+	role = role_index(tls_name);
+	tls_role = role < 0 ? "unknown" : sc_roles[role].name;
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	unsigned int nr = (unsigned int)si->si_syscall;
+	char line[256];
+	size_t n;
+
+	(void)sig;
+	(void)uc;
+	handler_identify();
+	n = put_time(line, 0, sizeof(line));
+	n = put_str(line, n, sizeof(line), " banyan error: seccomp: thread ");
+	n = put_str(line, n, sizeof(line), tls_name);
+	n = put_str(line, n, sizeof(line), " (role ");
+	n = put_str(line, n, sizeof(line), tls_role);
+	n = put_str(line, n, sizeof(line), ") made a forbidden system call: ");
+	n = put_str(line, n, sizeof(line), nr < SC_NAMES && sb.names[nr][0] ? sb.names[nr] : "?");
+	n = put_str(line, n, sizeof(line), " (");
+	n = put_num(line, n, sizeof(line), nr, 1);
+	n = put_str(line, n, sizeof(line), "); stopping with exit status 148\n");
+	if (write(log_sink_fd(), line, n) < 0)
+		(void)0; /* nowhere else to say it */
+	syscall(SYS_exit_group, SECCOMP_EXIT_STATUS);
+}
+
+/* --- installing --- */
+
+/* The role whose prefix (or alias) is the longest that begins @name; -1 for none. */
+static int role_index(const char *name)
+{
+	int best = -1;
+	size_t best_len = 0;
+
+	for (int i = 0; i < SC_ROLES; i++) {
+		const char *p[2] = {sc_roles[i].prefix, sc_roles[i].alias};
+
+		for (int k = 0; k < 2; k++) {
+			size_t len = p[k] ? strlen(p[k]) : 0;
+
+			if (len && len >= best_len && !strncmp(name, p[k], len)) {
+				best = i;
+				best_len = len;
+			}
+		}
+	}
+	return best;
+}
+
+#ifdef BANYAN_TEST_HOOKS
+/* Test builds only: the role named by BANYAN_SECCOMP_TEST makes a call no role allows. */
+static void test_forbidden_call(const char *role)
+{
+	if (sb.test_role && !strcmp(sb.test_role, role))
+		syscall(SYS_getitimer, ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}});
+}
+#else
+static void test_forbidden_call(const char *role)
+{
+	(void)role;
+}
+#endif
+
+/* The calling thread takes @role's filter; SIGSYS must reach it even if it blocks the rest. */
+static int install(int role, const char *name)
+{
+	sigset_t sys;
+
+	tls_role = sc_roles[role].name;
+	snprintf(tls_name, sizeof(tls_name), "%s", name);
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb.prog[role]) < 0)
+		return -errno;
+	test_forbidden_call(tls_role);
+	return 0;
+}
+
+/* util/thread.h's hook: a thread that cannot be sandboxed does not run. */
+static void on_thread_enter(const char *name)
+{
+	int role = role_index(name);
+	int ret = role < 0 ? -ENOENT : install(role, name);
+
+	if (ret < 0) {
+		log_error("seccomp: cannot sandbox thread %s: %s", name,
+			  role < 0 ? "no role has this name" : strerror(-ret));
+		log_flush();
+		syscall(SYS_exit_group, SECCOMP_EXIT_STATUS);
+	}
+}
+
+int seccomp_setup(enum sandbox_mode mode)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	int ret = 0;
+
+	sb.mode = mode;
+	if (mode == SANDBOX_OFF)
+		return 0;
+	for (int i = 0; ret == 0 && i < SC_ROLES; i++)
+		ret = compile_role(&sc_roles[i], &sb.prog[i]);
+	if (ret < 0)
+		return ret;
+	resolve_names();
+	/*
+	 * glibc reads the time zone (/etc/localtime) on the first gmtime_r: make
+	 * it now, not in the vCPU thread whose RTC read would come first.
+	 */
+	tzset();
+#ifdef BANYAN_TEST_HOOKS
+	sb.test_role = getenv("BANYAN_SECCOMP_TEST");
+#endif
+	sigemptyset(&sa.sa_mask);
+	/* Filters need no_new_privs (or CAP_SYS_ADMIN); every later thread inherits it. */
+	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	thread_set_enter_hook(on_thread_enter);
+	log_start(); /* the log's thread, started now by a thread that may start threads */
+	if (thread_unhooked())
+		log_warn("seccomp: %u thread(s) started before the filters were ready run without "
+			 "one",
+			 thread_unhooked());
+	return 0;
+}
+
+int seccomp_enter_main(void)
+{
+	if (sb.mode == SANDBOX_OFF)
+		return 0;
+	return install(SC_ROLES - 1, "main"); /* main is the last role */
+}
+
+/* --- the lists, for tools/seccomp-audit --- */
+
+static void print_rule(FILE *f, const char *role, const struct sc_rule *r)
+{
+	char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r->nr);
+
+	if (r->op == SC_ANY)
+		fprintf(f, "%s %s\n", role, name ? name : "?");
+	else if (r->op == SC_EQ_PID)
+		fprintf(f, "%s %s arg%u == pid\n", role, name ? name : "?", r->arg);
+	else
+		fprintf(f, "%s %s arg%u %s 0x%llx %s\n", role, name ? name : "?", r->arg,
+			r->op == SC_EQ ? "==" : "&~", (unsigned long long)r->value, r->what);
+	free(name);
+}
+
+/* Distinct calls and ioctl requests of @role. */
+static void role_counts(const struct sc_role *role, unsigned int *calls, unsigned int *ioctls)
+{
+	bool seen[SC_NAMES] = {false};
+
+	*calls = *ioctls = 0;
+	for (unsigned int g = 0; g < SC_MAX_GROUPS && role->groups[g]; g++)
+		for (size_t i = 0; i < role->groups[g]->n; i++) {
+			const struct sc_rule *r = &role->groups[g]->rules[i];
+
+			if (r->nr == SCMP_SYS(ioctl) && r->op == SC_EQ)
+				(*ioctls)++;
+			if (r->nr >= 0 && r->nr < SC_NAMES && !seen[r->nr]) {
+				seen[r->nr] = true;
+				(*calls)++;
+			}
+		}
+}
+
+int seccomp_print_lists(FILE *f)
+{
+	unsigned int calls, ioctls;
+
+	for (int i = 0; i < SC_ROLES; i++)
+		for (unsigned int g = 0; g < SC_MAX_GROUPS && sc_roles[i].groups[g]; g++)
+			for (size_t r = 0; r < sc_roles[i].groups[g]->n; r++)
+				print_rule(f, sc_roles[i].name, &sc_roles[i].groups[g]->rules[r]);
+	for (int i = 0; i < SC_ROLES; i++) {
+		role_counts(&sc_roles[i], &calls, &ioctls);
+		fprintf(f, "%s count %u syscalls %u ioctls\n", sc_roles[i].name, calls, ioctls);
+	}
+	return fflush(f) == 0 ? 0 : -EIO;
+}

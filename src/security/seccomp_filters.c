@@ -1,0 +1,362 @@
+/*
+ * The allowlists, one group per purpose and one role per kind of thread.
+ * Every rule says why the call is needed; arguments are pinned where they
+ * widen what a thread can do (ioctl requests, socket families, PROT_EXEC).
+ * tools/seccomp-audit checks them against strace's record of a real run.
+ */
+#include "security/seccomp_rules.h"
+
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
+#include <termios.h>
+#include <linux/seccomp.h>
+
+#define ALLOW(call)                                                                                \
+	{                                                                                          \
+		.nr = SCMP_SYS(call)                                                               \
+	}
+#define ALLOW_EQ(call, a, v)                                                                       \
+	{                                                                                          \
+		.nr = SCMP_SYS(call), .op = SC_EQ, .arg = a, .value = v, .what = #v                \
+	}
+#define ALLOW_NO(call, a, m)                                                                       \
+	{                                                                                          \
+		.nr = SCMP_SYS(call), .op = SC_MASK_ZERO, .arg = a, .value = m, .what = "!" #m     \
+	}
+#define IOCTL(req)                                                                                 \
+	{                                                                                          \
+		.nr = SCMP_SYS(ioctl), .op = SC_EQ, .arg = 1, .value = req, .what = #req           \
+	}
+#define GROUP(r)                                                                                   \
+	{                                                                                          \
+		.rules = r, .n = sizeof(r) / sizeof(r[0])                                          \
+	}
+
+/* Every thread. */
+static const struct sc_rule base_rules[] = {
+    ALLOW(futex),		  /* mutexes and condition variables */
+    ALLOW(exit),		  /* a thread's end */
+    ALLOW(exit_group),		  /* the SIGSYS handler ends the process */
+    ALLOW(rt_sigreturn),	  /* return from a signal handler (the vCPU kick) */
+    ALLOW(restart_syscall),	  /* a wait stopped (SIGSTOP, a debugger) and continued resumes */
+    ALLOW(rt_sigprocmask),	  /* pthread_sigmask; the SIGSYS handler's mask */
+    ALLOW(write),		  /* the SIGSYS handler's line; eventfd signals */
+    ALLOW(madvise),		  /* malloc trims and thread stacks are released */
+    ALLOW(munmap),		  /* malloc returns large blocks */
+    ALLOW_NO(mmap, 2, PROT_EXEC), /* malloc's arenas and large blocks, never code */
+    ALLOW_NO(mprotect, 2, PROT_EXEC), /* malloc grows an arena's heap, never code */
+    ALLOW(clock_gettime),	      /* timestamps when the vDSO cannot serve them */
+    ALLOW(getpid),		      /* pthread_kill and raise ask it first */
+    ALLOW_EQ(prctl, 0, PR_GET_NAME),  /* the SIGSYS handler names a thread it did not start */
+};
+
+/* A vCPU thread: KVM_RUN and what the exits it handles reach. */
+static const struct sc_rule vcpu_rules[] = {
+    IOCTL(KVM_RUN),		  /* the guest runs */
+    IOCTL(KVM_IRQ_LINE),	  /* a legacy device (serial, i8042, RTC) raises its line */
+    IOCTL(KVM_IOEVENTFD),	  /* the guest sets a virtqueue ready: its kick eventfd */
+    IOCTL(KVM_IRQFD),		  /* ...and its interrupt eventfd */
+    IOCTL(KVM_GET_REGS),	  /* registers in a crash's diagnostic */
+    IOCTL(KVM_GET_SREGS),	  /* ...and the segment and control registers */
+    ALLOW(read),		  /* eventfds (a device reset drains them) */
+    ALLOW(epoll_ctl),		  /* a ready queue joins its device thread's epoll set */
+    ALLOW(close),		  /* a reset device closes its eventfds */
+    ALLOW(eventfd2),		  /* a queue set ready gets its kick and interrupt eventfds */
+    ALLOW_EQ(tgkill, 2, SIGUSR1), /* a stopping VM kicks the other vCPUs */
+    ALLOW(gettid),		  /* ...itself included: tgkill names the thread */
+};
+
+/* Every virtio device thread (the transport's loop). */
+static const struct sc_rule virtio_rules[] = {
+    ALLOW(epoll_wait),	 /* the device's kick, stop and park eventfds */
+    ALLOW(read),	 /* drain an eventfd */
+    ALLOW(epoll_ctl),	 /* queues and back ends join and leave the set */
+    ALLOW(close),	 /* a reset device closes what it opened */
+    IOCTL(KVM_IRQ_LINE), /* an interrupt when no irqfd serves the queue */
+};
+
+/* virtio-blk: the image through io_uring, or plain calls for overlays and without it. */
+static const struct sc_rule blk_rules[] = {
+    ALLOW(io_uring_enter),  /* submit and reap requests */
+    ALLOW(preadv),	    /* reads without io_uring and overlay reads */
+    ALLOW(pwritev),	    /* writes without io_uring and overlay writes */
+    ALLOW(pread64),	    /* the overlay's map and headers */
+    ALLOW(pwrite64),	    /* the overlay's map and headers */
+    ALLOW(fdatasync),	    /* a flush request, the overlay's map */
+    ALLOW(fallocate),	    /* discard and write-zeroes */
+    ALLOW(ftruncate),	    /* the overlay grows */
+    ALLOW(copy_file_range), /* the overlay copies a cluster up */
+    ALLOW(lseek),	    /* the overlay's data/hole walk */
+    ALLOW(fstat),	    /* sizes */
+};
+
+/* virtio-net: frames to and from the TAP. */
+static const struct sc_rule net_rules[] = {
+    ALLOW(readv),	    /* a frame from the TAP into guest buffers */
+    ALLOW(writev),	    /* a frame from the guest to the TAP */
+    IOCTL(TUNSETOFFLOAD),   /* the guest's negotiated offloads reach the TAP */
+    IOCTL(TUNSETVNETHDRSZ), /* the header size follows the negotiated features */
+};
+
+/* virtio-vsock: host side on Unix sockets. */
+static const struct sc_rule vsock_rules[] = {
+    ALLOW_EQ(socket, 0, AF_UNIX), /* a guest connection to a host port: Unix only */
+    ALLOW(connect),		  /* ...to <socket>_<port> */
+    ALLOW(accept4),		  /* a host connection to the guest */
+    ALLOW(recvfrom),		  /* bytes and the "CONNECT <port>" line from the host */
+    ALLOW(sendto),		  /* bytes to the host, "OK <port>" */
+    ALLOW(sendmsg),		  /* bytes to the host from several guest buffers */
+    ALLOW(readv),		  /* bytes from the host into guest buffers */
+    ALLOW(shutdown),		  /* a half-closed stream */
+    ALLOW(timerfd_create),	  /* connection and shutdown deadlines */
+    ALLOW(timerfd_settime),	  /* ...armed */
+    ALLOW(unlink),		  /* a listener's socket at reset */
+};
+
+/* virtio-rng: the host's entropy. */
+static const struct sc_rule rng_rules[] = {
+    ALLOW(getrandom), /* the guest's entropy */
+};
+
+/* The thread-pool back end of util/aio (no io_uring, or BANYAN_AIO=threads). */
+static const struct sc_rule aio_rules[] = {
+    ALLOW(preadv),	    /* a request's read */
+    ALLOW(pwritev),	    /* a request's write */
+    ALLOW(fdatasync),	    /* a flush */
+    ALLOW(fallocate),	    /* discard, write-zeroes */
+    ALLOW(clock_nanosleep), /* usleep between retries */
+};
+
+/* The output queues (log, console): util/writer. */
+static const struct sc_rule writer_rules[] = {
+    ALLOW(poll),	    /* wait for a slow reader (a terminal, a pipe) */
+    ALLOW(close),	    /* the previous destination after a new one is set */
+    ALLOW(clock_nanosleep), /* the idle tick */
+};
+
+/* KVM state read while the VM is paused: snapshots (the API's PUT /snapshot/create). */
+static const struct sc_rule kvm_save_rules[] = {
+    IOCTL(KVM_GET_REGS),	       /* each vCPU's registers */
+    IOCTL(KVM_GET_SREGS),	       /* segment and control registers */
+    IOCTL(KVM_GET_FPU),		       /* FPU without XSAVE */
+    IOCTL(KVM_GET_XSAVE),	       /* extended state */
+    IOCTL(KVM_GET_XSAVE2),	       /* ...larger than 4 KiB (AMX) */
+    IOCTL(KVM_GET_XCRS),	       /* XCR0 */
+    IOCTL(KVM_GET_LAPIC),	       /* the local APIC */
+    IOCTL(KVM_GET_MSRS),	       /* MSRs */
+    IOCTL(KVM_GET_MSR_INDEX_LIST),     /* ...which ones (on /dev/kvm) */
+    IOCTL(KVM_GET_CPUID2),	       /* the CPUID the guest saw */
+    IOCTL(KVM_GET_VCPU_EVENTS),	       /* pending exceptions, NMIs */
+    IOCTL(KVM_GET_MP_STATE),	       /* halted or runnable */
+    IOCTL(KVM_GET_DEBUGREGS),	       /* debug registers */
+    IOCTL(KVM_GET_TSC_KHZ),	       /* the TSC rate a restore must keep */
+    IOCTL(KVM_GET_CLOCK),	       /* kvmclock */
+    IOCTL(KVM_GET_IRQCHIP),	       /* PIC and IOAPIC */
+    IOCTL(KVM_GET_PIT2),	       /* the PIT */
+    IOCTL(KVM_CHECK_EXTENSION),	       /* which of the above the host has */
+    IOCTL(KVM_GET_DIRTY_LOG),	       /* diff snapshots: pages written since the last */
+    IOCTL(KVM_SET_USER_MEMORY_REGION), /* ...dirty logging switched on per memslot */
+};
+
+/* Snapshot files: the store (API), a restore or a disk's overlay (main). */
+static const struct sc_rule files_rules[] = {
+    ALLOW(openat),	    /* snapshot files, overlays, the clones' log */
+    ALLOW(close),	    /* ...closed */
+    ALLOW(read),	    /* manifests, sections */
+    ALLOW(pread64),	    /* memory and sections at an offset */
+    ALLOW(pwrite64),	    /* memory and sections written at an offset */
+    ALLOW(lseek),	    /* sparse memory: data and holes */
+    ALLOW(fstat),	    /* file kinds and sizes */
+    ALLOW(newfstatat),	    /* stat, lstat: the path checks */
+    ALLOW(fsync),	    /* a snapshot is durable before it is named */
+    ALLOW(fdatasync),	    /* ...its memory file */
+    ALLOW(ftruncate),	    /* the memory file's size */
+    ALLOW(flock),	    /* a store entry or disk is locked while in use */
+    ALLOW(mkdir),	    /* a snapshot directory */
+    ALLOW(rename),	    /* the finished snapshot takes its name */
+    ALLOW(renameat2),	    /* ...without replacing (RENAME_NOREPLACE) */
+    ALLOW(link),	    /* an unchanged disk joins the snapshot */
+    ALLOW(unlink),	    /* an abandoned temporary file */
+    ALLOW(unlinkat),	    /* ...a temporary directory's files */
+    ALLOW(rmdir),	    /* ...and the directory */
+    ALLOW(readlink),	    /* realpath of the store */
+    ALLOW(access),	    /* does a parent snapshot exist */
+    ALLOW(faccessat2),	    /* ...(glibc's faccessat) */
+    ALLOW(getdents64),	    /* the store's entries */
+    ALLOW(mincore),	    /* a memory snapshot skips pages never touched */
+    ALLOW(symlink),	    /* a snapshot's link to its parent */
+    ALLOW(getrandom),	    /* snapshot ids, the VM generation id */
+    ALLOW(copy_file_range), /* an overlay's copy into the snapshot */
+    ALLOW_EQ(kill, 1, 0),   /* kill(pid, 0): is a lock's owner alive */
+    ALLOW(fcntl),	    /* close-on-exec, file flags */
+};
+
+/* Threads of ours that start threads (libmicrohttpd's, the main thread). */
+static const struct sc_rule spawn_rules[] = {
+    ALLOW(clone3),				   /* pthread_create */
+    ALLOW(clone),				   /* ...older glibc, and fork */
+    ALLOW(set_robust_list),			   /* a new thread's first call */
+    ALLOW(rseq),				   /* ...and its second */
+    ALLOW_EQ(prctl, 0, PR_SET_NAME),		   /* a new thread names itself */
+    ALLOW_EQ(seccomp, 0, SECCOMP_SET_MODE_FILTER), /* ...and installs its own filter */
+};
+
+/* The API's threads (libmicrohttpd's listener and one per connection). */
+static const struct sc_rule api_rules[] = {
+    ALLOW(accept4),		  /* a client */
+    ALLOW(recvfrom),		  /* its request */
+    ALLOW(sendto),		  /* the answer */
+    ALLOW(sendmsg),		  /* ...in pieces */
+    ALLOW(writev),		  /* ...header and body */
+    ALLOW(poll),		  /* libmicrohttpd waits on its sockets */
+    ALLOW(epoll_wait),		  /* ...or this, depending on the build */
+    ALLOW(epoll_ctl),		  /* ...its set */
+    ALLOW(epoll_create1),	  /* ...created */
+    ALLOW(shutdown),		  /* a connection ends */
+    ALLOW(eventfd2),		  /* libmicrohttpd's wake-up channel (MHD_USE_ITC) */
+    ALLOW(pipe2),		  /* the clones' pid pipe */
+    ALLOW(wait4),		  /* the clones' middle child */
+    ALLOW_EQ(tgkill, 2, SIGUSR1), /* pause kicks the vCPUs */
+    ALLOW(gettid),		  /* ...tgkill names the thread */
+    ALLOW(clock_nanosleep),	  /* the drain's waits */
+    IOCTL(FIONREAD),		  /* the metrics FIFO's backlog */
+    IOCTL(KVM_IRQ_LINE),	  /* a resumed device raises its line */
+    ALLOW(getsockopt),		  /* libmicrohttpd checks an accepted socket */
+    ALLOW(getsockname),		  /* ...and its address */
+    ALLOW(sysinfo),		  /* glibc's qsort sizes its buffer by the free memory */
+    ALLOW(dup3),		  /* PUT /logger: the new file takes the log's descriptor */
+};
+
+/* The API's connection reaper. */
+static const struct sc_rule reaper_rules[] = {
+    ALLOW(shutdown), /* a connection past its deadline is cut */
+};
+
+/*
+ * The main thread: the event loop and the console, and it builds every VM
+ * (the first, a restart, a restore). Its filter stacks under every thread
+ * it starts afterwards, so its role also allows what each of them does.
+ */
+static const struct sc_rule main_rules[] = {
+    ALLOW(epoll_wait),		      /* the event loop */
+    ALLOW(epoll_ctl),		      /* ...its set */
+    ALLOW(epoll_create1),	      /* a device thread's set */
+    ALLOW(eventfd2),		      /* exit, kick and interrupt eventfds */
+    ALLOW(timerfd_create),	      /* vsock's deadlines */
+    ALLOW(io_uring_setup),	      /* a disk's ring */
+    ALLOW(io_uring_register),	      /* ...its completion eventfd */
+    ALLOW_EQ(socket, 0, AF_UNIX),     /* the vsock host socket */
+    ALLOW(bind),		      /* ...bound */
+    ALLOW(listen),		      /* ...listening */
+    ALLOW(chmod),		      /* ...0600 */
+    ALLOW(rt_sigaction),	      /* the vCPU kick handler, set for each VM */
+    IOCTL(KVM_GET_API_VERSION),	      /* /dev/kvm is usable */
+    IOCTL(KVM_CREATE_VM),	      /* a VM */
+    IOCTL(KVM_GET_VCPU_MMAP_SIZE),    /* the kvm_run area */
+    IOCTL(KVM_CREATE_VCPU),	      /* its vCPUs */
+    IOCTL(KVM_GET_SUPPORTED_CPUID),   /* the CPUID given to the guest */
+    IOCTL(KVM_SET_CPUID2),	      /* ...set */
+    IOCTL(KVM_SET_TSS_ADDR),	      /* x86 setup */
+    IOCTL(KVM_SET_IDENTITY_MAP_ADDR), /* ...its identity map */
+    IOCTL(KVM_CREATE_IRQCHIP),	      /* the in-kernel PIC, IOAPIC, LAPICs */
+    IOCTL(KVM_CREATE_PIT2),	      /* the PIT */
+    IOCTL(KVM_SET_REGS),	      /* boot registers; a restore's */
+    IOCTL(KVM_SET_SREGS),	      /* ...segments and control registers */
+    IOCTL(KVM_SET_FPU),		      /* ...FPU */
+    IOCTL(KVM_SET_MSRS),	      /* ...MSRs */
+    IOCTL(KVM_SET_LAPIC),	      /* ...local APIC */
+    IOCTL(KVM_SET_XSAVE),	      /* a restore: extended state */
+    IOCTL(KVM_SET_XCRS),	      /* ...XCR0 */
+    IOCTL(KVM_SET_VCPU_EVENTS),	      /* ...pending events */
+    IOCTL(KVM_SET_MP_STATE),	      /* ...halted or runnable */
+    IOCTL(KVM_SET_DEBUGREGS),	      /* ...debug registers */
+    IOCTL(KVM_SET_TSC_KHZ),	      /* ...the TSC rate */
+    IOCTL(KVM_SET_CLOCK),	      /* ...kvmclock */
+    IOCTL(KVM_SET_IRQCHIP),	      /* ...PIC and IOAPIC */
+    IOCTL(KVM_SET_PIT2),	      /* ...the PIT */
+    IOCTL(TUNSETIFF),		      /* a NIC attaches to its TAP */
+    IOCTL(TUNGETIFF),		      /* ...checks it */
+    IOCTL(TUNGETFEATURES),	      /* ...and its features */
+    IOCTL(SIOCGIFINDEX),	      /* ...by its index (if_nametoindex) */
+    ALLOW(brk),			      /* malloc's main arena is the main thread's */
+    IOCTL(TCGETS),		      /* the console: is it a terminal, its mode */
+    IOCTL(TCSETS),		      /* ...raw while the VM runs, restored after */
+};
+
+/*
+ * Sanitizer builds only (ASan/LSan/UBSan, tests): the runtime's own calls,
+ * in every thread. Never in a production build.
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define BANYAN_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define BANYAN_SANITIZED 1
+#endif
+#ifdef BANYAN_SANITIZED
+static const struct sc_rule sanitizer_rules[] = {
+    ALLOW(sigaltstack),	      /* each thread's alternate signal stack, set up and removed */
+    ALLOW(sched_yield),	      /* the runtime's spin locks */
+    ALLOW(openat),	      /* reports and the leak check read /proc/self/maps, /proc/self/task */
+    ALLOW(read),	      /* ...*/
+    ALLOW(close),	      /* ...*/
+    ALLOW(getdents64),	      /* ...the leak check lists the threads */
+    ALLOW(readlink),	      /* ...and names the binary */
+    ALLOW(prctl),	      /* the leak check's tracer: dumpable, parent death signal */
+    ALLOW(clone),	      /* ...started at exit */
+    ALLOW(ptrace),	      /* ...stops every thread to scan its stack and registers */
+    ALLOW(wait4),	      /* ...and is waited for */
+    ALLOW(getppid),	      /* ...and watches its parent */
+    ALLOW(sched_getaffinity), /* a new thread's stack bounds */
+    ALLOW(gettid),	      /* the runtime's thread registry */
+    ALLOW(tgkill),	      /* ...and its reports */
+    ALLOW(rt_sigaction),      /* the runtime's deadly-signal handlers */
+    ALLOW(newfstatat),	      /* report symbolization */
+    ALLOW(fstat),	      /* ...*/
+    ALLOW(getpid),	      /* ...*/
+    ALLOW(mremap),	      /* the runtime's internal vectors */
+};
+#define SAN , &sanitizer
+#else
+#define SAN
+#endif
+
+static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
+			     virtio = GROUP(virtio_rules), blk = GROUP(blk_rules),
+			     net = GROUP(net_rules), vsock = GROUP(vsock_rules),
+			     rng = GROUP(rng_rules), aio = GROUP(aio_rules),
+			     writer = GROUP(writer_rules), api = GROUP(api_rules),
+			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules),
+			     kvm_save = GROUP(kvm_save_rules), files = GROUP(files_rules),
+			     spawn = GROUP(spawn_rules);
+#ifdef BANYAN_SANITIZED
+static const struct sc_group sanitizer = GROUP(sanitizer_rules);
+#endif
+
+const struct sc_role sc_roles[SC_ROLES] = {
+    {"vcpu", "vcpu", NULL, {&base, &vcpu SAN}},
+    {"virtio-blk", "virtio-blk", NULL, {&base, &virtio, &blk SAN}},
+    {"virtio-net", "virtio-net", NULL, {&base, &virtio, &net SAN}},
+    {"virtio-vsock", "virtio-vsock", NULL, {&base, &virtio, &vsock SAN}},
+    {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng SAN}},
+    {"aio", "aio", NULL, {&base, &aio SAN}},
+    {"writer", "writer", NULL, {&base, &writer SAN}},
+    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save SAN}},
+    {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
+    {"main",
+     "",
+     NULL,
+     {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio,
+      &writer, &api, &reaper SAN}},
+};
