@@ -24,6 +24,7 @@
 
 struct vm;
 struct api_server;
+struct mig_source;
 struct snapshot_lineage;
 
 enum api_state {
@@ -74,9 +75,11 @@ struct api_ctl {
 	bool metrics_timer; /* the writer runs */
 	bool metrics_stop;
 	uint64_t latency_us[API_LAT_COUNT]; /* the last of each, for latencies_us */
-	_Atomic uint64_t requests;	    /* API requests answered */
-	_Atomic uint64_t errors;	    /* ... of which with a 4xx/5xx status */
-	_Atomic uint64_t metrics_dropped;   /* FlushMetrics dropped: the metrics FIFO was full */
+	/* The last migration started through the API (its status stays for GET), or NULL. */
+	struct mig_source *mig;
+	_Atomic uint64_t requests;	  /* API requests answered */
+	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
+	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
 };
 
 /*
