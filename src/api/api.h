@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "config/vmcfg.h"
+#include "migration/migration.h"
 
 struct vm;
 struct api_server;
@@ -77,6 +78,8 @@ struct api_ctl {
 	uint64_t latency_us[API_LAT_COUNT]; /* the last of each, for latencies_us */
 	/* The last migration started through the API (its status stays for GET), or NULL. */
 	struct mig_source *mig;
+	struct mig_status mig_final;	  /* its last status once the VM it moved is gone */
+	bool mig_outcome_read;		  /* a GET /banyan/v1/migrate showed how it ended */
 	_Atomic uint64_t requests;	  /* API requests answered */
 	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
 	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
@@ -146,6 +149,13 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err);
  * no restart follows. After it returns no API thread touches the VM.
  */
 void api_vm_stopped(struct api_ctl *ctl, bool final);
+
+/*
+ * api_linger - after a migration moved the VM away, keep answering for up
+ * to @ms so that whoever follows it (banyan ctl migrate) reads how it
+ * ended; returns as soon as a GET /banyan/v1/migrate showed that.
+ */
+void api_linger(struct api_ctl *ctl, unsigned int ms);
 
 /* api_handle - one request, for the server and the fuzz target. Returns the status. */
 struct api_reply {

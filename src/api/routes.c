@@ -888,6 +888,8 @@ static void put_migrate(struct req *q)
 		return;
 	mig_source_free(q->ctl->mig); /* the previous one's status goes */
 	q->ctl->mig = NULL;
+	q->ctl->mig_final = (struct mig_status){0};
+	q->ctl->mig_outcome_read = false;
 	if (mig_source_start(q->ctl->vm, &o, &q->ctl->mig, err) < 0)
 		reply_fault(q->reply, 400, "migrate: %s", err);
 	else
@@ -897,10 +899,12 @@ static void put_migrate(struct req *q)
 static void get_migrate(struct req *q)
 {
 	json_object *o = json_object_new_object();
-	struct mig_status st = {0};
+	struct mig_status st = q->ctl->mig_final;
 
 	if (q->ctl->mig)
 		mig_source_status(q->ctl->mig, &st);
+	if (st.phase >= MIG_PHASE_MIGRATED)
+		q->ctl->mig_outcome_read = true;
 	if (o) {
 		json_object_object_add(o, "phase",
 				       json_object_new_string(mig_phase_name(st.phase)));
@@ -1160,10 +1164,26 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
+void api_linger(struct api_ctl *ctl, unsigned int ms)
+{
+	const struct timespec tick = {.tv_nsec = 10000000};
+	bool read = false;
+
+	for (unsigned int waited = 0; waited < ms && !read; waited += 10) {
+		pthread_mutex_lock(&ctl->lock);
+		read = ctl->mig_outcome_read;
+		pthread_mutex_unlock(&ctl->lock);
+		if (!read)
+			nanosleep(&tick, NULL);
+	}
+}
+
 void api_vm_stopped(struct api_ctl *ctl, bool final)
 {
 	pthread_mutex_lock(&ctl->lock);
 	/* The migration thread never takes ctl->lock: waiting for it here cannot deadlock. */
+	if (ctl->mig)
+		mig_source_status(ctl->mig, &ctl->mig_final);
 	mig_source_free(ctl->mig);
 	ctl->mig = NULL;
 	ctl->vm = NULL;

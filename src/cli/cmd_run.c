@@ -795,6 +795,8 @@ static int run_vms(struct run_ctx *ctx)
 		    !run_wait_for_start(ctx, &status))
 			return status;
 		reason = run_one_vm(ctx, &status);
+		if (reason == VM_EXIT_MIGRATED && ctx->api)
+			api_linger(&ctx->ctl, 2000);
 		/* A signal that raced with the guest's own exit still ends the process. */
 		if (ctx->quit_signal)
 			return EXIT_SIGNAL_BASE + ctx->quit_signal;

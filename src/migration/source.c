@@ -400,10 +400,14 @@ static int migrate(struct mig_source *m, char *err)
 
 static void finish(struct mig_source *m, int ret, const char *err)
 {
-	enum mig_phase p = ret == 0					   ? MIG_PHASE_MIGRATED
-			   : ret == -ECANCELED && !atomic_load(&m->let_go) ? MIG_PHASE_CANCELLED
-									   : MIG_PHASE_FAILED;
+	/* A cancel shows as whatever the shut-down stream made of it (EPIPE, EOF, ...). */
+	bool cancelled = ret < 0 && atomic_load(&m->cancel) && !atomic_load(&m->let_go);
+	enum mig_phase p = MIG_PHASE_FAILED;
 
+	if (ret == 0)
+		p = MIG_PHASE_MIGRATED;
+	else if (cancelled)
+		p = MIG_PHASE_CANCELLED;
 	note_progress(m);
 	pthread_mutex_lock(&m->lock);
 	m->st.phase = p;
@@ -415,7 +419,7 @@ static void finish(struct mig_source *m, int ret, const char *err)
 			 "stays paused here; resume it only if the destination does not run it",
 			 err);
 	else
-		snprintf(m->st.outcome, sizeof(m->st.outcome), "%s", err);
+		snprintf(m->st.outcome, sizeof(m->st.outcome), "%s", cancelled ? "cancelled" : err);
 	pthread_mutex_unlock(&m->lock);
 }
 
