@@ -109,6 +109,36 @@ static uint32_t tag_cap(uint32_t tag)
 	}
 }
 
+/*
+ * A payload of @n bytes (capped by the caller), allocated as it arrives:
+ * a peer that announces a large section and sends little never costs
+ * more than what it sent plus one step.
+ */
+static int read_payload(struct mig_conn *c, uint8_t **buf, uint32_t n)
+{
+	const uint32_t step = 1U << 20;
+	uint32_t have = 0;
+	int ret = 0;
+
+	*buf = malloc(n < step ? (n ? n : 1) : step);
+	if (!*buf)
+		return -ENOMEM;
+	while (have < n && ret == 0) {
+		uint32_t k = n - have < step ? n - have : step;
+
+		if (have) {
+			uint8_t *p = realloc(*buf, have + k);
+
+			if (!p)
+				return -ENOMEM;
+			*buf = p;
+		}
+		ret = mig_read_full(c, *buf + have, k);
+		have += k;
+	}
+	return ret;
+}
+
 int mig_recv(struct mig_conn *c, enum mig_tag *tag, uint8_t **buf, size_t *len, char *err)
 {
 	uint8_t h[12];
@@ -127,11 +157,10 @@ int mig_recv(struct mig_conn *c, enum mig_tag *tag, uint8_t **buf, size_t *len, 
 	if (n > cap || ((t == MIG_TAG_END || t == MIG_TAG_GO) && n))
 		return fail(err, -EBADMSG, "section %u is %u bytes long (at most %u)", t, n,
 			    cap == 1 ? 0 : cap);
-	*buf = malloc(n ? n : 1);
-	if (!*buf)
-		return fail(err, -ENOMEM, "out of memory for a %u-byte section", n);
-	ret = n ? mig_read_full(c, *buf, n) : 0;
-	if (ret == 0 && crc(*buf, n) != get32(h + 8))
+	ret = read_payload(c, buf, n);
+	if (ret == -ENOMEM)
+		fail(err, ret, "out of memory for a %u-byte section", n);
+	else if (ret == 0 && crc(*buf, n) != get32(h + 8))
 		ret = fail(err, -EBADMSG, "section %u fails its checksum", t);
 	else if (ret < 0)
 		fail(err, ret, "the migration stream broke inside section %u: %s", t,
