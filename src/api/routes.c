@@ -856,11 +856,10 @@ static bool migrate_body(struct req *q, struct mig_opts *o)
 
 	if (!body_only(q, keys))
 		return false;
-	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify) ||
-	    !body_bool(q->body, "auto_converge", &o->auto_converge)) {
+	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify)) {
 		reply_fault(q->reply, 400,
-			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify and "
-			    "auto_converge are booleans");
+			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify is a "
+			    "boolean");
 		return false;
 	}
 	if (post && strcmp(post, "off")) {
@@ -881,7 +880,7 @@ static bool migrate_body(struct req *q, struct mig_opts *o)
  */
 static void put_migrate(struct req *q)
 {
-	struct mig_opts o = {.auto_converge = true};
+	struct mig_opts o = {0};
 	char err[MIG_ERR_LEN];
 
 	if (!migrate_body(q, &o) || !vm_live(q, "migrate") || !not_migrating(q, "migrate"))

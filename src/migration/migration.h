@@ -31,7 +31,6 @@ struct mig_opts {
 	unsigned int downtime_ms;     /* target for the final pause; 0: the default */
 	unsigned int bandwidth_mib_s; /* cap on the link; 0: none */
 	bool verify;		      /* compare guest memory's CRC at the switch */
-	bool auto_converge;	      /* throttle the vCPUs when the guest outruns the link */
 	unsigned int timeout_ms;      /* per read or write on the stream; 0: 10 s */
 };
 
@@ -59,7 +58,7 @@ struct mig_status {
 	uint64_t downtime_ms;		 /* the final pause as it was (once past it) */
 	uint64_t total_ms;		 /* from start to the outcome (or now) */
 	uint64_t pages_data, pages_zero; /* pages sent as data, as zero runs */
-	unsigned int throttle_pct;	 /* share of time the vCPUs are held back (auto-converge) */
+	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge, not yet): always 0 */
 	bool converged;			 /* the final pause was predicted to fit the target */
 	bool verified;			 /* memory was compared at the switch */
 	char url[MIG_URL_MAX];
