@@ -850,8 +850,7 @@ static bool body_uint(struct req *q, const char *key, unsigned int max, unsigned
 static bool migrate_body(struct req *q, struct mig_opts *o)
 {
 	static const char *const keys[] = {
-	    "url",	     "downtime_ms", "bandwidth_mib_s", "verify",
-	    "auto_converge", "postcopy",    "timeout_ms",      NULL};
+	    "url", "downtime_ms", "bandwidth_mib_s", "verify", "postcopy", "timeout_ms", NULL};
 	const char *url = body_str(q->body, "url"), *post = body_str(q->body, "postcopy");
 
 	if (!body_only(q, keys))
