@@ -796,7 +796,7 @@ static int run_vms(struct run_ctx *ctx)
 			return status;
 		reason = run_one_vm(ctx, &status);
 		if (reason == VM_EXIT_MIGRATED && ctx->api)
-			api_linger(&ctx->ctl, 2000);
+			api_linger(&ctx->ctl, 5000);
 		/* A signal that raced with the guest's own exit still ends the process. */
 		if (ctx->quit_signal)
 			return EXIT_SIGNAL_BASE + ctx->quit_signal;

@@ -80,7 +80,7 @@ migrate_ok() {
 	dest_vm "d$kind" "$url"
 	ctl "$T/s$kind.api" migrate "$url" --verify >"$T/c$kind.out" 2>&1
 	status=$?
-	check "$kind: ctl migrate --verify exits 0" status_is 0 "$status"
+	check "$kind: ctl migrate --verify exits 0" sh -c "[ $status = 0 ] || { cat '$T/c$kind.out'; exit 1; }"
 	check "... and says migrated" contains "$T/c$kind.out" "migrated"
 	wait "$SRC"
 	check "$kind: the source exits 0" status_is 0 "$?"
