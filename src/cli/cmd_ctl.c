@@ -441,6 +441,7 @@ static int ctl_mig_follow(const char *sock)
 	bool tty = isatty(STDERR_FILENO);
 	char last[32] = "setup";
 	const struct timespec tick = {.tv_nsec = 100000000};
+	int status;
 
 	for (;;) {
 		json_object *o = ctl_mig_get(sock);
@@ -464,8 +465,9 @@ static int ctl_mig_follow(const char *sock)
 				tty ? "\n" : "", phase, ctl_str(o, "outcome"),
 				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
 				ctl_num(o, "bytes_sent"));
-			json_object_put(o);
-			return strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;
+			status = strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;
+			json_object_put(o); /* phase points into it */
+			return status;
 		}
 		json_object_put(o);
 		nanosleep(&tick, NULL);

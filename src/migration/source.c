@@ -232,14 +232,10 @@ static void note_round(struct mig_source *m, unsigned int round, uint64_t dirty,
 	pthread_mutex_unlock(&m->lock);
 }
 
-/*
- * Rounds of dirty pages while the guest runs, until the final pause is
- * predicted to fit the target (or MIG_MAX_ROUNDS). The last round's pages
- * stay in m->dirty for the pause.
- */
-static int precopy(struct mig_source *m, char *err)
+/* Round 1: all memory that is not zero; the link's speed measured. */
+static int send_all(struct mig_source *m, char *err)
 {
-	uint64_t target = m->o.downtime_ms, t = now_ns(), b = m->conn.bytes_out;
+	uint64_t t = now_ns(), b = m->conn.bytes_out;
 	int ret = 0;
 
 	for (unsigned int i = 0; i < m->vm->mem.count && ret == 0; i++)
@@ -247,6 +243,19 @@ static int precopy(struct mig_source *m, char *err)
 	if (ret == 0)
 		ret = mig_membuf_flush(&m->mb, &m->conn);
 	measure(m, m->conn.bytes_out - b, now_ns() - t);
+	return ret;
+}
+
+/*
+ * Rounds of dirty pages while the guest runs, until the final pause is
+ * predicted to fit the target (or MIG_MAX_ROUNDS). The last round's pages
+ * stay in m->dirty for the pause.
+ */
+static int precopy(struct mig_source *m, char *err)
+{
+	uint64_t target = m->o.downtime_ms, t = now_ns(), b;
+	int ret = send_all(m, err);
+
 	for (unsigned int round = 2; ret == 0; round++) {
 		uint64_t now = now_ns(), dirty;
 
@@ -278,7 +287,8 @@ static int stopcopy(struct mig_source *m, char *err)
 	} parts[] = {{MIG_TAG_VCPUS, SNAPSHOT_PART_VCPUS},
 		     {MIG_TAG_VM, SNAPSHOT_PART_VM},
 		     {MIG_TAG_DEVICES, SNAPSHOT_PART_DEVICES}};
-	int ret = vm_dirty_sync(m->vm, m->dirty);
+	/* A VM paused throughout sent everything in send_all: nothing is dirty. */
+	int ret = m->was_paused ? 0 : vm_dirty_sync(m->vm, m->dirty);
 
 	if (ret < 0)
 		return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
@@ -381,7 +391,7 @@ static int migrate(struct mig_source *m, char *err)
 
 	if (ret == 0) {
 		set_phase(m, MIG_PHASE_PRECOPY);
-		ret = m->was_paused ? 0 : precopy(m, err);
+		ret = m->was_paused ? send_all(m, err) : precopy(m, err);
 	}
 	paused_at = now_ns(); /* the guest's pause starts with vm_pause */
 	if (ret == 0)

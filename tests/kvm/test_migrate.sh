@@ -107,6 +107,22 @@ migrate_ok unix "unix:$T/mig.sock"
 PORT=$((20000 + RANDOM % 20000))
 migrate_ok tcp "tcp:127.0.0.1:$PORT"
 
+# A paused VM migrates in one stop-and-copy (every page), and runs at the destination.
+source_vm paused
+dest_vm dpaused "unix:$T/paused.sock"
+ctl "$T/paused.api" pause >/dev/null
+before=$(last_count "$T/paused.out")
+ctl "$T/paused.api" migrate "unix:$T/paused.sock" --verify >"$T/cpaused.out" 2>&1
+check "paused VM: ctl migrate --verify exits 0" sh -c "[ $? = 0 ] || { cat '$T/cpaused.out'; exit 1; }"
+wait "$SRC"
+check "... the source exits 0" status_is 0 "$?"
+wait_for "$T/dpaused.out" "^count " 10
+first=$(first_count "$T/dpaused.out")
+check "... the count continues at the destination ($before, then $first)" \
+	test "$first" -gt "$before" -a "$first" -le $((before + 2))
+ctl "$T/dpaused.api" stop >/dev/null
+wait "$DST"
+
 # still_source NAME: after a failed migration the VM runs on at the source.
 still_source() {
 	check "$1: the source keeps running" running "$SRC"
