@@ -301,15 +301,15 @@ static int stopcopy(struct mig_source *m, char *err)
 			ret = mig_send(&m->conn, parts[i].tag, io.buf, io.len);
 		state_io_free(&io);
 	}
-	if (ret == 0 && m->o.verify) {
+	if (ret == 0)
+		ret = mig_send(&m->conn, MIG_TAG_END, NULL, 0);
+	if (ret == 0 && m->o.verify) { /* the destination computes its own meanwhile */
 		uint32_t crc = mig_mem_crc(&m->vm->mem);
 		uint8_t b[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
 				(uint8_t)(crc >> 24)};
 
 		ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, sizeof(b));
 	}
-	if (ret == 0)
-		ret = mig_send(&m->conn, MIG_TAG_END, NULL, 0);
 	if (ret < 0 && !err[0])
 		fail(err, ret, "the migration stream broke: %s", strerror(-ret));
 	if (ret == 0)

@@ -345,7 +345,6 @@ struct recv_state {
 	struct mig_sink *s;
 	uint32_t flags;
 	enum mig_tag next_part; /* VCPUS, VM, DEVICES, then MIG_TAG_VERIFY: all parts loaded */
-	bool verified;
 };
 
 static int recv_config(struct recv_state *r, char *err)
@@ -373,16 +372,26 @@ static int recv_config(struct recv_state *r, char *err)
 	return ret;
 }
 
-static int recv_verify(struct recv_state *r, const uint8_t *buf, size_t len, char *err)
+/*
+ * After END, when the source asked: this side's CRC, computed while the
+ * source computes its own, then the source's in VERIFY, compared.
+ */
+static int recv_verify(struct recv_state *r, char *err)
 {
-	uint32_t want, have;
+	uint32_t have = mig_mem_crc(r->s->mem), want;
+	enum mig_tag tag;
+	uint8_t *buf;
+	size_t len;
+	int ret = mig_recv(r->c, &tag, &buf, &len, err);
 
-	if (!(r->flags & MIG_FLAG_VERIFY) || len != 4 || r->verified ||
-	    r->next_part != MIG_TAG_VERIFY)
-		return fail(err, -EBADMSG, "an unexpected VERIFY section");
+	if (ret < 0)
+		return ret;
+	if (tag != MIG_TAG_VERIFY || len != 4) {
+		free(buf);
+		return fail(err, -EBADMSG, "the source asked for verification but sent none");
+	}
 	want = get32(buf);
-	have = mig_mem_crc(r->s->mem);
-	r->verified = true;
+	free(buf);
 	if (want != have)
 		return fail(err, -EIO,
 			    "guest memory differs from the source's (CRC %08x here, %08x there)",
@@ -405,15 +414,11 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 	else if (tag >= MIG_TAG_VCPUS && tag <= MIG_TAG_DEVICES && tag == r->next_part) {
 		ret = r->s->state(r->s, tag, buf, len, err);
 		r->next_part = tag == MIG_TAG_DEVICES ? MIG_TAG_VERIFY : tag + 1;
-	} else if (tag == MIG_TAG_VERIFY)
-		ret = recv_verify(r, buf, len, err);
-	else if (tag == MIG_TAG_END && r->next_part == MIG_TAG_VERIFY)
+	} else if (tag == MIG_TAG_END && r->next_part == MIG_TAG_VERIFY)
 		*end = true;
 	else
 		ret = fail(err, -EBADMSG, "section %u out of order in the migration stream", tag);
 	free(buf);
-	if (ret == 0 && *end && (r->flags & MIG_FLAG_VERIFY) && !r->verified)
-		ret = fail(err, -EBADMSG, "the source asked for verification but sent none");
 	return ret;
 }
 
@@ -433,6 +438,8 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	ret = recv_config(&r, err);
 	while (ret == 0 && !end)
 		ret = recv_section(&r, &end, err);
+	if (ret == 0 && (r.flags & MIG_FLAG_VERIFY))
+		ret = recv_verify(&r, err);
 	if (ret < 0) {
 		reply_no(c, MIG_TAG_LOADED, ret, err);
 		return ret;

@@ -38,8 +38,8 @@ enum mig_tag {
 	MIG_TAG_VCPUS,	    /* the state parts, in this order, once each */
 	MIG_TAG_VM,
 	MIG_TAG_DEVICES,
-	MIG_TAG_VERIFY, /* u32 CRC-32 of all guest memory, region by region */
-	MIG_TAG_END,	/* nothing follows: load and answer */
+	MIG_TAG_VERIFY, /* after END: u32 CRC-32 of all guest memory, region by region */
+	MIG_TAG_END,	/* the machine is complete (VERIFY may follow): load and answer */
 	MIG_TAG_GO,	/* the source let go: run */
 	/* destination to source: u32 status (0 or errno), then a reason */
 	MIG_TAG_READY = 16, /* the machine can be built here (or why not) */
@@ -133,7 +133,8 @@ struct mig_sink {
 /*
  * mig_receive - the destination's side up to the switch: the header, the
  * CONFIG section (answered READY or refused), memory and state until END,
- * the VERIFY check when the source asked for it, the LOADED answer, then
+ * the VERIFY check after it when the source asked for it (both sides
+ * compute their CRC at once), the LOADED answer, then
  * wait for GO. 0: the caller owns the VM and answers RUNNING once it
  * runs. -errno with @err (also sent to the source when the stream still
  * works): the caller discards whatever was built.

@@ -524,7 +524,7 @@ def migration_seeds():
     body = sec(1, b'\x02{}') + sec(2, mem) + sec(3, b'\x00') + sec(4) + sec(5, b'\x00\x01')
     return {
         'plain': head + u32(0) + body + sec(7) + sec(8),
-        'verified': head + u32(1) + body + sec(6, u32(zlib.crc32(bytes(ram)))) + sec(7) +
+        'verified': head + u32(1) + body + sec(7) + sec(6, u32(zlib.crc32(bytes(ram)))) +
         sec(8),
         'refused': head + u32(0) + sec(1, b'\x01'),
         'straddle': head + u32(0) + sec(1, b'\x00') + sec(2, run(0x3f000, 2, 1)),
