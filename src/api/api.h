@@ -21,9 +21,11 @@
 #include <stdint.h>
 
 #include "config/vmcfg.h"
+#include "migration/migration.h"
 
 struct vm;
 struct api_server;
+struct mig_source;
 struct snapshot_lineage;
 
 enum api_state {
@@ -74,9 +76,13 @@ struct api_ctl {
 	bool metrics_timer; /* the writer runs */
 	bool metrics_stop;
 	uint64_t latency_us[API_LAT_COUNT]; /* the last of each, for latencies_us */
-	_Atomic uint64_t requests;	    /* API requests answered */
-	_Atomic uint64_t errors;	    /* ... of which with a 4xx/5xx status */
-	_Atomic uint64_t metrics_dropped;   /* FlushMetrics dropped: the metrics FIFO was full */
+	/* The last migration started through the API (its status stays for GET), or NULL. */
+	struct mig_source *mig;
+	struct mig_status mig_final;	  /* its last status once the VM it moved is gone */
+	bool mig_outcome_read;		  /* a GET /banyan/v1/migrate showed how it ended */
+	_Atomic uint64_t requests;	  /* API requests answered */
+	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
+	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
 };
 
 /*
@@ -143,6 +149,13 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err);
  * no restart follows. After it returns no API thread touches the VM.
  */
 void api_vm_stopped(struct api_ctl *ctl, bool final);
+
+/*
+ * api_linger - after a migration moved the VM away, keep answering for up
+ * to @ms so that whoever follows it (banyan ctl migrate) reads how it
+ * ended; returns as soon as a GET /banyan/v1/migrate showed that.
+ */
+void api_linger(struct api_ctl *ctl, unsigned int ms);
 
 /* api_handle - one request, for the server and the fuzz target. Returns the status. */
 struct api_reply {

@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "util/clock.h"
 
+#include "migration/migration.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -130,6 +131,39 @@ static void metrics_devices(FILE *f, struct vm *vm)
 			(unsigned long long)atomic_load(&d->stats.dropped_out));
 }
 
+/* The last migration's figures (docs/migration.md), when there was one. */
+static void metrics_migration(FILE *f, struct api_ctl *ctl)
+{
+	struct mig_status st;
+
+	if (!ctl->mig)
+		return;
+	mig_source_status(ctl->mig, &st);
+	metric_head(f, "banyan_migration_phase", "gauge",
+		    "The live migration's phase (1 for the current one).");
+	fprintf(f, "banyan_migration_phase{phase=\"%s\"} 1\n", mig_phase_name(st.phase));
+	metric_head(f, "banyan_migration_round", "gauge", "Pre-copy round (1: all memory).");
+	fprintf(f, "banyan_migration_round %u\n", st.round);
+	metric_head(f, "banyan_migration_sent_bytes", "gauge", "Bytes sent on the stream.");
+	fprintf(f, "banyan_migration_sent_bytes %llu\n", (unsigned long long)st.bytes_sent);
+	metric_head(f, "banyan_migration_remaining_bytes", "gauge",
+		    "Dirty memory not yet sent (estimate).");
+	fprintf(f, "banyan_migration_remaining_bytes %llu\n",
+		(unsigned long long)st.bytes_remaining);
+	metric_head(f, "banyan_migration_dirty_rate_bytes", "gauge",
+		    "Bytes per second the guest dirtied in the last round.");
+	fprintf(f, "banyan_migration_dirty_rate_bytes %llu\n", (unsigned long long)st.dirty_rate);
+	metric_head(f, "banyan_migration_predicted_downtime_ms", "gauge",
+		    "The final pause, predicted from the dirty pages and the link.");
+	fprintf(f, "banyan_migration_predicted_downtime_ms %llu\n",
+		(unsigned long long)st.predicted_downtime_ms);
+	metric_head(f, "banyan_migration_downtime_ms", "gauge", "The final pause as it was.");
+	fprintf(f, "banyan_migration_downtime_ms %llu\n", (unsigned long long)st.downtime_ms);
+	metric_head(f, "banyan_migration_throttle_percent", "gauge",
+		    "Share of time the vCPUs are held back (auto-converge).");
+	fprintf(f, "banyan_migration_throttle_percent %u\n", st.throttle_pct);
+}
+
 char *api_metrics(struct api_ctl *ctl, size_t *len)
 {
 	char *buf = NULL;
@@ -138,6 +172,7 @@ char *api_metrics(struct api_ctl *ctl, size_t *len)
 	if (!f)
 		return NULL;
 	metrics_state(f, ctl);
+	metrics_migration(f, ctl);
 	if (ctl->vm) {
 		metrics_times(f, ctl->vm);
 		metrics_exits(f, ctl->vm);

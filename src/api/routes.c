@@ -10,6 +10,7 @@
 #include "api/clones.h"
 
 #include "devices/legacy.h"
+#include "migration/migration.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -133,6 +134,15 @@ static bool vm_live(struct req *q, const char *what)
 	if (q->ctl->vm)
 		return true;
 	reply_fault(q->reply, 400, "cannot %s: the VM is not running", what);
+	return false;
+}
+
+/* The VM must stay as it is while a migration moves it (the migration pauses it itself). */
+static bool not_migrating(struct req *q, const char *what)
+{
+	if (!q->ctl->mig || !mig_source_active(q->ctl->mig))
+		return true;
+	reply_fault(q->reply, 409, "cannot %s: a migration is in progress (cancel it first)", what);
 	return false;
 }
 
@@ -495,7 +505,8 @@ static void patch_vm(struct req *q)
 		reply_fault(q->reply, 400, "vm: unknown state '%s' (Paused or Resumed)", state);
 		return;
 	}
-	if (!vm_live(q, strcmp(state, "Paused") == 0 ? "pause" : "resume"))
+	if (!vm_live(q, strcmp(state, "Paused") == 0 ? "pause" : "resume") ||
+	    !not_migrating(q, strcmp(state, "Paused") == 0 ? "pause" : "resume"))
 		return;
 	t0 = now_ns();
 	if (strcmp(state, "Paused") == 0) {
@@ -580,7 +591,7 @@ static void put_snapshot_create(struct req *q)
 			    "snapshot_type is Full or Diff; resume_vm and overwrite booleans");
 		return;
 	}
-	if (!vm_live(q, "take a snapshot"))
+	if (!vm_live(q, "take a snapshot") || !not_migrating(q, "take a snapshot"))
 		return;
 	o.diff = type && strcmp(type, "Diff") == 0;
 	o.stay_paused = !resume;
@@ -799,7 +810,8 @@ static void put_clones(struct req *q)
 	pid_t pid;
 
 	if (!clones_body(q, &c, &snap) ||
-	    (snap && (!vm_live(q, "take a snapshot for clones") || !disks_clonable_live(q))))
+	    (snap && (!vm_live(q, "take a snapshot for clones") || !disks_clonable_live(q) ||
+		      !not_migrating(q, "take a snapshot for clones"))))
 		return;
 	o.dir = c.snapshot_dir;
 	o.lineage = q->ctl->lineage;
@@ -815,6 +827,123 @@ static void put_clones(struct req *q)
 	log_info("%u clones of %s started through the API: supervisor pid %d", c.count,
 		 c.snapshot_dir, (int)pid);
 	reply_json(q->reply, 200, api_clones_reply(&c, pid));
+}
+
+/* A whole number in @key of the body, 0..@max (absent: left as it is); false after a 400. */
+static bool body_uint(struct req *q, const char *key, unsigned int max, unsigned int *out)
+{
+	json_object *v = NULL;
+	int64_t n;
+
+	if (!json_object_object_get_ex(q->body, key, &v))
+		return true;
+	n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+	if (n < 0 || n > (int64_t)max) {
+		reply_fault(q->reply, 400, "migrate: %s must be a whole number 0..%u", key, max);
+		return false;
+	}
+	*out = (unsigned int)n;
+	return true;
+}
+
+/* The body of PUT /banyan/v1/migrate into @o; false after a 400. */
+static bool migrate_body(struct req *q, struct mig_opts *o)
+{
+	static const char *const keys[] = {
+	    "url", "downtime_ms", "bandwidth_mib_s", "verify", "postcopy", "timeout_ms", NULL};
+	const char *url = body_str(q->body, "url"), *post = body_str(q->body, "postcopy");
+
+	if (!body_only(q, keys))
+		return false;
+	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify)) {
+		reply_fault(q->reply, 400,
+			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify is a "
+			    "boolean");
+		return false;
+	}
+	if (post && strcmp(post, "off")) {
+		reply_fault(q->reply, 400, "migrate: postcopy '%s' is not available (only \"off\")",
+			    post);
+		return false;
+	}
+	snprintf(o->url, sizeof(o->url), "%s", url);
+	return body_uint(q, "downtime_ms", 60000, &o->downtime_ms) &&
+	       body_uint(q, "bandwidth_mib_s", 1U << 20, &o->bandwidth_mib_s) &&
+	       body_uint(q, "timeout_ms", 600000, &o->timeout_ms);
+}
+
+/*
+ * PUT /banyan/v1/migrate: start moving the VM to a destination waiting with
+ * banyan run --incoming URL. The migration runs in its own thread; GET
+ * follows it, DELETE cancels it.
+ */
+static void put_migrate(struct req *q)
+{
+	struct mig_opts o = {0};
+	char err[MIG_ERR_LEN];
+
+	if (!migrate_body(q, &o) || !vm_live(q, "migrate") || !not_migrating(q, "migrate"))
+		return;
+	mig_source_free(q->ctl->mig); /* the previous one's status goes */
+	q->ctl->mig = NULL;
+	q->ctl->mig_final = (struct mig_status){0};
+	q->ctl->mig_outcome_read = false;
+	if (mig_source_start(q->ctl->vm, &o, &q->ctl->mig, err) < 0)
+		reply_fault(q->reply, 400, "migrate: %s", err);
+	else
+		reply_set(q->reply, 202, NULL, NULL, 0);
+}
+
+static void get_migrate(struct req *q)
+{
+	json_object *o = json_object_new_object();
+	struct mig_status st = q->ctl->mig_final;
+
+	if (q->ctl->mig)
+		mig_source_status(q->ctl->mig, &st);
+	if (st.phase >= MIG_PHASE_MIGRATED)
+		q->ctl->mig_outcome_read = true;
+	if (o) {
+		json_object_object_add(o, "phase",
+				       json_object_new_string(mig_phase_name(st.phase)));
+		json_object_object_add(o, "url", json_object_new_string(st.url));
+		json_object_object_add(o, "round", json_object_new_int64(st.round));
+		json_object_object_add(o, "bytes_sent",
+				       json_object_new_int64((int64_t)st.bytes_sent));
+		json_object_object_add(o, "bytes_remaining",
+				       json_object_new_int64((int64_t)st.bytes_remaining));
+		json_object_object_add(o, "memory_bytes",
+				       json_object_new_int64((int64_t)st.mem_bytes));
+		json_object_object_add(o, "dirty_rate_bytes",
+				       json_object_new_int64((int64_t)st.dirty_rate));
+		json_object_object_add(o, "bandwidth_bytes",
+				       json_object_new_int64((int64_t)st.bandwidth));
+		json_object_object_add(o, "predicted_downtime_ms",
+				       json_object_new_int64((int64_t)st.predicted_downtime_ms));
+		json_object_object_add(o, "downtime_ms",
+				       json_object_new_int64((int64_t)st.downtime_ms));
+		json_object_object_add(o, "total_ms", json_object_new_int64((int64_t)st.total_ms));
+		json_object_object_add(o, "pages_data",
+				       json_object_new_int64((int64_t)st.pages_data));
+		json_object_object_add(o, "pages_zero",
+				       json_object_new_int64((int64_t)st.pages_zero));
+		json_object_object_add(o, "throttle_percent",
+				       json_object_new_int64(st.throttle_pct));
+		json_object_object_add(o, "converged", json_object_new_boolean(st.converged));
+		json_object_object_add(o, "verified", json_object_new_boolean(st.verified));
+		json_object_object_add(o, "outcome", json_object_new_string(st.outcome));
+	}
+	reply_json(q->reply, 200, o);
+}
+
+static void cancel_migrate(struct req *q)
+{
+	if (!q->ctl->mig || mig_source_cancel(q->ctl->mig) < 0)
+		reply_fault(q->reply, 400,
+			    "migrate: no migration to cancel (none in progress, or past the "
+			    "hand-over)");
+	else
+		reply_ok(q->reply);
 }
 
 static void get_metrics(struct req *q)
@@ -861,6 +990,10 @@ static const struct route routes[] = {
     {"PUT", PREFIX "/stop", false, false, put_stop},
     {"GET", PREFIX "/metrics", false, false, get_metrics},
     {"PUT", PREFIX "/clones", false, true, put_clones},
+    {"PUT", PREFIX "/migrate", false, true, put_migrate},
+    {"GET", PREFIX "/migrate", false, false, get_migrate},
+    {"DELETE", PREFIX "/migrate", false, false, cancel_migrate},
+    {"PUT", PREFIX "/migrate/cancel", false, false, cancel_migrate},
     {NULL, NULL, false, false, NULL},
 };
 
@@ -1029,9 +1162,28 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
+void api_linger(struct api_ctl *ctl, unsigned int ms)
+{
+	const struct timespec tick = {.tv_nsec = 10000000};
+	bool read = false;
+
+	for (unsigned int waited = 0; waited < ms && !read; waited += 10) {
+		pthread_mutex_lock(&ctl->lock);
+		read = ctl->mig_outcome_read;
+		pthread_mutex_unlock(&ctl->lock);
+		if (!read)
+			nanosleep(&tick, NULL);
+	}
+}
+
 void api_vm_stopped(struct api_ctl *ctl, bool final)
 {
 	pthread_mutex_lock(&ctl->lock);
+	/* The migration thread never takes ctl->lock: waiting for it here cannot deadlock. */
+	if (ctl->mig)
+		mig_source_status(ctl->mig, &ctl->mig_final);
+	mig_source_free(ctl->mig);
+	ctl->mig = NULL;
 	ctl->vm = NULL;
 	if (final)
 		ctl->state = API_STOPPED;

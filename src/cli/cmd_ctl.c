@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define CTL_MAX_REPLY (4 << 20)
 #define CTL_TIMEOUT_S 60
@@ -70,6 +72,13 @@ static void ctl_usage(FILE *f)
 	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
 	       "                outlives this VMM: consoles PREFIX.i, log PREFIX.log, APIs\n"
 	       "                PATH.i; --snapshot-now first snapshots this VM into DIR\n");
+	fprintf(f,
+		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off] [--verify]\n"
+		"        [--no-wait]\n"
+		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
+		"                or unix:PATH) and follow it (a progress bar on a terminal)\n"
+		"  migrate status | migrate cancel\n"
+		"                the migration's status; cancel it (the VM keeps running here)\n");
 	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
 		   "3 no VMM answers on the socket.\n");
 }
@@ -231,6 +240,11 @@ static const struct option ctl_options[] = {
     {"console", required_argument, NULL, 'c'},
     {"clone-api-socket", required_argument, NULL, 'a'},
     {"snapshot-now", no_argument, NULL, 'S'},
+    {"downtime", required_argument, NULL, 'D'},
+    {"bandwidth", required_argument, NULL, 'B'},
+    {"postcopy", required_argument, NULL, 'P'},
+    {"verify", no_argument, NULL, 'V'},
+    {"no-wait", no_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -354,8 +368,175 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 	return ctl_run_json(sock, &c, o, json);
 }
 
+/* What the options of migrate ask for. */
+struct ctl_mig_opts {
+	const char *downtime;
+	const char *bandwidth;
+	const char *postcopy;
+	bool verify;
+	bool no_wait;
+};
+
+static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
+{
+	if (opt == 'D')
+		mo->downtime = arg;
+	else if (opt == 'B')
+		mo->bandwidth = arg;
+	else if (opt == 'P')
+		mo->postcopy = arg;
+	else if (opt == 'V')
+		mo->verify = true;
+	else if (opt == 'W')
+		mo->no_wait = true;
+	else
+		return false;
+	return true;
+}
+
+/* GET /banyan/v1/migrate as JSON; NULL when the VMM does not answer. */
+static json_object *ctl_mig_get(const char *sock)
+{
+	const struct ctl_cmd c = {"migrate", "GET", "/banyan/v1/migrate", NULL, NULL, NULL};
+	struct ctl_reply r = {0};
+	json_object *o = NULL;
+
+	if (ctl_request(sock, &c, &r) == 0 && r.status == 200 && r.body)
+		o = json_tokener_parse(r.body);
+	free(r.body);
+	return o;
+}
+
+static long long ctl_num(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	return json_object_object_get_ex(o, key, &v) ? (long long)json_object_get_int64(v) : 0;
+}
+
+static const char *ctl_str(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static void ctl_mig_bar(json_object *o)
+{
+	long long mem = ctl_num(o, "memory_bytes"), sent = ctl_num(o, "bytes_sent");
+	int pct = mem ? (int)(sent * 100 / mem) : 0, fill;
+
+	pct = pct > 100 ? 100 : pct;
+	fill = pct * 30 / 100;
+	fprintf(stderr,
+		"\r%-8s [%.*s%*s] %3d%% round %lld, %lld MiB sent, %lld MiB dirty, ~%lld ms  ",
+		ctl_str(o, "phase"), fill, "##############################", 30 - fill, "", pct,
+		ctl_num(o, "round"), sent >> 20, ctl_num(o, "bytes_remaining") >> 20,
+		ctl_num(o, "predicted_downtime_ms"));
+}
+
+/* Follow the migration until it ends; the source VMM exits once it migrated. */
+static int ctl_mig_follow(const char *sock)
+{
+	bool tty = isatty(STDERR_FILENO);
+	char last[32] = "setup";
+	const struct timespec tick = {.tv_nsec = 100000000};
+	int status;
+
+	for (;;) {
+		json_object *o = ctl_mig_get(sock);
+		const char *phase;
+
+		if (!o) {
+			bool done = strcmp(last, "switch") == 0 || strcmp(last, "migrated") == 0;
+
+			fprintf(stderr, "%sbanyan ctl: the source VMM exited (%s)\n",
+				tty ? "\n" : "",
+				done ? "migrated" : "during the migration; check the destination");
+			return done ? CTL_OK : CTL_API_ERROR;
+		}
+		phase = ctl_str(o, "phase");
+		snprintf(last, sizeof(last), "%s", phase);
+		if (tty)
+			ctl_mig_bar(o);
+		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
+		    strcmp(phase, "cancelled") == 0) {
+			fprintf(stderr, "%s%s: %s (pause %lld ms, total %lld ms, %lld bytes)\n",
+				tty ? "\n" : "", phase, ctl_str(o, "outcome"),
+				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
+				ctl_num(o, "bytes_sent"));
+			status = strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;
+			json_object_put(o); /* phase points into it */
+			return status;
+		}
+		json_object_put(o);
+		nanosleep(&tick, NULL);
+	}
+}
+
+static bool ctl_add_uint(json_object *o, const char *key, const char *opt, const char *v)
+{
+	char *end;
+	long long n;
+
+	if (!v)
+		return true;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < 0) {
+		fprintf(stderr, "banyan ctl: %s '%s' is not a number\n", opt, v);
+		return false;
+	}
+	json_object_object_add(o, key, json_object_new_int64(n));
+	return true;
+}
+
+/* migrate URL [options] | migrate status | migrate cancel */
+static int ctl_migrate(const char *sock, char **args, int nargs, const struct ctl_mig_opts *mo,
+		       bool json)
+{
+	struct ctl_cmd c = {"migrate", "PUT", "/banyan/v1/migrate", NULL, NULL, NULL};
+	json_object *o;
+	int status;
+
+	if (nargs != 1) {
+		fprintf(stderr,
+			"banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
+			"[--postcopy off] [--verify] [--no-wait] | migrate status | "
+			"migrate cancel\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(args[0], "status") == 0) {
+		c.method = "GET";
+		return ctl_run(sock, &c, true);
+	}
+	if (strcmp(args[0], "cancel") == 0) {
+		c.method = "DELETE";
+		c.done = "cancelled";
+		return ctl_run(sock, &c, json);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "url", json_object_new_string(args[0]));
+	json_object_object_add(o, "verify", json_object_new_boolean(mo->verify));
+	if (mo->postcopy)
+		json_object_object_add(o, "postcopy", json_object_new_string(mo->postcopy));
+	if (!ctl_add_uint(o, "downtime_ms", "--downtime", mo->downtime) ||
+	    !ctl_add_uint(o, "bandwidth_mib_s", "--bandwidth", mo->bandwidth)) {
+		json_object_put(o);
+		return EXIT_USAGE;
+	}
+	status = ctl_run_json(sock, &c, o, json);
+	if (status != CTL_OK || mo->no_wait)
+		return status;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	status = ctl_mig_follow(sock);
+	curl_global_cleanup();
+	return status;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
+	struct ctl_mig_opts mo = {0};
 	struct ctl_clone_opts co = {0};
 	struct ctl_snap_opts so = {0};
 	const char *sock = NULL;
@@ -391,11 +572,13 @@ int cmd_ctl(int argc, char **argv)
 			co.api = optarg;
 		else if (opt == 'S')
 			co.snapshot_now = true;
-		else
+		else if (!ctl_mig_opt(&mo, opt, optarg))
 			json = true;
 	}
 	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
 		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, &so, json);
+	if (sock && optind < argc && strcmp(argv[optind], "migrate") == 0)
+		return ctl_migrate(sock, argv + optind + 1, argc - optind - 1, &mo, json);
 	if (sock && optind < argc && strcmp(argv[optind], "clone") == 0)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {

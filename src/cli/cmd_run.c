@@ -8,6 +8,7 @@
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
 #include "security/seccomp.h"
+#include "migration/migration.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -60,6 +61,14 @@ struct run_ctx {
 	int clone_index;		 /* -1, or which clone this process runs */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	enum sandbox_mode sandbox;	 /* --seccomp */
+	/* --incoming: the first VM comes from a migration stream; see run_incoming. */
+	const char *incoming;
+	bool incoming_pending;
+	bool mem_given, cpus_given;	     /* --memory, --cpus: what the incoming VM must have */
+	const char *taps[VM_MAX_NETS + 1];   /* --incoming-tap ID=TAP */
+	const char *disks[VM_MAX_DISKS + 1]; /* --incoming-disk ID=PATH */
+	unsigned int ntaps, ndisks;
+	struct vmcfg mig_doc; /* the migrated machine, which the VM's config points into */
 };
 
 static void run_usage(FILE *f)
@@ -101,6 +110,12 @@ static void run_usage(FILE *f)
 	    "                       dropped, e.g. 64K (default 1M; 4K..64M)\n"
 	    "  --seccomp MODE       per-thread system call filters: strict (default; a\n"
 	    "                       forbidden call ends the process, status 148), log, off\n"
+	    "  --incoming URL       receive a live migration on tcp:HOST:PORT or unix:PATH\n"
+	    "                       and run the VM it brings (--memory and --cpus, when\n"
+	    "                       given, are what it must have)\n"
+	    "  --incoming-tap ID=TAP, --incoming-disk ID=PATH\n"
+	    "                       the migrated VM's interface ID uses TAP here, its drive\n"
+	    "                       ID the file PATH (default: the source's names)\n"
 	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 	    VM_MAX_CPUS, VMCFG_DEFAULT_VCPUS, VMCFG_DEFAULT_MEM_MIB);
 }
@@ -138,7 +153,10 @@ enum {
 	OPT_CPU_AFFINITY,
 	OPT_DEVICE,
 	OPT_FW_CFG,
-	OPT_SECCOMP
+	OPT_SECCOMP,
+	OPT_INCOMING,
+	OPT_INCOMING_TAP,
+	OPT_INCOMING_DISK
 };
 
 static const struct option run_options[] = {
@@ -163,6 +181,9 @@ static const struct option run_options[] = {
     {"device", required_argument, NULL, OPT_DEVICE},
     {"fw-cfg", required_argument, NULL, OPT_FW_CFG},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"incoming", required_argument, NULL, OPT_INCOMING},
+    {"incoming-tap", required_argument, NULL, OPT_INCOMING_TAP},
+    {"incoming-disk", required_argument, NULL, OPT_INCOMING_DISK},
     {NULL, 0, NULL, 0},
 };
 
@@ -247,10 +268,12 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		ctx->boot[opt - OPT_KERNEL] = arg; /* one boot-source, once every option is read */
 		return 0;
 	case OPT_CPUS:
+		ctx->cpus_given = true;
 		if (parse_uint(arg, 0, UINT32_MAX, &v) < 0)
 			return usage_error("--cpus '%s' is not a number", arg);
 		return machine_patch(c, "cpus", "vcpu_count", json_object_new_int64((int64_t)v));
 	case OPT_MEMORY:
+		ctx->mem_given = true;
 		return memory_mib(arg, &v)
 			   ?: machine_patch(c, "memory", "mem_size_mib",
 					    json_object_new_int64((int64_t)v));
@@ -289,16 +312,6 @@ static int parse_reboot_option(struct run_ctx *ctx, int opt, const char *arg)
 	return 0;
 }
 
-static const char *option_name(int opt)
-{
-	const struct option *o;
-
-	for (o = run_options; o->name; o++)
-		if (o->val == opt)
-			return o->name;
-	return "?";
-}
-
 static const char *log_file_error(int ret)
 {
 	return ret == -FILE_EKIND ? file_kind_error(FILE_KIND_REG | FILE_KIND_FIFO)
@@ -321,6 +334,35 @@ static int parse_console_queue(const char *arg)
 	if (v < CONSOLE_OUT_MIN || v > CONSOLE_OUT_MAX)
 		return usage_error("--console-queue '%s' out of range (4K..64M)", arg);
 	console_set_out_bytes((size_t)v);
+	return 0;
+}
+
+static const char *option_name(int opt)
+{
+	const struct option *o;
+
+	for (o = run_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* --incoming and its overrides ("ID=VALUE", checked against the machine when it comes). */
+static int parse_incoming_option(struct run_ctx *ctx, int opt, const char *arg)
+{
+	if (opt == OPT_INCOMING) {
+		ctx->incoming = arg;
+		return 0;
+	}
+	if (!strchr(arg, '=') || arg[0] == '=')
+		return usage_error("--%s takes ID=%s, not '%s'", option_name(opt),
+				   opt == OPT_INCOMING_TAP ? "TAP" : "PATH", arg);
+	if (opt == OPT_INCOMING_TAP && ctx->ntaps < VM_MAX_NETS)
+		ctx->taps[ctx->ntaps++] = arg;
+	else if (opt == OPT_INCOMING_DISK && ctx->ndisks < VM_MAX_DISKS)
+		ctx->disks[ctx->ndisks++] = arg;
+	else
+		return usage_error("too many --%s options", option_name(opt));
 	return 0;
 }
 
@@ -353,6 +395,10 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 	case OPT_ON_REBOOT:
 	case OPT_NO_IRQCHIP:
 		return parse_reboot_option(ctx, opt, arg);
+	case OPT_INCOMING:
+	case OPT_INCOMING_TAP:
+	case OPT_INCOMING_DISK:
+		return parse_incoming_option(ctx, opt, arg);
 	default:
 		*done = false;
 		if (!ctx->machine_opt)
@@ -417,6 +463,21 @@ static int finish_spec(struct run_ctx *ctx)
 	return vmcfg_to_vm_config(&ctx->spec, &ctx->cfg, err) < 0 ? usage_error("%s", err) : 0;
 }
 
+/* --incoming: the machine comes from the stream; only what it must have may be given. */
+static int check_incoming_args(struct run_ctx *ctx)
+{
+	const struct vmcfg *c = &ctx->spec;
+
+	if (!ctx->incoming)
+		return usage_error("--incoming-tap and --incoming-disk need --incoming");
+	if (ctx->config_path || ctx->boot[0] || ctx->boot[1] || ctx->boot[2] || ctx->reboot ||
+	    c->ndrives || c->nnets || c->has_vsock || c->entropy)
+		return usage_error("--incoming takes the machine from the migration stream: only "
+				   "--memory and --cpus may describe it");
+	ctx->incoming_pending = true;
+	return 0;
+}
+
 /* Returns 0, 1 for --help, or -EINVAL after printing one line. */
 static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 {
@@ -439,6 +500,8 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (ctx->incoming || ctx->ntaps || ctx->ndisks)
+		return check_incoming_args(ctx);
 	if (ctx->config_path)
 		return load_config_file(ctx) ?: finish_spec(ctx);
 	if (!ctx->boot[0] && ctx->api_path && !ctx->machine_opt)
@@ -502,6 +565,7 @@ static int exit_status(const struct run_ctx *ctx, const struct vm *vm, enum vm_e
 		return vm->guest_status;
 	case VM_EXIT_POWEROFF:
 	case VM_EXIT_REBOOT:
+	case VM_EXIT_MIGRATED:
 		return EXIT_GUEST_OK;
 	case VM_EXIT_CRASH:
 		return EXIT_GUEST_CRASH;
@@ -524,6 +588,41 @@ static void log_vm_exit(struct vm *vm, enum vm_exit reason)
 		log_info("VM stopped (%s): %s", vm_exit_name(reason), vm->exit_detail);
 }
 
+/* --incoming: the VM comes from a migration stream (only once: a reboot boots afresh). */
+static int run_incoming(struct run_ctx *ctx)
+{
+	struct mig_incoming_opts o = {.url = ctx->incoming,
+				      .cancel_fd = ctx->sig_handler.fd,
+				      .console_out_fd = ctx->cfg.console_out_fd,
+				      .mem_mib =
+					  ctx->mem_given ? (unsigned int)ctx->spec.mem_size_mib : 0,
+				      .ncpus = ctx->cpus_given ? ctx->spec.vcpu_count : 0,
+				      .taps = ctx->taps,
+				      .disks = ctx->disks};
+	char err[MIG_ERR_LEN];
+	int ret;
+
+	ctx->incoming_pending = false;
+	ret = mig_incoming(&o, &ctx->mig_doc, &ctx->vm, err);
+	if (ret < 0) {
+		log_error("incoming migration: %s", err);
+		return ret;
+	}
+	/* GET /vm/config shows the migrated machine from now on. */
+	if (ctx->api)
+		pthread_mutex_lock(&ctx->ctl.lock);
+	vmcfg_free(&ctx->spec);
+	if (vmcfg_copy(&ctx->spec, &ctx->mig_doc) < 0)
+		log_warn("GET /vm/config will not show the migrated machine");
+	if (ctx->api)
+		pthread_mutex_unlock(&ctx->ctl.lock);
+	ctx->cfg = ctx->vm->cfg;
+	ctx->cfg.restoring = false;
+	ctx->resume_on_start = true;
+	log_info("VM migrated in from %s", ctx->incoming);
+	return 0;
+}
+
 /* Boot a VM from the kernel, or restore one from ctx->img (only once: a reboot boots afresh). */
 static int run_create_vm(struct run_ctx *ctx)
 {
@@ -534,6 +633,8 @@ static int run_create_vm(struct run_ctx *ctx)
 
 	ctx->resume_on_start = false;
 	ctx->lineage = (struct snapshot_lineage){0}; /* a new VM: no snapshot of it yet */
+	if (ctx->incoming_pending)
+		return run_incoming(ctx);
 	if (!ctx->restore_pending)
 		return vm_create(&ctx->cfg, &ctx->vm);
 	ctx->restore_pending = false;
@@ -701,9 +802,12 @@ static int run_vms(struct run_ctx *ctx)
 	int status = EXIT_USAGE;
 
 	for (;;) {
-		if (!ctx->cfg.kernel_path && !run_wait_for_start(ctx, &status))
+		if (!ctx->cfg.kernel_path && !ctx->incoming_pending &&
+		    !run_wait_for_start(ctx, &status))
 			return status;
 		reason = run_one_vm(ctx, &status);
+		if (reason == VM_EXIT_MIGRATED && ctx->api)
+			api_linger(&ctx->ctl, 5000);
 		/* A signal that raced with the guest's own exit still ends the process. */
 		if (ctx->quit_signal)
 			return EXIT_SIGNAL_BASE + ctx->quit_signal;
@@ -752,6 +856,7 @@ static int run_main(struct run_ctx *ctx)
 		status = run_vms(ctx);
 	run_api_close(ctx);
 	vmcfg_free(&ctx->spec);
+	vmcfg_free(&ctx->mig_doc);
 	json_object_put(ctx->reboot);
 	console_close(&ctx->con);
 	if (ctx->sig_handler.fd >= 0)
@@ -767,6 +872,7 @@ int cmd_run(int argc, char **argv)
 	int ret;
 
 	vmcfg_init(&ctx.spec);
+	vmcfg_init(&ctx.mig_doc);
 	ret = parse_run_args(&ctx, argc, argv);
 	if (ret != 0) {
 		vmcfg_free(&ctx.spec);
@@ -791,6 +897,7 @@ int run_snapshot(const struct run_snapshot_args *a)
 		return EXIT_USAGE;
 	}
 	vmcfg_init(&ctx.spec);
+	vmcfg_init(&ctx.mig_doc);
 	if (vmcfg_copy(&ctx.spec, snapshot_document(a->img)) < 0)
 		log_warn("GET /vm/config will not show the restored machine");
 	ctx.img = a->img;

@@ -260,19 +260,13 @@ static int vcpus_restore(struct vm *vm, struct state_io *io, char *err)
 
 /* --- taking a snapshot --- */
 
-static int write_state_section(struct snap_writer *w, const char *name,
-			       int (*fn)(struct vm *, struct state_io *), struct vm *vm, char *err)
+static int write_state_section(struct snap_writer *w, const char *name, enum snapshot_part part,
+			       struct vm *vm, char *err)
 {
 	struct state_io io;
-	int ret;
+	int ret = snapshot_part_save(vm, part, &io, err);
 
-	state_io_saver(&io);
-	ret = fn(vm, &io);
 	if (ret == 0)
-		ret = state_io_finish(&io);
-	if (ret < 0)
-		fail(err, "cannot save the %s state: %s", name, strerror(-ret));
-	else
 		ret = snap_writer_section(w, name, io.buf, io.len, err);
 	state_io_free(&io);
 	return ret;
@@ -398,15 +392,15 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 		snprintf(w.m.parent_id, sizeof(w.m.parent_id), "%s", o->lineage->parent_id);
 		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", o->lineage->parent_dir);
 	}
-	ret = write_state_section(&w, "config", config_save, vm, err);
+	ret = write_state_section(&w, "config", SNAPSHOT_PART_CONFIG, vm, err);
 	if (ret == 0)
-		ret = write_state_section(&w, "devices", devices_save, vm, err);
+		ret = write_state_section(&w, "devices", SNAPSHOT_PART_DEVICES, vm, err);
 	if (ret == 0) /* after the devices: their requests are drained */
 		ret = devices_save_files(vm, w.tmp, err);
 	if (ret == 0)
-		ret = write_state_section(&w, "vcpus", vcpus_save, vm, err);
+		ret = write_state_section(&w, "vcpus", SNAPSHOT_PART_VCPUS, vm, err);
 	if (ret == 0)
-		ret = write_state_section(&w, "vm", arch_vm_save, vm, err);
+		ret = write_state_section(&w, "vm", SNAPSHOT_PART_VM, vm, err);
 	if (ret == 0 && vm_dirty_logging(vm) && (ret = vm_dirty_collect(vm, &pending)) < 0)
 		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
 	if (ret == 0)
@@ -544,9 +538,8 @@ static void legacy_default(struct state_io *io, char **out, const char *def)
 		io->err = -ENOMEM;
 }
 
-static void legacy_disks(struct state_io *io, struct snapshot_image *img, uint8_t version)
+static void legacy_disks(struct state_io *io, struct vmcfg *c, uint8_t version)
 {
-	struct vmcfg *c = &img->doc;
 	uint8_t n = 0;
 	char id[32];
 
@@ -571,9 +564,8 @@ static void legacy_disks(struct state_io *io, struct snapshot_image *img, uint8_
 	}
 }
 
-static void legacy_nets(struct state_io *io, struct snapshot_image *img)
+static void legacy_nets(struct state_io *io, struct vmcfg *c)
 {
-	struct vmcfg *c = &img->doc;
 	uint8_t n = 0, mac[6];
 	char id[16];
 
@@ -608,9 +600,8 @@ static void legacy_nets(struct state_io *io, struct snapshot_image *img)
  * document: the command line recorded there is the one the VM booted with
  * (a root device's root= included), so it becomes boot_args as it is.
  */
-static int legacy_config(struct state_io *io, struct snapshot_image *img)
+static int legacy_config(struct state_io *io, struct vmcfg *c)
 {
-	struct vmcfg *c = &img->doc;
 	uint8_t version = 0, on_reboot = 0;
 	uint64_t mem = 0;
 
@@ -622,9 +613,9 @@ static int legacy_config(struct state_io *io, struct snapshot_image *img)
 	legacy_str(io, &c->kernel_image_path);
 	legacy_str(io, &c->initrd_path);
 	legacy_str(io, &c->boot_args);
-	legacy_disks(io, img, version);
+	legacy_disks(io, c, version);
 	state_bool(io, &c->entropy);
-	legacy_nets(io, img);
+	legacy_nets(io, c);
 	if (!io->err && (on_reboot > ON_REBOOT_RESTART || mem % (1 << 20)))
 		io->err = -EBADMSG;
 	c->mem_size_mib = mem >> 20;
@@ -637,24 +628,23 @@ static int legacy_config(struct state_io *io, struct snapshot_image *img)
  * is. The logger and metrics files were the snapshotted process's: a
  * restored VM has its own (--log-file), so they are dropped.
  */
-static int json_config(struct snapshot_image *img, const uint8_t *buf, size_t len, char *why)
+static int json_config(struct vmcfg *c, const uint8_t *buf, size_t len, char *why)
 {
 	json_object *doc = NULL;
 	int ret = vmcfg_parse((const char *)buf, len, &doc, why);
 
 	if (ret == 0)
-		ret = vmcfg_document(&img->doc, doc, why);
+		ret = vmcfg_document(c, doc, why);
 	json_object_put(doc);
-	free(img->doc.log_path);
-	free(img->doc.metrics_path);
-	img->doc.log_path = img->doc.metrics_path = NULL;
-	img->doc.log_level[0] = '\0';
+	free(c->log_path);
+	free(c->metrics_path);
+	c->log_path = c->metrics_path = NULL;
+	c->log_level[0] = '\0';
 	return ret;
 }
 
-/* The config section, of any version still read, into img->doc. */
-static int read_config(struct snapshot_image *img, const uint8_t *buf, size_t len, const char *dir,
-		       char *err)
+/* The config section, of any version still read, into @c. */
+static int read_config(struct vmcfg *c, const uint8_t *buf, size_t len, const char *dir, char *err)
 {
 	char why[VMCFG_ERR_LEN] = "";
 	struct state_io io;
@@ -662,10 +652,10 @@ static int read_config(struct snapshot_image *img, const uint8_t *buf, size_t le
 	int ret;
 
 	if (version == SNAP_CONFIG_VERSION) {
-		ret = json_config(img, buf + 1, len - 1, why);
+		ret = json_config(c, buf + 1, len - 1, why);
 	} else if (version == 1 || version == 2) {
 		state_io_loader(&io, buf, len);
-		ret = legacy_config(&io, img);
+		ret = legacy_config(&io, c);
 	} else {
 		return fail(err, "%s: the config section is %s", dir,
 			    version ? "of a newer version" : "malformed"),
@@ -689,7 +679,7 @@ static int decode_config(struct snapshot_image *img, char *err)
 
 	if (ret < 0)
 		return ret;
-	ret = read_config(img, buf, len, dir, err);
+	ret = read_config(&img->doc, buf, len, dir, err);
 	free(buf);
 	if (ret == 0 && vmcfg_to_vm_config(&img->doc, &img->cfg, why) < 0)
 		ret = (fail(err, "%s: the config section is malformed: %s", dir, why), -EBADMSG);
@@ -767,21 +757,17 @@ void snapshot_close(struct snapshot_image *img)
 
 /* --- restoring --- */
 
-typedef int (*section_fn)(struct vm *vm, struct state_io *io, char *err);
-
-static int load_section(struct snapshot_image *img, struct vm *vm, const char *name, section_fn fn,
-			char *err)
+static int load_section(struct snapshot_image *img, struct vm *vm, const char *name,
+			enum snapshot_part part, char *err)
 {
 	const char *dir = img->dirs[img->depth - 1];
-	struct state_io io;
 	uint8_t *buf;
 	size_t len;
 	int ret = snap_read_section(dir, &img->m[img->depth - 1], name, &buf, &len, err);
 
 	if (ret < 0)
 		return ret;
-	state_io_loader(&io, buf, len);
-	ret = fn(vm, &io, err);
+	ret = snapshot_part_load(vm, part, buf, len, err);
 	free(buf);
 	return ret;
 }
@@ -794,6 +780,59 @@ static int vm_section(struct vm *vm, struct state_io *io, char *err)
 		fail(err, "cannot restore the VM's interrupt controllers and clock: %s",
 		     strerror(-ret));
 	return ret;
+}
+
+/* --- the machine-state parts, shared with live migration --- */
+
+static const char *const part_names[] = {
+    [SNAPSHOT_PART_CONFIG] = "config",
+    [SNAPSHOT_PART_DEVICES] = "devices",
+    [SNAPSHOT_PART_VCPUS] = "vcpus",
+    [SNAPSHOT_PART_VM] = "vm",
+};
+
+int snapshot_part_save(struct vm *vm, enum snapshot_part part, struct state_io *io, char *err)
+{
+	static int (*const save[])(struct vm *, struct state_io *) = {
+	    [SNAPSHOT_PART_CONFIG] = config_save,
+	    [SNAPSHOT_PART_DEVICES] = devices_save,
+	    [SNAPSHOT_PART_VCPUS] = vcpus_save,
+	    [SNAPSHOT_PART_VM] = arch_vm_save,
+	};
+	int ret;
+
+	state_io_saver(io);
+	if ((unsigned int)part > SNAPSHOT_PART_VM)
+		return fail(err, "no such state part %d", (int)part), -EINVAL;
+	ret = save[part](vm, io);
+	if (ret == 0)
+		ret = state_io_finish(io);
+	if (ret < 0)
+		fail(err, "cannot save the %s state: %s", part_names[part], strerror(-ret));
+	return ret;
+}
+
+int snapshot_part_load(struct vm *vm, enum snapshot_part part, const uint8_t *buf, size_t len,
+		       char *err)
+{
+	static int (*const load[])(struct vm *, struct state_io *, char *) = {
+	    [SNAPSHOT_PART_DEVICES] = devices_restore,
+	    [SNAPSHOT_PART_VCPUS] = vcpus_restore,
+	    [SNAPSHOT_PART_VM] = vm_section,
+	};
+	struct state_io io;
+
+	if ((unsigned int)part > SNAPSHOT_PART_VM || !load[part])
+		return fail(err, "the %s state is not loaded into a VM",
+			    (unsigned int)part > SNAPSHOT_PART_VM ? "?" : part_names[part]),
+		       -EINVAL;
+	state_io_loader(&io, buf, len);
+	return load[part](vm, &io, err);
+}
+
+int snapshot_config_decode(const uint8_t *buf, size_t len, struct vmcfg *doc, char *err)
+{
+	return read_config(doc, buf, len, "the machine", err);
 }
 
 static int apply_diffs(struct snapshot_image *img, struct vm *vm, char *err)
@@ -860,11 +899,11 @@ int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_o
 	 * controller state and lost, leaving EVENT_IDX waiting for it.
 	 */
 	if (ret == 0)
-		ret = load_section(img, vm, "vcpus", vcpus_restore, err);
+		ret = load_section(img, vm, "vcpus", SNAPSHOT_PART_VCPUS, err);
 	if (ret == 0)
-		ret = load_section(img, vm, "vm", vm_section, err);
+		ret = load_section(img, vm, "vm", SNAPSHOT_PART_VM, err);
 	if (ret == 0)
-		ret = load_section(img, vm, "devices", devices_restore, err);
+		ret = load_section(img, vm, "devices", SNAPSHOT_PART_DEVICES, err);
 	/* Last: files devices staged for the restore take their places only now. */
 	if (ret == 0)
 		ret = devices_clone(vm, cfg.inst.clone ? (int)cfg.inst.clone_index : -1, err);

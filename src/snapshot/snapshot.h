@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "snapshot/format.h"
+#include "vmm/state.h"
 #include "vmm/vm.h"
 
 /*
@@ -108,6 +109,42 @@ int snapshot_prepare_clone(struct snapshot_image *img, int index, const char *ov
  */
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_restore_opts *o,
 		     struct vm **out, char *err) __attribute__((warn_unused_result));
+
+/*
+ * The machine's state in parts, each one symmetric function per device or
+ * vCPU: snapshots store each part as a section, live migration sends each
+ * as a stream section. One list of what is saved, for both.
+ */
+enum snapshot_part {
+	SNAPSHOT_PART_CONFIG,  /* the machine's JSON document, behind a version byte */
+	SNAPSHOT_PART_DEVICES, /* every device on the VM's list, through its state operation */
+	SNAPSHOT_PART_VCPUS,   /* every vCPU (arch_vcpu_save) */
+	SNAPSHOT_PART_VM,      /* interrupt controllers and clock (arch_vm_save) */
+};
+
+/*
+ * snapshot_part_save - encode @part of paused @vm into @io (a new saver:
+ * state_io_free it, also on failure). 0 or -errno with @err.
+ */
+int snapshot_part_save(struct vm *vm, enum snapshot_part part, struct state_io *io, char *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * snapshot_part_load - load @part (not CONFIG) from @buf (@len bytes, from
+ * a peer: every length in it is checked) into paused, not yet started @vm.
+ * Load VCPUS, then VM, then DEVICES. 0 or -errno with @err.
+ */
+int snapshot_part_load(struct vm *vm, enum snapshot_part part, const uint8_t *buf, size_t len,
+		       char *err) __attribute__((warn_unused_result));
+
+/*
+ * snapshot_config_decode - the CONFIG part (any version still read) into
+ * @doc (vmcfg_init'ed by the caller, freed by it also on failure). The
+ * log and metrics files are dropped: they were the saving process's.
+ * 0 or -errno with @err.
+ */
+int snapshot_config_decode(const uint8_t *buf, size_t len, struct vmcfg *doc, char *err)
+    __attribute__((warn_unused_result));
 
 /* snapshot_close - release @img (after the VM restored from it is destroyed). */
 void snapshot_close(struct snapshot_image *img);

@@ -88,28 +88,52 @@ static int dirty_log_take(struct vm *vm, unsigned int r, uint64_t *bitmap)
 	return ret;
 }
 
-int vm_dirty_collect(struct vm *vm, const uint64_t **pending)
+/* Gather region @r's new pages into pending and, when set, @since. */
+static int dirty_region(struct vm *vm, unsigned int r, uint64_t *since)
 {
 	struct vm_dirty *d = vm->dirty;
+	const struct gm_region *reg = &vm->mem.regions[r];
+	uint64_t first = (uint64_t)(reg->host - (uint8_t *)vm->mem_base) / VM_DIRTY_PAGE;
+	uint64_t pages = reg->size / VM_DIRTY_PAGE;
+	uint64_t *tmp = calloc((pages + 63) / 64, sizeof(uint64_t));
+	int ret;
+
+	if (!tmp)
+		return -ENOMEM;
+	ret = dirty_log_take(vm, r, tmp);
+	for (uint64_t p = 0; p < pages && ret == 0; p++) {
+		uint64_t bit = 1ULL << ((first + p) % 64);
+
+		if (!(tmp[p / 64] >> (p % 64) & 1))
+			continue;
+		d->pending[(first + p) / 64] |= bit;
+		if (since)
+			since[(first + p) / 64] |= bit;
+	}
+	free(tmp);
+	return ret;
+}
+
+int vm_dirty_collect(struct vm *vm, const uint64_t **pending)
+{
 	int ret = 0;
 
 	if (!vm_dirty_logging(vm))
 		return -ENOTSUP;
-	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++) {
-		const struct gm_region *reg = &vm->mem.regions[r];
-		uint64_t first = (uint64_t)(reg->host - (uint8_t *)vm->mem_base) / VM_DIRTY_PAGE;
-		uint64_t pages = reg->size / VM_DIRTY_PAGE;
-		uint64_t *tmp = calloc((pages + 63) / 64, sizeof(uint64_t));
+	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++)
+		ret = dirty_region(vm, r, NULL);
+	*pending = vm->dirty->pending;
+	return ret;
+}
 
-		if (!tmp)
-			return -ENOMEM;
-		ret = dirty_log_take(vm, r, tmp);
-		for (uint64_t p = 0; p < pages && ret == 0; p++)
-			if (tmp[p / 64] >> (p % 64) & 1)
-				d->pending[(first + p) / 64] |= 1ULL << ((first + p) % 64);
-		free(tmp);
-	}
-	*pending = d->pending;
+int vm_dirty_sync(struct vm *vm, uint64_t *since)
+{
+	int ret = 0;
+
+	if (!vm_dirty_logging(vm))
+		return -ENOTSUP;
+	for (unsigned int r = 0; r < vm->mem.count && ret == 0; r++)
+		ret = dirty_region(vm, r, since);
 	return ret;
 }
 

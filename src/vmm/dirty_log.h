@@ -37,6 +37,17 @@ bool vm_dirty_logging(const struct vm *vm);
  */
 int vm_dirty_collect(struct vm *vm, const uint64_t **pending) __attribute__((warn_unused_result));
 
+/*
+ * vm_dirty_sync - like vm_dirty_collect, and also OR the pages written
+ * since the last call into @since (one bit per page of the whole mapping,
+ * the caller's), so that a live migration sees each round's pages while
+ * a later diff snapshot still sees all of them. Unlike the other
+ * functions it may run while the vCPUs and devices run (KVM takes each
+ * memslot's log atomically, device marks are atomic): a page written
+ * meanwhile shows up in this call or the next. 0, -ENOTSUP, -errno.
+ */
+int vm_dirty_sync(struct vm *vm, uint64_t *since) __attribute__((warn_unused_result));
+
 /* vm_dirty_free - release the tracking state (vm_destroy). */
 void vm_dirty_free(struct vm *vm);
 

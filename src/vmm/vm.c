@@ -28,10 +28,11 @@
 const char *vm_exit_name(enum vm_exit reason)
 {
 	static const char *const names[] = {
-	    [VM_EXIT_NONE] = "running",	  [VM_EXIT_POWEROFF] = "poweroff",
-	    [VM_EXIT_REBOOT] = "reboot",  [VM_EXIT_HALTED] = "halted",
-	    [VM_EXIT_CRASH] = "crash",	  [VM_EXIT_HOST_ERROR] = "host-error",
-	    [VM_EXIT_USER] = "user-quit", [VM_EXIT_GUEST_STATUS] = "guest-exit",
+	    [VM_EXIT_NONE] = "running",	     [VM_EXIT_POWEROFF] = "poweroff",
+	    [VM_EXIT_REBOOT] = "reboot",     [VM_EXIT_HALTED] = "halted",
+	    [VM_EXIT_CRASH] = "crash",	     [VM_EXIT_HOST_ERROR] = "host-error",
+	    [VM_EXIT_USER] = "user-quit",    [VM_EXIT_GUEST_STATUS] = "guest-exit",
+	    [VM_EXIT_MIGRATED] = "migrated",
 	};
 
 	return (unsigned int)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";

@@ -151,6 +151,7 @@ enum vm_exit {
 	VM_EXIT_HOST_ERROR,   /* a host-side failure after the VM started */
 	VM_EXIT_USER,	      /* the console's quit escape or a signal */
 	VM_EXIT_GUEST_STATUS, /* the guest chose the exit status (debug-exit; vm->guest_status) */
+	VM_EXIT_MIGRATED,     /* the VM now runs at a migration's destination */
 };
 
 struct vcpu;

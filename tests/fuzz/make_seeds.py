@@ -505,6 +505,32 @@ def config_seeds():
     }
 
 
+def migration_seeds():
+    """Live-migration streams (fuzz_migration.c): header, then sections."""
+    import zlib
+
+    def sec(tag, body=b''):
+        return u32(tag) + u32(len(body)) + u32(zlib.crc32(body)) + body
+
+    def run(gpa, pages, kind, data=b''):
+        return u64(gpa) + u32(pages) + u32(kind) + data
+
+    page = bytes(range(256)) * 16
+    mem = run(0, 1, 0, page) + run(0x1000, 2, 1) + run(0x80000, 1, 0, page)
+    ram = bytearray(2 * 64 * 4096)  # the fuzzer's two regions, as loaded
+    ram[0:4096] = page
+    ram[64 * 4096:65 * 4096] = page
+    head = b'BANYANMG' + u32(1)
+    body = sec(1, b'\x02{}') + sec(2, mem) + sec(3, b'\x00') + sec(4) + sec(5, b'\x00\x01')
+    return {
+        'plain': head + u32(0) + body + sec(7) + sec(8),
+        'verified': head + u32(1) + body + sec(7) + sec(6, u32(zlib.crc32(bytes(ram)))) +
+        sec(8),
+        'refused': head + u32(0) + sec(1, b'\x01'),
+        'straddle': head + u32(0) + sec(1, b'\x00') + sec(2, run(0x3f000, 2, 1)),
+    }
+
+
 def main():
     targets = {
         'virtio_blk': blk_seeds(),
@@ -516,6 +542,7 @@ def main():
         'loader': loader_seeds(),
         'snapshot': snapshot_seeds(),
         'config': config_seeds(),
+        'migration': migration_seeds(),
     }
     for target, seeds in targets.items():
         d = os.path.join(HERE, 'corpus', target) if target != 'snapshot' else \

@@ -1,0 +1,160 @@
+/*
+ * The destination of a live migration: build the source's machine here
+ * (or refuse, saying why), load its memory and state, confirm.
+ */
+#include "migration/migration.h"
+
+#include "config/vmcfg.h"
+#include "migration/stream.h"
+#include "snapshot/snapshot.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
+#define STREAM_TIMEOUT_MS   30000 /* a source silent this long is gone */
+
+struct incoming {
+	struct mig_sink sink;
+	const struct mig_incoming_opts *o;
+	struct vmcfg *doc;
+	struct vm_config cfg;
+	struct vm *vm;
+};
+
+/* "ID=VALUE" overrides: each ID must name a device of the machine. */
+static int apply_overrides(const char *const *list, struct vmcfg *doc, bool taps, char *err)
+{
+	for (; list && *list; list++) {
+		const char *eq = strchr(*list, '=');
+		size_t n = eq ? (size_t)(eq - *list) : 0;
+		unsigned int count = taps ? doc->nnets : doc->ndrives, i;
+		char **slot = NULL, *v;
+
+		for (i = 0; eq && i < count && !slot; i++) {
+			const char *id = taps ? doc->nets[i].iface_id : doc->drives[i].drive_id;
+
+			if (id && strlen(id) == n && strncmp(id, *list, n) == 0)
+				slot = taps ? &doc->nets[i].host_dev_name
+					    : &doc->drives[i].path_on_host;
+		}
+		if (!slot)
+			return fail(err, -EINVAL, "override '%s': the machine has no %s of that id",
+				    *list, taps ? "network interface" : "drive");
+		v = strdup(eq + 1);
+		if (!v)
+			return fail(err, -ENOMEM, "out of memory");
+		free(*slot);
+		*slot = v;
+	}
+	return 0;
+}
+
+/* What this destination was given must be what comes. */
+static int check_machine(const struct incoming *in, char *err)
+{
+	const struct vmcfg *d = in->doc;
+	char why[VMCFG_ERR_LEN];
+
+	if (in->o->mem_mib && d->mem_size_mib != in->o->mem_mib)
+		return fail(err, -ENOMEM,
+			    "the VM has %llu MiB of memory, this destination was given %u MiB",
+			    (unsigned long long)d->mem_size_mib, in->o->mem_mib);
+	if (in->o->ncpus && d->vcpu_count != in->o->ncpus)
+		return fail(err, -EINVAL, "the VM has %u vCPUs, this destination was given %u",
+			    d->vcpu_count, in->o->ncpus);
+	if (vmcfg_check_memory(d->mem_size_mib, why) < 0)
+		return fail(err, -ENOMEM, "this host cannot hold the VM's memory: %s", why);
+	if (vmcfg_check_files(d, why) < 0)
+		return fail(err, -ENOENT, "%s", why);
+	return 0;
+}
+
+static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char *err)
+{
+	struct incoming *in = container_of(s, struct incoming, sink);
+	char why[VMCFG_ERR_LEN];
+	int ret = snapshot_config_decode(buf, len, in->doc, err);
+
+	if (ret == 0)
+		ret = apply_overrides(in->o->taps, in->doc, true, err);
+	if (ret == 0)
+		ret = apply_overrides(in->o->disks, in->doc, false, err);
+	if (ret == 0)
+		ret = check_machine(in, err);
+	if (ret == 0 && vmcfg_to_vm_config(in->doc, &in->cfg, why) < 0)
+		ret = fail(err, -EINVAL, "%s", why);
+	if (ret < 0)
+		return ret;
+	in->cfg.console_out_fd = in->o->console_out_fd;
+	in->cfg.restoring = true;
+	ret = vm_create(&in->cfg, &in->vm);
+	if (ret < 0) /* a TAP that cannot be opened, a disk, KVM: vm_create logged why */
+		return fail(err, ret, "cannot build the VM here: %s",
+			    log_last_error()[0] ? log_last_error() : strerror(-ret));
+	vm_pause(in->vm); /* devices stay parked until everything is loaded */
+	s->mem = &in->vm->mem;
+	return 0;
+}
+
+static int sink_state(struct mig_sink *s, enum mig_tag tag, const uint8_t *buf, size_t len,
+		      char *err)
+{
+	struct incoming *in = container_of(s, struct incoming, sink);
+	enum snapshot_part part = tag == MIG_TAG_VCPUS ? SNAPSHOT_PART_VCPUS
+				  : tag == MIG_TAG_VM  ? SNAPSHOT_PART_VM
+						       : SNAPSHOT_PART_DEVICES;
+
+	return snapshot_part_load(in->vm, part, buf, len, err);
+}
+
+static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c, char *err)
+{
+	struct mig_url u;
+	int lfd, ret = mig_url_parse(o->url, &u, err);
+
+	if (ret < 0)
+		return ret;
+	lfd = mig_listen(&u, err);
+	if (lfd < 0)
+		return lfd;
+	log_info("waiting for a migration on %s", o->url);
+	ret = mig_accept(lfd, o->cancel_fd, STREAM_TIMEOUT_MS, c, err);
+	close(lfd);
+	if (u.kind == MIG_URL_UNIX)
+		unlink(u.path); /* one source only: nobody else may connect */
+	return ret;
+}
+
+int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm **out, char *err)
+{
+	struct incoming in = {.o = o, .doc = doc};
+	struct mig_conn c = {.fd = -1};
+	int ret;
+
+	in.sink.config = sink_config;
+	in.sink.state = sink_state;
+	err[0] = '\0';
+	ret = wait_for_source(o, &c, err);
+	if (ret == 0)
+		ret = mig_receive(&c, &in.sink, err);
+	/* The source let go: this VM is the one now, whether or not the source hears it. */
+	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0)
+		log_warn("the source did not hear that the VM runs here (it let go anyway)");
+	if (ret == 0)
+		log_info("migration received: %llu MiB in %llu bytes",
+			 (unsigned long long)doc->mem_size_mib, (unsigned long long)c.bytes_in);
+	mig_conn_close(&c);
+	if (ret < 0) {
+		vm_destroy(in.vm);
+		return ret;
+	}
+	*out = in.vm;
+	return 0;
+}

@@ -1,0 +1,579 @@
+/*
+ * The source of a live migration: pre-copy rounds while the guest runs,
+ * the final pause, and the hand-over. Until GO is sent, every failure
+ * resumes the VM here; after it, the VM is never resumed here.
+ */
+#include "migration/migration.h"
+
+#include "migration/stream.h"
+#include "snapshot/snapshot.h"
+#include "util/clock.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+#include "vmm/dirty_log.h"
+#include "vmm/state.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
+#define DEFAULT_TIMEOUT_MS  10000
+#define DEFAULT_BANDWIDTH   (1ULL << 30) /* bytes/s assumed before any is measured */
+#define MIN_MEASURE_BYTES   (1ULL << 20) /* a round this small says nothing of the link */
+#define STATE_ALLOWANCE_MS  5		 /* the state parts and the answers, in the pause */
+#define MINCORE_CHUNK_PAGES 16384	 /* 64 MiB per mincore call */
+
+struct mig_source {
+	struct vm *vm;
+	struct mig_opts o;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock; /* protects st and conn_open */
+	struct mig_status st;
+	struct mig_conn conn; /* the thread's; cancel only shuts it down, under lock */
+	bool conn_open;
+	atomic_bool cancel;
+	atomic_bool let_go; /* GO was sent: the VM is never resumed here again */
+	bool was_paused;    /* the VM was paused when the migration started */
+	bool paused;	    /* the migration paused it */
+	uint64_t *dirty;    /* pages to send next: one bit per page of the mapping */
+	uint64_t t0;	    /* now_ns() at the start */
+	uint64_t bandwidth; /* bytes/s, as measured */
+	struct mig_membuf mb;
+};
+
+const char *mig_phase_name(enum mig_phase p)
+{
+	static const char *const names[] = {
+	    [MIG_PHASE_NONE] = "none",	     [MIG_PHASE_SETUP] = "setup",
+	    [MIG_PHASE_PRECOPY] = "precopy", [MIG_PHASE_STOPCOPY] = "stopcopy",
+	    [MIG_PHASE_SWITCH] = "switch",   [MIG_PHASE_MIGRATED] = "migrated",
+	    [MIG_PHASE_FAILED] = "failed",   [MIG_PHASE_CANCELLED] = "cancelled",
+	};
+
+	return (unsigned int)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+}
+
+static void set_phase(struct mig_source *m, enum mig_phase p)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.phase = p;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Bytes sent, and the time, into the status. */
+static void note_progress(struct mig_source *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.bytes_sent = m->conn.bytes_out;
+	m->st.pages_data = m->mb.data_pages;
+	m->st.pages_zero = m->mb.zero_pages;
+	m->st.total_ms = (now_ns() - m->t0) / 1000000;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int check_going(struct mig_source *m, char *err)
+{
+	if (atomic_load(&m->cancel))
+		return fail(err, -ECANCELED, "cancelled");
+	if (atomic_load(&m->vm->stopping))
+		return fail(err, -ESHUTDOWN, "the VM stopped");
+	return 0;
+}
+
+/* Keep the link under --bandwidth: sleep while ahead of it. */
+static void pace(struct mig_source *m)
+{
+	uint64_t cap = (uint64_t)m->o.bandwidth_mib_s << 20, due_ns, el;
+
+	if (!cap || m->paused)
+		return;
+	due_ns =
+	    m->conn.bytes_out / cap * 1000000000ULL + m->conn.bytes_out % cap * 1000000000ULL / cap;
+	el = now_ns() - m->t0;
+	if (due_ns > el) {
+		uint64_t d = due_ns - el;
+		struct timespec ts = {.tv_sec = (time_t)(d / 1000000000ULL),
+				      .tv_nsec = (long)(d % 1000000000ULL)};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Pages [first, first+n) of region @r: data, or a zero run when @zero_runs. */
+static int send_pages(struct mig_source *m, const struct gm_region *r, uint64_t first, uint64_t n,
+		      bool zero_runs)
+{
+	uint64_t p = first, end = first + n;
+	int ret = 0;
+
+	while (p < end && ret == 0) {
+		bool zero = mig_page_is_zero(r->host + p * MIG_PAGE);
+		uint64_t q = p + 1;
+
+		while (q < end && mig_page_is_zero(r->host + q * MIG_PAGE) == zero)
+			q++;
+		if (!zero || zero_runs)
+			ret = mig_membuf_add(&m->mb, &m->conn, r->gpa + p * MIG_PAGE,
+					     zero ? NULL : r->host + p * MIG_PAGE, q - p);
+		p = q;
+	}
+	pace(m);
+	return ret;
+}
+
+/* Round 1: every page of @r that was ever touched and is not zero. */
+static int send_region_all(struct mig_source *m, const struct gm_region *r, char *err)
+{
+	uint64_t pages = r->size / MIG_PAGE;
+	unsigned char *vec = malloc(MINCORE_CHUNK_PAGES);
+	bool anon = !m->vm->cfg.mem_path;
+	int ret = vec ? 0 : -ENOMEM;
+
+	for (uint64_t base = 0; base < pages && ret == 0; base += MINCORE_CHUNK_PAGES) {
+		uint64_t n =
+		    pages - base < MINCORE_CHUNK_PAGES ? pages - base : MINCORE_CHUNK_PAGES;
+
+		/* Anonymous memory never faulted in is zero: skip it without reading it. */
+		if (anon && mincore(r->host + base * MIG_PAGE, n * MIG_PAGE, vec) < 0)
+			memset(vec, 1, n);
+		for (uint64_t i = 0; i < n && ret == 0; i++) {
+			uint64_t j = i;
+
+			if (anon && !(vec[i] & 1))
+				continue;
+			while (j < n && (!anon || (vec[j] & 1)))
+				j++;
+			ret = send_pages(m, r, base + i, j - i, false) ?: check_going(m, err);
+			i = j - 1;
+		}
+		note_progress(m);
+	}
+	free(vec);
+	return ret;
+}
+
+static uint64_t region_first_page(const struct mig_source *m, const struct gm_region *r)
+{
+	return (uint64_t)(r->host - (uint8_t *)m->vm->mem_base) / MIG_PAGE;
+}
+
+static bool bit(const uint64_t *b, uint64_t i)
+{
+	return b[i / 64] >> (i % 64) & 1;
+}
+
+/* The pages in m->dirty, zero ones as zero runs (the destination has old data there). */
+static int send_dirty(struct mig_source *m, char *err)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < m->vm->mem.count && ret == 0; i++) {
+		const struct gm_region *r = &m->vm->mem.regions[i];
+		uint64_t first = region_first_page(m, r), pages = r->size / MIG_PAGE;
+
+		for (uint64_t p = 0; p < pages && ret == 0; p++) {
+			uint64_t q = p;
+
+			if (!bit(m->dirty, first + p))
+				continue;
+			while (q < pages && bit(m->dirty, first + q))
+				q++;
+			ret = send_pages(m, r, p, q - p, true);
+			if (ret == 0 && !m->paused)
+				ret = check_going(m, err);
+			p = q - 1;
+		}
+	}
+	memset(m->dirty, 0, (m->vm->mem_map_size / MIG_PAGE + 63) / 64 * 8);
+	if (ret == 0)
+		ret = mig_membuf_flush(&m->mb, &m->conn);
+	note_progress(m);
+	return ret;
+}
+
+static uint64_t count_dirty(const struct mig_source *m)
+{
+	uint64_t n = 0, words = (m->vm->mem_map_size / MIG_PAGE + 63) / 64;
+
+	for (uint64_t w = 0; w < words; w++)
+		n += (uint64_t)__builtin_popcountll(m->dirty[w]);
+	return n;
+}
+
+/* The link's speed from a round that moved @bytes in @ns. */
+static void measure(struct mig_source *m, uint64_t bytes, uint64_t ns)
+{
+	if (bytes >= MIN_MEASURE_BYTES && ns)
+		m->bandwidth = (uint64_t)((double)bytes * 1e9 / (double)ns);
+	if (m->o.bandwidth_mib_s && m->bandwidth > (uint64_t)m->o.bandwidth_mib_s << 20)
+		m->bandwidth = (uint64_t)m->o.bandwidth_mib_s << 20;
+}
+
+static uint64_t predict_ms(const struct mig_source *m, uint64_t dirty_bytes)
+{
+	return dirty_bytes * 1000 / (m->bandwidth ? m->bandwidth : 1) + STATE_ALLOWANCE_MS;
+}
+
+static void note_round(struct mig_source *m, unsigned int round, uint64_t dirty, uint64_t ns)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.round = round;
+	m->st.bytes_remaining = dirty * MIG_PAGE;
+	m->st.dirty_rate = ns ? (uint64_t)((double)dirty * MIG_PAGE * 1e9 / (double)ns) : 0;
+	m->st.bandwidth = m->bandwidth;
+	m->st.predicted_downtime_ms = predict_ms(m, dirty * MIG_PAGE);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Round 1: all memory that is not zero; the link's speed measured. */
+static int send_all(struct mig_source *m, char *err)
+{
+	uint64_t t = now_ns(), b = m->conn.bytes_out;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < m->vm->mem.count && ret == 0; i++)
+		ret = send_region_all(m, &m->vm->mem.regions[i], err);
+	if (ret == 0)
+		ret = mig_membuf_flush(&m->mb, &m->conn);
+	measure(m, m->conn.bytes_out - b, now_ns() - t);
+	return ret;
+}
+
+/*
+ * Rounds of dirty pages while the guest runs, until the final pause is
+ * predicted to fit the target (or MIG_MAX_ROUNDS). The last round's pages
+ * stay in m->dirty for the pause.
+ */
+static int precopy(struct mig_source *m, char *err)
+{
+	uint64_t target = m->o.downtime_ms, t = now_ns(), b;
+	int ret = send_all(m, err);
+
+	for (unsigned int round = 2; ret == 0; round++) {
+		uint64_t now = now_ns(), dirty;
+
+		ret = vm_dirty_sync(m->vm, m->dirty);
+		if (ret < 0)
+			return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
+		dirty = count_dirty(m);
+		note_round(m, round, dirty, now - t);
+		if (predict_ms(m, dirty * MIG_PAGE) <= target || round > MIG_MAX_ROUNDS) {
+			pthread_mutex_lock(&m->lock);
+			m->st.converged = predict_ms(m, dirty * MIG_PAGE) <= target;
+			pthread_mutex_unlock(&m->lock);
+			break;
+		}
+		t = now_ns();
+		b = m->conn.bytes_out;
+		ret = send_dirty(m, err);
+		measure(m, m->conn.bytes_out - b, now_ns() - t);
+	}
+	return ret;
+}
+
+/* Paused: the last pages, the state parts, the memory's CRC, END; then the answer. */
+static int stopcopy(struct mig_source *m, char *err)
+{
+	static const struct {
+		enum mig_tag tag;
+		enum snapshot_part part;
+	} parts[] = {{MIG_TAG_VCPUS, SNAPSHOT_PART_VCPUS},
+		     {MIG_TAG_VM, SNAPSHOT_PART_VM},
+		     {MIG_TAG_DEVICES, SNAPSHOT_PART_DEVICES}};
+	/* A VM paused throughout sent everything in send_all: nothing is dirty. */
+	int ret = m->was_paused ? 0 : vm_dirty_sync(m->vm, m->dirty);
+
+	if (ret < 0)
+		return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
+	ret = send_dirty(m, err);
+	for (unsigned int i = 0; i < 3 && ret == 0; i++) {
+		struct state_io io;
+
+		ret = snapshot_part_save(m->vm, parts[i].part, &io, err);
+		if (ret == 0)
+			ret = mig_send(&m->conn, parts[i].tag, io.buf, io.len);
+		state_io_free(&io);
+	}
+	if (ret == 0)
+		ret = mig_send(&m->conn, MIG_TAG_END, NULL, 0);
+	if (ret == 0 && m->o.verify) { /* the destination computes its own meanwhile */
+		uint32_t crc = mig_mem_crc(&m->vm->mem);
+		uint8_t b[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+				(uint8_t)(crc >> 24)};
+
+		ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, sizeof(b));
+	}
+	if (ret < 0 && !err[0])
+		fail(err, ret, "the migration stream broke: %s", strerror(-ret));
+	if (ret == 0)
+		ret = mig_recv_reply(&m->conn, MIG_TAG_LOADED, err);
+	return ret;
+}
+
+/* Connect, send the header and the machine; the destination's answer. */
+static int setup(struct mig_source *m, char *err)
+{
+	struct mig_url u;
+	struct state_io io;
+	int ret = mig_url_parse(m->o.url, &u, err);
+
+	if (ret == 0)
+		ret = mig_connect(&u, m->o.timeout_ms, &m->conn, err);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->conn_open = true;
+	pthread_mutex_unlock(&m->lock);
+	if (atomic_load(&m->cancel)) /* a cancel before conn_open shut nothing down */
+		return fail(err, -ECANCELED, "cancelled");
+	ret = mig_send_header(&m->conn, m->o.verify ? MIG_FLAG_VERIFY : 0);
+	if (ret == 0 && (ret = snapshot_part_save(m->vm, SNAPSHOT_PART_CONFIG, &io, err)) == 0)
+		ret = mig_send(&m->conn, MIG_TAG_CONFIG, io.buf, io.len);
+	state_io_free(&io);
+	if (ret < 0 && !err[0])
+		fail(err, ret, "the migration stream broke: %s", strerror(-ret));
+	if (ret == 0 && (ret = mig_recv_reply(&m->conn, MIG_TAG_READY, err)) < 0) {
+		char why[MIG_ERR_LEN];
+
+		snprintf(why, sizeof(why), "%s", err);
+		fail(err, ret, "the destination refused the VM: %s", why);
+	}
+	return ret;
+}
+
+/* Pause the VM for the final copy (no-op when it was paused already). */
+static int pause_vm(struct mig_source *m, char *err)
+{
+	if (!m->was_paused)
+		vm_pause(m->vm);
+	m->paused = true;
+	pthread_mutex_lock(&m->lock);
+	m->st.phase = MIG_PHASE_STOPCOPY;
+	m->st.downtime_ms = 0;
+	pthread_mutex_unlock(&m->lock);
+	return check_going(m, err);
+}
+
+static void resume_vm(struct mig_source *m)
+{
+	if (m->paused && !m->was_paused && !atomic_load(&m->let_go))
+		vm_resume(m->vm);
+	m->paused = false;
+}
+
+/* The switch: GO, then the destination's word that it runs the VM. */
+static int hand_over(struct mig_source *m, char *err)
+{
+	int ret;
+
+	set_phase(m, MIG_PHASE_SWITCH);
+	if (atomic_load(&m->cancel))
+		return fail(err, -ECANCELED, "cancelled");
+	atomic_store(&m->let_go, true);
+	ret = mig_send(&m->conn, MIG_TAG_GO, NULL, 0);
+	if (ret == 0)
+		ret = mig_recv_reply(&m->conn, MIG_TAG_RUNNING, err);
+	return ret;
+}
+
+/* The whole migration; 0 once the destination runs the VM. */
+static int migrate(struct mig_source *m, char *err)
+{
+	uint64_t paused_at;
+	int ret = setup(m, err);
+
+	if (ret == 0) {
+		set_phase(m, MIG_PHASE_PRECOPY);
+		ret = m->was_paused ? send_all(m, err) : precopy(m, err);
+	}
+	paused_at = now_ns(); /* the guest's pause starts with vm_pause */
+	if (ret == 0)
+		ret = pause_vm(m, err);
+	if (ret == 0)
+		ret = stopcopy(m, err);
+	if (ret == 0)
+		ret = hand_over(m, err);
+	pthread_mutex_lock(&m->lock);
+	if (m->paused)
+		m->st.downtime_ms = (now_ns() - paused_at) / 1000000;
+	m->st.verified = ret == 0 && m->o.verify;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static void finish(struct mig_source *m, int ret, const char *err)
+{
+	/* A cancel shows as whatever the shut-down stream made of it (EPIPE, EOF, ...). */
+	bool cancelled = ret < 0 && atomic_load(&m->cancel) && !atomic_load(&m->let_go);
+	enum mig_phase p = MIG_PHASE_FAILED;
+
+	if (ret == 0)
+		p = MIG_PHASE_MIGRATED;
+	else if (cancelled)
+		p = MIG_PHASE_CANCELLED;
+	note_progress(m);
+	pthread_mutex_lock(&m->lock);
+	m->st.phase = p;
+	if (ret == 0)
+		snprintf(m->st.outcome, sizeof(m->st.outcome), "migrated");
+	else if (atomic_load(&m->let_go))
+		snprintf(m->st.outcome, sizeof(m->st.outcome),
+			 "the destination did not confirm after the hand-over (%s): the VM "
+			 "stays paused here; resume it only if the destination does not run it",
+			 err);
+	else
+		snprintf(m->st.outcome, sizeof(m->st.outcome), "%s", cancelled ? "cancelled" : err);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *mig_thread(void *arg)
+{
+	struct mig_source *m = arg;
+	char err[MIG_ERR_LEN] = "";
+	int ret = migrate(m, err);
+
+	pthread_mutex_lock(&m->lock);
+	m->conn_open = false;
+	pthread_mutex_unlock(&m->lock);
+	mig_conn_close(&m->conn);
+	if (ret < 0 && !err[0])
+		fail(err, ret, "%s", strerror(-ret));
+	if (ret < 0)
+		resume_vm(m);
+	finish(m, ret, err);
+	if (ret == 0) {
+		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms", m->o.url,
+			 (unsigned long long)m->st.bytes_sent,
+			 (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.total_ms);
+		vm_request_exit(m->vm, VM_EXIT_MIGRATED, "migrated");
+	} else {
+		log_error("migration to %s failed: %s", m->o.url, m->st.outcome);
+	}
+	return NULL;
+}
+
+/* Dirty-page tracking on (briefly paused: devices' bitmaps appear), the baseline taken. */
+static int start_tracking(struct mig_source *m, char *err)
+{
+	uint64_t words = (m->vm->mem_map_size / MIG_PAGE + 63) / 64;
+	int ret = 0;
+
+	m->dirty = calloc(words, sizeof(uint64_t));
+	if (!m->dirty || mig_membuf_init(&m->mb) < 0)
+		return fail(err, -ENOMEM, "out of memory");
+	if (m->was_paused)
+		return 0; /* one stop-and-copy: no rounds */
+	if (!vm_dirty_logging(m->vm)) {
+		vm_pause(m->vm);
+		ret = vm_dirty_start(m->vm);
+		vm_resume(m->vm);
+	}
+	if (ret == 0) /* what was written before now goes in round 1 anyway */
+		ret = vm_dirty_sync(m->vm, m->dirty);
+	memset(m->dirty, 0, words * sizeof(uint64_t));
+	if (ret < 0)
+		return fail(err, ret,
+			    "dirty-page logging is not available (%s): pause the VM to migrate it "
+			    "without pre-copy",
+			    strerror(-ret));
+	return 0;
+}
+
+static int check_opts(const struct mig_opts *o, char *err)
+{
+	struct mig_url u;
+
+	return mig_url_parse(o->url, &u, err);
+}
+
+int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source **out, char *err)
+{
+	struct mig_source *m;
+	int ret = check_opts(o, err);
+
+	if (ret < 0)
+		return ret;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return fail(err, -ENOMEM, "out of memory");
+	m->vm = vm;
+	m->o = *o;
+	m->o.downtime_ms = o->downtime_ms ? o->downtime_ms : MIG_DEFAULT_DOWNTIME_MS;
+	m->o.timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	m->conn.fd = -1;
+	m->bandwidth = DEFAULT_BANDWIDTH;
+	m->was_paused = vm_is_paused(vm);
+	m->t0 = now_ns();
+	pthread_mutex_init(&m->lock, NULL);
+	m->st.phase = MIG_PHASE_SETUP;
+	m->st.mem_bytes = vm->mem.total;
+	snprintf(m->st.url, sizeof(m->st.url), "%s", o->url);
+	ret = start_tracking(m, err);
+	if (ret == 0 && (ret = -pthread_create(&m->thread, NULL, mig_thread, m)) < 0)
+		fail(err, ret, "cannot start the migration thread: %s", strerror(-ret));
+	m->thread_started = ret == 0;
+	if (ret < 0) {
+		mig_source_free(m);
+		return ret;
+	}
+	log_info("migrating to %s (downtime target %u ms%s)", o->url, m->o.downtime_ms,
+		 o->verify ? ", verified" : "");
+	*out = m;
+	return 0;
+}
+
+void mig_source_status(struct mig_source *m, struct mig_status *st)
+{
+	pthread_mutex_lock(&m->lock);
+	*st = m->st;
+	if (st->phase < MIG_PHASE_MIGRATED)
+		st->total_ms = (now_ns() - m->t0) / 1000000;
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool mig_source_active(struct mig_source *m)
+{
+	bool active;
+
+	pthread_mutex_lock(&m->lock);
+	active = m->st.phase < MIG_PHASE_MIGRATED;
+	pthread_mutex_unlock(&m->lock);
+	return active;
+}
+
+int mig_source_cancel(struct mig_source *m)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->st.phase >= MIG_PHASE_MIGRATED || atomic_load(&m->let_go))
+		ret = -EALREADY;
+	else {
+		atomic_store(&m->cancel, true);
+		if (m->conn_open) /* a blocked read or write returns now */
+			m->conn.ops->shutdown(&m->conn);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void mig_source_free(struct mig_source *m)
+{
+	if (!m)
+		return;
+	if (m->thread_started) {
+		(void)mig_source_cancel(m);
+		pthread_join(m->thread, NULL);
+	}
+	mig_membuf_free(&m->mb);
+	free(m->dirty);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# KVM layer, live migration: a guest counting in memory and keeping a
+# memory pattern moves between two banyan processes over unix: and over
+# tcp:127.0.0.1, verified (memory CRC compared at the switch): the count
+# continues, the pattern holds, the source exits 0 "migrated". Failures
+# (a destination with less memory, one killed mid-stream, a stream cut, a
+# cancel) leave the VM running at the source.
+# Usage: test_migrate.sh BANYAN GUEST_DIR
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+
+BANYAN=$(realpath "$1")
+GUESTS=$2
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Offline: options the destination refuses before anything runs.
+"$BANYAN" run --incoming unix:"$T/x.sock" --kernel /nonexistent </dev/null >/dev/null 2>"$T/opt.err"
+check "--incoming with --kernel: exit 2" status_is 2 "$?"
+check "... saying the machine comes from the stream" contains "$T/opt.err" "migration stream"
+"$BANYAN" run --incoming ftp:x </dev/null >/dev/null 2>"$T/opt.err"
+check "--incoming with a bad URL: exit 2" status_is 2 "$?"
+check "... naming the forms" contains "$T/opt.err" "tcp:HOST:PORT or unix:PATH"
+
+if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	skip "migrations with a guest" "no usable /dev/kvm"
+	tap_done
+	exit
+fi
+
+count_at() { local v; v=$(grep "^count [0-9a-f]\{16\}$" "$1" | sed -n "$2"p | cut -d' ' -f2); echo $((16#${v:-0})); }
+first_count() { count_at "$1" 1; }
+last_count() { local v; v=$(grep '^count [0-9a-f]\{16\}$' "$1" | tail -1 | cut -d' ' -f2); echo $((16#${v:-0})); }
+wait_for() { # wait_for FILE TEXT [SECONDS]
+	for _ in $(seq 1 $((${3:-20} * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+running() { kill -0 "$1" 2>/dev/null; }
+grows() { # grows FILE: the count goes on
+	local a b
+	a=$(last_count "$1")
+	for _ in $(seq 1 50); do
+		sleep 0.2
+		b=$(last_count "$1")
+		[ "$b" -gt "$a" ] && return 0
+	done
+	echo "count stuck at $a"
+	return 1
+}
+ctl() { local s=$1; shift; "$BANYAN" ctl --api-socket "$s" "$@"; }
+
+# source NAME: a fresh source VM (64 MiB) on $T/NAME.api, counting.
+source_vm() {
+	"$BANYAN" run --kernel "$GUESTS/migrate.elf" --memory 64M --api-socket "$T/$1.api" \
+		</dev/null >"$T/$1.out" 2>"$T/$1.err" &
+	SRC=$!
+	PIDS+=($SRC)
+	wait_for "$T/$1.out" "count 0000000000000003"
+}
+# dest NAME URL [options]: a destination waiting on URL.
+dest_vm() {
+	local n=$1 u=$2
+	shift 2
+	"$BANYAN" run --incoming "$u" --api-socket "$T/$n.api" "$@" </dev/null >"$T/$n.out" \
+		2>"$T/$n.err" &
+	DST=$!
+	PIDS+=($DST)
+	wait_for "$T/$n.err" "waiting for a migration"
+}
+
+# migrate_ok KIND URL: a whole verified migration, and what each side shows.
+migrate_ok() {
+	local kind=$1 url=$2 before first status
+	source_vm "s$kind"
+	dest_vm "d$kind" "$url"
+	ctl "$T/s$kind.api" migrate "$url" --verify >"$T/c$kind.out" 2>&1
+	status=$?
+	check "$kind: ctl migrate --verify exits 0" sh -c "[ $status = 0 ] || { cat '$T/c$kind.out'; exit 1; }"
+	check "... and says migrated" contains "$T/c$kind.out" "migrated"
+	wait "$SRC"
+	check "$kind: the source exits 0" status_is 0 "$?"
+	check "... with the reason migrated" contains "$T/s$kind.err" "VM stopped (migrated)"
+	check "$kind: the destination runs the VM" running "$DST"
+	wait_for "$T/d$kind.out" "^count " 10
+	before=$(last_count "$T/s$kind.out")
+	# (a line the source had begun ends at the destination: the next whole one is +2)
+	first=$(first_count "$T/d$kind.out")
+	check "$kind: the count continues where the source left it ($before, then $first)" \
+		test "$first" -gt "$before" -a "$first" -le $((before + 2))
+	check "... and goes on" grows "$T/d$kind.out"
+	sleep 3 # every page of the pattern is checked in turn
+	check "$kind: the memory pattern holds" test -z "$(grep 'pattern BAD' "$T/s$kind.out" "$T/d$kind.out")"
+	ctl "$T/d$kind.api" migrate status >"$T/st$kind.out" 2>&1
+	check "$kind: the destination's API answers" contains "$T/st$kind.out" '"phase":"none"'
+	ctl "$T/d$kind.api" stop >/dev/null
+	wait "$DST"
+	check "$kind: the destination stops as a VM does (exit 0)" status_is 0 "$?"
+}
+
+migrate_ok unix "unix:$T/mig.sock"
+
+PORT=$((20000 + RANDOM % 20000))
+migrate_ok tcp "tcp:127.0.0.1:$PORT"
+
+# A paused VM migrates in one stop-and-copy (every page), and runs at the destination.
+source_vm paused
+dest_vm dpaused "unix:$T/paused.sock"
+ctl "$T/paused.api" pause >/dev/null
+before=$(last_count "$T/paused.out")
+ctl "$T/paused.api" migrate "unix:$T/paused.sock" --verify >"$T/cpaused.out" 2>&1
+check "paused VM: ctl migrate --verify exits 0" sh -c "[ $? = 0 ] || { cat '$T/cpaused.out'; exit 1; }"
+wait "$SRC"
+check "... the source exits 0" status_is 0 "$?"
+wait_for "$T/dpaused.out" "^count " 10
+first=$(first_count "$T/dpaused.out")
+check "... the count continues at the destination ($before, then $first)" \
+	test "$first" -gt "$before" -a "$first" -le $((before + 2))
+ctl "$T/dpaused.api" stop >/dev/null
+wait "$DST"
+
+# still_source NAME: after a failed migration the VM runs on at the source.
+still_source() {
+	check "$1: the source keeps running" running "$SRC"
+	check "... and the guest with it" grows "$T/$2.out"
+	check "... its API says Running" sh -c "'$BANYAN' ctl --api-socket '$T/$2.api' status | grep -q Running"
+}
+
+# A destination given less memory refuses, saying why.
+source_vm small
+dest_vm dsmall "unix:$T/small.sock" --memory 32M
+ctl "$T/small.api" migrate "unix:$T/small.sock" >"$T/csmall.out" 2>&1
+check "less memory: ctl migrate exits 1" status_is 1 "$?"
+check "... the destination's reason" contains "$T/csmall.out" "this destination was given 32 MiB"
+wait "$DST"
+check "... the destination exits 2" status_is 2 "$?"
+still_source "less memory" small
+
+# slow_link LISTEN TARGET: a forwarder from unix socket LISTEN to TARGET that
+# carries the source's bytes at 64 KiB/s, so a migration takes seconds;
+# when either side closes it closes the other.
+slow_link() {
+	python3 - "$1" "$2" <<'PY' &
+import select, socket, sys, time
+ls = socket.socket(socket.AF_UNIX)
+ls.bind(sys.argv[1]); ls.listen(1)
+a, _ = ls.accept()
+b = socket.socket(socket.AF_UNIX); b.connect(sys.argv[2])
+while True:
+    r, _, _ = select.select([a, b], [], [])
+    if a in r:
+        d = a.recv(4096)
+        if not d: break
+        try: b.sendall(d)
+        except OSError: break
+        time.sleep(len(d) / 65536)
+    if b in r:
+        d = b.recv(4096)
+        if not d: break
+        try: a.sendall(d)
+        except OSError: break
+a.close(); b.close()
+PY
+	LINK=$!
+	PIDS+=($LINK)
+	for _ in $(seq 1 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+# The destination killed mid-stream.
+dest_vm dkill "unix:$T/kill.sock"
+slow_link "$T/kill-link.sock" "$T/kill.sock"
+ctl "$T/small.api" migrate "unix:$T/kill-link.sock" --no-wait >/dev/null 2>&1
+in_precopy() { # in_precopy API: wait until the migration copies memory
+	for _ in $(seq 1 100); do
+		ctl "$1" migrate status 2>&1 | grep -q '"phase":"precopy"' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "destination killed: the migration was under way" in_precopy "$T/small.api"
+kill -9 "$DST"
+wait_for "$T/small.err" "migration to unix:$T/kill-link.sock failed" 15
+check "... the source says the migration failed" \
+	contains "$T/small.err" "migration to unix:$T/kill-link.sock failed"
+still_source "destination killed" small
+
+# The stream cut between the two (the link goes away mid-stream).
+dest_vm dcut "unix:$T/cut.sock"
+slow_link "$T/cut-link.sock" "$T/cut.sock"
+ctl "$T/small.api" migrate "unix:$T/cut-link.sock" >"$T/ccut.out" 2>&1 &
+CTL=$!
+in_precopy "$T/small.api"
+kill -9 "$LINK"
+wait "$CTL"
+check "stream cut: ctl migrate exits 1" status_is 1 "$?"
+check "... saying it failed" contains "$T/ccut.out" "failed"
+wait "$DST"
+check "... the destination exits 2" status_is 2 "$?"
+check "... without running the guest" test -z "$(grep '^count' "$T/dcut.out")"
+still_source "stream cut" small
+
+# Cancel: the source resumes, the destination gives up and runs nothing.
+dest_vm dcancel "unix:$T/cancel.sock"
+slow_link "$T/cancel-link.sock" "$T/cancel.sock"
+ctl "$T/small.api" migrate "unix:$T/cancel-link.sock" --no-wait >/dev/null 2>&1
+in_precopy "$T/small.api"
+check "cancel: ctl migrate cancel" ctl "$T/small.api" migrate cancel
+wait_for "$T/small.err" "cancelled" 10
+ctl "$T/small.api" migrate status >"$T/ccancel.out" 2>&1
+check "... the phase is cancelled" contains "$T/ccancel.out" '"phase":"cancelled"'
+wait "$DST"
+check "... the destination exits 2" status_is 2 "$?"
+check "... without running the guest" test -z "$(grep '^count' "$T/dcancel.out")"
+still_source "cancel" small
+
+ctl "$T/small.api" stop >/dev/null
+wait "$SRC"
+check "the source stops cleanly afterwards (exit 0)" status_is 0 "$?"
+
+tap_done
