@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "cli/affinity_option.h"
+#include "mmds/mmds.h"
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
@@ -57,6 +58,7 @@ struct run_ctx {
 	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;		 /* -1, or which clone this process runs */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
+	struct mmds *mmds; /* the metadata store: made by run_main, kept across VMs and loads */
 };
 
 static void run_usage(FILE *f)
@@ -607,6 +609,12 @@ static int run_api_open(struct run_ctx *ctx)
 	if (ret < 0)
 		return ret;
 	ctx->ctl.lineage = &ctx->lineage;
+	ctx->ctl.mmds = ctx->mmds;
+	/* --mmds-size-limit and --metadata (api_settings) */
+	if (ctx->ctl.mmds_size_limit)
+		(void)mmds_set_limit(ctx->mmds, ctx->ctl.mmds_size_limit);
+	if (ctx->ctl.mmds_initial && mmds_put(ctx->mmds, ctx->ctl.mmds_initial) < 0)
+		log_warn("--metadata: %s", MMDS_LIMIT_MSG);
 	ctx->start_handler.fd = ctx->ctl.start_fd;
 	ctx->start_handler.fn = on_api_start;
 	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
@@ -649,6 +657,7 @@ static bool run_open_snapshot(struct run_ctx *ctx)
 		log_warn("GET /vm/config will not show the restored machine");
 	ctx->cfg = *snapshot_config(ctx->img);
 	ctx->cfg.console_out_fd = console_fd;
+	vmcfg_mmds_attach(snapshot_document(ctx->img), &ctx->cfg, ctx->mmds);
 	ctx->restore_pending = true;
 	ctx->start_paused = !ctx->ctl.load_resume;
 	ctx->from_api = true;
@@ -720,11 +729,19 @@ static int run_main(struct run_ctx *ctx)
 		return EXIT_HOST_ERROR;
 	}
 	warn_if_pvm();
+	/* The data outlives each VM (a reboot, a snapshot load); the snapshot never holds it. */
+	ctx->mmds = mmds_new();
+	if (!ctx->mmds) {
+		log_error("out of memory");
+		return EXIT_HOST_ERROR;
+	}
+	vmcfg_mmds_attach(&ctx->spec, &ctx->cfg, ctx->mmds);
 	if (ctx->api_path && run_api_open(ctx) < 0)
 		status = EXIT_USAGE;
 	else
 		status = run_vms(ctx);
 	run_api_close(ctx);
+	mmds_free(ctx->mmds);
 	vmcfg_free(&ctx->spec);
 	json_object_put(ctx->reboot);
 	console_close(&ctx->con);
