@@ -57,7 +57,6 @@ static const uint8_t mmds_mac[6] = MMDS_MAC;
 static pthread_mutex_t mmds_lock = PTHREAD_MUTEX_INITIALIZER; /* lwIP's globals, every queue */
 static pthread_once_t lwip_once = PTHREAD_ONCE_INIT;
 static struct tcp_pcb *listener; /* port 80 on every interface; lives as long as the process */
-static unsigned int nnets;	 /* endpoints alive: the listener exists while > 0 */
 
 struct frame {
 	uint16_t len;
@@ -308,6 +307,8 @@ static int listener_open(void)
 	pcb = tcp_new();
 	if (!pcb)
 		return -ENOMEM;
+	ip_set_option(pcb,
+		      SOF_REUSEADDR); /* connections of a removed card may linger in TIME-WAIT */
 	if (tcp_bind(pcb, IP_ANY_TYPE, 80) != ERR_OK) {
 		tcp_abort(pcb);
 		return -EADDRINUSE;
@@ -458,7 +459,6 @@ static int net_add_locked(struct mmds_net *n)
 		return -ENOSPC;
 	netif_set_link_up(&n->netif);
 	netif_set_up(&n->netif);
-	nnets++;
 	timer_arm(n);
 	return 0;
 }
@@ -504,10 +504,6 @@ void mmds_net_free(struct mmds_net *n)
 	}
 	/* Also ends every other connection to the address (lwIP's rule on removal). */
 	netif_remove(&n->netif);
-	if (--nnets == 0 && listener) {
-		tcp_close(listener);
-		listener = NULL;
-	}
 	pthread_mutex_unlock(&mmds_lock);
 	close(n->timer_fd);
 	free(n->outq);

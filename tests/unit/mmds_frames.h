@@ -107,7 +107,8 @@ static inline size_t mf_tcp(uint8_t *f, uint32_t dst, uint16_t sport, uint32_t s
 	tcp[12] = 5 << 4;
 	tcp[13] = flags;
 	mf_be16(tcp + 14, 65535);
-	memcpy(tcp + 20, data, len);
+	if (len)
+		memcpy(tcp + 20, data, len);
 	sum = mf_sum(ip + 12, 8, 6 + 20 + (uint32_t)len); /* pseudo header */
 	mf_be16(tcp + 16, mf_fold(mf_sum(tcp, 20 + len, sum)));
 	return 14 + 40 + len;
