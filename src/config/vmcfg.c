@@ -1337,6 +1337,7 @@ static int mmds_address(json_object *body, uint32_t *out, char *err)
 
 int vmcfg_mmds_config(struct vmcfg *c, json_object *body, char *err)
 {
+	json_object *arr;
 	char version[4] = "V1";
 	uint32_t ip = 0;
 	bool compat = false;
@@ -1354,7 +1355,7 @@ int vmcfg_mmds_config(struct vmcfg *c, json_object *body, char *err)
 	get_bool(body, "imds_compat", &compat);
 	for (unsigned int i = 0; i < c->nnets; i++)
 		c->nets[i].mmds = false;
-	json_object *arr = get(body, "network_interfaces");
+	arr = get(body, "network_interfaces");
 	for (size_t i = 0; i < json_object_array_length(arr); i++)
 		find_net(c, json_object_get_string(json_object_array_get_idx(arr, i)))->mmds = true;
 	c->has_mmds = true;

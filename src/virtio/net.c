@@ -613,6 +613,10 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 		net_destroy(&n->vdev);
 		return NULL;
 	}
+	if (cfg->mmds && net_attach_mmds(n, cfg) < 0) {
+		net_destroy(&n->vdev);
+		return NULL;
+	}
 	if (cfg->has_mac)
 		memcpy(n->mac, cfg->mac, 6);
 	else
@@ -670,10 +674,6 @@ struct virtio_dev *virtio_net_create(const struct net_config *config, unsigned i
 	}
 	offloads = tap_probe_offloads(fd);
 	vdev = virtio_net_create_fd(cfg, index, fd, offloads);
-	if (vdev && cfg->mmds && net_attach_mmds(to_net(vdev), cfg) < 0) {
-		net_destroy(vdev);
-		return NULL;
-	}
 	if (vdev) {
 		struct virtio_net *n = to_net(vdev);
 

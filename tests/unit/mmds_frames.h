@@ -137,4 +137,16 @@ static inline bool mf_parse_tcp(const uint8_t *f, size_t len, uint8_t *flags, ui
 	return true;
 }
 
+/* The IPv4 header and TCP checksums of the frame @f to the guest verify. */
+static inline bool mf_tcp_csum_ok(const uint8_t *f, size_t len)
+{
+	size_t ihl = (size_t)(f[14] & 0xf) * 4, tot = (size_t)(f[16] << 8 | f[17]);
+	uint32_t sum;
+
+	if (len < 14 + tot || mf_fold(mf_sum(f + 14, ihl, 0)) != 0)
+		return false;
+	sum = mf_sum(f + 26, 8, 6 + (uint32_t)(tot - ihl));
+	return mf_fold(mf_sum(f + 14 + ihl, tot - ihl, sum)) == 0;
+}
+
 #endif

@@ -422,6 +422,7 @@ static int guest_read(struct guest *g)
 			arps++;
 		if (!mf_parse_tcp(out, len, &flags, &seq, &ack, &data, &dlen))
 			continue;
+		assert_true(mf_tcp_csum_ok(out, len)); /* the guest drops anything else */
 		if (flags & MF_TCP_SYN)
 			g->srv_next = seq + 1;
 		if (dlen && seq == g->srv_next && g->reply_len + dlen < sizeof(g->reply)) {
