@@ -94,13 +94,13 @@ PRELUDE='ip link set eth0 up; ip addr add 10.0.0.2/24 dev eth0; ip route add $A 
 req() { (printf "$1 $2 HTTP/1.1\r\nHost: mmds\r\n$3\r\n"; sleep 5) | timeout 20 nc $A 80 >/tmp/r
   sed -n "1s/^HTTP\/1.1 \([0-9]*\).*/\1/p" /tmp/r >/tmp/s; sed "1,/^\r\$/d" /tmp/r >/tmp/b; }'
 
-v1=$( (echo A=169.254.169.254; echo "$PRELUDE"; cat) | guest_script <<'EOF'
+v1=$( { echo A=169.254.169.254; echo "$PRELUDE"; cat <<'EOF'
 req GET /latest/meta-data/ami-id ''; echo ami=$(cat /tmp/b)
 req GET /latest/meta-data/ ''; echo list=$(tr '\n' , </tmp/b)
 req GET /latest/meta-data/tags 'Accept: application/json\r\n'; echo json=$(cat /tmp/b)
 req GET /latest/nothing ''; echo missing=$(cat /tmp/s)
 EOF
-)
+} | guest_script)
 boot v1 '{"network_interfaces": ["eth0"]}' "$v1"
 check_guest_ran v1
 check "v1: a leaf is its text" test "$(guest_value v1 ami)" = ami-banyan-1
@@ -109,14 +109,14 @@ check "v1: Accept: application/json gives JSON" test "$(guest_value v1 json)" = 
 check "v1: a missing path is 404" test "$(guest_value v1 missing)" = 404
 check "v1: the log names the card serving MMDS" contains "$T/v1.err" "eth0: serves the metadata service"
 
-v2=$( (echo A=169.254.170.2; echo "$PRELUDE"; cat) | guest_script <<'EOF'
+v2=$( { echo A=169.254.170.2; echo "$PRELUDE"; cat <<'EOF'
 req GET /latest/meta-data/ami-id ''; echo notoken=$(cat /tmp/s)
 req PUT /latest/api/token 'X-metadata-token-ttl-seconds: 60\r\n'; tok=$(cat /tmp/b); echo toklen=${#tok}
 req GET /latest/meta-data/ami-id "X-metadata-token: $tok\r\n"; echo ami=$(cat /tmp/b)
 req GET /latest/meta-data/extra "X-metadata-token: $tok\r\n"; echo patched=$(cat /tmp/b)
 req GET /latest/meta-data/ami-id "X-metadata-token: x$tok\r\n"; echo badtoken=$(cat /tmp/s)
 EOF
-)
+} | guest_script)
 PATCH='{"latest": {"meta-data": {"extra": "patched"}}}' \
 	boot v2 '{"version": "V2", "network_interfaces": ["eth0"], "ipv4_address": "169.254.170.2"}' "$v2"
 check_guest_ran v2
