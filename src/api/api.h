@@ -67,6 +67,7 @@ struct api_ctl {
 	size_t max_body;	 /* largest request body accepted (api_settings) */
 	/* What the MMDS will serve (api_settings): the --metadata document, its size cap. */
 	json_object *mmds_initial;
+	struct mmds *mmds; /* the metadata store (mmds/mmds.h), the run loop's; NULL: none */
 	uint64_t mmds_size_limit;
 	/* The JSON metrics file's writer (metrics_json.c): every 60 s, on FlushMetrics, at the end.
 	 */

@@ -11,6 +11,7 @@
 
 #include "devices/legacy.h"
 #include "migration/migration.h"
+#include "mmds/mmds.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -425,6 +426,7 @@ static void action_start(struct req *q)
 		reply_fault(q->reply, 400, "InstanceStart: the VM was already started");
 		return;
 	}
+	ctl->vm_cfg.mmds = ctl->mmds;
 	if (vmcfg_check_files(ctl->cfg, err) < 0 ||
 	    vmcfg_to_vm_config(ctl->cfg, &ctl->vm_cfg, err) < 0) {
 		reply_fault(q->reply, 400, "InstanceStart: %s", err);
@@ -946,6 +948,54 @@ static void cancel_migrate(struct req *q)
 		reply_ok(q->reply);
 }
 
+/* --- the metadata service (mmds/mmds.h) --- */
+
+static bool mmds_body_ok(struct req *q)
+{
+	if (!q->ctl->mmds) {
+		reply_fault(q->reply, 400, "the metadata service is not available in this process");
+		return false;
+	}
+	if (!json_object_is_type(q->body, json_type_object)) {
+		reply_fault(q->reply, 400, "the MMDS data must be a JSON object");
+		return false;
+	}
+	return true;
+}
+
+/* PUT /mmds replaces the data, PATCH merges into it (RFC 7396); both before or after boot. */
+static void put_mmds(struct req *q)
+{
+	bool patch = strcmp(q->method, "PATCH") == 0;
+	int ret;
+
+	if (!mmds_body_ok(q))
+		return;
+	ret = patch ? mmds_patch(q->ctl->mmds, q->body) : mmds_put(q->ctl->mmds, q->body);
+	if (ret == -EFBIG)
+		reply_fault(q->reply, 413, "%s", MMDS_LIMIT_MSG);
+	else if (ret < 0)
+		reply_fault(q->reply, 500, "out of memory");
+	else
+		reply_ok(q->reply);
+}
+
+static void get_mmds(struct req *q)
+{
+	if (!q->ctl->mmds)
+		reply_fault(q->reply, 400, "the metadata service is not available in this process");
+	else
+		reply_json(q->reply, 200, mmds_get(q->ctl->mmds));
+}
+
+static void put_mmds_config(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "mmds-config"))
+		apply(q, vmcfg_mmds_config(q->ctl->cfg, q->body, err), err);
+}
+
 static void get_metrics(struct req *q)
 {
 	size_t len = 0;
@@ -981,6 +1031,10 @@ static const struct route routes[] = {
     {"PUT", "/logger", false, true, put_logger},
     {"PUT", "/metrics", false, true, put_metrics},
     {"GET", "/metrics", false, false, get_metrics},
+    {"PUT", "/mmds", false, true, put_mmds},
+    {"PATCH", "/mmds", false, true, put_mmds},
+    {"GET", "/mmds", false, false, get_mmds},
+    {"PUT", "/mmds/config", false, true, put_mmds_config},
     {"PUT", "/actions", false, true, put_actions},
     {"PATCH", "/vm", false, true, patch_vm},
     {"GET", "/vm/config", false, false, get_vm_config},

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/clones.h"
 #include "cli/affinity_option.h"
+#include "mmds/mmds.h"
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
@@ -69,6 +70,7 @@ struct run_ctx {
 	const char *disks[VM_MAX_DISKS + 1]; /* --incoming-disk ID=PATH */
 	unsigned int ntaps, ndisks;
 	struct vmcfg mig_doc; /* the migrated machine, which the VM's config points into */
+	struct mmds *mmds;    /* the metadata store: made by run_main, kept across VMs and loads */
 };
 
 static void run_usage(FILE *f)
@@ -719,6 +721,12 @@ static int run_api_open(struct run_ctx *ctx)
 	if (ret < 0)
 		return ret;
 	ctx->ctl.lineage = &ctx->lineage;
+	ctx->ctl.mmds = ctx->mmds;
+	/* --mmds-size-limit and --metadata (api_settings) */
+	if (ctx->ctl.mmds_size_limit)
+		(void)mmds_set_limit(ctx->mmds, ctx->ctl.mmds_size_limit);
+	if (ctx->ctl.mmds_initial && mmds_put(ctx->mmds, ctx->ctl.mmds_initial) < 0)
+		log_warn("--metadata: %s", MMDS_LIMIT_MSG);
 	ctx->start_handler.fd = ctx->ctl.start_fd;
 	ctx->start_handler.fn = on_api_start;
 	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
@@ -761,6 +769,7 @@ static bool run_open_snapshot(struct run_ctx *ctx)
 		log_warn("GET /vm/config will not show the restored machine");
 	ctx->cfg = *snapshot_config(ctx->img);
 	ctx->cfg.console_out_fd = console_fd;
+	vmcfg_mmds_attach(snapshot_document(ctx->img), &ctx->cfg, ctx->mmds);
 	ctx->restore_pending = true;
 	ctx->start_paused = !ctx->ctl.load_resume;
 	ctx->from_api = true;
@@ -847,6 +856,13 @@ static int run_main(struct run_ctx *ctx)
 		return EXIT_HOST_ERROR;
 	}
 	warn_if_pvm();
+	/* The data outlives each VM (a reboot, a snapshot load); the snapshot never holds it. */
+	ctx->mmds = mmds_new();
+	if (!ctx->mmds) {
+		log_error("out of memory");
+		return EXIT_HOST_ERROR;
+	}
+	vmcfg_mmds_attach(&ctx->spec, &ctx->cfg, ctx->mmds);
 	if (ctx->api_path && run_api_open(ctx) < 0)
 		status = EXIT_USAGE;
 	else if ((ret = seccomp_enter_main()) < 0) /* sandbox last: before the first VM */
@@ -855,6 +871,7 @@ static int run_main(struct run_ctx *ctx)
 	else
 		status = run_vms(ctx);
 	run_api_close(ctx);
+	mmds_free(ctx->mmds);
 	vmcfg_free(&ctx->spec);
 	vmcfg_free(&ctx->mig_doc);
 	json_object_put(ctx->reboot);

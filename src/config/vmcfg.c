@@ -5,8 +5,10 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "mmds/mmds.h"
 #include "virtio/virtio.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -947,10 +949,12 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 		net_free(&n);
 		return fail(err, "out of memory");
 	}
-	if (old)
+	if (old) {
+		n.mmds = old->mmds; /* still named by mmds-config */
 		net_free(old);
-	else
+	} else {
 		old = &c->nets[c->nnets++];
+	}
 	*old = n;
 	return 0;
 }
@@ -1280,6 +1284,122 @@ int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err)
 	return 0;
 }
 
+/* --- mmds-config --- */
+
+static const struct field mmds_fields[] = {
+    {"version", json_type_string, false},
+    {"network_interfaces", json_type_array, true},
+    {"ipv4_address", json_type_string, false},
+    {"imds_compat", json_type_boolean, false},
+    {NULL, 0, false},
+};
+
+static const char *const mmds_versions[] = {"V1", "V2", NULL};
+
+/* Every element names a configured card; the list is not empty. */
+static int mmds_ifaces_check(struct vmcfg *c, json_object *arr, char *err)
+{
+	size_t n = json_object_array_length(arr);
+
+	if (n == 0)
+		return fail(err, "mmds-config: the list of network interface IDs that allow "
+				 "forwarding MMDS requests is empty");
+	for (size_t i = 0; i < n; i++) {
+		json_object *id = json_object_array_get_idx(arr, i);
+
+		if (!json_object_is_type(id, json_type_string) ||
+		    !find_net(c, json_object_get_string(id)))
+			return fail(err, "mmds-config: the list of network interface IDs "
+					 "contains one that names no configured network "
+					 "interface");
+	}
+	return 0;
+}
+
+/* A dotted IPv4 address in 169.254.0.0/16 (host byte order into *@out). */
+static int mmds_address(json_object *body, uint32_t *out, char *err)
+{
+	const char *s;
+	struct in_addr a;
+	int ret = get_str(body, "mmds-config", "ipv4_address", 15, &s, err);
+
+	*out = MMDS_DEFAULT_IPV4;
+	if (ret < 0 || !s)
+		return ret;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return fail(err, "mmds-config: ipv4_address '%s' is not an IPv4 address", s);
+	*out = ntohl(a.s_addr);
+	if ((*out >> 16) != 0xa9fe)
+		return fail(err, "mmds-config: the MMDS IPv4 address is not link local "
+				 "(169.254.0.0/16)");
+	return 0;
+}
+
+int vmcfg_mmds_config(struct vmcfg *c, json_object *body, char *err)
+{
+	json_object *arr;
+	char version[4] = "V1";
+	uint32_t ip = 0;
+	bool compat = false;
+	int ret = check_object(body, "mmds-config", mmds_fields, false, err);
+
+	if (ret == 0)
+		ret = get_choice(body, "mmds-config", "version", mmds_versions, version,
+				 sizeof(version), err);
+	if (ret == 0)
+		ret = mmds_ifaces_check(c, get(body, "network_interfaces"), err);
+	if (ret == 0)
+		ret = mmds_address(body, &ip, err);
+	if (ret < 0)
+		return ret;
+	get_bool(body, "imds_compat", &compat);
+	for (unsigned int i = 0; i < c->nnets; i++)
+		c->nets[i].mmds = false;
+	arr = get(body, "network_interfaces");
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		find_net(c, json_object_get_string(json_object_array_get_idx(arr, i)))->mmds = true;
+	c->has_mmds = true;
+	c->mmds_version = version[1] == '2' ? MMDS_V2 : MMDS_V1;
+	c->mmds_ipv4 = ip;
+	c->mmds_imds_compat = compat;
+	return 0;
+}
+
+json_object *vmcfg_mmds_config_to_json(const struct vmcfg *c)
+{
+	json_object *o, *ifaces;
+	struct in_addr a = {.s_addr = htonl(c->mmds_ipv4)};
+	char ip[INET_ADDRSTRLEN] = "";
+
+	if (!c->has_mmds || !(o = json_object_new_object()))
+		return NULL;
+	ifaces = json_object_new_array();
+	for (unsigned int i = 0; ifaces && i < c->nnets; i++)
+		if (c->nets[i].mmds)
+			json_object_array_add(ifaces, json_object_new_string(c->nets[i].iface_id));
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	json_object_object_add(o, "version",
+			       json_object_new_string(c->mmds_version == MMDS_V2 ? "V2" : "V1"));
+	json_object_object_add(o, "network_interfaces", ifaces);
+	json_object_object_add(o, "ipv4_address", json_object_new_string(ip));
+	json_object_object_add(o, "imds_compat", json_object_new_boolean(c->mmds_imds_compat));
+	return o;
+}
+
+void vmcfg_mmds_attach(const struct vmcfg *c, struct vm_config *cfg, struct mmds *m)
+{
+	cfg->mmds = m;
+	for (unsigned int i = 0; i < cfg->nnets && i < c->nnets; i++) {
+		bool on = m && c->has_mmds && c->nets[i].mmds;
+
+		cfg->nets[i].mmds = on ? m : NULL;
+		cfg->nets[i].mmds_ipv4 = c->mmds_ipv4;
+	}
+	if (m && c->has_mmds)
+		mmds_configure(m, c->mmds_version == MMDS_V2 ? MMDS_V2 : MMDS_V1,
+			       c->mmds_imds_compat);
+}
+
 static const struct field doc_fields[] = {
     {"boot-source", json_type_object, true},	 {"machine-config", json_type_object, false},
     {"drives", json_type_array, false},		 {"network-interfaces", json_type_array, false},
@@ -1301,7 +1421,6 @@ static const struct {
 	const char *lacks;
 } doc_unsupported[] = {
     {"balloon", "no balloon device"},
-    {"mmds-config", "no MMDS (metadata service)"},
     {"cpu-config", "no custom CPU templates (CPUID and MSR modifiers)"},
     {"pmem", "no virtio-pmem devices"},
     {"memory-hotplug", "no memory hotplug (virtio-mem)"},
@@ -1379,6 +1498,9 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 		ret = vmcfg_logger(c, v, err);
 	if (ret == 0 && (v = get(doc, "metrics")))
 		ret = vmcfg_metrics(c, v, err);
+	/* an empty one (what some clients write for none) configures nothing */
+	if (ret == 0 && (v = get(doc, "mmds-config")) && !doc_empty(v))
+		ret = vmcfg_mmds_config(c, v, err);
 	if (ret == 0)
 		ret = doc_check_unsupported(doc, err);
 	return ret;
@@ -1557,7 +1679,7 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "logger", extras_logger(c));
 	json_object_object_add(o, "machine-config", vmcfg_machine_to_json(c));
 	json_object_object_add(o, "metrics", extras_metrics(c));
-	json_object_object_add(o, "mmds-config", NULL);
+	json_object_object_add(o, "mmds-config", vmcfg_mmds_config_to_json(c));
 	json_object_object_add(o, "network-interfaces", nets_to_json(c));
 	json_object_object_add(o, "vsock", vsock_to_json(c));
 	json_object_object_add(o, "entropy", c->entropy ? json_object_new_object() : NULL);
@@ -1716,6 +1838,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	fill_boot_extras(c, cfg);
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);
+	vmcfg_mmds_attach(c, cfg, cfg->mmds);
 	return 0;
 }
 

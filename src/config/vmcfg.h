@@ -50,6 +50,7 @@ struct vmcfg_net {
 	char *iface_id;
 	char *host_dev_name;
 	char *guest_mac; /* NULL: none */
+	bool mmds;	 /* named by mmds-config: serves the metadata service */
 };
 
 /* An opt-in device (Banyan: "devices"): {"type": "debug-exit", "iobase": 244, "iosize": 1}. */
@@ -106,6 +107,11 @@ struct vmcfg {
 	unsigned int ndevices;
 	struct vmcfg_fw_file fw_files[VM_MAX_FW_CFG_FILES];
 	unsigned int nfw_files;
+	/* mmds-config (PUT /mmds/config); the cards are those whose nets[].mmds is set */
+	bool has_mmds;
+	unsigned int mmds_version; /* 1 or 2 (enum mmds_version) */
+	uint32_t mmds_ipv4;	   /* host byte order */
+	bool mmds_imds_compat;
 	/* logger and metrics */
 	char *log_path;
 	char log_level[8]; /* "" when never set */
@@ -156,6 +162,18 @@ int vmcfg_device(struct vmcfg *c, json_object *body, char *err);
  * 55 bytes.
  */
 int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_mmds_config(struct vmcfg *c, json_object *body, char *err);
+
+/* vmcfg_mmds_config_to_json - GET /vm/config's "mmds-config": NULL when not configured. */
+json_object *vmcfg_mmds_config_to_json(const struct vmcfg *c);
+
+/*
+ * vmcfg_mmds_attach - serve the metadata store @m (may be NULL: none) on
+ * the cards @c's mmds-config names: sets cfg->mmds and each card's mmds
+ * fields, and gives @m the configured version. vmcfg_to_vm_config calls it
+ * with cfg->mmds; a configuration taken from a snapshot needs it again.
+ */
+void vmcfg_mmds_attach(const struct vmcfg *c, struct vm_config *cfg, struct mmds *m);
 
 /*
  * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:
@@ -192,7 +210,7 @@ int vmcfg_check_files(const struct vmcfg *c, char *err) __attribute__((warn_unus
  * VMM runs: fill @cfg's machine fields (kernel, initrd, the command line
  * with the root device, vCPUs, memory, reboot action, disks in guest
  * order, rng, network cards, vsock) from @c, and point cfg->doc at @c.
- * Leaves console_out_fd, mem_path and restoring as they are. Opens and
+ * Leaves console_out_fd, mem_path, restoring and mmds as they are. Opens and
  * checks no file (vmcfg_check_files does). Fails with a fault_message when
  * there is no kernel or memory runs out. @cfg points into @c afterwards.
  */

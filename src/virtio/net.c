@@ -13,6 +13,8 @@
  */
 #include "virtio/virtio.h"
 #include "util/efd.h"
+#include "mmds/mmds.h"
+#include "virtio/net_mmds.h"
 
 #include "util/log.h"
 #include "vmm/state.h"
@@ -58,6 +60,7 @@
 
 #define TAG_TAP	 1
 #define TAG_WAKE 2
+#define TAG_MMDS 3 /* the metadata service's timerfd */
 
 #define STATE_VERSION 1
 
@@ -84,6 +87,7 @@ struct virtio_net {
 	struct iovec iov[NET_MAX_SEGS];
 	struct iovec first_iov[NET_MAX_SEGS]; /* the first buffer of a merged frame */
 	struct vring_used_elem used[NET_MAX_MERGE];
+	struct mmds_net *mmds; /* the metadata service on this card (net_mmds.c); NULL: none */
 };
 
 static struct virtio_net *to_net(struct virtio_dev *vdev)
@@ -160,6 +164,8 @@ static int net_tx_one(struct virtio_net *n, struct vq_chain *c)
 		virtio_fail(&n->vdev, why);
 		return -1;
 	}
+	if (n->mmds && net_mmds_tx(n->mmds, c->iov, c->nout, c->out_len))
+		return 1; /* the metadata service's, never the TAP's */
 	/* The TAP takes the same 12-byte header, then the frame. */
 	w = writev(n->tap_fd, c->iov, (int)c->nout);
 	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -286,7 +292,8 @@ static void net_rx(struct virtio_net *n)
 
 	if (!n->rx_on)
 		return;
-	while (budget && (n->rx_len || net_read_tap(n))) {
+	while (budget &&
+	       (n->rx_len || net_mmds_rx(n->mmds, n->rx_buf, &n->rx_len) || net_read_tap(n))) {
 		r = net_deliver(n);
 		if (r <= 0)
 			break;
@@ -320,12 +327,14 @@ static void net_notify(struct virtio_dev *vdev, unsigned int q)
 static void net_event(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
-	struct epoll_event ev[2];
-	int k = epoll_wait(n->epfd, ev, 2, 0);
+	struct epoll_event ev[3];
+	int k = epoll_wait(n->epfd, ev, 3, 0);
 
 	for (int i = 0; i < k; i++) {
 		if (ev[i].data.u32 == TAG_WAKE)
 			(void)efd_drain(n->wake_fd);
+		if (ev[i].data.u32 == TAG_MMDS)
+			mmds_net_timers(n->mmds);
 		if (ev[i].data.u32 == TAG_TAP && (ev[i].events & EPOLLOUT))
 			n->tx_blocked = false;
 	}
@@ -388,6 +397,7 @@ static void net_destroy(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 
+	mmds_net_free(n->mmds);
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
 	if (n->epfd >= 0)
@@ -447,6 +457,28 @@ static const struct virtio_dev_ops virtio_net_ops = {
 };
 
 /* --- the host side --- */
+
+static void net_mmds_wake(void *opaque)
+{
+	net_wake(opaque);
+}
+
+/* Serve cfg->mmds on this card: its timer joins the card's epoll set. */
+static int net_attach_mmds(struct virtio_net *n, const struct net_config *cfg)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_MMDS};
+
+	n->mmds = mmds_net_new(cfg->mmds, cfg->mmds_ipv4, net_mmds_wake, n);
+	if (!n->mmds)
+		return -ENOMEM;
+	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, mmds_net_timer_fd(n->mmds), &ev) < 0) {
+		log_error("%s: cannot watch the metadata service's timer: %s", n->name,
+			  strerror(errno));
+		return -errno;
+	}
+	log_info("%s: serves the metadata service", n->name);
+	return 0;
+}
 
 void virtio_net_default_id(unsigned int index, char *buf, size_t len)
 {
@@ -578,6 +610,10 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 	n->vdev = (struct virtio_dev){.ops = &virtio_net_ops, .id = n->name, .event_fd = -1};
 	if (net_setup_fds(n) < 0) {
 		log_error("%s: cannot set up: %s", n->name, strerror(errno));
+		net_destroy(&n->vdev);
+		return NULL;
+	}
+	if (cfg->mmds && net_attach_mmds(n, cfg) < 0) {
 		net_destroy(&n->vdev);
 		return NULL;
 	}

@@ -217,7 +217,9 @@ void virtio_net_default_id(unsigned int index, char *buf, size_t len);
  * naming it. @index names it "netN" when @net->id is NULL. Its MAC is
  * @net->mac, or virtio_net_default_mac(tap, name). A clone (@inst) opens
  * TAP "TAP-i" and takes the MAC its clone operation gives clone i: the
- * low three bytes FNV-1a(MAC, i), locally administered.
+ * low three bytes FNV-1a(MAC, i), locally administered. With @net->mmds
+ * the card also serves that metadata store at @net->mmds_ipv4 (mmds/mmds.h):
+ * the guest's frames for that address go there, never to the TAP.
  *
  * State (the transport's `state` walks it): the MAC, the link status and
  * whether receiving had started; the TAP's offloads are set again from

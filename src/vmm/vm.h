@@ -48,12 +48,16 @@ struct disk_config {
 
 #define VM_MAX_NETS 8
 
+struct mmds;
+
 /* A virtio-net interface on a host TAP device (docs/networking.md). */
 struct net_config {
 	const char *tap; /* host TAP interface, created beforehand by the operator */
 	const char *id;	 /* interface id (the API's iface_id); NULL: "netN" */
 	uint8_t mac[6];
-	bool has_mac; /* false: a stable one derived from tap and id */
+	bool has_mac;	    /* false: a stable one derived from tap and id */
+	struct mmds *mmds;  /* serve this metadata store (mmds/mmds.h) on the card; NULL: none */
+	uint32_t mmds_ipv4; /* ... at this address, host byte order */
 };
 
 /* A virtio-vsock device whose host side is Unix sockets (Firecracker's model). */
@@ -135,6 +139,7 @@ struct vm_config {
 	unsigned int nextra;
 	struct fw_cfg_file_config fw_cfg_files[VM_MAX_FW_CFG_FILES];
 	unsigned int nfw_cfg_files;
+	struct mmds *mmds; /* the metadata store, owned by the run loop; NULL: none */
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
 	bool restoring;		  /* state comes from a snapshot: no boot registers, no ACPI */

@@ -401,6 +401,47 @@ def preboot_taps(v):
     return taps
 
 
+def preboot_mmds(v):
+    """The metadata store and /mmds/config (eth0 exists: preboot_devices)."""
+    st, doc = v.req("GET", "/mmds")
+    tap(st == 200 and doc == {}, "GET /mmds before any PUT: {}", doc)
+    data = {"latest": {"meta-data": {"ami-id": "ami-1", "tags": {"a": "b"}}}}
+    expect(v, "PUT /mmds", "PUT", "/mmds", data)
+    st, doc = v.req("GET", "/mmds")
+    tap(st == 200 and doc == data, "GET /mmds returns what PUT stored", doc)
+    expect(v, "PATCH /mmds (merge patch)", "PATCH", "/mmds",
+           {"latest": {"meta-data": {"tags": None, "new": "x"}}})
+    want = {"latest": {"meta-data": {"ami-id": "ami-1", "new": "x"}}}
+    st, doc = v.req("GET", "/mmds")
+    tap(doc == want, "PATCH /mmds removed the null member and added the new one", doc)
+    expect(v, "PUT /mmds over 51200 bytes: 413", "PUT", "/mmds", {"k": "x" * 51200}, 413,
+           "doesn't fit")
+    expect(v, "PATCH /mmds over 51200 bytes: 413", "PATCH", "/mmds", {"k": "x" * 51200}, 413,
+           "doesn't fit")
+    st, doc = v.req("GET", "/mmds")
+    tap(doc == want, "a refused PUT or PATCH leaves the data as it was", doc)
+    expect(v, "PUT /mmds with an array: 400", "PUT", "/mmds", [1, 2], 400, "JSON object")
+    expect(v, "PUT /mmds/config", "PUT", "/mmds/config", {"network_interfaces": ["eth0"]})
+    cfg = {"version": "V2", "network_interfaces": ["eth0"], "ipv4_address": "169.254.170.2",
+           "imds_compat": True}
+    expect(v, "PUT /mmds/config V2 at another address", "PUT", "/mmds/config", cfg)
+    st, doc = v.req("GET", "/vm/config")
+    tap(doc.get("mmds-config") == cfg, "GET /vm/config shows mmds-config", doc.get("mmds-config"))
+    for name, body, msg in [
+            ("an interface that does not exist", {"network_interfaces": ["eth9"]}, "no configured"),
+            ("no interface", {"network_interfaces": []}, "is empty"),
+            ("version V3", {"version": "V3", "network_interfaces": ["eth0"]}, "version"),
+            ("a routable address", {"network_interfaces": ["eth0"], "ipv4_address": "10.0.0.1"},
+             "not link local"),
+            ("an address that is none", {"network_interfaces": ["eth0"], "ipv4_address": "1.2.3"},
+             "not an IPv4"),
+            ("no network_interfaces", {"version": "V1"}, "network_interfaces"),
+            ("an unknown field", {"network_interfaces": ["eth0"], "x": 1}, "unknown field")]:
+        expect(v, "mmds-config with %s: 400" % name, "PUT", "/mmds/config", body, 400, msg)
+    st, doc = v.req("GET", "/vm/config")
+    tap(doc.get("mmds-config") == cfg, "a refused mmds-config keeps the last one", doc.get("mmds-config"))
+
+
 def preboot_state(v):
     expect(v, "PATCH /vm before boot: 400", "PATCH", "/vm", {"state": "Paused"}, 400, "not running")
     expect(v, "PATCH /vm bad state: 400", "PATCH", "/vm", {"state": "Asleep"}, 400, "unknown state")
@@ -492,6 +533,7 @@ def part_preboot():
     preboot_malformed(v)
     preboot_state(v)
     preboot_devices(v, kernel)
+    preboot_mmds(v)
     concurrent_clients(v, "before boot")
     slow_clients(v, "before boot")
     rc, out, err = ctl(v.sock, "status")
@@ -1000,6 +1042,11 @@ def part_vm():
     vm_state_machine(v)
     vm_pause_resume(v)
     vm_metrics(v)
+    expect(v, "PUT /mmds/config after boot: 400", "PUT", "/mmds/config",
+           {"network_interfaces": []}, 400, "after the VM started")
+    expect(v, "PUT /mmds after boot", "PUT", "/mmds", {"late": "yes"})
+    st, doc = v.req("GET", "/mmds")
+    tap(doc == {"late": "yes"}, "GET /mmds after boot", doc)
     concurrent_clients(v, "while running")
     slow_clients(v, "while running")
     expect(v, "SendCtrlAltDel: 204", "PUT", "/actions", {"action_type": "SendCtrlAltDel"})

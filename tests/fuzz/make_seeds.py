@@ -531,8 +531,79 @@ def migration_seeds():
     }
 
 
+# --- fuzz_mmds.c: [mode] then raw frames or operations on one connection ---
+
+MMDS_IP = bytes([169, 254, 169, 254])
+GUEST_IP = bytes([10, 0, 0, 2])
+GUEST_MAC = bytes([2, 0, 0, 0, 0, 1])
+MMDS_MAC = bytes([2, 0x6d, 0x6d, 0x64, 0x73, 0])
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return struct.pack('!H', ~s & 0xFFFF)
+
+
+def vnet(frame, needs_csum=None):
+    """A 12-byte virtio-net header (NEEDS_CSUM with start, offset) and the frame."""
+    if needs_csum:
+        hdr = struct.pack('<BBHHHHH', 1, 0, 0, 0, needs_csum[0], needs_csum[1], 0)
+    else:
+        hdr = bytes(12)
+    return u16(12 + len(frame)) + hdr + frame
+
+
+def arp_frame(target=MMDS_IP):
+    return (b'\xff' * 6 + GUEST_MAC + b'\x08\x06' + struct.pack('!HHBBH', 1, 0x0800, 6, 4, 1)
+            + GUEST_MAC + GUEST_IP + bytes(6) + target)
+
+
+def tcp_frame(flags, seq, ack, data=b'', partial=False):
+    ip = struct.pack('!BBHHHBB', 0x45, 0, 40 + len(data), 0, 0x4000, 64, 6) + bytes(2) + GUEST_IP + MMDS_IP
+    ip = ip[:10] + csum(ip) + ip[12:]
+    tcp = struct.pack('!HHIIBBH', 40000, 80, seq, ack, 5 << 4, flags, 65535) + bytes(4) + data
+    pseudo = GUEST_IP + MMDS_IP + struct.pack('!BBH', 0, 6, len(tcp))
+    if partial:  # the guest left the sum to the device: only the pseudo header's
+        c = csum(pseudo)
+        c = struct.pack('!H', ~struct.unpack('!H', c)[0] & 0xFFFF)
+    else:
+        c = csum(pseudo + tcp)
+    tcp = tcp[:16] + c + tcp[18:]
+    return MMDS_MAC + GUEST_MAC + b'\x08\x00' + ip + tcp
+
+
+def mmds_seeds():
+    def data(b):
+        return u8(0) + u16(len(b)) + b
+    get = b'GET /latest/meta-data/ami-id HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n'
+    put = (b'PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n')
+    json_get = (b'GET /latest/meta-data HTTP/1.1\r\nAccept: application/json\r\n'
+                b'X-metadata-token: AAAA\r\n\r\n')
+    return {
+        'v1-get': u8(0) + data(get),
+        'v1-get-split': u8(0) + data(get[:10]) + data(get[10:30]) + data(get[30:]) + u8(2),
+        'v2-token': u8(1) + data(put),
+        'v2-get-json': u8(3) + data(json_get) + u8(3),
+        'out-of-window': u8(0) + u8(1) + u8(0x18) + u32(100000) + u16(len(get)) + get,
+        'rst': u8(0) + u8(1) + u8(0x14) + u32(0) + u16(0),
+        'bad-method': u8(0) + data(b'DELETE / HTTP/1.1\r\n\r\n'),
+        'raw-arp': u8(4) + vnet(arp_frame()),
+        'raw-syn': u8(4) + vnet(arp_frame()) + vnet(tcp_frame(0x02, 1000, 0)),
+        'raw-syn-partial-csum': u8(4) + vnet(arp_frame())
+        + vnet(tcp_frame(0x02, 1000, 0, partial=True), needs_csum=(34, 16)),
+        'raw-data': u8(4) + vnet(arp_frame()) + vnet(tcp_frame(0x02, 1000, 0))
+        + vnet(tcp_frame(0x18, 1001, 0, get)),
+        'http-only': get,
+    }
+
+
 def main():
     targets = {
+        'mmds': mmds_seeds(),
         'virtio_blk': blk_seeds(),
         'virtio_net': net_seeds(),
         'virtio_vsock': vsock_seeds(),

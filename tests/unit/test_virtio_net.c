@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fake_ring.h"
+#include "mmds_frames.h"
 #include "virtio/mmio.h"
 #include "vmm/vm.h"
 
@@ -186,6 +187,32 @@ static int net_setup(void **state)
 	return 0;
 }
 
+/* The card also serves a metadata store (struct fixture's dir holds nothing). */
+static struct mmds *mmds_store;
+
+static int net_mmds_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct net_config nc = {.tap = "test0", .mmds_ipv4 = MMDS_DEFAULT_IPV4};
+	char err[MMDS_ERR_LEN];
+	int sv[2];
+
+	mmds_store = mmds_new();
+	assert_non_null(mmds_store);
+	assert_int_equal(mmds_put_text(mmds_store, "{\"k\":\"v\"}", 9, err), 0);
+	nc.mmds = mmds_store;
+	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+	f->peer = sv[1];
+	f->nq = 2;
+	f->dev = virtio_mmio_create(&fake_host, &f->r.gm,
+				    virtio_net_create_fd(&nc, 0, sv[0], false), BASE, GSI);
+	assert_non_null(f->dev);
+	bring_up(f);
+	*state = f;
+	return 0;
+}
+
 static int net_teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -241,6 +268,95 @@ static void test_net_tx(void **state)
 	assert_int_equal(id, 0);
 	assert_int_equal(recv(f->peer, got, sizeof(got), 0), sizeof(frame));
 	assert_memory_equal(got, frame, sizeof(frame));
+}
+
+/* Transmit @len bytes of @frame after a virtio-net header @hdr (12 bytes). */
+static void tx_frame(struct fixture *f, const uint8_t *hdr, const uint8_t *frame, uint32_t len,
+		     unsigned int slot)
+{
+	uint64_t gpa[2] = {BUF(slot), BUF(slot + 1)};
+	uint32_t lens[2] = {HDR, len};
+	bool w[2] = {false, false};
+
+	memcpy(fake_ptr(&f->r, BUF(slot)), hdr, HDR);
+	memcpy(fake_ptr(&f->r, BUF(slot + 1)), frame, len);
+	post(f, 1, 2, gpa, lens, w);
+}
+
+static void rx_buffer(struct fixture *f, unsigned int slot)
+{
+	uint64_t gpa[1] = {BUF(slot)};
+	uint32_t len[1] = {2048};
+	bool w[1] = {true};
+
+	post(f, 0, 1, gpa, len, w);
+}
+
+/*
+ * MMDS on the card: ARP for its address and a TCP SYN whose checksum the
+ * guest left to the device (NEEDS_CSUM) are answered into receive buffers;
+ * neither reaches the TAP, while a frame for another address does.
+ */
+static void test_net_mmds(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hdr[HDR] = {0}, frame[128], got[256];
+	const uint8_t *p, *data;
+	uint32_t id, ulen, seq, ack;
+	uint8_t flags;
+	size_t dlen, len;
+
+	/* lwIP announces the address when its interface comes up (gratuitous ARP) */
+	rx_buffer(f, 9);
+	assert_true(wait_used(f, 0, 1));
+	p = fake_ptr(&f->r, BUF(9));
+	assert_int_equal(p[HDR + 21], 1);
+	assert_memory_equal(p + HDR + 22, mf_mmds_mac, 6);
+	rx_buffer(f, 10);
+	rx_buffer(f, 11);
+	len = mf_arp_request(frame, MMDS_DEFAULT_IPV4);
+	tx_frame(f, hdr, frame, (uint32_t)len, 0);
+	assert_true(wait_used(f, 0, 2));
+	p = fake_ptr(&f->r, BUF(10));
+	assert_int_equal(p[HDR + 12], 0x08);
+	assert_int_equal(p[HDR + 13], 0x06);
+	assert_int_equal(p[HDR + 21], 2);		   /* an ARP reply ... */
+	assert_memory_equal(p + HDR + 22, mf_mmds_mac, 6); /* ... from MMDS's MAC */
+	/* A SYN with only the pseudo header's sum: the device completes it. */
+	len = mf_tcp(frame, MMDS_DEFAULT_IPV4, 40000, 1000, 0, MF_TCP_SYN, NULL, 0);
+	frame[50] = frame[51] = 0;
+	{
+		uint32_t sum = mf_sum(frame + 26, 8, 6 + 20);
+		uint16_t partial = (uint16_t)~mf_fold(sum);
+
+		frame[50] = (uint8_t)(partial >> 8);
+		frame[51] = (uint8_t)partial;
+	}
+	hdr[0] = 1;  /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+	hdr[6] = 34; /* csum_start: the TCP header */
+	hdr[8] = 16; /* csum_offset: its checksum field */
+	tx_frame(f, hdr, frame, (uint32_t)len, 2);
+	assert_true(wait_used(f, 0, 3));
+	used_elem(f, 0, 2, &id, &ulen);
+	p = fake_ptr(&f->r, BUF(11));
+	assert_true(mf_parse_tcp(p + HDR, ulen - HDR, &flags, &seq, &ack, &data, &dlen));
+	assert_int_equal(flags, MF_TCP_SYN | MF_TCP_ACK);
+	assert_int_equal(ack, 1001);
+	assert_true(mf_tcp_csum_ok(p + HDR, ulen - HDR));
+	assert_true(wait_used(f, 1, 2));
+	assert_int_equal(recv(f->peer, got, sizeof(got), 0), -1); /* nothing reached the TAP */
+	memset(hdr, 0, sizeof(hdr));
+	len = mf_arp_request(frame, 0x0a000001);
+	tx_frame(f, hdr, frame, (uint32_t)len, 4);
+	assert_true(wait_used(f, 1, 3));
+	assert_int_equal(recv(f->peer, got, sizeof(got), 0), HDR + len);
+}
+
+static int net_mmds_teardown(void **state)
+{
+	net_teardown(state);
+	mmds_free(mmds_store);
+	return 0;
 }
 
 static void test_net_rx_merge_and_backpressure(void **state)
@@ -747,6 +863,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_net_config, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_tx, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_mmds, net_mmds_setup, net_mmds_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_rx_merge_and_backpressure, net_setup,
 					    net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_oversized_frame, net_setup, net_teardown),
