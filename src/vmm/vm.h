@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/token_bucket.h"
 #include "vmm/bus.h"
 #include "vmm/device.h"
 #include "vmm/guest_mem.h"
@@ -44,6 +45,7 @@ struct disk_config {
 	enum disk_cache cache;
 	/* Copy-on-write overlay file: @path is then only read (virtio/blk_overlay.h). */
 	const char *overlay;
+	struct rl_config limit; /* rate limiter: reads and writes together */
 };
 
 #define VM_MAX_NETS 8
@@ -53,7 +55,9 @@ struct net_config {
 	const char *tap; /* host TAP interface, created beforehand by the operator */
 	const char *id;	 /* interface id (the API's iface_id); NULL: "netN" */
 	uint8_t mac[6];
-	bool has_mac; /* false: a stable one derived from tap and id */
+	bool has_mac;		   /* false: a stable one derived from tap and id */
+	struct rl_config rx_limit; /* rate limiters: frames to the guest */
+	struct rl_config tx_limit; /* frames from the guest */
 };
 
 /* A virtio-vsock device whose host side is Unix sockets (Firecracker's model). */
@@ -128,6 +132,7 @@ struct vm_config {
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng; /* virtio-rng */
+	struct rl_config rng_limit;
 	struct net_config nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vsock_config vsock;

@@ -25,7 +25,7 @@ if clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	"$top/tests/fuzz/fuzz_snapshot.c" "$src/snapshot/snapshot.c" "$src/snapshot/format.c" \
 	"$src/snapshot/store.c" "$src/vmm/state.c" "$src/arch/x86/snapshot.c" "$src/util/log.c" \
 	"$src/util/file.c" "$src/util/ratelimit.c" "$src/util/writer.c" "$src/util/clock.c" \
-	"$src/util/errmsg.c" "$src/config/vmcfg.c" "$src/util/parse.c" \
+	"$src/util/errmsg.c" "$src/config/vmcfg.c" "$src/util/parse.c" "$src/util/token_bucket.c" \
 	-ljson-c -lz -lpthread -o "$out/fuzz_snapshot" 2>"$out/fuzz_snapshot.build.log"; then
 	echo "ok 1 - build the snapshot fuzz target"
 else
