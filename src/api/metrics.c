@@ -164,6 +164,32 @@ static void metrics_migration(FILE *f, struct api_ctl *ctl)
 	fprintf(f, "banyan_migration_throttle_percent %u\n", st.throttle_pct);
 }
 
+/* Rate limiters (virtio/throttle.h): how often and how long requests waited for them. */
+static void metrics_throttle(FILE *f, struct vm *vm)
+{
+	static const char *const dir[] = {"in", "out"};
+	const struct device *d;
+
+	metric_head(f, "banyan_device_throttled_total", "counter",
+		    "Times a device's rate limiter held a request back (in = to the guest: "
+		    "reads, received frames, entropy; out = writes, sent frames).");
+	for (d = vm->devices; d; d = d->next)
+		for (unsigned int i = 0; i < 2; i++)
+			fprintf(
+			    f,
+			    "banyan_device_throttled_total{device=\"%s\",direction=\"%s\"} %llu\n",
+			    d->id, dir[i], (unsigned long long)atomic_load(&d->stats.throttled[i]));
+	metric_head(f, "banyan_device_throttled_seconds_total", "counter",
+		    "Time requests waited for a device's rate limiter.");
+	for (d = vm->devices; d; d = d->next)
+		for (unsigned int i = 0; i < 2; i++)
+			fprintf(
+			    f,
+			    "banyan_device_throttled_seconds_total{device=\"%s\",direction=\"%s\"} "
+			    "%.6f\n",
+			    d->id, dir[i], (double)atomic_load(&d->stats.throttled_ns[i]) / 1e9);
+}
+
 char *api_metrics(struct api_ctl *ctl, size_t *len)
 {
 	char *buf = NULL;
@@ -177,6 +203,7 @@ char *api_metrics(struct api_ctl *ctl, size_t *len)
 		metrics_times(f, ctl->vm);
 		metrics_exits(f, ctl->vm);
 		metrics_devices(f, ctl->vm);
+		metrics_throttle(f, ctl->vm);
 	}
 	if (fclose(f) != 0) {
 		free(buf);

@@ -256,13 +256,16 @@ static struct virtio_dev *drive_device(struct vm *vm, int index)
 /*
  * PATCH /drives/{id}, after boot only (Firecracker's rule; before boot a
  * drive is changed by PUT): a new path_on_host swaps the running disk's
- * file, and the guest sees the new size (virtio_blk_swap).
+ * file, and the guest sees the new size (virtio_blk_swap); a rate_limiter
+ * replaces the disk's at once.
  */
 static void patch_drive(struct req *q)
 {
 	struct api_ctl *ctl = q->ctl;
 	char err[VMCFG_ERR_LEN];
 	struct virtio_dev *vdev;
+	struct rl_config limit;
+	json_object *v = NULL;
 	const char *path;
 	int index;
 
@@ -274,21 +277,23 @@ static void patch_drive(struct req *q)
 	}
 	if (!vm_live(q, "update a drive"))
 		return;
-	if (vmcfg_drive_live(ctl->cfg, q->id, q->body, &index, &path, err) < 0) {
+	if (vmcfg_drive_live(ctl->cfg, q->id, q->body, &index, &path, &limit, err) < 0) {
 		reply_fault(q->reply, 400, "%s", err);
 		return;
 	}
-	if (!path) { /* nothing but what another section handles (rate limiters) */
-		reply_ok(q->reply);
-		return;
-	}
 	vdev = drive_device(ctl->vm, index);
-	if (!vdev || virtio_blk_swap(vdev, path, err, sizeof(err)) < 0) {
+	if (!vdev || (path && virtio_blk_swap(vdev, path, err, sizeof(err)) < 0)) {
 		reply_fault(q->reply, 400, "drives: %s: %s", q->id, vdev ? err : "no such disk");
 		return;
 	}
-	if (vmcfg_drive_set_path(ctl->cfg, (unsigned int)index, path) < 0)
+	if (path && vmcfg_drive_set_path(ctl->cfg, (unsigned int)index, path) < 0)
 		log_warn("GET /vm/config will show drive %s's previous file", q->id);
+	/* A new rate limiter applies at once (both buckets full); none asked: unchanged. */
+	if (json_object_object_get_ex(q->body, "rate_limiter", &v) && v &&
+	    virtio_set_rate_limit(vdev, 0, &limit) == 0) {
+		ctl->cfg->drives[index].rate_limiter = limit;
+		log_info("drive %s: rate limiter updated through the API", q->id);
+	}
 	reply_ok(q->reply);
 }
 
@@ -309,19 +314,11 @@ static bool body_tap_ok(struct req *q)
 static void put_net(struct req *q)
 {
 	char err[VMCFG_ERR_LEN];
-	bool patch = strcmp(q->method, "PATCH") == 0;
 	struct vmcfg trial;
 	int ret;
 
 	if (!before_boot(q, "a network interface"))
 		return;
-	/* Firecracker refuses PATCH before boot: rate limiters change on a running VM. */
-	if (patch) {
-		reply_fault(q->reply, 400,
-			    "network-interfaces: PATCH applies to a running VM; before boot, "
-			    "PUT the interface again");
-		return;
-	}
 	/* The body's own errors first (a bad MAC says so whatever the TAP), then the TAP. */
 	if (vmcfg_copy(&trial, q->ctl->cfg) < 0) {
 		reply_fault(q->reply, 500, "out of memory");
@@ -333,6 +330,53 @@ static void put_net(struct req *q)
 		reply_fault(q->reply, 400, "%s", err);
 	else if (body_tap_ok(q))
 		apply(q, vmcfg_net(q->ctl->cfg, q->id, q->body, false, err), err);
+}
+
+/* --- PATCH /network-interfaces/{id}: the rate limiters of a running VM's card --- */
+
+/* As in Firecracker, PATCH changes a running VM's devices; before boot, PUT configures them. */
+static bool after_boot(struct req *q, const char *what)
+{
+	if (q->ctl->vm)
+		return true;
+	reply_fault(q->reply, 400,
+		    "%s: PATCH updates a running VM's device (before InstanceStart, PUT it "
+		    "again with the new values)",
+		    what);
+	return false;
+}
+
+/* Give device @dev_id's limiter @which the configuration @c now. */
+static int live_limit(struct req *q, const char *dev_id, unsigned int which,
+		      const struct rl_config *c, char *err)
+{
+	struct virtio_dev *vdev = virtio_mmio_vdev(vm_find_device(q->ctl->vm, dev_id));
+
+	if (vdev && virtio_set_rate_limit(vdev, which, c) == 0)
+		return 0;
+	snprintf(err, VMCFG_ERR_LEN, "the running VM has no device %s to update", dev_id);
+	return -ENODEV;
+}
+
+static void patch_net(struct req *q)
+{
+	struct vmcfg *c = q->ctl->cfg;
+	char err[VMCFG_ERR_LEN];
+	unsigned int i;
+	int ret;
+
+	if (!after_boot(q, "network-interfaces"))
+		return;
+	ret = vmcfg_net(c, q->id, q->body, true, err);
+	for (i = 0; ret == 0 && i < c->nnets && strcmp(c->nets[i].iface_id, q->id); i++)
+		;
+	if (ret == 0)
+		ret = live_limit(q, q->id, 0, &c->nets[i].rx_rate_limiter, err);
+	if (ret == 0)
+		ret = live_limit(q, q->id, 1, &c->nets[i].tx_rate_limiter, err);
+	if (ret == 0)
+		log_info("interface %s: rate limiters updated through the API", q->id);
+	apply(q, ret, err);
 }
 
 static void put_vsock(struct req *q)
@@ -1025,7 +1069,7 @@ static const struct route routes[] = {
     {"PUT", "/drives/", true, true, put_drive},
     {"PATCH", "/drives/", true, true, patch_drive},
     {"PUT", "/network-interfaces/", true, true, put_net},
-    {"PATCH", "/network-interfaces/", true, true, put_net},
+    {"PATCH", "/network-interfaces/", true, true, patch_net},
     {"PUT", "/vsock", false, true, put_vsock},
     {"PUT", "/entropy", false, true, put_entropy},
     {"PUT", "/logger", false, true, put_logger},

@@ -8,6 +8,7 @@
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
+#include "cli/limit_option.h"
 #include "security/seccomp.h"
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
@@ -92,11 +93,13 @@ static void run_usage(FILE *f)
 	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
 	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
 	    "                       overlay=, FILE is only read and writes go to the overlay\n"
-	    "  --rng                a virtio-rng entropy device\n"
+	    "  --rng[=LIMITS]       a virtio-rng entropy device\n"
 	    "  --cpu-affinity vcpu=CPUS[,vcpuN=CPUS][,io=CPUS]\n"
 	    "                       pin vCPU threads and device threads to host CPUs\n"
-	    "  --net tap=NAME[,mac=MAC][,id=ID]\n"
+	    "  --net tap=NAME[,mac=MAC][,id=ID][,rx_LIMITS][,tx_LIMITS]\n"
 	    "                       a virtio-net card on an existing TAP (repeatable)\n"
+	    "  LIMITS (rate limiters, --disk too): bw=SIZE/TIME,bw_burst=SIZE,ops=N/TIME,\n"
+	    "                       ops_burst=N, e.g. bw=10M/100ms,ops=1000/1s\n"
 	    "  --vsock cid=N,socket=PATH\n"
 	    "                       a virtio-vsock device; host side on Unix sockets\n"
 	    "  --device NAME[,iobase=PORT][,iosize=N]\n"
@@ -172,7 +175,7 @@ static const struct option run_options[] = {
     {"no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP}, /* tests: HLT reaches user space */
     {"help", no_argument, NULL, OPT_HELP},
     {"disk", required_argument, NULL, OPT_DISK},
-    {"rng", no_argument, NULL, OPT_RNG},
+    {"rng", optional_argument, NULL, OPT_RNG},
     {"net", required_argument, NULL, OPT_NET},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -232,18 +235,6 @@ static int machine_patch(struct vmcfg *c, const char *opt, const char *key, json
 	return ret < 0 ? usage_error("--%s: %s", opt, err) : 0;
 }
 
-/* An option that is a whole section with no fields (entropy). */
-static int empty_section(struct vmcfg *c, const char *opt,
-			 int (*set)(struct vmcfg *, json_object *, char *))
-{
-	json_object *body = json_object_new_object();
-	char err[VMCFG_ERR_LEN] = "out of memory";
-	int ret = body ? set(c, body, err) : -ENOMEM;
-
-	json_object_put(body);
-	return ret < 0 ? usage_error("--%s: %s", opt, err) : 0;
-}
-
 /* One of the --disk, --net, --vsock parsers; its reason is printed. */
 static int device_option(int (*parse)(struct vmcfg *, char *, char *, size_t), struct vmcfg *c,
 			 char *arg)
@@ -290,7 +281,7 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 	case OPT_FW_CFG:
 		return device_option(fw_cfg_option_parse, c, arg);
 	case OPT_RNG:
-		return empty_section(c, "rng", vmcfg_entropy);
+		return device_option(rng_option_parse, c, arg);
 	case OPT_CPU_AFFINITY:
 		return device_option(affinity_option_parse, c, arg);
 	default:

@@ -1,12 +1,14 @@
 /*
  * Parsing --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]
- * into the body of a drive (the API's PUT /drives), which vmcfg_drive checks
- * and adds: the words are only another spelling of the JSON fields.
+ * [,bw=SIZE/TIME][,ops=N/TIME]... (cli/limit_option.h) into the body of a drive (the API's PUT
+ * /drives), which vmcfg_drive checks and adds: the words are only another spelling of the JSON
+ * fields.
  */
 #include "cli/disk_option.h"
 
 #include "config/vmcfg.h"
 #include "cli/kv_option.h"
+#include "cli/limit_option.h"
 #include "virtio/virtio.h"
 
 #include <errno.h>
@@ -18,7 +20,14 @@ static int disk_key(json_object *body, const char *word, char *val, char *err, s
 {
 	const char *field = NULL;
 	json_object *v = NULL;
+	char why[160];
+	int ret = limit_option_word(body, "rate_limiter", word, val, why, sizeof(why));
 
+	if (ret) {
+		if (ret < 0)
+			snprintf(err, errlen, "--disk: %s", why);
+		return ret < 0 ? ret : 0;
+	}
 	if (strcmp(word, "ro") == 0 && !val) {
 		field = "is_read_only";
 		v = json_object_new_boolean(true);
@@ -36,7 +45,8 @@ static int disk_key(json_object *body, const char *word, char *val, char *err, s
 	if (!field) {
 		snprintf(err, errlen,
 			 "--disk: unknown or incomplete '%s%s%s' (use path=FILE"
-			 "[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE])",
+			 "[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]"
+			 "[,bw=SIZE/TIME][,ops=N/TIME])",
 			 word, val ? "=" : "", val ? val : "");
 		return -EINVAL;
 	}

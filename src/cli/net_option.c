@@ -7,6 +7,7 @@
 
 #include "config/vmcfg.h"
 #include "cli/kv_option.h"
+#include "cli/limit_option.h"
 #include "util/parse.h"
 #include "virtio/virtio.h"
 
@@ -24,11 +25,31 @@ static const char *word_field(const char *const (*map)[2], const char *word)
 }
 
 /*
+ * --net's rate-limiter words: rx_ or tx_ and a limiter word. 1 when @key
+ * was one (set in @body), 0 when not, -EINVAL with @err.
+ */
+static int net_limit_word(json_object *body, const char *key, const char *val, char *err,
+			  size_t errlen)
+{
+	const char *field = strncmp(key, "rx_", 3) == 0	  ? "rx_rate_limiter"
+			    : strncmp(key, "tx_", 3) == 0 ? "tx_rate_limiter"
+							  : NULL;
+	char why[160];
+	int ret = field ? limit_option_word(body, field, key + 3, val, why, sizeof(why)) : 0;
+
+	if (ret < 0)
+		snprintf(err, errlen, "--net %s: %s", key, why);
+	return ret;
+}
+
+/*
  * The words of option @name into @body through @map (word, field); a bare
- * first word is @bare's field. -EINVAL with @err for an unknown word.
+ * first word is @bare's field; @limits (or NULL) takes rate-limiter words.
+ * -EINVAL with @err for an unknown word.
  */
 static int option_body(const char *name, char *arg, const char *const (*map)[2], const char *bare,
-		       const char *usage, json_object *body, char *err, size_t errlen)
+		       const char *usage, json_object *body, char *err, size_t errlen,
+		       int (*limits)(json_object *, const char *, const char *, char *, size_t))
 {
 	struct kv_option o;
 	const char *field;
@@ -37,6 +58,11 @@ static int option_body(const char *name, char *arg, const char *const (*map)[2],
 
 	kv_option_start(&o, name, arg);
 	while ((ret = kv_option_next(&o, &key, &val, err, errlen)) > 0) {
+		if (limits && (ret = limits(body, key, val, err, errlen)) != 0) {
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		field = o.nwords == 1 && !val ? bare : NULL;
 		if (val && *val)
 			field = word_field(map, key);
@@ -89,8 +115,11 @@ int net_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
 	    {"tap", "host_dev_name"}, {"mac", "guest_mac"}, {"id", "iface_id"}, {NULL, NULL}};
 	json_object *body = json_object_new_object();
 	char why[VMCFG_ERR_LEN];
-	int ret = option_body("--net", arg, map, "host_dev_name", "tap=NAME[,mac=MAC][,id=ID]",
-			      body, err, errlen);
+	int ret =
+	    option_body("--net", arg, map, "host_dev_name",
+			"tap=NAME[,mac=MAC][,id=ID][,rx_bw=SIZE/TIME][,tx_bw=...][,rx_ops=N/TIME]"
+			"[,tx_ops=...]",
+			body, err, errlen, net_limit_word);
 
 	if (ret == 0 && !has(body, "host_dev_name")) {
 		snprintf(err, errlen, "--net needs tap=NAME");
@@ -137,8 +166,8 @@ int vsock_option_parse(struct vmcfg *c, char *arg, char *err, size_t errlen)
 		ret = -EINVAL;
 	}
 	if (ret == 0)
-		ret =
-		    option_body("--vsock", arg, map, NULL, "cid=N,socket=PATH", body, err, errlen);
+		ret = option_body("--vsock", arg, map, NULL, "cid=N,socket=PATH", body, err, errlen,
+				  NULL);
 	if (ret == 0 && (!has(body, "guest_cid") || !has(body, "uds_path"))) {
 		snprintf(err, errlen, "--vsock needs cid=N and socket=PATH");
 		ret = -EINVAL;

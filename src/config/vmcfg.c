@@ -658,6 +658,99 @@ int vmcfg_boot_source(struct vmcfg *c, json_object *body, char *err)
 	return 0;
 }
 
+/* --- rate limiters (Firecracker's RateLimiter and TokenBucket objects) --- */
+
+static const struct field bucket_fields[] = {
+    {"size", json_type_int, true},
+    {"one_time_burst", json_type_int, false},
+    {"refill_time", json_type_int, true},
+    {NULL, 0, false},
+};
+
+static const struct field limiter_fields[] = {
+    {"bandwidth", json_type_object, false},
+    {"ops", json_type_object, false},
+    {NULL, 0, false},
+};
+
+/* One TokenBucket object @o (NULL: none) into *@b, checked (util/token_bucket.h). */
+static int bucket_from_json(json_object *o, const char *what, struct tb_config *b, char *err)
+{
+	struct tb_config c = {0};
+	const char *why;
+	int ret;
+
+	if (!o) {
+		*b = c;
+		return 0;
+	}
+	ret = check_object(o, what, bucket_fields, false, err);
+	if (ret == 0)
+		ret = get_uint(o, what, "size", 0, TB_SIZE_MAX, &c.size, err);
+	if (ret == 0)
+		ret = get_uint(o, what, "one_time_burst", 0, TB_SIZE_MAX, &c.one_time_burst, err);
+	if (ret == 0)
+		ret = get_uint(o, what, "refill_time", 0, TB_REFILL_MS_MAX, &c.refill_ms, err);
+	if (ret == 0 && (why = tb_config_check(&c)))
+		ret = fail(err, "%s: %s", what, why);
+	if (ret == 0)
+		*b = c;
+	return ret;
+}
+
+int vmcfg_rate_limiter(json_object *body, const char *what, const char *key, bool patch,
+		       struct rl_config *out, char *err)
+{
+	json_object *o = get(body, key);
+	struct rl_config c = patch ? *out : (struct rl_config){0};
+	char w[96];
+	int ret;
+
+	if (!o) {
+		*out = c; /* null or absent: none, or unchanged by a PATCH */
+		return 0;
+	}
+	snprintf(w, sizeof(w), "%s: %s", what, key);
+	ret = check_object(o, w, limiter_fields, false, err);
+	if (ret < 0)
+		return ret;
+	snprintf(w, sizeof(w), "%s: %s.bandwidth", what, key);
+	if (!patch || get(o, "bandwidth"))
+		ret = bucket_from_json(get(o, "bandwidth"), w, &c.bw, err);
+	snprintf(w, sizeof(w), "%s: %s.ops", what, key);
+	if (ret == 0 && (!patch || get(o, "ops")))
+		ret = bucket_from_json(get(o, "ops"), w, &c.ops, err);
+	if (ret == 0)
+		*out = c;
+	return ret;
+}
+
+static json_object *bucket_to_json(const struct tb_config *b)
+{
+	json_object *o;
+
+	if (!b->size || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->size));
+	json_object_object_add(o, "one_time_burst",
+			       json_object_new_int64((int64_t)b->one_time_burst));
+	json_object_object_add(o, "refill_time", json_object_new_int64((int64_t)b->refill_ms));
+	return o;
+}
+
+json_object *vmcfg_rate_limiter_to_json(const struct rl_config *c)
+{
+	json_object *o;
+
+	if (!rl_config_enabled(c) || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "bandwidth", bucket_to_json(&c->bw));
+	json_object_object_add(o, "ops", bucket_to_json(&c->ops));
+	return o;
+}
+
+/* --- drives --- */
+
 static const struct field drive_fields[] = {
     {"drive_id", json_type_string, true},
     {"path_on_host", json_type_string, true},
@@ -729,7 +822,7 @@ static int drive_from_body(struct vmcfg_drive *d, json_object *body, char *err)
 		ret = get_choice(body, what, "io_engine", engines, d->io_engine,
 				 sizeof(d->io_engine), err);
 	if (ret == 0)
-		ret = only_null(body, what, "rate_limiter", err);
+		ret = vmcfg_rate_limiter(body, what, "rate_limiter", false, &d->rate_limiter, err);
 	if (ret == 0)
 		ret = only_null(body, what, "socket", err);
 	if (ret == 0)
@@ -786,12 +879,13 @@ static int drive_put(struct vmcfg *c, json_object *body, char *err)
 static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char *err)
 {
 	struct vmcfg_drive *d = find_drive(c, id);
+	struct rl_config limit = d ? d->rate_limiter : (struct rl_config){0};
 	const char *path;
 	char *p;
 	int ret = get_str(body, "drives", "path_on_host", VMCFG_MAX_PATH, &path, err);
 
 	if (ret == 0)
-		ret = only_null(body, "drives", "rate_limiter", err);
+		ret = vmcfg_rate_limiter(body, "drives", "rate_limiter", true, &limit, err);
 	if (ret == 0)
 		ret = path_kind("drives", "path_on_host", path, FILE_KIND_REG | FILE_KIND_BLK, err);
 	if (ret < 0)
@@ -804,11 +898,12 @@ static int drive_patch(struct vmcfg *c, const char *id, json_object *body, char 
 			return fail(err, "out of memory");
 		replace_str(&d->path_on_host, p);
 	}
+	d->rate_limiter = limit;
 	return 0;
 }
 
 int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *index,
-		     const char **path, char *err)
+		     const char **path, struct rl_config *limit, char *err)
 {
 	int ret = check_object(body, "drives", drive_patch_fields, false, err);
 	struct vmcfg_drive *d;
@@ -817,16 +912,16 @@ int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *in
 		ret = check_body_id(body, "drive_id", id, "drives", err);
 	if (ret == 0)
 		ret = get_str(body, "drives", "path_on_host", VMCFG_MAX_PATH, path, err);
-	if (ret == 0)
-		ret = only_null(body, "drives", "rate_limiter", err);
 	if (ret < 0)
 		return ret;
 	d = find_drive(c, json_object_get_string(get(body, "drive_id")));
 	if (!d)
 		return fail(err, "drives: no drive '%s' to update",
 			    json_object_get_string(get(body, "drive_id")));
+	*limit = d->rate_limiter;
+	ret = vmcfg_rate_limiter(body, "drives", "rate_limiter", true, limit, err);
 	*index = (int)(d - c->drives);
-	return 0;
+	return ret;
 }
 
 int vmcfg_drive_set_path(struct vmcfg *c, unsigned int index, const char *path)
@@ -927,6 +1022,12 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 		ret =
 		    fail(err, "%s: guest_mac '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
 			 what, mac);
+	if (ret == 0)
+		ret = vmcfg_rate_limiter(body, what, "rx_rate_limiter", false, &n.rx_rate_limiter,
+					 err);
+	if (ret == 0)
+		ret = vmcfg_rate_limiter(body, what, "tx_rate_limiter", false, &n.tx_rate_limiter,
+					 err);
 	if (ret < 0)
 		return ret;
 	if (!dev)
@@ -959,6 +1060,28 @@ static int net_put(struct vmcfg *c, json_object *body, char *err)
 	return 0;
 }
 
+/* PATCH: only the rate limiters change (a bucket left out keeps its value). */
+static int net_patch(struct vmcfg *c, const char *id, json_object *body, char *err)
+{
+	const char *what = "network-interfaces";
+	struct vmcfg_net *n = find_net(c, id);
+	struct rl_config rx, tx;
+	int ret;
+
+	if (!n)
+		return fail(err, "%s: no interface '%s' to update", what, id);
+	rx = n->rx_rate_limiter;
+	tx = n->tx_rate_limiter;
+	ret = vmcfg_rate_limiter(body, what, "rx_rate_limiter", true, &rx, err);
+	if (ret == 0)
+		ret = vmcfg_rate_limiter(body, what, "tx_rate_limiter", true, &tx, err);
+	if (ret < 0)
+		return ret;
+	n->rx_rate_limiter = rx;
+	n->tx_rate_limiter = tx;
+	return 0;
+}
+
 int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err)
 {
 	const char *what = "network-interfaces";
@@ -966,18 +1089,10 @@ int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, ch
 
 	if (ret == 0)
 		ret = check_body_id(body, "iface_id", id, what, err);
-	if (ret == 0)
-		ret = only_null(body, what, "rx_rate_limiter", err);
-	if (ret == 0)
-		ret = only_null(body, what, "tx_rate_limiter", err);
 	if (ret < 0)
 		return ret;
-	if (patch) {
-		if (!find_net(c, json_object_get_string(get(body, "iface_id"))))
-			return fail(err, "%s: no interface '%s' to update", what,
-				    json_object_get_string(get(body, "iface_id")));
-		return 0; /* only rate limiters can change, and they must be null */
-	}
+	if (patch)
+		return net_patch(c, json_object_get_string(get(body, "iface_id")), body, err);
 	return net_put(c, body, err);
 }
 
@@ -1025,7 +1140,8 @@ int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
 	int ret = check_object(body, "entropy", entropy_fields, false, err);
 
 	if (ret == 0)
-		ret = only_null(body, "entropy", "rate_limiter", err);
+		ret = vmcfg_rate_limiter(body, "entropy", "rate_limiter", false,
+					 &c->entropy_rate_limiter, err);
 	if (ret == 0)
 		c->entropy = true;
 	return ret;
@@ -1604,7 +1720,8 @@ static json_object *drives_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "partuuid", str_or_null(d->partuuid));
 		json_object_object_add(o, "cache_type", json_object_new_string(d->cache_type));
 		json_object_object_add(o, "io_engine", json_object_new_string(d->io_engine));
-		json_object_object_add(o, "rate_limiter", NULL);
+		json_object_object_add(o, "rate_limiter",
+				       vmcfg_rate_limiter_to_json(&d->rate_limiter));
 		json_object_object_add(o, "socket", NULL);
 		if (d->overlay_path)
 			json_object_object_add(o, "overlay_path",
@@ -1626,8 +1743,10 @@ static json_object *nets_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "iface_id", str_or_null(c->nets[i].iface_id));
 		json_object_object_add(o, "host_dev_name", str_or_null(c->nets[i].host_dev_name));
 		json_object_object_add(o, "guest_mac", str_or_null(c->nets[i].guest_mac));
-		json_object_object_add(o, "rx_rate_limiter", NULL);
-		json_object_object_add(o, "tx_rate_limiter", NULL);
+		json_object_object_add(o, "rx_rate_limiter",
+				       vmcfg_rate_limiter_to_json(&c->nets[i].rx_rate_limiter));
+		json_object_object_add(o, "tx_rate_limiter",
+				       vmcfg_rate_limiter_to_json(&c->nets[i].tx_rate_limiter));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -1666,6 +1785,19 @@ static json_object *extras_metrics(const struct vmcfg *c)
 	return o;
 }
 
+static json_object *entropy_to_json(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if (!c->entropy || !(o = json_object_new_object()))
+		return NULL;
+	/* {} without one, as before rate limiters (a config file's "entropy": {} reads back) */
+	if (rl_config_enabled(&c->entropy_rate_limiter))
+		json_object_object_add(o, "rate_limiter",
+				       vmcfg_rate_limiter_to_json(&c->entropy_rate_limiter));
+	return o;
+}
+
 json_object *vmcfg_to_json(const struct vmcfg *c)
 {
 	json_object *o = json_object_new_object();
@@ -1682,7 +1814,7 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "mmds-config", vmcfg_mmds_config_to_json(c));
 	json_object_object_add(o, "network-interfaces", nets_to_json(c));
 	json_object_object_add(o, "vsock", vsock_to_json(c));
-	json_object_object_add(o, "entropy", c->entropy ? json_object_new_object() : NULL);
+	json_object_object_add(o, "entropy", entropy_to_json(c));
 	json_object_object_add(o, "pmem", json_object_new_array());
 	json_object_object_add(o, "memory-hotplug", NULL);
 	if (c->ndevices) /* Banyan's: absent unless used, as Firecracker has no such section */
@@ -1766,6 +1898,7 @@ static void fill_disks(const struct vmcfg *c, struct vm_config *cfg)
 		    .id = d->drive_id,
 		    .read_only = d->is_read_only,
 		    .overlay = d->overlay_path,
+		    .limit = d->rate_limiter,
 		    .cache = strcmp(d->cache_type, "Direct") == 0 ? DISK_CACHE_NONE
 								  : DISK_CACHE_WRITEBACK,
 		};
@@ -1780,7 +1913,10 @@ static void fill_nets(const struct vmcfg *c, struct vm_config *cfg)
 		const struct vmcfg_net *n = &c->nets[i];
 		struct net_config *nc = &cfg->nets[i];
 
-		*nc = (struct net_config){.tap = n->host_dev_name, .id = n->iface_id};
+		*nc = (struct net_config){.tap = n->host_dev_name,
+					  .id = n->iface_id,
+					  .rx_limit = n->rx_rate_limiter,
+					  .tx_limit = n->tx_rate_limiter};
 		/* net_put accepted only unicast MACs */
 		nc->has_mac = n->guest_mac && parse_mac(n->guest_mac, nc->mac) == 0;
 	}
@@ -1836,6 +1972,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->cpu_affinity = c->cpu_affinity;
 	cfg->rng = c->entropy;
 	fill_boot_extras(c, cfg);
+	cfg->rng_limit = c->entropy_rate_limiter;
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);
 	vmcfg_mmds_attach(c, cfg, cfg->mmds);

@@ -44,6 +44,7 @@ struct vmcfg_drive {
 	bool is_read_only;
 	char cache_type[16]; /* "Unsafe", "Writeback" or "Direct" (Banyan) */
 	char io_engine[8];   /* "Sync" or "Async" */
+	struct rl_config rate_limiter;
 };
 
 struct vmcfg_net {
@@ -51,6 +52,8 @@ struct vmcfg_net {
 	char *host_dev_name;
 	char *guest_mac; /* NULL: none */
 	bool mmds;	 /* named by mmds-config: serves the metadata service */
+	struct rl_config rx_rate_limiter;
+	struct rl_config tx_rate_limiter;
 };
 
 /* An opt-in device (Banyan: "devices"): {"type": "debug-exit", "iobase": 244, "iosize": 1}. */
@@ -112,6 +115,7 @@ struct vmcfg {
 	unsigned int mmds_version; /* 1 or 2 (enum mmds_version) */
 	uint32_t mmds_ipv4;	   /* host byte order */
 	bool mmds_imds_compat;
+	struct rl_config entropy_rate_limiter;
 	/* logger and metrics */
 	char *log_path;
 	char log_level[8]; /* "" when never set */
@@ -178,10 +182,13 @@ void vmcfg_mmds_attach(const struct vmcfg *c, struct vm_config *cfg, struct mmds
 /*
  * vmcfg_drive_live - check a PATCH /drives/{@id} body for a running VM:
  * the drive's index in guest order in *@index, the new path_on_host in
- * *@path (NULL when the body has none). Changes nothing. 0 or -EINVAL.
+ * *@path (NULL when the body has none), its rate limiter as the body
+ * leaves it in *@limit (vmcfg_rate_limiter's PATCH rule; the drive's own
+ * when the body has none). Changes nothing. 0 or -EINVAL.
  */
 int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *index,
-		     const char **path, char *err) __attribute__((warn_unused_result));
+		     const char **path, struct rl_config *limit, char *err)
+    __attribute__((warn_unused_result));
 
 /*
  * vmcfg_drive_set_path - drive @index now reads @path (its disk was
@@ -189,6 +196,20 @@ int vmcfg_drive_live(struct vmcfg *c, const char *id, json_object *body, int *in
  */
 int vmcfg_drive_set_path(struct vmcfg *c, unsigned int index, const char *path)
     __attribute__((warn_unused_result));
+
+/*
+ * vmcfg_rate_limiter - Firecracker's RateLimiter object (@key of @body:
+ * {"bandwidth": {"size", "one_time_burst", "refill_time"}, "ops": {...}},
+ * every part optional; null or {} is no limit) into *@out. With @patch
+ * (PATCH after boot) a bucket left out keeps its value in *@out, and one
+ * with size 0 is removed. 0, or -EINVAL with a fault_message naming
+ * @what and the field; *@out is unchanged on failure.
+ */
+int vmcfg_rate_limiter(json_object *body, const char *what, const char *key, bool patch,
+		       struct rl_config *out, char *err);
+
+/* vmcfg_rate_limiter_to_json - the object GET /vm/config shows; NULL when no limit. */
+json_object *vmcfg_rate_limiter_to_json(const struct rl_config *c);
 
 /* vmcfg_document - the whole VM (the --config file): replaces @c on success. */
 int vmcfg_document(struct vmcfg *c, json_object *doc, char *err);

@@ -353,10 +353,14 @@ static int walk_run_args(struct jail_plan *p, const struct option *run_opts, int
 		if (opt == '?' || idx < 0)
 			return fail(err, "banyan run: unknown or incomplete option '%s'",
 				    v[optind - 1]);
-		dashed = str_fmt("--%s", run_opts[idx].name);
+		/* An optional value (--rng=LIMITS) names no file and stays one word. */
+		if (run_opts[idx].has_arg == optional_argument && optarg)
+			dashed = str_fmt("--%s=%s", run_opts[idx].name, optarg);
+		else
+			dashed = str_fmt("--%s", run_opts[idx].name);
 		ret = dashed ? push_arg(p, dashed, err) : -ENOMEM;
 		free(dashed);
-		if (ret == 0 && run_opts[idx].has_arg != no_argument)
+		if (ret == 0 && run_opts[idx].has_arg == required_argument)
 			ret = rewrite_value(p, run_opts[idx].name, optarg, &ndisks, err);
 	}
 	if (ret == 0 && optind < argc)

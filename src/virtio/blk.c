@@ -8,6 +8,7 @@
 #include "util/aio.h"
 #include "util/file.h"
 #include "virtio/blk_overlay.h"
+#include "virtio/throttle.h"
 #include "util/log.h"
 #include "vmm/state.h"
 #include "vmm/vm.h"
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,6 +115,8 @@ struct virtio_blk {
 	unsigned int nused;
 	bool io_error_logged;
 	uint64_t bounce_bytes; /* bounce buffers allocated now (device thread) */
+	struct throttle limit; /* reads and writes: bytes of data, one operation each */
+	int epfd;	       /* vdev.event_fd: the aio fd and the limiter's timer */
 };
 
 static void put_le16(uint8_t *p, uint16_t v)
@@ -400,12 +404,35 @@ static bool blk_parse(struct blk_req *r, const struct vq_chain *c, struct blk_hd
 	return true;
 }
 
+/*
+ * The rate limiter's word on a parsed request: reads and writes cost their
+ * data bytes, every request one operation. A refused one goes back to the
+ * ring (and @r to the pool) until the limiter's timer fires.
+ */
+static bool blk_admit(struct virtio_blk *blk, struct blk_req *r, const struct blk_hdr *h)
+{
+	uint64_t len = 0;
+
+	if (h->type == VIRTIO_BLK_T_IN || h->type == VIRTIO_BLK_T_OUT)
+		for (unsigned int i = 0; i < r->ndata; i++)
+			len += r->data[i].iov_len;
+	blk->limit.dir = h->type == VIRTIO_BLK_T_IN ? DEV_DIR_IN : DEV_DIR_OUT;
+	if (throttle_admit(&blk->limit, len))
+		return true;
+	vq_unpop(&blk->vdev.vqs[0]);
+	r->next_free = blk->free;
+	blk->free = r;
+	return false;
+}
+
 static void blk_process(struct virtio_blk *blk)
 {
 	struct blk_req *r;
 	struct blk_hdr h;
 	int st;
 
+	if (blk->limit.throttled)
+		return; /* the limiter's timer resumes */
 	blk->starved = false;
 	while ((r = blk->free)) {
 		struct vq_chain c = {.iov = r->chain, .cap = BLK_CHAIN_MAX};
@@ -423,6 +450,8 @@ static void blk_process(struct virtio_blk *blk)
 				    "request without header, status or with mixed data");
 			break;
 		}
+		if (!blk_admit(blk, r, &h))
+			break;
 		st = blk_start(blk, r, &h);
 		if (st >= 0)
 			blk_finish(blk, r, (uint8_t)st);
@@ -442,13 +471,20 @@ static void blk_notify(struct virtio_dev *vdev, unsigned int q)
 static void blk_event(struct virtio_dev *vdev)
 {
 	struct virtio_blk *blk = to_blk(vdev);
+	bool again = throttle_expired(&blk->limit);
 
-	if (aio_reap(blk->aio, blk_done, blk) == 0)
-		return;
-	aio_commit(blk->aio); /* write-zeroes steps */
-	blk_flush_used(blk);
-	if (blk->starved && !virtio_is_broken(vdev) && vdev->vqs[0].active)
+	if (aio_reap(blk->aio, blk_done, blk) > 0) {
+		aio_commit(blk->aio); /* write-zeroes steps */
+		blk_flush_used(blk);
+		again |= blk->starved;
+	}
+	if (again && !virtio_is_broken(vdev) && vdev->vqs[0].active)
 		blk_process(blk);
+}
+
+static struct throttle *blk_throttle(struct virtio_dev *vdev, unsigned int which)
+{
+	return which == 0 ? &to_blk(vdev)->limit : NULL;
 }
 
 static void blk_config_read(struct virtio_dev *vdev, uint64_t offset, void *data, uint32_t len)
@@ -515,6 +551,9 @@ static void blk_destroy(struct virtio_dev *vdev)
 		aio_destroy(blk->aio);
 	}
 	blk_overlay_close(blk->overlay);
+	throttle_destroy(&blk->limit);
+	if (blk->epfd >= 0)
+		close(blk->epfd);
 	if (blk->fd >= 0)
 		close(blk->fd);
 	if (blk->overlay_tmp) /* a restore that did not complete leaves nothing behind */
@@ -590,6 +629,7 @@ static const struct virtio_dev_ops virtio_blk_ops = {
     .state = blk_state,
     .clone = blk_clone,
     .save_files = blk_save_files,
+    .throttle = blk_throttle,
     .destroy = blk_destroy,
 };
 
@@ -856,6 +896,23 @@ static int blk_overlay_place(struct virtio_blk *blk, const struct disk_config *d
 	return blk->overlay_path ? 0 : -ENOMEM;
 }
 
+/* One event fd for the device thread: completions and the rate limiter's timer. */
+static int blk_watch(struct virtio_blk *blk, const struct disk_config *disk)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int ret = throttle_init(&blk->limit, &disk->limit, &blk->vdev, DEV_DIR_IN);
+
+	if (ret < 0)
+		return ret;
+	blk->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (blk->epfd < 0 || epoll_ctl(blk->epfd, EPOLL_CTL_ADD, aio_fd(blk->aio), &ev) < 0 ||
+	    epoll_ctl(blk->epfd, EPOLL_CTL_ADD, blk->limit.timer_fd, &ev) < 0) {
+		log_error("disk %s: cannot set up its event fds: %s", disk->path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 void virtio_blk_default_id(unsigned int index, char *buf, size_t len)
 {
 	snprintf(buf, len, "banyan-vd%c", 'a' + (int)index);
@@ -896,7 +953,7 @@ static int blk_init(struct virtio_blk *blk, const struct disk_config *disk, unsi
 		blk->free = &blk->reqs[i];
 	}
 	blk_fill_config(blk);
-	return 0;
+	return blk_watch(blk, disk);
 }
 
 struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned int index,
@@ -908,13 +965,13 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
 		log_error("virtio-blk: out of memory");
 		return NULL;
 	}
-	blk->fd = -1;
+	blk->fd = blk->epfd = blk->limit.timer_fd = -1;
 	blk->vdev = (struct virtio_dev){.ops = &virtio_blk_ops, .id = blk->name, .event_fd = -1};
 	if (index >= 26 || blk_init(blk, disk, index, inst) < 0) {
 		blk_destroy(&blk->vdev);
 		return NULL;
 	}
-	blk->vdev.event_fd = aio_fd(blk->aio);
+	blk->vdev.event_fd = blk->epfd;
 	blk->vdev.features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
 			     (1ULL << VIRTIO_BLK_F_FLUSH);
 	if (blk->read_only)

@@ -17,6 +17,7 @@
 #include "virtio/net_mmds.h"
 
 #include "util/log.h"
+#include "virtio/throttle.h"
 #include "vmm/state.h"
 #include "vmm/vm.h"
 
@@ -60,7 +61,10 @@
 
 #define TAG_TAP	 1
 #define TAG_WAKE 2
-#define TAG_MMDS 3 /* the metadata service's timerfd */
+/* Rate limiters' timers (virtio/throttle.h) */
+#define TAG_RX_TIMER 3
+#define TAG_TX_TIMER 4
+#define TAG_MMDS     5 /* the metadata service's timerfd */
 
 #define STATE_VERSION 1
 
@@ -88,6 +92,10 @@ struct virtio_net {
 	struct iovec first_iov[NET_MAX_SEGS]; /* the first buffer of a merged frame */
 	struct vring_used_elem used[NET_MAX_MERGE];
 	struct mmds_net *mmds; /* the metadata service on this card (net_mmds.c); NULL: none */
+	/* Rate limiters: frame bytes (no virtio header) and frames, each way. */
+	struct throttle rx_limit; /* throttled: rx_buf waits, the TAP is not watched */
+	struct throttle tx_limit; /* throttled: the chain stays in the transmit queue */
+	bool rx_admitted;	  /* the frame in rx_buf has passed rx_limit */
 };
 
 static struct virtio_net *to_net(struct virtio_dev *vdev)
@@ -111,7 +119,7 @@ static void net_update_watch(struct virtio_net *n)
 {
 	uint32_t ev = 0;
 
-	if (n->rx_on && !n->rx_stalled && !virtio_is_broken(&n->vdev))
+	if (n->rx_on && !n->rx_stalled && !n->rx_limit.throttled && !virtio_is_broken(&n->vdev))
 		ev |= EPOLLIN;
 	if (n->tx_blocked && !virtio_is_broken(&n->vdev))
 		ev |= EPOLLOUT;
@@ -187,9 +195,14 @@ static void net_tx(struct virtio_net *n)
 	bool pushed = false;
 	int r = 0;
 
-	if (n->tx_blocked)
-		return; /* EPOLLOUT resumes */
+	if (n->tx_blocked || n->tx_limit.throttled)
+		return; /* EPOLLOUT, or the limiter's timer, resumes */
 	while (budget && (r = virtio_pop(&n->vdev, NET_TXQ, &c)) > 0) {
+		if (!throttle_admit(&n->tx_limit,
+				    c.out_len > NET_HDR_LEN ? c.out_len - NET_HDR_LEN : 0)) {
+			vq_unpop(&n->vdev.vqs[NET_TXQ]);
+			break;
+		}
 		r = net_tx_one(n, &c);
 		if (r <= 0) {
 			if (r == 0) {
@@ -284,19 +297,30 @@ static int net_deliver(struct virtio_net *n)
 	return 1;
 }
 
+/* The frame in rx_buf may go (it is charged once, however long it waits for buffers). */
+static bool net_rx_admit(struct virtio_net *n)
+{
+	if (!n->rx_admitted)
+		n->rx_admitted = throttle_admit(&n->rx_limit, n->rx_len - NET_HDR_LEN);
+	return n->rx_admitted;
+}
+
 static void net_rx(struct virtio_net *n)
 {
 	unsigned int budget = NET_BUDGET;
 	bool pushed = false;
 	int r = 1;
 
-	if (!n->rx_on)
+	if (!n->rx_on || n->rx_limit.throttled)
 		return;
 	while (budget &&
 	       (n->rx_len || net_mmds_rx(n->mmds, n->rx_buf, &n->rx_len) || net_read_tap(n))) {
+		if (!net_rx_admit(n))
+			break; /* the limiter's timer resumes */
 		r = net_deliver(n);
 		if (r <= 0)
 			break;
+		n->rx_admitted = false;
 		pushed = true;
 		budget--;
 	}
@@ -327,8 +351,9 @@ static void net_notify(struct virtio_dev *vdev, unsigned int q)
 static void net_event(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
-	struct epoll_event ev[3];
-	int k = epoll_wait(n->epfd, ev, 3, 0);
+	struct epoll_event ev[5];
+	int k = epoll_wait(n->epfd, ev, 5, 0);
+	bool tx_timer = false;
 
 	for (int i = 0; i < k; i++) {
 		if (ev[i].data.u32 == TAG_WAKE)
@@ -337,13 +362,17 @@ static void net_event(struct virtio_dev *vdev)
 			mmds_net_timers(n->mmds);
 		if (ev[i].data.u32 == TAG_TAP && (ev[i].events & EPOLLOUT))
 			n->tx_blocked = false;
+		if (ev[i].data.u32 == TAG_RX_TIMER)
+			(void)throttle_expired(&n->rx_limit);
+		if (ev[i].data.u32 == TAG_TX_TIMER)
+			tx_timer = throttle_expired(&n->tx_limit);
 	}
 	if (virtio_is_broken(vdev)) {
 		net_update_watch(n);
 		return;
 	}
-	if (n->rx_on)
-		net_tx(n); /* wake: a turn ran out, or the TAP has room again */
+	if (n->rx_on || (tx_timer && vdev->vqs[NET_TXQ].active))
+		net_tx(n); /* wake: a turn ran out, the TAP has room again, the limiter */
 	net_rx(n);
 	net_update_watch(n);
 }
@@ -364,7 +393,7 @@ static void net_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	n->rx_on = n->rx_stalled = n->tx_blocked = false;
+	n->rx_on = n->rx_stalled = n->tx_blocked = n->rx_admitted = false;
 	n->rx_len = 0;
 	n->offloads_set = 0; /* nothing negotiated: plain frames */
 	if (n->tap_offloads && ioctl(n->tap_fd, TUNSETOFFLOAD, 0UL) < 0)
@@ -386,7 +415,7 @@ static int net_state(struct virtio_dev *vdev, struct state_io *io)
 	if (io->loading && !io->err) {
 		/* A frame waiting in rx_buf is not saved: the guest sees it lost. */
 		n->rx_len = 0;
-		n->rx_stalled = n->tx_blocked = false;
+		n->rx_stalled = n->tx_blocked = n->rx_admitted = false;
 		n->offloads_set = ~0ULL; /* the TAP gets the loaded features at the next turn */
 		net_wake(n);
 	}
@@ -404,6 +433,8 @@ static void net_destroy(struct virtio_dev *vdev)
 		close(n->epfd);
 	if (n->wake_fd >= 0)
 		close(n->wake_fd);
+	throttle_destroy(&n->rx_limit);
+	throttle_destroy(&n->tx_limit);
 	free(n->rx_buf);
 	free(n);
 }
@@ -442,6 +473,14 @@ static int net_clone(struct virtio_dev *vdev, const struct dev_clone *c)
 	return 0;
 }
 
+/* Limiter 0 is the receive side's, 1 the transmit side's. */
+static struct throttle *net_throttle(struct virtio_dev *vdev, unsigned int which)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	return which == 0 ? &n->rx_limit : which == 1 ? &n->tx_limit : NULL;
+}
+
 static const struct virtio_dev_ops virtio_net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
@@ -453,6 +492,7 @@ static const struct virtio_dev_ops virtio_net_ops = {
     .reset = net_reset,
     .state = net_state,
     .clone = net_clone,
+    .throttle = net_throttle,
     .destroy = net_destroy,
 };
 
@@ -574,7 +614,24 @@ static bool tap_probe_offloads(int fd)
 	return ok;
 }
 
-static int net_setup_fds(struct virtio_net *n)
+/* The rate limiters and their timers, in the device's epoll set. */
+static int net_setup_limits(struct virtio_net *n, const struct net_config *cfg)
+{
+	struct epoll_event rx = {.events = EPOLLIN, .data.u32 = TAG_RX_TIMER};
+	struct epoll_event tx = {.events = EPOLLIN, .data.u32 = TAG_TX_TIMER};
+	int ret = throttle_init(&n->rx_limit, &cfg->rx_limit, &n->vdev, DEV_DIR_IN);
+
+	if (ret == 0)
+		ret = throttle_init(&n->tx_limit, &cfg->tx_limit, &n->vdev, DEV_DIR_OUT);
+	if (ret < 0)
+		return ret;
+	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->rx_limit.timer_fd, &rx) < 0 ||
+	    epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->tx_limit.timer_fd, &tx) < 0)
+		return -errno;
+	return 0;
+}
+
+static int net_setup_fds(struct virtio_net *n, const struct net_config *cfg)
 {
 	struct epoll_event tap = {.events = 0, .data.u32 = TAG_TAP};
 	struct epoll_event wake = {.events = EPOLLIN, .data.u32 = TAG_WAKE};
@@ -588,7 +645,7 @@ static int net_setup_fds(struct virtio_net *n)
 	    epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->wake_fd, &wake) < 0)
 		return -errno;
 	n->vdev.event_fd = n->epfd;
-	return 0;
+	return net_setup_limits(n, cfg);
 }
 
 struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned int index, int fd,
@@ -602,13 +659,13 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 		return NULL;
 	}
 	n->tap_fd = fd;
-	n->epfd = n->wake_fd = -1;
+	n->epfd = n->wake_fd = n->rx_limit.timer_fd = n->tx_limit.timer_fd = -1;
 	snprintf(n->name, sizeof(n->name), "%s", cfg->id ? cfg->id : "");
 	if (!cfg->id)
 		virtio_net_default_id(index, n->name, sizeof(n->name));
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", cfg->tap ? cfg->tap : "");
 	n->vdev = (struct virtio_dev){.ops = &virtio_net_ops, .id = n->name, .event_fd = -1};
-	if (net_setup_fds(n) < 0) {
+	if (net_setup_fds(n, cfg) < 0) {
 		log_error("%s: cannot set up: %s", n->name, strerror(errno));
 		net_destroy(&n->vdev);
 		return NULL;

@@ -54,6 +54,8 @@
 
 struct virtio_dev;
 struct state_io;
+struct throttle;
+struct rl_config;
 
 struct virtio_dev_ops {
 	const char *name;     /* "virtio-blk": for logs */
@@ -88,6 +90,11 @@ struct virtio_dev_ops {
 	int (*clone)(struct virtio_dev *vdev, const struct dev_clone *c);
 	/* device_ops.save_files for the device; NULL: it carries no files. */
 	int (*save_files)(struct virtio_dev *vdev, const char *dir, char *err, size_t errlen);
+	/*
+	 * The device's rate limiter @which (see virtio_set_rate_limit), or
+	 * NULL without one (or without rate limiters: the op may be NULL).
+	 */
+	struct throttle *(*throttle)(struct virtio_dev *vdev, unsigned int which);
 	void (*destroy)(struct virtio_dev *vdev);
 };
 
@@ -188,8 +195,19 @@ struct virtio_dev *virtio_blk_create(const struct disk_config *disk, unsigned in
  */
 int virtio_blk_swap(struct virtio_dev *vdev, const char *path, char *err, size_t errlen);
 
-/* virtio_rng_create - an entropy device fed by getrandom(). */
-struct virtio_dev *virtio_rng_create(void);
+/*
+ * virtio_rng_create - an entropy device fed by getrandom(), rate-limited
+ * by @limit (NULL: none).
+ */
+struct virtio_dev *virtio_rng_create(const struct rl_config *limit);
+
+/*
+ * virtio_set_rate_limit - replace a device's rate limiter @which (0: a
+ * disk's or the entropy device's, or a card's receive side; 1: a card's
+ * transmit side) by @c, at once, both buckets full (virtio/throttle.h).
+ * Takes the transport lock. 0, or -EINVAL when @vdev has no such limiter.
+ */
+int virtio_set_rate_limit(struct virtio_dev *vdev, unsigned int which, const struct rl_config *c);
 
 struct net_config;
 struct vsock_config;

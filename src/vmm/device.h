@@ -151,7 +151,13 @@ struct dev_stats {
 	_Atomic uint64_t first_out_ns; /* CLOCK_MONOTONIC of the first byte out, 0 before */
 	_Atomic uint64_t
 	    dropped_out; /* bytes out the host side could not take (a stalled console) */
+	/* Rate limiters (virtio/throttle.h), by direction: DEV_DIR_IN, DEV_DIR_OUT. */
+	_Atomic uint64_t throttled[2];	  /* times a request had to wait for its limiter */
+	_Atomic uint64_t throttled_ns[2]; /* time spent waiting */
 };
+
+/* Directions of dev_stats.throttled: host to guest (reads, rx), guest to host. */
+enum { DEV_DIR_IN, DEV_DIR_OUT };
 
 /* dev_stats_out - count @len bytes the guest sent out (and when the first one went). */
 static inline void dev_stats_out(struct dev_stats *st, uint64_t len)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/token_bucket.h"
 #include "vmm/bus.h"
 #include "vmm/device.h"
 #include "vmm/guest_mem.h"
@@ -44,6 +45,7 @@ struct disk_config {
 	enum disk_cache cache;
 	/* Copy-on-write overlay file: @path is then only read (virtio/blk_overlay.h). */
 	const char *overlay;
+	struct rl_config limit; /* rate limiter: reads and writes together */
 };
 
 #define VM_MAX_NETS 8
@@ -58,6 +60,8 @@ struct net_config {
 	bool has_mac;	    /* false: a stable one derived from tap and id */
 	struct mmds *mmds;  /* serve this metadata store (mmds/mmds.h) on the card; NULL: none */
 	uint32_t mmds_ipv4; /* ... at this address, host byte order */
+	struct rl_config rx_limit; /* rate limiters: frames to the guest */
+	struct rl_config tx_limit; /* frames from the guest */
 };
 
 /* A virtio-vsock device whose host side is Unix sockets (Firecracker's model). */
@@ -132,6 +136,7 @@ struct vm_config {
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng; /* virtio-rng */
+	struct rl_config rng_limit;
 	struct net_config nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vsock_config vsock;

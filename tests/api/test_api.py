@@ -308,8 +308,22 @@ def preboot_devices(v, kernel):
            dict(rootfs, drive_id="root2"), 400, "root device already exists")
     expect(v, "invalid drive id: 400", "PUT", "/drives/a.b",
            dict(rootfs, drive_id="a.b"), 400, "invalid id")
-    expect(v, "drive rate_limiter: 400", "PUT", "/drives/rootfs",
-           dict(rootfs, rate_limiter={"bandwidth": {"size": 1, "refill_time": 1}}), 400, "not supported")
+    limited = {"bandwidth": {"size": 1048576, "one_time_burst": 0, "refill_time": 100},
+               "ops": {"size": 100, "one_time_burst": 50, "refill_time": 1000}}
+    expect(v, "drive with a rate_limiter", "PUT", "/drives/rootfs", dict(rootfs, rate_limiter=limited))
+    expect(v, "drive with rate_limiter {} (no limit)", "PUT", "/drives/data",
+           {"drive_id": "data", "path_on_host": disk, "is_root_device": False, "rate_limiter": {}})
+    for name, rl, why in [
+            ("zero refill_time", {"bandwidth": {"size": 1, "refill_time": 0}}, "refill_time"),
+            ("no refill_time", {"ops": {"size": 1}}, "refill_time"),
+            ("a size past 2^60", {"ops": {"size": 1 << 61, "refill_time": 1}}, "size"),
+            ("a size past 2^64", {"ops": {"size": 1 << 65, "refill_time": 1}}, ""),
+            ("a negative burst", {"ops": {"size": 1, "refill_time": 1, "one_time_burst": -1}},
+             "one_time_burst"),
+            ("an unknown bucket", {"bytes": {}}, "unknown field 'bytes'"),
+            ("a string size", {"bandwidth": {"size": "1M", "refill_time": 1}}, "size")]:
+        expect(v, "drive rate_limiter with %s: 400" % name, "PUT", "/drives/rootfs",
+               dict(rootfs, rate_limiter=rl), 400, why)
     expect(v, "drive bad cache_type: 400", "PUT", "/drives/rootfs",
            dict(rootfs, cache_type="Bogus"), 400, "cache_type")
     expect(v, "PATCH /drives before boot: 400 (Firecracker: PUT changes a drive)", "PATCH",
@@ -340,8 +354,31 @@ def preboot_devices(v, kernel):
     expect(v, "PATCH /network-interfaces before boot: 400", "PATCH",
            "/network-interfaces/eth0", {"iface_id": "eth0"}, 400, "running VM")
     taps = preboot_taps(v)
+    expect(v, "PATCH /drives rate_limiter before boot: 400", "PATCH", "/drives/data",
+           {"drive_id": "data", "rate_limiter": limited}, 400, "running VM")
+    if taps:  # Kata sends empty rate limiters
+        expect(v, "network-interfaces with rx_rate_limiter {} (Kata's)", "PUT",
+               "/network-interfaces/eth0",
+               {"iface_id": "eth0", "host_dev_name": taps[0], "guest_mac": "06:00:00:00:00:01",
+                "rx_rate_limiter": {},
+                "tx_rate_limiter": {"bandwidth": {"size": 125000, "refill_time": 10}}})
+    expect(v, "network-interfaces tx_rate_limiter without refill_time: 400", "PUT",
+           "/network-interfaces/eth2", {"iface_id": "eth2", "host_dev_name": "bnyn-notap2",
+                                        "tx_rate_limiter": {"ops": {"size": 5}}}, 400,
+           "tx_rate_limiter.ops")
     expect(v, "PUT /vsock", "PUT", "/vsock", {"guest_cid": 3, "uds_path": os.path.join(TMP, "v.sock")})
     expect(v, "vsock cid 2: 400", "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/x"}, 400, "guest_cid")
+    expect(v, "PUT /entropy with a rate_limiter", "PUT", "/entropy",
+           {"rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 1000}}})
+    expect(v, "entropy rate_limiter with a burst and no size: 400", "PUT", "/entropy",
+           {"rate_limiter": {"bandwidth": {"size": 0, "one_time_burst": 5, "refill_time": 1}}}, 400,
+           "one_time_burst")
+    st, doc = v.req("GET", "/vm/config")
+    tap(st == 200 and doc["entropy"]["rate_limiter"]["bandwidth"]["size"] == 1000
+        and doc["drives"][0]["rate_limiter"] == limited and doc["drives"][1]["rate_limiter"] is None
+        and (not taps or (doc["network-interfaces"][0]["rx_rate_limiter"] is None and
+                          doc["network-interfaces"][0]["tx_rate_limiter"]["bandwidth"]["size"] == 125000)),
+        "GET /vm/config shows the rate limiters", doc)
     expect(v, "PUT /entropy", "PUT", "/entropy", {})
     expect(v, "entropy unknown field: 400", "PUT", "/entropy", {"x": 1}, 400, "unknown field")
     logf = os.path.join(TMP, "api.log")
@@ -1036,10 +1073,42 @@ def vm_block_drive():
         subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
 
 
+def vm_patch_limits(v, disk):
+    """PATCH after boot changes a running drive's rate limiter (Firecracker's post-boot action)."""
+    new = {"bandwidth": {"size": 4096, "one_time_burst": 0, "refill_time": 10}}
+    expect(v, "PATCH /drives rate_limiter after boot: 204", "PATCH", "/drives/data",
+           {"drive_id": "data", "rate_limiter": new})
+    st, conf = v.req("GET", "/vm/config")
+    tap(st == 200 and conf["drives"][0]["rate_limiter"] == dict(
+        new, ops={"size": 10, "one_time_burst": 0, "refill_time": 1000}),
+        "GET /vm/config shows the patched bandwidth and the ops bucket kept", conf["drives"])
+    expect(v, "PATCH with a bad bucket after boot: 400", "PATCH", "/drives/data",
+           {"drive_id": "data", "rate_limiter": {"ops": {"size": 1, "refill_time": 0}}}, 400, "refill_time")
+    expect(v, "PATCH a running drive to a missing file: 400", "PATCH", "/drives/data",
+           {"drive_id": "data", "path_on_host": disk + ".other"}, 400, "data")
+    expect(v, "PATCH an unknown drive after boot: 400", "PATCH", "/drives/nope",
+           {"drive_id": "nope", "rate_limiter": new}, 400, "no drive")
+    expect(v, "PATCH an unknown interface after boot: 400", "PATCH", "/network-interfaces/eth7",
+           {"iface_id": "eth7", "rx_rate_limiter": {}}, 400, "no interface")
+    expect(v, "PATCH /drives rate_limiter null (unchanged): 204", "PATCH", "/drives/data",
+           {"drive_id": "data", "rate_limiter": None})
+    st, text = v.req("GET", "/metrics")
+    tap(st == 200 and 'banyan_device_throttled_total{device="vda",direction="in"} 0' in text
+        and 'banyan_device_throttled_seconds_total{device="vda",direction="out"}' in text,
+        "GET /metrics has the disk's throttle counters", text)
+
+
 def part_vm():
     vm_block_drive()
     v = boot_counter("vm", cpus=2)
+    disk = os.path.join(TMP, "vm-data.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    expect(v, "PUT /drives/data with a rate limiter", "PUT", "/drives/data",
+           {"drive_id": "data", "path_on_host": disk, "is_root_device": False,
+            "rate_limiter": {"ops": {"size": 10, "refill_time": 1000}}})
     vm_state_machine(v)
+    vm_patch_limits(v, disk)
     vm_pause_resume(v)
     vm_metrics(v)
     expect(v, "PUT /mmds/config after boot: 400", "PUT", "/mmds/config",
@@ -1109,7 +1178,8 @@ def vm_cli_config():
             f.truncate(1 << 20)
     vs = os.path.join(TMP, "cli-v.sock")
     v = Vmm("cli", "--kernel", counter, "--cpus", "2", "--memory", "64",
-            "--disk", d1 + ",ro", "--disk", "path=%s,id=data,cache=none" % d2, "--rng",
+            "--disk", d1 + ",ro", "--disk", "path=%s,id=data,cache=none,bw=10M/100ms,bw_burst=1M" % d2,
+            "--rng=ops=10/1s",
             "--on-reboot", "restart", "--vsock", "cid=9,socket=" + vs)
     tap(wait_for(lambda: ticks(v) >= 2), "a VM started by options runs", v.stderr())
     st, conf = v.req("GET", "/vm/config")
@@ -1124,10 +1194,13 @@ def vm_cli_config():
         "drives": [dict(drive, drive_id="banyan-vda", path_on_host=d1, is_read_only=True,
                         cache_type="Writeback"),
                    dict(drive, drive_id="data", path_on_host=d2, is_read_only=False,
-                        cache_type="Direct")],
+                        cache_type="Direct", rate_limiter={
+                            "bandwidth": {"size": 10 << 20, "one_time_burst": 1 << 20, "refill_time": 100},
+                            "ops": None})],
         "network-interfaces": [],
         "vsock": {"guest_cid": 9, "uds_path": vs},
-        "entropy": {},
+        "entropy": {"rate_limiter": {"bandwidth": None,
+                                     "ops": {"size": 10, "one_time_burst": 0, "refill_time": 1000}}},
     }
     tap(st == 200 and conf == want, "GET /vm/config of a CLI-started VM is what the options said",
         "%r\n%r" % (conf, want))

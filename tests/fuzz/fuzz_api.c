@@ -19,6 +19,7 @@
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -184,6 +185,14 @@ void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)
 	(void)vm;
 	(void)reason;
 	(void)detail;
+	abort();
+}
+
+int virtio_set_rate_limit(struct virtio_dev *vdev, unsigned int which, const struct rl_config *c)
+{
+	(void)vdev;
+	(void)which;
+	(void)c;
 	abort();
 }
 

@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "fake_ring.h"
+#include "util/clock.h"
 #include "virtio/mmio.h"
+#include "virtio/virtio.h"
 #include "vmm/vm.h"
 
 #define BASE	  0xd0000000ULL
@@ -54,6 +56,8 @@ static void fake_request(struct dev_host *host, enum vm_request req)
 }
 
 static struct dev_host fake_host = {.set_irq = fake_set_irq, .request = fake_request};
+
+static struct rl_config disk_limit; /* the rate limiter of the next disk opened */
 
 struct fixture {
 	struct fake_ring r;
@@ -110,7 +114,8 @@ static void bring_up(struct fixture *f)
 static int open_disk_with(void **state, bool ro, enum disk_cache cache, bool overlay)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct disk_config d = {.id = "test-disk-id", .read_only = ro, .cache = cache};
+	struct disk_config d = {
+	    .id = "test-disk-id", .read_only = ro, .cache = cache, .limit = disk_limit};
 
 	assert_non_null(f);
 	snprintf(f->path, sizeof(f->path), "blk-test-XXXXXX");
@@ -409,6 +414,94 @@ static void test_pause_drains_in_flight(void **state)
 		assert_int_equal(status_of(f, s), 0);
 		assert_int_equal(data_of(f, s)[0], s - 16 + 1 + (s == 19));
 	}
+}
+
+/* 32 KiB every 50 ms: 640 KiB/s. */
+static int setup_limited(void **state)
+{
+	disk_limit = (struct rl_config){.bw = {.size = 32768, .refill_ms = 50}};
+	return engine(false) ?: open_disk(state, false, DISK_CACHE_WRITEBACK);
+}
+
+/* One operation per second. */
+static int setup_limited_ops(void **state)
+{
+	disk_limit = (struct rl_config){.ops = {.size = 1, .refill_ms = 1000}};
+	return engine(false) ?: open_disk(state, false, DISK_CACHE_WRITEBACK);
+}
+
+static int teardown_limited(void **state)
+{
+	disk_limit = (struct rl_config){0};
+	return teardown(state);
+}
+
+static void wait_used(struct fixture *f, uint16_t n, int ms)
+{
+	for (int i = 0; i < ms && fake_used_idx(&f->r) != n; i++)
+		usleep(1000);
+	assert_int_equal(fake_used_idx(&f->r), n);
+}
+
+/*
+ * A throttled disk serves writes at its limiter's rate: the full bucket
+ * (two 16 KiB writes) at once, then one write each time the bucket has
+ * refilled 16 KiB (25 ms), each wait counted.
+ */
+static void test_throttle_holds_rate(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t0, ms, waits;
+
+	for (unsigned int s = 0; s < 10; s++)
+		post(f, s, T_OUT, 64ULL * s, 16384);
+	t0 = now_ns();
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	usleep(10 * 1000);
+	assert_int_equal(fake_used_idx(&f->r), 2);
+	wait_used(f, 10, 3000);
+	ms = (now_ns() - t0) / 1000000;
+	print_message("# 8 throttled 16 KiB writes took %llu ms (200 expected)\n",
+		      (unsigned long long)ms);
+	assert_true(ms >= 190 && ms < 1000);
+	waits = atomic_load(&f->dev->stats.throttled[DEV_DIR_OUT]);
+	assert_true(waits >= 4 && waits <= 8);
+	assert_int_equal(atomic_load(&f->dev->stats.throttled[DEV_DIR_IN]), 0);
+	assert_true(atomic_load(&f->dev->stats.throttled_ns[DEV_DIR_OUT]) >= 150000000ULL);
+	for (unsigned int s = 0; s < 10; s++)
+		assert_int_equal(status_of(f, s), 0);
+}
+
+/*
+ * A throttled disk parks and resumes as any other (nothing completes
+ * while paused, even when its timer fires), and a new limiter applies at
+ * once: a waiting request goes as soon as the limit is lifted.
+ */
+static void test_throttle_pause_and_update(void **state)
+{
+	struct fixture *f = *state;
+	struct rl_config none = {0};
+	uint64_t t0;
+
+	post(f, 0, T_FLUSH, 0, 0);
+	post(f, 1, T_FLUSH, 0, 0);
+	post(f, 2, T_FLUSH, 0, 0);
+	t0 = now_ns();
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	wait_used(f, 1, 1000);
+	f->dev->ops->pause(f->dev);
+	f->dev->ops->resume(f->dev);
+	f->dev->ops->pause(f->dev);
+	usleep(50 * 1000);
+	assert_int_equal(fake_used_idx(&f->r), 1); /* the second waits for its second */
+	assert_int_equal(virtio_set_rate_limit(virtio_mmio_vdev(f->dev), 0, &none), 0);
+	usleep(50 * 1000);
+	assert_int_equal(fake_used_idx(&f->r), 1); /* paused: not even now */
+	f->dev->ops->resume(f->dev);
+	wait_used(f, 3, 1000);
+	assert_true(now_ns() - t0 < 900000000ULL); /* not after the limiter's second */
+	assert_int_equal(atomic_load(&f->dev->stats.throttled[DEV_DIR_OUT]), 1);
+	assert_int_equal(virtio_set_rate_limit(virtio_mmio_vdev(f->dev), 1, &none), -EINVAL);
 }
 
 /*
@@ -764,6 +857,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_overlay_base_locks, setup_overlay, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_in_flight, setup_overlay, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup_overlay, teardown),
+	    cmocka_unit_test_setup_teardown(test_throttle_holds_rate, setup_limited,
+					    teardown_limited),
+	    cmocka_unit_test_setup_teardown(test_throttle_pause_and_update, setup_limited_ops,
+					    teardown_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "fake_ring.h"
+#include "util/clock.h"
+#include "util/token_bucket.h"
 #include "virtio/mmio.h"
 #include "vmm/state.h"
 
@@ -88,7 +90,7 @@ static int setup_with(void **state, bool kvm_fds)
 		f->host.host.irqfd = fake_irqfd;
 	}
 	assert_int_equal(fake_ring_init(&f->r, QSIZE), 0);
-	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(), BASE, GSI);
+	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(NULL), BASE, GSI);
 	assert_non_null(f->dev);
 	*state = f;
 	return 0;
@@ -279,6 +281,33 @@ static void test_entropy_and_interrupt(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 }
 
+/*
+ * An entropy device limited to 2 requests per 200 ms: two at once (the
+ * full bucket), then one every 100 ms, woken by its timer alone.
+ */
+static void test_entropy_rate_limited(void **state)
+{
+	struct fixture *f = *state;
+	struct rl_config c = {.ops = {.size = 2, .refill_ms = 200}};
+	uint64_t t0, ms;
+
+	f->dev->ops->destroy(f->dev);
+	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(&c), BASE, GSI);
+	assert_non_null(f->dev);
+	bring_up(f, F_V1);
+	t0 = now_ns();
+	for (uint16_t d = 0; d < 6; d++)
+		post_rng(f, d, 64ULL * d, 64);
+	usleep(50 * 1000);
+	assert_int_equal(fake_used_idx(&f->r), 2);
+	assert_true(wait_used(f, 6));
+	ms = (now_ns() - t0) / 1000000;
+	print_message("# 4 throttled entropy requests took %llu ms (400 expected)\n",
+		      (unsigned long long)ms);
+	assert_true(ms >= 380 && ms < 1500);
+	assert_true(atomic_load(&f->dev->stats.throttled[DEV_DIR_IN]) >= 2);
+}
+
 static void test_malformed_chain_needs_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -358,7 +387,7 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(f->dev->ops->state(f->dev, &save), 0);
 	assert_int_equal(state_io_finish(&save), 0);
 
-	d2 = virtio_mmio_create(&h2.host, &f->r.gm, virtio_rng_create(), BASE, GSI);
+	d2 = virtio_mmio_create(&h2.host, &f->r.gm, virtio_rng_create(NULL), BASE, GSI);
 	assert_non_null(d2);
 	state_io_loader(&load, save.buf, save.len);
 	assert_int_equal(d2->ops->state(d2, &load), 0);
@@ -561,7 +590,7 @@ static void test_pause_waits_for_the_thread(void **state)
 	f->dev->ops->resume(f->dev);
 	assert_true(wait_int(&d.finished, 2));
 	f->dev->ops->destroy(f->dev);
-	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(), BASE, GSI);
+	f->dev = virtio_mmio_create(&f->host.host, &f->r.gm, virtio_rng_create(NULL), BASE, GSI);
 	close(d.go_fd);
 }
 
@@ -575,6 +604,7 @@ int main(void)
 	    T(test_queue_selector_checked),
 	    T(test_queue_size_checked),
 	    T(test_entropy_and_interrupt),
+	    T(test_entropy_rate_limited),
 	    T(test_malformed_chain_needs_reset),
 	    T(test_event_idx_suppresses_interrupts),
 	    cmocka_unit_test_setup_teardown(test_kvm_fds, setup_kvm, teardown),

@@ -29,6 +29,7 @@
 
 #include "fake_ring.h"
 #include "mmds_frames.h"
+#include "util/clock.h"
 #include "virtio/mmio.h"
 #include "vmm/vm.h"
 
@@ -167,11 +168,16 @@ static void used_elem(struct fixture *f, unsigned int q, uint16_t i, uint32_t *i
 
 /* --- virtio-net --- */
 
+static struct rl_config net_rx_limit, net_tx_limit; /* the next card's rate limiters */
+
 static int net_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct net_config nc = {
-	    .tap = "test0", .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}, .has_mac = true};
+	struct net_config nc = {.tap = "test0",
+				.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+				.has_mac = true,
+				.rx_limit = net_rx_limit,
+				.tx_limit = net_tx_limit};
 	int sv[2];
 
 	assert_non_null(f);
@@ -223,6 +229,67 @@ static int net_teardown(void **state)
 	fake_ring_free(&f->r);
 	free(f);
 	return 0;
+}
+
+/* One frame per 200 ms each way. */
+static int net_setup_limited(void **state)
+{
+	net_rx_limit = net_tx_limit = (struct rl_config){.ops = {.size = 1, .refill_ms = 200}};
+	return net_setup(state);
+}
+
+static int net_teardown_limited(void **state)
+{
+	net_rx_limit = net_tx_limit = (struct rl_config){0};
+	return net_teardown(state);
+}
+
+/* Frames the peer has received (without blocking). */
+static unsigned int peer_frames(struct fixture *f)
+{
+	static unsigned int n;
+	uint8_t got[256];
+
+	while (recv(f->peer, got, sizeof(got), MSG_DONTWAIT) > 0)
+		n++;
+	return n;
+}
+
+/*
+ * Each direction has its own limiter: a throttled transmit side leaves
+ * its chains on the ring (sent one per 200 ms) while received frames go
+ * on at their own rate, also one per 200 ms.
+ */
+static void test_net_rate_limited(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t frame[HDR + 100];
+	uint32_t len[2] = {HDR, 100}, rxlen[1] = {2048};
+	bool w[2] = {false, false}, rw[1] = {true};
+	uint64_t gpa[2], t0, ms;
+	unsigned int base = peer_frames(f);
+
+	t0 = now_ns();
+	for (unsigned int i = 0; i < 3; i++) {
+		gpa[0] = BUF(2 * i);
+		gpa[1] = BUF(2 * i + 1);
+		post(f, 1, 2, gpa, len, w);
+	}
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(send(f->peer, frame, sizeof(frame), 0), sizeof(frame));
+		gpa[0] = BUF(8 + i);
+		post(f, 0, 1, gpa, rxlen, rw);
+	}
+	usleep(50 * 1000);
+	assert_int_equal(used_idx(f, 1), 1);
+	assert_int_equal(used_idx(f, 0), 1);
+	assert_true(wait_used(f, 0, 2));
+	assert_true(wait_used(f, 1, 3));
+	ms = (now_ns() - t0) / 1000000;
+	assert_true(ms >= 380 && ms < 2000);
+	assert_int_equal(peer_frames(f) - base, 3);
+	assert_true(atomic_load(&f->dev->stats.throttled[DEV_DIR_OUT]) >= 1);
+	assert_true(atomic_load(&f->dev->stats.throttled[DEV_DIR_IN]) >= 1);
 }
 
 static void test_net_config(void **state)
@@ -864,6 +931,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_net_config, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_tx, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_mmds, net_mmds_setup, net_mmds_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_rate_limited, net_setup_limited,
+					    net_teardown_limited),
 	    cmocka_unit_test_setup_teardown(test_net_rx_merge_and_backpressure, net_setup,
 					    net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_oversized_frame, net_setup, net_teardown),

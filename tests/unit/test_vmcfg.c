@@ -18,6 +18,7 @@
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
+#include "cli/limit_option.h"
 
 /* Run parser @fn on a copy of @text; returns its result, the reason in @err. */
 static int opt(int (*fn)(struct vmcfg *, char *, char *, size_t), struct vmcfg *c, const char *text,
@@ -246,6 +247,7 @@ static void doc_unsupported_sections(void **state)
 static void drive_live_path(void **state)
 {
 	struct vmcfg *c = *state, copy;
+	struct rl_config limit;
 	char err[VMCFG_ERR_LEN];
 	const char *path, *old;
 	json_object *b;
@@ -254,7 +256,7 @@ static void drive_live_path(void **state)
 	assert_int_equal(opt(disk_option_parse, c, "/a,id=x", err), 0);
 	assert_int_equal(opt(disk_option_parse, c, "/b,id=y", err), 0);
 	b = parse("{\"drive_id\": \"y\", \"path_on_host\": \"/new\"}");
-	assert_int_equal(vmcfg_drive_live(c, "y", b, &index, &path, err), 0);
+	assert_int_equal(vmcfg_drive_live(c, "y", b, &index, &path, &limit, err), 0);
 	assert_int_equal(index, 1);
 	assert_string_equal(path, "/new");
 	old = c->drives[1].path_on_host;
@@ -266,12 +268,26 @@ static void drive_live_path(void **state)
 	assert_null(copy.retired);
 	vmcfg_free(&copy);
 	b = parse("{\"drive_id\": \"z\", \"path_on_host\": \"/new\"}");
-	assert_int_equal(vmcfg_drive_live(c, "z", b, &index, &path, err), -EINVAL);
+	assert_int_equal(vmcfg_drive_live(c, "z", b, &index, &path, &limit, err), -EINVAL);
 	assert_string_equal(err, "drives: no drive 'z' to update");
 	json_object_put(b);
 	b = parse("{\"drive_id\": \"x\", \"is_read_only\": true}");
-	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, err), -EINVAL);
+	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, &limit, err), -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'is_read_only'"));
+	json_object_put(b);
+	/* A rate limiter: the buckets the body names replace the drive's, the others stay. */
+	c->drives[0].rate_limiter.ops = (struct tb_config){.size = 5, .refill_ms = 100};
+	b = parse("{\"drive_id\": \"x\", \"rate_limiter\": {\"bandwidth\": {\"size\": 9, "
+		  "\"refill_time\": 10}}}");
+	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, &limit, err), 0);
+	assert_null(path);
+	assert_int_equal(limit.bw.size, 9);
+	assert_int_equal(limit.ops.size, 5);
+	assert_int_equal(c->drives[0].rate_limiter.bw.size, 0); /* changes nothing itself */
+	json_object_put(b);
+	b = parse("{\"drive_id\": \"x\", \"rate_limiter\": {\"ops\": {\"size\": 9}}}");
+	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, &limit, err), -EINVAL);
+	assert_non_null(strstr(err, "refill_time"));
 	json_object_put(b);
 }
 
@@ -345,6 +361,117 @@ static void guest_options_round_trip(void **state)
 	assert_null(cfg.boot_args);
 }
 
+/* Rate-limiter words (--disk bw=/ops=, --net rx_/tx_, --rng=) are the API's buckets. */
+static void rate_limiter_options(void **state)
+{
+	struct vmcfg *c = *state;
+	struct vm_config cfg = {0};
+	char err[512];
+
+	assert_int_equal(
+	    opt(disk_option_parse, c, "/img/a.raw,bw=10M/100ms,bw_burst=1G,ops=1000/1s", err), 0);
+	assert_int_equal(c->drives[0].rate_limiter.bw.size, 10ULL << 20);
+	assert_int_equal(c->drives[0].rate_limiter.bw.refill_ms, 100);
+	assert_int_equal(c->drives[0].rate_limiter.bw.one_time_burst, 1ULL << 30);
+	assert_int_equal(c->drives[0].rate_limiter.ops.size, 1000);
+	assert_int_equal(c->drives[0].rate_limiter.ops.refill_ms, 1000);
+	assert_int_equal(opt(net_option_parse, c, "tap=t0,rx_bw=1048576/10,tx_ops=50/2s", err), 0);
+	assert_int_equal(c->nets[0].rx_rate_limiter.bw.size, 1048576);
+	assert_int_equal(c->nets[0].rx_rate_limiter.bw.refill_ms, 10);
+	assert_int_equal(c->nets[0].rx_rate_limiter.ops.size, 0);
+	assert_int_equal(c->nets[0].tx_rate_limiter.ops.size, 50);
+	assert_int_equal(c->nets[0].tx_rate_limiter.ops.refill_ms, 2000);
+	assert_int_equal(opt(rng_option_parse, c, "bw=64K/1s", err), 0);
+	assert_true(c->entropy);
+	assert_int_equal(c->entropy_rate_limiter.bw.size, 65536);
+	/* What the VMM runs carries them. */
+	assert_int_equal(opt(disk_option_parse, c, "/img/b.raw", err), 0);
+	c->kernel_image_path = strdup("/k");
+	assert_int_equal(vmcfg_to_vm_config(c, &cfg, err), 0);
+	assert_int_equal(cfg.disks[0].limit.bw.size, 10ULL << 20);
+	assert_false(rl_config_enabled(&cfg.disks[1].limit));
+	assert_int_equal(cfg.nets[0].tx_limit.ops.size, 50);
+	assert_int_equal(cfg.rng_limit.bw.refill_ms, 1000);
+}
+
+static void rate_limiter_option_errors(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[512];
+
+	assert_int_equal(opt(disk_option_parse, c, "/img/a.raw,bw=10M", err), -EINVAL);
+	assert_non_null(strstr(err, "bw=AMOUNT/TIME"));
+	assert_int_equal(opt(disk_option_parse, c, "/img/a.raw,bw=10M/0", err), -EINVAL);
+	assert_non_null(strstr(err, "refill_time must be at least 1 ms"));
+	assert_int_equal(opt(disk_option_parse, c, "/img/a.raw,ops=5/1h", err), -EINVAL);
+	assert_int_equal(opt(disk_option_parse, c, "/img/a.raw,bw_burst=1M", err), -EINVAL);
+	assert_non_null(strstr(err, "size"));
+	assert_int_equal(opt(net_option_parse, c, "tap=t0,bw=1M/1s", err), -EINVAL);
+	assert_int_equal(opt(net_option_parse, c, "tap=t0,rx_bw=x/1s", err), -EINVAL);
+	assert_int_equal(opt(rng_option_parse, c, "ro", err), -EINVAL);
+	assert_int_equal(c->ndrives + c->nnets, 0);
+	assert_false(c->entropy);
+}
+
+/*
+ * The API's rate_limiter objects: {} and null are no limit, bad values are
+ * refused with the field named, GET /vm/config shows what was set and a
+ * document made of it reads back the same; PATCH replaces only the
+ * buckets it names.
+ */
+static void rate_limiter_json(void **state)
+{
+	struct vmcfg *c = *state, back;
+	json_object *b, *doc;
+	char err[VMCFG_ERR_LEN];
+	const char *good =
+	    "{\"iface_id\": \"e\", \"host_dev_name\": \"t\", \"rx_rate_limiter\": {}, "
+	    "\"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 10, "
+	    "\"one_time_burst\": 5}, \"ops\": null}}";
+	const char *bad[] = {
+	    "{\"bandwidth\": {\"size\": 1000}}",
+	    "{\"bandwidth\": {\"size\": 1000, \"refill_time\": 0}}",
+	    "{\"ops\": {\"size\": 9223372036854775807, \"refill_time\": 1}}",
+	    "{\"ops\": {\"size\": 10, \"refill_time\": -1}}",
+	    "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1, \"burst\": 1}}",
+	    "{\"bw\": {}}",
+	    "[]",
+	};
+	char body[256];
+
+	b = parse(good);
+	assert_int_equal(vmcfg_net(c, "e", b, false, err), 0);
+	json_object_put(b);
+	assert_false(rl_config_enabled(&c->nets[0].rx_rate_limiter));
+	assert_int_equal(c->nets[0].tx_rate_limiter.bw.size, 1000);
+	assert_int_equal(c->nets[0].tx_rate_limiter.bw.one_time_burst, 5);
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"rate_limiter\": %s}", bad[i]);
+		b = parse(body);
+		assert_int_equal(vmcfg_entropy(c, b, err), -EINVAL);
+		assert_non_null(strstr(err, "rate_limiter"));
+		json_object_put(b);
+	}
+	assert_false(c->entropy);
+	/* PATCH: ops added, bandwidth kept. */
+	b = parse("{\"iface_id\": \"e\", \"tx_rate_limiter\": {\"ops\": {\"size\": 7, "
+		  "\"refill_time\": 100}}}");
+	assert_int_equal(vmcfg_net(c, "e", b, true, err), 0);
+	json_object_put(b);
+	assert_int_equal(c->nets[0].tx_rate_limiter.bw.size, 1000);
+	assert_int_equal(c->nets[0].tx_rate_limiter.ops.size, 7);
+	/* GET /vm/config, and back. */
+	c->kernel_image_path = strdup("/k");
+	doc = vmcfg_to_json(c);
+	vmcfg_init(&back);
+	assert_int_equal(vmcfg_document(&back, doc, err), 0);
+	assert_memory_equal(&back.nets[0].tx_rate_limiter, &c->nets[0].tx_rate_limiter,
+			    sizeof(struct rl_config));
+	assert_false(rl_config_enabled(&back.nets[0].rx_rate_limiter));
+	json_object_put(doc);
+	vmcfg_free(&back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +485,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),
 	    cmocka_unit_test_setup_teardown(guest_options_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(rate_limiter_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(rate_limiter_option_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(rate_limiter_json, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,7 +87,7 @@ static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
 		return virtio_blk_create(&vm->cfg.disks[i], i, inst);
 	i -= vm->cfg.ndisks;
 	if (vm->cfg.rng && i-- == 0)
-		return virtio_rng_create();
+		return virtio_rng_create(&vm->cfg.rng_limit);
 	if (i < vm->cfg.nnets)
 		return virtio_net_create(&vm->cfg.nets[i], i, inst);
 	return virtio_vsock_create(&vm->cfg.vsock, inst);
