@@ -77,11 +77,12 @@ static const struct sc_rule vcpu_rules[] = {
 
 /* Every virtio device thread (the transport's loop). */
 static const struct sc_rule virtio_rules[] = {
-    ALLOW(epoll_wait),	 /* the device's kick, stop and park eventfds */
-    ALLOW(read),	 /* drain an eventfd */
-    ALLOW(epoll_ctl),	 /* queues and back ends join and leave the set */
-    ALLOW(close),	 /* a reset device closes what it opened */
-    IOCTL(KVM_IRQ_LINE), /* an interrupt when no irqfd serves the queue */
+    ALLOW(epoll_wait),	    /* the device's kick, stop and park eventfds */
+    ALLOW(read),	    /* drain an eventfd */
+    ALLOW(epoll_ctl),	    /* queues and back ends join and leave the set */
+    ALLOW(close),	    /* a reset device closes what it opened */
+    IOCTL(KVM_IRQ_LINE),    /* an interrupt when no irqfd serves the queue */
+    ALLOW(timerfd_settime), /* a rate limiter's wake-up; the metadata service's timers */
 };
 
 /* virtio-blk: the image through io_uring, or plain calls for overlays and without it. */
@@ -105,6 +106,7 @@ static const struct sc_rule net_rules[] = {
     ALLOW(writev),	    /* a frame from the guest to the TAP */
     IOCTL(TUNSETOFFLOAD),   /* the guest's negotiated offloads reach the TAP */
     IOCTL(TUNSETVNETHDRSZ), /* the header size follows the negotiated features */
+    ALLOW(getrandom),	    /* the metadata service's V2 session tokens */
 };
 
 /* virtio-vsock: host side on Unix sockets. */
@@ -234,6 +236,35 @@ static const struct sc_rule api_rules[] = {
     ALLOW(getsockname),		  /* ...and its address */
     ALLOW(sysinfo),		  /* glibc's qsort sizes its buffer by the free memory */
     ALLOW(dup3),		  /* PUT /logger: the new file takes the log's descriptor */
+    ALLOW(sched_getaffinity),	  /* --cpu-affinity / machine-config: the CPUs the VMM may use */
+    ALLOW(timerfd_settime),	  /* PATCH of a rate limiter wakes its throttled device */
+};
+
+/*
+ * Live migration's stream (src/migration): the source's thread, which the
+ * API starts (so it runs under the API's filter), and the destination's
+ * receive on the main thread. TCP or Unix; getaddrinfo may sort addresses
+ * through a routing netlink socket.
+ */
+static const struct sc_rule migrate_rules[] = {
+    ALLOW_EQ(socket, 0, AF_INET),    /* tcp: */
+    ALLOW_EQ(socket, 0, AF_INET6),   /* ...over IPv6 */
+    ALLOW_EQ(socket, 0, AF_UNIX),    /* unix: */
+    ALLOW_EQ(socket, 0, AF_NETLINK), /* getaddrinfo's address sorting */
+    ALLOW(connect),		     /* the source reaches the destination */
+    ALLOW(bind),		     /* the destination listens */
+    ALLOW(listen),		     /* ...*/
+    ALLOW(accept4),		     /* ...and takes one source */
+    ALLOW(setsockopt),		     /* stream timeouts, TCP_NODELAY */
+    ALLOW(getsockname),		     /* getaddrinfo's address sorting */
+    ALLOW(recvfrom),		     /* the stream (recv) */
+    ALLOW(sendto),		     /* ...(send) */
+    ALLOW(recvmsg),		     /* getaddrinfo's netlink answer */
+    ALLOW(poll),		     /* the destination waits for its source or a cancel */
+    ALLOW(shutdown),		     /* cancel cuts the stream */
+    ALLOW(fcntl),		     /* blocking mode for the accepted stream */
+    ALLOW(mincore),		     /* pages never touched are not sent */
+    ALLOW(clock_nanosleep),	     /* the bandwidth cap */
 };
 
 /* The API's connection reaper. */
@@ -290,6 +321,8 @@ static const struct sc_rule main_rules[] = {
     ALLOW(brk),			      /* malloc's main arena is the main thread's */
     IOCTL(TCGETS),		      /* the console: is it a terminal, its mode */
     IOCTL(TCSETS),		      /* ...raw while the VM runs, restored after */
+    ALLOW(sched_getaffinity),	      /* --cpu-affinity: the CPUs the VMM may use */
+    ALLOW(sched_setaffinity),	      /* ...vCPU and device threads placed on theirs */
 };
 
 /*
@@ -339,7 +372,7 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     writer = GROUP(writer_rules), api = GROUP(api_rules),
 			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules),
 			     kvm_save = GROUP(kvm_save_rules), files = GROUP(files_rules),
-			     spawn = GROUP(spawn_rules);
+			     migrate = GROUP(migrate_rules), spawn = GROUP(spawn_rules);
 #ifdef BANYAN_SANITIZED
 static const struct sc_group sanitizer = GROUP(sanitizer_rules);
 #endif
@@ -352,11 +385,11 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng SAN}},
     {"aio", "aio", NULL, {&base, &aio SAN}},
     {"writer", "writer", NULL, {&base, &writer SAN}},
-    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save SAN}},
+    {"api", "api", "MHD-", {&base, &api, &spawn, &files, &kvm_save, &migrate SAN}},
     {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
     {"main",
      "",
      NULL,
      {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio,
-      &writer, &api, &reaper SAN}},
+      &writer, &api, &reaper, &migrate SAN}},
 };
