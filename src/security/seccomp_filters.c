@@ -237,6 +237,12 @@ static const struct sc_rule api_rules[] = {
     ALLOW(sysinfo),		  /* glibc's qsort sizes its buffer by the free memory */
     ALLOW(dup3),		  /* PUT /logger: the new file takes the log's descriptor */
     ALLOW(sched_getaffinity),	  /* --cpu-affinity / machine-config: the CPUs the VMM may use */
+    IOCTL(TUNGETFEATURES),	  /* PUT /network-interfaces checks its TAP (Firecracker's rule) */
+    IOCTL(TUNSETIFF),		  /* ...attaches to it */
+    IOCTL(TUNGETIFF),		  /* ...checks it */
+    IOCTL(SIOCGIFINDEX),	  /* ...by its index (if_nametoindex) */
+    IOCTL(TUNSETVNETHDRSZ),	  /* ...sets its header size */
+    IOCTL(TUNSETOFFLOAD),	  /* ...and tries its offloads, then closes it */
     ALLOW(timerfd_settime),	  /* PATCH of a rate limiter wakes its throttled device */
 };
 
