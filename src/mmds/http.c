@@ -144,8 +144,11 @@ int mmds_http_parse(const char *buf, size_t len, struct mmds_request *req)
 	req->ttl = -1;
 	for (bool first = true; line < end + 2; first = false) {
 		const char *eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-		size_t llen = (size_t)(eol - line);
+		size_t llen;
 
+		if (!eol) /* cannot happen: the head ends in CRLF CRLF; the compiler cannot know */
+			return -EINVAL;
+		llen = (size_t)(eol - line);
 		ret = first ? parse_request_line(line, llen, req) : parse_header(line, llen, req);
 		if (ret < 0)
 			return ret;

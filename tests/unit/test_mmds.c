@@ -172,7 +172,8 @@ static void test_empty_store(void **state)
 static void test_size_limit(void **state)
 {
 	struct mmds *m = mmds_new();
-	char err[MMDS_ERR_LEN], *big = malloc(MMDS_DEFAULT_LIMIT + 64), *s;
+	static char big[MMDS_DEFAULT_LIMIT + 64];
+	char err[MMDS_ERR_LEN], *s;
 	json_object *patch;
 	size_t n;
 
@@ -198,7 +199,6 @@ static void test_size_limit(void **state)
 	assert_int_equal(mmds_set_limit(m, 0), -EINVAL);
 	json_object_put(patch);
 	assert_int_equal(mmds_put_text(m, "{\"a\":", 5, err), -EINVAL);
-	free(big);
 	mmds_free(m);
 }
 
@@ -292,7 +292,7 @@ static void test_parse_incomplete_and_hostile(void **state)
 	    "GET /a\x01 HTTP/1.1\r\n\r\n",
 	};
 	struct mmds_request r;
-	char *big = malloc(MMDS_REQ_MAX + 16);
+	static char big[MMDS_REQ_MAX + 16];
 
 	(void)state;
 	assert_int_equal(parse("GET /x HTTP/1.1\r\nHost: a\r\n", &r), 0);
@@ -317,7 +317,6 @@ static void test_parse_incomplete_and_hostile(void **state)
 	assert_int_equal(mmds_http_parse(big, 304, &r), 304);
 	assert_true(r.has_token);
 	assert_string_equal(r.token, "");
-	free(big);
 }
 
 /* --- responses --- */
