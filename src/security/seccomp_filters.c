@@ -73,6 +73,13 @@ static const struct sc_rule vcpu_rules[] = {
     ALLOW(eventfd2),		  /* a queue set ready gets its kick and interrupt eventfds */
     ALLOW_EQ(tgkill, 2, SIGUSR1), /* a stopping VM kicks the other vCPUs */
     ALLOW(gettid),		  /* ...itself included: tgkill names the thread */
+    /*
+     * A device reset (the guest writes status 0) runs on the vCPU that
+     * wrote it: virtio-net returns its TAP to plain frames, virtio-blk
+     * reaps requests still in flight in its ring.
+     */
+    IOCTL(TUNSETOFFLOAD),
+    ALLOW(io_uring_enter),
 };
 
 /* Every virtio device thread (the transport's loop). */
