@@ -358,6 +358,8 @@ static const struct sc_rule sanitizer_rules[] = {
     ALLOW(read),	      /* ...*/
     ALLOW(close),	      /* ...*/
     ALLOW(getdents64),	      /* ...the leak check lists the threads */
+    ALLOW(open),	      /* ...with the runtime's raw calls (its own syscall wrappers) */
+    ALLOW(getdents),	      /* ...*/
     ALLOW(readlink),	      /* ...and names the binary */
     ALLOW(prctl),	      /* the leak check's tracer: dumpable, parent death signal */
     ALLOW(clone),	      /* ...started at exit */
