@@ -68,24 +68,33 @@ boot() {
 
 # Every frame the guest's card sends to the TAP, counted on the host side:
 # all of them, and those that are ARP or IPv4 (MMDS's, had they escaped).
+# The counts are written after every frame, and the capture records its own
+# pid: in_ns may run it under a subshell, whose pid is not the capture's.
 in_ns python3 -c '
-import signal, socket, sys
+import os, signal, socket, sys
+d = sys.argv[1]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind(("tap0", 0))
 n = [0, 0]
+def save():
+    open(d + "/cap.all", "w").write(str(n[0]))
+    open(d + "/cap.v4", "w").write(str(n[1]))
 def done(*_):
-    open(sys.argv[1] + "/cap.all", "w").write(str(n[0]))
-    open(sys.argv[1] + "/cap.v4", "w").write(str(n[1]))
+    save()
     sys.exit(0)
 signal.signal(signal.SIGTERM, done)
+save()
+open(d + "/cap.pid", "w").write(str(os.getpid()))
 while True:
     f, addr = s.recvfrom(65536)
     if addr[2] == socket.PACKET_OUTGOING:
         continue
     n[0] += 1
     n[1] += f[12:14] in (b"\x08\x00", b"\x08\x06")
+    save()
 ' "$T" &
 cap_pid=$!
+for _ in $(seq 1 50); do [ -s "$T/cap.pid" ] && break; sleep 0.1; done
 
 # req METHOD PATH HEADERS: one HTTP request with busybox nc (the rig's
 # initramfs has no curl, and its static busybox wget crashes there: glibc's
@@ -125,7 +134,7 @@ check "v2: PUT /latest/api/token gives a token" test "$(guest_value v2 toklen)" 
 check "v2: a GET with the token gets the data" test "$(guest_value v2 ami)" = ami-banyan-1
 check "v2: PATCH /mmds before boot shows" test "$(guest_value v2 patched)" = patched
 check "v2: a wrong token is refused (401)" test "$(guest_value v2 badtoken)" = 401
-in_ns kill "$cap_pid" 2>/dev/null
+kill "$(cat "$T/cap.pid" 2>/dev/null)" 2>/dev/null
 wait "$cap_pid" 2>/dev/null
 check "the TAP saw the guest's frames ($(cat "$T/cap.all" 2>/dev/null) in all)" \
 	test "$(cat "$T/cap.all" 2>/dev/null || echo 0)" -gt 0
