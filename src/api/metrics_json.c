@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "vmm/vcpu.h"
@@ -321,6 +322,7 @@ static void *metrics_main(void *arg)
 	struct timespec ts;
 	sigset_t all;
 
+	thread_enter("metrics");
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the run loop's */
 	pthread_mutex_lock(&ctl->lock);

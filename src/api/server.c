@@ -1,6 +1,10 @@
 /*
  * The API socket: a Unix stream socket Banyan binds itself and hands to
- * libmicrohttpd, which parses HTTP/1.1 with one thread per connection.
+ * libmicrohttpd, which parses HTTP/1.1 on one thread of ours ("api", its
+ * event loop below). A complete request goes to the executor (api/exec.h)
+ * and its connection is suspended until the answer is ready: the thread
+ * that reads clients' bytes never runs a handler, so its seccomp role
+ * allows little more than socket I/O.
  * Limits keep clients from hurting each other or the VMM:
  * - a connection has API_REQUEST_S to send a whole request (from its
  *   connect, or from the answer to its previous request); then it is shut
@@ -15,7 +19,9 @@
  *   stored, with Firecracker's status and message.
  */
 #include "api/api.h"
+#include "api/exec.h"
 #include "util/clock.h"
+#include "util/efd.h"
 
 #include "util/log.h"
 #include "util/thread.h"
@@ -24,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +69,11 @@ struct api_server {
 	bool reaper_stop;
 	bool reaper_started;
 	pthread_t reaper;
+	struct api_exec *exec; /* runs the handlers */
+	pthread_t loop;	       /* the "api" thread: MHD's event loop */
+	bool loop_started;
+	int stop_fd; /* ends the loop */
+	int wake_fd; /* a connection resumed: MHD has work (it has no channel of its own here) */
 };
 
 /* Shut @c down (its thread sees end of file and MHD closes it). Under conns_lock. */
@@ -208,13 +220,17 @@ static bool conn_mark(struct api_server *srv, struct MHD_Connection *conn, bool 
 	return alive;
 }
 
-/* One request's body as it arrives. */
+/* One request: its body as it arrives, then its trip through the executor. */
 struct upload {
 	char *buf;
 	size_t len;
 	size_t max;	  /* the server's limit */
 	uint64_t offered; /* bytes the client sent, stored or not */
 	bool too_large;
+	bool submitted; /* handed to the executor; the connection is suspended */
+	struct api_job job;
+	struct MHD_Connection *conn;
+	struct api_server *srv;
 };
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_reply *r)
@@ -285,6 +301,33 @@ static unsigned long long declared_too_large(struct MHD_Connection *conn, size_t
 	return n > max ? n : 0;
 }
 
+/* The executor answered: the connection resumes and on_request sends the reply. */
+static void job_done(struct api_job *job)
+{
+	struct upload *up = job->opaque;
+
+	MHD_resume_connection(up->conn);
+	(void)efd_signal(up->srv->wake_fd);
+}
+
+/* Suspend first: the executor may answer before this callback returns. */
+static enum MHD_Result submit(struct api_server *srv, struct MHD_Connection *conn,
+			      struct upload *up, const char *method, const char *url)
+{
+	up->submitted = true;
+	up->conn = conn;
+	up->srv = srv;
+	up->job = (struct api_job){.method = method,
+				   .url = url,
+				   .body = up->buf ? up->buf : "",
+				   .body_len = up->len,
+				   .done = job_done,
+				   .opaque = up};
+	MHD_suspend_connection(conn);
+	api_exec_submit(srv->exec, &up->job);
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **state)
@@ -292,9 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct api_server *srv = cls;
 	struct upload *up = *state;
 	size_t max = srv->ctl->max_body;
-	struct api_reply reply;
 	unsigned long long declared;
-	enum MHD_Result ret;
 
 	(void)version;
 	if (!up) {
@@ -313,15 +354,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (up->submitted) { /* resumed: the answer is ready */
+		log_debug("api: %s %s -> %u", method, url, up->job.reply.status);
+		return send_reply(conn, &up->job.reply);
+	}
 	if (!conn_mark(srv, conn, false))
 		return MHD_NO;
 	if (up->too_large)
 		return send_too_large(conn, up->offered, max);
-	api_handle(srv->ctl, method, url, up->buf ? up->buf : "", up->len, &reply);
-	log_debug("api: %s %s -> %u", method, url, reply.status);
-	ret = send_reply(conn, &reply);
-	free(reply.body);
-	return ret;
+	return submit(srv, conn, up, method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
@@ -332,6 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	(void)code;
 	conn_mark(cls, conn, true);
 	if (up) {
+		free(up->job.reply.body);
 		free(up->buf);
 		free(up);
 		*state = NULL;
@@ -402,35 +444,60 @@ static void conns_kill_waiting(struct api_server *srv)
 	pthread_mutex_unlock(&srv->conns_lock);
 }
 
-static void *api_mhd_launcher(void *arg)
+/* The "api" thread: MHD's epoll set, the wake and stop eventfds, then MHD's work. */
+static void *api_loop(void *arg)
 {
 	struct api_server *srv = arg;
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd fds[3] = {{.fd = info ? info->epoll_fd : -1, .events = POLLIN},
+				{.fd = srv->stop_fd, .events = POLLIN},
+				{.fd = srv->wake_fd, .events = POLLIN}};
+	MHD_UNSIGNED_LONG_LONG ms;
+	int timeout;
 
 	thread_enter("api");
-	srv->daemon = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-		MHD_USE_ITC | MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->fd,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+	for (;;) {
+		timeout = MHD_get_timeout(srv->daemon, &ms) == MHD_YES
+			      ? (int)(ms < 60000 ? ms : 60000)
+			      : -1;
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			break;
+		if (fds[2].revents)
+			(void)efd_drain(srv->wake_fd);
+		MHD_run(srv->daemon);
+	}
 	return NULL;
 }
 
 /*
- * MHD's threads (its listener, one per connection) start from a short-lived
- * thread of ours named "api": they inherit its name and its sandbox, which
- * MHD gives us no hook to install on them.
+ * MHD without threads of its own: it is set up here, on the calling (main)
+ * thread, and runs on ours, which sandboxes itself before it reads a byte.
  */
 static int api_start_mhd(struct api_server *srv)
 {
-	pthread_t t;
-	int ret = -pthread_create(&t, NULL, api_mhd_launcher, srv);
+	int ret;
 
-	if (ret == 0)
-		pthread_join(t, NULL);
-	return ret < 0 ? ret : srv->daemon ? 0 : -EIO;
+	srv->daemon = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+	    srv, MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)API_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_mhd_log, srv, MHD_OPTION_END);
+	if (!srv->daemon)
+		return -EIO;
+	srv->stop_fd = efd_create();
+	if (srv->stop_fd < 0)
+		return srv->stop_fd;
+	srv->wake_fd = efd_create();
+	if (srv->wake_fd < 0)
+		return srv->wake_fd;
+	ret = -pthread_create(&srv->loop, NULL, api_loop, srv);
+	srv->loop_started = ret == 0;
+	return ret;
 }
 
 int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
@@ -442,7 +509,10 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 		return -ENOMEM;
 	srv->ctl = ctl;
 	srv->fd = -1;
+	srv->stop_fd = srv->wake_fd = -1;
 	ret = conns_init(srv);
+	if (ret == 0)
+		ret = api_exec_start(ctl, &srv->exec);
 	if (ret == 0)
 		ret = api_listen(srv, path);
 	if (ret == 0)
@@ -483,13 +553,33 @@ static void api_drain(struct api_server *srv)
 	}
 }
 
+/* The loop ends; MHD's state is ours again. */
+static void api_loop_stop(struct api_server *srv)
+{
+	if (srv->loop_started) {
+		(void)efd_signal(srv->stop_fd);
+		pthread_join(srv->loop, NULL);
+		srv->loop_started = false;
+	}
+	if (srv->stop_fd >= 0)
+		close(srv->stop_fd);
+	if (srv->wake_fd >= 0)
+		close(srv->wake_fd);
+}
+
+/*
+ * The executor stops before the drain: the handler it runs finishes and
+ * queued requests are refused, and the loop still sends their answers.
+ */
 void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
+	api_exec_stop(srv->exec);
 	/* MHD closes the listening socket unless quiesced (then it is ours). */
 	if (srv->daemon) {
 		api_drain(srv);
+		api_loop_stop(srv);
 		MHD_stop_daemon(srv->daemon);
 	} else if (srv->fd >= 0) {
 		close(srv->fd);

@@ -121,8 +121,18 @@ static bool disk_has_word(const char *arg, const char *w)
 	return false;
 }
 
+/* What a word rewriter knows of its option: the disk's number and mode. */
+struct word_ctx {
+	unsigned int n;
+	bool ro;
+};
+
+/* Writes @word, or what replaces it, to @out; @first: the option's first word. */
+typedef int (*word_fn)(struct jail_plan *p, char *word, bool first, const struct word_ctx *c,
+		       FILE *out, char *err);
+
 /* One word of --disk, rewritten when it names a file. */
-static int disk_word(struct jail_plan *p, unsigned int n, char *word, bool first, bool ro,
+static int disk_word(struct jail_plan *p, char *word, bool first, const struct word_ctx *c,
 		     FILE *out, char *err)
 {
 	bool is_path = strncmp(word, "path=", 5) == 0 ||
@@ -135,7 +145,7 @@ static int disk_word(struct jail_plan *p, unsigned int n, char *word, bool first
 		fputs(word, out);
 		return 0;
 	}
-	in = disk_inside(p, n, host, is_overlay, ro, err);
+	in = disk_inside(p, c->n, host, is_overlay, c->ro, err);
 	if (!in)
 		return -EINVAL;
 	fprintf(out, "%s%s", is_path ? "path=" : "overlay=", in);
@@ -143,10 +153,30 @@ static int disk_word(struct jail_plan *p, unsigned int n, char *word, bool first
 	return 0;
 }
 
-/* --disk path=FILE[,...][,overlay=FILE]: the same words with inside paths. */
-static int rewrite_disk(struct jail_plan *p, unsigned int n, const char *arg, char *err)
+/* One word of --vsock: its socket moves to /run. */
+static int vsock_word(struct jail_plan *p, char *word, bool first, const struct word_ctx *c,
+		      FILE *out, char *err)
 {
-	bool ro = disk_has_word(arg, "ro") || disk_has_word(arg, "overlay");
+	char *eq = strchr(word, '='), *in;
+
+	(void)first;
+	(void)c;
+	if (!eq || (strncmp(word, "socket=", 7) && strncmp(word, "path=", 5))) {
+		fputs(word, out);
+		return 0;
+	}
+	in = socket_inside(p, "--vsock socket", eq + 1, err);
+	if (!in)
+		return -EINVAL;
+	fprintf(out, "socket=%s", in);
+	free(in);
+	return 0;
+}
+
+/* @arg's comma-separated words through @fn, then pushed as one argument. */
+static int rewrite_words(struct jail_plan *p, const char *arg, word_fn fn, const struct word_ctx *c,
+			 char *err)
+{
 	char *copy = strdup(arg), *rest = copy, *word, *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
@@ -155,7 +185,7 @@ static int rewrite_disk(struct jail_plan *p, unsigned int n, const char *arg, ch
 	for (bool first = true; ret == 0 && (word = strsep(&rest, ",")); first = false) {
 		if (!first)
 			fputc(',', out);
-		ret = disk_word(p, n, word, first, ro, out, err);
+		ret = fn(p, word, first, c, out, err);
 	}
 	if (out)
 		fclose(out);
@@ -166,37 +196,19 @@ static int rewrite_disk(struct jail_plan *p, unsigned int n, const char *arg, ch
 	return ret == -ENOMEM ? errmsg_set(err, JAIL_ERR_LEN, -ENOMEM, "out of memory") : ret;
 }
 
+/* --disk path=FILE[,...][,overlay=FILE]: the same words with inside paths. */
+static int rewrite_disk(struct jail_plan *p, unsigned int n, const char *arg, char *err)
+{
+	struct word_ctx c = {.n = n,
+			     .ro = disk_has_word(arg, "ro") || disk_has_word(arg, "overlay")};
+
+	return rewrite_words(p, arg, disk_word, &c, err);
+}
+
 /* --vsock cid=N,socket=PATH: the socket moves to /run. */
 static int rewrite_vsock(struct jail_plan *p, const char *arg, char *err)
 {
-	char *copy = strdup(arg), *rest = copy, *word, *buf = NULL, *in;
-	size_t len = 0;
-	FILE *out = open_memstream(&buf, &len);
-	int ret = copy && out ? 0 : -ENOMEM;
-
-	for (bool first = true; ret == 0 && (word = strsep(&rest, ",")); first = false) {
-		char *eq = strchr(word, '=');
-
-		if (!first)
-			fputc(',', out);
-		if (!eq || (strncmp(word, "socket=", 7) && strncmp(word, "path=", 5))) {
-			fputs(word, out);
-			continue;
-		}
-		in = socket_inside(p, "--vsock socket", eq + 1, err);
-		if (!in)
-			ret = -EINVAL;
-		else
-			fprintf(out, "socket=%s", in);
-		free(in);
-	}
-	if (out)
-		fclose(out);
-	if (ret == 0)
-		ret = push_arg(p, buf, err);
-	free(copy);
-	free(buf);
-	return ret == -ENOMEM ? errmsg_set(err, JAIL_ERR_LEN, -ENOMEM, "out of memory") : ret;
+	return rewrite_words(p, arg, vsock_word, NULL, err);
 }
 
 /* Replace *@s (owned by a vmcfg) with @in, recording @s's file with @kind. */

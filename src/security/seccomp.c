@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -307,6 +308,33 @@ static void on_thread_enter(const char *name)
 	}
 }
 
+/*
+ * glibc reads /proc/sys/vm/overcommit_memory the first time any thread's
+ * malloc arena gives memory back (shrink_heap), then never again: make
+ * that happen now, in a thread of its own (the main thread's arena never
+ * takes that path), not later in a thread whose filter has no openat.
+ */
+static void *arena_trim(void *arg)
+{
+	enum { CHUNKS = 32, CHUNK = 64 << 10 }; /* under the mmap threshold: from the arena */
+	void *p[CHUNKS];
+
+	(void)arg;
+	for (int i = 0; i < CHUNKS; i++)
+		p[i] = malloc(CHUNK);
+	for (int i = CHUNKS - 1; i >= 0; i--)
+		free(p[i]); /* the top chunk grows past the trim threshold: the heap shrinks */
+	return NULL;
+}
+
+static void malloc_warm_up(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, arena_trim, NULL) == 0)
+		pthread_join(t, NULL);
+}
+
 int seccomp_setup(enum sandbox_mode mode)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
@@ -325,6 +353,7 @@ int seccomp_setup(enum sandbox_mode mode)
 	 * it now, not in the vCPU thread whose RTC read would come first.
 	 */
 	tzset();
+	malloc_warm_up();
 #ifdef BANYAN_TEST_HOOKS
 	sb.test_role = getenv("BANYAN_SECCOMP_TEST");
 #endif

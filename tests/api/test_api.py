@@ -21,35 +21,11 @@ import tempfile
 import threading
 import time
 
+from apilib import UnixHTTPConnection, finish, tap
+
 BANYAN, GUESTS, PART = sys.argv[1], sys.argv[2], sys.argv[3]
 TMP = tempfile.mkdtemp(prefix="banyan-api-")
-N = 0
-FAILED = 0
 VMMS = []  # every process started, killed at the end whatever happens
-
-
-def tap(ok, name, detail=""):
-    global N, FAILED
-    N += 1
-    if not ok:
-        FAILED += 1
-    print(("ok" if ok else "not ok") + " %d - %s" % (N, name))
-    if not ok and detail:
-        for line in str(detail).splitlines()[-20:]:
-            print("#   " + line)
-    sys.stdout.flush()
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Vmm:
@@ -1231,8 +1207,7 @@ def main():
             v.kill()
         remove_taps()
         subprocess.run(["rm", "-rf", TMP])
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    finish()
 
 
 if __name__ == "__main__":

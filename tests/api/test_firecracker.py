@@ -14,49 +14,18 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from apilib import UnixHTTPConnection, finish, skip, tap
+
 FC, GUESTS = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="banyan-fc-", dir="/run" if os.access("/run", os.W_OK) else None)
-N = 0
-FAILED = 0
 PROCS = []
 TAPS = []
-
-
-def tap(ok, name, detail=""):
-    global N, FAILED
-    N += 1
-    if not ok:
-        FAILED += 1
-    print(("ok" if ok else "not ok") + " %d - %s" % (N, name))
-    if not ok and detail:
-        for line in str(detail).splitlines()[-20:]:
-            print("#   " + line)
-    sys.stdout.flush()
-
-
-def skip(name, why):
-    global N
-    N += 1
-    print("ok %d - %s # SKIP %s" % (N, name, why))
-
-
-class Conn(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Fc:
@@ -73,7 +42,7 @@ class Fc:
 
     def req(self, method, path, body=None, raw=None):
         """One request as the clients send it: compact JSON, Content-Type json."""
-        c = Conn(self.sock)
+        c = UnixHTTPConnection(self.sock)
         data = raw if raw is not None else (
             json.dumps(body, separators=(",", ":")) if body is not None else None)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -399,8 +368,7 @@ def main():
             subprocess.run(["ip", "tuntap", "del", "dev", t, "mode", "tap"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["rm", "-rf", TMP])
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    finish()
 
 
 if __name__ == "__main__":

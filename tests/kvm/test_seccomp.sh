@@ -52,6 +52,18 @@ role virtio-rng --rng
 role virtio-vsock --vsock "cid=3,socket=$T/v.sock"
 role api --api-socket "$T/api.sock"
 role api-reaper --api-socket "$T/api2.sock"
+role api-exec --api-socket "$T/api3.sock"
+# The metrics file's writer starts with the file (here from --config).
+cat >"$T/metrics.json" <<EOF
+{"boot-source": {"kernel_image_path": "$GUESTS/hello.elf"},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+ "metrics": {"metrics_path": "$T/metrics.out"}}
+EOF
+BANYAN_SECCOMP_TEST=metrics timeout -s KILL 60 "$HOOKS" run --config "$T/metrics.json" \
+	--api-socket "$T/api4.sock" </dev/null >"$T/metrics.log" 2>"$T/metrics.err"
+check "metrics: a forbidden call ends the process with 148" status_is 148 $?
+check "metrics: one line names the role and the call" \
+	grep -q "(role metrics) made a forbidden system call: getitimer (36)" "$T/metrics.err"
 BANYAN_AIO=threads role aio --disk "path=$T/disk.img"
 if ip netns add "$NS" 2>/dev/null && ip netns exec "$NS" ip tuntap add tap0 mode tap; then
 	BANYAN_SECCOMP_TEST=virtio-net timeout -s KILL 60 ip netns exec "$NS" "$HOOKS" run \
