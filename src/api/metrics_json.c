@@ -322,9 +322,9 @@ static void *metrics_main(void *arg)
 	struct timespec ts;
 	sigset_t all;
 
-	thread_enter("metrics");
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the run loop's */
+	thread_enter("metrics");		/* after: its sandbox unblocks SIGSYS */
 	pthread_mutex_lock(&ctl->lock);
 	while (!ctl->metrics_stop) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);

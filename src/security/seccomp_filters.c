@@ -6,6 +6,7 @@
  */
 #include "security/seccomp_rules.h"
 
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <sched.h>
@@ -290,7 +291,10 @@ static const struct sc_rule migrate_rules[] = {
 
 /* The metrics file's writer: a line every 60 s and at stop (the file is opened by the API). */
 static const struct sc_rule metrics_rules[] = {
-    IOCTL(FIONREAD), /* a FIFO's backlog: a line is written whole or not at all */
+    ALLOW(fstat),		      /* is the file a FIFO */
+    ALLOW(newfstatat),		      /* ...(glibc's fstat) */
+    ALLOW_EQ(fcntl, 1, F_GETPIPE_SZ), /* ...its size */
+    IOCTL(FIONREAD),		      /* ...and backlog: a line is written whole or not at all */
 };
 
 /* The API's connection reaper. */
