@@ -5,6 +5,7 @@
 #include "security/seccomp.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Exit statuses: a contract supervisors can act on (docs/cli.md).
@@ -42,6 +43,7 @@ struct run_snapshot_args {
 	 */
 	const char *overlay_prefix;
 	enum sandbox_mode sandbox; /* --seccomp */
+	uint64_t t0_ns;		   /* when the restore began (now_ns), for its timing log line */
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

@@ -180,8 +180,11 @@ static int open_log(const char *suffix)
 /* One clone, in a forked child: never returns. */
 static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
 {
-	struct run_snapshot_args a = {
-	    .img = img, .paused = o->paused, .clone_index = (int)i, .sandbox = o->sandbox};
+	struct run_snapshot_args a = {.img = img,
+				      .paused = o->paused,
+				      .clone_index = (int)i,
+				      .sandbox = o->sandbox,
+				      .t0_ns = now_ns()};
 	char suffix[16], console[4096], api[4096], overlays[4096 + 16];
 	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -268,6 +271,9 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 	if (!pids)
 		return EXIT_HOST_ERROR;
 	t0 = now_ns();
+	/* Once for all clones: each child's sandbox setup finds the filters compiled. */
+	if (seccomp_compile(o->sandbox) < 0)
+		log_warn("cannot compile the seccomp filters: each clone tries again");
 	fflush(NULL);
 	for (i = 0; i < o->clones; i++) {
 		pids[i] = fork();
@@ -293,6 +299,7 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 
 int cmd_restore(int argc, char **argv)
 {
+	uint64_t t0 = now_ns();
 	struct restore_opts o;
 	struct snapshot_image *img;
 	char err[SNAP_ERR_LEN] = "";
@@ -319,5 +326,6 @@ int cmd_restore(int argc, char **argv)
 							.paused = o.paused,
 							.clone_index = -1,
 							.sandbox = o.sandbox,
-							.overlay_prefix = o.overlay_prefix});
+							.overlay_prefix = o.overlay_prefix,
+							.t0_ns = t0});
 }

@@ -13,6 +13,7 @@
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "vmm/console.h"
@@ -61,6 +62,7 @@ struct run_ctx {
 	bool start_paused;		 /* restored VMs wait for a resume */
 	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;		 /* -1, or which clone this process runs */
+	uint64_t restore_t0;		 /* when the restore began (now_ns); 0: logged */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	enum sandbox_mode sandbox;	 /* --seccomp */
 	/* --incoming: the first VM comes from a migration stream; see run_incoming. */
@@ -646,6 +648,21 @@ static int run_create_vm(struct run_ctx *ctx)
 	return 0;
 }
 
+/*
+ * How long the restore took (docs/performance.md): wall time since it began
+ * and this process's CPU time (a clone's starts at its fork), once.
+ */
+static void log_restore_time(struct run_ctx *ctx)
+{
+	struct timespec cpu = {0};
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	log_info("VM %s %.2f ms after the restore began (%.2f ms of CPU)",
+		 ctx->resume_on_start ? "running" : "ready",
+		 (double)(now_ns() - ctx->restore_t0) / 1e6, (double)ts_to_ns(&cpu) / 1e6);
+	ctx->restore_t0 = 0;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
@@ -666,6 +683,8 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
 	else if (ctx->resume_on_start)
 		vm_resume(ctx->vm); /* devices, then vCPUs */
+	if (ctx->restore_t0)
+		log_restore_time(ctx);
 	if (ctx->api)
 		api_vm_started(&ctx->ctl, ctx->vm, NULL);
 	console_attach(&ctx->con, ctx->vm);
@@ -914,6 +933,7 @@ int run_snapshot(const struct run_snapshot_args *a)
 	ctx.restore_pending = true;
 	ctx.start_paused = a->paused;
 	ctx.clone_index = a->clone_index;
+	ctx.restore_t0 = a->t0_ns;
 	ctx.api_path = a->api_path;
 	ctx.sandbox = a->sandbox;
 	return run_main(&ctx);

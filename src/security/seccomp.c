@@ -31,6 +31,7 @@
 /* Written by seccomp_setup before any thread starts, then only read. */
 static struct {
 	enum sandbox_mode mode;
+	bool compiled; /* prog and names are ready for mode */
 	struct sock_fprog prog[SC_ROLES];
 	char names[SC_NAMES][24]; /* the handler's syscall names, resolved beforehand */
 #ifdef BANYAN_TEST_HOOKS
@@ -335,11 +336,17 @@ static void malloc_warm_up(void)
 		pthread_join(t, NULL);
 }
 
-int seccomp_setup(enum sandbox_mode mode)
+int seccomp_compile(enum sandbox_mode mode)
 {
-	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
 	int ret = 0;
 
+	if (sb.compiled && sb.mode == mode)
+		return 0;
+	for (int i = 0; i < SC_ROLES; i++) { /* another mode's, compiled earlier */
+		free(sb.prog[i].filter);
+		sb.prog[i] = (struct sock_fprog){0};
+	}
+	sb.compiled = false;
 	sb.mode = mode;
 	if (mode == SANDBOX_OFF)
 		return 0;
@@ -348,6 +355,18 @@ int seccomp_setup(enum sandbox_mode mode)
 	if (ret < 0)
 		return ret;
 	resolve_names();
+	sb.compiled = true;
+	return 0;
+}
+
+int seccomp_setup(enum sandbox_mode mode)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	int ret = 0;
+
+	ret = seccomp_compile(mode);
+	if (ret < 0 || mode == SANDBOX_OFF)
+		return ret;
 	/*
 	 * glibc reads the time zone (/etc/localtime) on the first gmtime_r: make
 	 * it now, not in the vCPU thread whose RTC read would come first.

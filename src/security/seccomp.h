@@ -43,6 +43,14 @@ const char *sandbox_mode_name(enum sandbox_mode mode);
 int seccomp_setup(enum sandbox_mode mode);
 
 /*
+ * Compile every role's filter and the handler's name table for @mode, once:
+ * a process that forks many VMs (banyan restore --clones) compiles before
+ * the fork, and each child's seccomp_setup finds the work done. Installs
+ * nothing, starts no thread. SANDBOX_OFF does nothing. Returns 0 or -errno.
+ */
+int seccomp_compile(enum sandbox_mode mode);
+
+/*
  * Install the main thread's filter on the calling thread, which must be
  * the main thread. Returns 0 (also when the mode is off) or -errno.
  */

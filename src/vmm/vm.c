@@ -157,6 +157,23 @@ static void *vm_map_snapshot_memory(struct vm *vm)
 	return host;
 }
 
+/*
+ * Register one memslot. A restored VM logs dirty pages from its first
+ * instruction (its next snapshot may be a diff): registering the slot
+ * logged at once spares a second memslot update, whose cost grows with
+ * the slot's size. A host that refuses the flag gets the slot without it.
+ */
+static int vm_add_slot(struct vm *vm, struct kvm_userspace_memory_region *region)
+{
+	if (vm->cfg.restoring && !vm->cfg.no_irqchip) {
+		region->flags = KVM_MEM_LOG_DIRTY_PAGES;
+		if (__kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region) == 0)
+			return 0;
+		region->flags = 0;
+	}
+	return kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region);
+}
+
 /* One mapping (anonymous, or a snapshot's file) backs all RAM; each range becomes a memslot. */
 static int vm_map_memory(struct vm *vm)
 {
@@ -190,7 +207,7 @@ static int vm_map_memory(struct vm *vm)
 		int ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
 
 		if (ret == 0)
-			ret = kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+			ret = vm_add_slot(vm, &region);
 		if (ret < 0)
 			return ret;
 		host += ranges[i].size;
