@@ -158,14 +158,15 @@ static void *vm_map_snapshot_memory(struct vm *vm)
 }
 
 /*
- * Register one memslot. A restored VM logs dirty pages from its first
- * instruction (its next snapshot may be a diff): registering the slot
+ * Register one memslot. A VM restored from a snapshot (mem_path) logs dirty
+ * pages from its first instruction (its next snapshot may be a diff; an
+ * incoming migration does not log, hence not it): registering the slot
  * logged at once spares a second memslot update, whose cost grows with
  * the slot's size. A host that refuses the flag gets the slot without it.
  */
 static int vm_add_slot(struct vm *vm, struct kvm_userspace_memory_region *region)
 {
-	if (vm->cfg.restoring && !vm->cfg.no_irqchip) {
+	if (vm->cfg.restoring && vm->cfg.mem_path && !vm->cfg.no_irqchip) {
 		region->flags = KVM_MEM_LOG_DIRTY_PAGES;
 		if (__kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region) == 0)
 			return 0;
