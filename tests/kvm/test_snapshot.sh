@@ -202,6 +202,22 @@ wait "$rv2"
 check "a snapshot with config version 2 restores and continues" test "$(first_count "$T/rv2.out")" = "$b1"
 check "... and GET /vm/config shows its machine" grep -q '"boot_args": *"console=ttyS0 v2"' "$T/v2.json"
 
+# A restored VM logs dirty pages from its first instruction (its memslots
+# are registered logged): a diff of it carries the counter page the guest
+# wrote after the restore, and the restore says how long it took.
+"$BANYAN" restore --snapshot "$T/store/base" --api-socket "$T/rd.sock" </dev/null \
+	>"$T/rd.out" 2>"$T/rd.err" &
+rd=$!
+wait_for "$T/rd.out" "^count "
+sleep 0.3
+check "a diff of a restored VM" "$BANYAN" ctl --api-socket "$T/rd.sock" snapshot create --diff "$T/store/rdiff"
+kill "$rd"
+wait "$rd"
+check "the restore logs its wall and CPU time" grep -q "ms after the restore began (.* ms of CPU)" "$T/rd.err"
+restore rdr "$T/store/rdiff"
+check "... carries what the guest counted after the restore" \
+	test "$(first_count "$T/rdr.out")" -gt "$(first_count "$T/rd.out")"
+
 # Damaged snapshots are refused before anything runs.
 damaged() { rm -rf "$T/d"; cp -a "$T/store/base" "$T/d"; }
 damaged
