@@ -97,7 +97,9 @@ names=("info structure and modules: pass" "info structure, 4 GiB: pass"
 	"no CPU template: the bit is clear (check 1 fails)"
 	"CPU template setting only: the cleared bit is set (check 2 fails)"
 	"CPU template asking for a feature KVM lacks: refused, named"
-	"x86-64-v3: avx2 shown and avx512f not, or refused naming what is missing")
+	"x86-64-v3: avx2 shown and avx512f not, or refused naming what is missing"
+	"SMP: 1 vCPU, no AP to start: pass" "SMP: 4 vCPUs started with INIT/SIPI: pass"
+	"SMP: 8 vCPUs: pass" "SMP: a wrong CPU count fails check 2")
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	for n in "${names[@]}"; do
 		skip "$n" "no usable /dev/kvm"
@@ -170,4 +172,16 @@ if grep -q "x86-64-v3 asks for features this host lacks: .*avx2" "$T/v3.err"; th
 else
 	check "${names[14]}" status_is $PASS "$(rc v3)"
 fi
+
+# SMP: the APs come up through INIT/SIPI, as many as fw_cfg says.
+i=15
+for n in 1 4 8; do
+	run "smp$n" 60 --kernel "$K/mb_smp.elf" --device debug-exit --device fw-cfg --cpus $n \
+		--cmdline "cpus=$n"
+	check "${names[i]}" status_is $PASS "$(rc "smp$n")"
+	i=$((i + 1))
+done
+run smpbad 60 --kernel "$K/mb_smp.elf" --device debug-exit --device fw-cfg --cpus 4 \
+	--cmdline "cpus=3"
+check "${names[18]}" status_is 5 "$(rc smpbad)"
 tap_done
