@@ -396,6 +396,15 @@ static void put_entropy(struct req *q)
 		apply(q, vmcfg_entropy(q->ctl->cfg, q->body, err), err);
 }
 
+/* Firecracker's custom CPU template (docs/guests.md); the last of it and cpu_template wins. */
+static void put_cpu_config(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "cpu-config"))
+		apply(q, vmcfg_cpu_config(q->ctl->cfg, q->body, err), err);
+}
+
 /* The logger applies at once: the file opens now, the level changes now. */
 static void put_logger(struct req *q)
 {
@@ -1072,6 +1081,7 @@ static const struct route routes[] = {
     {"PATCH", "/network-interfaces/", true, true, patch_net},
     {"PUT", "/vsock", false, true, put_vsock},
     {"PUT", "/entropy", false, true, put_entropy},
+    {"PUT", "/cpu-config", false, true, put_cpu_config},
     {"PUT", "/logger", false, true, put_logger},
     {"PUT", "/metrics", false, true, put_metrics},
     {"GET", "/metrics", false, false, get_metrics},

@@ -109,6 +109,9 @@ static void run_usage(FILE *f)
 	    "                       or fw-cfg (QEMU's firmware configuration)\n"
 	    "  --fw-cfg name=opt/NAME,file=PATH|string=TEXT\n"
 	    "                       a fw_cfg user file (repeatable)\n"
+	    "  --cpu-template NAME|FILE\n"
+	    "                       the CPU the guest sees: x86-64-v2, x86-64-v3, or a\n"
+	    "                       Firecracker custom template (JSON) in FILE\n"
 	    "  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
 	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 	    "                       wait for the configuration and InstanceStart\n"
@@ -160,6 +163,7 @@ enum {
 	OPT_CPU_AFFINITY,
 	OPT_DEVICE,
 	OPT_FW_CFG,
+	OPT_CPU_TEMPLATE,
 	OPT_SECCOMP,
 	OPT_INCOMING,
 	OPT_INCOMING_TAP,
@@ -187,6 +191,7 @@ static const struct option run_options[] = {
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"device", required_argument, NULL, OPT_DEVICE},
     {"fw-cfg", required_argument, NULL, OPT_FW_CFG},
+    {"cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"incoming", required_argument, NULL, OPT_INCOMING},
     {"incoming-tap", required_argument, NULL, OPT_INCOMING_TAP},
@@ -284,6 +289,11 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		return device_option(fw_cfg_option_parse, c, arg);
 	case OPT_RNG:
 		return device_option(rng_option_parse, c, arg);
+	case OPT_CPU_TEMPLATE: {
+		char err[VMCFG_ERR_LEN];
+
+		return vmcfg_cpu_template_option(c, arg, err) < 0 ? usage_error("%s", err) : 0;
+	}
 	case OPT_CPU_AFFINITY:
 		return device_option(affinity_option_parse, c, arg);
 	default:

@@ -265,6 +265,7 @@ void vmcfg_free(struct vmcfg *c)
 	free(c->log_path);
 	free(c->metrics_path);
 	free(c->cmdline);
+	free(c->cpu_template);
 	for (i = 0; i < c->nretired; i++)
 		free(c->retired[i]);
 	free(c->retired);
@@ -316,7 +317,12 @@ int vmcfg_copy(struct vmcfg *dst, const struct vmcfg *src)
 	*dst = *src;
 	dst->retired = NULL; /* the source's to free; nothing of a copy points at them */
 	dst->nretired = 0;
-	if (dup_strings(dst))
+	if (src->cpu_template) {
+		dst->cpu_template = malloc(sizeof(*dst->cpu_template));
+		if (dst->cpu_template)
+			*dst->cpu_template = *src->cpu_template;
+	}
+	if (dup_strings(dst) && (dst->cpu_template || !src->cpu_template))
 		return 0;
 	vmcfg_free(dst);
 	vmcfg_init(dst);
@@ -453,9 +459,37 @@ static json_object *affinity_to_json(const char *spec)
 	return o;
 }
 
+/*
+ * A named CPU template, or "None": replaces whatever template was set
+ * before (Firecracker: the last of machine-config's cpu_template and
+ * /cpu-config wins).
+ */
+static int set_named_template(struct vmcfg *c, const char *name, char *err)
+{
+	struct cpu_template *t;
+
+	if (strcmp(name, "None") == 0) {
+		free(c->cpu_template);
+		c->cpu_template = NULL;
+		return 0;
+	}
+	t = malloc(sizeof(*t));
+	if (!t)
+		return fail(err, "out of memory");
+	if (cpu_template_named(name, t) < 0) {
+		free(t);
+		return fail(err,
+			    "machine-config: cpu_template: no template '%s' (Banyan has None, %s; "
+			    "Firecracker's T2, C3, ... are not provided: use a custom template)",
+			    name, cpu_template_names());
+	}
+	free(c->cpu_template);
+	c->cpu_template = t;
+	return 0;
+}
+
 int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 {
-	static const char *const tmpl[] = {"None", NULL};
 	static const char *const huge[] = {"None", NULL};
 	const char *what = "machine-config";
 	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
@@ -470,8 +504,6 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	if (ret == 0 && get(body, "mem_size_mib") && vmcfg_check_memory(mem, scratch_err) < 0)
 		ret = fail(err, "%s: mem_size_mib: %s", what, scratch_err);
 	if (ret == 0)
-		ret = get_choice(body, what, "cpu_template", tmpl, scratch, sizeof(scratch), err);
-	if (ret == 0)
 		ret = get_choice(body, what, "huge_pages", huge, scratch, sizeof(scratch), err);
 	if (ret < 0)
 		return ret;
@@ -482,6 +514,8 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	ret = machine_banyan(c, body, err);
 	if (ret == 0)
 		ret = machine_affinity(c, body, vcpus, err);
+	if (ret == 0 && get(body, "cpu_template"))
+		ret = set_named_template(c, json_object_get_string(get(body, "cpu_template")), err);
 	if (ret < 0)
 		return ret;
 	c->vcpu_count = (unsigned int)vcpus;
@@ -1516,6 +1550,52 @@ void vmcfg_mmds_attach(const struct vmcfg *c, struct vm_config *cfg, struct mmds
 			       c->mmds_imds_compat);
 }
 
+static bool template_empty(const struct cpu_template *t)
+{
+	return !t->ncpuid && !t->nmsrs && !t->ncaps;
+}
+
+int vmcfg_cpu_config(struct vmcfg *c, json_object *body, char *err)
+{
+	struct cpu_template *t = malloc(sizeof(*t));
+	int ret;
+
+	if (!t)
+		return fail(err, "out of memory");
+	ret = cpu_template_parse(body, t, err, VMCFG_ERR_LEN);
+	if (ret < 0 || template_empty(t)) {
+		free(t);
+		t = NULL;
+	}
+	if (ret == 0) {
+		free(c->cpu_template);
+		c->cpu_template = t;
+	}
+	return ret;
+}
+
+int vmcfg_cpu_template_option(struct vmcfg *c, const char *arg, char *err)
+{
+	struct cpu_template probe;
+	json_object *doc = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (strcmp(arg, "None") == 0 || cpu_template_named(arg, &probe) == 0)
+		return set_named_template(c, arg, err);
+	ret = file_read_all(arg, VMCFG_MAX_BODY, &buf, &len);
+	if (ret < 0)
+		return fail(err, "--cpu-template: '%s' is no template (None, %s) and no file: %s",
+			    arg, cpu_template_names(), strerror(-ret));
+	ret = vmcfg_parse((const char *)buf, len, &doc, err);
+	if (ret == 0)
+		ret = vmcfg_cpu_config(c, doc, err);
+	json_object_put(doc);
+	free(buf);
+	return ret;
+}
+
 static const struct field doc_fields[] = {
     {"boot-source", json_type_object, true},	 {"machine-config", json_type_object, false},
     {"drives", json_type_array, false},		 {"network-interfaces", json_type_array, false},
@@ -1537,7 +1617,6 @@ static const struct {
 	const char *lacks;
 } doc_unsupported[] = {
     {"balloon", "no balloon device"},
-    {"cpu-config", "no custom CPU templates (CPUID and MSR modifiers)"},
     {"pmem", "no virtio-pmem devices"},
     {"memory-hotplug", "no memory hotplug (virtio-mem)"},
 };
@@ -1617,6 +1696,8 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 	/* an empty one (what some clients write for none) configures nothing */
 	if (ret == 0 && (v = get(doc, "mmds-config")) && !doc_empty(v))
 		ret = vmcfg_mmds_config(c, v, err);
+	if (ret == 0 && (v = get(doc, "cpu-config")))
+		ret = vmcfg_cpu_config(c, v, err);
 	if (ret == 0)
 		ret = doc_check_unsupported(doc, err);
 	return ret;
@@ -1659,6 +1740,9 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "track_dirty_pages",
 			       json_object_new_boolean(c->track_dirty_pages));
 	json_object_object_add(o, "huge_pages", json_object_new_string("None"));
+	if (c->cpu_template && c->cpu_template->name[0])
+		json_object_object_add(o, "cpu_template",
+				       json_object_new_string(c->cpu_template->name));
 	if (c->on_reboot == ON_REBOOT_RESTART)
 		json_object_object_add(o, "on_reboot", json_object_new_string("Restart"));
 	if (c->no_irqchip)
@@ -1807,7 +1891,10 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "balloon", NULL);
 	json_object_object_add(o, "drives", drives_to_json(c));
 	json_object_object_add(o, "boot-source", boot_to_json(c));
-	json_object_object_add(o, "cpu-config", NULL);
+	json_object_object_add(o, "cpu-config",
+			       c->cpu_template && !c->cpu_template->name[0]
+				   ? cpu_template_to_json(c->cpu_template)
+				   : NULL);
 	json_object_object_add(o, "logger", extras_logger(c));
 	json_object_object_add(o, "machine-config", vmcfg_machine_to_json(c));
 	json_object_object_add(o, "metrics", extras_metrics(c));
@@ -1970,6 +2057,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->on_reboot = c->on_reboot;
 	cfg->no_irqchip = c->no_irqchip;
 	cfg->cpu_affinity = c->cpu_affinity;
+	cfg->cpu_template = c->cpu_template;
 	cfg->rng = c->entropy;
 	fill_boot_extras(c, cfg);
 	cfg->rng_limit = c->entropy_rate_limiter;

@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "arch/x86/cpu_template.h"
 #include "util/parse.h"
 #include "vmm/vm.h"
 
@@ -98,6 +99,8 @@ struct vmcfg {
 	bool no_irqchip;	  /* Banyan, tests only: "no_irqchip" */
 	/* Banyan: "cpu_affinity", {"vcpu": "0-1", "io": "2"} as "vcpu=0-1;io=2" (util/parse.h) */
 	char cpu_affinity[CPU_AFFINITY_LEN];
+	/* machine-config "cpu_template" (named) or cpu-config (custom); NULL: none. Owned. */
+	struct cpu_template *cpu_template;
 	struct vmcfg_drive drives[VM_MAX_DISKS];
 	unsigned int ndrives;
 	struct vmcfg_net nets[VM_MAX_NETS];
@@ -167,6 +170,15 @@ int vmcfg_device(struct vmcfg *c, json_object *body, char *err);
  */
 int vmcfg_fw_cfg_file(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_mmds_config(struct vmcfg *c, json_object *body, char *err);
+/*
+ * vmcfg_cpu_config - PUT /cpu-config: Firecracker's custom CPU template
+ * (cpu_template.h) replaces any template; one with no modifiers leaves
+ * none. vmcfg_cpu_template_option - --cpu-template: a named template
+ * (x86-64-v2, x86-64-v3, None) or a file holding a custom one.
+ */
+int vmcfg_cpu_config(struct vmcfg *c, json_object *body, char *err);
+int vmcfg_cpu_template_option(struct vmcfg *c, const char *arg, char *err)
+    __attribute__((warn_unused_result));
 
 /* vmcfg_mmds_config_to_json - GET /vm/config's "mmds-config": NULL when not configured. */
 json_object *vmcfg_mmds_config_to_json(const struct vmcfg *c);

@@ -11,7 +11,9 @@
  */
 #include "devices/legacy.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "vmm/state.h"
@@ -34,19 +36,21 @@ struct acpi_pm {
 	 */
 	pthread_mutex_t lock;
 	uint8_t reset_value; /* from the FADT, fixed at creation */
-	uint64_t epoch_ns;   /* CLOCK_MONOTONIC when the timer read 0; fixed at creation */
+	/* CLOCK_MONOTONIC when the timer read 0: set at creation, moved by a restore */
+	_Atomic uint64_t epoch_ns;
 };
 
 /*
  * The PM timer's count: 3.579545 MHz from creation, wrapping at 32 bits
  * (the FADT sets TMR_VAL_EXT). It follows the host's monotonic clock, so
- * it never goes backwards and needs no lock; it is not saved (a restored
- * VM's timer restarts from 0, as after a reset: guests use it to calibrate,
- * not as their time of day).
+ * it never goes backwards and needs no lock. Snapshots save the time
+ * elapsed since the epoch, and a restore moves the epoch back by it, so the
+ * count continues where the guest left it (Linux's acpi_pm clocksource must
+ * not see it jump back).
  */
 static uint32_t acpi_pm_timer(const struct acpi_pm *pm)
 {
-	uint64_t ns = now_ns() - pm->epoch_ns;
+	uint64_t ns = now_ns() - atomic_load(&pm->epoch_ns);
 
 	/* ns * HZ overflows 64 bits after ~85 minutes: split seconds and the rest. */
 	return (uint32_t)((ns / 1000000000ULL) * ACPI_PM_TIMER_HZ +
@@ -95,10 +99,31 @@ static void acpi_pm_write(struct device *dev, uint64_t offset, const void *data,
 	pthread_mutex_unlock(&pm->lock);
 }
 
+#define ACPI_PM_STATE_VERSION 1
+
+/*
+ * Version 1: the nanoseconds the timer has counted. Snapshots from before
+ * it have an empty state; the timer then starts from 0, as it did. The
+ * epoch moves in unsigned arithmetic: a saved time larger than this host's
+ * clock puts the epoch "in the future", and now - epoch still gives the
+ * saved time plus the time since the restore.
+ */
 static int acpi_pm_state(struct device *dev, struct state_io *io)
 {
-	(void)dev;
-	(void)io;
+	struct acpi_pm *pm = to_acpi_pm(dev);
+	uint8_t version = ACPI_PM_STATE_VERSION;
+	uint64_t elapsed = now_ns() - atomic_load(&pm->epoch_ns);
+
+	if (io->loading && io->len == 0)
+		return 0;
+	state_u8(io, &version);
+	if (!io->err && version != ACPI_PM_STATE_VERSION)
+		return -EBADMSG;
+	state_u64(io, &elapsed);
+	if (io->err)
+		return io->err;
+	if (io->loading)
+		atomic_store(&pm->epoch_ns, now_ns() - elapsed);
 	return 0;
 }
 

@@ -106,6 +106,7 @@ struct boot_module {
 #define VM_MAX_MODULES 16
 
 struct vmcfg;
+struct cpu_template; /* arch/x86/cpu_template.h */
 
 /*
  * The whole machine as the VMM runs it, built from the machine's one
@@ -132,7 +133,8 @@ struct vm_config {
 	enum on_reboot on_reboot;
 	bool no_irqchip;	  /* tests only: HLT and interrupts go to user space */
 	const char *cpu_affinity; /* thread placement (util/parse.h); NULL or "": none */
-	int console_out_fd;	  /* where the serial console writes (stdout) */
+	const struct cpu_template *cpu_template; /* CPUID and MSR modifiers; NULL: none */
+	int console_out_fd;			 /* where the serial console writes (stdout) */
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned int ndisks;
 	bool rng; /* virtio-rng */

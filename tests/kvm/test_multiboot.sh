@@ -92,7 +92,14 @@ names=("info structure and modules: pass" "info structure, 4 GiB: pass"
 	"info structure: a wrong expectation fails check 6" "testdev: pass"
 	"testdev absent: check 1 fails" "debug-exit moved: port 0xf4 is nothing"
 	"fw_cfg: items, directory, a user file by DMA: pass" "fw_cfg: a file from the host: pass"
-	"fw_cfg: a wrong CPU count fails check 3" "fw_cfg absent: check 1 fails")
+	"fw_cfg: a wrong CPU count fails check 3" "fw_cfg absent: check 1 fails"
+	"CPU template: the guest sees the bit it sets and not the one it clears"
+	"no CPU template: the bit is clear (check 1 fails)"
+	"CPU template setting only: the cleared bit is set (check 2 fails)"
+	"CPU template asking for a feature KVM lacks: refused, named"
+	"x86-64-v3: avx2 shown and avx512f not, or refused naming what is missing"
+	"SMP: 1 vCPU, no AP to start: pass" "SMP: 4 vCPUs started with INIT/SIPI: pass"
+	"SMP: 8 vCPUs: pass" "SMP: a wrong CPU count fails check 2")
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	for n in "${names[@]}"; do
 		skip "$n" "no usable /dev/kvm"
@@ -129,4 +136,52 @@ run fwbad 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --cpus 2 --device fw
 check "${names[8]}" status_is 7 "$(rc fwbad)"
 run nofw 60 --kernel "$K/mb_fwcfg.elf" --device debug-exit --cmdline "cpus=1 mib=256"
 check "${names[9]}" status_is 3 "$(rc nofw)"
+
+# CPU templates (Firecracker's custom format): set CPUID.6:ECX bit 3, which
+# KVM leaves clear, and clear CPUID.1:ECX bit 13 (CMPXCHG16B), which it shows.
+SETCLR="sl=6 ss=0 sr=2 sb=3 cl=1 cs=0 cr=2 cb=13"
+cat >"$T/tmpl.json" <<'EOF2'
+{"kvm_capabilities": ["!56"],
+ "cpuid_modifiers": [
+  {"leaf": "0x6", "subleaf": "0x0", "flags": 0,
+   "modifiers": [{"register": "ecx", "bitmap": "0b1xxx"}]},
+  {"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+   "modifiers": [{"register": "ecx", "bitmap": "0b0x_xxxx_xxxx_xxxx"}]}],
+ "msr_modifiers": []}
+EOF2
+head -n 4 "$T/tmpl.json" | sed '$s/,$//' >"$T/setonly.json"
+echo ']}' >>"$T/setonly.json"
+run tmpl 60 --kernel "$K/mb_cpuid.elf" --device debug-exit --cpu-template "$T/tmpl.json" \
+	--cmdline "$SETCLR"
+check "${names[10]}" status_is $PASS "$(rc tmpl)"
+run notmpl 60 --kernel "$K/mb_cpuid.elf" --device debug-exit --cmdline "$SETCLR"
+check "${names[11]}" status_is 3 "$(rc notmpl)"
+run setonly 60 --kernel "$K/mb_cpuid.elf" --device debug-exit --cpu-template "$T/setonly.json" \
+	--cmdline "$SETCLR"
+check "${names[12]}" status_is 5 "$(rc setonly)"
+# XOP (CPUID.80000001:ECX bit 11): neither Intel nor AMD's current cores have it.
+echo '{"cpuid_modifiers": [{"leaf": "0x80000001", "subleaf": "0x0", "flags": 0,
+ "modifiers": [{"register": "ecx", "bitmap": "0b1000_0000_0000"}]}]}' >"$T/xop.json"
+run xop 60 --kernel "$K/mb_cpuid.elf" --device debug-exit --cpu-template "$T/xop.json" \
+	--cmdline "$SETCLR"
+check "${names[13]}" contains "$T/xop.err" "host lacks: ? (CPUID.80000001:ECX bit 11)"
+run v3 60 --kernel "$K/mb_cpuid.elf" --device debug-exit --cpu-template x86-64-v3 \
+	--cmdline "sl=7 ss=0 sr=1 sb=5 cl=7 cs=0 cr=1 cb=16"
+if grep -q "x86-64-v3 asks for features this host lacks: .*avx2" "$T/v3.err"; then
+	check "${names[14]}" status_is 2 "$(rc v3)"
+else
+	check "${names[14]}" status_is $PASS "$(rc v3)"
+fi
+
+# SMP: the APs come up through INIT/SIPI, as many as fw_cfg says.
+i=15
+for n in 1 4 8; do
+	run "smp$n" 60 --kernel "$K/mb_smp.elf" --device debug-exit --device fw-cfg --cpus $n \
+		--cmdline "cpus=$n"
+	check "${names[i]}" status_is $PASS "$(rc "smp$n")"
+	i=$((i + 1))
+done
+run smpbad 60 --kernel "$K/mb_smp.elf" --device debug-exit --device fw-cfg --cpus 4 \
+	--cmdline "cpus=3"
+check "${names[18]}" status_is 5 "$(rc smpbad)"
 tap_done

@@ -191,6 +191,55 @@ static void machine_banyan_fields_and_copy(void **state)
 	vmcfg_free(&copy);
 }
 
+/*
+ * CPU templates: a named one is machine-config's cpu_template, a custom one
+ * the document's cpu-config; both survive the document (what a snapshot
+ * records) and a copy, and the last one set wins.
+ */
+static void cpu_templates_in_the_document(void **state)
+{
+	struct vmcfg *c = *state, copy;
+	char err[VMCFG_ERR_LEN];
+	json_object *b = parse("{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": "
+			       "\"x86-64-v3\"}"),
+		    *doc, *m, *v;
+
+	assert_int_equal(vmcfg_machine(c, b, false, err), 0);
+	json_object_put(b);
+	assert_string_equal(c->cpu_template->name, "x86-64-v3");
+	b = parse("{\"cpu_template\": \"T2\"}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	assert_non_null(strstr(err, "x86-64-v2, x86-64-v3"));
+	json_object_put(b);
+	b = parse("{\"kernel_image_path\": \"/k\"}");
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	vmcfg_init(&copy);
+	assert_int_equal(vmcfg_copy(&copy, c), 0);
+	assert_ptr_not_equal(copy.cpu_template, c->cpu_template);
+	doc = vmcfg_to_json(&copy);
+	assert_true(json_object_object_get_ex(doc, "machine-config", &m));
+	assert_true(json_object_object_get_ex(m, "cpu_template", &v));
+	assert_string_equal(json_object_get_string(v), "x86-64-v3");
+	json_object_put(doc);
+	b = parse("{\"cpuid_modifiers\": [{\"leaf\": \"0x6\", \"subleaf\": \"0x0\", "
+		  "\"flags\": 0, \"modifiers\": [{\"register\": \"ecx\", \"bitmap\": "
+		  "\"0b1xxx\"}]}]}");
+	assert_int_equal(vmcfg_cpu_config(&copy, b, err), 0);
+	json_object_put(b);
+	assert_string_equal(copy.cpu_template->name, "");
+	doc = vmcfg_to_json(&copy);
+	vmcfg_free(c);
+	vmcfg_init(c);
+	assert_int_equal(vmcfg_document(c, doc, err), 0);
+	json_object_put(doc);
+	assert_non_null(c->cpu_template);
+	assert_string_equal(c->cpu_template->name, "");
+	assert_int_equal(c->cpu_template->ncpuid, 1);
+	assert_int_equal(c->cpu_template->cpuid[0].value, 0x8);
+	vmcfg_free(&copy);
+}
+
 /* An input file that cannot be read is refused before KVM, the disk named as --disk calls it. */
 static void check_files_names_the_disk(void **state)
 {
@@ -225,7 +274,7 @@ static void doc_unsupported_sections(void **state)
 	    {"\"balloon\": {\"amount_mib\": 1}", -EINVAL, "no balloon device"},
 	    {"\"memory-hotplug\": {\"total_size_mib\": 1024}", -EINVAL, "no memory hotplug"},
 	    {"\"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\"}]}", -EINVAL,
-	     "no custom CPU templates"},
+	     "MSR 0x10a: 'bitmap' must be"},
 	};
 	struct vmcfg *c = *state;
 	char err[VMCFG_ERR_LEN], text[512];
@@ -481,6 +530,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(cpu_templates_in_the_document, setup, teardown),
 	    cmocka_unit_test_setup_teardown(doc_unsupported_sections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),

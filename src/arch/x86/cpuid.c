@@ -1,10 +1,12 @@
 /*
- * CPUID for each vCPU: what KVM supports on this host, with the topology
+ * CPUID for each vCPU: what KVM supports on this host, changed by the CPU
+ * template when there is one (cpu_template.h), with the topology
  * filled in so the guest sees N single-threaded cores in one package whose
  * APIC IDs are 0..N-1. The KVM signature leaves (kvmclock, PV features) pass
  * through unchanged: PVM-enabled guests depend on them too.
  */
 #include "arch/x86/x86.h"
+#include "arch/x86/cpu_template.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -34,6 +36,42 @@ static void cpuid_add_tsc_deadline(const struct vm *vm, struct kvm_cpuid2 *c)
 			c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
+/* The KVM capabilities a template requires ("171"; "!56" asks nothing of Banyan). */
+static int cpuid_check_caps(const struct vm *vm, const struct cpu_template *t)
+{
+	for (unsigned int i = 0; i < t->ncaps; i++)
+		if (t->caps[i] > 0 &&
+		    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (unsigned long)t->caps[i]) <= 0) {
+			log_error(
+			    "the CPU template requires KVM capability %d, which this host's KVM "
+			    "lacks",
+			    t->caps[i]);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+/*
+ * A template may only show features this host's KVM can provide: checked
+ * when a VM boots, is restored or arrives by migration (each creates the VM
+ * from a configuration that carries the template), so a guest is never
+ * shown, or moved to a host without, what it may have started to use.
+ */
+static int cpuid_check_template(const struct vm *vm)
+{
+	const struct cpu_template *t = vm->cfg.cpu_template;
+	char missing[512];
+
+	if (!t)
+		return 0;
+	if (cpu_template_check(t, vm->arch->supported_cpuid, missing, sizeof(missing)) < 0) {
+		log_error("the CPU template %s%sasks for features this host lacks: %s",
+			  t->name[0] ? t->name : "", t->name[0] ? " " : "", missing);
+		return -ENOTSUP;
+	}
+	return cpuid_check_caps(vm, t);
+}
+
 int x86_cpuid_init(struct vm *vm)
 {
 	unsigned int nent = 128;
@@ -47,7 +85,7 @@ int x86_cpuid_init(struct vm *vm)
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
 			cpuid_add_tsc_deadline(vm, c);
 			vm->arch->supported_cpuid = c;
-			return 0;
+			return cpuid_check_template(vm);
 		}
 		free(c);
 		if (errno != E2BIG || nent >= CPUID_MAX_ENTRIES) {
@@ -139,14 +177,20 @@ int x86_vcpu_set_cpuid(struct vm *vm, struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *sup = vm->arch->supported_cpuid;
 	size_t size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *c = malloc(size);
+	unsigned int i, cap = sup->nent + CPU_TEMPLATE_MAX_CPUID;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
 	bool intel = cpuid_is_intel(sup);
-	unsigned int i;
 	int ret = 0;
 
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);
+	/* The template first, then the topology over it, as Firecracker normalises after its own.
+	 */
+	if (vm->cfg.cpu_template && cpu_template_apply_cpuid(vm->cfg.cpu_template, c, cap) < 0) {
+		free(c);
+		return -ENOSPC;
+	}
 	for (i = 0; i < c->nent; i++)
 		cpuid_patch_entry(&c->entries[i], vcpu->index, vm->cfg.ncpus, intel);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0) {

@@ -356,6 +356,8 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 
 	if (ret == 0)
 		ret = x86_vcpu_set_msrs(vcpu);
+	if (ret == 0)
+		ret = x86_vcpu_set_template_msrs(vcpu, vm->cfg.cpu_template);
 	if (ret == 0 && !vm->cfg.no_irqchip)
 		ret = x86_vcpu_set_lapic(vcpu);
 	if (ret == 0 && vcpu->index == 0 && !vm->cfg.restoring) /* a snapshot has them */

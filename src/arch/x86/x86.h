@@ -105,6 +105,14 @@ int x86_vcpu_set_cpuid(struct vm *vm, struct vcpu *vcpu) __attribute__((warn_unu
 /* x86_vcpu_set_msrs - the MSR values Linux expects at entry. */
 int x86_vcpu_set_msrs(struct vcpu *vcpu) __attribute__((warn_unused_result));
 
+/*
+ * x86_vcpu_set_template_msrs - apply @t's MSR modifiers (NULL: none) to
+ * the vCPU's current values; -ENOTSUP (logged) when KVM refuses one.
+ */
+struct cpu_template;
+int x86_vcpu_set_template_msrs(struct vcpu *vcpu, const struct cpu_template *t)
+    __attribute__((warn_unused_result));
+
 /* x86_vcpu_set_boot_regs - registers/segments for the boot entry (vCPU 0). */
 int x86_vcpu_set_boot_regs(struct vcpu *vcpu, const struct x86_boot_entry *boot)
     __attribute__((warn_unused_result));
