@@ -109,32 +109,45 @@ static uint32_t tag_cap(uint32_t tag)
 	}
 }
 
+/* *@buf, @have bytes of it kept, moved to @size bytes: no realloc (mremap is not allowed). */
+static int grow(uint8_t **buf, uint32_t have, uint32_t size)
+{
+	uint8_t *p = malloc(size);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, *buf, have);
+	free(*buf);
+	*buf = p;
+	return 0;
+}
+
 /*
  * A payload of @n bytes (capped by the caller), allocated as it arrives:
  * a peer that announces a large section and sends little never costs
- * more than what it sent plus one step.
+ * more than twice what it sent, or one first step (2 MiB: a memory
+ * section fits, so that memory never moves). The buffer grows by
+ * malloc and copy, never realloc: glibc's realloc of a large block is
+ * mremap, which the sandbox refuses (src/security/seccomp_filters.c).
  */
 static int read_payload(struct mig_conn *c, uint8_t **buf, uint32_t n)
 {
-	const uint32_t step = 1U << 20;
-	uint32_t have = 0;
+	const uint32_t first = 2U << 20;
+	uint32_t have = 0, size = n < first ? (n ? n : 1) : first;
 	int ret = 0;
 
-	*buf = malloc(n < step ? (n ? n : 1) : step);
+	*buf = malloc(size);
 	if (!*buf)
 		return -ENOMEM;
 	while (have < n && ret == 0) {
-		uint32_t k = n - have < step ? n - have : step;
-
-		if (have) {
-			uint8_t *p = realloc(*buf, have + k);
-
-			if (!p)
-				return -ENOMEM;
-			*buf = p;
+		if (have == size) {
+			size = n - size < size ? n : size * 2;
+			ret = grow(buf, have, size);
+			if (ret < 0)
+				return ret;
 		}
-		ret = mig_read_full(c, *buf + have, k);
-		have += k;
+		ret = mig_read_full(c, *buf + have, size - have);
+		have = size;
 	}
 	return ret;
 }
