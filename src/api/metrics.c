@@ -162,6 +162,9 @@ static void metrics_migration(FILE *f, struct api_ctl *ctl)
 	metric_head(f, "banyan_migration_throttle_percent", "gauge",
 		    "Share of time the vCPUs are held back (auto-converge).");
 	fprintf(f, "banyan_migration_throttle_percent %u\n", st.throttle_pct);
+	metric_head(f, "banyan_migration_auto_converged", "gauge",
+		    "1 once the vCPUs were throttled for the migration to converge.");
+	fprintf(f, "banyan_migration_auto_converged %d\n", st.auto_converged);
 }
 
 /* Rate limiters (virtio/throttle.h): how often and how long requests waited for them. */

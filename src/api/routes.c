@@ -984,6 +984,8 @@ static void get_migrate(struct req *q)
 				       json_object_new_int64((int64_t)st.pages_zero));
 		json_object_object_add(o, "throttle_percent",
 				       json_object_new_int64(st.throttle_pct));
+		json_object_object_add(o, "auto_converged",
+				       json_object_new_boolean(st.auto_converged));
 		json_object_object_add(o, "converged", json_object_new_boolean(st.converged));
 		json_object_object_add(o, "verified", json_object_new_boolean(st.verified));
 		json_object_object_add(o, "outcome", json_object_new_string(st.outcome));

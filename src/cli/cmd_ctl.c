@@ -461,8 +461,10 @@ static int ctl_mig_follow(const char *sock)
 			ctl_mig_bar(o);
 		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
 		    strcmp(phase, "cancelled") == 0) {
-			fprintf(stderr, "%s%s: %s (pause %lld ms, total %lld ms, %lld bytes)\n",
+			fprintf(stderr, "%s%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
 				tty ? "\n" : "", phase, ctl_str(o, "outcome"),
+				ctl_num(o, "verified") ? ", verified" : "",
+				ctl_num(o, "auto_converged") ? ", auto-converged" : "",
 				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
 				ctl_num(o, "bytes_sent"));
 			status = strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;

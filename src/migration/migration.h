@@ -58,7 +58,8 @@ struct mig_status {
 	uint64_t downtime_ms;		 /* the final pause as it was (once past it) */
 	uint64_t total_ms;		 /* from start to the outcome (or now) */
 	uint64_t pages_data, pages_zero; /* pages sent as data, as zero runs */
-	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge, not yet): always 0 */
+	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge) now, or at the end */
+	bool auto_converged;		 /* the vCPUs were throttled at some point */
 	bool converged;			 /* the final pause was predicted to fit the target */
 	bool verified;			 /* memory was compared at the switch */
 	char url[MIG_URL_MAX];

@@ -28,6 +28,11 @@
 #define MIN_MEASURE_BYTES   (1ULL << 20) /* a round this small says nothing of the link */
 #define STATE_ALLOWANCE_MS  5		 /* the state parts and the answers, in the pause */
 #define MINCORE_CHUNK_PAGES 16384	 /* 64 MiB per mincore call */
+/* Auto-converge, as QEMU's cpu-throttle defaults: the first step, each next one, the cap. */
+#define THROTTLE_INITIAL 20
+#define THROTTLE_STEP	 10
+#define THROTTLE_MAX	 99
+#define HOT_ROUNDS	 2 /* rounds in a row dirtying over half the link before throttling */
 
 struct mig_source {
 	struct vm *vm;
@@ -45,6 +50,8 @@ struct mig_source {
 	uint64_t *dirty;    /* pages to send next: one bit per page of the mapping */
 	uint64_t t0;	    /* now_ns() at the start */
 	uint64_t bandwidth; /* bytes/s, as measured */
+	unsigned int hot;   /* rounds in a row that dirtied over half of what the last one sent */
+	uint64_t kicked;    /* now_ns() of the last throttle kick */
 	struct mig_membuf mb;
 };
 
@@ -87,22 +94,33 @@ static int check_going(struct mig_source *m, char *err)
 	return 0;
 }
 
-/* Keep the link under --bandwidth: sleep while ahead of it. */
+/* A throttled guest looping without exits is kicked once a slice to take its sleep. */
+static void throttle_tick(struct mig_source *m)
+{
+	uint64_t now = now_ns();
+
+	if (now - m->kicked >= VM_THROTTLE_SLICE_MS * 1000000ULL) {
+		vm_throttle_kick(m->vm);
+		m->kicked = now;
+	}
+}
+
+/* Keep the link under --bandwidth: sleep while ahead of it, a slice at a time. */
 static void pace(struct mig_source *m)
 {
 	uint64_t cap = (uint64_t)m->o.bandwidth_mib_s << 20, due_ns, el;
 
+	throttle_tick(m);
 	if (!cap || m->paused)
 		return;
 	due_ns =
 	    m->conn.bytes_out / cap * 1000000000ULL + m->conn.bytes_out % cap * 1000000000ULL / cap;
-	el = now_ns() - m->t0;
-	if (due_ns > el) {
-		uint64_t d = due_ns - el;
-		struct timespec ts = {.tv_sec = (time_t)(d / 1000000000ULL),
-				      .tv_nsec = (long)(d % 1000000000ULL)};
+	while ((el = now_ns() - m->t0) < due_ns) {
+		uint64_t d = due_ns - el, slice = VM_THROTTLE_SLICE_MS * 1000000ULL;
+		struct timespec ts = {.tv_nsec = (long)(d < slice ? d : slice)};
 
 		nanosleep(&ts, NULL);
+		throttle_tick(m);
 	}
 }
 
@@ -232,6 +250,35 @@ static void note_round(struct mig_source *m, unsigned int round, uint64_t dirty,
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * Auto-converge: a round that dirtied more than half of what the round
+ * before it sent, HOT_ROUNDS times in a row, means the guest dirties
+ * memory about as fast as the link carries it and pre-copy will not end
+ * by itself: slow the vCPUs down, THROTTLE_INITIAL % first, THROTTLE_STEP
+ * more each further such round, up to THROTTLE_MAX.
+ */
+static void auto_converge(struct mig_source *m, uint64_t dirty_bytes, uint64_t sent)
+{
+	unsigned int pct = atomic_load(&m->vm->throttle_pct);
+
+	if (!sent || dirty_bytes * 2 <= sent) {
+		m->hot = 0;
+		return;
+	}
+	if (++m->hot < HOT_ROUNDS)
+		return;
+	pct = pct ? pct + THROTTLE_STEP : THROTTLE_INITIAL;
+	pct = pct > THROTTLE_MAX ? THROTTLE_MAX : pct;
+	vm_throttle(m->vm, pct);
+	pthread_mutex_lock(&m->lock);
+	m->st.throttle_pct = pct;
+	m->st.auto_converged = true;
+	pthread_mutex_unlock(&m->lock);
+	log_info("auto-converge: the guest dirties %llu KiB a round against %llu KiB sent: "
+		 "vCPUs throttled %u %%",
+		 (unsigned long long)dirty_bytes >> 10, (unsigned long long)sent >> 10, pct);
+}
+
 /* Round 1: all memory that is not zero; the link's speed measured. */
 static int send_all(struct mig_source *m, char *err)
 {
@@ -253,8 +300,10 @@ static int send_all(struct mig_source *m, char *err)
  */
 static int precopy(struct mig_source *m, char *err)
 {
-	uint64_t target = m->o.downtime_ms, t = now_ns(), b;
+	uint64_t target = m->o.downtime_ms, t = now_ns(), b = m->conn.bytes_out, sent;
 	int ret = send_all(m, err);
+
+	sent = m->conn.bytes_out - b;
 
 	for (unsigned int round = 2; ret == 0; round++) {
 		uint64_t now = now_ns(), dirty;
@@ -270,10 +319,13 @@ static int precopy(struct mig_source *m, char *err)
 			pthread_mutex_unlock(&m->lock);
 			break;
 		}
+		if (round > 2) /* round 1 sent all memory: not a measure of dirtying */
+			auto_converge(m, dirty * MIG_PAGE, sent);
 		t = now_ns();
 		b = m->conn.bytes_out;
 		ret = send_dirty(m, err);
-		measure(m, m->conn.bytes_out - b, now_ns() - t);
+		sent = m->conn.bytes_out - b;
+		measure(m, sent, now_ns() - t);
 	}
 	return ret;
 }
@@ -439,6 +491,7 @@ static void *mig_thread(void *arg)
 	char err[MIG_ERR_LEN] = "";
 	int ret = migrate(m, err);
 
+	vm_throttle(m->vm, 0); /* full speed again, here if it failed, wherever it runs */
 	pthread_mutex_lock(&m->lock);
 	m->conn_open = false;
 	pthread_mutex_unlock(&m->lock);
@@ -449,9 +502,11 @@ static void *mig_thread(void *arg)
 		resume_vm(m);
 	finish(m, ret, err);
 	if (ret == 0) {
-		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms", m->o.url,
+		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms%s%s", m->o.url,
 			 (unsigned long long)m->st.bytes_sent,
-			 (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.total_ms);
+			 (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.total_ms,
+			 m->st.verified ? ", verified" : "",
+			 m->st.auto_converged ? ", auto-converged" : "");
 		vm_request_exit(m->vm, VM_EXIT_MIGRATED, "migrated");
 	} else {
 		log_error("migration to %s failed: %s", m->o.url, m->st.outcome);

@@ -74,6 +74,7 @@ static const struct sc_rule vcpu_rules[] = {
     ALLOW(eventfd2),		  /* a queue set ready gets its kick and interrupt eventfds */
     ALLOW_EQ(tgkill, 2, SIGUSR1), /* a stopping VM kicks the other vCPUs */
     ALLOW(gettid),		  /* ...itself included: tgkill names the thread */
+    ALLOW(clock_nanosleep),	  /* a throttled vCPU sleeps (migration's auto-converge) */
     /*
      * A device reset (the guest writes status 0) runs on the vCPU that
      * wrote it: virtio-net returns its TAP to plain frames, virtio-blk

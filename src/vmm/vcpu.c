@@ -3,6 +3,7 @@
 
 #include "util/parse.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include "util/thread.h"
 #include "vmm/arch.h"
 #include "vmm/vm.h"
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -228,6 +230,26 @@ static void vcpu_pause_point(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/*
+ * Auto-converge (vm_throttle): once per slice of guest time, sleep pct %
+ * of a slice's length, in short steps so that a pause or a stop (whose
+ * kick may land between two steps) waits one step at most.
+ */
+static void vcpu_throttle(struct vcpu *vcpu, unsigned int pct)
+{
+	const uint64_t slice = VM_THROTTLE_SLICE_MS * 1000000ULL;
+	const struct timespec step = {.tv_nsec = 1000000};
+	uint64_t now = now_ns(), until;
+
+	if (now - vcpu->throttle_ran < slice)
+		return;
+	until = now + slice * pct / (100 - pct);
+	while (now_ns() < until && !atomic_load(&vcpu->pause_req) &&
+	       !atomic_load(&vcpu->vm->stopping))
+		nanosleep(&step, NULL);
+	vcpu->throttle_ran = now_ns();
+}
+
 /* The thread leaves its loop for good: vm_pause no longer waits for it. */
 static void vcpu_leave(struct vcpu *vcpu)
 {
@@ -249,10 +271,15 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	thread_enter(name);
 	while (!atomic_load(&vm->stopping)) {
+		unsigned int throttle =
+		    atomic_load_explicit(&vm->throttle_pct, memory_order_relaxed);
+
 		if (atomic_load(&vcpu->pause_req)) {
 			vcpu_pause_point(vcpu);
 			continue;
 		}
+		if (throttle)
+			vcpu_throttle(vcpu, throttle);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

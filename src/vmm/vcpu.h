@@ -24,6 +24,7 @@ struct vcpu {
 	bool thread_started;
 	bool halted;	       /* no_irqchip only */
 	atomic_bool pause_req; /* set by vm_pause: stop before the next KVM_RUN */
+	uint64_t throttle_ran; /* now_ns() when it last left a throttle sleep; this vCPU writes */
 	/* Exits by KVM exit reason (the last slot counts the others); this vCPU writes. */
 	_Atomic uint64_t exits[VCPU_EXIT_SLOTS];
 };

@@ -437,6 +437,21 @@ void vm_resume(struct vm *vm)
 	vm_resume_vcpus(vm);
 }
 
+void vm_throttle(struct vm *vm, unsigned int pct)
+{
+	atomic_store(&vm->throttle_pct, pct > 99 ? 99 : pct);
+	vm_throttle_kick(vm);
+}
+
+void vm_throttle_kick(struct vm *vm)
+{
+	if (!atomic_load(&vm->throttle_pct))
+		return;
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
+}
+
 bool vm_is_paused(struct vm *vm)
 {
 	bool paused;

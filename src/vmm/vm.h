@@ -195,6 +195,7 @@ struct vm {
 	int guest_status;     /* VM_EXIT_GUEST_STATUS: the process exit status the guest chose */
 	atomic_bool stopping; /* vCPUs leave their loops when set */
 	atomic_uint halted_vcpus; /* no_irqchip only */
+	atomic_uint throttle_pct; /* vm_throttle: share of each time slice the vCPUs sleep */
 
 	pthread_mutex_t pause_lock; /* protects paused, npaused, nactive */
 	pthread_cond_t pause_cond;  /* vCPUs wait on it while paused; vm_pause waits for them */
@@ -239,6 +240,19 @@ enum vm_exit vm_join(struct vm *vm);
  * from a vCPU or device thread.
  */
 void vm_pause(struct vm *vm);
+
+/*
+ * vm_throttle - slow the vCPUs down (live migration's auto-converge, as
+ * QEMU's cpu-throttle): each vCPU sleeps @pct % of every VM_THROTTLE_SLICE_MS
+ * slice it would run (0: full speed, at most 99), and is kicked so that one
+ * looping inside the guest without exits notices. Call vm_throttle_kick
+ * every slice while it lasts. Any thread but a vCPU's.
+ */
+#define VM_THROTTLE_SLICE_MS 10
+void vm_throttle(struct vm *vm, unsigned int pct);
+
+/* vm_throttle_kick - kick every vCPU out of KVM_RUN when throttled (else nothing). */
+void vm_throttle_kick(struct vm *vm);
 
 /*
  * vm_resume - resume every device, then let the vCPUs run again; what

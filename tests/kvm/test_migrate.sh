@@ -4,7 +4,8 @@
 # tcp:127.0.0.1, verified (memory CRC compared at the switch): the count
 # continues, the pattern holds, the source exits 0 "migrated". Failures
 # (a destination with less memory, one killed mid-stream, a stream cut, a
-# cancel) leave the VM running at the source.
+# cancel) leave the VM running at the source. A guest dirtying memory
+# faster than a capped link moves only once auto-converge throttles it.
 # Usage: test_migrate.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -221,5 +222,42 @@ still_source "cancel" small
 ctl "$T/small.api" stop >/dev/null
 wait "$SRC"
 check "the source stops cleanly afterwards (exit 0)" status_is 0 "$?"
+
+# Auto-converge: a guest rewriting 4 MiB over and over (tests/kvm/guests/
+# dirty.S) outruns an 8 MiB/s link: every round dirties as much as the
+# last one sent, so pre-copy converges only once its vCPU is throttled.
+"$BANYAN" run --kernel "$GUESTS/dirty.elf" --memory 64M --api-socket "$T/hot.api" \
+	</dev/null >"$T/hot.out" 2>"$T/hot.err" &
+SRC=$!
+PIDS+=($SRC)
+wait_for "$T/hot.out" "pass 0000000000000003"
+dest_vm dhot "unix:$T/hot.sock"
+ctl "$T/hot.api" migrate "unix:$T/hot.sock" --bandwidth 8 --verify >"$T/chot.out" 2>&1 &
+CTL=$!
+while running "$SRC"; do # the status as it goes, until the source is gone
+	ctl "$T/hot.api" migrate status >>"$T/hot.status" 2>/dev/null
+	sleep 0.2
+done
+wait "$CTL"
+check "auto-converge: ctl migrate --bandwidth 8 --verify exits 0" status_is 0 "$?"
+check "... and says migrated, verified, auto-converged" contains "$T/chot.out" \
+	"migrated, verified, auto-converged"
+check "... the vCPU was throttled 20 % first" contains "$T/hot.err" "vCPUs throttled 20 %"
+check "... then more, round by round" contains "$T/hot.err" "vCPUs throttled 30 %"
+check "... the status showed the throttle" grep -q '"throttle_percent":[1-9]' "$T/hot.status"
+check "... and that auto-converge happened" contains "$T/hot.status" '"auto_converged":true'
+check "... pre-copy converged (not ended by the round limit)" contains "$T/hot.status" \
+	'"converged":true'
+wait_for "$T/dhot.out" "^pass " 10
+before=$(grep -c '^pass ' "$T/hot.out")
+last=$(grep '^pass [0-9a-f]\{16\}$' "$T/hot.out" | tail -1 | cut -d' ' -f2)
+first=$(grep '^pass [0-9a-f]\{16\}$' "$T/dhot.out" | head -1 | cut -d' ' -f2)
+check "... the destination continues the passes ($last, then $first)" \
+	test $((16#${first:-0})) -gt $((16#${last:-0})) -a $((16#${first:-0})) -le $((16#${last:-0} + 2))
+sleep 1
+check "... at full speed: no throttle at the destination" \
+	test "$(grep -c '^pass ' "$T/dhot.out")" -gt 3
+ctl "$T/dhot.api" stop >/dev/null
+wait "$DST"
 
 tap_done
