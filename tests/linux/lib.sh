@@ -114,3 +114,20 @@ wait_bounded() {
 	kill "$@" 2>/dev/null
 	wait "$@" 2>/dev/null
 }
+
+# netns_up NAME: the test's own network namespace (lo up), removed at exit
+# with $T. in_ns runs a command there, and BANYAN becomes a wrapper that runs
+# banyan there, so the VM's TAPs and every peer stay inside it.
+netns_up() {
+	NS=$1
+	trap 'ip netns del "$NS" 2>/dev/null; rm -rf "$T"' EXIT
+	ip netns add "$NS" || { echo "Bail out! cannot create a network namespace"; exit 1; }
+	in_ns ip link set lo up
+	printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$BANYAN" >"$T/banyan-ns"
+	chmod +x "$T/banyan-ns"
+	BANYAN=$T/banyan-ns
+}
+
+in_ns() {
+	ip netns exec "$NS" "$@"
+}
