@@ -42,13 +42,17 @@ in_ns ip addr add 10.0.2.1/24 dev br0
 in_ns ip link set br0 up
 # Unix sockets live on a tmpfs (/run): the emulated host's shares refuse them.
 S=$(mktemp -d /run/banyan-mig.XXXXXX)
-trap 'ip netns del "$NS" 2>/dev/null; rm -rf "$T" "$S"' EXIT
+PIDS=()
+# Everything this script started goes with it: a VMM or a peer left running
+# would hold the emulated host open until its time limit.
+trap 'kill -9 "${PIDS[@]}" 2>/dev/null; ip netns del "$NS" 2>/dev/null; rm -rf "$T" "$S"' EXIT
 
 # The host streams its test pattern (vsock_host.py) until told to stop; the
 # guest reads it and reports "BYTES_ok" once the host closed.
 KIBPS=${FLOOD_KIBPS:-128}
 in_ns python3 "$HOST_PY" tcp-flood 10.0.2.1 7000 "$T/tcp.host" "$T/tcp.stop" "$KIBPS" &
 flood=$!
+PIDS+=($flood)
 
 LOOP=$(gzip -9c <<'EOF' | base64 -w0
 mkdir -p /mnt && mount -o ro /dev/vda /mnt
@@ -73,6 +77,7 @@ EOF
 	--cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | gunzip | sh" </dev/null \
 	>"$T/src.out" 2>"$T/src.err" &
 src=$!
+PIDS+=($src)
 
 # ticks FILE: the complete tick lines (a VM stopped mid-line leaves one cut short)
 ticks() { tr -d '\r' <"$1" 2>/dev/null | grep -E '^tick=[0-9]+ .* end$'; }
@@ -102,6 +107,7 @@ dest() {
 	"$BANYAN" run --incoming "$u" --api-socket "$S/$n.api" "$@" </dev/null \
 		>"$T/$n.out" 2>"$T/$n.err" &
 	DST=$!
+	PIDS+=($DST)
 	for _ in $(seq 1 $((30 * SLOW))); do
 		grep -q "waiting for a migration" "$T/$n.err" 2>/dev/null && return 0
 		sleep 0.2
@@ -137,11 +143,13 @@ migrate() {
 	local from=$1 pid=$2 to=$3 url=$4 before first rc
 	shift 4
 	dest "$to" "$url" "$@"
-	ctl "$from" migrate "$url" --verify >"$T/c$to.out" 2>&1
+	timeout $((120 * SLOW)) "$BANYAN" ctl --api-socket "$S/$from.api" migrate "$url" --verify \
+		--downtime 300 >"$T/c$to.out" 2>&1
 	rc=$?
 	check "to $to: ctl migrate --verify exits 0" status_is 0 "$rc"
 	if [ "$rc" != 0 ]; then
-		tail -n 8 "$T/c$to.out" "$T/$from.err" "$T/$to.err" | sed 's/^/# /'
+		tail -n 12 "$T/c$to.out" "$T/$from.err" "$T/$to.err" | sed 's/^/# /'
+		ctl "$from" migrate status | sed 's/^/# /'
 		echo "Bail out! the migration to $to failed"
 		exit 1
 	fi
