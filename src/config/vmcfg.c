@@ -1188,7 +1188,7 @@ static const struct field device_fields[] = {
     {NULL, 0, false},
 };
 
-static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", NULL};
+static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", "boot-timer", NULL};
 
 /* iobase and iosize are debug-exit's: the port and how many (1, 2 or 4). */
 static int device_ports(json_object *body, struct vmcfg_device *d, char *err)
@@ -1960,9 +1960,10 @@ static void fill_boot_extras(const struct vmcfg *c, struct vm_config *cfg)
 		const struct vmcfg_device *d = &c->devices[i];
 
 		cfg->extra[i] = (struct extra_device_config){
-		    .kind = strcmp(d->type, "testdev") == 0  ? EXTRA_TESTDEV
-			    : strcmp(d->type, "fw-cfg") == 0 ? EXTRA_FW_CFG
-							     : EXTRA_DEBUG_EXIT,
+		    .kind = strcmp(d->type, "testdev") == 0	 ? EXTRA_TESTDEV
+			    : strcmp(d->type, "fw-cfg") == 0	 ? EXTRA_FW_CFG
+			    : strcmp(d->type, "boot-timer") == 0 ? EXTRA_BOOT_TIMER
+								 : EXTRA_DEBUG_EXIT,
 		    .iobase = (uint16_t)d->iobase,
 		    .iosize = (uint8_t)d->iosize,
 		};
