@@ -1,6 +1,7 @@
 /* banyan: a virtual machine monitor for Linux/KVM. Dispatches the verb. */
 #include "cli/cli.h"
 #include "security/seccomp.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static bool named_firecracker(const char *argv0)
 
 int main(int argc, char **argv)
 {
+	clock_mark_start(0); /* what the boot timer counts from */
 	if (named_firecracker(argv[0]))
 		return cmd_firecracker(argc, argv);
 	if (argc < 2) {

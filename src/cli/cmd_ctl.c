@@ -1,11 +1,12 @@
 /*
  * `banyan ctl`: drive a running VM through its API socket. A thin HTTP
- * client (libcurl over the Unix socket) for the common operations, with
- * human output by default and the API's JSON with --json.
+ * client (libcurl over the Unix socket, loaded on first use: curl_dl.h)
+ * for the common operations, with human output by default and the API's
+ * JSON with --json.
  */
 #include "cli/cli.h"
+#include "cli/curl_dl.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -103,37 +104,57 @@ static size_t ctl_write(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/*
+ * libcurl, loaded by the first request and kept for the process's life
+ * (one verb per process). NULL after printing why it cannot be loaded.
+ */
+static const struct curl_dl *ctl_curl(void)
+{
+	static struct curl_dl lib;
+	char err[512];
+
+	if (lib.handle)
+		return &lib;
+	if (curl_dl_open(&lib, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "banyan ctl: cannot load libcurl (%s); banyan ctl needs %s\n", err,
+			CURL_DL_SONAME);
+		return NULL;
+	}
+	return &lib;
+}
+
 /* One request; 0, or -1 after printing why nothing was answered. */
 static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_reply *r)
 {
+	const struct curl_dl *cu = ctl_curl();
 	struct curl_slist *hdrs = NULL;
 	char url[256], errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
-	CURL *h = curl_easy_init();
+	CURL *h = cu ? cu->easy_init() : NULL;
 
 	if (!h)
 		return -1;
 	snprintf(url, sizeof(url), "http://localhost%s", c->path);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CTL_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	hdrs = cu->slist_append(hdrs, "Content-Type: application/json");
+	hdrs = cu->slist_append(hdrs, "Expect:");
+	cu->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+	cu->easy_setopt(h, CURLOPT_URL, url);
+	cu->easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+	cu->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	cu->easy_setopt(h, CURLOPT_TIMEOUT, (long)CTL_TIMEOUT_S);
+	cu->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
+	cu->easy_setopt(h, CURLOPT_WRITEDATA, r);
 	if (c->body)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
-	rc = curl_easy_perform(h);
+		cu->easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+	rc = cu->easy_perform(h);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	else
 		fprintf(stderr, "banyan ctl: %s: %s\n", sock,
-			errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
+			errbuf[0] ? errbuf : cu->easy_strerror(rc));
+	cu->slist_free_all(hdrs);
+	cu->easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
 }
 
@@ -216,7 +237,6 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 	struct ctl_reply r = {0};
 	int status;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (ctl_request(sock, c, &r) < 0) {
 		status = CTL_NO_VMM;
 	} else if (r.status >= 200 && r.status < 300) {
@@ -226,7 +246,6 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 		status = ctl_fault(&r, json);
 	}
 	free(r.body);
-	curl_global_cleanup();
 	return status;
 }
 
@@ -530,10 +549,7 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	status = ctl_run_json(sock, &c, o, json);
 	if (status != CTL_OK || mo->no_wait)
 		return status;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	status = ctl_mig_follow(sock);
-	curl_global_cleanup();
-	return status;
+	return ctl_mig_follow(sock);
 }
 
 int cmd_ctl(int argc, char **argv)

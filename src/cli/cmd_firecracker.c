@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -44,6 +45,7 @@ struct fc_args {
 	bool no_api;
 	bool no_seccomp;
 	bool boot_timer;
+	uint64_t start_time_us; /* --start-time-us; 0: main's start */
 };
 
 enum {
@@ -64,7 +66,8 @@ enum {
 	FC_METADATA,
 	FC_VERSION,
 	FC_HELP,
-	FC_START_TIME, /* the jailer's --start-time-us and friends: timing hints, unused */
+	FC_START_TIME_US, /* the jailer's start on CLOCK_MONOTONIC: the boot timer counts from it */
+	FC_START_TIME,	  /* --start-time-cpu-us: a timing hint, unused */
 	FC_MODULE,
 	FC_UNSUPPORTED,
 };
@@ -88,7 +91,7 @@ static const struct option fc_options[] = {
     {"metadata", required_argument, NULL, FC_METADATA},
     {"version", no_argument, NULL, FC_VERSION},
     {"help", no_argument, NULL, FC_HELP},
-    {"start-time-us", required_argument, NULL, FC_START_TIME},
+    {"start-time-us", required_argument, NULL, FC_START_TIME_US},
     {"start-time-cpu-us", required_argument, NULL, FC_START_TIME},
     {"parent-cpu-time-us", required_argument, NULL, FC_START_TIME},
     {"describe-snapshot", required_argument, NULL, FC_UNSUPPORTED},
@@ -112,7 +115,8 @@ static void fc_usage(FILE *f)
 		"  --show-level, --show-log-origin\n"
 		"                           accepted; Banyan's lines always show the level\n"
 		"  --metrics-path PATH      JSON metrics there, every 60 s and on FlushMetrics\n"
-		"  --boot-timer             accepted; Banyan has no boot timer device\n"
+		"  --boot-timer             the boot timer device: the guest's write of 123 at\n"
+		"                           0xc0000000 logs the time since start\n"
 		"  --http-api-max-payload-size N  largest API body (default %d)\n"
 		"  --mmds-size-limit N      the MMDS data store's limit (default %d)\n"
 		"  --metadata FILE          the MMDS data store's first contents (JSON)\n"
@@ -193,6 +197,8 @@ static int fc_parse_value(struct fc_args *a, int opt, char *arg)
 	case FC_METADATA:
 		a->metadata = arg;
 		return 0;
+	case FC_START_TIME_US:
+		return fc_number("--start-time-us", arg, 1, UINT64_MAX / 1000, &a->start_time_us);
 	case FC_MAX_PAYLOAD:
 		return fc_number("--http-api-max-payload-size", arg, 1024, API_MAX_BODY_LIMIT,
 				 &a->max_body);
@@ -343,6 +349,8 @@ static int fc_run_argv(const struct fc_args *a, char **argv)
 		argv[n++] = "--seccomp";
 		argv[n++] = "off";
 	}
+	if (a->boot_timer)
+		argv[n++] = "--boot-timer";
 	argv[n] = NULL;
 	return n;
 }
@@ -357,10 +365,10 @@ int cmd_firecracker(int argc, char **argv)
 		return ret == 1 ? 0 : EXIT_USAGE;
 	if (a.id)
 		log_set_instance(a.id);
+	if (a.start_time_us)
+		clock_mark_start(a.start_time_us * 1000);
 	if (fc_settings(&a) < 0)
 		return EXIT_USAGE;
-	if (a.boot_timer)
-		log_warn("--boot-timer: Banyan has no boot timer device; the flag is ignored");
 	if (a.metrics_path && a.no_api)
 		log_warn("--metrics-path: Banyan writes metrics only when it serves the API");
 	return cmd_run(fc_run_argv(&a, run_argv), run_argv);

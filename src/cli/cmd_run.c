@@ -65,6 +65,7 @@ struct run_ctx {
 	uint64_t restore_t0;		 /* when the restore began (now_ns); 0: logged */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	enum sandbox_mode sandbox;	 /* --seccomp */
+	bool boot_timer;		 /* --boot-timer: whatever describes the machine */
 	/* --incoming: the first VM comes from a migration stream; see run_incoming. */
 	const char *incoming;
 	bool incoming_pending;
@@ -105,8 +106,10 @@ static void run_usage(FILE *f)
 	    "  --vsock cid=N,socket=PATH\n"
 	    "                       a virtio-vsock device; host side on Unix sockets\n"
 	    "  --device NAME[,iobase=PORT][,iosize=N]\n"
-	    "                       debug-exit (a test kernel's exit status), testdev\n"
-	    "                       or fw-cfg (QEMU's firmware configuration)\n"
+	    "                       debug-exit (a test kernel's exit status), testdev,\n"
+	    "                       fw-cfg (QEMU's firmware configuration) or boot-timer\n"
+	    "                       (the guest's write of 123 at 0xc0000000 is timed)\n"
+	    "  --boot-timer         the boot timer, also with --config or the API\n"
 	    "  --fw-cfg name=opt/NAME,file=PATH|string=TEXT\n"
 	    "                       a fw_cfg user file (repeatable)\n"
 	    "  --cpu-template NAME|FILE\n"
@@ -167,7 +170,8 @@ enum {
 	OPT_SECCOMP,
 	OPT_INCOMING,
 	OPT_INCOMING_TAP,
-	OPT_INCOMING_DISK
+	OPT_INCOMING_DISK,
+	OPT_BOOT_TIMER
 };
 
 static const struct option run_options[] = {
@@ -196,6 +200,7 @@ static const struct option run_options[] = {
     {"incoming", required_argument, NULL, OPT_INCOMING},
     {"incoming-tap", required_argument, NULL, OPT_INCOMING_TAP},
     {"incoming-disk", required_argument, NULL, OPT_INCOMING_DISK},
+    {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
     {NULL, 0, NULL, 0},
 };
 
@@ -397,6 +402,9 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 			   : 0;
 	case OPT_LOG_LEVEL:
 		return parse_log_level(arg);
+	case OPT_BOOT_TIMER:
+		ctx->boot_timer = true;
+		return 0;
 	case OPT_ON_REBOOT:
 	case OPT_NO_IRQCHIP:
 		return parse_reboot_option(ctx, opt, arg);
@@ -628,6 +636,17 @@ static int run_incoming(struct run_ctx *ctx)
 	return 0;
 }
 
+/* --boot-timer: the device, unless the machine's description has it already. */
+static void run_add_boot_timer(struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nextra; i++)
+		if (cfg->extra[i].kind == EXTRA_BOOT_TIMER)
+			return;
+	/* Each kind at most once (vmcfg_device), so there is room for this one. */
+	if (cfg->nextra < VM_MAX_EXTRA_DEVICES)
+		cfg->extra[cfg->nextra++] = (struct extra_device_config){.kind = EXTRA_BOOT_TIMER};
+}
+
 /* Boot a VM from the kernel, or restore one from ctx->img (only once: a reboot boots afresh). */
 static int run_create_vm(struct run_ctx *ctx)
 {
@@ -640,8 +659,11 @@ static int run_create_vm(struct run_ctx *ctx)
 	ctx->lineage = (struct snapshot_lineage){0}; /* a new VM: no snapshot of it yet */
 	if (ctx->incoming_pending)
 		return run_incoming(ctx);
-	if (!ctx->restore_pending)
+	if (!ctx->restore_pending) {
+		if (ctx->boot_timer)
+			run_add_boot_timer(&ctx->cfg);
 		return vm_create(&ctx->cfg, &ctx->vm);
+	}
 	ctx->restore_pending = false;
 	ret = snapshot_restore(ctx->img, &o, &ctx->vm, err);
 	if (ret < 0) {

@@ -1188,7 +1188,7 @@ static const struct field device_fields[] = {
     {NULL, 0, false},
 };
 
-static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", NULL};
+static const char *const device_types[] = {"debug-exit", "testdev", "fw-cfg", "boot-timer", NULL};
 
 /* iobase and iosize are debug-exit's: the port and how many (1, 2 or 4). */
 static int device_ports(json_object *body, struct vmcfg_device *d, char *err)
@@ -1924,15 +1924,61 @@ static int check_file(const char *what, const char *path, unsigned int kinds, ch
 	return 0;
 }
 
-/* The command line: boot_args (or the default), then the root device as Firecracker adds it. */
+/*
+ * What Firecracker adds to a Linux command line to save boot time, for
+ * what this machine lacks: no PCI (the kernel's PCI probe only fails, "No
+ * config space access function found"), no mouse port or multiplexer
+ * behind the i8042. Not i8042.nopnp: the DSDT's PNP0303 is how Linux maps
+ * the keyboard's interrupt here (src/arch/x86/acpi.c).
+ */
+static const char *const linux_boot_defaults[] = {"pci=off", "i8042.noaux", "i8042.nomux", NULL};
+
+/* Whether @param's name ("pci" of "pci=off") is a word of @args[0..@len). */
+static bool has_param(const char *args, size_t len, const char *param)
+{
+	size_t klen = strcspn(param, "=");
+
+	for (size_t i = 0; i + klen <= len; i++) {
+		if ((i > 0 && args[i - 1] != ' ') || strncmp(args + i, param, klen) != 0)
+			continue;
+		if (i + klen == len || args[i + klen] == ' ' || args[i + klen] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* @args with the defaults its kernel part (before " -- ") lacks, before that part's end. */
+static char *with_boot_defaults(const char *args)
+{
+	const char *init = strstr(args, " -- ");
+	size_t klen = init ? (size_t)(init - args) : strlen(args);
+	char extra[128] = "";
+	char *s = NULL;
+
+	for (unsigned int i = 0; linux_boot_defaults[i]; i++)
+		if (!has_param(args, klen, linux_boot_defaults[i])) {
+			strcat(extra, " ");
+			strcat(extra, linux_boot_defaults[i]);
+		}
+	if (asprintf(&s, "%.*s%s%s", (int)klen, args, extra, args + klen) < 0)
+		return NULL;
+	return s;
+}
+
+/*
+ * The command line: boot_args (or the default) with the boot-time
+ * defaults it lacks, then the root device as Firecracker adds it.
+ */
 static int build_cmdline(struct vmcfg *c, char *err)
 {
 	const struct vmcfg_drive *root =
 	    c->ndrives && c->drives[0].is_root_device ? c->drives : NULL;
-	const char *args = c->boot_args ? c->boot_args : VMCFG_DEFAULT_BOOT_ARGS;
+	char *args = with_boot_defaults(c->boot_args ? c->boot_args : VMCFG_DEFAULT_BOOT_ARGS);
 	char *s = NULL;
 	int n;
 
+	if (!args)
+		return fail(err, "out of memory");
 	if (!root)
 		n = asprintf(&s, "%s", args);
 	else if (root->partuuid)
@@ -1940,6 +1986,7 @@ static int build_cmdline(struct vmcfg *c, char *err)
 			     root->is_read_only ? "ro" : "rw");
 	else
 		n = asprintf(&s, "%s root=/dev/vda %s", args, root->is_read_only ? "ro" : "rw");
+	free(args);
 	if (n < 0)
 		return fail(err, "out of memory");
 	replace_str(&c->cmdline, s);
@@ -1960,9 +2007,10 @@ static void fill_boot_extras(const struct vmcfg *c, struct vm_config *cfg)
 		const struct vmcfg_device *d = &c->devices[i];
 
 		cfg->extra[i] = (struct extra_device_config){
-		    .kind = strcmp(d->type, "testdev") == 0  ? EXTRA_TESTDEV
-			    : strcmp(d->type, "fw-cfg") == 0 ? EXTRA_FW_CFG
-							     : EXTRA_DEBUG_EXIT,
+		    .kind = strcmp(d->type, "testdev") == 0	 ? EXTRA_TESTDEV
+			    : strcmp(d->type, "fw-cfg") == 0	 ? EXTRA_FW_CFG
+			    : strcmp(d->type, "boot-timer") == 0 ? EXTRA_BOOT_TIMER
+								 : EXTRA_DEBUG_EXIT,
 		    .iobase = (uint16_t)d->iobase,
 		    .iosize = (uint8_t)d->iosize,
 		};

@@ -21,4 +21,15 @@ uint64_t now_ns(void);
 /* now_ms - CLOCK_MONOTONIC in milliseconds (rounded down). */
 uint64_t now_ms(void);
 
+/*
+ * clock_mark_start - record now as the process's start (main calls it
+ * first thing), or @ns when a launcher measured an earlier one on
+ * CLOCK_MONOTONIC (the jailer's --start-time-us). Not thread-safe: call
+ * before any thread starts.
+ */
+void clock_mark_start(uint64_t ns);
+
+/* clock_start_ns - the start clock_mark_start recorded; now_ns() at the first call if none. */
+uint64_t clock_start_ns(void);
+
 #endif

@@ -175,6 +175,21 @@ static int vm_add_slot(struct vm *vm, struct kvm_userspace_memory_region *region
 	return kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region);
 }
 
+/*
+ * Transparent huge pages for fewer TLB misses (advisory), except the first
+ * 2 MiB: the VMM writes a few KiB of boot structures there (GDT, page
+ * tables, boot_params, command line, ACPI), and as one huge page they
+ * would cost a 2 MiB zeroing before the first guest instruction and 2 MiB
+ * of resident memory in every VM (docs/performance.md, "Start-up").
+ */
+#define VM_LOW_SMALL_PAGES (2ULL << 20)
+
+static void vm_advise_hugepages(uint8_t *host, uint64_t size)
+{
+	if (size > VM_LOW_SMALL_PAGES)
+		madvise(host + VM_LOW_SMALL_PAGES, size - VM_LOW_SMALL_PAGES, MADV_HUGEPAGE);
+}
+
 /* One mapping (anonymous, or a snapshot's file) backs all RAM; each range becomes a memslot. */
 static int vm_map_memory(struct vm *vm)
 {
@@ -197,7 +212,7 @@ static int vm_map_memory(struct vm *vm)
 	}
 	vm->mem_base = host;
 	vm->mem_map_size = vm->cfg.mem_size;
-	madvise(host, vm->cfg.mem_size, MADV_HUGEPAGE); /* fewer TLB misses; advisory */
+	vm_advise_hugepages(host, vm->cfg.mem_size);
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
 		    .slot = (uint32_t)i,

@@ -78,6 +78,7 @@ enum extra_device {
 	EXTRA_DEBUG_EXIT, /* QEMU's isa-debug-exit */
 	EXTRA_TESTDEV,	  /* QEMU's pc-testdev */
 	EXTRA_FW_CFG,	  /* QEMU's fw_cfg, with the files below */
+	EXTRA_BOOT_TIMER, /* Firecracker's boot timer (devices/boot_timer.h) */
 };
 
 /* A user file of the fw_cfg device: @name holding @path's contents, or @string. */

@@ -150,10 +150,46 @@ static void root_drive_first_and_conversion(void **state)
 	assert_int_equal(cfg.ndisks, 2);
 	assert_string_equal(cfg.disks[0].path, "/r");
 	assert_string_equal(cfg.disks[1].id, "banyan-vda"); /* named when it was the first */
-	assert_string_equal(cfg.cmdline, VMCFG_DEFAULT_BOOT_ARGS " root=/dev/vda rw");
+	assert_string_equal(cfg.cmdline, VMCFG_DEFAULT_BOOT_ARGS
+			    " pci=off i8042.noaux i8042.nomux root=/dev/vda rw");
 	assert_int_equal(cfg.ncpus, VMCFG_DEFAULT_VCPUS);
 	assert_int_equal(cfg.mem_size, (uint64_t)VMCFG_DEFAULT_MEM_MIB << 20);
 	assert_int_equal(cfg.on_reboot, ON_REBOOT_EXIT);
+}
+
+/* boot_args -> cmdline: the boot-time defaults it lacks, inside the kernel's part. */
+static const char *cmdline_of(struct vmcfg *c, const char *args)
+{
+	static struct vm_config cfg;
+	char body[256], err[512];
+	json_object *b;
+
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"/k\", \"boot_args\": \"%s\"}",
+		 args);
+	b = parse(body);
+	assert_int_equal(vmcfg_boot_source(c, b, err), 0);
+	json_object_put(b);
+	assert_int_equal(vmcfg_to_vm_config(c, &cfg, err), 0);
+	return cfg.cmdline;
+}
+
+static void cmdline_boot_time_defaults(void **state)
+{
+	struct vmcfg *c = *state;
+
+	assert_string_equal(cmdline_of(c, "console=ttyS0"),
+			    "console=ttyS0 pci=off i8042.noaux i8042.nomux");
+	/* The user's own setting stays, and nothing is added twice. */
+	assert_string_equal(cmdline_of(c, "pci=nomsi i8042.nomux quiet"),
+			    "pci=nomsi i8042.nomux quiet i8042.noaux");
+	assert_string_equal(cmdline_of(c, "i8042.noaux=1 pci=off i8042.nomux"),
+			    "i8042.noaux=1 pci=off i8042.nomux");
+	/* A word that only starts like one is not it. */
+	assert_string_equal(cmdline_of(c, "xpci=off i8042.noauxx"),
+			    "xpci=off i8042.noauxx pci=off i8042.noaux i8042.nomux");
+	/* After " -- " the words are init's: the defaults go before, and init's do not count. */
+	assert_string_equal(cmdline_of(c, "quiet -- pci=off"),
+			    "quiet pci=off i8042.noaux i8042.nomux -- pci=off");
 }
 
 /* Banyan's machine-config fields round-trip through the document; a copy is deep. */
@@ -527,6 +563,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(disk_options_fill_drives, setup, teardown),
 	    cmocka_unit_test_setup_teardown(disk_option_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(net_and_vsock_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(cmdline_boot_time_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),

@@ -25,12 +25,14 @@
 #define LAYOUT_HIMEM	    0x100000ULL /* 1 MiB: where a bzImage's kernel is loaded */
 
 /* The hole below 4 GiB for devices: RAM above it continues at 4 GiB. */
-#define LAYOUT_LOWMEM_END  0xc0000000ULL
-#define LAYOUT_HIGHMEM	   0x100000000ULL
-#define LAYOUT_VIRTIO_MMIO 0xd0000000ULL /* virtio-mmio windows, 4 KiB each */
-#define LAYOUT_VIRTIO_SIZE 0x1000ULL
-#define LAYOUT_IOAPIC	   0xfec00000ULL
-#define LAYOUT_LAPIC	   0xfee00000ULL
+#define LAYOUT_LOWMEM_END      0xc0000000ULL
+#define LAYOUT_HIGHMEM	       0x100000000ULL
+#define LAYOUT_BOOT_TIMER      0xc0000000ULL /* the boot timer, where Firecracker has it */
+#define LAYOUT_BOOT_TIMER_SIZE 0x1000ULL
+#define LAYOUT_VIRTIO_MMIO     0xd0000000ULL /* virtio-mmio windows, 4 KiB each */
+#define LAYOUT_VIRTIO_SIZE     0x1000ULL
+#define LAYOUT_IOAPIC	       0xfec00000ULL
+#define LAYOUT_LAPIC	       0xfee00000ULL
 
 /* Platform I/O ports. */
 #define PORT_I8042	    0x60 /* 0x60 data .. 0x64 command/status */

@@ -7,8 +7,10 @@
 #include "arch/x86/x86.h"
 #include "devices/fw_cfg.h"
 #include "devices/legacy.h"
+#include "devices/boot_timer.h"
 #include "devices/testdev.h"
 #include "devices/vmgenid.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
@@ -192,6 +194,22 @@ static int x86_add_fw_cfg(struct vm *vm)
 	return ret;
 }
 
+/* The boot timer's MMIO window, from the process's start (devices/boot_timer.h). */
+static int x86_add_boot_timer(struct vm *vm)
+{
+	struct device *dev = boot_timer_create(&vm->host, clock_start_ns());
+	int ret;
+
+	if (!dev)
+		return -ENOMEM;
+	vm_add_device(vm, dev);
+	ret = bus_register(&vm->mmio, LAYOUT_BOOT_TIMER, LAYOUT_BOOT_TIMER_SIZE, dev);
+	if (ret < 0)
+		log_error("cannot register the boot timer at 0x%llx: %s",
+			  (unsigned long long)LAYOUT_BOOT_TIMER, strerror(-ret));
+	return ret;
+}
+
 /* The opt-in devices (--device), after the platform's: their ports must not collide. */
 static int x86_add_extra_devices(struct vm *vm)
 {
@@ -207,6 +225,8 @@ static int x86_add_extra_devices(struct vm *vm)
 			ret = x86_add_testdev(vm);
 		else if (e->kind == EXTRA_FW_CFG)
 			ret = x86_add_fw_cfg(vm);
+		else if (e->kind == EXTRA_BOOT_TIMER)
+			ret = x86_add_boot_timer(vm);
 	}
 	return ret;
 }
