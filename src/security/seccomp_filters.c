@@ -320,6 +320,7 @@ static const struct sc_rule main_rules[] = {
     ALLOW(listen),		      /* ...listening */
     ALLOW(chmod),		      /* ...0600 */
     ALLOW(rt_sigaction),	      /* the vCPU kick handler, set for each VM */
+    ALLOW(memfd_create),	      /* a restart's or restore's RAM on huge pages */
     IOCTL(KVM_GET_API_VERSION),	      /* /dev/kvm is usable */
     IOCTL(KVM_CREATE_VM),	      /* a VM */
     IOCTL(KVM_GET_VCPU_MMAP_SIZE),    /* the kvm_run area */
