@@ -135,6 +135,19 @@ if [ "$short" -le 4096 ]; then
 	check "too few free huge pages: refused (exit 2)" status_is 2 "$(rc short)"
 	check "... naming vm.nr_hugepages" contains "$T/short.err" "vm.nr_hugepages"
 	check "... before the guest ran" not_contains "$T/short.out" "hello from"
+	# The same through the API: InstanceStart answers 400 with the reason.
+	api() { curl -s -o "$T/api.body" -w '%{http_code}' --unix-socket "$T/api.sock" -X "$1" "http://localhost$2" -d "$3"; }
+	"$BANYAN" run --api-socket "$T/api.sock" </dev/null >"$T/api.out" 2>"$T/api.err" &
+	VM=$!
+	PIDS+=("$VM")
+	for _ in $(seq 1 50); do [ -S "$T/api.sock" ] && break; sleep 0.1; done
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/hello.elf\"}" >/dev/null
+	check "PUT /machine-config huge_pages 2M: 204" status_is 204 \
+		"$(api PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $short, \"huge_pages\": \"2M\"}")"
+	check "InstanceStart without the huge pages: 400" status_is 400 \
+		"$(api PUT /actions '{"action_type": "InstanceStart"}')"
+	check "... naming vm.nr_hugepages" contains "$T/api.body" "vm.nr_hugepages"
+	stop "$VM"
 else
 	skip "too few free huge pages: refused" "the host has $free_pages free 2 MiB pages"
 fi
@@ -171,6 +184,11 @@ if [ -n "$OLD_POOL" ] && echo $((OLD_POOL + NEED)) >"$POOL" 2>/dev/null &&
 	check "the restored huge-page guest continues counting" test "$((16#${first:-0}))" -gt 3
 	check "... on huge pages (HugetlbPages of the restored VMM)" test "${h:-0}" -gt 0
 	echo "$OLD_POOL" >"$POOL"
+	if [ "$((OLD_POOL))" -lt 32 ]; then
+		timeout -s KILL 20 "$BANYAN" restore --snapshot "$T/snap" </dev/null >"$T/r2.out" 2>"$T/r2.err"
+		check "restoring it without free huge pages: refused (exit 2)" status_is 2 "$?"
+		check "... naming vm.nr_hugepages" contains "$T/r2.err" "vm.nr_hugepages"
+	fi
 else
 	skip "a guest on 2 MiB pages" "cannot reserve $NEED huge pages (vm.nr_hugepages)"
 fi
