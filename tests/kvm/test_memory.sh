@@ -68,6 +68,9 @@ start() {
 }
 stop() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 ctl() { local s=$1; shift; "$BANYAN" ctl --api-socket "$T/$s.sock" "$@"; }
+# api_at NAME METHOD PATH BODY: the HTTP status; the body in $T/api.body
+api_at() { curl -s -o "$T/api.body" -w '%{http_code}' --unix-socket "$T/$1.sock" -X "$2" "http://localhost$3" -d "$4"; }
+api() { api_at api "$@"; }
 # metric SOCKET KIND: banyan_process_memory_bytes{kind=KIND} from GET /metrics
 metric() { ctl "$1" metrics | sed -n "s/^banyan_process_memory_bytes{kind=\"$2\"} //p"; }
 # status_kb PID FIELD: a field of /proc/PID/status, in kB
@@ -108,6 +111,15 @@ check "an idle 64M guest has not faulted its RAM in" lt "$g" "$((32 << 20))"
 flags=$(guest_vmflags "$VM" "$MIB64")
 check "guest RAM found in smaps" test -n "$flags"
 check "not mergeable by default (no 'mg')" test "${flags/ mg/}" = "$flags"
+# The metrics file's "memory" group: gauges, the same figures.
+api_at plain PUT /metrics "{\"metrics_path\": \"$T/metrics.json\"}" >/dev/null
+check "FlushMetrics: 204" status_is 204 "$(api_at plain PUT /actions '{"action_type": "FlushMetrics"}')"
+mline=$(tail -n 1 "$T/metrics.json")
+mjson() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["memory"][sys.argv[2]])' "$mline" "$1"; }
+check "metrics file: memory.rss_bytes is VmRSS" near "$(mjson rss_bytes)" "$(($(status_kb "$VM" VmRSS) << 10))"
+check "metrics file: memory.guest_size_bytes is the guest's" status_is "$MIB64" "$(mjson guest_size_bytes)"
+check "metrics file: vmm_resident_bytes = rss less guest RAM's" near \
+	"$(($(mjson vmm_resident_bytes) + $(mjson guest_resident_bytes)))" "$(mjson rss_bytes)"
 stop "$VM"
 
 # prefault: every page resident before the guest runs.
@@ -136,7 +148,6 @@ if [ "$short" -le 4096 ]; then
 	check "... naming vm.nr_hugepages" contains "$T/short.err" "vm.nr_hugepages"
 	check "... before the guest ran" not_contains "$T/short.out" "hello from"
 	# The same through the API: InstanceStart answers 400 with the reason.
-	api() { curl -s -o "$T/api.body" -w '%{http_code}' --unix-socket "$T/api.sock" -X "$1" "http://localhost$2" -d "$3"; }
 	"$BANYAN" run --api-socket "$T/api.sock" </dev/null >"$T/api.out" 2>"$T/api.err" &
 	VM=$!
 	PIDS+=("$VM")
