@@ -295,6 +295,9 @@ static const struct sc_rule metrics_rules[] = {
     ALLOW(newfstatat),		      /* ...(glibc's fstat) */
     ALLOW_EQ(fcntl, 1, F_GETPIPE_SZ), /* ...its size */
     IOCTL(FIONREAD),		      /* ...and backlog: a line is written whole or not at all */
+    ALLOW(openat), /* the memory group: /proc/self/smaps_rollup and smaps (vmm/mem_stats.c) */
+    ALLOW(read),   /* ...read */
+    ALLOW(close),  /* ...and closed */
 };
 
 /* The API's connection reaper. */

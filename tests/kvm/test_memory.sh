@@ -120,7 +120,12 @@ check "metrics file: memory.rss_bytes is VmRSS" near "$(mjson rss_bytes)" "$(($(
 check "metrics file: memory.guest_size_bytes is the guest's" status_is "$MIB64" "$(mjson guest_size_bytes)"
 check "metrics file: vmm_resident_bytes = rss less guest RAM's" near \
 	"$(($(mjson vmm_resident_bytes) + $(mjson guest_resident_bytes)))" "$(mjson rss_bytes)"
-stop "$VM"
+# The writer thread's own last line at the end reads the figures under its sandbox.
+kill -TERM "$VM"
+wait "$VM"
+check "SIGTERM with a metrics file: exit 143 (not 148, a forbidden call)" status_is 143 "$?"
+mline=$(tail -n 1 "$T/metrics.json")
+check "the last metrics line, from the writer thread, has the memory group" test "$(mjson rss_bytes)" -gt 0
 
 # prefault: every page resident before the guest runs.
 start pre --kernel "$GUESTS/counter.elf" --memory 64M,prefault

@@ -40,7 +40,7 @@ wait "$boot"
 check_guest_ran huge
 kb=$(guest_value huge memtotal_kb)
 check "the guest on 2 MiB pages sees its memory (MemTotal ${kb:-?} kB of ${MIB} MiB)" \
-	test "${kb:-0}" -le $((MIB * 1024)) -a "${kb:-0}" -ge $((MIB * 1024 * 85 / 100))
+	test "${kb:-0}" -le $((MIB * 1024)) -a "${kb:-0}" -ge $((MIB * 1024 * 80 / 100))
 check "HugePages_Free dropped by the guest's size ($PAGES pages: $free0 -> $low)" \
 	test "$((free0 - low))" -eq "$PAGES"
 check "the pages went back to the pool when the VM ended" test "$(meminfo HugePages_Free)" -eq "$free0"
