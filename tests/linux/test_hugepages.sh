@@ -5,7 +5,7 @@
 # HugePages_Free is lower by exactly the guest's size (prefault faulted
 # every page in), and the pages go back to the pool when it ends.
 #
-# time-limit: 240 (seconds for one run, emulated host included: tests/linux/run)
+# time-limit: 360 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
