@@ -8,6 +8,7 @@
 
 #include "migration/migration.h"
 #include "util/log.h"
+#include "vmm/mem_stats.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -193,6 +194,29 @@ static void metrics_throttle(FILE *f, struct vm *vm)
 			    d->id, dir[i], (double)atomic_load(&d->stats.throttled_ns[i]) / 1e9);
 }
 
+/* The process's memory as the host accounts it (vmm/mem_stats.h); guest RAM apart. */
+static void metrics_memory(FILE *f, struct vm *vm)
+{
+	struct mem_stats st;
+
+	if (mem_stats_read(vm ? vm->mem_base : NULL, vm ? vm->mem_map_size : 0, &st) < 0)
+		return;
+	metric_head(f, "banyan_process_memory_bytes", "gauge",
+		    "The VMM process's memory (rss, pss, private_dirty: /proc/self/smaps_rollup; "
+		    "hugetlb: its huge pages; guest_resident: guest RAM's resident pages, huge "
+		    "ones included; vmm_resident: rss less guest RAM's).");
+	fprintf(f,
+		"banyan_process_memory_bytes{kind=\"rss\"} %llu\n"
+		"banyan_process_memory_bytes{kind=\"pss\"} %llu\n"
+		"banyan_process_memory_bytes{kind=\"private_dirty\"} %llu\n"
+		"banyan_process_memory_bytes{kind=\"hugetlb\"} %llu\n"
+		"banyan_process_memory_bytes{kind=\"guest_resident\"} %llu\n"
+		"banyan_process_memory_bytes{kind=\"vmm_resident\"} %llu\n",
+		(unsigned long long)st.rss, (unsigned long long)st.pss,
+		(unsigned long long)st.private_dirty, (unsigned long long)st.hugetlb,
+		(unsigned long long)st.guest_resident, (unsigned long long)st.vmm_resident);
+}
+
 char *api_metrics(struct api_ctl *ctl, size_t *len)
 {
 	char *buf = NULL;
@@ -202,6 +226,7 @@ char *api_metrics(struct api_ctl *ctl, size_t *len)
 		return NULL;
 	metrics_state(f, ctl);
 	metrics_migration(f, ctl);
+	metrics_memory(f, ctl->vm);
 	if (ctl->vm) {
 		metrics_times(f, ctl->vm);
 		metrics_exits(f, ctl->vm);

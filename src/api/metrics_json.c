@@ -16,6 +16,7 @@
 #include "util/thread.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
+#include "vmm/mem_stats.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -176,6 +177,29 @@ static void json_process(json_object *root, struct api_ctl *ctl)
 		count(lat, api_latency_names[i], ctl->latency_us[i]);
 }
 
+/*
+ * Banyan's "memory" group: the VMM process's memory as the host accounts
+ * it (vmm/mem_stats.h), in bytes. Gauges, not counters: metrics_delta
+ * keeps them as they are.
+ */
+static void json_memory(json_object *root, struct vm *vm)
+{
+	struct mem_stats st;
+	json_object *g;
+
+	if (mem_stats_read(vm ? vm->mem_base : NULL, vm ? vm->mem_map_size : 0, &st) < 0)
+		return;
+	g = group(root, "memory");
+	count(g, "rss_bytes", st.rss);
+	count(g, "pss_bytes", st.pss);
+	count(g, "private_dirty_bytes", st.private_dirty);
+	count(g, "hugetlb_bytes", st.hugetlb);
+	count(g, "guest_resident_bytes", st.guest_resident);
+	count(g, "vmm_resident_bytes", st.vmm_resident);
+	if (vm)
+		count(g, "guest_size_bytes", vm->mem_map_size);
+}
+
 /* Everything counted so far (cumulative); NULL when out of memory. Under ctl->lock. */
 static json_object *metrics_now(struct api_ctl *ctl)
 {
@@ -184,6 +208,7 @@ static json_object *metrics_now(struct api_ctl *ctl)
 	if (!root)
 		return NULL;
 	json_process(root, ctl);
+	json_memory(root, ctl->vm);
 	if (ctl->vm) {
 		json_vcpus(root, ctl->vm);
 		json_devices(root, ctl->vm);
@@ -194,7 +219,7 @@ static json_object *metrics_now(struct api_ctl *ctl)
 /*
  * What happened since @prev (the previous line's totals): a counter that
  * went down (a new VM after a reboot) counts from zero again. Latencies
- * are kept as they are: the last one measured.
+ * are kept as they are: the last one measured; so are the memory gauges.
  */
 static json_object *metrics_delta(json_object *cur, json_object *prev)
 {
@@ -204,7 +229,7 @@ static json_object *metrics_delta(json_object *cur, json_object *prev)
 		return NULL;
 	json_object_object_foreach(cur, gname, g)
 	{
-		bool keep = strcmp(gname, "latencies_us") == 0;
+		bool keep = strcmp(gname, "latencies_us") == 0 || strcmp(gname, "memory") == 0;
 
 		og = json_object_new_object();
 		json_object_object_add(out, gname, og);

@@ -9,6 +9,7 @@
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
 #include "cli/limit_option.h"
+#include "cli/memory_option.h"
 #include "security/seccomp.h"
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
@@ -90,7 +91,9 @@ static void run_usage(FILE *f)
 	    "                       each one a module with its own command line\n"
 	    "  --cmdline STR        kernel command line (default \"" VMCFG_DEFAULT_BOOT_ARGS "\")\n"
 	    "  --cpus N             vCPUs, 1..%d (default %d)\n"
-	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM)\n"
+	    "  --memory SIZE[,hugepages=2M][,mergeable][,prefault]\n"
+	    "                       guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM);\n"
+	    "                       on 2 MiB huge pages, merged by KSM, faulted in before boot\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
 	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
@@ -219,19 +222,6 @@ static int parse_log_level(const char *s)
 	return 0;
 }
 
-/* --memory SIZE: whole MiB (the document's unit), e.g. 512M, 2G. */
-static int memory_mib(const char *s, uint64_t *mib)
-{
-	uint64_t bytes;
-
-	if (parse_size(s, &bytes) < 0)
-		return usage_error("bad memory size '%s' (use e.g. 512M or 2G)", s);
-	if (bytes & 0xfffff)
-		return usage_error("memory size '%s' is not a whole number of MiB", s);
-	*mib = bytes >> 20;
-	return 0;
-}
-
 /* Set @key of machine-config to @v through the API's PATCH; -EINVAL after printing why. */
 static int machine_patch(struct vmcfg *c, const char *opt, const char *key, json_object *v)
 {
@@ -279,9 +269,7 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 		return machine_patch(c, "cpus", "vcpu_count", json_object_new_int64((int64_t)v));
 	case OPT_MEMORY:
 		ctx->mem_given = true;
-		return memory_mib(arg, &v)
-			   ?: machine_patch(c, "memory", "mem_size_mib",
-					    json_object_new_int64((int64_t)v));
+		return device_option(memory_option_parse, c, arg);
 	case OPT_DISK:
 		return device_option(disk_option_parse, c, arg);
 	case OPT_NET:

@@ -377,7 +377,9 @@ static const struct field machine_fields[] = {
     {"huge_pages", json_type_string, false},
     {"on_reboot", json_type_string, false},
     {"no_irqchip", json_type_boolean, false},
-    {"cpu_affinity", json_type_object, false}, /* Banyan: --cpu-affinity */
+    {"mem_mergeable", json_type_boolean, false}, /* Banyan: --memory ...,mergeable */
+    {"mem_prefault", json_type_boolean, false},	 /* Banyan: --memory ...,prefault */
+    {"cpu_affinity", json_type_object, false},	 /* Banyan: --cpu-affinity */
     {NULL, 0, false},
 };
 
@@ -488,13 +490,48 @@ static int set_named_template(struct vmcfg *c, const char *name, char *err)
 	return 0;
 }
 
+/* Firecracker's "huge_pages": "None" or "2M" (hugetlbfs pages of 2 MiB); absent: *@huge kept. */
+static int machine_huge_pages(json_object *body, bool *huge, char *err)
+{
+	static const char *const sizes[] = {"None", "2M", NULL};
+	char size[8] = "";
+	int ret = get_choice(body, "machine-config", "huge_pages", sizes, size, sizeof(size), err);
+
+	if (ret == 0 && size[0])
+		*huge = strcmp(size, "2M") == 0;
+	return ret;
+}
+
+/*
+ * The memory backing's rules, checked with the size it will have: huge
+ * pages need a whole number of them, and KSM never merges hugetlb pages,
+ * so asking for both would silently give one. Banyan's "mem_mergeable"
+ * and "mem_prefault" keep their value when absent, as machine_banyan's.
+ */
+static int machine_memory_backing(json_object *body, uint64_t mib, bool huge, bool *mergeable,
+				  bool *prefault, char *err)
+{
+	get_bool(body, "mem_mergeable", mergeable);
+	get_bool(body, "mem_prefault", prefault);
+	if (huge && mib % 2)
+		return fail(err,
+			    "machine-config: huge_pages 2M needs mem_size_mib to be a multiple "
+			    "of 2 (%llu MiB is not)",
+			    (unsigned long long)mib);
+	if (huge && *mergeable)
+		return fail(err, "machine-config: mem_mergeable cannot apply to huge pages "
+				 "(KSM merges only ordinary pages)");
+	return 0;
+}
+
 int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 {
-	static const char *const huge[] = {"None", NULL};
 	const char *what = "machine-config";
 	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
 	bool smt = patch ? c->smt : false, dirty = patch ? c->track_dirty_pages : false;
-	char scratch[8], scratch_err[VMCFG_ERR_LEN];
+	bool huge = patch ? c->huge_pages_2m : false;
+	bool mergeable = c->mem_mergeable, prefault = c->mem_prefault;
+	char scratch_err[VMCFG_ERR_LEN];
 	int ret = check_object(body, what, machine_fields, patch, err);
 
 	if (ret == 0)
@@ -504,14 +541,16 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	if (ret == 0 && get(body, "mem_size_mib") && vmcfg_check_memory(mem, scratch_err) < 0)
 		ret = fail(err, "%s: mem_size_mib: %s", what, scratch_err);
 	if (ret == 0)
-		ret = get_choice(body, what, "huge_pages", huge, scratch, sizeof(scratch), err);
+		ret = machine_huge_pages(body, &huge, err);
 	if (ret < 0)
 		return ret;
 	get_bool(body, "smt", &smt);
 	get_bool(body, "track_dirty_pages", &dirty);
 	if (smt)
 		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
-	ret = machine_banyan(c, body, err);
+	ret = machine_memory_backing(body, mem, huge, &mergeable, &prefault, err);
+	if (ret == 0)
+		ret = machine_banyan(c, body, err);
 	if (ret == 0)
 		ret = machine_affinity(c, body, vcpus, err);
 	if (ret == 0 && get(body, "cpu_template"))
@@ -520,6 +559,9 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 		return ret;
 	c->vcpu_count = (unsigned int)vcpus;
 	c->mem_size_mib = mem;
+	c->huge_pages_2m = huge;
+	c->mem_mergeable = mergeable;
+	c->mem_prefault = prefault;
 	c->smt = smt;
 	c->track_dirty_pages = dirty;
 	return 0;
@@ -1739,7 +1781,12 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 	json_object_object_add(o, "smt", json_object_new_boolean(c->smt));
 	json_object_object_add(o, "track_dirty_pages",
 			       json_object_new_boolean(c->track_dirty_pages));
-	json_object_object_add(o, "huge_pages", json_object_new_string("None"));
+	json_object_object_add(o, "huge_pages",
+			       json_object_new_string(c->huge_pages_2m ? "2M" : "None"));
+	if (c->mem_mergeable)
+		json_object_object_add(o, "mem_mergeable", json_object_new_boolean(true));
+	if (c->mem_prefault)
+		json_object_object_add(o, "mem_prefault", json_object_new_boolean(true));
 	if (c->cpu_template && c->cpu_template->name[0])
 		json_object_object_add(o, "cpu_template",
 				       json_object_new_string(c->cpu_template->name));
@@ -2102,6 +2149,11 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->cmdline = c->cmdline;
 	cfg->ncpus = c->vcpu_count;
 	cfg->mem_size = c->mem_size_mib << 20;
+	cfg->mem_backing = (struct mem_backing){
+	    .hugepages = c->huge_pages_2m,
+	    .mergeable = c->mem_mergeable,
+	    .prefault = c->mem_prefault,
+	};
 	cfg->on_reboot = c->on_reboot;
 	cfg->no_irqchip = c->no_irqchip;
 	cfg->cpu_affinity = c->cpu_affinity;

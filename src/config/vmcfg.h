@@ -97,6 +97,11 @@ struct vmcfg {
 	bool track_dirty_pages;
 	enum on_reboot on_reboot; /* Banyan: "on_reboot": "Exit" or "Restart" */
 	bool no_irqchip;	  /* Banyan, tests only: "no_irqchip" */
+	/* guest memory backing (vmm/mem_backing.h): "huge_pages": "None" | "2M", and
+	 * Banyan's "mem_mergeable" and "mem_prefault" */
+	bool huge_pages_2m;
+	bool mem_mergeable;
+	bool mem_prefault;
 	/* Banyan: "cpu_affinity", {"vcpu": "0-1", "io": "2"} as "vcpu=0-1;io=2" (util/parse.h) */
 	char cpu_affinity[CPU_AFFINITY_LEN];
 	/* machine-config "cpu_template" (named) or cpu-config (custom); NULL: none. Owned. */

@@ -296,6 +296,9 @@ static const struct sc_rule metrics_rules[] = {
     ALLOW(newfstatat),		      /* ...(glibc's fstat) */
     ALLOW_EQ(fcntl, 1, F_GETPIPE_SZ), /* ...its size */
     IOCTL(FIONREAD),		      /* ...and backlog: a line is written whole or not at all */
+    ALLOW(openat), /* the memory group: /proc/self/smaps_rollup and smaps (vmm/mem_stats.c) */
+    ALLOW(read),   /* ...read */
+    ALLOW(close),  /* ...and closed */
 };
 
 /* The API's connection reaper. */
@@ -321,6 +324,7 @@ static const struct sc_rule main_rules[] = {
     ALLOW(listen),		      /* ...listening */
     ALLOW(chmod),		      /* ...0600 */
     ALLOW(rt_sigaction),	      /* the vCPU kick handler, set for each VM */
+    ALLOW(memfd_create),	      /* a restart's or restore's RAM on huge pages */
     IOCTL(KVM_GET_API_VERSION),	      /* /dev/kvm is usable */
     IOCTL(KVM_CREATE_VM),	      /* a VM */
     IOCTL(KVM_GET_VCPU_MMAP_SIZE),    /* the kvm_run area */

@@ -131,14 +131,10 @@ static int vm_open_kvm(struct vm *vm)
 	return 0;
 }
 
-/*
- * A snapshot's memory file, mapped copy-on-write: pages load on first touch
- * and every VM restored from the same file shares them until it writes.
- */
-static void *vm_map_snapshot_memory(struct vm *vm)
+/* A snapshot's memory file, checked: a regular file of exactly the machine's size. */
+static int vm_open_snapshot_memory(struct vm *vm)
 {
 	struct stat st;
-	void *host;
 	int fd = file_open_kind(vm->cfg.mem_path, O_RDONLY, 0, FILE_KIND_REG);
 
 	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size != vm->cfg.mem_size) {
@@ -148,12 +144,44 @@ static void *vm_map_snapshot_memory(struct vm *vm)
 					    : "size does not match the machine");
 		if (fd >= 0)
 			close(fd);
-		errno = EINVAL;
+		return -EINVAL;
+	}
+	return fd;
+}
+
+/*
+ * A snapshot's memory: mapped copy-on-write, so pages load on first touch
+ * and every VM restored from the same file shares them until it writes;
+ * or, for a guest on huge pages (which cannot map a file privately),
+ * copied into freshly reserved ones.
+ */
+static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
+{
+	void *host;
+	int ret, fd = vm_open_snapshot_memory(vm);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(-fd));
+		errno = -fd;
 		return MAP_FAILED;
 	}
-	host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
-		    0);
-	close(fd); /* the mapping keeps the file */
+	if (!vm->cfg.mem_backing.hugepages) {
+		host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+		if (host == MAP_FAILED)
+			snprintf(err, errlen, "%s", strerror(errno));
+		close(fd); /* the mapping keeps the file */
+		return host;
+	}
+	host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, errlen);
+	if (host != MAP_FAILED && (ret = mem_backing_fill(host, vm->cfg.mem_size, fd)) < 0) {
+		snprintf(err, errlen, "reading %s into huge pages: %s", vm->cfg.mem_path,
+			 strerror(-ret));
+		munmap(host, vm->cfg.mem_size);
+		host = MAP_FAILED;
+		errno = -ret;
+	}
+	close(fd);
 	return host;
 }
 
@@ -175,44 +203,36 @@ static int vm_add_slot(struct vm *vm, struct kvm_userspace_memory_region *region
 	return kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region);
 }
 
-/*
- * Transparent huge pages for fewer TLB misses (advisory), except the first
- * 2 MiB: the VMM writes a few KiB of boot structures there (GDT, page
- * tables, boot_params, command line, ACPI), and as one huge page they
- * would cost a 2 MiB zeroing before the first guest instruction and 2 MiB
- * of resident memory in every VM (docs/performance.md, "Start-up").
- */
-#define VM_LOW_SMALL_PAGES (2ULL << 20)
-
-static void vm_advise_hugepages(uint8_t *host, uint64_t size)
-{
-	if (size > VM_LOW_SMALL_PAGES)
-		madvise(host + VM_LOW_SMALL_PAGES, size - VM_LOW_SMALL_PAGES, MADV_HUGEPAGE);
-}
-
-/* One mapping (anonymous, or a snapshot's file) backs all RAM; each range becomes a memslot. */
+/* One mapping (mem_backing.h, or a snapshot's file) backs all RAM; each range becomes a memslot. */
 static int vm_map_memory(struct vm *vm)
 {
 	struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES];
+	char err[320] = "";
 	uint8_t *host;
-	int n, i;
+	int n, i, ret;
 
 	n = arch_memory_layout(vm->cfg.mem_size, ranges);
 	if (n < 0)
 		return n;
 	if (vm->cfg.mem_path)
-		host = vm_map_snapshot_memory(vm);
+		host = vm_map_snapshot_memory(vm, err, sizeof(err));
 	else
-		host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, sizeof(err));
 	if (host == MAP_FAILED) {
-		log_error("cannot map %llu MiB of guest memory: %s",
-			  (unsigned long long)(vm->cfg.mem_size >> 20), strerror(errno));
+		log_error("guest memory (%llu MiB): %s",
+			  (unsigned long long)(vm->cfg.mem_size >> 20), err);
 		return -ENOMEM;
 	}
 	vm->mem_base = host;
 	vm->mem_map_size = vm->cfg.mem_size;
-	vm_advise_hugepages(host, vm->cfg.mem_size);
+	ret = mem_backing_apply(&vm->cfg.mem_backing, host, vm->cfg.mem_size);
+	if (ret < 0) {
+		log_error("guest memory: %s: %s",
+			  vm->cfg.mem_backing.mergeable ? "mergeable (KSM) or prefault"
+							: "prefault",
+			  strerror(-ret));
+		return ret;
+	}
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
 		    .slot = (uint32_t)i,
@@ -220,8 +240,7 @@ static int vm_map_memory(struct vm *vm)
 		    .memory_size = ranges[i].size,
 		    .userspace_addr = (uint64_t)(uintptr_t)host,
 		};
-		int ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
-
+		ret = gm_add_region(&vm->mem, ranges[i].gpa, ranges[i].size, host);
 		if (ret == 0)
 			ret = vm_add_slot(vm, &region);
 		if (ret < 0)

@@ -15,6 +15,7 @@
 #include "vmm/bus.h"
 #include "vmm/device.h"
 #include "vmm/guest_mem.h"
+#include "vmm/mem_backing.h"
 
 #define VM_MAX_CPUS 254 /* xAPIC IDs 0..253; 255 is broadcast */
 
@@ -131,6 +132,7 @@ struct vm_config {
 	unsigned int nmodules;
 	unsigned int ncpus;
 	uint64_t mem_size;
+	struct mem_backing mem_backing; /* huge pages, KSM, prefault */
 	enum on_reboot on_reboot;
 	bool no_irqchip;	  /* tests only: HLT and interrupts go to user space */
 	const char *cpu_affinity; /* thread placement (util/parse.h); NULL or "": none */

@@ -19,6 +19,7 @@
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
 #include "cli/limit_option.h"
+#include "cli/memory_option.h"
 
 /* Run parser @fn on a copy of @text; returns its result, the reason in @err. */
 static int opt(int (*fn)(struct vmcfg *, char *, char *, size_t), struct vmcfg *c, const char *text,
@@ -276,7 +277,105 @@ static void cpu_templates_in_the_document(void **state)
 	vmcfg_free(&copy);
 }
 
-/* An input file that cannot be read is refused before KVM, the disk named as --disk calls it. */
+/* --memory SIZE[,hugepages=2M][,mergeable][,prefault] are machine-config's fields. */
+static void memory_option_words(void **state)
+{
+	struct vmcfg *c = *state;
+	struct vm_config cfg = {0};
+	char err[512];
+	json_object *o, *v;
+
+	assert_int_equal(opt(memory_option_parse, c, "512M", err), 0);
+	assert_int_equal(c->mem_size_mib, 512);
+	assert_false(c->huge_pages_2m || c->mem_mergeable || c->mem_prefault);
+	assert_int_equal(opt(memory_option_parse, c, "1G,hugepages=2M,prefault", err), 0);
+	assert_int_equal(c->mem_size_mib, 1024);
+	assert_true(c->huge_pages_2m && c->mem_prefault);
+	o = vmcfg_machine_to_json(c);
+	assert_true(json_object_object_get_ex(o, "huge_pages", &v));
+	assert_string_equal(json_object_get_string(v), "2M");
+	assert_true(json_object_object_get_ex(o, "mem_prefault", &v) && json_object_get_boolean(v));
+	json_object_put(o);
+	assert_int_equal(c->kernel_image_path == NULL, 1);
+	c->kernel_image_path = strdup("/k");
+	assert_int_equal(vmcfg_to_vm_config(c, &cfg, err), 0);
+	assert_true(cfg.mem_backing.hugepages && cfg.mem_backing.prefault);
+	assert_false(cfg.mem_backing.mergeable);
+	assert_int_equal(opt(memory_option_parse, c, "256,hugepages=none,mergeable", err), 0);
+	assert_false(c->huge_pages_2m);
+	assert_true(c->mem_mergeable);
+}
+
+/* Bad sizes, unknown page sizes and words, odd sizes on huge pages: refused, @c unchanged.
+ */
+static void memory_option_refusals(void **state)
+{
+	static const struct {
+		const char *arg, *why;
+	} bad[] = {
+	    {"lots", "bad size"},
+	    {"1K", "whole number of MiB"},
+	    {"1M", "between 32"},
+	    {"", "no size"},
+	    {"prefault", "bad size"},
+	    {"hugepages=2M", "size comes first"},
+	    {"64M,hugepages=1G", "unsupported page size"},
+	    {"64M,hugepages=4K", "unsupported page size"},
+	    {"64M,hugepages", "unknown word"},
+	    {"63M,hugepages=2M", "multiple of 2"},
+	    {"64M,hugepages=2M,mergeable", "KSM"},
+	    {"64M,prefault=yes", "unknown word"},
+	    {"64M,,prefault", "empty"},
+	};
+	struct vmcfg *c = *state;
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(opt(memory_option_parse, c, bad[i].arg, err), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("--memory %s: '%s' does not say '%s'", bad[i].arg, err,
+				 bad[i].why);
+		assert_int_equal(c->mem_size_mib, VMCFG_DEFAULT_MEM_MIB);
+		assert_false(c->huge_pages_2m || c->mem_mergeable || c->mem_prefault);
+	}
+}
+
+/* Firecracker's huge_pages: "None" or "2M"; PUT resets it, PATCH keeps it; 2M needs whole
+ * pages. */
+static void machine_huge_pages_json(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[VMCFG_ERR_LEN];
+	json_object *b =
+	    parse("{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}");
+
+	assert_int_equal(vmcfg_machine(c, b, false, err), 0);
+	json_object_put(b);
+	assert_true(c->huge_pages_2m);
+	b = parse("{\"mem_size_mib\": 129}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	assert_non_null(strstr(err, "multiple of 2"));
+	json_object_put(b);
+	assert_int_equal(c->mem_size_mib, 128);
+	b = parse("{\"huge_pages\": \"1G\"}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	json_object_put(b);
+	b = parse("{\"mem_mergeable\": true}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	json_object_put(b);
+	assert_true(c->huge_pages_2m);
+	assert_false(c->mem_mergeable);
+	b = parse("{\"vcpu_count\": 1, \"mem_size_mib\": 129}"); /* a PUT without huge_pages */
+	assert_int_equal(vmcfg_machine(c, b, false, err), 0);
+	json_object_put(b);
+	assert_false(c->huge_pages_2m);
+	b = parse("{\"mem_prefault\": \"yes\"}");
+	assert_int_equal(vmcfg_machine(c, b, true, err), -EINVAL);
+	json_object_put(b);
+}
+
+/* An input file that cannot be read is refused before KVM, the disk named as --disk calls
+ * it. */
 static void check_files_names_the_disk(void **state)
 {
 	struct vmcfg *c = *state;
@@ -295,7 +394,8 @@ static void check_files_names_the_disk(void **state)
 	assert_string_equal(err, "cannot read disk /: not a regular file or block device");
 }
 
-/* Firecracker's sections for what Banyan lacks: empty or null is fine, a request is refused. */
+/* Firecracker's sections for what Banyan lacks: empty or null is fine, a request is
+ * refused. */
 static void doc_unsupported_sections(void **state)
 {
 	static const struct {
@@ -360,7 +460,8 @@ static void drive_live_path(void **state)
 	assert_int_equal(vmcfg_drive_live(c, "x", b, &index, &path, &limit, err), -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'is_read_only'"));
 	json_object_put(b);
-	/* A rate limiter: the buckets the body names replace the drive's, the others stay. */
+	/* A rate limiter: the buckets the body names replace the drive's, the others stay.
+	 */
 	c->drives[0].rate_limiter.ops = (struct tb_config){.size = 5, .refill_ms = 100};
 	b = parse("{\"drive_id\": \"x\", \"rate_limiter\": {\"bandwidth\": {\"size\": 9, "
 		  "\"refill_time\": 10}}}");
@@ -568,6 +669,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(cpu_templates_in_the_document, setup, teardown),
+	    cmocka_unit_test_setup_teardown(memory_option_words, setup, teardown),
+	    cmocka_unit_test_setup_teardown(memory_option_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(machine_huge_pages_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(doc_unsupported_sections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),
