@@ -197,6 +197,9 @@ static int vm_map_memory(struct vm *vm)
 	}
 	vm->mem_base = host;
 	vm->mem_map_size = vm->cfg.mem_size;
+	/* How the balloon gives pages back (gm_release): a snapshot's file must not show again. */
+	gm_set_backing(&vm->mem, vm->cfg.mem_path ? GM_BACKING_PRIVATE_FILE : GM_BACKING_ANON, -1,
+		       NULL, 4096);
 	madvise(host, vm->cfg.mem_size, MADV_HUGEPAGE); /* fewer TLB misses; advisory */
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
