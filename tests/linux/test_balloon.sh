@@ -42,7 +42,7 @@ EOF
 BAL_API=$(mktemp -u /run/banyan-balloon.XXXXXX)
 trap 'rm -rf "$T" "$BAL_API"' EXIT
 "$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 512M --api-socket "$BAL_API" \
-	--balloon deflate_on_oom,stats=1 \
+	--balloon=deflate_on_oom,stats=1 \
 	--cmdline "console=ttyS0 quiet -- $(printf 'eval "$(echo %s | base64 -d | gunzip)"' "$(printf '%s' "$GUEST" | gzip -9c | base64 -w0)")" \
 	</dev/null >"$T/bal.out" 2>"$T/bal.err" &
 vm=$!
