@@ -82,6 +82,30 @@ static const char *disk_drive_id(struct vm *vm, const char *dev_id)
 		   : dev_id;
 }
 
+/*
+ * The balloon: its sizes (gauges) and what it gave back since the VM
+ * started (cumulative), all written as they are, never as differences.
+ */
+static void json_balloon(json_object *root, struct virtio_dev *vdev)
+{
+	struct virtio_balloon_info in;
+	json_object *g = group(root, "balloon");
+
+	if (virtio_balloon_info(vdev, &in) < 0)
+		return;
+	count(g, "target_bytes", (uint64_t)in.target_pages << 12);
+	count(g, "actual_bytes", (uint64_t)in.actual_pages << 12);
+	count(g, "inflated_bytes", in.inflated_bytes);
+	count(g, "deflated_bytes", in.deflated_bytes);
+	count(g, "released_bytes", in.released_bytes);
+	count(g, "reported_free_bytes", in.reported_bytes);
+	count(g, "inflate_count", in.inflates);
+	count(g, "deflate_count", in.deflates);
+	count(g, "report_count", in.reports);
+	count(g, "stats_updates_count", in.stats_updates);
+	count(g, "refused_pages", in.refused);
+}
+
 /* One virtio device's bytes in its kind's group and in its own. */
 static void json_virtio(json_object *root, struct vm *vm, struct device *d, uint32_t kind)
 {
@@ -115,6 +139,9 @@ static void json_virtio(json_object *root, struct vm *vm, struct device *d, uint
 		return;
 	case VIRTIO_ID_RNG:
 		count(group(root, "entropy"), "entropy_bytes", in);
+		return;
+	case VIRTIO_ID_BALLOON:
+		json_balloon(root, virtio_mmio_vdev(d));
 		return;
 	default:
 		return;
@@ -229,7 +256,8 @@ static json_object *metrics_delta(json_object *cur, json_object *prev)
 		return NULL;
 	json_object_object_foreach(cur, gname, g)
 	{
-		bool keep = strcmp(gname, "latencies_us") == 0 || strcmp(gname, "memory") == 0;
+		bool keep = strcmp(gname, "latencies_us") == 0 || strcmp(gname, "memory") == 0 ||
+			    strcmp(gname, "balloon") == 0;
 
 		og = json_object_new_object();
 		json_object_object_add(out, gname, og);

@@ -405,6 +405,116 @@ static void put_cpu_config(struct req *q)
 		apply(q, vmcfg_cpu_config(q->ctl->cfg, q->body, err), err);
 }
 
+/* --- /balloon and /balloon/statistics (Firecracker's schema, docs/memory.md) --- */
+
+static void put_balloon(struct req *q)
+{
+	char err[VMCFG_ERR_LEN];
+
+	if (before_boot(q, "balloon"))
+		apply(q, vmcfg_balloon(q->ctl->cfg, q->body, err), err);
+}
+
+static void get_balloon(struct req *q)
+{
+	json_object *o = vmcfg_balloon_to_json(q->ctl->cfg);
+
+	if (!q->ctl->cfg->balloon.enabled)
+		reply_fault(q->reply, 400, "no balloon device is configured");
+	else
+		reply_json(q->reply, 200, o);
+}
+
+/* The running balloon, or NULL after a fault reply. */
+static struct virtio_dev *live_balloon(struct req *q, const char *what)
+{
+	struct virtio_dev *vdev;
+
+	if (!q->ctl->cfg->balloon.enabled) {
+		reply_fault(q->reply, 400, "no balloon device is configured");
+		return NULL;
+	}
+	if (!after_boot(q, what))
+		return NULL;
+	vdev = virtio_mmio_vdev(vm_find_device(q->ctl->vm, "balloon0"));
+	if (!virtio_is_balloon(vdev)) {
+		reply_fault(q->reply, 400, "the running VM has no balloon device");
+		return NULL;
+	}
+	return vdev;
+}
+
+/* PATCH /balloon ({"amount_mib"}) and PATCH /balloon/statistics ({"stats_polling_interval_s"}). */
+static void patch_balloon_with(struct req *q, bool stats)
+{
+	struct vmcfg *c = q->ctl->cfg;
+	char err[VMCFG_ERR_LEN];
+	struct virtio_dev *vdev = live_balloon(q, stats ? "balloon/statistics" : "balloon");
+	uint32_t v = 0;
+	int ret;
+
+	if (!vdev)
+		return;
+	ret = vmcfg_balloon_patch(c, q->body, stats, &v, err);
+	if (ret == 0) {
+		ret = stats ? virtio_balloon_set_stats_interval(vdev, v)
+			    : virtio_balloon_set_target(vdev, v);
+		if (ret < 0)
+			snprintf(err, sizeof(err), "balloon: %s", strerror(-ret));
+	}
+	if (ret == 0 && stats)
+		c->balloon.stats_interval_s = v;
+	else if (ret == 0)
+		c->balloon.amount_mib = v;
+	apply(q, ret, err);
+}
+
+static void patch_balloon(struct req *q)
+{
+	patch_balloon_with(q, false);
+}
+
+static void patch_balloon_stats(struct req *q)
+{
+	patch_balloon_with(q, true);
+}
+
+/* Firecracker's statistics field of each virtio tag (enum virtio_balloon_stat). */
+static const char *const balloon_stat_names[BALLOON_NSTATS] = {
+    "swap_in",	    "swap_out",		"major_faults", "minor_faults",	       "free_memory",
+    "total_memory", "available_memory", "disk_caches",	"hugetlb_allocations", "hugetlb_failures",
+};
+
+static void get_balloon_stats(struct req *q)
+{
+	struct virtio_dev *vdev = live_balloon(q, "balloon/statistics");
+	struct virtio_balloon_info in;
+	json_object *o;
+
+	if (!vdev || virtio_balloon_info(vdev, &in) < 0)
+		return;
+	if (!in.stats_interval_s) {
+		reply_fault(q->reply, 400,
+			    "balloon statistics are not enabled "
+			    "(stats_polling_interval_s is 0)");
+		return;
+	}
+	o = json_object_new_object();
+	if (o) {
+		json_object_object_add(o, "target_pages", json_object_new_int64(in.target_pages));
+		json_object_object_add(o, "actual_pages", json_object_new_int64(in.actual_pages));
+		json_object_object_add(o, "target_mib",
+				       json_object_new_int64(in.target_pages >> 8));
+		json_object_object_add(o, "actual_mib",
+				       json_object_new_int64(in.actual_pages >> 8));
+		for (unsigned int i = 0; i < BALLOON_NSTATS; i++)
+			if (in.has_stat[i]) /* as Firecracker: only what the guest reported */
+				json_object_object_add(o, balloon_stat_names[i],
+						       json_object_new_uint64(in.stat[i]));
+	}
+	reply_json(q->reply, 200, o);
+}
+
 /* The logger applies at once: the file opens now, the level changes now. */
 static void put_logger(struct req *q)
 {
@@ -1084,6 +1194,11 @@ static const struct route routes[] = {
     {"PUT", "/vsock", false, true, put_vsock},
     {"PUT", "/entropy", false, true, put_entropy},
     {"PUT", "/cpu-config", false, true, put_cpu_config},
+    {"PUT", "/balloon", false, true, put_balloon},
+    {"GET", "/balloon", false, false, get_balloon},
+    {"PATCH", "/balloon", false, true, patch_balloon},
+    {"GET", "/balloon/statistics", false, false, get_balloon_stats},
+    {"PATCH", "/balloon/statistics", false, true, patch_balloon_stats},
     {"PUT", "/logger", false, true, put_logger},
     {"PUT", "/metrics", false, true, put_metrics},
     {"GET", "/metrics", false, false, get_metrics},

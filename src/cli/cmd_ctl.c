@@ -67,7 +67,9 @@ static void ctl_usage(FILE *f)
 	fprintf(f, "  snapshot create DIR [--diff] [--paused] [--overwrite]\n"
 		   "                full (or diff) snapshot into new directory DIR; --paused\n"
 		   "                leaves the VM paused afterwards; --overwrite lets DIR be an\n"
-		   "                existing snapshot, replaced atomically\n");
+		   "                existing snapshot, replaced atomically\n"
+		   "  balloon set MIB | balloon stats\n"
+		   "                the balloon's new target; the guest's memory statistics\n");
 	fprintf(
 	    f, "  clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now]\n"
 	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
@@ -345,6 +347,29 @@ static int ctl_snapshot(const char *sock, char **args, int nargs, const struct c
 	return ctl_run_json(sock, &c, o, json);
 }
 
+/* balloon set MIB | balloon stats */
+static int ctl_balloon(const char *sock, char **args, int nargs, bool json)
+{
+	struct ctl_cmd set = {"balloon", "PATCH", "/balloon", NULL, "balloon target set", NULL};
+	struct ctl_cmd stats = {"balloon", "GET", "/balloon/statistics", NULL, NULL, NULL};
+	unsigned long long mib;
+	json_object *o;
+	char *end;
+
+	if (nargs == 1 && !strcmp(args[0], "stats"))
+		return ctl_run(sock, &stats, json);
+	errno = 0;
+	mib = nargs == 2 ? strtoull(args[1], &end, 10) : 0;
+	if (nargs != 2 || strcmp(args[0], "set") || !args[1][0] || *end || errno ||
+	    mib > UINT32_MAX) {
+		fprintf(stderr, "banyan ctl: usage: balloon set MIB | balloon stats\n");
+		return EXIT_USAGE;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "amount_mib", json_object_new_int64((int64_t)mib));
+	return ctl_run_json(sock, &set, o, json);
+}
+
 /* What the options of clone ask for. */
 struct ctl_clone_opts {
 	const char *count;
@@ -597,6 +622,8 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, &so, json);
 	if (sock && optind < argc && strcmp(argv[optind], "migrate") == 0)
 		return ctl_migrate(sock, argv + optind + 1, argc - optind - 1, &mo, json);
+	if (sock && optind < argc && strcmp(argv[optind], "balloon") == 0)
+		return ctl_balloon(sock, argv + optind + 1, argc - optind - 1, json);
 	if (sock && optind < argc && strcmp(argv[optind], "clone") == 0)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {

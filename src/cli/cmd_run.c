@@ -8,6 +8,7 @@
 #include "cli/disk_option.h"
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
+#include "cli/balloon_option.h"
 #include "cli/limit_option.h"
 #include "cli/memory_option.h"
 #include "security/seccomp.h"
@@ -100,6 +101,8 @@ static void run_usage(FILE *f)
 	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
 	    "                       overlay=, FILE is only read and writes go to the overlay\n"
 	    "  --rng[=LIMITS]       a virtio-rng entropy device\n"
+	    "  --balloon[=amount=MIB][,deflate_on_oom][,stats=SECS][,reporting=on|off]\n"
+	    "                       a virtio-balloon; free page reporting is on by default\n"
 	    "  --cpu-affinity vcpu=CPUS[,vcpuN=CPUS][,io=CPUS]\n"
 	    "                       pin vCPU threads and device threads to host CPUs\n"
 	    "  --net tap=NAME[,mac=MAC][,id=ID][,rx_LIMITS][,tx_LIMITS]\n"
@@ -160,6 +163,7 @@ enum {
 	OPT_HELP,
 	OPT_DISK,
 	OPT_RNG,
+	OPT_BALLOON,
 	OPT_CONFIG,
 	OPT_API_SOCKET,
 	OPT_LOG_FILE,
@@ -189,6 +193,7 @@ static const struct option run_options[] = {
     {"help", no_argument, NULL, OPT_HELP},
     {"disk", required_argument, NULL, OPT_DISK},
     {"rng", optional_argument, NULL, OPT_RNG},
+    {"balloon", optional_argument, NULL, OPT_BALLOON},
     {"net", required_argument, NULL, OPT_NET},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -287,6 +292,8 @@ static int parse_run_option(struct run_ctx *ctx, int opt, char *arg)
 
 		return vmcfg_cpu_template_option(c, arg, err) < 0 ? usage_error("%s", err) : 0;
 	}
+	case OPT_BALLOON:
+		return device_option(balloon_option_parse, c, arg);
 	case OPT_CPU_AFFINITY:
 		return device_option(affinity_option_parse, c, arg);
 	default:

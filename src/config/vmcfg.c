@@ -1223,6 +1223,88 @@ int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err)
 	return ret;
 }
 
+static const struct field balloon_fields[] = {
+    {"amount_mib", json_type_int, true},
+    {"deflate_on_oom", json_type_boolean, true},
+    {"stats_polling_interval_s", json_type_int, false},
+    {"free_page_reporting", json_type_boolean, false}, /* Banyan */
+    {NULL, 0, false},
+};
+
+/* 2^20 MiB: the largest guest (VM_MEM_MAX); the guest's own size is checked at start. */
+#define BALLOON_MAX_MIB	     (VM_MEM_MAX >> 20)
+#define BALLOON_MAX_INTERVAL 86400 /* a day */
+
+int vmcfg_balloon(struct vmcfg *c, json_object *body, char *err)
+{
+	struct balloon_config b = {.enabled = true, .reporting = true};
+	uint64_t mib = 0, secs = 0;
+	int ret = check_object(body, "balloon", balloon_fields, false, err);
+
+	if (ret == 0)
+		ret = get_uint(body, "balloon", "amount_mib", 0, BALLOON_MAX_MIB, &mib, err);
+	if (ret == 0)
+		ret = get_uint(body, "balloon", "stats_polling_interval_s", 0, BALLOON_MAX_INTERVAL,
+			       &secs, err);
+	if (ret < 0)
+		return ret;
+	get_bool(body, "deflate_on_oom", &b.deflate_on_oom);
+	get_bool(body, "free_page_reporting", &b.reporting);
+	b.amount_mib = (uint32_t)mib;
+	b.stats_interval_s = (uint32_t)secs;
+	c->balloon = b;
+	return 0;
+}
+
+static const struct field balloon_patch_fields[] = {
+    {"amount_mib", json_type_int, true},
+    {NULL, 0, false},
+};
+
+static const struct field balloon_stats_fields[] = {
+    {"stats_polling_interval_s", json_type_int, true},
+    {NULL, 0, false},
+};
+
+int vmcfg_balloon_patch(const struct vmcfg *c, json_object *body, bool stats, uint32_t *value,
+			char *err)
+{
+	const char *what = stats ? "balloon statistics" : "balloon";
+	const char *key = stats ? "stats_polling_interval_s" : "amount_mib";
+	uint64_t v = 0, max = stats ? BALLOON_MAX_INTERVAL : c->mem_size_mib;
+	int ret;
+
+	if (!c->balloon.enabled)
+		return fail(err, "no balloon device is configured");
+	ret = check_object(body, what, stats ? balloon_stats_fields : balloon_patch_fields, false,
+			   err);
+	if (ret == 0)
+		ret = get_uint(body, what, key, 0, max, &v, err);
+	if (ret < 0)
+		return ret;
+	if (stats && (v == 0) != (c->balloon.stats_interval_s == 0))
+		return fail(err, "balloon statistics: cannot enable or disable statistics after "
+				 "boot (the statistics queue is set at boot)");
+	*value = (uint32_t)v;
+	return 0;
+}
+
+json_object *vmcfg_balloon_to_json(const struct vmcfg *c)
+{
+	json_object *o;
+
+	if (!c->balloon.enabled || !(o = json_object_new_object()))
+		return NULL;
+	json_object_object_add(o, "amount_mib", json_object_new_int64(c->balloon.amount_mib));
+	json_object_object_add(o, "deflate_on_oom",
+			       json_object_new_boolean(c->balloon.deflate_on_oom));
+	json_object_object_add(o, "stats_polling_interval_s",
+			       json_object_new_int64(c->balloon.stats_interval_s));
+	json_object_object_add(o, "free_page_reporting",
+			       json_object_new_boolean(c->balloon.reporting));
+	return o;
+}
+
 static const struct field device_fields[] = {
     {"type", json_type_string, true},
     {"iobase", json_type_int, false},
@@ -1658,7 +1740,6 @@ static const struct {
 	const char *key;
 	const char *lacks;
 } doc_unsupported[] = {
-    {"balloon", "no balloon device"},
     {"pmem", "no virtio-pmem devices"},
     {"memory-hotplug", "no memory hotplug (virtio-mem)"},
 };
@@ -1727,6 +1808,9 @@ static int doc_sections(struct vmcfg *c, json_object *doc, char *err)
 		ret = vmcfg_vsock(c, v, err);
 	if (ret == 0 && (v = get(doc, "entropy")))
 		ret = vmcfg_entropy(c, v, err);
+	/* an empty one (what some clients write for none) configures nothing */
+	if (ret == 0 && (v = get(doc, "balloon")) && !doc_empty(v))
+		ret = vmcfg_balloon(c, v, err);
 	if (ret == 0)
 		ret = doc_array(c, doc, "devices", err, device_put);
 	if (ret == 0)
@@ -1935,7 +2019,7 @@ json_object *vmcfg_to_json(const struct vmcfg *c)
 
 	if (!o)
 		return NULL;
-	json_object_object_add(o, "balloon", NULL);
+	json_object_object_add(o, "balloon", vmcfg_balloon_to_json(c));
 	json_object_object_add(o, "drives", drives_to_json(c));
 	json_object_object_add(o, "boot-source", boot_to_json(c));
 	json_object_object_add(o, "cpu-config",
@@ -2161,6 +2245,11 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	cfg->rng = c->entropy;
 	fill_boot_extras(c, cfg);
 	cfg->rng_limit = c->entropy_rate_limiter;
+	if (c->balloon.enabled && c->balloon.amount_mib > c->mem_size_mib)
+		return fail(err,
+			    "balloon: amount_mib (%u) is more than the guest's memory (%llu MiB)",
+			    c->balloon.amount_mib, (unsigned long long)c->mem_size_mib);
+	cfg->balloon = c->balloon;
 	fill_disks(c, cfg);
 	fill_nets(c, cfg);
 	vmcfg_mmds_attach(c, cfg, cfg->mmds);

@@ -114,6 +114,7 @@ struct vmcfg {
 	uint32_t vsock_cid;
 	char *vsock_uds_path;
 	bool entropy;
+	struct balloon_config balloon; /* "balloon"; .enabled when configured */
 	struct vmcfg_device devices[VM_MAX_EXTRA_DEVICES];
 	unsigned int ndevices;
 	struct vmcfg_fw_file fw_files[VM_MAX_FW_CFG_FILES];
@@ -163,6 +164,22 @@ int vmcfg_drive(struct vmcfg *c, const char *id, json_object *body, bool patch, 
 int vmcfg_net(struct vmcfg *c, const char *id, json_object *body, bool patch, char *err);
 int vmcfg_vsock(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_entropy(struct vmcfg *c, json_object *body, char *err);
+/*
+ * vmcfg_balloon - PUT /balloon (Firecracker's Balloon): amount_mib and
+ * deflate_on_oom required, stats_polling_interval_s optional (0: no
+ * statistics), Banyan's free_page_reporting optional (default true).
+ */
+int vmcfg_balloon(struct vmcfg *c, json_object *body, char *err);
+/*
+ * vmcfg_balloon_patch - check a PATCH /balloon body ({"amount_mib"},
+ * @stats false) or PATCH /balloon/statistics
+ * ({"stats_polling_interval_s"}, @stats true) against @c: the value in
+ * *@value. Changes nothing. 0 or -EINVAL with a fault_message.
+ */
+int vmcfg_balloon_patch(const struct vmcfg *c, json_object *body, bool stats, uint32_t *value,
+			char *err) __attribute__((warn_unused_result));
+/* vmcfg_balloon_to_json - GET /balloon's and the document's "balloon": NULL when none. */
+json_object *vmcfg_balloon_to_json(const struct vmcfg *c);
 int vmcfg_logger(struct vmcfg *c, json_object *body, char *err);
 int vmcfg_metrics(struct vmcfg *c, json_object *body, char *err);
 /* vmcfg_device - add one opt-in device (an element of "devices"); each type at most once. */

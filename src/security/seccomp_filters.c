@@ -138,6 +138,15 @@ static const struct sc_rule rng_rules[] = {
     ALLOW(getrandom), /* the guest's entropy */
 };
 
+/*
+ * virtio-balloon: pages the guest gives back (vmm/guest_mem.c gm_release).
+ * madvise (MADV_DONTNEED) and mmap (MAP_FIXED anonymous over a snapshot's
+ * private mapping, never PROT_EXEC) are every thread's already.
+ */
+static const struct sc_rule balloon_rules[] = {
+    ALLOW(fallocate), /* punch a hole in shared (memfd, hugetlbfs) guest memory */
+};
+
 /* The thread-pool back end of util/aio (no io_uring, or BANYAN_AIO=threads). */
 static const struct sc_rule aio_rules[] = {
     ALLOW(preadv),	    /* a request's read */
@@ -406,11 +415,12 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     virtio = GROUP(virtio_rules), blk = GROUP(blk_rules),
 			     net = GROUP(net_rules), vsock = GROUP(vsock_rules),
 			     rng = GROUP(rng_rules), aio = GROUP(aio_rules),
-			     writer = GROUP(writer_rules), api = GROUP(api_rules),
-			     api_exec = GROUP(api_exec_rules), metrics = GROUP(metrics_rules),
-			     reaper = GROUP(reaper_rules), main_g = GROUP(main_rules),
-			     kvm_save = GROUP(kvm_save_rules), files = GROUP(files_rules),
-			     migrate = GROUP(migrate_rules), spawn = GROUP(spawn_rules);
+			     balloon = GROUP(balloon_rules), writer = GROUP(writer_rules),
+			     api = GROUP(api_rules), api_exec = GROUP(api_exec_rules),
+			     metrics = GROUP(metrics_rules), reaper = GROUP(reaper_rules),
+			     main_g = GROUP(main_rules), kvm_save = GROUP(kvm_save_rules),
+			     files = GROUP(files_rules), migrate = GROUP(migrate_rules),
+			     spawn = GROUP(spawn_rules);
 #ifdef BANYAN_SANITIZED
 static const struct sc_group sanitizer = GROUP(sanitizer_rules);
 #endif
@@ -421,6 +431,7 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"virtio-net", "virtio-net", NULL, {&base, &virtio, &net SAN}},
     {"virtio-vsock", "virtio-vsock", NULL, {&base, &virtio, &vsock SAN}},
     {"virtio-rng", "virtio-rng", NULL, {&base, &virtio, &rng SAN}},
+    {"virtio-balloon", "virtio-balloon", NULL, {&base, &virtio, &balloon SAN}},
     {"aio", "aio", NULL, {&base, &aio SAN}},
     {"writer", "writer", NULL, {&base, &writer SAN}},
     {"api", "api", NULL, {&base, &api SAN}},
@@ -430,6 +441,6 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"main",
      "",
      NULL,
-     {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &aio,
-      &writer, &api, &api_exec, &reaper, &metrics, &migrate SAN}},
+     {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &balloon,
+      &aio, &writer, &api, &api_exec, &reaper, &metrics, &migrate SAN}},
 };

@@ -28,10 +28,11 @@
 #include "vmm/device.h"
 
 /* Device IDs (5 Device Types). */
-#define VIRTIO_ID_NET	1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG	4
-#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_NET	  1
+#define VIRTIO_ID_BLOCK	  2
+#define VIRTIO_ID_RNG	  4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK	  19
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -303,6 +304,80 @@ struct virtio_dev *virtio_vsock_create(const struct vsock_config *vsock,
  * Takes the transport lock. 0, or -EINVAL (not a vsock device, CID < 3).
  */
 int virtio_vsock_set_cid(struct virtio_dev *vdev, uint32_t cid);
+
+struct balloon_config;
+struct guest_mem;
+
+/* Statistics tags (5.5.6.3), in Firecracker's order of its statistics fields. */
+enum virtio_balloon_stat {
+	BALLOON_STAT_SWAP_IN,
+	BALLOON_STAT_SWAP_OUT,
+	BALLOON_STAT_MAJFLT,
+	BALLOON_STAT_MINFLT,
+	BALLOON_STAT_MEMFREE,
+	BALLOON_STAT_MEMTOT,
+	BALLOON_STAT_AVAIL,
+	BALLOON_STAT_CACHES,
+	BALLOON_STAT_HTLB_PGALLOC,
+	BALLOON_STAT_HTLB_PGFAIL,
+	BALLOON_NSTATS
+};
+
+/* What the API and the metrics see of a balloon (virtio_balloon_info). */
+struct virtio_balloon_info {
+	uint32_t target_pages;	   /* 4 KiB pages the host asks for */
+	uint32_t actual_pages;	   /* ... the guest says it holds (capped at guest RAM) */
+	uint32_t stats_interval_s; /* 0: no statistics */
+	bool has_stat[BALLOON_NSTATS];
+	uint64_t stat[BALLOON_NSTATS];		 /* as the guest last reported them */
+	uint64_t stats_updates;			 /* statistics buffers received */
+	uint64_t inflates, deflates, reports;	 /* buffers on each queue */
+	uint64_t inflated_bytes, deflated_bytes; /* pages the guest put in, took out */
+	uint64_t released_bytes;		 /* given back to the host by inflating */
+	uint64_t reported_bytes;		 /* given back by free page reporting */
+	uint64_t refused;			 /* pages refused: outside RAM, malformed */
+};
+
+/*
+ * virtio_balloon_create - a memory balloon over guest RAM @mem, as @c
+ * configures it: inflate and deflate queues, a statistics queue when
+ * c->stats_interval_s > 0, free page reporting with c->reporting,
+ * DEFLATE_ON_OOM with c->deflate_on_oom. Pages the guest puts in the
+ * balloon or reports free are given back to the host at once
+ * (gm_release), in runs of contiguous pages. State: the target, the
+ * guest's actual size and the statistics interval.
+ */
+struct virtio_dev *virtio_balloon_create(const struct balloon_config *c,
+					 const struct guest_mem *mem);
+
+/* virtio_is_balloon - @vdev is a virtio-balloon. */
+bool virtio_is_balloon(const struct virtio_dev *vdev);
+
+/*
+ * virtio_balloon_set_target - ask the guest for a balloon of @mib MiB
+ * (a configuration change interrupt). Takes the transport lock. 0,
+ * -EINVAL (not a balloon) or -ERANGE (more than the guest's RAM).
+ */
+int virtio_balloon_set_target(struct virtio_dev *vdev, uint32_t mib);
+
+/*
+ * virtio_balloon_set_stats_interval - poll statistics every @secs s.
+ * A device created without statistics cannot start them, nor can one
+ * with them stop them (the queue is negotiated at boot): -EINVAL then.
+ */
+int virtio_balloon_set_stats_interval(struct virtio_dev *vdev, uint32_t secs);
+
+/* virtio_balloon_info - the balloon's sizes, statistics and counters into @out; 0 or -EINVAL. */
+int virtio_balloon_info(struct virtio_dev *vdev, struct virtio_balloon_info *out);
+
+/*
+ * virtio_balloon_queue_role - which queue (0 inflate, 1 deflate, 2
+ * statistics, 4 reporting, as the spec numbers them) the driver's queue
+ * index @q is, given the @acked features: Linux's virtio-mmio gives
+ * absent optional queues no index, so reporting is index 2 without the
+ * statistics queue. -1 for an index that is no queue.
+ */
+int virtio_balloon_queue_role(uint64_t acked, unsigned int q);
 
 /* virtio_net_set_link - report the link up or down (config status, config interrupt). */
 int virtio_net_set_link(struct virtio_dev *vdev, bool up);

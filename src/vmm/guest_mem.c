@@ -2,6 +2,8 @@
 #include "vmm/guest_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +119,126 @@ void gm_dirty_free(struct guest_mem *gm)
 		free((void *)(uintptr_t)gm->regions[i].dirty);
 		gm->regions[i].dirty = NULL;
 	}
+}
+
+void gm_set_backing(struct guest_mem *gm, enum gm_backing backing, int fd, const void *fd_base,
+		    uint64_t page_size)
+{
+	gm->backing = backing;
+	gm->fd = fd;
+	gm->fd_base = fd_base;
+	gm->page_size = page_size;
+}
+
+/* The region holding @gpa, or NULL. */
+static const struct gm_region *gm_region_of(const struct guest_mem *gm, uint64_t gpa)
+{
+	for (unsigned int i = 0; i < gm->count; i++)
+		if (gpa >= gm->regions[i].gpa && gpa - gm->regions[i].gpa < gm->regions[i].size)
+			return &gm->regions[i];
+	return NULL;
+}
+
+/* [gpa, gpa+len) is all guest RAM, possibly across abutting regions. */
+static bool gm_covers(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	while (len) {
+		const struct gm_region *r = gm_region_of(gm, gpa);
+		uint64_t n;
+
+		if (!r)
+			return false;
+		n = r->size - (gpa - r->gpa);
+		if (n >= len)
+			return true;
+		gpa += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* Give back [p, p+n), whole pages of the backing, page-aligned. */
+static int gm_release_host(const struct guest_mem *gm, uint8_t *p, size_t n)
+{
+	void *m;
+
+	switch (gm->backing) {
+	case GM_BACKING_SHARED:
+		/* The hole frees the page cache's pages and unmaps them everywhere. */
+		if (gm->fd < 0) /* the mapping is all we kept (a hugetlb memfd) */
+			return madvise(p, n, MADV_REMOVE) < 0 ? -errno : 0;
+		if (fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(p - gm->fd_base), (off_t)n) < 0)
+			return -errno;
+		return 0;
+	case GM_BACKING_PRIVATE_FILE:
+		/* MADV_DONTNEED would show the file again: fresh zero pages instead. */
+		m = mmap(p, n, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		return m == MAP_FAILED ? -errno : 0;
+	case GM_BACKING_ANON:
+	default:
+		return madvise(p, n, MADV_DONTNEED) < 0 ? -errno : 0;
+	}
+}
+
+/* Release the whole backing pages of [gpa, gpa+len) inside region @r. */
+static int gm_release_in(const struct guest_mem *gm, const struct gm_region *r, uint64_t gpa,
+			 uint64_t len, uint64_t *released)
+{
+	uint64_t page = gm->page_size ? gm->page_size : 4096;
+	uintptr_t start = (uintptr_t)(r->host + (gpa - r->gpa));
+	uintptr_t end = start + len;
+	int ret;
+
+	start = (start + page - 1) & ~(uintptr_t)(page - 1);
+	end &= ~(uintptr_t)(page - 1);
+	if (end <= start)
+		return 0;
+	ret = gm_release_host(gm, (uint8_t *)start, end - start);
+	if (ret < 0)
+		return ret;
+	gm_mark_dirty(gm, r->gpa + (start - (uintptr_t)r->host), end - start);
+	*released += end - start;
+	return 0;
+}
+
+int gm_release(const struct guest_mem *gm, uint64_t gpa, uint64_t len, uint64_t *released)
+{
+	uint64_t done = 0;
+	int ret = 0;
+
+	if (len == 0 || gpa + len < gpa)
+		return -EINVAL;
+	if (!gm_covers(gm, gpa, len))
+		return -EFAULT;
+	while (len && ret == 0) {
+		const struct gm_region *r = gm_region_of(gm, gpa);
+		uint64_t n = r->size - (gpa - r->gpa);
+
+		if (n > len)
+			n = len;
+		ret = gm_release_in(gm, r, gpa, n, &done);
+		gpa += n;
+		len -= n;
+	}
+	if (released)
+		*released = done;
+	return ret;
+}
+
+int gm_gpa_of(const struct guest_mem *gm, const void *host, uint64_t len, uint64_t *gpa)
+{
+	uintptr_t h = (uintptr_t)host;
+
+	for (unsigned int i = 0; i < gm->count; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		uintptr_t base = (uintptr_t)r->host;
+
+		if (h >= base && h - base < r->size && len <= r->size - (h - base)) {
+			*gpa = r->gpa + (h - base);
+			return 0;
+		}
+	}
+	return -EFAULT;
 }

@@ -26,10 +26,25 @@ struct gm_region {
 	_Atomic uint64_t *dirty;
 };
 
+/*
+ * What backs guest RAM decides how a page is given back to the host so
+ * that it reads as zero afterwards (gm_release).
+ */
+enum gm_backing {
+	GM_BACKING_ANON,	 /* private anonymous memory: MADV_DONTNEED */
+	GM_BACKING_SHARED,	 /* a shared file or memfd (also hugetlbfs): punch a hole */
+	GM_BACKING_PRIVATE_FILE, /* a file mapped MAP_PRIVATE (a restored snapshot) */
+};
+
 struct guest_mem {
 	struct gm_region regions[GM_MAX_REGIONS];
 	unsigned int count;
 	uint64_t total; /* sum of region sizes */
+	/* How RAM is backed (gm_set_backing); zero: anonymous, 4 KiB pages. */
+	enum gm_backing backing;
+	int fd;			/* GM_BACKING_SHARED: the file */
+	const uint8_t *fd_base; /* ... the host address of its offset 0 */
+	uint64_t page_size;	/* release granularity, a power of two; 0: 4 KiB */
 };
 
 /*
@@ -70,6 +85,38 @@ void gm_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
  * (gm_dirty_enable never ran).
  */
 bool gm_dirty_take(struct guest_mem *gm, unsigned int r, uint64_t *bitmap);
+
+/*
+ * gm_set_backing - record how the regions are backed: @backing, the
+ * shared file @fd whose offset 0 is mapped at @fd_base (GM_BACKING_SHARED
+ * only; -1 and NULL otherwise), and the backing's page size @page_size
+ * (4 KiB, or 2 MiB for huge pages), which is the smallest unit gm_release
+ * gives back. Never maps or touches memory.
+ */
+void gm_set_backing(struct guest_mem *gm, enum gm_backing backing, int fd, const void *fd_base,
+		    uint64_t page_size);
+
+/*
+ * gm_release - give the host memory under [gpa, gpa+len) back to the host,
+ * so that it reads as zero afterwards, whatever the backing: MADV_DONTNEED
+ * (anonymous), a punched hole (shared file), or fresh anonymous memory
+ * mapped over it (a private file mapping, where MADV_DONTNEED would bring
+ * the file's old contents back). Only whole backing pages inside the range
+ * are released, one system call per region crossed; the pages are marked
+ * dirty for diff snapshots. The range may cross abutting regions but must
+ * lie wholly in guest RAM, else nothing is released. *@released (may be
+ * NULL) gets the bytes given back. 0, -EFAULT (outside RAM), -EINVAL
+ * (empty or wrapping), or the system call's -errno.
+ */
+int gm_release(const struct guest_mem *gm, uint64_t gpa, uint64_t len, uint64_t *released)
+    __attribute__((warn_unused_result));
+
+/*
+ * gm_gpa_of - the guest physical address of host range [@host, @host+len)
+ * inside one region into *@gpa. 0, or -EFAULT when it is not guest RAM.
+ */
+int gm_gpa_of(const struct guest_mem *gm, const void *host, uint64_t len, uint64_t *gpa)
+    __attribute__((warn_unused_result));
 
 /* gm_dirty_free - release the dirty bitmaps. */
 void gm_dirty_free(struct guest_mem *gm);

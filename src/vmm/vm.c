@@ -233,6 +233,13 @@ static int vm_map_memory(struct vm *vm)
 			  strerror(-ret));
 		return ret;
 	}
+	/* How the balloon gives pages back (gm_release): a snapshot's file must not show again. */
+	if (vm->cfg.mem_backing.hugepages)
+		gm_set_backing(&vm->mem, GM_BACKING_SHARED, -1, NULL, 2ULL << 20);
+	else
+		gm_set_backing(&vm->mem,
+			       vm->cfg.mem_path ? GM_BACKING_PRIVATE_FILE : GM_BACKING_ANON, -1,
+			       NULL, 4096);
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
 		    .slot = (uint32_t)i,

@@ -74,6 +74,15 @@ struct vsock_config {
 	unsigned int handshake_ms;
 };
 
+/* The memory balloon, virtio-balloon (docs/memory.md). */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;	   /* the balloon's target size: memory taken from the guest */
+	bool deflate_on_oom;	   /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	uint32_t stats_interval_s; /* statistics polling; 0: no statistics queue */
+	bool reporting;		   /* free page reporting (VIRTIO_BALLOON_F_REPORTING) */
+};
+
 /* Opt-in devices for test kernels and firmware interfaces (--device, docs/guests.md). */
 enum extra_device {
 	EXTRA_DEBUG_EXIT, /* QEMU's isa-debug-exit */
@@ -145,6 +154,7 @@ struct vm_config {
 	struct net_config nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vsock_config vsock;
+	struct balloon_config balloon;
 	struct extra_device_config extra[VM_MAX_EXTRA_DEVICES];
 	unsigned int nextra;
 	struct fw_cfg_file_config fw_cfg_files[VM_MAX_FW_CFG_FILES];

@@ -254,6 +254,34 @@ int virtio_blk_swap(struct virtio_dev *vdev, const char *path, char *err, size_t
 	abort();
 }
 
+/* The balloon's live operations: never reached without a VM. */
+bool virtio_is_balloon(const struct virtio_dev *vdev)
+{
+	(void)vdev;
+	abort();
+}
+
+int virtio_balloon_set_target(struct virtio_dev *vdev, uint32_t mib)
+{
+	(void)vdev;
+	(void)mib;
+	abort();
+}
+
+int virtio_balloon_set_stats_interval(struct virtio_dev *vdev, uint32_t secs)
+{
+	(void)vdev;
+	(void)secs;
+	abort();
+}
+
+int virtio_balloon_info(struct virtio_dev *vdev, struct virtio_balloon_info *out)
+{
+	(void)vdev;
+	(void)out;
+	abort();
+}
+
 struct virtio_dev *virtio_mmio_vdev(struct device *dev)
 {
 	(void)dev;

@@ -19,6 +19,7 @@
 #include "cli/guest_option.h"
 #include "cli/net_option.h"
 #include "cli/limit_option.h"
+#include "cli/balloon_option.h"
 #include "cli/memory_option.h"
 
 /* Run parser @fn on a copy of @text; returns its result, the reason in @err. */
@@ -407,7 +408,8 @@ static void doc_unsupported_sections(void **state)
 	    {"\"cpu-config\": {\"cpuid_modifiers\": [], \"msr_modifiers\": []}", 0, NULL},
 	    {"\"pmem\": [{\"id\": \"p\", \"path_on_host\": \"/x\"}]", -EINVAL,
 	     "'pmem' asks for what Banyan lacks (no virtio-pmem devices)"},
-	    {"\"balloon\": {\"amount_mib\": 1}", -EINVAL, "no balloon device"},
+	    {"\"balloon\": {\"amount_mib\": 1}", -EINVAL,
+	     "balloon: missing required field 'deflate_on_oom'"},
 	    {"\"memory-hotplug\": {\"total_size_mib\": 1024}", -EINVAL, "no memory hotplug"},
 	    {"\"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\"}]}", -EINVAL,
 	     "MSR 0x10a: 'bitmap' must be"},
@@ -426,6 +428,41 @@ static void doc_unsupported_sections(void **state)
 			assert_non_null(strstr(err, cases[i].msg));
 		json_object_put(doc);
 	}
+}
+
+/* --balloon and the document's balloon: the same section, read back as written. */
+static void balloon_section(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[VMCFG_ERR_LEN];
+	json_object *o, *v;
+
+	assert_int_equal(opt(balloon_option_parse, c, "", err), 0);
+	assert_true(c->balloon.enabled && c->balloon.reporting);
+	assert_int_equal(c->balloon.amount_mib, 0);
+	assert_int_equal(
+	    opt(balloon_option_parse, c, "amount=64,deflate_on_oom,stats=2,reporting=off", err), 0);
+	assert_int_equal(c->balloon.amount_mib, 64);
+	assert_true(c->balloon.deflate_on_oom);
+	assert_false(c->balloon.reporting);
+	assert_int_equal(c->balloon.stats_interval_s, 2);
+	assert_int_equal(opt(balloon_option_parse, c, "amount=x", err), -EINVAL);
+	assert_int_equal(opt(balloon_option_parse, c, "reporting=maybe", err), -EINVAL);
+	assert_int_equal(c->balloon.amount_mib, 64); /* unchanged by a refused one */
+	o = vmcfg_balloon_to_json(c);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "stats_polling_interval_s", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	json_object_put(o);
+	/* PATCH: only after the section exists, the interval cannot go to 0. */
+	uint32_t val = 0;
+	o = parse("{\"stats_polling_interval_s\": 0}");
+	assert_int_equal(vmcfg_balloon_patch(c, o, true, &val, err), -EINVAL);
+	json_object_put(o);
+	o = parse("{\"amount_mib\": 100}");
+	assert_int_equal(vmcfg_balloon_patch(c, o, false, &val, err), 0);
+	assert_int_equal(val, 100);
+	json_object_put(o);
 }
 
 /* A running disk's new file: the old string outlives the swap, a copy does not share it. */
@@ -673,6 +710,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(memory_option_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_huge_pages_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(doc_unsupported_sections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(balloon_section, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drive_live_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(logger_level_any_case, setup, teardown),
 	    cmocka_unit_test_setup_teardown(guest_options_round_trip, setup, teardown),

@@ -74,11 +74,13 @@ static int x86_add_pio_device(struct vm *vm, struct device *dev, uint64_t port, 
 
 /*
  * virtio-mmio devices: the disks first (vda, vdb, ...), then the entropy
- * source, the network cards, the vsock device.
+ * source, the network cards, the vsock device, the balloon (last: the
+ * others keep their addresses and lines with or without it).
  */
 static unsigned int x86_nvirtio(const struct vm *vm)
 {
-	return vm->cfg.ndisks + (vm->cfg.rng ? 1 : 0) + vm->cfg.nnets + (vm->cfg.vsock.cid ? 1 : 0);
+	return vm->cfg.ndisks + (vm->cfg.rng ? 1 : 0) + vm->cfg.nnets +
+	       (vm->cfg.vsock.cid ? 1 : 0) + (vm->cfg.balloon.enabled ? 1 : 0);
 }
 
 static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
@@ -92,7 +94,10 @@ static struct virtio_dev *x86_virtio_dev(struct vm *vm, unsigned int i)
 		return virtio_rng_create(&vm->cfg.rng_limit);
 	if (i < vm->cfg.nnets)
 		return virtio_net_create(&vm->cfg.nets[i], i, inst);
-	return virtio_vsock_create(&vm->cfg.vsock, inst);
+	i -= vm->cfg.nnets;
+	if (vm->cfg.vsock.cid && i-- == 0)
+		return virtio_vsock_create(&vm->cfg.vsock, inst);
+	return virtio_balloon_create(&vm->cfg.balloon, &vm->mem);
 }
 
 /* The interrupt line of the @i-th virtio device (layout.h): the same on every boot and restore. */
@@ -112,7 +117,8 @@ static int x86_add_virtio_devices(struct vm *vm)
 	int ret;
 
 	if (n > GSI_VIRTIO_COUNT) {
-		log_error("too many virtio devices (%u: disks, network cards, rng, vsock): at most "
+		log_error("too many virtio devices (%u: disks, network cards, rng, vsock, "
+			  "balloon): at most "
 			  "%d",
 			  n, GSI_VIRTIO_COUNT);
 		return -EINVAL;
