@@ -4,6 +4,7 @@
  * human output by default and the API's JSON with --json.
  */
 #include "cli/cli.h"
+#include "cli/named.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -57,8 +58,9 @@ static void ctl_usage(FILE *f)
 {
 	const struct ctl_cmd *c;
 
-	fprintf(f, "usage: banyan ctl --api-socket PATH [--json] COMMAND\n"
+	fprintf(f, "usage: banyan ctl --api-socket PATH | --name NAME [--json] COMMAND\n"
 		   "  --api-socket PATH   the socket given to banyan run --api-socket\n"
+		   "  --name NAME         the named VM's (banyan run --name NAME)\n"
 		   "  --json              print the API's JSON instead of text\n"
 		   "commands:\n");
 	for (c = ctl_cmds; c->name; c++)
@@ -135,6 +137,41 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
+}
+
+long ctl_call(const char *sock, const char *method, const char *path, const char *body,
+	      long timeout_s, char **reply)
+{
+	struct ctl_reply r = {0};
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+	char url[256];
+	CURL *h = curl_easy_init();
+
+	if (h && hdrs) {
+		snprintf(url, sizeof(url), "http://localhost%s", path);
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+		if (body)
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		if (curl_easy_perform(h) == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+		else
+			r.status = -1;
+	} else {
+		r.status = -1;
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	if (reply)
+		*reply = r.body;
+	else
+		free(r.body);
+	return r.status;
 }
 
 /* clone: the supervisor, then one line per clone. */
@@ -232,6 +269,7 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 
 static const struct option ctl_options[] = {
     {"api-socket", required_argument, NULL, 's'},
+    {"name", required_argument, NULL, 'N'},
     {"json", no_argument, NULL, 'j'},
     {"diff", no_argument, NULL, 'd'},
     {"paused", no_argument, NULL, 'p'},
@@ -536,12 +574,22 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	return status;
 }
 
+/* --name NAME: the API socket in the VM's runtime directory. 0, or -1 after printing why. */
+static int ctl_named(const char *name, char *sock, size_t size)
+{
+	if (named_check(name) == 0 && named_path(name, NAMED_API, sock, size) == 0)
+		return 0;
+	fprintf(stderr, "banyan ctl: bad VM name '%s'\n", name);
+	return -1;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_mig_opts mo = {0};
 	struct ctl_clone_opts co = {0};
 	struct ctl_snap_opts so = {0};
 	const char *sock = NULL;
+	char named_sock[NAMED_PATH];
 	const struct ctl_cmd *c;
 	bool json = false;
 	int opt;
@@ -560,6 +608,10 @@ int cmd_ctl(int argc, char **argv)
 		}
 		if (opt == 's')
 			sock = optarg;
+		else if (opt == 'N' && ctl_named(optarg, named_sock, sizeof(named_sock)) < 0)
+			return EXIT_USAGE;
+		else if (opt == 'N')
+			sock = named_sock;
 		else if (opt == 'd')
 			so.diff = true;
 		else if (opt == 'p')
@@ -585,7 +637,8 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {
 		fprintf(stderr, "banyan ctl: %s (see banyan ctl --help)\n",
-			!sock ? "--api-socket is required" : "exactly one command is expected");
+			!sock ? "--api-socket or --name is required"
+			      : "exactly one command is expected");
 		return EXIT_USAGE;
 	}
 	for (c = ctl_cmds; c->name; c++)
