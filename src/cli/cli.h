@@ -58,6 +58,9 @@ struct run_snapshot_args {
 	const char *overlay_prefix;
 	enum sandbox_mode sandbox; /* --seccomp */
 	uint64_t t0_ns;		   /* when the restore began (now_ns), for its timing log line */
+	const char *name; /* --name: a named VM (cli/named.h; console_fd unused), or NULL */
+	bool detach;	  /* --detach (with a name) */
+	bool log_given;	  /* --log-file: the log does not go to vm.log */
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

@@ -933,6 +933,10 @@ static int run_main(struct run_ctx *ctx)
 		log_warn("cannot start the clones' helper (%s): clones are started by the "
 			 "sandboxed API and may fail",
 			 strerror(-ret));
+	if (ctx->consock && (ret = consock_run(ctx->consock)) < 0) {
+		log_error("cannot serve the console socket: %s", strerror(-ret));
+		return EXIT_HOST_ERROR;
+	}
 	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
 	    console_open(&ctx->con, &ctx->loop, ctx->console_in_fd) < 0) {
 		log_error("cannot set up the console and signals: %s", strerror(errno));
@@ -1019,7 +1023,7 @@ static int named_setup(struct run_ctx *ctx, const char **what)
 	*what = "console.sock";
 	ret = named_path(ctx->name, NAMED_CONSOLE, path, sizeof(path));
 	if (ret == 0)
-		ret = consock_start(path, ctx->log_fd, &out_fd, &ctx->console_in_fd, &ctx->consock);
+		ret = consock_open(path, ctx->log_fd, &out_fd, &ctx->console_in_fd, &ctx->consock);
 	if (ret < 0)
 		return ret;
 	ctx->cfg.console_out_fd = out_fd;
@@ -1182,5 +1186,19 @@ int run_snapshot(const struct run_snapshot_args *a)
 	ctx.restore_t0 = a->t0_ns;
 	ctx.api_path = a->api_path;
 	ctx.sandbox = a->sandbox;
-	return run_main(&ctx);
+	ctx.name = a->name;
+	ctx.detach = a->detach;
+	ctx.log_given = a->log_given;
+	if (!ctx.name)
+		return run_main(&ctx);
+	if (!ctx.api_path) {
+		if (named_path(ctx.name, NAMED_API, ctx.api_buf, sizeof(ctx.api_buf)) < 0) {
+			log_error("%s: the runtime directory's path is too long", ctx.name);
+			snapshot_close(ctx.img);
+			vmcfg_free(&ctx.spec);
+			return EXIT_USAGE;
+		}
+		ctx.api_path = ctx.api_buf;
+	}
+	return run_named(&ctx);
 }

@@ -26,6 +26,7 @@ struct consock {
 	unsigned int nclients;
 	int writer;   /* the client fd whose input reaches the guest, or -1 */
 	bool out_eof; /* the output pipe ended (the VM is gone) */
+	bool running; /* the thread was started */
 	uint8_t ring[CONSOCK_RING];
 	uint64_t total; /* bytes ever put in the ring: the next one goes at total % size */
 };
@@ -194,7 +195,7 @@ static void consock_free(struct consock *cs)
 }
 
 /* The thread takes no signal: SIGTERM and the rest are the main thread's (its signalfd). */
-static int consock_thread(struct consock *cs)
+int consock_run(struct consock *cs)
 {
 	sigset_t all, old;
 	int ret;
@@ -203,10 +204,11 @@ static int consock_thread(struct consock *cs)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ret = -pthread_create(&cs->thread, NULL, consock_main, cs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	cs->running = ret == 0;
 	return ret;
 }
 
-int consock_start(const char *path, int log_fd, int *out_fd, int *in_fd, struct consock **out)
+int consock_open(const char *path, int log_fd, int *out_fd, int *in_fd, struct consock **out)
 {
 	struct consock *cs = calloc(1, sizeof(*cs));
 	int ret;
@@ -220,7 +222,7 @@ int consock_start(const char *path, int log_fd, int *out_fd, int *in_fd, struct 
 	ret = cs->listen_fd < 0 ? cs->listen_fd : consock_pipes(cs, out_fd, in_fd);
 	if (ret == 0 && (cs->stop_fd = efd_create()) < 0)
 		ret = cs->stop_fd;
-	if (ret == 0 && (ret = consock_thread(cs)) == 0) {
+	if (ret == 0) {
 		*out = cs;
 		return 0;
 	}
@@ -236,7 +238,9 @@ void consock_stop(struct consock *cs)
 {
 	if (!cs)
 		return;
-	(void)efd_signal(cs->stop_fd);
-	pthread_join(cs->thread, NULL);
+	if (cs->running) {
+		(void)efd_signal(cs->stop_fd);
+		pthread_join(cs->thread, NULL);
+	}
 	consock_free(cs);
 }

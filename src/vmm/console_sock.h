@@ -18,20 +18,27 @@
 struct consock;
 
 /*
- * consock_start - listen on @path (util/usock.h's rules) and start the
- * thread. The guest's console output is to be written to *@out_fd (a
- * pipe; the caller owns this end), its input read from *@in_fd (a
- * non-blocking pipe; the caller owns it too). @log_fd (or -1) receives a
- * copy of the output; it is not closed. 0 or -errno.
+ * consock_open - listen on @path (util/usock.h's rules) and make the
+ * pipes; the thread starts with consock_run. The guest's console output is to be written to
+ * *@out_fd (a pipe; the caller owns this end), its input read from *@in_fd (a non-blocking pipe;
+ * the caller owns it too). @log_fd (or -1) receives a copy of the output; it is not closed. 0 or
+ * -errno.
  */
-int consock_start(const char *path, int log_fd, int *out_fd, int *in_fd, struct consock **out)
+int consock_open(const char *path, int log_fd, int *out_fd, int *in_fd, struct consock **out)
     __attribute__((warn_unused_result));
+
+/*
+ * consock_run - start the thread that serves the socket: after the
+ * sandbox is prepared (security/seccomp.h), so that it runs under its own
+ * filter. 0 or -errno.
+ */
+int consock_run(struct consock *cs) __attribute__((warn_unused_result));
 
 /*
  * consock_stop - pass on the output still in the pipe (close *out_fd
  * first, or only what is there now is passed), stop the thread, close
- * the clients and the listening socket. Does not remove @path. NULL is a
- * no-op.
+ * the clients and the listening socket, and free @cs (started or not).
+ * Does not remove @path. NULL is a no-op.
  */
 void consock_stop(struct consock *cs);
 

@@ -73,9 +73,11 @@ for bad in ".." "." "a/b" "../etc" "" ".x" "$(printf 'a%.0s' $(seq 65))"; do
 done
 check "...and nothing was made for them" test ! -e "$T/etc" -a ! -e "$RT/a"
 
-b run --name broken --detach --kernel /etc/hostname 2>"$T/broken.err"
+# Fails in the detached VMM (not at the options): the reason comes back through its pipe.
+b run --name broken --detach --kernel "$GUESTS/counter.elf" \
+	--vsock "cid=3,socket=$T/no-such-dir/v.sock" 2>"$T/broken.err"
 check "--detach: a VM that cannot start: status 2" status_is 2 "$?"
-check "...with the reason" grep -qi "kernel\|image\|elf" "$T/broken.err"
+check "...with the reason" contains "$T/broken.err" "cannot listen on $T/no-such-dir/v.sock"
 check "...and the name is free again" test ! -e "$RT/broken/pid"
 
 check "ctl --name: the VM's status" sh -c "'$BANYAN' ctl --name db status | grep -q Running"
@@ -127,6 +129,23 @@ check "...and it is no longer listed" test "$(b ls -q | tr '\n' ' ')" = "web "
 check "...its log stays" test -s "$RT/db/vm.log"
 start db --memory 32M 2>"$T/db2.err"
 check "the name of a dead VM can be taken again" status_is 0 "$?"
+
+check "the console socket's thread ran sandboxed" sh -c "! grep -q 'without one' '$RT/web/vm.log'"
+
+# Restores and clones take names too (clones: NAME-1, NAME-2).
+b ctl --name web snapshot create "$T/snap" >/dev/null
+b restore --snapshot "$T/snap" --name r --detach 2>"$T/r.err"
+check "restore --name --detach: status 0" status_is 0 "$?"
+check "...listed, running" test "$(ls_field r state)" = running
+timeout -s KILL 60 "$BANYAN" restore --snapshot "$T/snap" --clones 2 --name c \
+	>"$T/clones.out" 2>&1 &
+for _ in $(seq 1 200); do [ "$(ls_field c-2 state)" = running ] && break; sleep 0.1; done
+check "restore --clones 2 --name c: c-1 and c-2 run" \
+	test "$(ls_field c-1 state) $(ls_field c-2 state)" = "running running"
+check "...each on its own console socket" test -S "$RT/c-1/console.sock" -a -S "$RT/c-2/console.sock"
+for v in r c-1 c-2; do b stop "$v" --timeout 0 >/dev/null; done
+wait
+check "...stopped by name" test "$(b ls -q | tr '\n' ' ')" = "db web "
 
 b stop web --timeout 1 >"$T/stop.out" 2>&1
 check "stop NAME: status 0" status_is 0 "$?"
