@@ -73,7 +73,9 @@ static void ctl_usage(FILE *f)
 	    f, "  clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now]\n"
 	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
 	       "                outlives this VMM: consoles PREFIX.i, log PREFIX.log, APIs\n"
-	       "                PATH.i; --snapshot-now first snapshots this VM into DIR\n");
+	       "                PATH.i; --snapshot-now first snapshots this VM into DIR;\n"
+	       "                --clone-name NAME: named VMs NAME-1, NAME-2, ... (their\n"
+	       "                consoles on their sockets)\n");
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off] [--verify]\n"
 		"        [--no-wait]\n"
@@ -187,11 +189,16 @@ static void print_clones(json_object *o)
 	       log ? json_object_get_string(log) : "-");
 	n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
 	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(list, i), *con = NULL, *api = NULL;
+		json_object *e = json_object_array_get_idx(list, i), *con = NULL, *api = NULL,
+			    *name = NULL;
 
 		json_object_object_get_ex(e, "console", &con);
 		json_object_object_get_ex(e, "api_socket", &api);
-		printf("clone %zu: console %s", i, con ? json_object_get_string(con) : "-");
+		json_object_object_get_ex(e, "name", &name);
+		if (name)
+			printf("clone %zu: name %s", i, json_object_get_string(name));
+		else
+			printf("clone %zu: console %s", i, con ? json_object_get_string(con) : "-");
 		if (api)
 			printf(", api %s", json_object_get_string(api));
 		printf("\n");
@@ -277,6 +284,7 @@ static const struct option ctl_options[] = {
     {"count", required_argument, NULL, 'n'},
     {"console", required_argument, NULL, 'c'},
     {"clone-api-socket", required_argument, NULL, 'a'},
+    {"clone-name", required_argument, NULL, 'C'},
     {"snapshot-now", no_argument, NULL, 'S'},
     {"downtime", required_argument, NULL, 'D'},
     {"bandwidth", required_argument, NULL, 'B'},
@@ -369,6 +377,7 @@ struct ctl_clone_opts {
 	const char *count;
 	const char *console;
 	const char *api;
+	const char *name; /* --clone-name: the clones are NAME-1, NAME-2, ... */
 	bool snapshot_now;
 };
 
@@ -383,7 +392,7 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 
 	if (nargs != 1 || !co->count || !co->console) {
 		fprintf(stderr, "banyan ctl: usage: clone DIR --count N --console PREFIX "
-				"[--clone-api-socket PATH] [--snapshot-now]\n");
+				"[--clone-api-socket PATH] [--clone-name NAME] [--snapshot-now]\n");
 		return EXIT_USAGE;
 	}
 	errno = 0;
@@ -402,6 +411,8 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 	json_object_object_add(o, "console_prefix", json_object_new_string(console));
 	if (co->api)
 		json_object_object_add(o, "api_socket_prefix", json_object_new_string(api));
+	if (co->name)
+		json_object_object_add(o, "name", json_object_new_string(co->name));
 	json_object_object_add(o, "take_snapshot", json_object_new_boolean(co->snapshot_now));
 	return ctl_run_json(sock, &c, o, json);
 }
@@ -624,6 +635,8 @@ int cmd_ctl(int argc, char **argv)
 			co.console = optarg;
 		else if (opt == 'a')
 			co.api = optarg;
+		else if (opt == 'C')
+			co.name = optarg;
 		else if (opt == 'S')
 			co.snapshot_now = true;
 		else if (!ctl_mig_opt(&mo, opt, optarg))

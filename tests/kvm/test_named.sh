@@ -143,7 +143,12 @@ for _ in $(seq 1 200); do [ "$(ls_field c-2 state)" = running ] && break; sleep 
 check "restore --clones 2 --name c: c-1 and c-2 run" \
 	test "$(ls_field c-1 state) $(ls_field c-2 state)" = "running running"
 check "...each on its own console socket" test -S "$RT/c-1/console.sock" -a -S "$RT/c-2/console.sock"
-for v in r c-1 c-2; do b stop "$v" --timeout 0 >/dev/null; done
+b ctl --name web clone "$T/snap" --count 2 --console "$T/k" --clone-name k >"$T/k.out" 2>&1
+check "ctl clone --clone-name k (the API's clones endpoint): status 0" status_is 0 "$?"
+check "...prints the clones' names" grep -q "clone 1: name k-2" "$T/k.out"
+for _ in $(seq 1 200); do [ "$(ls_field k-2 state)" = running ] && break; sleep 0.1; done
+check "...k-1 and k-2 run" test "$(ls_field k-1 state) $(ls_field k-2 state)" = "running running"
+for v in r c-1 c-2 k-1 k-2; do b stop "$v" --timeout 0 >/dev/null; done
 wait
 check "...stopped by name" test "$(b ls -q | tr '\n' ' ')" = "db web "
 
