@@ -1100,6 +1100,8 @@ static int detach(struct run_ctx *ctx)
 
 static const char *named_error(int ret)
 {
+	if (ret == -EPERM)
+		return "not a directory of this user's that only it can write";
 	return ret == -EBUSY ? "a VM of this name is running" : strerror(-ret);
 }
 

@@ -73,12 +73,30 @@ int named_path(const char *name, const char *file, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * A directory of ours that nobody else can write: /tmp/banyan-UID could
+ * have been made by another user first, to read our consoles or plant
+ * sockets. -EPERM otherwise (a symbolic link included).
+ */
+static int check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022))
+		return -EPERM;
+	return 0;
+}
+
 /* mkdir -p for the root (0700: other users need not see our VMs), then the VM's directory. */
 static int make_dirs(const char *name)
 {
-	char dir[NAMED_PATH], *p;
+	char dir[NAMED_PATH], root[NAMED_PATH], *p;
 	int ret = named_path(name, NULL, dir, sizeof(dir));
 
+	if (ret == 0)
+		ret = named_root(root, sizeof(root));
 	if (ret < 0)
 		return ret;
 	for (p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
@@ -87,7 +105,9 @@ static int make_dirs(const char *name)
 			return -errno;
 		*p = '/';
 	}
-	return mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return check_dir(root) ?: check_dir(dir);
 }
 
 static void unlink_file(const char *name, const char *file)

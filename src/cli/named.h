@@ -52,7 +52,9 @@ int named_path(const char *name, const char *file, char *buf, size_t size);
  * file's lock for this process: the name is then ours until the process
  * ends or named_release. Stale sockets of an earlier, dead VMM are
  * removed and the pid file holds getpid(). Returns the lock's fd (close-on-exec),
- * -EBUSY when a live VMM holds the name, -EINVAL for a bad name, -errno.
+ * -EBUSY when a live VMM holds the name, -EINVAL for a bad name, -EPERM
+ * when ROOT or ROOT/@name is not a directory of this user's that only it
+ * can write, -errno.
  */
 int named_claim(const char *name) __attribute__((warn_unused_result));
 

@@ -151,12 +151,35 @@ static void test_dead_holder(void **state)
 	named_release("vm2", fd);
 }
 
+/* A root someone else could write (or a link to one) is refused, not used. */
+static void test_unsafe_root(void **state)
+{
+	char dir[NAMED_PATH];
+	int fd;
+
+	(void)state;
+	fd = named_claim("vm3");
+	assert_true(fd >= 0);
+	named_release("vm3", fd);
+	assert_int_equal(named_path("vm3", NULL, dir, sizeof(dir)), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chmod(root, 0757), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(chmod(root, 0700), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(symlink("/tmp", dir), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(unlink(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),	cmocka_unit_test(test_roots),
 	    cmocka_unit_test(test_paths),	cmocka_unit_test(test_claim),
-	    cmocka_unit_test(test_dead_holder),
+	    cmocka_unit_test(test_dead_holder), cmocka_unit_test(test_unsafe_root),
 	};
 	char tmpl[] = "/tmp/banyan-named-XXXXXX", cmd[128];
 	int ret;
