@@ -106,6 +106,30 @@ else
 	skip "console through tmux" "no tmux"
 fi
 
+# The client's keys: Ctrl-A Ctrl-A is one Ctrl-A, Ctrl-A d detaches (what
+# follows is never sent). A socket of our own stands for the VM's console.
+mkdir -p "$RT/keys" && chmod 700 "$RT/keys"
+python3 - "$RT/keys/console.sock" "$T/keys.got" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); c.settimeout(10); got = b""
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    got += d
+open(sys.argv[2], "wb").write(got)
+PY
+keys_srv=$!
+for _ in $(seq 1 50); do [ -S "$RT/keys/console.sock" ] && break; sleep 0.1; done
+printf 'ab\001\001c\001dzz' | timeout 10 "$BANYAN" console keys >/dev/null 2>&1
+check "console keys: status 0 after Ctrl-A d" status_is 0 "$?"
+wait $keys_srv
+check "...Ctrl-A Ctrl-A sent one Ctrl-A, nothing after the detach" \
+	test "$(od -An -c "$T/keys.got" | tr -s ' ')" = " a b 001 c"
+rm -rf "$RT/keys"
+
 # Several readers at once, each with the scrollback.
 python3 - "$RT/web/console.sock" >"$T/readers.txt" <<'PY'
 import socket, sys, time
@@ -159,8 +183,14 @@ check "...ls shows the other only" test "$(b ls -q | tr '\n' ' ')" = "db "
 check "...its log says why it stopped" grep -q "VM stopped" "$RT/web/vm.log"
 b stop web >"$T/stop2.out" 2>&1
 check "stop of a VM not running: status 3" status_is 3 "$?"
+timeout 30 "$BANYAN" logs db -f >"$T/follow.out" 2>&1 &
+follower=$!
+sleep 0.5
 b ctl --name db stop >/dev/null
 check "ctl --name NAME stop works too" status_is 0 "$?"
+wait $follower
+check "logs -f: ends by itself when the VM stops (status 0)" status_is 0 "$?"
+check "...with the VM's last lines" grep -q "VM stopped" "$T/follow.out"
 for _ in $(seq 1 50); do [ -e "$RT/db/pid" ] || break; sleep 0.1; done
 check "...and the name is released" test "$(b ls -q | wc -l)" = 0
 
