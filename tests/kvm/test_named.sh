@@ -172,7 +172,15 @@ check "ctl clone --clone-name k (the API's clones endpoint): status 0" status_is
 check "...prints the clones' names" grep -q "clone 1: name k-2" "$T/k.out"
 for _ in $(seq 1 200); do [ "$(ls_field k-2 state)" = running ] && break; sleep 0.1; done
 check "...k-1 and k-2 run" test "$(ls_field k-1 state) $(ls_field k-2 state)" = "running running"
-for v in r c-1 c-2 k-1 k-2; do b stop "$v" --timeout 0 >/dev/null; done
+# Clones started by the VMM itself (no helper, --seccomp off) keep their API sockets too.
+start off --memory 32M --seccomp off 2>"$T/off.err"
+b ctl --name off clone "$T/snap" --count 1 --console "$T/o" --clone-api-socket "$RT/o.api" \
+	>"$T/o.out" 2>&1
+for _ in $(seq 1 100); do [ -S "$RT/o.api.0" ] && break; sleep 0.1; done
+check "clones without the helper (--seccomp off) serve their API (--clone-api-socket)" \
+	test -S "$RT/o.api.0"
+b ctl --api-socket "$RT/o.api.0" stop >/dev/null 2>&1
+for v in r c-1 c-2 k-1 k-2 off; do b stop "$v" --timeout 0 >/dev/null; done
 wait
 check "...stopped by name" test "$(b ls -q | tr '\n' ' ')" = "db web "
 
