@@ -1112,8 +1112,13 @@ static int run_named(struct run_ctx *ctx)
 	char err[512];
 	int status, ret;
 
-	if (ctx->detach && (status = detach(ctx)) >= 0)
+	if (ctx->detach && (status = detach(ctx)) >= 0) {
+		/* The parent: what the options made is the child's now. */
+		vmcfg_free(&ctx->spec);
+		json_object_put(ctx->reboot);
+		snapshot_close(ctx->img);
 		return status;
+	}
 	ret = named_setup(ctx, &what);
 	if (ret < 0) {
 		if (ret == -EBUSY)
