@@ -90,14 +90,14 @@ check "logs NAME: the console output" sh -c "'$BANYAN' logs web | grep -q 'tick 
 if command -v tmux >/dev/null; then
 	sleep 1
 	tmux -L "$TMUX_SOCK" new-session -d -x 100 -y 30 \
-		"'$BANYAN' console web; echo EXIT=\$?; stty -a | grep -qw -- -icanon || echo COOKED; sleep 60"
+		"'$BANYAN' console web; echo EXIT=\$?; stty -a | grep -qw -- -icanon || echo COOKED; echo DONE; sleep 60"
 	pane() { tmux -L "$TMUX_SOCK" capture-pane -p -S -1000; }
 	for _ in $(seq 1 50); do pane | grep -q tick && break; sleep 0.1; done
 	pane >"$T/pane1.txt"
 	check "console: attached, live output" grep -q "tick" "$T/pane1.txt"
 	check "console: the scrollback came first (tick 1)" grep -q "tick 0000000000000001" "$T/pane1.txt"
 	tmux -L "$TMUX_SOCK" send-keys C-a d
-	for _ in $(seq 1 50); do pane | grep -q EXIT= && break; sleep 0.1; done
+	for _ in $(seq 1 50); do pane | grep -q DONE && break; sleep 0.1; done
 	pane >"$T/pane2.txt"
 	check "console: Ctrl-A d detaches, status 0" grep -q "EXIT=0" "$T/pane2.txt"
 	check "console: the terminal is cooked again" grep -q "COOKED" "$T/pane2.txt"
