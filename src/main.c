@@ -14,7 +14,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: banyan <command> [options]\n"
 		   "commands:\n"
-		   "  run       boot a VM in the foreground, console on stdio\n"
+		   "  run       boot a VM in the foreground, console on stdio (or named:\n"
+		   "            --name NAME [--detach], docs/operations.md)\n"
+		   "  ls        list the named VMs\n"
+		   "  console   attach the terminal to a named VM's console\n"
+		   "  logs      print (or follow) a named VM's log\n"
+		   "  stop      stop a named VM (Ctrl-Alt-Del, then hard after a timeout)\n"
 		   "  ctl       control a running VM through its API socket\n"
 		   "  restore   continue a VM (or N clones) from a snapshot\n"
 		   "  snapshot  list, show, verify or delete snapshots in a store\n"
@@ -51,6 +56,14 @@ int main(int argc, char **argv)
 		return cmd_snapshot(argc - 1, argv + 1);
 	if (strcmp(argv[1], "jail") == 0)
 		return cmd_jail(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ls") == 0)
+		return cmd_ls(argc - 1, argv + 1);
+	if (strcmp(argv[1], "console") == 0)
+		return cmd_console(argc - 1, argv + 1);
+	if (strcmp(argv[1], "logs") == 0)
+		return cmd_logs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "stop") == 0)
+		return cmd_stop(argc - 1, argv + 1);
 	/* Hidden: the allowlists, for tools/seccomp-audit. */
 	if (strcmp(argv[1], "seccomp-lists") == 0)
 		return seccomp_print_lists(stdout) < 0 ? EXIT_HOST_ERROR : 0;

@@ -156,19 +156,23 @@ static int spawn(char *const *argv, int null_fd, int log_fd, pid_t *pid, char *e
 static char **clones_argv(const struct api_clones *c, const char *mode)
 {
 	char count[16];
-	const char *args[] = {"banyan",
-			      "restore",
-			      "--snapshot",
-			      c->snapshot_dir,
-			      "--clones",
-			      count,
-			      "--console",
-			      c->console_prefix,
-			      mode ? "--seccomp" : NULL,
-			      mode,
-			      c->api_prefix ? "--api-socket" : NULL,
-			      c->api_prefix,
-			      NULL};
+	const char *args[16] = {"banyan",   "restore", "--snapshot", c->snapshot_dir,
+				"--clones", count,     "--console",  c->console_prefix};
+	size_t k = 8;
+
+	/* Each optional pair in turn: a NULL in the middle would end the list early. */
+	if (mode) {
+		args[k++] = "--seccomp";
+		args[k++] = mode;
+	}
+	if (c->api_prefix) {
+		args[k++] = "--api-socket";
+		args[k++] = c->api_prefix;
+	}
+	if (c->name) {
+		args[k++] = "--name";
+		args[k++] = c->name;
+	}
 	size_t n = sizeof(args) / sizeof(args[0]);
 	char **argv = calloc(n, sizeof(*argv));
 	size_t i;
@@ -234,6 +238,7 @@ struct helper_req {
 	char snapshot_dir[HELPER_PATH];
 	char console_prefix[HELPER_PATH];
 	char api_prefix[HELPER_PATH]; /* "": none */
+	char name[API_CLONES_NAME];   /* "": unnamed */
 	unsigned int count;
 };
 
@@ -252,7 +257,7 @@ static bool helper_req_ok(struct helper_req *q, ssize_t n)
 {
 	return n == (ssize_t)sizeof(*q) && memchr(q->snapshot_dir, 0, HELPER_PATH) &&
 	       memchr(q->console_prefix, 0, HELPER_PATH) && memchr(q->api_prefix, 0, HELPER_PATH) &&
-	       q->count >= 1 && q->count <= API_CLONES_MAX;
+	       memchr(q->name, 0, API_CLONES_NAME) && q->count >= 1 && q->count <= API_CLONES_MAX;
 }
 
 static void helper_main(int fd, const char *mode)
@@ -265,7 +270,8 @@ static void helper_main(int fd, const char *mode)
 		struct api_clones c = {.snapshot_dir = q.snapshot_dir,
 				       .count = q.count,
 				       .console_prefix = q.console_prefix,
-				       .api_prefix = q.api_prefix[0] ? q.api_prefix : NULL};
+				       .api_prefix = q.api_prefix[0] ? q.api_prefix : NULL,
+				       .name = q.name[0] ? q.name : NULL};
 
 		if (n < 0)
 			continue;
@@ -321,6 +327,7 @@ static int helper_spawn(const struct api_clones *c, pid_t *pid, char *err)
 	snprintf(q.snapshot_dir, HELPER_PATH, "%s", c->snapshot_dir);
 	snprintf(q.console_prefix, HELPER_PATH, "%s", c->console_prefix);
 	snprintf(q.api_prefix, HELPER_PATH, "%s", c->api_prefix ? c->api_prefix : "");
+	snprintf(q.name, API_CLONES_NAME, "%s", c->name ? c->name : "");
 	q.count = c->count;
 	if (send(helper_fd, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q) ||
 	    recv(helper_fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -374,6 +381,8 @@ json_object *api_clones_reply(const struct api_clones *c, pid_t pid)
 		snprintf(path, sizeof(path), "%s.%u", c->api_prefix ? c->api_prefix : "", i);
 		json_object_object_add(e, "api_socket",
 				       c->api_prefix ? json_object_new_string(path) : NULL);
+		snprintf(path, sizeof(path), "%s-%u", c->name ? c->name : "", i + 1);
+		json_object_object_add(e, "name", c->name ? json_object_new_string(path) : NULL);
 		json_object_array_add(list, e);
 	}
 	json_object_object_add(o, "clones", list);

@@ -11,13 +11,15 @@
 
 #include "snapshot/format.h"
 
-#define API_CLONES_MAX 1024 /* as banyan restore --clones */
+#define API_CLONES_MAX	1024 /* as banyan restore --clones */
+#define API_CLONES_NAME 61   /* a name's bytes with its NUL: NAME-1024 fits a VM name */
 
 struct api_clones {
 	const char *snapshot_dir;   /* absolute */
 	unsigned int count;	    /* 1..API_CLONES_MAX */
 	const char *console_prefix; /* absolute: consoles PREFIX.i, log PREFIX.log */
 	const char *api_prefix;	    /* absolute, or NULL: the clones serve no API */
+	const char *name;	    /* or NULL: the clones are named NAME-1, NAME-2, ... */
 };
 
 /*
@@ -40,7 +42,7 @@ int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
  * from now on, before the calling process installs its seccomp filters: a
  * supervisor exec'd from a sandboxed thread would inherit that thread's
  * filter. The helper runs no filter, takes requests on a Unix socket
- * (the four fields of struct api_clones, nothing else: it builds the
+ * (the fields of struct api_clones, nothing else: it builds the
  * command line itself, `--seccomp @seccomp_mode` included), opens the log,
  * double-forks as api_clones_start does and ends with its parent. Called
  * by the main thread; returns 0 or -errno (then clones start in-process).
@@ -49,7 +51,7 @@ int api_clones_helper_start(const char *seccomp_mode);
 
 /*
  * api_clones_reply - {"supervisor_pid", "log", "clones": [{"console",
- * "api_socket"}, ...]} for @c started as @pid; NULL when out of memory.
+ * "api_socket", "name"}, ...]} for @c started as @pid; NULL when out of memory.
  */
 json_object *api_clones_reply(const struct api_clones *c, pid_t pid);
 

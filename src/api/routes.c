@@ -21,6 +21,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -910,11 +911,41 @@ static bool body_abs_path(struct req *q, const char *key, bool optional, size_t 
 	return true;
 }
 
+/*
+ * The optional "name": the clones become the named VMs NAME-1, NAME-2, ...
+ * (docs/operations.md), so NAME follows the rule of a VM's name
+ * (cli/named.h), with room for the suffix. False after a 400.
+ */
+static bool clones_name(struct req *q, const char **out)
+{
+	json_object *v = NULL;
+	const char *s;
+	size_t i;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(q->body, "name", &v) || !v)
+		return true;
+	s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	for (i = 0; s[i] && i < API_CLONES_NAME - 1; i++)
+		if (!isalnum((unsigned char)s[i]) && (i == 0 || !strchr("_.-", s[i])))
+			break;
+	if (i == 0 || s[i]) {
+		reply_fault(q->reply, 400,
+			    "clones: 'name' must be 1 to %d of A-Z a-z 0-9 _ . -, beginning "
+			    "with a letter or digit",
+			    API_CLONES_NAME - 1);
+		return false;
+	}
+	*out = s;
+	return true;
+}
+
 /* The body of PUT /banyan/v1/clones into @c and *@snap; false after a 400. */
 static bool clones_body(struct req *q, struct api_clones *c, bool *snap)
 {
-	static const char *const keys[] = {"snapshot_path",	"count",	 "console_prefix",
-					   "api_socket_prefix", "take_snapshot", NULL};
+	static const char *const keys[] = {
+	    "snapshot_path", "count", "console_prefix", "api_socket_prefix", "take_snapshot",
+	    "name",	     NULL};
 	json_object *v = NULL;
 	int64_t n;
 
@@ -932,6 +963,8 @@ static bool clones_body(struct req *q, struct api_clones *c, bool *snap)
 		return false;
 	}
 	c->count = (unsigned int)n;
+	if (!clones_name(q, &c->name))
+		return false;
 	if (!body_bool(q->body, "take_snapshot", snap)) {
 		reply_fault(q->reply, 400, "clones: 'take_snapshot' must be a boolean");
 		return false;

@@ -24,6 +24,20 @@ int cmd_snapshot(int argc, char **argv);
 /* cmd_firecracker - the process when invoked as `firecracker` (cmd_firecracker.c). */
 int cmd_firecracker(int argc, char **argv);
 int cmd_jail(int argc, char **argv);
+/* Named VMs (docs/operations.md): cmd_ls.c, cmd_console.c, cmd_logs.c, cmd_stop.c. */
+int cmd_ls(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+
+/*
+ * ctl_call - one quiet API request over the Unix socket @sock (cmd_ctl.c):
+ * @method @path with @body (NULL: none), at most @timeout_s seconds. The
+ * reply's body (NUL-terminated, the caller frees it) goes to *@reply when
+ * @reply is not NULL. Returns the HTTP status, or -1 when nothing answered.
+ */
+long ctl_call(const char *sock, const char *method, const char *path, const char *body,
+	      long timeout_s, char **reply);
 
 struct option;
 
@@ -44,6 +58,9 @@ struct run_snapshot_args {
 	const char *overlay_prefix;
 	enum sandbox_mode sandbox; /* --seccomp */
 	uint64_t t0_ns;		   /* when the restore began (now_ns), for its timing log line */
+	const char *name; /* --name: a named VM (cli/named.h; console_fd unused), or NULL */
+	bool detach;	  /* --detach (with a name) */
+	bool log_given;	  /* --log-file: the log does not go to vm.log */
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

@@ -6,6 +6,7 @@
  */
 #include "cli/cli.h"
 #include "cli/curl_dl.h"
+#include "cli/named.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -58,8 +59,9 @@ static void ctl_usage(FILE *f)
 {
 	const struct ctl_cmd *c;
 
-	fprintf(f, "usage: banyan ctl --api-socket PATH [--json] COMMAND\n"
+	fprintf(f, "usage: banyan ctl --api-socket PATH | --name NAME [--json] COMMAND\n"
 		   "  --api-socket PATH   the socket given to banyan run --api-socket\n"
+		   "  --name NAME         the named VM's (banyan run --name NAME)\n"
 		   "  --json              print the API's JSON instead of text\n"
 		   "commands:\n");
 	for (c = ctl_cmds; c->name; c++)
@@ -74,7 +76,9 @@ static void ctl_usage(FILE *f)
 	    f, "  clone DIR --count N --console PREFIX [--clone-api-socket PATH] [--snapshot-now]\n"
 	       "                run N clones of snapshot DIR in a supervisor of their own that\n"
 	       "                outlives this VMM: consoles PREFIX.i, log PREFIX.log, APIs\n"
-	       "                PATH.i; --snapshot-now first snapshots this VM into DIR\n");
+	       "                PATH.i; --snapshot-now first snapshots this VM into DIR;\n"
+	       "                --clone-name NAME: named VMs NAME-1, NAME-2, ... (their\n"
+	       "                consoles on their sockets)\n");
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off] [--verify]\n"
 		"        [--no-wait]\n"
@@ -160,6 +164,42 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 	return rc == CURLE_OK ? 0 : -1;
 }
 
+long ctl_call(const char *sock, const char *method, const char *path, const char *body,
+	      long timeout_s, char **reply)
+{
+	const struct curl_dl *cu = ctl_curl();
+	struct ctl_reply r = {.status = -1};
+	struct curl_slist *hdrs = cu ? cu->slist_append(NULL, "Expect:") : NULL;
+	CURL *h = hdrs ? cu->easy_init() : NULL;
+	char url[256];
+
+	if (h) {
+		snprintf(url, sizeof(url), "http://localhost%s", path);
+		cu->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+		cu->easy_setopt(h, CURLOPT_URL, url);
+		cu->easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		cu->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		cu->easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+		cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
+		cu->easy_setopt(h, CURLOPT_WRITEDATA, &r);
+		if (body)
+			cu->easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		r.status = 0;
+		if (cu->easy_perform(h) == CURLE_OK)
+			cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+		else
+			r.status = -1;
+		cu->easy_cleanup(h);
+	}
+	if (hdrs)
+		cu->slist_free_all(hdrs);
+	if (reply)
+		*reply = r.body;
+	else
+		free(r.body);
+	return r.status;
+}
+
 /* clone: the supervisor, then one line per clone. */
 static void print_clones(json_object *o)
 {
@@ -173,11 +213,16 @@ static void print_clones(json_object *o)
 	       log ? json_object_get_string(log) : "-");
 	n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
 	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(list, i), *con = NULL, *api = NULL;
+		json_object *e = json_object_array_get_idx(list, i), *con = NULL, *api = NULL,
+			    *name = NULL;
 
 		json_object_object_get_ex(e, "console", &con);
 		json_object_object_get_ex(e, "api_socket", &api);
-		printf("clone %zu: console %s", i, con ? json_object_get_string(con) : "-");
+		json_object_object_get_ex(e, "name", &name);
+		if (name)
+			printf("clone %zu: name %s", i, json_object_get_string(name));
+		else
+			printf("clone %zu: console %s", i, con ? json_object_get_string(con) : "-");
 		if (api)
 			printf(", api %s", json_object_get_string(api));
 		printf("\n");
@@ -253,6 +298,7 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 
 static const struct option ctl_options[] = {
     {"api-socket", required_argument, NULL, 's'},
+    {"name", required_argument, NULL, 'N'},
     {"json", no_argument, NULL, 'j'},
     {"diff", no_argument, NULL, 'd'},
     {"paused", no_argument, NULL, 'p'},
@@ -260,6 +306,7 @@ static const struct option ctl_options[] = {
     {"count", required_argument, NULL, 'n'},
     {"console", required_argument, NULL, 'c'},
     {"clone-api-socket", required_argument, NULL, 'a'},
+    {"clone-name", required_argument, NULL, 'C'},
     {"snapshot-now", no_argument, NULL, 'S'},
     {"downtime", required_argument, NULL, 'D'},
     {"bandwidth", required_argument, NULL, 'B'},
@@ -375,6 +422,7 @@ struct ctl_clone_opts {
 	const char *count;
 	const char *console;
 	const char *api;
+	const char *name; /* --clone-name: the clones are NAME-1, NAME-2, ... */
 	bool snapshot_now;
 };
 
@@ -389,7 +437,7 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 
 	if (nargs != 1 || !co->count || !co->console) {
 		fprintf(stderr, "banyan ctl: usage: clone DIR --count N --console PREFIX "
-				"[--clone-api-socket PATH] [--snapshot-now]\n");
+				"[--clone-api-socket PATH] [--clone-name NAME] [--snapshot-now]\n");
 		return EXIT_USAGE;
 	}
 	errno = 0;
@@ -408,6 +456,8 @@ static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_
 	json_object_object_add(o, "console_prefix", json_object_new_string(console));
 	if (co->api)
 		json_object_object_add(o, "api_socket_prefix", json_object_new_string(api));
+	if (co->name)
+		json_object_object_add(o, "name", json_object_new_string(co->name));
 	json_object_object_add(o, "take_snapshot", json_object_new_boolean(co->snapshot_now));
 	return ctl_run_json(sock, &c, o, json);
 }
@@ -577,12 +627,22 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	return ctl_mig_follow(sock);
 }
 
+/* --name NAME: the API socket in the VM's runtime directory. 0, or -1 after printing why. */
+static int ctl_named(const char *name, char *sock, size_t size)
+{
+	if (named_check(name) == 0 && named_path(name, NAMED_API, sock, size) == 0)
+		return 0;
+	fprintf(stderr, "banyan ctl: bad VM name '%s'\n", name);
+	return -1;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_mig_opts mo = {0};
 	struct ctl_clone_opts co = {0};
 	struct ctl_snap_opts so = {0};
 	const char *sock = NULL;
+	char named_sock[NAMED_PATH];
 	const struct ctl_cmd *c;
 	bool json = false;
 	int opt;
@@ -601,6 +661,10 @@ int cmd_ctl(int argc, char **argv)
 		}
 		if (opt == 's')
 			sock = optarg;
+		else if (opt == 'N' && ctl_named(optarg, named_sock, sizeof(named_sock)) < 0)
+			return EXIT_USAGE;
+		else if (opt == 'N')
+			sock = named_sock;
 		else if (opt == 'd')
 			so.diff = true;
 		else if (opt == 'p')
@@ -613,6 +677,8 @@ int cmd_ctl(int argc, char **argv)
 			co.console = optarg;
 		else if (opt == 'a')
 			co.api = optarg;
+		else if (opt == 'C')
+			co.name = optarg;
 		else if (opt == 'S')
 			co.snapshot_now = true;
 		else if (!ctl_mig_opt(&mo, opt, optarg))
@@ -628,7 +694,8 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {
 		fprintf(stderr, "banyan ctl: %s (see banyan ctl --help)\n",
-			!sock ? "--api-socket is required" : "exactly one command is expected");
+			!sock ? "--api-socket or --name is required"
+			      : "exactly one command is expected");
 		return EXIT_USAGE;
 	}
 	for (c = ctl_cmds; c->name; c++)

@@ -12,6 +12,7 @@
  * clones and exits when the last one has, with the worst exit status.
  */
 #include "cli/cli.h"
+#include "cli/named.h"
 
 #include "snapshot/snapshot.h"
 #include "util/clock.h"
@@ -35,6 +36,8 @@ struct restore_opts {
 	const char *dir;
 	const char *api_path;
 	const char *console_prefix;
+	const char *name; /* --name: the VM's (clones: NAME-1, NAME-2, ...) */
+	bool detach;
 	const char *overlay_prefix; /* NULL: clones use the console prefix */
 	bool paused;
 	bool verify_memory;
@@ -58,6 +61,9 @@ static void restore_usage(FILE *f)
 	    "                       that carries overlays: never the path it recorded\n"
 	    "  --no-verify-memory   skip the memory checksum (sections are always checked)\n"
 	    "  --log-file PATH      log there (clones: PATH.N)\n"
+	    "  --name NAME          a named VM (banyan run --name; clones: NAME-1, NAME-2,\n"
+	    "                       ..., their consoles then on their sockets)\n"
+	    "  --detach             with --name, one VM: return once it runs\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
 	    "  --seccomp MODE       strict (default), log or off (see banyan run --help)\n"
 	    "The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
@@ -73,6 +79,8 @@ enum {
 	OPT_NO_VERIFY,
 	OPT_LOG_FILE,
 	OPT_LOG_LEVEL,
+	OPT_NAME,
+	OPT_DETACH,
 	OPT_SECCOMP,
 	OPT_HELP
 };
@@ -83,6 +91,8 @@ static const struct option restore_options[] = {
     {"paused", no_argument, NULL, OPT_PAUSED},
     {"clones", required_argument, NULL, OPT_CLONES},
     {"console", required_argument, NULL, OPT_CONSOLE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"detach", no_argument, NULL, OPT_DETACH},
     {"overlay-prefix", required_argument, NULL, OPT_OVERLAY_PREFIX},
     {"no-verify-memory", no_argument, NULL, OPT_NO_VERIFY},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
@@ -110,6 +120,14 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_CONSOLE:
 		o->console_prefix = arg;
+		return 0;
+	case OPT_NAME:
+		o->name = arg;
+		return named_check(arg) == 0
+			   ? 0
+			   : (fprintf(stderr, "banyan restore: bad VM name '%s'\n", arg), -EINVAL);
+	case OPT_DETACH:
+		o->detach = true;
 		return 0;
 	case OPT_OVERLAY_PREFIX:
 		o->overlay_prefix = arg;
@@ -159,6 +177,15 @@ static int parse_restore_args(struct restore_opts *o, int argc, char **argv)
 		if (restore_option(o, opt, opt == '?' ? argv[optind - 1] : optarg) < 0)
 			return -EINVAL;
 	}
+	if (o->detach && (!o->name || o->clones)) {
+		fprintf(stderr, "banyan restore: --detach needs --name and one VM\n");
+		return -EINVAL;
+	}
+	if (o->name && o->clones && strlen(o->name) + 1 + 3 > NAMED_MAX) {
+		fprintf(stderr, "banyan restore: --name: at most %d characters with --clones\n",
+			NAMED_MAX - 4);
+		return -EINVAL;
+	}
 	if (optind < argc || !o->dir) {
 		fprintf(stderr, "banyan restore: %s (see banyan restore --help)\n",
 			o->dir ? "unexpected argument" : "--snapshot DIR is required");
@@ -185,12 +212,20 @@ static void clone_child(struct snapshot_image *img, const struct restore_opts *o
 				      .clone_index = (int)i,
 				      .sandbox = o->sandbox,
 				      .t0_ns = now_ns()};
-	char suffix[16], console[4096], api[4096], overlays[4096 + 16];
-	int fd, null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	char suffix[16], console[4096], api[4096], overlays[4096 + 16], name[NAMED_MAX + 1];
+	int fd, null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	snprintf(suffix, sizeof(suffix), ".%u", i);
 	snprintf(console, sizeof(console), "%s%s", o->console_prefix, suffix);
-	fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->name) {
+		/* Named clones count from 1; their consoles are their sockets. */
+		snprintf(name, sizeof(name), "%s-%u", o->name, i + 1);
+		a.name = name;
+		a.log_given = log_file != NULL;
+		fd = null_fd;
+	} else {
+		fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	}
 	if (fd < 0 || null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || open_log(suffix) < 0) {
 		fprintf(stderr, "banyan restore: clone %u: cannot open %s: %s\n", i, console,
 			strerror(errno));
@@ -283,7 +318,11 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 			log_error("cannot fork clone %u: %s", i, strerror(errno));
 			break;
 		}
-		printf("clone %u: pid %d, console %s.%u", i, (int)pids[i], o->console_prefix, i);
+		if (o->name)
+			printf("clone %u: pid %d, name %s-%u", i, (int)pids[i], o->name, i + 1);
+		else
+			printf("clone %u: pid %d, console %s.%u", i, (int)pids[i],
+			       o->console_prefix, i);
 		if (o->api_path)
 			printf(", api %s.%u", o->api_path, i);
 		printf("\n");
@@ -327,5 +366,9 @@ int cmd_restore(int argc, char **argv)
 							.clone_index = -1,
 							.sandbox = o.sandbox,
 							.overlay_prefix = o.overlay_prefix,
-							.t0_ns = t0});
+							.t0_ns = t0,
+
+							.name = o.name,
+							.detach = o.detach,
+							.log_given = log_file != NULL});
 }

@@ -11,6 +11,7 @@
 #include "cli/balloon_option.h"
 #include "cli/limit_option.h"
 #include "cli/memory_option.h"
+#include "cli/named.h"
 #include "security/seccomp.h"
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
@@ -19,10 +20,12 @@
 #include "util/log.h"
 #include "util/parse.h"
 #include "vmm/console.h"
+#include "vmm/console_sock.h"
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct run_ctx {
@@ -77,6 +81,16 @@ struct run_ctx {
 	unsigned int ntaps, ndisks;
 	struct vmcfg mig_doc; /* the migrated machine, which the VM's config points into */
 	struct mmds *mmds;    /* the metadata store: made by run_main, kept across VMs and loads */
+	/* --name, --detach: the VM's runtime directory (cli/named.h); see run_named. */
+	const char *name;
+	bool detach;
+	bool log_given;		  /* --log-file: the log does not go to vm.log */
+	int name_fd;		  /* the pid file's lock, or -1 */
+	int ready_fd;		  /* --detach: the parent waits for "R" or a reason here; or -1 */
+	int console_in_fd;	  /* the console's input: stdin, or the console socket's pipe */
+	int log_fd;		  /* vm.log, for the console socket's copy; or -1 */
+	struct consock *consock;  /* the console socket, or NULL */
+	char api_buf[NAMED_PATH]; /* ROOT/NAME/api.sock */
 };
 
 static void run_usage(FILE *f)
@@ -124,6 +138,11 @@ static void run_usage(FILE *f)
 	    "  --config FILE        the whole VM as JSON (the schema of GET /vm/config)\n"
 	    "  --api-socket PATH    serve the API there; without --kernel or --config,\n"
 	    "                       wait for the configuration and InstanceStart\n"
+	    "  --name NAME          a named VM: API, console socket, log and pid in its\n"
+	    "                       runtime directory (docs/operations.md); the console\n"
+	    "                       is then console.sock (banyan console NAME)\n"
+	    "  --detach             with --name: start in the background and return once\n"
+	    "                       the VM runs (status 2 and the reason if it cannot)\n"
 	    "  --log-file PATH      log there (appended) instead of stderr\n"
 	    "  --console-queue SIZE console output held for a slow reader before it is\n"
 	    "                       dropped, e.g. 64K (default 1M; 4K..64M)\n"
@@ -178,7 +197,9 @@ enum {
 	OPT_INCOMING,
 	OPT_INCOMING_TAP,
 	OPT_INCOMING_DISK,
-	OPT_BOOT_TIMER
+	OPT_BOOT_TIMER,
+	OPT_NAME,
+	OPT_DETACH
 };
 
 static const struct option run_options[] = {
@@ -209,6 +230,8 @@ static const struct option run_options[] = {
     {"incoming-tap", required_argument, NULL, OPT_INCOMING_TAP},
     {"incoming-disk", required_argument, NULL, OPT_INCOMING_DISK},
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"detach", no_argument, NULL, OPT_DETACH},
     {NULL, 0, NULL, 0},
 };
 
@@ -384,7 +407,18 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 	case OPT_API_SOCKET:
 		ctx->api_path = arg;
 		return 0;
+	case OPT_NAME:
+		ctx->name = arg;
+		return named_check(arg) < 0
+			   ? usage_error("bad VM name '%s': 1 to %d of A-Z a-z 0-9 _ . -, "
+					 "beginning with a letter or digit",
+					 arg, NAMED_MAX)
+			   : 0;
+	case OPT_DETACH:
+		ctx->detach = true;
+		return 0;
 	case OPT_LOG_FILE:
+		ctx->log_given = true;
 		ret = log_open_file(arg);
 		return ret < 0
 			   ? usage_error("cannot open log file %s: %s", arg, log_file_error(ret))
@@ -508,6 +542,13 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (ctx->detach && !ctx->name)
+		return usage_error("--detach needs --name (the VM is then reached by its name)");
+	if (ctx->name && !ctx->api_path) {
+		if (named_path(ctx->name, NAMED_API, ctx->api_buf, sizeof(ctx->api_buf)) < 0)
+			return usage_error("the runtime directory's path is too long");
+		ctx->api_path = ctx->api_buf;
+	}
 	if (ctx->incoming || ctx->ntaps || ctx->ndisks)
 		return check_incoming_args(ctx);
 	if (ctx->config_path)
@@ -690,6 +731,24 @@ static void log_restore_time(struct run_ctx *ctx)
 	ctx->restore_t0 = 0;
 }
 
+/*
+ * --detach: tell the waiting parent the VM runs (@err NULL) or why it
+ * cannot: "R", or the reason's text.
+ */
+static void run_ready(struct run_ctx *ctx, const char *err)
+{
+	const char *msg = err ? err : "R";
+
+	if (ctx->ready_fd < 0)
+		return;
+	if (err && !err[0])
+		msg = "the VMM stopped before the VM ran (see banyan logs)";
+	if (write(ctx->ready_fd, msg, strlen(msg)) < 0)
+		(void)0; /* the parent is gone: nobody to tell */
+	close(ctx->ready_fd);
+	ctx->ready_fd = -1;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
@@ -706,10 +765,13 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	ctx->exit_handler.fd = ctx->vm->exit_fd;
 	ctx->exit_handler.fn = on_vm_exit;
 	ctx->vm_stopped = false;
-	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0)
+	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0) {
 		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
-	else if (ctx->resume_on_start)
-		vm_resume(ctx->vm); /* devices, then vCPUs */
+	} else {
+		if (ctx->resume_on_start)
+			vm_resume(ctx->vm); /* devices, then vCPUs */
+		run_ready(ctx, NULL);	    /* the vCPUs run */
+	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
 	if (ctx->api)
@@ -822,6 +884,7 @@ static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 	int console_fd = ctx->cfg.console_out_fd;
 
 	log_info("waiting for the configuration and InstanceStart on %s", ctx->api_path);
+	run_ready(ctx, NULL); /* --detach: the API serves; the VM waits for its client */
 	do {
 		ctx->start_pending = false;
 		while (!ctx->start_pending && !ctx->api_quit)
@@ -887,8 +950,12 @@ static int run_main(struct run_ctx *ctx)
 		log_warn("cannot start the clones' helper (%s): clones are started by the "
 			 "sandboxed API and may fail",
 			 strerror(-ret));
+	if (ctx->consock && (ret = consock_run(ctx->consock)) < 0) {
+		log_error("cannot serve the console socket: %s", strerror(-ret));
+		return EXIT_HOST_ERROR;
+	}
 	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
-	    console_open(&ctx->con, &ctx->loop, STDIN_FILENO) < 0) {
+	    console_open(&ctx->con, &ctx->loop, ctx->console_in_fd) < 0) {
 		log_error("cannot set up the console and signals: %s", strerror(errno));
 		return EXIT_HOST_ERROR;
 	}
@@ -920,9 +987,184 @@ static int run_main(struct run_ctx *ctx)
 	return status;
 }
 
+/* --api-socket elsewhere: ROOT/NAME/api.sock links to it, so that --name finds it. */
+static int named_api_link(struct run_ctx *ctx)
+{
+	char link[NAMED_PATH], abs[NAMED_PATH], cwd[NAMED_PATH];
+	int n;
+
+	if (ctx->api_path == ctx->api_buf)
+		return 0;
+	if (named_path(ctx->name, NAMED_API, link, sizeof(link)) < 0)
+		return -ENAMETOOLONG;
+	if (ctx->api_path[0] == '/')
+		n = snprintf(abs, sizeof(abs), "%s", ctx->api_path);
+	else
+		n = snprintf(abs, sizeof(abs), "%s/%s", getcwd(cwd, sizeof(cwd)) ? cwd : ".",
+			     ctx->api_path);
+	if (n < 0 || (size_t)n >= sizeof(abs))
+		return -ENAMETOOLONG;
+	return symlink(abs, link) < 0 ? -errno : 0;
+}
+
+/* vm.log: emptied for this run; the VMM's log goes there too unless --log-file (or in front). */
+static int named_open_log(struct run_ctx *ctx)
+{
+	char path[NAMED_PATH];
+	int ret = named_path(ctx->name, NAMED_LOG, path, sizeof(path));
+
+	if (ret < 0)
+		return ret;
+	ctx->log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (ctx->log_fd < 0)
+		return -errno;
+	if (ctx->detach && !ctx->log_given && (ret = log_open_file(path)) < 0)
+		return ret;
+	return 0;
+}
+
+/* Claim the name, then the log, the console socket and the API's link. 0 or -errno. */
+static int named_setup(struct run_ctx *ctx, const char **what)
+{
+	char path[NAMED_PATH];
+	int out_fd, ret;
+
+	*what = "the runtime directory";
+	ctx->name_fd = named_claim(ctx->name);
+	if (ctx->name_fd < 0)
+		return ctx->name_fd;
+	*what = "vm.log";
+	ret = named_open_log(ctx);
+	if (ret < 0)
+		return ret;
+	*what = "console.sock";
+	ret = named_path(ctx->name, NAMED_CONSOLE, path, sizeof(path));
+	if (ret == 0)
+		ret = consock_open(path, ctx->log_fd, &out_fd, &ctx->console_in_fd, &ctx->consock);
+	if (ret < 0)
+		return ret;
+	ctx->cfg.console_out_fd = out_fd;
+	*what = "the link to the API socket";
+	return named_api_link(ctx);
+}
+
+static void named_teardown(struct run_ctx *ctx)
+{
+	if (ctx->consock) {
+		close(ctx->cfg.console_out_fd); /* the console's queue is flushed and gone */
+		consock_stop(ctx->consock);
+		close(ctx->console_in_fd);
+	}
+	if (ctx->log_fd >= 0)
+		close(ctx->log_fd);
+	named_release(ctx->name, ctx->name_fd);
+}
+
+/* The parent of --detach: the child's "R", or its reason (status 2). */
+static int detach_wait(int fd, pid_t child, const char *name)
+{
+	char buf[1024];
+	ssize_t n, len = 0;
+	int st = 0;
+
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	       ((n = read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0 ||
+		(n < 0 && errno == EINTR)))
+		len += n > 0 ? n : 0;
+	close(fd);
+	buf[len] = '\0';
+	if (len == 1 && buf[0] == 'R')
+		return 0;
+	if (len == 0 && waitpid(child, &st, 0) == child)
+		snprintf(buf, sizeof(buf), "the VMM ended (status %d) before the VM ran",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_SIGNAL_BASE + WTERMSIG(st));
+	fprintf(stderr, "banyan run: %s: %s\n", name, buf);
+	return EXIT_USAGE;
+}
+
+/* --detach: the parent waits and returns its status; the child returns -1 and goes on. */
+static int detach(struct run_ctx *ctx)
+{
+	int p[2], null_fd;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "banyan run: --detach: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid != 0) {
+		close(p[1]);
+		close(null_fd);
+		if (pid < 0) {
+			fprintf(stderr, "banyan run: --detach: fork: %s\n", strerror(errno));
+			close(p[0]);
+			return EXIT_USAGE;
+		}
+		return detach_wait(p[0], pid, ctx->name);
+	}
+	close(p[0]);
+	ctx->ready_fd = p[1];
+	/* No terminal: a session of its own, stdio on /dev/null (the log is vm.log). */
+	(void)setsid();
+	(void)dup2(null_fd, STDIN_FILENO);
+	(void)dup2(null_fd, STDOUT_FILENO);
+	(void)dup2(null_fd, STDERR_FILENO);
+	close(null_fd);
+	return -1;
+}
+
+static const char *named_error(int ret)
+{
+	if (ret == -EPERM)
+		return "not a directory of this user's that only it can write";
+	return ret == -EBUSY ? "a VM of this name is running" : strerror(-ret);
+}
+
+/* --name: the run in its runtime directory (in front, or detached). */
+static int run_named(struct run_ctx *ctx)
+{
+	const char *what;
+	char err[512];
+	int status, ret;
+
+	if (ctx->detach && (status = detach(ctx)) >= 0) {
+		/* The parent: what the options made is the child's now. */
+		vmcfg_free(&ctx->spec);
+		json_object_put(ctx->reboot);
+		snapshot_close(ctx->img);
+		return status;
+	}
+	ret = named_setup(ctx, &what);
+	if (ret < 0) {
+		if (ret == -EBUSY)
+			snprintf(err, sizeof(err), "%s", named_error(ret));
+		else
+			snprintf(err, sizeof(err), "%s: %s", what, named_error(ret));
+		if (ctx->ready_fd < 0)
+			fprintf(stderr, "banyan run: %s: %s\n", ctx->name, err);
+		run_ready(ctx, err);
+		named_teardown(ctx);
+		return EXIT_USAGE;
+	}
+	if (ctx->detach && !ctx->log_given) /* late errors land in vm.log */
+		(void)dup2(ctx->log_fd, STDERR_FILENO);
+	status = run_main(ctx);
+	run_ready(ctx, log_last_error());
+	named_teardown(ctx);
+	return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	struct run_ctx ctx = {.sig_handler.fd = -1, .ctl.start_fd = -1, .clone_index = -1};
+	struct run_ctx ctx = {.sig_handler.fd = -1,
+			      .ctl.start_fd = -1,
+			      .clone_index = -1,
+			      .name_fd = -1,
+			      .ready_fd = -1,
+			      .log_fd = -1,
+			      .console_in_fd = STDIN_FILENO};
 	int ret;
 
 	vmcfg_init(&ctx.spec);
@@ -935,12 +1177,17 @@ int cmd_run(int argc, char **argv)
 			run_usage(stdout);
 		return ret == 1 ? 0 : EXIT_USAGE;
 	}
-	return run_main(&ctx);
+	return ctx.name ? run_named(&ctx) : run_main(&ctx);
 }
 
 int run_snapshot(const struct run_snapshot_args *a)
 {
-	struct run_ctx ctx = {.sig_handler.fd = -1, .ctl.start_fd = -1};
+	struct run_ctx ctx = {.sig_handler.fd = -1,
+			      .ctl.start_fd = -1,
+			      .name_fd = -1,
+			      .ready_fd = -1,
+			      .log_fd = -1,
+			      .console_in_fd = STDIN_FILENO};
 	char err[SNAP_ERR_LEN];
 
 	/* Before the configuration is copied: a reboot must keep the clone's own disks. */
@@ -963,5 +1210,19 @@ int run_snapshot(const struct run_snapshot_args *a)
 	ctx.restore_t0 = a->t0_ns;
 	ctx.api_path = a->api_path;
 	ctx.sandbox = a->sandbox;
-	return run_main(&ctx);
+	ctx.name = a->name;
+	ctx.detach = a->detach;
+	ctx.log_given = a->log_given;
+	if (!ctx.name)
+		return run_main(&ctx);
+	if (!ctx.api_path) {
+		if (named_path(ctx.name, NAMED_API, ctx.api_buf, sizeof(ctx.api_buf)) < 0) {
+			log_error("%s: the runtime directory's path is too long", ctx.name);
+			snapshot_close(ctx.img);
+			vmcfg_free(&ctx.spec);
+			return EXIT_USAGE;
+		}
+		ctx.api_path = ctx.api_buf;
+	}
+	return run_named(&ctx);
 }

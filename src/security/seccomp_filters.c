@@ -163,6 +163,15 @@ static const struct sc_rule writer_rules[] = {
     ALLOW(clock_nanosleep), /* the idle tick */
 };
 
+/* A named VM's console socket (vmm/console_sock.h): clients come, read and type. */
+static const struct sc_rule consock_rules[] = {
+    ALLOW(poll),    /* the output pipe, the listening socket, the clients */
+    ALLOW(read),    /* output from the guest; a client's keys */
+    ALLOW(accept4), /* a client attaches */
+    ALLOW(sendto),  /* output and scrollback to a client (send, never blocking) */
+    ALLOW(close),   /* a client detaches */
+};
+
 /* KVM state read while the VM is paused: snapshots (the API's PUT /snapshot/create). */
 static const struct sc_rule kvm_save_rules[] = {
     IOCTL(KVM_GET_REGS),	       /* each vCPU's registers */
@@ -420,7 +429,7 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     metrics = GROUP(metrics_rules), reaper = GROUP(reaper_rules),
 			     main_g = GROUP(main_rules), kvm_save = GROUP(kvm_save_rules),
 			     files = GROUP(files_rules), migrate = GROUP(migrate_rules),
-			     spawn = GROUP(spawn_rules);
+			     spawn = GROUP(spawn_rules), consock = GROUP(consock_rules);
 #ifdef BANYAN_SANITIZED
 static const struct sc_group sanitizer = GROUP(sanitizer_rules);
 #endif
@@ -438,9 +447,10 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"api-exec", "api-exec", NULL, {&base, &api_exec, &spawn, &files, &kvm_save, &migrate SAN}},
     {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
     {"metrics", "metrics", NULL, {&base, &metrics SAN}},
+    {"console-sock", "console-sock", NULL, {&base, &consock SAN}},
     {"main",
      "",
      NULL,
      {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &balloon,
-      &aio, &writer, &api, &api_exec, &reaper, &metrics, &migrate SAN}},
+      &aio, &writer, &api, &api_exec, &reaper, &metrics, &migrate, &consock SAN}},
 };

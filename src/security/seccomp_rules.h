@@ -39,7 +39,7 @@ struct sc_role {
 	const struct sc_group *groups[SC_MAX_GROUPS]; /* NULL-terminated */
 };
 
-#define SC_ROLES 13
+#define SC_ROLES 14
 
 /* The roles, main last (it allows what every thread it starts allows). */
 extern const struct sc_role sc_roles[SC_ROLES];

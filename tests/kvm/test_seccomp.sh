@@ -64,6 +64,7 @@ BANYAN_SECCOMP_TEST=metrics timeout -s KILL 60 "$HOOKS" run --config "$T/metrics
 check "metrics: a forbidden call ends the process with 148" status_is 148 $?
 check "metrics: one line names the role and the call" \
 	grep -q "(role metrics) made a forbidden system call: getitimer (36)" "$T/metrics.err"
+BANYAN_RUNTIME_DIR="$T/rt" role console-sock --name sc
 BANYAN_AIO=threads role aio --disk "path=$T/disk.img"
 if ip netns add "$NS" 2>/dev/null && ip netns exec "$NS" ip tuntap add tap0 mode tap; then
 	BANYAN_SECCOMP_TEST=virtio-net timeout -s KILL 60 ip netns exec "$NS" "$HOOKS" run \

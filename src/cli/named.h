@@ -1,0 +1,82 @@
+/*
+ * Named VMs: each one's files live in a runtime directory of its own
+ * (docs/operations.md), a layout other tools rely on:
+ *
+ *   ROOT/NAME/api.sock      the API socket (a link to --api-socket's path when given)
+ *   ROOT/NAME/console.sock  the serial console (vmm/console_sock.h)
+ *   ROOT/NAME/vm.log        the console's output and the VMM's log
+ *   ROOT/NAME/pid           the VMM's pid, locked (flock) while it runs
+ *
+ * ROOT is /run/banyan for root, $XDG_RUNTIME_DIR/banyan otherwise, and
+ * /tmp/banyan-UID without XDG_RUNTIME_DIR; BANYAN_RUNTIME_DIR overrides it.
+ */
+#ifndef BANYAN_CLI_NAMED_H
+#define BANYAN_CLI_NAMED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NAMED_MAX     64 /* characters in a name */
+#define NAMED_PATH    4096
+#define NAMED_API     "api.sock"
+#define NAMED_CONSOLE "console.sock"
+#define NAMED_LOG     "vm.log"
+#define NAMED_PID     "pid"
+
+/*
+ * named_check - 0 when @name is a valid VM name: 1..64 characters of
+ * [A-Za-z0-9_.-], the first a letter or digit (so never "." or ".." and
+ * never a slash: it is one path component). -EINVAL otherwise.
+ */
+int named_check(const char *name);
+
+/*
+ * named_root_for - the runtime root for @uid given $XDG_RUNTIME_DIR @xdg
+ * (NULL or "" when unset) and $BANYAN_RUNTIME_DIR @override (likewise),
+ * into @buf. 0, or -ENAMETOOLONG. Touches nothing on disk.
+ */
+int named_root_for(uid_t uid, const char *xdg, const char *override, char *buf, size_t size);
+
+/* named_root - named_root_for this process's uid and environment. */
+int named_root(char *buf, size_t size);
+
+/*
+ * named_path - ROOT/@name/@file (@file NULL: the directory) into @buf.
+ * 0, -EINVAL (a bad name) or -ENAMETOOLONG.
+ */
+int named_path(const char *name, const char *file, char *buf, size_t size);
+
+/*
+ * named_claim - make ROOT/@name (mode 0700; ROOT too) and take its pid
+ * file's lock for this process: the name is then ours until the process
+ * ends or named_release. Stale sockets of an earlier, dead VMM are
+ * removed and the pid file holds getpid(). Returns the lock's fd (close-on-exec),
+ * -EBUSY when a live VMM holds the name, -EINVAL for a bad name, -EPERM
+ * when ROOT or ROOT/@name is not a directory of this user's that only it
+ * can write, -errno.
+ */
+int named_claim(const char *name) __attribute__((warn_unused_result));
+
+/*
+ * named_release - remove the sockets and the pid file of @name (vm.log
+ * stays, for banyan logs) and drop the lock @fd. Never fails.
+ */
+void named_release(const char *name, int fd);
+
+/*
+ * named_alive - true when a VMM holds @name: its pid file is locked and
+ * names a live process, whose pid goes to *@pid. False otherwise (no pid
+ * file, or a dead VMM's: see named_clean).
+ */
+bool named_alive(const char *name, pid_t *pid);
+
+/*
+ * named_stale - true when @name has a pid file no live VMM holds (the VMM
+ * was killed). named_clean removes that pid file and the sockets, under
+ * the lock, so a VMM starting meanwhile is never disturbed.
+ */
+bool named_stale(const char *name);
+void named_clean(const char *name);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * Named VMs' runtime directories (cli/named.h): which names are accepted,
+ * where each user's root is, and the pid file's lock: a name is held by
+ * one live process, a dead holder's files are stale and cleaned.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/named.h"
+
+static char root[64];
+
+static void test_names(void **state)
+{
+	char max[NAMED_MAX + 2];
+
+	(void)state;
+	assert_int_equal(named_check("web"), 0);
+	assert_int_equal(named_check("Web-1.test_2"), 0);
+	assert_int_equal(named_check("0"), 0);
+	memset(max, 'a', NAMED_MAX);
+	max[NAMED_MAX] = '\0';
+	assert_int_equal(named_check(max), 0);
+	max[NAMED_MAX] = 'a';
+	max[NAMED_MAX + 1] = '\0';
+	assert_int_equal(named_check(max), -EINVAL);
+	assert_int_equal(named_check(""), -EINVAL);
+	assert_int_equal(named_check(NULL), -EINVAL);
+	assert_int_equal(named_check("."), -EINVAL);
+	assert_int_equal(named_check(".."), -EINVAL);
+	assert_int_equal(named_check(".hidden"), -EINVAL);
+	assert_int_equal(named_check("-rf"), -EINVAL);
+	assert_int_equal(named_check("a/b"), -EINVAL);
+	assert_int_equal(named_check("../etc"), -EINVAL);
+	assert_int_equal(named_check("a b"), -EINVAL);
+	assert_int_equal(named_check("a\nb"), -EINVAL);
+	assert_int_equal(named_check("caf\xc3\xa9"), -EINVAL);
+}
+
+static void test_roots(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(named_root_for(0, "/run/user/0", NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/banyan");
+	assert_int_equal(named_root_for(1000, "/run/user/1000", NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/user/1000/banyan");
+	assert_int_equal(named_root_for(1000, NULL, NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/tmp/banyan-1000");
+	assert_int_equal(named_root_for(1000, "", "", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/tmp/banyan-1000");
+	/* A relative XDG_RUNTIME_DIR is not trusted (the spec wants it absolute). */
+	assert_int_equal(named_root_for(1000, "run", NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/tmp/banyan-1000");
+	assert_int_equal(named_root_for(0, NULL, "/srv/vms", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/srv/vms");
+	assert_int_equal(named_root_for(1000, "/run/user/1000", NULL, buf, 8), -ENAMETOOLONG);
+}
+
+static void test_paths(void **state)
+{
+	char buf[NAMED_PATH], want[NAMED_PATH];
+
+	(void)state;
+	assert_int_equal(named_path("web", NAMED_CONSOLE, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "%s/web/console.sock", root);
+	assert_string_equal(buf, want);
+	assert_int_equal(named_path("web", NULL, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "%s/web", root);
+	assert_string_equal(buf, want);
+	assert_int_equal(named_path("..", NAMED_PID, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(named_path("web", NAMED_PID, buf, 10), -ENAMETOOLONG);
+}
+
+static bool exists(const char *name, const char *file)
+{
+	char path[NAMED_PATH];
+	struct stat st;
+
+	assert_int_equal(named_path(name, file, path, sizeof(path)), 0);
+	return lstat(path, &st) == 0;
+}
+
+static void test_claim(void **state)
+{
+	struct stat st;
+	pid_t pid = 0;
+	int fd;
+
+	(void)state;
+	fd = named_claim("vm1");
+	assert_true(fd >= 0);
+	assert_int_equal(stat(root, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_true(named_alive("vm1", &pid));
+	assert_int_equal(pid, getpid());
+	assert_false(named_stale("vm1"));
+	/* Held: a second claim (another open file, as another process) is refused. */
+	assert_int_equal(named_claim("vm1"), -EBUSY);
+	named_clean("vm1"); /* never touches a live VM's files */
+	assert_true(exists("vm1", NAMED_PID));
+	named_release("vm1", fd);
+	assert_false(exists("vm1", NAMED_PID));
+	assert_false(named_alive("vm1", &pid));
+	assert_false(named_stale("vm1"));
+}
+
+/* A VMM killed holding the name: stale, cleaned, and the name free again. */
+static void test_dead_holder(void **state)
+{
+	char path[NAMED_PATH];
+	pid_t child, pid;
+	int st, fd;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		fd = named_claim("vm2");
+		if (fd >= 0 && named_path("vm2", NAMED_CONSOLE, path, sizeof(path)) == 0)
+			fclose(fopen(path, "w"));
+		_exit(fd >= 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_false(named_alive("vm2", &pid));
+	assert_true(named_stale("vm2"));
+	named_clean("vm2");
+	assert_false(named_stale("vm2"));
+	assert_false(exists("vm2", NAMED_PID));
+	assert_false(exists("vm2", NAMED_CONSOLE));
+	/* A new VMM takes the name over a dead one's leftovers without a clean too. */
+	child = fork();
+	if (child == 0)
+		_exit(named_claim("vm2") >= 0 ? 0 : 1);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	fd = named_claim("vm2");
+	assert_true(fd >= 0);
+	named_release("vm2", fd);
+}
+
+/* A root someone else could write (or a link to one) is refused, not used. */
+static void test_unsafe_root(void **state)
+{
+	char dir[NAMED_PATH];
+	int fd;
+
+	(void)state;
+	fd = named_claim("vm3");
+	assert_true(fd >= 0);
+	named_release("vm3", fd);
+	assert_int_equal(named_path("vm3", NULL, dir, sizeof(dir)), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chmod(root, 0757), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(chmod(root, 0700), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(symlink("/tmp", dir), 0);
+	assert_int_equal(named_claim("vm3"), -EPERM);
+	assert_int_equal(unlink(dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_names),	cmocka_unit_test(test_roots),
+	    cmocka_unit_test(test_paths),	cmocka_unit_test(test_claim),
+	    cmocka_unit_test(test_dead_holder), cmocka_unit_test(test_unsafe_root),
+	};
+	char tmpl[] = "/tmp/banyan-named-XXXXXX", cmd[128];
+	int ret;
+
+	if (!mkdtemp(tmpl))
+		return 1;
+	/* A root of our own below the temporary directory: named_claim makes it. */
+	snprintf(root, sizeof(root), "%s/root", tmpl);
+	setenv("BANYAN_RUNTIME_DIR", root, 1);
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	return system(cmd) == 0 ? ret : 1;
+}
