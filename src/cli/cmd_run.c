@@ -15,6 +15,7 @@
 #include "util/file.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/notify.h"
 #include "util/parse.h"
 #include "vmm/console.h"
 #include "vmm/event_loop.h"
@@ -74,6 +75,7 @@ struct run_ctx {
 	unsigned int ntaps, ndisks;
 	struct vmcfg mig_doc; /* the migrated machine, which the VM's config points into */
 	struct mmds *mmds;    /* the metadata store: made by run_main, kept across VMs and loads */
+	int notify_fd;	      /* $NOTIFY_SOCKET until READY=1 is sent, else negative */
 };
 
 static void run_usage(FILE *f)
@@ -673,6 +675,20 @@ static void log_restore_time(struct run_ctx *ctx)
 	ctx->restore_t0 = 0;
 }
 
+/* The guest runs: tell the service manager (Type=notify), once per process. */
+static void run_notify_ready(struct run_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->notify_fd < 0)
+		return;
+	ret = notify_send(ctx->notify_fd, "READY=1");
+	if (ret < 0)
+		log_warn("cannot tell the service manager the VM runs: %s", strerror(-ret));
+	close(ctx->notify_fd);
+	ctx->notify_fd = -1;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
@@ -689,10 +705,13 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	ctx->exit_handler.fd = ctx->vm->exit_fd;
 	ctx->exit_handler.fn = on_vm_exit;
 	ctx->vm_stopped = false;
-	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0)
+	if (event_loop_add(&ctx->loop, &ctx->exit_handler, EPOLLIN) < 0 || vm_start(ctx->vm) < 0) {
 		vm_request_exit(ctx->vm, VM_EXIT_HOST_ERROR, "cannot start the VM");
-	else if (ctx->resume_on_start)
-		vm_resume(ctx->vm); /* devices, then vCPUs */
+	} else {
+		if (ctx->resume_on_start)
+			vm_resume(ctx->vm); /* devices, then vCPUs */
+		run_notify_ready(ctx);
+	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
 	if (ctx->api)
@@ -858,6 +877,11 @@ static int run_main(struct run_ctx *ctx)
 {
 	int status, ret;
 
+	/* Before the clones' helper inherits the variable, and before the sandbox. */
+	ctx->notify_fd = notify_open();
+	if (ctx->notify_fd < 0 && ctx->notify_fd != -ENOENT)
+		log_warn("NOTIFY_SOCKET: %s: readiness will not be reported",
+			 strerror(-ctx->notify_fd));
 	/* Before any thread starts: each one installs its filter as it does. */
 	ret = seccomp_setup(ctx->sandbox);
 	if (ret < 0) {
@@ -900,6 +924,8 @@ static int run_main(struct run_ctx *ctx)
 		close(ctx->sig_handler.fd);
 	event_loop_destroy(&ctx->loop);
 	snapshot_close(ctx->img);
+	if (ctx->notify_fd >= 0)
+		close(ctx->notify_fd);
 	return status;
 }
 
