@@ -94,6 +94,7 @@ static void run_usage(FILE *f)
 	    "  --memory SIZE        guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM)\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  --log-format FORMAT  text (default) or json (one object per line)\n"
 	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
 	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
 	    "                       overlay=, FILE is only read and writes go to the overlay\n"
@@ -169,7 +170,8 @@ enum {
 	OPT_SECCOMP,
 	OPT_INCOMING,
 	OPT_INCOMING_TAP,
-	OPT_INCOMING_DISK
+	OPT_INCOMING_DISK,
+	OPT_LOG_FORMAT
 };
 
 static const struct option run_options[] = {
@@ -180,6 +182,7 @@ static const struct option run_options[] = {
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP}, /* tests: HLT reaches user space */
     {"help", no_argument, NULL, OPT_HELP},
     {"disk", required_argument, NULL, OPT_DISK},
@@ -399,6 +402,10 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 			   : 0;
 	case OPT_LOG_LEVEL:
 		return parse_log_level(arg);
+	case OPT_LOG_FORMAT:
+		return log_set_format(arg) < 0
+			   ? usage_error("--log-format takes text or json, not '%s'", arg)
+			   : 0;
 	case OPT_ON_REBOOT:
 	case OPT_NO_IRQCHIP:
 		return parse_reboot_option(ctx, opt, arg);
