@@ -15,11 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_MAX_REPLY (4 << 20)
-#define CTL_TIMEOUT_S 60
+#define CTL_MAX_REPLY  (4 << 20)
+#define CTL_TIMEOUT_S  60
+#define CTL_SHUTDOWN_S 30 /* shutdown: the guest's time to power off after Ctrl-Alt-Del */
+#define CTL_STOP_S     10 /* ...and the VMM's to exit after the hard stop */
 
 /* Exit statuses of banyan ctl (docs/cli.md). */
 #define CTL_OK	      0
@@ -86,6 +90,11 @@ static void ctl_usage(FILE *f)
 		"                or unix:PATH) and follow it (a progress bar on a terminal)\n"
 		"  migrate status | migrate cancel\n"
 		"                the migration's status; cancel it (the VM keeps running here)\n");
+	fprintf(f,
+		"  shutdown [--timeout S]\n"
+		"                Ctrl-Alt-Del, wait up to S seconds (default %d) for the VMM\n"
+		"                to exit, else stop the VM (systemd's ExecStop)\n",
+		CTL_SHUTDOWN_S);
 	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
 		   "3 no VMM answers on the socket.\n");
 }
@@ -313,6 +322,7 @@ static const struct option ctl_options[] = {
     {"postcopy", required_argument, NULL, 'P'},
     {"verify", no_argument, NULL, 'V'},
     {"no-wait", no_argument, NULL, 'W'},
+    {"timeout", required_argument, NULL, 'T'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -636,8 +646,73 @@ static int ctl_named(const char *name, char *sock, size_t size)
 	return -1;
 }
 
+/* Nothing accepts on @sock any more: the VMM has exited (or is closing its API). */
+static bool ctl_vmm_gone(const char *sock)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, ret;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ret < 0 && (errno == ECONNREFUSED || errno == ENOENT);
+}
+
+static bool ctl_wait_gone(const char *sock, unsigned long seconds)
+{
+	const struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
+
+	for (unsigned long i = 0; i < seconds * 10; i++) {
+		if (ctl_vmm_gone(sock))
+			return true;
+		nanosleep(&tick, NULL);
+	}
+	return ctl_vmm_gone(sock);
+}
+
+static const struct ctl_cmd *ctl_find(const char *name)
+{
+	const struct ctl_cmd *c;
+
+	for (c = ctl_cmds; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/* shutdown: the guest's own shutdown first, a hard stop when it does not come. */
+static int ctl_shutdown(const char *sock, int nargs, const char *timeout)
+{
+	unsigned long t = CTL_SHUTDOWN_S;
+	char *end = NULL;
+	int status;
+
+	if (timeout && (t = strtoul(timeout, &end, 10), *end || !*timeout || t > 86400)) {
+		fprintf(stderr, "banyan ctl: --timeout takes seconds, not '%s'\n", timeout);
+		return EXIT_USAGE;
+	}
+	if (nargs != 0) {
+		fprintf(stderr, "banyan ctl: usage: shutdown [--timeout S]\n");
+		return EXIT_USAGE;
+	}
+	status = ctl_run(sock, ctl_find("ctrl-alt-del"), false);
+	if (status != CTL_OK || ctl_wait_gone(sock, t))
+		return status;
+	fprintf(stderr, "banyan ctl: the guest did not shut down within %lu s: stopping it\n", t);
+	status = ctl_run(sock, ctl_find("stop"), false);
+	if (status == CTL_OK && !ctl_wait_gone(sock, CTL_STOP_S)) {
+		fprintf(stderr, "banyan ctl: the VMM still answers after the stop\n");
+		return CTL_API_ERROR;
+	}
+	return status == CTL_NO_VMM ? CTL_OK : status; /* it exited meanwhile */
+}
+
 int cmd_ctl(int argc, char **argv)
 {
+	const char *timeout = NULL;
 	struct ctl_mig_opts mo = {0};
 	struct ctl_clone_opts co = {0};
 	struct ctl_snap_opts so = {0};
@@ -681,6 +756,8 @@ int cmd_ctl(int argc, char **argv)
 			co.name = optarg;
 		else if (opt == 'S')
 			co.snapshot_now = true;
+		else if (opt == 'T')
+			timeout = optarg;
 		else if (!ctl_mig_opt(&mo, opt, optarg))
 			json = true;
 	}
@@ -690,6 +767,8 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_migrate(sock, argv + optind + 1, argc - optind - 1, &mo, json);
 	if (sock && optind < argc && strcmp(argv[optind], "balloon") == 0)
 		return ctl_balloon(sock, argv + optind + 1, argc - optind - 1, json);
+	if (sock && optind < argc && strcmp(argv[optind], "shutdown") == 0)
+		return ctl_shutdown(sock, argc - optind - 1, timeout);
 	if (sock && optind < argc && strcmp(argv[optind], "clone") == 0)
 		return ctl_clone(sock, argv + optind + 1, argc - optind - 1, &co, json);
 	if (!sock || optind != argc - 1) {

@@ -65,6 +65,7 @@ static void restore_usage(FILE *f)
 	    "                       ..., their consoles then on their sockets)\n"
 	    "  --detach             with --name, one VM: return once it runs\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  --log-format FORMAT  text (default) or json (one object per line)\n"
 	    "  --seccomp MODE       strict (default), log or off (see banyan run --help)\n"
 	    "The console is the terminal when restoring one VM: Ctrl-A x quits.\n");
 }
@@ -82,7 +83,8 @@ enum {
 	OPT_NAME,
 	OPT_DETACH,
 	OPT_SECCOMP,
-	OPT_HELP
+	OPT_HELP,
+	OPT_LOG_FORMAT
 };
 
 static const struct option restore_options[] = {
@@ -97,6 +99,7 @@ static const struct option restore_options[] = {
     {"no-verify-memory", no_argument, NULL, OPT_NO_VERIFY},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -155,6 +158,11 @@ static int restore_option(struct restore_opts *o, int opt, const char *arg)
 		if (log_level_from_name(arg) >= 0)
 			return log_set_level((enum log_level)log_level_from_name(arg)), 0;
 		return fprintf(stderr, "banyan restore: unknown log level '%s'\n", arg), -EINVAL;
+	case OPT_LOG_FORMAT:
+		if (log_set_format(arg) == 0)
+			return 0;
+		return fprintf(stderr, "banyan restore: --log-format takes text or json\n"),
+		       -EINVAL;
 	default:
 		return fprintf(stderr,
 			       "banyan restore: unknown or incomplete option '%s' (see "

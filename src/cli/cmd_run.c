@@ -18,6 +18,7 @@
 #include "util/file.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/notify.h"
 #include "util/parse.h"
 #include "vmm/console.h"
 #include "vmm/console_sock.h"
@@ -91,6 +92,7 @@ struct run_ctx {
 	int log_fd;		  /* vm.log, for the console socket's copy; or -1 */
 	struct consock *consock;  /* the console socket, or NULL */
 	char api_buf[NAMED_PATH]; /* ROOT/NAME/api.sock */
+	int notify_fd;		  /* $NOTIFY_SOCKET until READY=1 is sent, else negative */
 };
 
 static void run_usage(FILE *f)
@@ -111,6 +113,7 @@ static void run_usage(FILE *f)
 	    "                       on 2 MiB huge pages, merged by KSM, faulted in before boot\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  --log-format FORMAT  text (default) or json (one object per line)\n"
 	    "  --disk path=FILE[,id=NAME][,ro][,cache=writeback|none][,overlay=FILE]\n"
 	    "                       a virtio-blk disk on a raw image (repeatable); with\n"
 	    "                       overlay=, FILE is only read and writes go to the overlay\n"
@@ -199,7 +202,8 @@ enum {
 	OPT_INCOMING_DISK,
 	OPT_BOOT_TIMER,
 	OPT_NAME,
-	OPT_DETACH
+	OPT_DETACH,
+	OPT_LOG_FORMAT
 };
 
 static const struct option run_options[] = {
@@ -210,6 +214,7 @@ static const struct option run_options[] = {
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"no-irqchip", no_argument, NULL, OPT_NO_IRQCHIP}, /* tests: HLT reaches user space */
     {"help", no_argument, NULL, OPT_HELP},
     {"disk", required_argument, NULL, OPT_DISK},
@@ -434,6 +439,10 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 	case OPT_BOOT_TIMER:
 		ctx->boot_timer = true;
 		return 0;
+	case OPT_LOG_FORMAT:
+		return log_set_format(arg) < 0
+			   ? usage_error("--log-format takes text or json, not '%s'", arg)
+			   : 0;
 	case OPT_ON_REBOOT:
 	case OPT_NO_IRQCHIP:
 		return parse_reboot_option(ctx, opt, arg);
@@ -749,6 +758,20 @@ static void run_ready(struct run_ctx *ctx, const char *err)
 	ctx->ready_fd = -1;
 }
 
+/* The guest runs: tell the service manager (Type=notify), once per process. */
+static void run_notify_ready(struct run_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->notify_fd < 0)
+		return;
+	ret = notify_send(ctx->notify_fd, "READY=1");
+	if (ret < 0)
+		log_warn("cannot tell the service manager the VM runs: %s", strerror(-ret));
+	close(ctx->notify_fd);
+	ctx->notify_fd = -1;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
@@ -771,6 +794,7 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 		if (ctx->resume_on_start)
 			vm_resume(ctx->vm); /* devices, then vCPUs */
 		run_ready(ctx, NULL);	    /* the vCPUs run */
+		run_notify_ready(ctx);
 	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
@@ -938,6 +962,11 @@ static int run_main(struct run_ctx *ctx)
 {
 	int status, ret;
 
+	/* Before the clones' helper inherits the variable, and before the sandbox. */
+	ctx->notify_fd = notify_open();
+	if (ctx->notify_fd < 0 && ctx->notify_fd != -ENOENT)
+		log_warn("NOTIFY_SOCKET: %s: readiness will not be reported",
+			 strerror(-ctx->notify_fd));
 	/* Before any thread starts: each one installs its filter as it does. */
 	ret = seccomp_setup(ctx->sandbox);
 	if (ret < 0) {
@@ -984,6 +1013,8 @@ static int run_main(struct run_ctx *ctx)
 		close(ctx->sig_handler.fd);
 	event_loop_destroy(&ctx->loop);
 	snapshot_close(ctx->img);
+	if (ctx->notify_fd >= 0)
+		close(ctx->notify_fd);
 	return status;
 }
 

@@ -36,6 +36,13 @@ void log_set_level(enum log_level level);
 int log_level_from_name(const char *name);
 
 /*
+ * log_set_format - "text" (the default: "<time> banyan <level>: message")
+ * or "json": one object per line, {"time", "level", "name", "thread",
+ * "msg"}, for log collectors. Returns 0, or -EINVAL for another name.
+ */
+int log_set_format(const char *name);
+
+/*
  * log_set_instance - name the VM in every line: "banyan[@id]" where lines
  * say "banyan" (Firecracker's --id). Set before the first line is logged.
  */

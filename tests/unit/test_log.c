@@ -5,9 +5,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -195,6 +197,39 @@ static void test_log_flood(void **st)
 	unlink(path);
 }
 
+/* --log-format json: one object per line, quotes and backslashes escaped, the thread named. */
+static void test_json_format(void **st)
+{
+	char path[] = "/tmp/banyan-test-log-XXXXXX", line[1024] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)st;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_set_format("yaml"), -EINVAL);
+	assert_int_equal(log_set_format("json"), 0);
+	assert_int_equal(prctl(PR_SET_NAME, "log-tester"), 0);
+	assert_int_equal(log_open_file(path), 0);
+	log_warn("say \"hi\" \\ then\x01");
+	log_flush();
+	assert_int_equal(log_set_format("text"), 0);
+	log_info("plain again");
+	log_flush();
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_int_equal(line[0], '{');
+	assert_non_null(
+	    strstr(line, "\"level\":\"warn\",\"name\":\"banyan\",\"thread\":\"log-tester\","));
+	assert_non_null(strstr(line, "\"msg\":\"say \\\"hi\\\" \\\\ then\\\\x01\"}\n"));
+	assert_non_null(strstr(line, "{\"time\":\"20"));
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "Z banyan info: plain again"));
+	fclose(f);
+	unlink(path);
+}
+
 /* The level names the CLI takes are the ones log lines print. */
 static void test_level_names(void **st)
 {
@@ -213,7 +248,7 @@ int main(void)
 	    cmocka_unit_test(test_burst_then_report),	 cmocka_unit_test(test_sources_independent),
 	    cmocka_unit_test(test_global_budget),	 cmocka_unit_test(test_sweep),
 	    cmocka_unit_test(test_many_sources_bounded), cmocka_unit_test(test_log_flood),
-	    cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_level_names),		 cmocka_unit_test(test_json_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
