@@ -154,7 +154,8 @@ void api_vm_stopped(struct api_ctl *ctl, bool final);
 /*
  * api_linger - after a migration moved the VM away, keep answering for up
  * to @ms so that whoever follows it (banyan ctl migrate) reads how it
- * ended; returns as soon as a GET /banyan/v1/migrate showed that.
+ * ended; returns one second after a GET /banyan/v1/migrate first showed
+ * that (other followers read it too), or after @ms.
  */
 void api_linger(struct api_ctl *ctl, unsigned int ms);
 

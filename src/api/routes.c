@@ -1420,17 +1420,28 @@ void api_vm_started(struct api_ctl *ctl, struct vm *vm, const char *err)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
+/*
+ * Once a client has read the outcome, answer a little longer (up to
+ * LINGER_AFTER_READ_MS): several may follow the migration (ctl migrate
+ * and a status poller), and the first to read must not close the door on
+ * the others.
+ */
+#define LINGER_AFTER_READ_MS 1000
+
 void api_linger(struct api_ctl *ctl, unsigned int ms)
 {
 	const struct timespec tick = {.tv_nsec = 10000000};
+	unsigned int left = ms;
 	bool read = false;
 
-	for (unsigned int waited = 0; waited < ms && !read; waited += 10) {
+	while (left >= 10) {
 		pthread_mutex_lock(&ctl->lock);
+		if (!read && ctl->mig_outcome_read && left > LINGER_AFTER_READ_MS)
+			left = LINGER_AFTER_READ_MS;
 		read = ctl->mig_outcome_read;
 		pthread_mutex_unlock(&ctl->lock);
-		if (!read)
-			nanosleep(&tick, NULL);
+		nanosleep(&tick, NULL);
+		left -= 10;
 	}
 }
 

@@ -130,7 +130,9 @@ int ft_init(struct ft_machine *m, struct virtio_dev *vdev)
 		return -ENODEV;
 	m->vdev = vdev;
 	m->t = calloc(1, sizeof(*m->t));
-	m->mem = calloc(1, FT_MEM_SIZE);
+	m->mem = aligned_alloc(4096, FT_MEM_SIZE); /* page-aligned, as guest RAM is */
+	if (m->mem)
+		memset(m->mem, 0, FT_MEM_SIZE);
 	if (!m->t || !m->mem || vdev->ops->nqueues > FT_QUEUES ||
 	    gm_add_region(&m->gm, FT_GPA, FT_MEM_SIZE, m->mem) < 0) {
 		vdev->ops->destroy(vdev);

@@ -81,7 +81,9 @@ guest_vmflags() {
 	while read -r first rest; do
 		case $first in
 		*-*) size=$((16#${first#*-} - 16#${first%-*})) ;;
-		VmFlags:) [ "$size" = "$2" ] && { echo "$first $rest "; return; } ;;
+		# Ordinary RAM is two mappings: the first 2 MiB without THP, then the rest.
+		VmFlags:) [ "$size" = "$2" ] || [ "$size" = $(($2 - (2 << 20))) ] &&
+			{ echo "$first $rest "; return; } ;;
 		esac
 	done <"/proc/$1/smaps"
 }
