@@ -448,9 +448,7 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
     {"metrics", "metrics", NULL, {&base, &metrics SAN}},
     {"console-sock", "console-sock", NULL, {&base, &consock SAN}},
-    {"main",
-     "",
-     NULL,
-     {&base, &main_g, &spawn, &files, &kvm_save, &vcpu, &virtio, &blk, &net, &vsock, &rng, &balloon,
-      &aio, &writer, &api, &api_exec, &reaper, &metrics, &migrate, &consock SAN}},
+    {"main", "", NULL, {&base, &main_g,	  &spawn,  &files,   &kvm_save, &vcpu,	     &virtio,
+			&blk,  &net,	  &vsock,  &rng,     &balloon,	&aio,	     &writer,
+			&api,  &api_exec, &reaper, &metrics, &migrate,	&consock SAN}},
 };
