@@ -2098,25 +2098,31 @@ static char *with_boot_defaults(const char *args)
 
 /*
  * The command line: boot_args (or the default) with the boot-time
- * defaults it lacks, then the root device as Firecracker adds it.
+ * defaults it lacks, then the root device as Firecracker adds it; both go
+ * before " -- ", where the kernel's part ends and init's arguments begin.
  */
 static int build_cmdline(struct vmcfg *c, char *err)
 {
 	const struct vmcfg_drive *root =
 	    c->ndrives && c->drives[0].is_root_device ? c->drives : NULL;
 	char *args = with_boot_defaults(c->boot_args ? c->boot_args : VMCFG_DEFAULT_BOOT_ARGS);
+	char rootw[160] = "";
+	const char *init;
 	char *s = NULL;
 	int n;
 
 	if (!args)
 		return fail(err, "out of memory");
-	if (!root)
-		n = asprintf(&s, "%s", args);
-	else if (root->partuuid)
-		n = asprintf(&s, "%s root=PARTUUID=%s %s", args, root->partuuid,
-			     root->is_read_only ? "ro" : "rw");
-	else
-		n = asprintf(&s, "%s root=/dev/vda %s", args, root->is_read_only ? "ro" : "rw");
+	if (root && root->partuuid)
+		snprintf(rootw, sizeof(rootw), " root=PARTUUID=%s %s", root->partuuid,
+			 root->is_read_only ? "ro" : "rw");
+	else if (root)
+		snprintf(rootw, sizeof(rootw), " root=/dev/vda %s",
+			 root->is_read_only ? "ro" : "rw");
+	init = strstr(args, " -- ");
+	if (!init)
+		init = args + strlen(args);
+	n = asprintf(&s, "%.*s%s%s", (int)(init - args), args, rootw, init);
 	free(args);
 	if (n < 0)
 		return fail(err, "out of memory");

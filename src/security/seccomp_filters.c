@@ -145,6 +145,7 @@ static const struct sc_rule rng_rules[] = {
  */
 static const struct sc_rule balloon_rules[] = {
     ALLOW(fallocate), /* punch a hole in shared (memfd, hugetlbfs) guest memory */
+    ALLOW(sysinfo),   /* glibc's qsort (page numbers into runs) sizes its buffer by free memory */
 };
 
 /* The thread-pool back end of util/aio (no io_uring, or BANYAN_AIO=threads). */

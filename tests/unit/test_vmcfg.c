@@ -194,6 +194,21 @@ static void cmdline_boot_time_defaults(void **state)
 			    "quiet pci=off i8042.noaux i8042.nomux -- pci=off");
 }
 
+/* The root device, as Firecracker adds it, is the kernel's too: before " -- ". */
+static void cmdline_root_before_init_args(void **state)
+{
+	struct vmcfg *c = *state;
+	char err[512];
+	json_object *b = parse("{\"drive_id\": \"root\", \"path_on_host\": \"/r\", "
+			       "\"is_root_device\": true, \"is_read_only\": true}");
+
+	assert_int_equal(vmcfg_drive(c, "root", b, false, err), 0);
+	json_object_put(b);
+	assert_string_equal(
+	    cmdline_of(c, "quiet -- /bin/sh -c x"),
+	    "quiet pci=off i8042.noaux i8042.nomux root=/dev/vda ro -- /bin/sh -c x");
+}
+
 /* Banyan's machine-config fields round-trip through the document; a copy is deep. */
 static void machine_banyan_fields_and_copy(void **state)
 {
@@ -704,6 +719,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(cmdline_boot_time_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(root_drive_first_and_conversion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(machine_banyan_fields_and_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(cmdline_root_before_init_args, setup, teardown),
 	    cmocka_unit_test_setup_teardown(check_files_names_the_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(cpu_templates_in_the_document, setup, teardown),
 	    cmocka_unit_test_setup_teardown(memory_option_words, setup, teardown),
