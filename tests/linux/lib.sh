@@ -115,6 +115,20 @@ wait_bounded() {
 	wait "$@" 2>/dev/null
 }
 
+# vsock_tools_disk: $T/tools.ext4 holding the guest's vsock-tool (built by
+# meson), HOST_PY the host side's helper, and SLOW the factor for waits
+# (4 in the emulated host).
+vsock_tools_disk() {
+	SLOW=${BANYAN_EMULATED_HOST:+4}
+	SLOW=${SLOW:-1}
+	VSOCK_TOOL=${VSOCK_TOOL:-$(dirname "$BANYAN")/tests/linux/vsock-tool}
+	HOST_PY=$TOP/tests/linux/vsock_host.py
+	[ -x "$VSOCK_TOOL" ] || { echo "Bail out! missing $VSOCK_TOOL (built by meson)"; exit 1; }
+	mkdir -p "$T/tools"
+	cp "$VSOCK_TOOL" "$T/tools/vsock-tool"
+	mke2fs -q -t ext4 -d "$T/tools" "$T/tools.ext4" 8M >/dev/null
+}
+
 # netns_up NAME: the test's own network namespace (lo up), removed at exit
 # with $T. in_ns runs a command there, and BANYAN becomes a wrapper that runs
 # banyan there, so the VM's TAPs and every peer stay inside it.

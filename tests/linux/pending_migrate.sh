@@ -22,14 +22,7 @@ GUEST_TIMEOUT=${GUEST_TIMEOUT:-300}
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
 
-SLOW=${BANYAN_EMULATED_HOST:+4}
-SLOW=${SLOW:-1}
-VSOCK_TOOL=${VSOCK_TOOL:-$(dirname "$BANYAN")/tests/linux/vsock-tool}
-HOST_PY=$(cd "$(dirname "$0")" && pwd)/vsock_host.py
-[ -x "$VSOCK_TOOL" ] || { echo "Bail out! missing $VSOCK_TOOL (built by meson)"; exit 1; }
-mkdir -p "$T/tools"
-cp "$VSOCK_TOOL" "$T/tools/vsock-tool"
-mke2fs -q -t ext4 -d "$T/tools" "$T/tools.ext4" 8M >/dev/null
+vsock_tools_disk
 
 netns_up banyan-mig-$$
 in_ns ip link add br0 type bridge
