@@ -1,19 +1,20 @@
 /*
  * Installing the allowlists (seccomp_filters.c lists them): each role's
- * filter is compiled once, before any thread starts, so a thread installs
- * its own with one system call and no allocation. The SIGSYS handler
- * reports a forbidden call in one line and ends the process.
+ * BPF program was compiled at build time (seccomp_bpf.h), so a thread
+ * installs its own with one system call, no allocation and no libseccomp.
+ * The SIGSYS handler reports a forbidden call in one line and ends the
+ * process.
  */
 #include "security/seccomp.h"
 
-#include "security/seccomp_rules.h"
+#include "security/seccomp_bpf.h"
 #include "util/log.h"
 #include "util/thread.h"
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,15 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Syscall numbers the handler can name; higher ones are reported by number. */
-#define SC_NAMES 512
-
 /* Written by seccomp_setup before any thread starts, then only read. */
 static struct {
 	enum sandbox_mode mode;
-	bool compiled; /* prog and names are ready for mode */
-	struct sock_fprog prog[SC_ROLES];
-	char names[SC_NAMES][24]; /* the handler's syscall names, resolved beforehand */
+	const struct sc_prog *prog; /* the mode's programs, one per role; NULL when off */
 #ifdef BANYAN_TEST_HOOKS
 	const char *test_role; /* BANYAN_SECCOMP_TEST: the role that makes a forbidden call */
 #endif
@@ -59,99 +55,6 @@ int sandbox_mode_parse(const char *s, enum sandbox_mode *mode)
 const char *sandbox_mode_name(enum sandbox_mode mode)
 {
 	return mode == SANDBOX_STRICT ? "strict" : mode == SANDBOX_LOG ? "log" : "off";
-}
-
-/* --- the filters --- */
-
-/* One rule into @ctx; libseccomp merges rules on the same call into one test. */
-static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, uint64_t pid)
-{
-	struct scmp_arg_cmp c = {.arg = r->arg};
-
-	switch (r->op) {
-	case SC_EQ:
-		/* ioctl requests are 32 bits: a caller's sign extension must not matter. */
-		c.op = SCMP_CMP_MASKED_EQ;
-		c.datum_a = r->nr == SCMP_SYS(ioctl) ? 0xffffffffu : ~0ull;
-		c.datum_b = r->value;
-		break;
-	case SC_MASK_ZERO:
-		c.op = SCMP_CMP_MASKED_EQ;
-		c.datum_a = r->value;
-		c.datum_b = 0;
-		break;
-	case SC_EQ_PID:
-		c.op = SCMP_CMP_EQ;
-		c.datum_a = pid;
-		break;
-	default:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
-	}
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, c);
-}
-
-/* Rules on a call that is also allowed whole would be refused: the whole call wins. */
-static bool allowed_whole(const struct sc_role *role, int nr)
-{
-	for (unsigned int g = 0; g < SC_MAX_GROUPS && role->groups[g]; g++)
-		for (size_t i = 0; i < role->groups[g]->n; i++)
-			if (role->groups[g]->rules[i].nr == nr &&
-			    role->groups[g]->rules[i].op == SC_ANY)
-				return true;
-	return false;
-}
-
-static int add_role(scmp_filter_ctx ctx, const struct sc_role *role)
-{
-	uint64_t pid = (uint64_t)getpid();
-	int ret = 0;
-
-	for (unsigned int g = 0; ret == 0 && g < SC_MAX_GROUPS && role->groups[g]; g++) {
-		const struct sc_group *grp = role->groups[g];
-
-		for (size_t i = 0; ret == 0 && i < grp->n; i++)
-			if (grp->rules[i].op == SC_ANY || !allowed_whole(role, grp->rules[i].nr))
-				ret = add_rule(ctx, &grp->rules[i], pid);
-	}
-	return ret;
-}
-
-/* Compile @role into @prog (the BPF program, through a memfd). */
-static int compile_role(const struct sc_role *role, struct sock_fprog *prog)
-{
-	uint32_t deny = sb.mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
-	scmp_filter_ctx ctx = seccomp_init(deny);
-	int fd = -1, ret = ctx ? 0 : -ENOMEM;
-	off_t len = 0;
-
-	if (ret == 0)
-		ret = add_role(ctx, role);
-	if (ret == 0 && (fd = memfd_create("seccomp-bpf", MFD_CLOEXEC)) < 0)
-		ret = -errno;
-	if (ret == 0)
-		ret = seccomp_export_bpf(ctx, fd);
-	if (ret == 0 && (len = lseek(fd, 0, SEEK_END)) <= 0)
-		ret = -EIO;
-	if (ret == 0 && !(prog->filter = malloc((size_t)len)))
-		ret = -ENOMEM;
-	if (ret == 0 && pread(fd, prog->filter, (size_t)len, 0) != len)
-		ret = -EIO;
-	prog->len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
-	if (fd >= 0)
-		close(fd);
-	seccomp_release(ctx);
-	return ret;
-}
-
-static void resolve_names(void)
-{
-	for (int nr = 0; nr < SC_NAMES; nr++) {
-		char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-
-		if (n)
-			snprintf(sb.names[nr], sizeof(sb.names[nr]), "%s", n);
-		free(n);
-	}
 }
 
 /* --- the SIGSYS handler: async-signal-safe calls only --- */
@@ -233,7 +136,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	n = put_str(line, n, sizeof(line), " (role ");
 	n = put_str(line, n, sizeof(line), tls_role);
 	n = put_str(line, n, sizeof(line), ") made a forbidden system call: ");
-	n = put_str(line, n, sizeof(line), nr < SC_NAMES && sb.names[nr][0] ? sb.names[nr] : "?");
+	n = put_str(line, n, sizeof(line), nr < SC_NAMES && sc_names[nr][0] ? sc_names[nr] : "?");
 	n = put_str(line, n, sizeof(line), " (");
 	n = put_num(line, n, sizeof(line), nr, 1);
 	n = put_str(line, n, sizeof(line), "); stopping with exit status 148\n");
@@ -279,6 +182,14 @@ static void test_forbidden_call(const char *role)
 }
 #endif
 
+/* @p on the calling thread (the kernel copies the program and only reads it). */
+static int __install(const struct sc_prog *p)
+{
+	struct sock_fprog f = {.len = p->len, .filter = (struct sock_filter *)(uintptr_t)p->filter};
+
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f);
+}
+
 /* The calling thread takes @role's filter; SIGSYS must reach it even if it blocks the rest. */
 static int install(int role, const char *name)
 {
@@ -289,7 +200,7 @@ static int install(int role, const char *name)
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);
 	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb.prog[role]) < 0)
+	if (__install(&sb.prog[role]) < 0)
 		return -errno;
 	test_forbidden_call(tls_role);
 	return 0;
@@ -338,24 +249,9 @@ static void malloc_warm_up(void)
 
 int seccomp_compile(enum sandbox_mode mode)
 {
-	int ret = 0;
-
-	if (sb.compiled && sb.mode == mode)
-		return 0;
-	for (int i = 0; i < SC_ROLES; i++) { /* another mode's, compiled earlier */
-		free(sb.prog[i].filter);
-		sb.prog[i] = (struct sock_fprog){0};
-	}
-	sb.compiled = false;
 	sb.mode = mode;
-	if (mode == SANDBOX_OFF)
-		return 0;
-	for (int i = 0; ret == 0 && i < SC_ROLES; i++)
-		ret = compile_role(&sc_roles[i], &sb.prog[i]);
-	if (ret < 0)
-		return ret;
-	resolve_names();
-	sb.compiled = true;
+	sb.prog =
+	    mode == SANDBOX_OFF ? NULL : sc_progs[mode == SANDBOX_LOG ? SC_DENY_LOG : SC_DENY_TRAP];
 	return 0;
 }
 
@@ -400,16 +296,14 @@ int seccomp_enter_main(void)
 
 static void print_rule(FILE *f, const char *role, const struct sc_rule *r)
 {
-	char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r->nr);
+	const char *name =
+	    r->nr >= 0 && r->nr < SC_NAMES && sc_names[r->nr][0] ? sc_names[r->nr] : "?";
 
 	if (r->op == SC_ANY)
-		fprintf(f, "%s %s\n", role, name ? name : "?");
-	else if (r->op == SC_EQ_PID)
-		fprintf(f, "%s %s arg%u == pid\n", role, name ? name : "?", r->arg);
+		fprintf(f, "%s %s\n", role, name);
 	else
-		fprintf(f, "%s %s arg%u %s 0x%llx %s\n", role, name ? name : "?", r->arg,
+		fprintf(f, "%s %s arg%u %s 0x%llx %s\n", role, name, r->arg,
 			r->op == SC_EQ ? "==" : "&~", (unsigned long long)r->value, r->what);
-	free(name);
 }
 
 /* Distinct calls and ioctl requests of @role. */
@@ -422,7 +316,7 @@ static void role_counts(const struct sc_role *role, unsigned int *calls, unsigne
 		for (size_t i = 0; i < role->groups[g]->n; i++) {
 			const struct sc_rule *r = &role->groups[g]->rules[i];
 
-			if (r->nr == SCMP_SYS(ioctl) && r->op == SC_EQ)
+			if (r->nr == SYS_ioctl && r->op == SC_EQ)
 				(*ioctls)++;
 			if (r->nr >= 0 && r->nr < SC_NAMES && !seen[r->nr]) {
 				seen[r->nr] = true;

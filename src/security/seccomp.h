@@ -1,5 +1,5 @@
 /*
- * Per-thread system call allowlists (seccomp-BPF through libseccomp).
+ * Per-thread system call allowlists (seccomp-BPF, compiled at build time).
  *
  * Each thread Banyan starts names itself (util/thread.h); its name gives
  * its role (vcpu, virtio-blk, api, ...) and the role its allowlist, which
@@ -34,19 +34,19 @@ int sandbox_mode_parse(const char *s, enum sandbox_mode *mode);
 const char *sandbox_mode_name(enum sandbox_mode mode);
 
 /*
- * Prepare the sandbox for this process: compile every role's filter, the
- * SIGSYS handler and its table of system call names, no_new_privs, and the
- * hook that sandboxes each thread as it starts (util/thread.h). Called by
- * the main thread before it starts any thread. Nothing is installed yet.
- * SANDBOX_OFF does nothing. Returns 0 or -errno (libseccomp failed).
+ * Prepare the sandbox for this process: pick @mode's filters (built at
+ * build time), the SIGSYS handler, no_new_privs, and the hook that
+ * sandboxes each thread as it starts (util/thread.h). Called by the main
+ * thread before it starts any thread. Nothing is installed yet.
+ * SANDBOX_OFF does nothing. Returns 0 or -errno.
  */
 int seccomp_setup(enum sandbox_mode mode);
 
 /*
- * Compile every role's filter and the handler's name table for @mode, once:
- * a process that forks many VMs (banyan restore --clones) compiles before
- * the fork, and each child's seccomp_setup finds the work done. Installs
- * nothing, starts no thread. SANDBOX_OFF does nothing. Returns 0 or -errno.
+ * Pick every role's filter for @mode (the programs are compiled at build
+ * time, so this only selects them: it is kept for callers that prepare
+ * before a fork, as banyan restore --clones). Installs nothing, starts no
+ * thread, allocates nothing. Returns 0.
  */
 int seccomp_compile(enum sandbox_mode mode);
 

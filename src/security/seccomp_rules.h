@@ -1,6 +1,7 @@
 /*
- * The allowlists' shape, shared by seccomp.c (which compiles and installs
- * them) and seccomp_filters.c (which lists them). Internal to security/.
+ * The allowlists' shape, shared by seccomp_filters.c (which lists them),
+ * seccomp_compile.c (which compiles them at build time) and seccomp.c
+ * (which installs and prints them). Internal to security/.
  */
 #ifndef BANYAN_SECURITY_SECCOMP_RULES_H
 #define BANYAN_SECURITY_SECCOMP_RULES_H
@@ -12,8 +13,8 @@ enum sc_op {
 	SC_ANY,	      /* any arguments */
 	SC_EQ,	      /* argument @arg equals @value (low 32 bits for ioctl requests) */
 	SC_MASK_ZERO, /* argument @arg has none of the bits of @value (e.g. PROT_EXEC) */
-	SC_EQ_PID,    /* argument @arg is this process's pid (filled in at setup) */
 };
+/* No op takes a value known only at run time: the programs are built at build time. */
 
 struct sc_rule {
 	int nr;		  /* system call number (x86_64) */
