@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/curl_dl.h"
 #include "cli/named.h"
+#include "cli/progress.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -525,28 +526,25 @@ static const char *ctl_str(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
-static void ctl_mig_bar(json_object *o)
+static void ctl_mig_bar(struct progress *bar, json_object *o)
 {
-	long long mem = ctl_num(o, "memory_bytes"), sent = ctl_num(o, "bytes_sent");
-	int pct = mem ? (int)(sent * 100 / mem) : 0, fill;
+	char extra[96];
 
-	pct = pct > 100 ? 100 : pct;
-	fill = pct * 30 / 100;
-	fprintf(stderr,
-		"\r%-8s [%.*s%*s] %3d%% round %lld, %lld MiB sent, %lld MiB dirty, ~%lld ms  ",
-		ctl_str(o, "phase"), fill, "##############################", 30 - fill, "", pct,
-		ctl_num(o, "round"), sent >> 20, ctl_num(o, "bytes_remaining") >> 20,
-		ctl_num(o, "predicted_downtime_ms"));
+	snprintf(extra, sizeof(extra), "round %lld, %lld MiB dirty, ~%lld ms", ctl_num(o, "round"),
+		 ctl_num(o, "bytes_remaining") >> 20, ctl_num(o, "predicted_downtime_ms"));
+	progress_update(bar, ctl_str(o, "phase"), (uint64_t)ctl_num(o, "bytes_sent"),
+			(uint64_t)ctl_num(o, "memory_bytes"), extra);
 }
 
 /* Follow the migration until it ends; the source VMM exits once it migrated. */
 static int ctl_mig_follow(const char *sock)
 {
-	bool tty = isatty(STDERR_FILENO);
+	struct progress bar;
 	char last[32] = "setup";
 	const struct timespec tick = {.tv_nsec = 100000000};
 	int status;
 
+	progress_start(&bar, stderr, "setup", 0, true);
 	for (;;) {
 		json_object *o = ctl_mig_get(sock);
 		const char *phase;
@@ -554,19 +552,19 @@ static int ctl_mig_follow(const char *sock)
 		if (!o) {
 			bool done = strcmp(last, "switch") == 0 || strcmp(last, "migrated") == 0;
 
-			fprintf(stderr, "%sbanyan ctl: the source VMM exited (%s)\n",
-				tty ? "\n" : "",
+			progress_end(&bar);
+			fprintf(stderr, "banyan ctl: the source VMM exited (%s)\n",
 				done ? "migrated" : "during the migration; check the destination");
 			return done ? CTL_OK : CTL_API_ERROR;
 		}
 		phase = ctl_str(o, "phase");
 		snprintf(last, sizeof(last), "%s", phase);
-		if (tty)
-			ctl_mig_bar(o);
+		ctl_mig_bar(&bar, o);
 		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
 		    strcmp(phase, "cancelled") == 0) {
-			fprintf(stderr, "%s%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
-				tty ? "\n" : "", phase, ctl_str(o, "outcome"),
+			progress_end(&bar);
+			fprintf(stderr, "%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
+				phase, ctl_str(o, "outcome"),
 				ctl_num(o, "verified") ? ", verified" : "",
 				ctl_num(o, "auto_converged") ? ", auto-converged" : "",
 				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
