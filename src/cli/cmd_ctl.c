@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,11 @@ struct ctl_reply {
 	bool overflow;
 };
 
+/* GET /banyan/v1/progress's snapshot counters. */
+struct ctl_snap_count {
+	long long count, done, total;
+};
+
 struct ctl_cmd {
 	const char *name;
 	const char *method;
@@ -45,6 +52,7 @@ struct ctl_cmd {
 	const char *body;
 	const char *done; /* printed on success for commands without output */
 	const char *help;
+	bool snapshot; /* writes a snapshot: a progress bar follows it on a terminal */
 };
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -210,6 +218,74 @@ long ctl_call(const char *sock, const char *method, const char *path, const char
 	return r.status;
 }
 
+/* A request on a thread of its own, while the main thread follows its progress. */
+struct ctl_bg {
+	const char *sock;
+	const struct ctl_cmd *c;
+	struct ctl_reply *r;
+	int rc;
+	atomic_bool done;
+};
+
+static void *ctl_bg_main(void *arg)
+{
+	struct ctl_bg *b = arg;
+
+	b->rc = ctl_request(b->sock, b->c, b->r);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* The snapshot counters of GET /banyan/v1/progress; false when the VMM has none. */
+static bool ctl_snap_progress(const char *sock, struct ctl_snap_count *n)
+{
+	json_object *o = NULL, *s = NULL, *v;
+	char *body = NULL;
+	bool ok = ctl_call(sock, "GET", "/banyan/v1/progress", NULL, 5, &body) == 200 && body &&
+		  (o = json_tokener_parse(body)) && json_object_object_get_ex(o, "snapshot", &s);
+
+	if (ok) {
+		n->count = json_object_object_get_ex(s, "count", &v) ? json_object_get_int64(v) : 0;
+		n->done =
+		    json_object_object_get_ex(s, "bytes_done", &v) ? json_object_get_int64(v) : 0;
+		n->total =
+		    json_object_object_get_ex(s, "bytes_total", &v) ? json_object_get_int64(v) : 0;
+	}
+	json_object_put(o);
+	free(body);
+	return ok;
+}
+
+/*
+ * A request that writes a snapshot, with a bar of the memory written so
+ * far: the request runs on a thread while this one polls the progress
+ * route, which the VMM answers beside the snapshot. A snapshot counted
+ * after the one before the request is taken to be this request's.
+ */
+static int ctl_request_followed(const char *sock, const struct ctl_cmd *c, struct ctl_reply *r)
+{
+	struct ctl_bg b = {.sock = sock, .c = c, .r = r};
+	const struct timespec tick = {.tv_nsec = 100000000};
+	struct ctl_snap_count first, n;
+	struct progress bar;
+	pthread_t t;
+
+	if (!ctl_snap_progress(sock, &first) || pthread_create(&t, NULL, ctl_bg_main, &b) != 0)
+		return ctl_request(sock, c, r); /* a VMM without the route: no bar */
+	progress_start(&bar, stderr, "snapshot", 0, true);
+	while (!atomic_load(&b.done)) {
+		nanosleep(&tick, NULL);
+		if (ctl_snap_progress(sock, &n) && n.count > first.count)
+			progress_update(&bar, NULL, (uint64_t)n.done, (uint64_t)n.total, NULL);
+	}
+	pthread_join(t, NULL);
+	if (b.rc == 0 && r->status / 100 == 2 && ctl_snap_progress(sock, &n) &&
+	    n.count > first.count)
+		progress_update(&bar, NULL, (uint64_t)n.done, (uint64_t)n.total, NULL);
+	progress_end(&bar);
+	return b.rc;
+}
+
 /* clone: the supervisor, then one line per clone. */
 static void print_clones(json_object *o)
 {
@@ -291,10 +367,11 @@ static int ctl_fault(const struct ctl_reply *r, bool json)
 
 static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 {
+	bool follow = c->snapshot && !json && isatty(STDERR_FILENO);
 	struct ctl_reply r = {0};
 	int status;
 
-	if (ctl_request(sock, c, &r) < 0) {
+	if ((follow ? ctl_request_followed(sock, c, &r) : ctl_request(sock, c, &r)) < 0) {
 		status = CTL_NO_VMM;
 	} else if (r.status >= 200 && r.status < 300) {
 		ctl_print(c, &r, json);
@@ -384,7 +461,8 @@ struct ctl_snap_opts {
 static int ctl_snapshot(const char *sock, char **args, int nargs, const struct ctl_snap_opts *so,
 			bool json)
 {
-	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL};
+	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written",
+			    NULL,	true};
 	char dir[4096];
 	json_object *o;
 
@@ -441,7 +519,8 @@ struct ctl_clone_opts {
 static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_clone_opts *co,
 		     bool json)
 {
-	struct ctl_cmd c = {"clone", "PUT", "/banyan/v1/clones", NULL, NULL, NULL};
+	struct ctl_cmd c = {"clone", "PUT", "/banyan/v1/clones", NULL,
+			    NULL,    NULL,  co->snapshot_now};
 	char dir[4096], console[4096], api[4096], *end;
 	long long n;
 	json_object *o;

@@ -123,7 +123,8 @@ void progress_update(struct progress *p, const char *label, uint64_t done, uint6
 	if (label)
 		snprintf(p->label, sizeof(p->label), "%s", label);
 	p->total = total ? total : p->total;
-	if (p->drawn && now - p->last_ns < REDRAW_NS && !(p->total && done >= p->total))
+	if (p->drawn && now - p->last_ns < REDRAW_NS &&
+	    !(p->total && done >= p->total && p->last_done < p->total))
 		return;
 	v = (struct progress_view){.label = p->label,
 				   .done = done,
@@ -138,6 +139,7 @@ void progress_update(struct progress *p, const char *label, uint64_t done, uint6
 	fflush(p->f);
 	p->drawn = true;
 	p->last_ns = now;
+	p->last_done = done;
 }
 
 void progress_end(struct progress *p)

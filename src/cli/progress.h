@@ -47,6 +47,7 @@ struct progress {
 	char label[32]; /* a copy: a label may live in a reply freed after the update */
 	uint64_t total;
 	uint64_t t0_ns, last_ns; /* started; last drawn (redraws are 10 a second at most) */
+	uint64_t last_done;	 /* what the last line showed */
 	bool drawn;		 /* a line is on the terminal: progress_end ends it */
 };
 
@@ -60,7 +61,7 @@ void progress_start(struct progress *p, FILE *f, const char *label, uint64_t tot
 /*
  * progress_update - @done so far (and a new @label or @total when not
  * NULL / 0), redrawn when 100 ms passed since the last line or @done
- * reached the total. @extra as in struct progress_view.
+ * reached the total (once). @extra as in struct progress_view.
  */
 void progress_update(struct progress *p, const char *label, uint64_t done, uint64_t total,
 		     const char *extra);
