@@ -134,8 +134,13 @@ void progress_update(struct progress *p, const char *label, uint64_t done, uint6
 				   .extra = extra,
 				   .cols = term_cols(p->f)};
 	progress_render(line, sizeof(line), &v);
-	/* \033[K: a shorter line than the last leaves nothing of it behind */
-	fprintf(p->f, "\r%s\033[K", line);
+	/*
+	 * \033[K: a shorter line than the last leaves nothing of it behind.
+	 * The cursor goes back to the line's start, so that a log line
+	 * another process writes meanwhile (a clone's) replaces the bar
+	 * rather than running on after it; the next line is drawn below.
+	 */
+	fprintf(p->f, "\r%s\033[K\r", line);
 	fflush(p->f);
 	p->drawn = true;
 	p->last_ns = now;
