@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ struct ctl_cmd {
 	const char *done; /* printed on success for commands without output */
 	const char *help;
 	bool snapshot; /* writes a snapshot: a progress bar follows it on a terminal */
+	bool clones;   /* starts clones: a bar follows them until they run, on a terminal */
 };
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -365,6 +367,84 @@ static int ctl_fault(const struct ctl_reply *r, bool json)
 	return CTL_API_ERROR;
 }
 
+/* The API sockets of the clones in a clones reply (named clones': their api.sock). */
+static char **ctl_clone_socks(json_object *list, size_t n)
+{
+	char **socks = calloc(n + 1, sizeof(*socks)), path[NAMED_PATH];
+	json_object *v;
+
+	for (size_t i = 0; socks && i < n; i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+
+		if (json_object_object_get_ex(e, "name", &v) &&
+		    named_path(json_object_get_string(v), NAMED_API, path, sizeof(path)) == 0)
+			socks[i] = strdup(path);
+		else if (json_object_object_get_ex(e, "api_socket", &v))
+			socks[i] = strdup(json_object_get_string(v));
+	}
+	return socks;
+}
+
+/* A clone runs once its API says so (its vCPUs were started: running or paused). */
+static bool ctl_clone_runs(const char *sock)
+{
+	char *body = NULL;
+	bool runs = ctl_call(sock, "GET", "/banyan/v1/status", NULL, 2, &body) == 200 && body &&
+		    (strstr(body, "\"Running\"") || strstr(body, "\"Paused\""));
+
+	free(body);
+	return runs;
+}
+
+/* Poll the clones not yet running; true once all run. */
+static bool ctl_clones_poll(char **socks, size_t n, size_t *running)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (socks[i] && ctl_clone_runs(socks[i])) {
+			free(socks[i]);
+			socks[i] = NULL;
+			(*running)++;
+		}
+	}
+	return *running == n;
+}
+
+/*
+ * A bar of the clones running after PUT /banyan/v1/clones answered (the
+ * supervisor then restores them): polled through each clone's API, until
+ * all run, the supervisor is gone or CTL_TIMEOUT_S passed. Clones without
+ * an API (neither --clone-name nor --clone-api-socket) cannot be followed.
+ */
+static void ctl_clones_follow(const char *reply)
+{
+	const struct timespec tick = {.tv_nsec = 100000000};
+	json_object *o = json_tokener_parse(reply), *list = NULL, *pid = NULL;
+	size_t n = 0, running = 0, all = 0;
+	struct progress bar;
+	char **socks = NULL;
+
+	if (o && json_object_object_get_ex(o, "clones", &list) &&
+	    json_object_object_get_ex(o, "supervisor_pid", &pid))
+		all = n = json_object_array_length(list);
+	socks = n ? ctl_clone_socks(list, n) : NULL;
+	for (size_t i = 0; i < all; i++)
+		n = socks && socks[i] ? n : 0;
+	progress_start(&bar, stderr, "clones", n, false);
+	for (int t = 0; n && t < CTL_TIMEOUT_S * 10; t++) {
+		bool done = ctl_clones_poll(socks, n, &running);
+
+		progress_update(&bar, NULL, running, 0, NULL);
+		if (done || (kill(json_object_get_int(pid), 0) < 0 && errno == ESRCH))
+			break;
+		nanosleep(&tick, NULL);
+	}
+	progress_end(&bar);
+	for (size_t i = 0; socks && i < all; i++)
+		free(socks[i]);
+	free(socks);
+	json_object_put(o);
+}
+
 static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 {
 	bool follow = c->snapshot && !json && isatty(STDERR_FILENO);
@@ -375,6 +455,8 @@ static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 		status = CTL_NO_VMM;
 	} else if (r.status >= 200 && r.status < 300) {
 		ctl_print(c, &r, json);
+		if (c->clones && !json && r.body && isatty(STDERR_FILENO))
+			ctl_clones_follow(r.body);
 		status = CTL_OK;
 	} else {
 		status = ctl_fault(&r, json);
@@ -461,8 +543,11 @@ struct ctl_snap_opts {
 static int ctl_snapshot(const char *sock, char **args, int nargs, const struct ctl_snap_opts *so,
 			bool json)
 {
-	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written",
-			    NULL,	true};
+	struct ctl_cmd c = {.name = "snapshot",
+			    .method = "PUT",
+			    .path = "/snapshot/create",
+			    .done = "snapshot written",
+			    .snapshot = true};
 	char dir[4096];
 	json_object *o;
 
@@ -519,8 +604,11 @@ struct ctl_clone_opts {
 static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_clone_opts *co,
 		     bool json)
 {
-	struct ctl_cmd c = {"clone", "PUT", "/banyan/v1/clones", NULL,
-			    NULL,    NULL,  co->snapshot_now};
+	struct ctl_cmd c = {.name = "clone",
+			    .method = "PUT",
+			    .path = "/banyan/v1/clones",
+			    .snapshot = co->snapshot_now,
+			    .clones = true};
 	char dir[4096], console[4096], api[4096], *end;
 	long long n;
 	json_object *o;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # KVM layer, progress bars (cli/progress.h): `banyan ctl snapshot create`
 # run on a pseudo-terminal (script(1)) draws a bar of the memory written,
-# and `banyan restore --clones` one of the clones running; without a
+# `banyan restore --clones` and `banyan ctl clone` one of the clones
+# running; without a
 # terminal both print exactly what they printed before bars existed.
 # GET /banyan/v1/progress reports the snapshots written.
 # Usage: test_progress.sh BANYAN GUEST_DIR
@@ -36,6 +37,8 @@ wait_for() { # wait_for FILE TEXT: up to 10 s
 }
 has_esc() { grep -q $'\033' "$1"; }
 progress() { curl -s --unix-socket "$T/api.sock" http://localhost/banyan/v1/progress; }
+# Named clones live in the VMM's runtime root (the one they inherit): the test's own.
+export BANYAN_RUNTIME_DIR=$T/rt
 
 "$BANYAN" run --kernel "$GUESTS/memcount.elf" --memory 256M --api-socket "$T/api.sock" \
 	</dev/null >"$T/vm.out" 2>"$T/vm.err" &
@@ -72,7 +75,19 @@ else
 	skip "GET /banyan/v1/progress" "no curl"
 fi
 
-# Clones: n of N running on a terminal, nothing extra without one.
+# ctl clone --snapshot-now on a terminal: the snapshot's bar, then the
+# clones' until all three named clones run.
+on_tty "$T/cc.tty" "$BANYAN" ctl --api-socket "$T/api.sock" clone "$T/cs" --count 3 \
+	--console "$T/cc" --clone-name pc --snapshot-now
+sup=$(sed -n 's/^supervisor pid \([0-9]*\).*/\1/p' "$T/cc.tty")
+PIDS+=(${sup:-})
+check "ctl clone on a terminal: the snapshot's bar" contains "$T/cc.tty" $'\rsnapshot ['
+check "... then the clones', up to 3 of 3 running" contains "$T/cc.tty" "100%  3/3"
+check "... and they do run" test "$("$BANYAN" ls -q | grep -c '^pc-')" = 3
+[ -n "$sup" ] && kill -TERM "$sup"
+for _ in $(seq 1 50); do [ -z "$("$BANYAN" ls -q)" ] && break; sleep 0.1; done
+
+# restore --clones: n of N running on a terminal, nothing extra without one.
 clones() { # clones TTY|PLAIN: three clones of s2 for 2 s, then SIGTERM
 	local cmd=(timeout --preserve-status -s TERM 2 "$BANYAN" restore --snapshot "$T/s2"
 		--clones 3 --console "$T/c$1" --log-file "$T/c$1.log")
