@@ -84,6 +84,16 @@ struct api_ctl {
 	_Atomic uint64_t requests;	  /* API requests answered */
 	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
 	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */
+	/*
+	 * The snapshot being written (PUT /snapshot/create, the clones'
+	 * take_snapshot), for GET /banyan/v1/progress: set by the executor,
+	 * read without the lock by the HTTP thread, which answers that route
+	 * itself so a poller never waits behind the snapshot (server.c).
+	 */
+	_Atomic bool snap_active;
+	_Atomic uint64_t snap_done;  /* bytes of guest memory written so far */
+	_Atomic uint64_t snap_total; /* the guest memory's size */
+	_Atomic uint64_t snap_count; /* snapshots begun: a poller tells a new one from the last */
 };
 
 /*
@@ -169,6 +179,16 @@ struct api_reply {
 };
 void api_handle(struct api_ctl *ctl, const char *method, const char *url, const char *body,
 		size_t body_len, struct api_reply *reply);
+
+/*
+ * api_progress - GET /banyan/v1/progress's reply into @reply (its body
+ * malloc'ed): {"snapshot": {"active", "bytes_done", "bytes_total", "count"}}.
+ * Reads only @ctl's atomic counters, never takes ctl->lock: the HTTP
+ * thread calls it while the executor writes a snapshot.
+ */
+void api_progress(struct api_ctl *ctl, struct api_reply *reply);
+
+#define API_PROGRESS_PATH "/banyan/v1/progress"
 
 /*
  * api_metrics_flush - write one JSON line of Firecracker's metrics (what

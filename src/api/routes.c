@@ -721,6 +721,45 @@ static bool body_only(struct req *q, const char *const *keys)
 	return true;
 }
 
+/* snapshot_create, counted for GET /banyan/v1/progress as it writes the memory. */
+static int snapshot_tracked(struct api_ctl *ctl, struct snapshot_create_opts *o, char *err)
+{
+	int ret;
+
+	atomic_store(&ctl->snap_done, 0);
+	atomic_store(&ctl->snap_total, ctl->vm->mem_map_size);
+	atomic_fetch_add(&ctl->snap_count, 1);
+	atomic_store(&ctl->snap_active, true);
+	o->progress = &ctl->snap_done;
+	ret = snapshot_create(ctl->vm, o, err);
+	atomic_store(&ctl->snap_active, false);
+	return ret;
+}
+
+void api_progress(struct api_ctl *ctl, struct api_reply *reply)
+{
+	unsigned long long count = atomic_load(&ctl->snap_count);
+	bool active = atomic_load(&ctl->snap_active);
+	unsigned long long done = atomic_load(&ctl->snap_done);
+	unsigned long long total = atomic_load(&ctl->snap_total);
+	char *body = NULL;
+	int n = asprintf(&body,
+			 "{\"snapshot\":{\"active\":%s,\"bytes_done\":%llu,\"bytes_total\":%llu,"
+			 "\"count\":%llu}}",
+			 active ? "true" : "false", done, total, count);
+
+	memset(reply, 0, sizeof(*reply));
+	if (n < 0)
+		reply_set(reply, 500, NULL, NULL, 0);
+	else
+		reply_set(reply, 200, CT_JSON, body, (size_t)n);
+}
+
+static void get_progress(struct req *q)
+{
+	api_progress(q->ctl, q->reply);
+}
+
 /*
  * Firecracker's PUT /snapshot/create. snapshot_path names Banyan's snapshot
  * directory (Firecracker's is a file): a new one, or with "overwrite": true
@@ -763,7 +802,7 @@ static void put_snapshot_create(struct req *q)
 	o.stay_paused = !resume;
 	o.lineage = q->ctl->lineage;
 	t0 = now_ns();
-	if (snapshot_create(q->ctl->vm, &o, err) < 0) {
+	if (snapshot_tracked(q->ctl, &o, err) < 0) {
 		reply_fault(q->reply, 400, "snapshot/create: %s", err);
 		return;
 	}
@@ -1013,7 +1052,7 @@ static void put_clones(struct req *q)
 		return;
 	o.dir = c.snapshot_dir;
 	o.lineage = q->ctl->lineage;
-	if (snap && snapshot_create(q->ctl->vm, &o, err) < 0) {
+	if (snap && snapshot_tracked(q->ctl, &o, err) < 0) {
 		reply_fault(q->reply, 400, "clones: %s", err);
 		return;
 	}
@@ -1245,6 +1284,7 @@ static const struct route routes[] = {
     {"PUT", "/snapshot/create", false, true, put_snapshot_create},
     {"PUT", "/snapshot/load", false, true, put_snapshot_load},
     {"GET", PREFIX "/status", false, false, get_status},
+    {"GET", API_PROGRESS_PATH, false, false, get_progress},
     {"PUT", PREFIX "/stop", false, false, put_stop},
     {"GET", PREFIX "/metrics", false, false, get_metrics},
     {"PUT", PREFIX "/clones", false, true, put_clones},

@@ -328,6 +328,28 @@ static enum MHD_Result submit(struct api_server *srv, struct MHD_Connection *con
 	return MHD_YES;
 }
 
+/*
+ * GET /banyan/v1/progress is answered here, on the HTTP thread, from
+ * atomic counters: through the executor it would wait behind the very
+ * snapshot it reports on.
+ */
+static bool is_progress(const char *method, const char *url)
+{
+	return strcmp(method, "GET") == 0 && strcmp(url, API_PROGRESS_PATH) == 0;
+}
+
+static enum MHD_Result send_progress(struct api_server *srv, struct MHD_Connection *conn)
+{
+	struct api_reply r;
+	enum MHD_Result ret;
+
+	api_progress(srv->ctl, &r);
+	atomic_fetch_add(&srv->ctl->requests, 1);
+	ret = send_reply(conn, &r);
+	free(r.body);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **state)
@@ -362,6 +384,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	if (up->too_large)
 		return send_too_large(conn, up->offered, max);
+	if (is_progress(method, url))
+		return send_progress(srv, conn);
 	return submit(srv, conn, up, method, url);
 }
 

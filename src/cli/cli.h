@@ -61,6 +61,8 @@ struct run_snapshot_args {
 	const char *name; /* --name: a named VM (cli/named.h; console_fd unused), or NULL */
 	bool detach;	  /* --detach (with a name) */
 	bool log_given;	  /* --log-file: the log does not go to vm.log */
+	/* Clones: a byte goes here once the vCPUs run (the supervisor counts them); 0: none */
+	int started_fd;
 };
 
 /* run_snapshot - restore and run a VM in this process; returns the exit status. */

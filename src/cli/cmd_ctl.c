@@ -7,10 +7,14 @@
 #include "cli/cli.h"
 #include "cli/curl_dl.h"
 #include "cli/named.h"
+#include "cli/progress.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,11 @@ struct ctl_reply {
 	bool overflow;
 };
 
+/* GET /banyan/v1/progress's snapshot counters. */
+struct ctl_snap_count {
+	long long count, done, total;
+};
+
 struct ctl_cmd {
 	const char *name;
 	const char *method;
@@ -44,6 +53,8 @@ struct ctl_cmd {
 	const char *body;
 	const char *done; /* printed on success for commands without output */
 	const char *help;
+	bool snapshot; /* writes a snapshot: a progress bar follows it on a terminal */
+	bool clones;   /* starts clones: a bar follows them until they run, on a terminal */
 };
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -209,6 +220,74 @@ long ctl_call(const char *sock, const char *method, const char *path, const char
 	return r.status;
 }
 
+/* A request on a thread of its own, while the main thread follows its progress. */
+struct ctl_bg {
+	const char *sock;
+	const struct ctl_cmd *c;
+	struct ctl_reply *r;
+	int rc;
+	atomic_bool done;
+};
+
+static void *ctl_bg_main(void *arg)
+{
+	struct ctl_bg *b = arg;
+
+	b->rc = ctl_request(b->sock, b->c, b->r);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* The snapshot counters of GET /banyan/v1/progress; false when the VMM has none. */
+static bool ctl_snap_progress(const char *sock, struct ctl_snap_count *n)
+{
+	json_object *o = NULL, *s = NULL, *v;
+	char *body = NULL;
+	bool ok = ctl_call(sock, "GET", "/banyan/v1/progress", NULL, 5, &body) == 200 && body &&
+		  (o = json_tokener_parse(body)) && json_object_object_get_ex(o, "snapshot", &s);
+
+	if (ok) {
+		n->count = json_object_object_get_ex(s, "count", &v) ? json_object_get_int64(v) : 0;
+		n->done =
+		    json_object_object_get_ex(s, "bytes_done", &v) ? json_object_get_int64(v) : 0;
+		n->total =
+		    json_object_object_get_ex(s, "bytes_total", &v) ? json_object_get_int64(v) : 0;
+	}
+	json_object_put(o);
+	free(body);
+	return ok;
+}
+
+/*
+ * A request that writes a snapshot, with a bar of the memory written so
+ * far: the request runs on a thread while this one polls the progress
+ * route, which the VMM answers beside the snapshot. A snapshot counted
+ * after the one before the request is taken to be this request's.
+ */
+static int ctl_request_followed(const char *sock, const struct ctl_cmd *c, struct ctl_reply *r)
+{
+	struct ctl_bg b = {.sock = sock, .c = c, .r = r};
+	const struct timespec tick = {.tv_nsec = 100000000};
+	struct ctl_snap_count first, n;
+	struct progress bar;
+	pthread_t t;
+
+	if (!ctl_snap_progress(sock, &first) || pthread_create(&t, NULL, ctl_bg_main, &b) != 0)
+		return ctl_request(sock, c, r); /* a VMM without the route: no bar */
+	progress_start(&bar, stderr, "snapshot", 0, true);
+	while (!atomic_load(&b.done)) {
+		nanosleep(&tick, NULL);
+		if (ctl_snap_progress(sock, &n) && n.count > first.count)
+			progress_update(&bar, NULL, (uint64_t)n.done, (uint64_t)n.total, NULL);
+	}
+	pthread_join(t, NULL);
+	if (b.rc == 0 && r->status / 100 == 2 && ctl_snap_progress(sock, &n) &&
+	    n.count > first.count)
+		progress_update(&bar, NULL, (uint64_t)n.done, (uint64_t)n.total, NULL);
+	progress_end(&bar);
+	return b.rc;
+}
+
 /* clone: the supervisor, then one line per clone. */
 static void print_clones(json_object *o)
 {
@@ -288,15 +367,96 @@ static int ctl_fault(const struct ctl_reply *r, bool json)
 	return CTL_API_ERROR;
 }
 
+/* The API sockets of the clones in a clones reply (named clones': their api.sock). */
+static char **ctl_clone_socks(json_object *list, size_t n)
+{
+	char **socks = calloc(n + 1, sizeof(*socks)), path[NAMED_PATH];
+	json_object *v;
+
+	for (size_t i = 0; socks && i < n; i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+
+		if (json_object_object_get_ex(e, "name", &v) &&
+		    named_path(json_object_get_string(v), NAMED_API, path, sizeof(path)) == 0)
+			socks[i] = strdup(path);
+		else if (json_object_object_get_ex(e, "api_socket", &v))
+			socks[i] = strdup(json_object_get_string(v));
+	}
+	return socks;
+}
+
+/* A clone runs once its API says so (its vCPUs were started: running or paused). */
+static bool ctl_clone_runs(const char *sock)
+{
+	char *body = NULL;
+	bool runs = ctl_call(sock, "GET", "/banyan/v1/status", NULL, 2, &body) == 200 && body &&
+		    (strstr(body, "\"Running\"") || strstr(body, "\"Paused\""));
+
+	free(body);
+	return runs;
+}
+
+/* Poll the clones not yet running; true once all run. */
+static bool ctl_clones_poll(char **socks, size_t n, size_t *running)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (socks[i] && ctl_clone_runs(socks[i])) {
+			free(socks[i]);
+			socks[i] = NULL;
+			(*running)++;
+		}
+	}
+	return *running == n;
+}
+
+/*
+ * A bar of the clones running after PUT /banyan/v1/clones answered (the
+ * supervisor then restores them): polled through each clone's API, until
+ * all run, the supervisor is gone or CTL_TIMEOUT_S passed. Clones without
+ * an API (neither --clone-name nor --clone-api-socket) cannot be followed.
+ */
+static void ctl_clones_follow(const char *reply)
+{
+	const struct timespec tick = {.tv_nsec = 100000000};
+	json_object *o = json_tokener_parse(reply), *list = NULL, *pid = NULL;
+	size_t n = 0, running = 0, all = 0;
+	struct progress bar;
+	char **socks = NULL;
+
+	if (o && json_object_object_get_ex(o, "clones", &list) &&
+	    json_object_object_get_ex(o, "supervisor_pid", &pid))
+		all = n = json_object_array_length(list);
+	socks = n ? ctl_clone_socks(list, n) : NULL;
+	for (size_t i = 0; i < all; i++)
+		n = socks && socks[i] ? n : 0;
+	progress_start(&bar, stderr, "clones", n, false);
+	for (int t = 0; n && t < CTL_TIMEOUT_S * 10; t++) {
+		bool done = ctl_clones_poll(socks, n, &running);
+
+		progress_update(&bar, NULL, running, 0, NULL);
+		if (done || (kill(json_object_get_int(pid), 0) < 0 && errno == ESRCH))
+			break;
+		nanosleep(&tick, NULL);
+	}
+	progress_end(&bar);
+	for (size_t i = 0; socks && i < all; i++)
+		free(socks[i]);
+	free(socks);
+	json_object_put(o);
+}
+
 static int ctl_run(const char *sock, const struct ctl_cmd *c, bool json)
 {
+	bool follow = c->snapshot && !json && isatty(STDERR_FILENO);
 	struct ctl_reply r = {0};
 	int status;
 
-	if (ctl_request(sock, c, &r) < 0) {
+	if ((follow ? ctl_request_followed(sock, c, &r) : ctl_request(sock, c, &r)) < 0) {
 		status = CTL_NO_VMM;
 	} else if (r.status >= 200 && r.status < 300) {
 		ctl_print(c, &r, json);
+		if (c->clones && !json && r.body && isatty(STDERR_FILENO))
+			ctl_clones_follow(r.body);
 		status = CTL_OK;
 	} else {
 		status = ctl_fault(&r, json);
@@ -383,7 +543,11 @@ struct ctl_snap_opts {
 static int ctl_snapshot(const char *sock, char **args, int nargs, const struct ctl_snap_opts *so,
 			bool json)
 {
-	struct ctl_cmd c = {"snapshot", "PUT", "/snapshot/create", NULL, "snapshot written", NULL};
+	struct ctl_cmd c = {.name = "snapshot",
+			    .method = "PUT",
+			    .path = "/snapshot/create",
+			    .done = "snapshot written",
+			    .snapshot = true};
 	char dir[4096];
 	json_object *o;
 
@@ -440,7 +604,11 @@ struct ctl_clone_opts {
 static int ctl_clone(const char *sock, char **args, int nargs, const struct ctl_clone_opts *co,
 		     bool json)
 {
-	struct ctl_cmd c = {"clone", "PUT", "/banyan/v1/clones", NULL, NULL, NULL};
+	struct ctl_cmd c = {.name = "clone",
+			    .method = "PUT",
+			    .path = "/banyan/v1/clones",
+			    .snapshot = co->snapshot_now,
+			    .clones = true};
 	char dir[4096], console[4096], api[4096], *end;
 	long long n;
 	json_object *o;
@@ -525,28 +693,25 @@ static const char *ctl_str(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
-static void ctl_mig_bar(json_object *o)
+static void ctl_mig_bar(struct progress *bar, json_object *o)
 {
-	long long mem = ctl_num(o, "memory_bytes"), sent = ctl_num(o, "bytes_sent");
-	int pct = mem ? (int)(sent * 100 / mem) : 0, fill;
+	char extra[96];
 
-	pct = pct > 100 ? 100 : pct;
-	fill = pct * 30 / 100;
-	fprintf(stderr,
-		"\r%-8s [%.*s%*s] %3d%% round %lld, %lld MiB sent, %lld MiB dirty, ~%lld ms  ",
-		ctl_str(o, "phase"), fill, "##############################", 30 - fill, "", pct,
-		ctl_num(o, "round"), sent >> 20, ctl_num(o, "bytes_remaining") >> 20,
-		ctl_num(o, "predicted_downtime_ms"));
+	snprintf(extra, sizeof(extra), "round %lld, %lld MiB dirty, ~%lld ms", ctl_num(o, "round"),
+		 ctl_num(o, "bytes_remaining") >> 20, ctl_num(o, "predicted_downtime_ms"));
+	progress_update(bar, ctl_str(o, "phase"), (uint64_t)ctl_num(o, "bytes_sent"),
+			(uint64_t)ctl_num(o, "memory_bytes"), extra);
 }
 
 /* Follow the migration until it ends; the source VMM exits once it migrated. */
 static int ctl_mig_follow(const char *sock)
 {
-	bool tty = isatty(STDERR_FILENO);
+	struct progress bar;
 	char last[32] = "setup";
 	const struct timespec tick = {.tv_nsec = 100000000};
 	int status;
 
+	progress_start(&bar, stderr, "setup", 0, true);
 	for (;;) {
 		json_object *o = ctl_mig_get(sock);
 		const char *phase;
@@ -554,19 +719,19 @@ static int ctl_mig_follow(const char *sock)
 		if (!o) {
 			bool done = strcmp(last, "switch") == 0 || strcmp(last, "migrated") == 0;
 
-			fprintf(stderr, "%sbanyan ctl: the source VMM exited (%s)\n",
-				tty ? "\n" : "",
+			progress_end(&bar);
+			fprintf(stderr, "banyan ctl: the source VMM exited (%s)\n",
 				done ? "migrated" : "during the migration; check the destination");
 			return done ? CTL_OK : CTL_API_ERROR;
 		}
 		phase = ctl_str(o, "phase");
 		snprintf(last, sizeof(last), "%s", phase);
-		if (tty)
-			ctl_mig_bar(o);
+		ctl_mig_bar(&bar, o);
 		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
 		    strcmp(phase, "cancelled") == 0) {
-			fprintf(stderr, "%s%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
-				tty ? "\n" : "", phase, ctl_str(o, "outcome"),
+			progress_end(&bar);
+			fprintf(stderr, "%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
+				phase, ctl_str(o, "outcome"),
 				ctl_num(o, "verified") ? ", verified" : "",
 				ctl_num(o, "auto_converged") ? ", auto-converged" : "",
 				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),

@@ -4,6 +4,7 @@
  * step and the path; once the VMM is exec'd its status is the process's.
  */
 #include "cli/cli.h"
+#include "cli/named.h"
 
 #include "jail/jail.h"
 #include "util/log.h"
@@ -24,6 +25,7 @@ struct jail_ctx {
 	char err[JAIL_ERR_LEN];
 	int netns_fd;
 	int landlock; /* the ABI applied; 0: none */
+	int name_fd;  /* --name: the host's pid file, locked (the VMM inherits it); or -1 */
 };
 
 static void jail_usage(FILE *f)
@@ -43,7 +45,10 @@ static void jail_usage(FILE *f)
 		"  --daemonize           detach (new session, stdio on /dev/null) once it runs\n"
 		"  --exec-file PATH      the banyan binary to run (default: this one)\n"
 		"Paths in the run options are host paths; the VMM sees them at /kernel,\n"
-		"/initrd, /diskN, /run/NAME (sockets) and /config.json inside its root.\n",
+		"/initrd, /diskN, /run/NAME (sockets) and /config.json inside its root.\n"
+		"With --name NAME the VM is a named VM (banyan ls, console, logs, stop and\n"
+		"ctl --name find it): its runtime directory is " JAIL_NAMED_ROOT "/NAME in the\n"
+		"root, and the host's entry links to it; --detach is --daemonize here.\n",
 		JAIL_DEFAULT_NOFILE);
 }
 
@@ -62,9 +67,18 @@ static int jail_prepare(struct jail_ctx *c)
 		return step_failed("start", "banyan jail must run as root (it drops to --uid)");
 	if (jail_close_fds(c->err) < 0)
 		return step_failed("descriptors", c->err);
+	/* The host's runtime root, found (and kept) before the environment goes. */
+	(void)named_root(c->err, sizeof(c->err));
 	clearenv();
 	if (jail_plan_run(&c->p, cmd_run_options(), c->o.run_argc, c->o.run_argv, c->err) < 0)
 		return step_failed("run arguments", c->err);
+	if (c->p.name && named_check(c->p.name) < 0) {
+		snprintf(
+		    c->err, sizeof(c->err),
+		    "--name '%s': 1..%d of A-Z a-z 0-9 _ . -, beginning with a letter or digit",
+		    c->p.name, NAMED_MAX);
+		return step_failed("run arguments", c->err);
+	}
 	if (jail_plan_exec(&c->p, c->o.exec_file, c->err) < 0)
 		return step_failed("exec file", c->err);
 	if (jail_check_files(&c->o, &c->p, c->err) < 0)
@@ -79,6 +93,63 @@ static int jail_prepare(struct jail_ctx *c)
 		}
 	}
 	return 0;
+}
+
+/* ROOT/NAME/@file on the host: a link to @inside's place in the jail's root. */
+static int named_link(const struct jail_ctx *c, const char *file, const char *inside)
+{
+	char link[NAMED_PATH], target[PATH_MAX + NAMED_PATH];
+	int ret = named_path(c->p.name, file, link, sizeof(link));
+
+	if (ret < 0)
+		return ret;
+	snprintf(target, sizeof(target), "%s%s", c->root, inside);
+	(void)unlink(link);
+	return symlink(target, link) < 0 ? -errno : 0;
+}
+
+/*
+ * --name: the host's entry for a VM whose runtime directory is inside its
+ * root (docs/operations.md, "Named VMs in a jail"). Its pid file is the
+ * host's own, holding the VMM's pid as the host sees it and locked by a
+ * descriptor the VMM inherits, so the name is held exactly as long as the
+ * VMM lives; api.sock, console.sock and vm.log link into the root, where
+ * the VMM makes them. Done before pivot_root, while host paths are seen.
+ */
+static int jail_named_register(struct jail_ctx *c)
+{
+	char dir[NAMED_PATH], con[NAMED_PATH + 16], log[NAMED_PATH + 16], api[NAMED_PATH + 16];
+	int ret, fl;
+
+	snprintf(dir, sizeof(dir), JAIL_NAMED_ROOT "/%s/", c->p.name);
+	snprintf(con, sizeof(con), "%s" NAMED_CONSOLE, dir);
+	snprintf(log, sizeof(log), "%s" NAMED_LOG, dir);
+	snprintf(api, sizeof(api), "%s" NAMED_API, dir);
+	c->name_fd = ret = named_claim(c->p.name);
+	if (ret >= 0)
+		ret = named_link(c, NAMED_CONSOLE, con);
+	if (ret >= 0)
+		ret = named_link(c, NAMED_LOG, log);
+	if (ret >= 0)
+		ret = named_link(c, NAMED_API, c->p.api_socket ? c->p.api_socket : api);
+	/* The lock goes with the exec: the VMM holds it without knowing. */
+	if (ret >= 0 && ((fl = fcntl(c->name_fd, F_GETFD)) < 0 ||
+			 fcntl(c->name_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0))
+		ret = -errno;
+	if (ret >= 0)
+		return 0;
+	snprintf(c->err, sizeof(c->err), "%s: %s", c->p.name,
+		 ret == -EBUSY ? "a VM of this name is running" : strerror(-ret));
+	return step_failed("name", c->err);
+}
+
+/* --new-pid-ns: the pid file gets pid 1's pid as the host sees it. */
+static void jail_named_forked(pid_t pid, void *arg)
+{
+	struct jail_ctx *c = arg;
+
+	if (c->name_fd >= 0 && named_set_pid(c->name_fd, pid) < 0)
+		log_warn("jail %s: cannot write the VMM's pid for --name %s", c->o.id, c->p.name);
 }
 
 /* The root, entered: cgroup, mount namespace, pivot_root, network namespace. */
@@ -129,6 +200,9 @@ static void jail_report(const struct jail_ctx *c)
 		 c->cgroup, c->o.uid, c->o.gid, rl, ll);
 	for (unsigned int i = 0; i < c->p.nsockets; i++)
 		log_info("jail %s: socket %s%s", c->o.id, c->root, c->p.sockets[i]);
+	if (c->p.name)
+		log_info("jail %s: named VM %s, its runtime directory %s" JAIL_NAMED_ROOT "/%s",
+			 c->o.id, c->p.name, c->root, c->p.name);
 	log_flush();
 }
 
@@ -138,8 +212,11 @@ static int jail_main(struct jail_ctx *c)
 
 	if (c->o.daemonize && (ret = jail_daemonize(c->err)) != 0)
 		return ret < 0 ? step_failed("daemonize", c->err) : ret - 1;
+	if (c->p.name && (ret = jail_named_register(c)) != 0)
+		return ret;
 	ret = jail_enter(c);
-	if (ret == 0 && c->o.new_pid_ns && (ret = jail_pid_ns_fork(c->err)) > 0)
+	if (ret == 0 && c->o.new_pid_ns &&
+	    (ret = jail_pid_ns_fork(jail_named_forked, c, c->err)) > 0)
 		_exit(ret - 1); /* the waiting parent is in the root too: no exit handlers there */
 	if (ret < 0)
 		return step_failed("PID namespace", c->err);
@@ -154,7 +231,7 @@ static int jail_main(struct jail_ctx *c)
 
 int cmd_jail(int argc, char **argv)
 {
-	struct jail_ctx c = {.netns_fd = -1};
+	struct jail_ctx c = {.netns_fd = -1, .name_fd = -1};
 	int ret = jail_parse_args(argc, argv, &c.o, c.err);
 
 	if (ret == 1) {

@@ -13,6 +13,7 @@
  */
 #include "cli/cli.h"
 #include "cli/named.h"
+#include "cli/progress.h"
 
 #include "snapshot/snapshot.h"
 #include "util/clock.h"
@@ -212,14 +213,16 @@ static int open_log(const char *suffix)
 	return log_open_file(path);
 }
 
-/* One clone, in a forked child: never returns. */
-static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i)
+/* One clone, in a forked child: never returns. @started_fd: its supervisor's count. */
+static void clone_child(struct snapshot_image *img, const struct restore_opts *o, unsigned int i,
+			int started_fd)
 {
 	struct run_snapshot_args a = {.img = img,
 				      .paused = o->paused,
 				      .clone_index = (int)i,
 				      .sandbox = o->sandbox,
-				      .t0_ns = now_ns()};
+				      .t0_ns = now_ns(),
+				      .started_fd = started_fd};
 	char suffix[16], console[4096], api[4096], overlays[4096 + 16], name[NAMED_MAX + 1];
 	int fd, null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -267,25 +270,43 @@ static void forward_to_clones(const pid_t *pids, unsigned int n)
 			kill(pids[i], sig);
 }
 
+/* The clones running so far, from the bytes on @fd (non-blocking; -1: none), drawn. */
+static void count_started(struct progress *bar, int fd, unsigned int n, unsigned int *started)
+{
+	char buf[256];
+	ssize_t got;
+
+	while (fd >= 0 && (got = read(fd, buf, sizeof(buf))) > 0)
+		*started += (unsigned int)got;
+	progress_update(bar, NULL, *started, 0, NULL);
+	if (*started >= n)
+		progress_end(bar);
+}
+
 /*
  * Wait for every clone, passing termination signals on; returns the worst
  * status. Polls with WNOHANG rather than blocking in waitpid: a signal that
  * lands between the flag check and a blocking wait would never be passed on.
+ * @started_fd: where the clones report running (count_started), or -1.
  */
-static int supervise(pid_t *pids, unsigned int n)
+static int supervise(pid_t *pids, unsigned int n, int started_fd)
 {
 	struct sigaction sa = {.sa_handler = on_forward};
 	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
-	unsigned int left = n;
+	unsigned int left = n, started = 0;
+	struct progress bar;
 	int worst = 0, st;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	progress_start(&bar, stderr, "clones", n, false);
 	while (left) {
 		pid_t p;
 
+		if (started < n)
+			count_started(&bar, started_fd, n, &started);
 		if (forward_sig)
 			forward_to_clones(pids, n);
 		p = waitpid(-1, &st, WNOHANG);
@@ -302,17 +323,22 @@ static int supervise(pid_t *pids, unsigned int n)
 		worst = st > worst ? st : worst;
 		left--;
 	}
+	progress_end(&bar);
 	return worst;
 }
 
 static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 {
 	pid_t *pids = calloc(o->clones, sizeof(*pids));
+	int started[2] = {-1, -1};
 	uint64_t t0, t1;
 	unsigned int i;
 
 	if (!pids)
 		return EXIT_HOST_ERROR;
+	/* Only a terminal shows the count: without one the clones need not report. */
+	if (isatty(STDERR_FILENO) && pipe2(started, O_CLOEXEC | O_NONBLOCK) < 0)
+		started[0] = started[1] = -1;
 	t0 = now_ns();
 	/* Once for all clones: each child's sandbox setup finds the filters compiled. */
 	if (seccomp_compile(o->sandbox) < 0)
@@ -321,7 +347,7 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 	for (i = 0; i < o->clones; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0)
-			clone_child(img, o, i);
+			clone_child(img, o, i, started[1]);
 		if (pids[i] < 0) {
 			log_error("cannot fork clone %u: %s", i, strerror(errno));
 			break;
@@ -339,7 +365,11 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 	log_info("%u clones started in %.1f ms", i, (double)(t1 - t0) / 1e6);
 	fflush(stdout);
 	snapshot_close(img);
-	i = (unsigned int)supervise(pids, i);
+	if (started[1] >= 0)
+		close(started[1]);
+	i = (unsigned int)supervise(pids, i, started[0]);
+	if (started[0] >= 0)
+		close(started[0]);
 	free(pids);
 	return (int)i;
 }

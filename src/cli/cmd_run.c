@@ -93,6 +93,7 @@ struct run_ctx {
 	struct consock *consock;  /* the console socket, or NULL */
 	char api_buf[NAMED_PATH]; /* ROOT/NAME/api.sock */
 	int notify_fd;		  /* $NOTIFY_SOCKET until READY=1 is sent, else negative */
+	int started_fd;		  /* a clone's: its supervisor counts the clones running; or -1 */
 };
 
 static void run_usage(FILE *f)
@@ -772,6 +773,17 @@ static void run_notify_ready(struct run_ctx *ctx)
 	ctx->notify_fd = -1;
 }
 
+/* A clone runs: one byte to its supervisor's count (banyan restore --clones), once. */
+static void run_started(struct run_ctx *ctx)
+{
+	if (ctx->started_fd < 0)
+		return;
+	if (write(ctx->started_fd, "R", 1) < 0)
+		(void)0; /* the supervisor is gone: nobody counts */
+	close(ctx->started_fd);
+	ctx->started_fd = -1;
+}
+
 /* Boot one VM and wait until it stops; returns why. */
 static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 {
@@ -795,6 +807,7 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 			vm_resume(ctx->vm); /* devices, then vCPUs */
 		run_ready(ctx, NULL);	    /* the vCPUs run */
 		run_notify_ready(ctx);
+		run_started(ctx);
 	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
@@ -1194,6 +1207,7 @@ int cmd_run(int argc, char **argv)
 			      .clone_index = -1,
 			      .name_fd = -1,
 			      .ready_fd = -1,
+			      .started_fd = -1,
 			      .log_fd = -1,
 			      .console_in_fd = STDIN_FILENO};
 	int ret;
@@ -1217,6 +1231,7 @@ int run_snapshot(const struct run_snapshot_args *a)
 			      .ctl.start_fd = -1,
 			      .name_fd = -1,
 			      .ready_fd = -1,
+			      .started_fd = -1,
 			      .log_fd = -1,
 			      .console_in_fd = STDIN_FILENO};
 	char err[SNAP_ERR_LEN];
@@ -1244,6 +1259,7 @@ int run_snapshot(const struct run_snapshot_args *a)
 	ctx.name = a->name;
 	ctx.detach = a->detach;
 	ctx.log_given = a->log_given;
+	ctx.started_fd = a->started_fd > STDERR_FILENO ? a->started_fd : -1;
 	if (!ctx.name)
 		return run_main(&ctx);
 	if (!ctx.api_path) {

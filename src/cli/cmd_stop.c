@@ -88,6 +88,7 @@ int cmd_stop(int argc, char **argv)
 		return EXIT_HOST_ERROR;
 	}
 	how = stop_vm(argv[optind], sock, pid, timeout_s);
+	named_clean(argv[optind]); /* a jailed VMM leaves the host's pid file behind */
 	if (!how[0]) {
 		fprintf(stderr, "banyan stop: %s: could not be stopped\n", argv[optind]);
 		return EXIT_HOST_ERROR;

@@ -118,6 +118,17 @@ static void unlink_file(const char *name, const char *file)
 		(void)unlink(path);
 }
 
+/* @file, when it is a symbolic link (a jailed VMM's registry entry points into its root). */
+static void unlink_link(const char *name, const char *file)
+{
+	char path[NAMED_PATH];
+	struct stat st;
+
+	if (named_path(name, file, path, sizeof(path)) == 0 && lstat(path, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		(void)unlink(path);
+}
+
 /* The locked fd still names the pid file (not one a cleaner removed meanwhile). */
 static bool still_linked(int fd, const char *path)
 {
@@ -144,7 +155,7 @@ static int claim_once(const char *path)
 	return fd;
 }
 
-static int named_write_pid(int fd, pid_t pid)
+int named_set_pid(int fd, pid_t pid)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
@@ -175,7 +186,8 @@ int named_claim(const char *name)
 		return fd;
 	unlink_file(name, NAMED_API);
 	unlink_file(name, NAMED_CONSOLE);
-	ret = named_write_pid(fd, getpid());
+	unlink_link(name, NAMED_LOG); /* a jailed VMM's, into its root: never written through */
+	ret = named_set_pid(fd, getpid());
 	if (ret < 0) {
 		close(fd);
 		return ret;

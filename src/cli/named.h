@@ -51,12 +51,19 @@ int named_path(const char *name, const char *file, char *buf, size_t size);
  * named_claim - make ROOT/@name (mode 0700; ROOT too) and take its pid
  * file's lock for this process: the name is then ours until the process
  * ends or named_release. Stale sockets of an earlier, dead VMM are
- * removed and the pid file holds getpid(). Returns the lock's fd (close-on-exec),
+ * removed (and a jailed VMM's links, vm.log's included) and the pid file
+ * holds getpid(). Returns the lock's fd (close-on-exec),
  * -EBUSY when a live VMM holds the name, -EINVAL for a bad name, -EPERM
  * when ROOT or ROOT/@name is not a directory of this user's that only it
  * can write, -errno.
  */
 int named_claim(const char *name) __attribute__((warn_unused_result));
+
+/*
+ * named_set_pid - write @pid into the pid file @fd from named_claim (a
+ * jailed VMM's, as the host sees it). 0 or -errno.
+ */
+int named_set_pid(int fd, pid_t pid) __attribute__((warn_unused_result));
 
 /*
  * named_release - remove the sockets and the pid file of @name (vm.log

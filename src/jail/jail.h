@@ -30,6 +30,7 @@
 #define JAIL_RUN_DIR	    "/run" /* sockets, inside the root */
 #define JAIL_CONFIG_FILE    "/config.json"
 #define JAIL_EXEC_NAME	    "banyan"
+#define JAIL_NAMED_ROOT	    "/run/banyan" /* a named VM's runtime root, inside the root */
 
 /* What the VMM does with a file it is given, which decides how the jail holds it. */
 enum jail_file_kind {
@@ -80,6 +81,8 @@ struct jail_plan {
 	char *config_json; /* the rewritten --config document for JAIL_CONFIG_FILE; NULL: none */
 	char *sockets[4];  /* inside paths of the sockets the VMM creates (API, vsock) */
 	unsigned int nsockets;
+	char *name;	  /* --name: the named VM's name (checked by the caller), or NULL */
+	char *api_socket; /* --api-socket's inside path, or NULL */
 };
 
 /*
@@ -196,12 +199,14 @@ int jail_landlock(const struct jail_plan *p, char *err) __attribute__((warn_unus
 
 /*
  * jail_pid_ns_fork - unshare a PID namespace and fork: returns 0 in the
- * child (pid 1 of the namespace); in the parent waits for it, forwarding
- * SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, and returns 1 +
- * its exit status (128 + N when killed by signal N).
+ * child (pid 1 of the namespace); in the parent calls @forked (unless
+ * NULL) with the child's pid as the host sees it and @arg, then waits for
+ * it, forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, and
+ * returns 1 + its exit status (128 + N when killed by signal N).
  * -errno with @err when the namespace or the fork fails.
  */
-int jail_pid_ns_fork(char *err) __attribute__((warn_unused_result));
+int jail_pid_ns_fork(void (*forked)(pid_t pid, void *arg), void *arg, char *err)
+    __attribute__((warn_unused_result));
 
 /*
  * jail_daemonize - fork; the parent waits until the child has exec'd the
@@ -216,8 +221,9 @@ void jail_report_status(int status);
 
 /*
  * jail_exec - exec the VMM with @p's command line and an empty
- * environment; stdio to /dev/null first when @quiet. Returns only on
- * failure, -errno with @err.
+ * environment (but BANYAN_RUNTIME_DIR=JAIL_NAMED_ROOT for a named VM);
+ * stdio to /dev/null first when @quiet. Returns only on failure, -errno
+ * with @err.
  */
 int jail_exec(const struct jail_plan *p, bool quiet, char *err);
 

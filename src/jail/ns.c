@@ -82,7 +82,7 @@ static int wait_child(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-int jail_pid_ns_fork(char *err)
+int jail_pid_ns_fork(void (*forked)(pid_t pid, void *arg), void *arg, char *err)
 {
 	pid_t pid;
 
@@ -97,6 +97,8 @@ int jail_pid_ns_fork(char *err)
 	if (ready_fd >= 0)
 		close(ready_fd);
 	ready_fd = -1;
+	if (forked)
+		forked(pid, arg);
 	return 1 + wait_child(pid);
 }
 
@@ -161,7 +163,9 @@ const char *__asan_default_options(void)
 
 int jail_exec(const struct jail_plan *p, bool quiet, char *err)
 {
-	static char *const envp[] = {NULL};
+	static char *const none[] = {NULL};
+	static char *const named[] = {"BANYAN_RUNTIME_DIR=" JAIL_NAMED_ROOT, NULL};
+	char *const *envp = p->name ? named : none;
 
 	if (quiet && null_fd >= 0) {
 		dup2(null_fd, STDIN_FILENO);

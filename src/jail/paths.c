@@ -325,6 +325,12 @@ static int rewrite_value(struct jail_plan *p, const char *name, const char *arg,
 	} else if (strcmp(name, "api-socket") == 0) {
 		in = socket_inside(p, "--api-socket", arg, err);
 		ret = in ? 0 : -EINVAL;
+		if (in && !(p->api_socket = strdup(in)))
+			ret = -ENOMEM;
+	} else if (strcmp(name, "name") == 0) {
+		p->name = strdup(arg);
+		return p->name ? push_arg(p, arg, err)
+			       : errmsg_set(err, JAIL_ERR_LEN, -ENOMEM, "out of memory");
 	} else if (strcmp(name, "disk") == 0) {
 		return rewrite_disk(p, (*ndisks)++, arg, err);
 	} else if (strcmp(name, "vsock") == 0) {
@@ -365,6 +371,9 @@ static int walk_run_args(struct jail_plan *p, const struct option *run_opts, int
 		if (opt == '?' || idx < 0)
 			return fail(err, "banyan run: unknown or incomplete option '%s'",
 				    v[optind - 1]);
+		/* The VMM cannot detach from inside: the jail's own --daemonize does. */
+		if (strcmp(run_opts[idx].name, "detach") == 0)
+			return fail(err, "--detach: use banyan jail --daemonize instead");
 		/* An optional value (--rng=LIMITS) names no file and stays one word. */
 		if (run_opts[idx].has_arg == optional_argument && optarg)
 			dashed = str_fmt("--%s=%s", run_opts[idx].name, optarg);
@@ -407,5 +416,7 @@ void jail_plan_free(struct jail_plan *p)
 	for (unsigned int i = 0; i < p->nsockets; i++)
 		free(p->sockets[i]);
 	free(p->config_json);
+	free(p->name);
+	free(p->api_socket);
 	*p = (struct jail_plan){0};
 }

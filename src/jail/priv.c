@@ -64,12 +64,15 @@ int jail_drop_privileges(const struct jail_opts *o, char *err)
 #define LL_FILE_RO (LANDLOCK_ACCESS_FS_READ_FILE)
 #define LL_FILE_RW (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE)
 #define LL_EXEC	   (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE)
-/* /run: sockets, and snapshots the API is asked to write there. */
+/*
+ * /run: sockets, snapshots the API is asked to write there, and a named
+ * VM's runtime directory (MAKE_SYM: its link to an --api-socket elsewhere).
+ */
 #define LL_RUN_DIR                                                                                 \
 	(LL_FILE_RW | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |                \
 	 LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR |                            \
 	 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                              \
-	 LANDLOCK_ACCESS_FS_MAKE_FIFO)
+	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM)
 /* Every right of ABI 1; REFER (2) and TRUNCATE (3) are added when the kernel has them. */
 #define LL_HANDLED_V1 ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
 

@@ -404,6 +404,7 @@ struct mem_out {
 	uint64_t run_start, run_len; /* pending run of data pages, in pages */
 	uint64_t present, data;
 	uint32_t crc;
+	_Atomic uint64_t *progress; /* bytes walked so far, or NULL */
 };
 
 static int mem_flush(struct mem_out *o)
@@ -459,6 +460,8 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 			}
 			ret = mem_page(o, c + i);
 		}
+		if (o->progress)
+			atomic_store(o->progress, (c + n) * SNAP_PAGE);
 	}
 	return ret ? ret : mem_flush(o);
 }
@@ -466,7 +469,8 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
 		       const uint64_t *bitmap, bool skip_absent, char *err)
 {
-	struct mem_out o = {.base = base, .crc = (uint32_t)crc32(0, NULL, 0)};
+	struct mem_out o = {
+	    .base = base, .crc = (uint32_t)crc32(0, NULL, 0), .progress = w->progress};
 	uint64_t npages = size / SNAP_PAGE;
 	int ret;
 

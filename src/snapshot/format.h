@@ -18,6 +18,7 @@
 #define BANYAN_SNAPSHOT_FORMAT_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,8 @@ struct snap_writer {
 	int dirfd;
 	bool overwrite; /* an existing snapshot at DIR may be replaced */
 	struct snap_manifest m;
+	/* NULL, or where snap_writer_memory counts the bytes of memory done (others poll it) */
+	_Atomic uint64_t *progress;
 };
 
 /*

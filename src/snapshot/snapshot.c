@@ -388,6 +388,7 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 		return ret;
 	w.m.ncpus = vm->ncpus;
 	w.m.type = o->diff ? SNAP_DIFF : SNAP_FULL;
+	w.progress = o->progress;
 	if (o->lineage && o->lineage->has_parent) { /* a full snapshot records its lineage too */
 		snprintf(w.m.parent_id, sizeof(w.m.parent_id), "%s", o->lineage->parent_id);
 		snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", o->lineage->parent_dir);

@@ -36,6 +36,8 @@ struct snapshot_create_opts {
 	bool stay_paused; /* leave the VM paused afterwards (else as it was) */
 	/* Firecracker's mem_file_path: a new hard link (or symlink) to the memory file */
 	const char *mem_link;
+	/* NULL, or the bytes of guest memory written so far, as it goes (the API's progress) */
+	_Atomic uint64_t *progress;
 };
 
 /*

@@ -5,6 +5,8 @@
 # is the process's; the VMM has that uid, no groups, no capabilities,
 # no_new_privs, its own mount and PID namespaces with only the jail's files,
 # the cgroup limit, and its API socket at the jail's path with mode 0600.
+# A named VM (--name) in the jail is found by ls, ctl --name, logs, console
+# and stop from outside it.
 # Usage: test_jail.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -15,7 +17,10 @@ U=64123
 T=$(mktemp -d)
 BASE=$T/base
 jail_pid=
-trap '[ -n "$jail_pid" ] && kill -9 $jail_pid 2>/dev/null; rm -rf "$T"' EXIT
+# ...and the named VM's VMM, when a check failed before it was stopped.
+trap '[ -n "$jail_pid" ] && kill -9 $jail_pid 2>/dev/null
+	[ -f "$T/rt/web/pid" ] && kill -9 "$(cat "$T/rt/web/pid")" 2>/dev/null
+	rm -rf "$T"' EXIT
 
 # jail NAME JAIL-OPTIONS... -- RUN-OPTIONS...: output in $T/NAME.{out,err,rc}
 jail() {
@@ -134,4 +139,37 @@ dpid=$(pgrep -u $U -f "/banyan run --kernel /kernel" | head -n 1)
 check "the daemon runs as the jail's user" test -n "$dpid"
 check "the daemon has a session of its own" test "$(ps -o sid= -p "$dpid" | tr -d ' ')" = "$dpid"
 [ -n "$dpid" ] && kill -TERM "$dpid"
+
+# --name: a named VM in the jail is found from outside it by ls, ctl
+# --name, logs, console and stop; the host's entry links into the root.
+export BANYAN_RUNTIME_DIR=$T/rt
+j badname --id v6 --uid $U --gid $U -- --kernel "$GUESTS/counter.elf" --name 'a.b/c'
+check "--name with a slash: exit 2" status_is 2 "$(rc badname)"
+j detach --id v6 --uid $U --gid $U -- --kernel "$GUESTS/counter.elf" --name web --detach
+check "--detach in the jail: exit 2" status_is 2 "$(rc detach)"
+check "... naming --daemonize instead" contains "$T/detach.err" "--daemonize"
+j named --id v7 --uid $U --gid $U --new-pid-ns --daemonize -- --kernel "$GUESTS/counter.elf" \
+	--name web
+check "a named VM under the jail (--new-pid-ns --daemonize): exit 0" status_is 0 "$(rc named)"
+for _ in $(seq 1 50); do grep -q tick "$T/rt/web/vm.log" 2>/dev/null && break; sleep 0.1; done
+"$BANYAN" ls --json >"$T/ls.json" 2>&1
+vpid=$(python3 -c 'import json,sys; print([v["pid"] for v in json.load(open(sys.argv[1])) if v["name"] == "web" and v["state"] == "running"][0])' "$T/ls.json" 2>/dev/null)
+check "ls: the jailed VM runs" test -n "$vpid"
+check "... its pid is the host's pid of the VMM (pid 1 inside)" \
+	grep -Eq "^NSpid:\s+${vpid:-x}\s+1$" "/proc/${vpid:-x}/status"
+check "... the entry's links point into the root" \
+	test "$(readlink "$T/rt/web/console.sock")" = "$BASE/banyan/v7/root/run/banyan/web/console.sock"
+"$BANYAN" ctl --name web status >"$T/nstatus.out" 2>&1
+check "ctl --name reaches the jailed VM's API" grep -q "^state *Running" "$T/nstatus.out"
+check "logs NAME shows its console output" sh -c "'$BANYAN' logs web | grep -q 'tick 0000000000000001'"
+(sleep 1; printf '\001d') | timeout 10 "$BANYAN" console web >"$T/ncon.out" 2>&1
+check "console NAME attaches (scrollback) and detaches" \
+	test "$?" = 0 -a -n "$(grep 'tick 0000000000000001' "$T/ncon.out")"
+j named2 --id v8 --uid $U --gid $U -- --kernel "$GUESTS/counter.elf" --name web
+check "a second jail with the name: exit 2, the name is taken" contains "$T/named2.err" \
+	"a VM of this name is running"
+"$BANYAN" stop web --timeout 0 >"$T/nstop.out" 2>&1
+check "stop NAME stops the jailed VM" contains "$T/nstop.out" "web: stopped"
+check "... its VMM is gone" test ! -d "/proc/${vpid:-x}"
+check "... and ls no longer lists it" sh -c "! '$BANYAN' ls -q | grep -qx web"
 tap_done

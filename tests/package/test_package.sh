@@ -6,7 +6,11 @@
 # the guest's serial output appear), then its ExecStop: the graceful path
 # (a guest that powers off on Ctrl-Alt-Del) and the hard stop after the
 # timeout (a guest that ignores it). systemd itself need not run here.
-# Removes the package at the end unless BANYAN_KEEP_PACKAGE=1.
+# Ends by purging the package (dpkg -P) and checking that the machine is as
+# the script found it: no binary, unit, man page, completion or /etc/banyan
+# left (when /etc/banyan was not there before). BANYAN_KEEP_PACKAGE=1 keeps
+# it installed; a banyan package installed before the script is upgraded and
+# kept, not purged.
 #
 # Usage: tests/package/test_package.sh [BUILD_DIR]   (TAP on stdout)
 set -u
@@ -17,16 +21,27 @@ guests=$top/${1:-build}/tests/kvm
 unit=/lib/systemd/system/banyan@.service
 tmp=$(mktemp -d /run/banyan-pkgtest.XXXXXX) # sockets need a tmpfs, not 9p
 names=()
-cleanup() {
+# What was there before: the purge must leave exactly that.
+dpkg-query -W -f='${Status}' banyan 2>/dev/null | grep -q 'install ok installed' && had_pkg=1
+[ -e /etc/banyan ] && had_etc=1
+[ -e /run/banyan ] && had_run=1
+# The files the test made, then the VMMs it started.
+forget_vms() {
 	local n
 	for n in "${names[@]}"; do
 		rm -rf "/etc/banyan/$n.json" "/run/banyan/$n"
 	done
+	[ -n "${had_run:-}" ] || rmdir /run/banyan 2>/dev/null
 	jobs -p | xargs -r kill 2>/dev/null
+}
+# Purge unless the package is to be kept (or was installed before the test).
+purge() {
+	[ "${BANYAN_KEEP_PACKAGE:-0}" != 1 ] && [ -n "${installed:-}" ] && [ -z "${had_pkg:-}" ]
+}
+cleanup() {
+	forget_vms
 	rm -rf "$tmp"
-	if [ "${BANYAN_KEEP_PACKAGE:-0}" != 1 ] && [ -n "${installed:-}" ]; then
-		dpkg -r banyan >/dev/null 2>&1
-	fi
+	purge && dpkg -P banyan >/dev/null 2>&1
 }
 trap cleanup EXIT
 
@@ -130,4 +145,45 @@ check "unit: READY=1 (second instance)" wait_for "$tmp/pkg-tick.notify" READY=1
 check "unit: its serial output appears" wait_for "$tmp/pkg-tick.out" "tick"
 step "unit: ExecStop stops it hard after the timeout" stop pkg-tick 1
 check "unit: ExecStop said it stopped it hard" contains "$tmp/pkg-tick.stop" "stopping it"
+
+# gone PATH...: none of them exists.
+gone() {
+	local f left=()
+	for f in "$@"; do
+		[ -e "$f" ] || [ -L "$f" ] && left+=("$f")
+	done
+	[ ${#left[@]} -eq 0 ] || { echo "still there: ${left[*]}"; return 1; }
+}
+# not_installed: dpkg knows nothing of banyan any more (purged, not "config-files").
+not_installed() {
+	local st
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' banyan 2>/dev/null)
+	[ -z "$st" ] || [ "$st" = "un " ] || { echo "dpkg status '$st'"; return 1; }
+}
+
+forget_vms
+if ! purge; then
+	skip "dpkg -P banyan" "BANYAN_KEEP_PACKAGE=1, or banyan was installed before the test"
+	tap_done
+	exit
+fi
+check "dpkg -P banyan" dpkg -P banyan
+installed=
+check "purged: dpkg lists no banyan (no config-files left)" not_installed
+check "purged: binaries, unit, man pages and completion gone" gone /usr/bin/banyan \
+	/usr/bin/firecracker "$unit" /usr/share/man/man1/banyan-run.1.gz \
+	/usr/share/bash-completion/completions/banyan /usr/share/zsh/vendor-completions/_banyan \
+	/usr/share/doc/banyan
+check "purged: the unit is in no systemd directory" \
+	bash -c "! find /etc/systemd /lib/systemd /usr/lib/systemd /var/lib/systemd -name 'banyan@*' 2>/dev/null | grep -q ."
+if [ -n "${had_etc:-}" ]; then
+	check "purged: /etc/banyan README removed (the directory was there before)" gone /etc/banyan/README
+else
+	check "purged: /etc/banyan removed" gone /etc/banyan
+fi
+if [ -n "${had_run:-}" ]; then
+	skip "purged: /run/banyan removed" "it was there before the test"
+else
+	check "purged: /run/banyan removed" gone /run/banyan
+fi
 tap_done

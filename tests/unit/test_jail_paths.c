@@ -166,6 +166,22 @@ static void test_rewrite(void **state)
 	assert_int_equal(p.nfiles, 7);
 	assert_int_equal(p.nsockets, 2);
 	assert_null(p.config_json);
+	assert_null(p.name);
+	assert_string_equal(p.api_socket, "/run/api.sock");
+	jail_plan_free(&p);
+}
+
+/* --name passes through and is recorded: the jail registers it on the host. */
+static void test_rewrite_name(void **state)
+{
+	char err[JAIL_ERR_LEN] = "";
+	struct jail_plan p;
+
+	(void)state;
+	assert_int_equal(plan("--kernel /k --name web", &p, err), 0);
+	assert_string_equal(joined(&p), "/banyan run --kernel /kernel --name web");
+	assert_string_equal(p.name, "web");
+	assert_null(p.api_socket);
 	jail_plan_free(&p);
 }
 
@@ -191,6 +207,7 @@ static void test_rewrite_refused(void **state)
 	expect_plan_refused("--kernel", "unknown or incomplete option");
 	expect_plan_refused("--kernel /a --kernel /b", "given twice");
 	expect_plan_refused("--api-socket /a/x.sock --vsock cid=3,socket=/b/x.sock", "same name");
+	expect_plan_refused("--kernel /k --name web --detach", "--daemonize");
 }
 
 static void test_rewrite_config(void **state)
@@ -230,7 +247,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ids_and_paths),   cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_options_refused), cmocka_unit_test(test_rewrite),
-	    cmocka_unit_test(test_rewrite_refused), cmocka_unit_test(test_rewrite_config),
+	    cmocka_unit_test(test_rewrite_refused), cmocka_unit_test(test_rewrite_name),
+	    cmocka_unit_test(test_rewrite_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,6 +151,37 @@ static void test_dead_holder(void **state)
 	named_release("vm2", fd);
 }
 
+/*
+ * A jailed VMM's entry (links into its root, the pid it was given): the
+ * next VMM of the name never writes through the old vm.log link, and the
+ * pid named_set_pid writes is the one read back.
+ */
+static void test_jailed_entry(void **state)
+{
+	char path[NAMED_PATH], target[NAMED_PATH + 16];
+	struct stat st;
+	pid_t pid = 0;
+	int fd;
+
+	(void)state;
+	fd = named_claim("vm4");
+	assert_true(fd >= 0);
+	assert_int_equal(named_set_pid(fd, getppid()), 0);
+	assert_true(named_alive("vm4", &pid));
+	assert_int_equal(pid, getppid());
+	assert_int_equal(named_path("vm4", NAMED_LOG, path, sizeof(path)), 0);
+	snprintf(target, sizeof(target), "%s.jail-log", root);
+	fclose(fopen(target, "w"));
+	assert_int_equal(symlink(target, path), 0);
+	named_release("vm4", fd);
+	fd = named_claim("vm4");
+	assert_true(fd >= 0);
+	assert_int_equal(lstat(path, &st), -1); /* the link is gone, its target kept */
+	assert_int_equal(stat(target, &st), 0);
+	named_release("vm4", fd);
+	unlink(target);
+}
+
 /* A root someone else could write (or a link to one) is refused, not used. */
 static void test_unsafe_root(void **state)
 {
@@ -179,7 +210,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),	cmocka_unit_test(test_roots),
 	    cmocka_unit_test(test_paths),	cmocka_unit_test(test_claim),
-	    cmocka_unit_test(test_dead_holder), cmocka_unit_test(test_unsafe_root),
+	    cmocka_unit_test(test_dead_holder), cmocka_unit_test(test_jailed_entry),
+	    cmocka_unit_test(test_unsafe_root),
 	};
 	char tmpl[] = "/tmp/banyan-named-XXXXXX", cmd[128];
 	int ret;
