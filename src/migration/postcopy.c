@@ -483,6 +483,11 @@ static void *recv_thread(void *arg)
 
 	thread_enter("postcopy-recv");
 	ret = receive(pc, err);
+	if (ret == 0) /* logged before the source hears it: it stops only after this */
+		log_info("post-copy complete: %llu pages arrived, %llu asked for, in %llu ms",
+			 (unsigned long long)pc->total,
+			 (unsigned long long)atomic_load(&pc->requested),
+			 (unsigned long long)((now_ns() - pc->t0) / 1000000));
 	if (ret == 0 || ret == -EIO)
 		(void)send_complete(pc, -ret, err);
 	if (ret == 0) {
@@ -492,10 +497,6 @@ static void *recv_thread(void *arg)
 		pthread_mutex_lock(&pc->wlock);
 		mig_conn_close(&pc->conn);
 		pthread_mutex_unlock(&pc->wlock);
-		log_info("post-copy complete: %llu pages arrived, %llu asked for, in %llu ms",
-			 (unsigned long long)pc->total,
-			 (unsigned long long)atomic_load(&pc->requested),
-			 (unsigned long long)((now_ns() - pc->t0) / 1000000));
 		return NULL;
 	}
 	if (!atomic_load(&pc->stop)) {
