@@ -313,22 +313,43 @@ static void watchdog(struct mig_postcopy *pc)
 	_exit(EXIT_LOST);
 }
 
+/*
+ * Place one page: @data, or zeros when NULL. EAGAIN (the address space
+ * changing under the call) is retried: a waiter must never be left
+ * without its page. 0, -EEXIST (already there) or -errno.
+ */
+static int place(struct mig_postcopy *pc, uint8_t *host, const uint8_t *data)
+{
+	struct uffdio_copy c = {.dst = (uintptr_t)host, .src = (uintptr_t)data, .len = PAGE};
+	struct uffdio_zeropage z = {.range = {.start = (uintptr_t)host, .len = PAGE}};
+	int ret;
+
+	for (unsigned int tries = 0; tries < 1000; tries++) {
+		ret =
+		    data ? ioctl(pc->uffd, UFFDIO_COPY, &c) : ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z);
+		if (ret == 0 || errno != EAGAIN)
+			return ret == 0 ? 0 : -errno;
+		c.copy = 0;
+		z.zeropage = 0;
+	}
+	return -EAGAIN;
+}
+
 /* One fault: ask for a page still to come, zero-fill one that never had data. */
 static int on_fault(struct mig_postcopy *pc, uint64_t addr)
 {
 	uint8_t *host = pc->base + (addr - (uintptr_t)pc->base) / PAGE * PAGE;
 	uint64_t p = (uint64_t)(host - pc->base) / PAGE, gpa;
-	struct uffdio_zeropage z = {.range = {.start = (uintptr_t)host, .len = PAGE}};
 	uint8_t req[16] = {0};
+	int ret;
 
 	if (addr < (uintptr_t)pc->base || p >= pc->npages ||
 	    gm_gpa_of(&pc->vm->mem, host, PAGE, &gpa) < 0)
 		return 0; /* not guest RAM: never registered */
 	if (!test_bit(pc->pending, p)) {
 		/* EEXIST: placed meanwhile; either way the waiter is woken. */
-		if (ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST && errno != EAGAIN)
-			return -errno;
-		return 0;
+		ret = place(pc, host, NULL);
+		return ret == -EEXIST ? 0 : ret;
 	}
 	put_le(req, gpa, 8);
 	put_le(req + 8, 1, 4);
@@ -390,15 +411,13 @@ static int place_run(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages, co
 		uint8_t *h = host + i * PAGE;
 		uint64_t p = (uint64_t)(h - pc->base) / PAGE;
 		const uint8_t *d = data ? data + i * PAGE : NULL;
-		struct uffdio_copy c = {.dst = (uintptr_t)h, .src = (uintptr_t)d, .len = PAGE};
-		struct uffdio_zeropage z = {.range = {.start = (uintptr_t)h, .len = PAGE}};
 		int ret;
 
 		if (!test_bit(pc->pending, p))
 			continue; /* asked for and streamed: the first copy counts */
-		ret = d ? ioctl(pc->uffd, UFFDIO_COPY, &c) : ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z);
-		if (ret < 0 && errno != EEXIST)
-			return -errno;
+		ret = place(pc, h, d);
+		if (ret < 0 && ret != -EEXIST)
+			return ret;
 		/* The bit goes only once the page is in: until then a fault asks for it. */
 		clear_bit(pc->pending, p);
 		atomic_fetch_sub(&pc->missing, 1);
