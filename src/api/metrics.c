@@ -166,6 +166,17 @@ static void metrics_migration(FILE *f, struct api_ctl *ctl)
 	metric_head(f, "banyan_migration_auto_converged", "gauge",
 		    "1 once the vCPUs were throttled for the migration to converge.");
 	fprintf(f, "banyan_migration_auto_converged %d\n", st.auto_converged);
+	metric_head(f, "banyan_migration_postcopy", "gauge",
+		    "1 once the migration switched to post-copy.");
+	fprintf(f, "banyan_migration_postcopy %d\n", st.postcopy);
+	metric_head(f, "banyan_migration_postcopy_remaining_pages", "gauge",
+		    "Post-copy: pages the destination still lacks.");
+	fprintf(f, "banyan_migration_postcopy_remaining_pages %llu\n",
+		(unsigned long long)st.postcopy_remaining);
+	metric_head(f, "banyan_migration_postcopy_requested_pages", "gauge",
+		    "Post-copy: pages the destination asked for (its faults).");
+	fprintf(f, "banyan_migration_postcopy_requested_pages %llu\n",
+		(unsigned long long)st.postcopy_requested);
 }
 
 /* Rate limiters (virtio/throttle.h): how often and how long requests waited for them. */

@@ -1098,9 +1098,8 @@ static bool migrate_body(struct req *q, struct mig_opts *o)
 			    "boolean");
 		return false;
 	}
-	if (post && strcmp(post, "off")) {
-		reply_fault(q->reply, 400, "migrate: postcopy '%s' is not available (only \"off\")",
-			    post);
+	if (post && mig_postcopy_parse(post, &o->postcopy) < 0) {
+		reply_fault(q->reply, 400, "migrate: postcopy is \"off\", \"auto\" or \"now\"");
 		return false;
 	}
 	snprintf(o->url, sizeof(o->url), "%s", url);
@@ -1170,6 +1169,13 @@ static void get_migrate(struct req *q)
 				       json_object_new_boolean(st.auto_converged));
 		json_object_object_add(o, "converged", json_object_new_boolean(st.converged));
 		json_object_object_add(o, "verified", json_object_new_boolean(st.verified));
+		json_object_object_add(o, "postcopy", json_object_new_boolean(st.postcopy));
+		json_object_object_add(o, "postcopy_pages",
+				       json_object_new_int64((int64_t)st.postcopy_pages));
+		json_object_object_add(o, "postcopy_remaining",
+				       json_object_new_int64((int64_t)st.postcopy_remaining));
+		json_object_object_add(o, "postcopy_requested",
+				       json_object_new_int64((int64_t)st.postcopy_requested));
 		json_object_object_add(o, "outcome", json_object_new_string(st.outcome));
 	}
 	reply_json(q->reply, 200, o);

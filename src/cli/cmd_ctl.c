@@ -95,7 +95,8 @@ static void ctl_usage(FILE *f)
 	       "                --clone-name NAME: named VMs NAME-1, NAME-2, ... (their\n"
 	       "                consoles on their sockets)\n");
 	fprintf(f,
-		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off] [--verify]\n"
+		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off|auto|now] "
+		"[--verify]\n"
 		"        [--no-wait]\n"
 		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
 		"                or unix:PATH) and follow it (a progress bar on a terminal)\n"
@@ -730,10 +731,11 @@ static int ctl_mig_follow(const char *sock)
 		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
 		    strcmp(phase, "cancelled") == 0) {
 			progress_end(&bar);
-			fprintf(stderr, "%s: %s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
+			fprintf(stderr, "%s: %s%s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
 				phase, ctl_str(o, "outcome"),
 				ctl_num(o, "verified") ? ", verified" : "",
 				ctl_num(o, "auto_converged") ? ", auto-converged" : "",
+				ctl_num(o, "postcopy") ? ", post-copy" : "",
 				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
 				ctl_num(o, "bytes_sent"));
 			status = strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;
@@ -773,7 +775,7 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	if (nargs != 1) {
 		fprintf(stderr,
 			"banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
-			"[--postcopy off] [--verify] [--no-wait] | migrate status | "
+			"[--postcopy off|auto|now] [--verify] [--no-wait] | migrate status | "
 			"migrate cancel\n");
 		return EXIT_USAGE;
 	}

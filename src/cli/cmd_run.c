@@ -14,6 +14,7 @@
 #include "cli/named.h"
 #include "security/seccomp.h"
 #include "migration/migration.h"
+#include "migration/postcopy.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
 #include "util/clock.h"
@@ -80,8 +81,9 @@ struct run_ctx {
 	const char *taps[VM_MAX_NETS + 1];   /* --incoming-tap ID=TAP */
 	const char *disks[VM_MAX_DISKS + 1]; /* --incoming-disk ID=PATH */
 	unsigned int ntaps, ndisks;
-	struct vmcfg mig_doc; /* the migrated machine, which the VM's config points into */
-	struct mmds *mmds;    /* the metadata store: made by run_main, kept across VMs and loads */
+	struct vmcfg mig_doc;	       /* the migrated machine, which the VM's config points into */
+	struct mig_postcopy *postcopy; /* its pages still coming (post-copy); freed before the VM */
+	struct mmds *mmds; /* the metadata store: made by run_main, kept across VMs and loads */
 	/* --name, --detach: the VM's runtime directory (cli/named.h); see run_named. */
 	const char *name;
 	bool detach;
@@ -657,7 +659,8 @@ static int run_incoming(struct run_ctx *ctx)
 					  ctx->mem_given ? (unsigned int)ctx->spec.mem_size_mib : 0,
 				      .ncpus = ctx->cpus_given ? ctx->spec.vcpu_count : 0,
 				      .taps = ctx->taps,
-				      .disks = ctx->disks};
+				      .disks = ctx->disks,
+				      .postcopy = &ctx->postcopy};
 	char err[MIG_ERR_LEN];
 	int ret;
 
@@ -827,6 +830,8 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	event_loop_del(&ctx->loop, &ctx->exit_handler);
 	log_vm_exit(ctx->vm, reason);
 	*status = exit_status(ctx, ctx->vm, reason);
+	mig_pc_free(ctx->postcopy); /* its threads place pages in this VM's memory */
+	ctx->postcopy = NULL;
 	vm_destroy(ctx->vm);
 	ctx->vm = NULL;
 	return reason;

@@ -5,6 +5,7 @@
 #include "migration/migration.h"
 
 #include "config/vmcfg.h"
+#include "migration/postcopy.h"
 #include "migration/stream.h"
 #include "snapshot/snapshot.h"
 #include "util/errmsg.h"
@@ -26,6 +27,7 @@ struct incoming {
 	struct vmcfg *doc;
 	struct vm_config cfg;
 	struct vm *vm;
+	struct mig_postcopy *pc; /* the pages still to come after GO; NULL: pre-copy only */
 };
 
 /* "ID=VALUE" overrides: each ID must name a device of the machine. */
@@ -114,6 +116,13 @@ static int sink_state(struct mig_sink *s, enum mig_tag tag, const uint8_t *buf, 
 	return snapshot_part_load(in->vm, part, buf, len, err);
 }
 
+static int sink_postcopy(struct mig_sink *s, const uint8_t *buf, size_t len, bool verify, char *err)
+{
+	struct incoming *in = container_of(s, struct incoming, sink);
+
+	return mig_pc_prepare(in->vm, buf, len, verify, &in->pc, err);
+}
+
 static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c, char *err)
 {
 	struct mig_url u;
@@ -140,21 +149,27 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 
 	in.sink.config = sink_config;
 	in.sink.state = sink_state;
+	in.sink.postcopy = o->postcopy ? sink_postcopy : NULL;
 	err[0] = '\0';
 	ret = wait_for_source(o, &c, err);
 	if (ret == 0)
 		ret = mig_receive(&c, &in.sink, err);
 	/* The source let go: this VM is the one now, whether or not the source hears it. */
-	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0)
+	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0 && !in.pc)
 		log_warn("the source did not hear that the VM runs here (it let go anyway)");
+	if (ret == 0 && in.pc && (ret = mig_pc_start(in.pc, &c)) < 0)
+		fail(err, ret, "cannot start post-copy: %s", strerror(-ret));
 	if (ret == 0)
 		log_info("migration received: %llu MiB in %llu bytes",
 			 (unsigned long long)doc->mem_size_mib, (unsigned long long)c.bytes_in);
 	mig_conn_close(&c);
 	if (ret < 0) {
+		mig_pc_free(in.pc);
 		vm_destroy(in.vm);
 		return ret;
 	}
+	if (o->postcopy)
+		*o->postcopy = in.pc;
 	*out = in.vm;
 	return 0;
 }

@@ -22,9 +22,17 @@
 
 struct vm;
 struct vmcfg;
+struct mig_postcopy;
 
 #define MIG_DEFAULT_DOWNTIME_MS 100
 #define MIG_MAX_ROUNDS		30 /* dirty rounds before the final pause regardless */
+
+/* When the source switches to post-copy (docs/migration.md, "Post-copy"). */
+enum mig_postcopy_mode {
+	MIG_POSTCOPY_OFF,  /* never: pre-copy until it converges or the round limit */
+	MIG_POSTCOPY_AUTO, /* when pre-copy does not converge (round limit, throttle at its cap) */
+	MIG_POSTCOPY_NOW,  /* right after the first round (tests, or a guest known to be busy) */
+};
 
 struct mig_opts {
 	char url[MIG_URL_MAX];
@@ -32,6 +40,7 @@ struct mig_opts {
 	unsigned int bandwidth_mib_s; /* cap on the link; 0: none */
 	bool verify;		      /* compare guest memory's CRC at the switch */
 	unsigned int timeout_ms;      /* per read or write on the stream; 0: 10 s */
+	enum mig_postcopy_mode postcopy;
 };
 
 enum mig_phase {
@@ -40,6 +49,7 @@ enum mig_phase {
 	MIG_PHASE_PRECOPY,   /* memory while the guest runs */
 	MIG_PHASE_STOPCOPY,  /* the VM paused: the last pages and the state */
 	MIG_PHASE_SWITCH,    /* waiting for the destination to confirm */
+	MIG_PHASE_POSTCOPY,  /* the VM runs at the destination, pages still going there */
 	MIG_PHASE_MIGRATED,  /* done: the VM runs at the destination */
 	MIG_PHASE_FAILED,    /* the VM kept running here (outcome says why) */
 	MIG_PHASE_CANCELLED, /* ... because it was cancelled */
@@ -61,7 +71,11 @@ struct mig_status {
 	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge) now, or at the end */
 	bool auto_converged;		 /* the vCPUs were throttled at some point */
 	bool converged;			 /* the final pause was predicted to fit the target */
-	bool verified;			 /* memory was compared at the switch */
+	bool verified;		     /* memory was compared at the switch (post-copy: at the end) */
+	bool postcopy;		     /* the migration switched to post-copy */
+	uint64_t postcopy_pages;     /* pages left for post-copy at the switch */
+	uint64_t postcopy_remaining; /* ... still to send */
+	uint64_t postcopy_requested; /* ... pages the destination asked for (its faults) */
 	char url[MIG_URL_MAX];
 	char outcome[MIG_ERR_LEN]; /* "migrated", or why it failed */
 };
@@ -91,6 +105,10 @@ int mig_source_cancel(struct mig_source *m);
 /* mig_source_free - cancel if still running, wait for the thread, free. NULL is fine. */
 void mig_source_free(struct mig_source *m);
 
+/* mig_postcopy_parse - "off", "auto", "now" into *@mode; -EINVAL otherwise. */
+int mig_postcopy_parse(const char *s, enum mig_postcopy_mode *mode)
+    __attribute__((warn_unused_result));
+
 /* mig_phase_name - "precopy", "migrated", ... for the API and logs. */
 const char *mig_phase_name(enum mig_phase p);
 
@@ -103,6 +121,13 @@ struct mig_incoming_opts {
 	unsigned int ncpus;	  /* 0, or the vCPUs this destination was given: must match */
 	const char *const *taps;  /* "IFACE_ID=TAP" overrides, NULL-terminated (NULL: none) */
 	const char *const *disks; /* "DRIVE_ID=PATH" overrides, likewise */
+	/*
+	 * Where to leave the post-copy phase when the source switched to it
+	 * (NULL there otherwise): the caller frees it with mig_pc_free
+	 * (postcopy.h) once the vCPUs left, before vm_destroy. NULL: this
+	 * destination refuses post-copy.
+	 */
+	struct mig_postcopy **postcopy;
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "migration/migration.h"
 
+#include "migration/postcopy.h"
 #include "migration/stream.h"
 #include "snapshot/snapshot.h"
 #include "util/clock.h"
@@ -47,6 +48,7 @@ struct mig_source {
 	atomic_bool let_go; /* GO was sent: the VM is never resumed here again */
 	bool was_paused;    /* the VM was paused when the migration started */
 	bool paused;	    /* the migration paused it */
+	bool postcopy;	    /* pre-copy ends in post-copy: m->dirty goes after GO */
 	uint64_t *dirty;    /* pages to send next: one bit per page of the mapping */
 	uint64_t t0;	    /* now_ns() at the start */
 	uint64_t bandwidth; /* bytes/s, as measured */
@@ -58,10 +60,11 @@ struct mig_source {
 const char *mig_phase_name(enum mig_phase p)
 {
 	static const char *const names[] = {
-	    [MIG_PHASE_NONE] = "none",	     [MIG_PHASE_SETUP] = "setup",
-	    [MIG_PHASE_PRECOPY] = "precopy", [MIG_PHASE_STOPCOPY] = "stopcopy",
-	    [MIG_PHASE_SWITCH] = "switch",   [MIG_PHASE_MIGRATED] = "migrated",
-	    [MIG_PHASE_FAILED] = "failed",   [MIG_PHASE_CANCELLED] = "cancelled",
+	    [MIG_PHASE_NONE] = "none",		 [MIG_PHASE_SETUP] = "setup",
+	    [MIG_PHASE_PRECOPY] = "precopy",	 [MIG_PHASE_STOPCOPY] = "stopcopy",
+	    [MIG_PHASE_SWITCH] = "switch",	 [MIG_PHASE_POSTCOPY] = "postcopy",
+	    [MIG_PHASE_MIGRATED] = "migrated",	 [MIG_PHASE_FAILED] = "failed",
+	    [MIG_PHASE_CANCELLED] = "cancelled",
 	};
 
 	return (unsigned int)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
@@ -279,6 +282,19 @@ static void auto_converge(struct mig_source *m, uint64_t dirty_bytes, uint64_t s
 		 (unsigned long long)dirty_bytes >> 10, (unsigned long long)sent >> 10, pct);
 }
 
+/*
+ * Post-copy instead of another round: at once when forced, or when
+ * pre-copy will not converge (the round limit, which the caller checks,
+ * or auto-converge at its last step).
+ */
+static bool want_postcopy(const struct mig_source *m, unsigned int round)
+{
+	if (m->o.postcopy == MIG_POSTCOPY_NOW)
+		return round >= 2;
+	return m->o.postcopy == MIG_POSTCOPY_AUTO &&
+	       atomic_load(&m->vm->throttle_pct) >= THROTTLE_MAX;
+}
+
 /* Round 1: all memory that is not zero; the link's speed measured. */
 static int send_all(struct mig_source *m, char *err)
 {
@@ -313,9 +329,12 @@ static int precopy(struct mig_source *m, char *err)
 			return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
 		dirty = count_dirty(m);
 		note_round(m, round, dirty, now - t);
-		if (predict_ms(m, dirty * MIG_PAGE) <= target || round > MIG_MAX_ROUNDS) {
+		if (predict_ms(m, dirty * MIG_PAGE) <= target || round > MIG_MAX_ROUNDS ||
+		    want_postcopy(m, round)) {
 			pthread_mutex_lock(&m->lock);
 			m->st.converged = predict_ms(m, dirty * MIG_PAGE) <= target;
+			m->postcopy = m->o.postcopy == MIG_POSTCOPY_NOW ||
+				      (!m->st.converged && m->o.postcopy == MIG_POSTCOPY_AUTO);
 			pthread_mutex_unlock(&m->lock);
 			break;
 		}
@@ -327,6 +346,23 @@ static int precopy(struct mig_source *m, char *err)
 		sent = m->conn.bytes_out - b;
 		measure(m, sent, now_ns() - t);
 	}
+	return ret;
+}
+
+/* Post-copy: the pages still to send go after GO; the destination learns which now. */
+static int send_postcopy_list(struct mig_source *m)
+{
+	uint64_t n;
+	int ret = mig_pc_send_pending(&m->conn, m->vm, m->dirty, &n);
+
+	pthread_mutex_lock(&m->lock);
+	m->st.postcopy = ret == 0;
+	m->st.postcopy_pages = m->st.postcopy_remaining = n;
+	pthread_mutex_unlock(&m->lock);
+	if (ret == 0)
+		log_info("post-copy: pre-copy %s; %llu pages (%llu KiB) go after the switch",
+			 m->o.postcopy == MIG_POSTCOPY_NOW ? "ended as asked" : "does not converge",
+			 (unsigned long long)n, (unsigned long long)n * MIG_PAGE >> 10);
 	return ret;
 }
 
@@ -344,7 +380,7 @@ static int stopcopy(struct mig_source *m, char *err)
 
 	if (ret < 0)
 		return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
-	ret = send_dirty(m, err);
+	ret = m->postcopy ? 0 : send_dirty(m, err);
 	for (unsigned int i = 0; i < 3 && ret == 0; i++) {
 		struct state_io io;
 
@@ -353,9 +389,12 @@ static int stopcopy(struct mig_source *m, char *err)
 			ret = mig_send(&m->conn, parts[i].tag, io.buf, io.len);
 		state_io_free(&io);
 	}
+	if (ret == 0 && m->postcopy)
+		ret = send_postcopy_list(m);
 	if (ret == 0)
 		ret = mig_send(&m->conn, MIG_TAG_END, NULL, 0);
-	if (ret == 0 && m->o.verify) { /* the destination computes its own meanwhile */
+	/* The destination computes its own meanwhile; post-copy's comes at its end. */
+	if (ret == 0 && m->o.verify && !m->postcopy) {
 		uint32_t crc = mig_mem_crc(&m->vm->mem);
 		uint8_t b[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
 				(uint8_t)(crc >> 24)};
@@ -385,7 +424,8 @@ static int setup(struct mig_source *m, char *err)
 	pthread_mutex_unlock(&m->lock);
 	if (atomic_load(&m->cancel)) /* a cancel before conn_open shut nothing down */
 		return fail(err, -ECANCELED, "cancelled");
-	ret = mig_send_header(&m->conn, m->o.verify ? MIG_FLAG_VERIFY : 0);
+	ret = mig_send_header(&m->conn, (m->o.verify ? MIG_FLAG_VERIFY : 0) |
+					    (m->o.postcopy ? MIG_FLAG_POSTCOPY : 0));
 	if (ret == 0 && (ret = snapshot_part_save(m->vm, SNAPSHOT_PART_CONFIG, &io, err)) == 0)
 		ret = mig_send(&m->conn, MIG_TAG_CONFIG, io.buf, io.len);
 	state_io_free(&io);
@@ -435,6 +475,44 @@ static int hand_over(struct mig_source *m, char *err)
 	return ret;
 }
 
+static void pc_progress(void *priv, uint64_t remaining, uint64_t requested)
+{
+	struct mig_source *m = priv;
+
+	note_progress(m);
+	pthread_mutex_lock(&m->lock);
+	m->st.postcopy_remaining = remaining;
+	m->st.postcopy_requested = requested;
+	m->st.bytes_remaining = remaining * MIG_PAGE;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void pc_pace(void *priv)
+{
+	struct mig_source *m = priv;
+
+	m->paused = false; /* pace() holds back only a running guest's stream */
+	pace(m);
+	m->paused = true;
+}
+
+/* After RUNNING: the rest of memory, until the destination has every page. */
+static int postcopy(struct mig_source *m, char *err)
+{
+	struct mig_pc_source s = {.vm = m->vm,
+				  .conn = &m->conn,
+				  .mb = &m->mb,
+				  .pending = m->dirty,
+				  .count = count_dirty(m),
+				  .verify = m->o.verify,
+				  .progress = pc_progress,
+				  .pace = pc_pace,
+				  .priv = m};
+
+	set_phase(m, MIG_PHASE_POSTCOPY);
+	return mig_pc_source_run(&s, err);
+}
+
 /* The whole migration; 0 once the destination runs the VM. */
 static int migrate(struct mig_source *m, char *err)
 {
@@ -455,6 +533,10 @@ static int migrate(struct mig_source *m, char *err)
 	pthread_mutex_lock(&m->lock);
 	if (m->paused)
 		m->st.downtime_ms = (now_ns() - paused_at) / 1000000;
+	pthread_mutex_unlock(&m->lock);
+	if (ret == 0 && m->postcopy)
+		ret = postcopy(m, err);
+	pthread_mutex_lock(&m->lock);
 	m->st.verified = ret == 0 && m->o.verify;
 	pthread_mutex_unlock(&m->lock);
 	return ret;
@@ -465,6 +547,7 @@ static void finish(struct mig_source *m, int ret, const char *err)
 	/* A cancel shows as whatever the shut-down stream made of it (EPIPE, EOF, ...). */
 	bool cancelled = ret < 0 && atomic_load(&m->cancel) && !atomic_load(&m->let_go);
 	enum mig_phase p = MIG_PHASE_FAILED;
+	bool in_pc;
 
 	if (ret == 0)
 		p = MIG_PHASE_MIGRATED;
@@ -472,9 +555,16 @@ static void finish(struct mig_source *m, int ret, const char *err)
 		p = MIG_PHASE_CANCELLED;
 	note_progress(m);
 	pthread_mutex_lock(&m->lock);
+	in_pc = m->st.phase == MIG_PHASE_POSTCOPY;
 	m->st.phase = p;
 	if (ret == 0)
 		snprintf(m->st.outcome, sizeof(m->st.outcome), "migrated");
+	else if (in_pc)
+		snprintf(m->st.outcome, sizeof(m->st.outcome),
+			 "post-copy broke with %llu pages not sent (%s): the VM ran at the "
+			 "destination, which cannot go on without them; it stays paused here, "
+			 "never resumed",
+			 (unsigned long long)m->st.postcopy_remaining, err);
 	else if (atomic_load(&m->let_go))
 		snprintf(m->st.outcome, sizeof(m->st.outcome),
 			 "the destination did not confirm after the hand-over (%s): the VM "
@@ -502,11 +592,12 @@ static void *mig_thread(void *arg)
 		resume_vm(m);
 	finish(m, ret, err);
 	if (ret == 0) {
-		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms%s%s", m->o.url,
+		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms%s%s%s", m->o.url,
 			 (unsigned long long)m->st.bytes_sent,
 			 (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.total_ms,
 			 m->st.verified ? ", verified" : "",
-			 m->st.auto_converged ? ", auto-converged" : "");
+			 m->st.auto_converged ? ", auto-converged" : "",
+			 m->st.postcopy ? ", post-copy" : "");
 		vm_request_exit(m->vm, VM_EXIT_MIGRATED, "migrated");
 	} else {
 		log_error("migration to %s failed: %s", m->o.url, m->st.outcome);
@@ -539,6 +630,18 @@ static int start_tracking(struct mig_source *m, char *err)
 			    "without pre-copy",
 			    strerror(-ret));
 	return 0;
+}
+
+int mig_postcopy_parse(const char *s, enum mig_postcopy_mode *mode)
+{
+	static const char *const names[] = {"off", "auto", "now"};
+
+	for (unsigned int i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*mode = (enum mig_postcopy_mode)i;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 static int check_opts(const struct mig_opts *o, char *err)

@@ -97,6 +97,14 @@ static uint32_t tag_cap(uint32_t tag)
 		return MIG_MAX_MEMORY;
 	case MIG_TAG_VERIFY:
 		return 4;
+	case MIG_TAG_POSTCOPY:
+		return MIG_MAX_STATE;
+	case MIG_TAG_PC_END:
+	case MIG_TAG_PAGE_REQ:
+		return 16;
+	case MIG_TAG_PC_ALIVE:
+		return 8;
+	case MIG_TAG_COMPLETE:
 	case MIG_TAG_READY:
 	case MIG_TAG_LOADED:
 	case MIG_TAG_RUNNING:
@@ -282,9 +290,29 @@ int mig_membuf_add(struct mig_membuf *m, struct mig_conn *c, uint64_t gpa, const
 	return 0;
 }
 
+static int apply_run(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages, const uint8_t *data)
+{
+	(void)priv;
+	(void)gpa;
+	if (data)
+		memcpy(host, data, pages * MIG_PAGE);
+	else
+		memset(host, 0, pages * MIG_PAGE);
+	return 0;
+}
+
 int mig_mem_apply(const struct guest_mem *gm, const uint8_t *buf, size_t len, char *err)
 {
+	return mig_mem_walk(gm, buf, len, apply_run, NULL, err);
+}
+
+int mig_mem_walk(const struct guest_mem *gm, const uint8_t *buf, size_t len,
+		 int (*fn)(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages,
+			   const uint8_t *data),
+		 void *priv, char *err)
+{
 	size_t pos = 0;
+	int ret;
 
 	while (pos < len) {
 		uint64_t gpa, pages, bytes;
@@ -306,14 +334,14 @@ int mig_mem_apply(const struct guest_mem *gm, const uint8_t *buf, size_t len, ch
 			return fail(err, -EBADMSG,
 				    "a memory run [%#llx, +%llu pages) outside memory",
 				    (unsigned long long)gpa, (unsigned long long)pages);
-		if (kind == MIG_RUN_ZERO) {
-			memset(host, 0, bytes);
-			continue;
-		}
-		if (bytes > len - pos)
+		if (kind == MIG_RUN_DATA && bytes > len - pos)
 			return fail(err, -EBADMSG, "a memory run's data is cut short");
-		memcpy(host, buf + pos, bytes);
-		pos += bytes;
+		ret = fn(priv, host, gpa, pages, kind == MIG_RUN_DATA ? buf + pos : NULL);
+		if (ret < 0)
+			return fail(err, ret, "cannot place a memory run at %#llx: %s",
+				    (unsigned long long)gpa, strerror(-ret));
+		if (kind == MIG_RUN_DATA)
+			pos += bytes;
 	}
 	return 0;
 }
@@ -427,6 +455,10 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 	else if (tag >= MIG_TAG_VCPUS && tag <= MIG_TAG_DEVICES && tag == r->next_part) {
 		ret = r->s->state(r->s, tag, buf, len, err);
 		r->next_part = tag == MIG_TAG_DEVICES ? MIG_TAG_VERIFY : tag + 1;
+	} else if (tag == MIG_TAG_POSTCOPY && r->next_part == MIG_TAG_VERIFY &&
+		   (r->flags & MIG_FLAG_POSTCOPY) && r->s->postcopy && !r->s->postcopy_on) {
+		ret = r->s->postcopy(r->s, buf, len, r->flags & MIG_FLAG_VERIFY, err);
+		r->s->postcopy_on = ret == 0;
 	} else if (tag == MIG_TAG_END && r->next_part == MIG_TAG_VERIFY)
 		*end = true;
 	else
@@ -451,7 +483,8 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	ret = recv_config(&r, err);
 	while (ret == 0 && !end)
 		ret = recv_section(&r, &end, err);
-	if (ret == 0 && (r.flags & MIG_FLAG_VERIFY))
+	/* Post-copy verifies once every page arrived (postcopy.c), not here. */
+	if (ret == 0 && (r.flags & MIG_FLAG_VERIFY) && !s->postcopy_on)
 		ret = recv_verify(&r, err);
 	if (ret < 0) {
 		reply_no(c, MIG_TAG_LOADED, ret, err);

@@ -23,7 +23,8 @@
 #define MIG_MAGIC	  "BANYANMG"
 #define MIG_VERSION	  1
 #define MIG_FLAG_VERIFY	  1U /* the source sends a VERIFY section: memory is compared */
-#define MIG_FLAGS_KNOWN	  MIG_FLAG_VERIFY
+#define MIG_FLAG_POSTCOPY 2U /* the source may switch to post-copy (postcopy.h) */
+#define MIG_FLAGS_KNOWN	  (MIG_FLAG_VERIFY | MIG_FLAG_POSTCOPY)
 #define MIG_PAGE	  4096ULL
 #define MIG_MAX_STATE	  (64U << 20)		       /* a state part: the snapshot's cap */
 #define MIG_MEM_DATA	  (1U << 20)		       /* page data per MEMORY section */
@@ -38,13 +39,18 @@ enum mig_tag {
 	MIG_TAG_VCPUS,	    /* the state parts, in this order, once each */
 	MIG_TAG_VM,
 	MIG_TAG_DEVICES,
-	MIG_TAG_VERIFY, /* after END: u32 CRC-32 of all guest memory, region by region */
-	MIG_TAG_END,	/* the machine is complete (VERIFY may follow): load and answer */
-	MIG_TAG_GO,	/* the source let go: run */
+	MIG_TAG_VERIFY,	  /* after END: u32 CRC-32 of all guest memory, region by region */
+	MIG_TAG_END,	  /* the machine is complete (VERIFY may follow): load and answer */
+	MIG_TAG_GO,	  /* the source let go: run */
+	MIG_TAG_POSTCOPY, /* before END: the pages still to come after GO (postcopy.h) */
+	MIG_TAG_PC_END,	  /* after RUNNING: every page still to come was sent */
 	/* destination to source: u32 status (0 or errno), then a reason */
 	MIG_TAG_READY = 16, /* the machine can be built here (or why not) */
 	MIG_TAG_LOADED,	    /* everything loaded and verified (or why not) */
 	MIG_TAG_RUNNING,    /* the VM runs here */
+	MIG_TAG_PAGE_REQ,   /* post-copy: a faulting page, please (postcopy.h) */
+	MIG_TAG_PC_ALIVE,   /* post-copy: still here, this many pages missing */
+	MIG_TAG_COMPLETE,   /* post-copy: every page arrived (or why not) */
 };
 
 enum mig_run_kind {
@@ -110,6 +116,18 @@ int mig_membuf_flush(struct mig_membuf *m, struct mig_conn *c) __attribute__((wa
 int mig_mem_apply(const struct guest_mem *gm, const uint8_t *buf, size_t len, char *err)
     __attribute__((warn_unused_result));
 
+/*
+ * mig_mem_walk - check a MEMORY section's runs as mig_mem_apply does and
+ * call @fn for each, with the run's host address, guest address, pages
+ * and data (NULL: a zero run), instead of writing guest memory (post-copy
+ * places pages with userfaultfd). Stops at @fn's first error. 0 or -errno
+ * with @err.
+ */
+int mig_mem_walk(const struct guest_mem *gm, const uint8_t *buf, size_t len,
+		 int (*fn)(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages,
+			   const uint8_t *data),
+		 void *priv, char *err) __attribute__((warn_unused_result));
+
 /* mig_mem_crc - CRC-32 of every region of @gm in order (the VERIFY section's value). */
 uint32_t mig_mem_crc(const struct guest_mem *gm);
 
@@ -126,6 +144,12 @@ struct mig_sink {
 	/* A state part (VCPUS, VM, DEVICES, in that order). 0 or -errno with @err. */
 	int (*state)(struct mig_sink *s, enum mig_tag tag, const uint8_t *buf, size_t len,
 		     char *err);
+	/*
+	 * The POSTCOPY section (after the state parts): the pages that come
+	 * after GO. NULL: post-copy is refused. 0 or -errno with @err.
+	 */
+	int (*postcopy)(struct mig_sink *s, const uint8_t *buf, size_t len, bool verify, char *err);
+	bool postcopy_on;	     /* set by mig_receive once the POSTCOPY section was taken */
 	const struct guest_mem *mem; /* set by config */
 	void *priv;
 };

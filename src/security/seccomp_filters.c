@@ -20,6 +20,7 @@
 #include <linux/sockios.h>
 #include <termios.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 
 #define ALLOW(call)                                                                                \
 	{                                                                                          \
@@ -309,6 +310,33 @@ static const struct sc_rule migrate_rules[] = {
     ALLOW(clock_nanosleep),	     /* the bandwidth cap */
 };
 
+/*
+ * Post-copy's threads at a migration's destination (migration/postcopy.c):
+ * faults read from the userfaultfd, pages placed, the source's stream.
+ */
+static const struct sc_rule postcopy_rules[] = {
+    ALLOW(poll),		  /* the fault thread waits for faults, a slice at a time */
+    ALLOW(read),		  /* ...reads them */
+    IOCTL(UFFDIO_COPY),		  /* a page from the source placed (wakes its waiters) */
+    IOCTL(UFFDIO_ZEROPAGE),	  /* a page that never had data placed as zero */
+    IOCTL(UFFDIO_UNREGISTER),	  /* every page here: the registration ends */
+    ALLOW(recvfrom),		  /* the source's stream (recv) */
+    ALLOW(sendto),		  /* ...requests and keep-alives (send) */
+    ALLOW(shutdown),		  /* the source lost: the other thread's wait ends */
+    ALLOW(close),		  /* the stream closed once every page arrived */
+    ALLOW_EQ(tgkill, 2, SIGUSR1), /* the source lost: the VM stops, its vCPUs kicked */
+    ALLOW(gettid),		  /* ...(pthread_kill) */
+    ALLOW(clock_nanosleep),	  /* ...and the grace before a stuck process is ended */
+};
+
+/* The main thread sets post-copy up while it loads an incoming VM (migration/postcopy.c). */
+static const struct sc_rule uffd_setup_rules[] = {
+    ALLOW(userfaultfd),		/* guest RAM's missing pages are served from user space */
+    IOCTL(USERFAULTFD_IOC_NEW), /* ...through /dev/userfaultfd where only that is allowed */
+    IOCTL(UFFDIO_API),		/* ...its features */
+    IOCTL(UFFDIO_REGISTER),	/* ...guest RAM registered, missing mode */
+};
+
 /* The metrics file's writer: a line every 60 s and at stop (the file is opened by the API). */
 static const struct sc_rule metrics_rules[] = {
     ALLOW(fstat),		      /* is the file a FIFO */
@@ -430,7 +458,8 @@ static const struct sc_group base = GROUP(base_rules), vcpu = GROUP(vcpu_rules),
 			     metrics = GROUP(metrics_rules), reaper = GROUP(reaper_rules),
 			     main_g = GROUP(main_rules), kvm_save = GROUP(kvm_save_rules),
 			     files = GROUP(files_rules), migrate = GROUP(migrate_rules),
-			     spawn = GROUP(spawn_rules), consock = GROUP(consock_rules);
+			     spawn = GROUP(spawn_rules), consock = GROUP(consock_rules),
+			     postcopy = GROUP(postcopy_rules), uffd_setup = GROUP(uffd_setup_rules);
 #ifdef BANYAN_SANITIZED
 static const struct sc_group sanitizer = GROUP(sanitizer_rules);
 #endif
@@ -449,7 +478,9 @@ const struct sc_role sc_roles[SC_ROLES] = {
     {"api-reaper", "api-reaper", NULL, {&base, &reaper SAN}},
     {"metrics", "metrics", NULL, {&base, &metrics SAN}},
     {"console-sock", "console-sock", NULL, {&base, &consock SAN}},
-    {"main", "", NULL, {&base, &main_g,	  &spawn,  &files,   &kvm_save, &vcpu,	     &virtio,
-			&blk,  &net,	  &vsock,  &rng,     &balloon,	&aio,	     &writer,
-			&api,  &api_exec, &reaper, &metrics, &migrate,	&consock SAN}},
+    {"postcopy", "postcopy", NULL, {&base, &postcopy SAN}},
+    {"main", "", NULL, {&base,	  &main_g,  &spawn,    &files,	       &kvm_save, &vcpu,
+			&virtio,  &blk,	    &net,      &vsock,	       &rng,	  &balloon,
+			&aio,	  &writer,  &api,      &api_exec,      &reaper,	  &metrics,
+			&migrate, &consock, &postcopy, &uffd_setup SAN}},
 };

@@ -327,3 +327,16 @@ const char *mig_phase_name(enum mig_phase p)
 {
 	return p == MIG_PHASE_NONE ? "none" : "?";
 }
+
+int mig_postcopy_parse(const char *s, enum mig_postcopy_mode *mode)
+{
+	if (strcmp(s, "off") == 0)
+		*mode = MIG_POSTCOPY_OFF;
+	else if (strcmp(s, "auto") == 0)
+		*mode = MIG_POSTCOPY_AUTO;
+	else if (strcmp(s, "now") == 0)
+		*mode = MIG_POSTCOPY_NOW;
+	else
+		return -EINVAL;
+	return 0;
+}

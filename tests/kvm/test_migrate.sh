@@ -5,7 +5,9 @@
 # continues, the pattern holds, the source exits 0 "migrated". Failures
 # (a destination with less memory, one killed mid-stream, a stream cut, a
 # cancel) leave the VM running at the source. A guest dirtying memory
-# faster than a capped link moves only once auto-converge throttles it.
+# faster than a capped link moves only once auto-converge throttles it,
+# or at once with post-copy (forced), its pages following; a source lost
+# in the post-copy window leaves a destination that exits saying so.
 # Usage: test_migrate.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -259,5 +261,75 @@ check "... at full speed: no throttle at the destination" \
 	test "$(grep -c '^pass ' "$T/dhot.out")" -gt 3
 ctl "$T/dhot.api" stop >/dev/null
 wait "$DST"
+
+
+# Post-copy, forced (--postcopy now): after the first round the source
+# pauses and lets go with the dirty guest's 4 MiB still to send; the
+# destination runs it at once, its vCPU faulting on the missing pages
+# (userfaultfd), which the source sends first while it streams the rest.
+# Verified: the memory's hash, once every page arrived, is the source's.
+"$BANYAN" run --kernel "$GUESTS/dirty.elf" --memory 64M --api-socket "$T/pc.api" \
+	</dev/null >"$T/pc.out" 2>"$T/pc.err" &
+SRC=$!
+PIDS+=($SRC)
+wait_for "$T/pc.out" "pass 0000000000000003"
+dest_vm dpc "unix:$T/pc.sock"
+ctl "$T/pc.api" migrate "unix:$T/pc.sock" --bandwidth 8 --verify --postcopy now >"$T/cpc.out" 2>&1 &
+CTL=$!
+while running "$SRC"; do
+	ctl "$T/pc.api" migrate status >>"$T/pc.status" 2>/dev/null
+	sleep 0.1
+done
+wait "$CTL"
+check "post-copy: ctl migrate --postcopy now --verify exits 0" \
+	sh -c "[ $? = 0 ] || { cat '$T/cpc.out' '$T/pc.err' '$T/dpc.err'; exit 1; }"
+check "... and says migrated, verified, post-copy" contains "$T/cpc.out" "migrated, verified, post-copy"
+check "... the status showed the post-copy phase" contains "$T/pc.status" '"phase":"postcopy"'
+check "... with pages left to send" grep -q '"postcopy":true,"postcopy_pages":[1-9]' "$T/pc.status"
+check "... the destination took pages after the switch" contains "$T/dpc.err" "will come after the switch"
+check "... and asked for some of them (its vCPU faulted)" \
+	grep -q 'post-copy complete: [0-9]* pages arrived, [1-9][0-9]* asked for' "$T/dpc.err"
+wait "$SRC"
+check "... the source exits 0, migrated" status_is 0 "$?"
+done_at=$(grep 'post-copy complete' "$T/dpc.err" | cut -d' ' -f1)
+gone_at=$(grep 'VM stopped (migrated)' "$T/pc.err" | cut -d' ' -f1)
+check "... only after the destination had every page ($done_at <= $gone_at)" \
+	test -n "$done_at" -a -n "$gone_at" -a ! "$done_at" \> "$gone_at"
+wait_for "$T/dpc.out" "^pass " 10
+last=$(grep '^pass [0-9a-f]\{16\}$' "$T/pc.out" | tail -1 | cut -d' ' -f2)
+first=$(grep '^pass [0-9a-f]\{16\}$' "$T/dpc.out" | head -1 | cut -d' ' -f2)
+check "... the destination continues the passes ($last, then $first)" \
+	test $((16#${first:-0})) -gt $((16#${last:-0})) -a $((16#${first:-0})) -le $((16#${last:-0} + 2))
+check "... and goes on" sh -c "sleep 1; [ \$(grep -c '^pass ' '$T/dpc.out') -gt 3 ]"
+ctl "$T/dpc.api" stop >/dev/null
+wait "$DST"
+check "... the destination stops as a VM does (exit 0)" status_is 0 "$?"
+
+# The source lost in the post-copy window (1 MiB/s: 4 s of pages to
+# send): the VM is lost; the destination says so and exits non-zero,
+# within its timeout, rather than hang on pages that will never come.
+"$BANYAN" run --kernel "$GUESTS/dirty.elf" --memory 64M --api-socket "$T/pk.api" \
+	</dev/null >"$T/pk.out" 2>"$T/pk.err" &
+SRC=$!
+PIDS+=($SRC)
+wait_for "$T/pk.out" "pass 0000000000000003"
+dest_vm dpk "unix:$T/pk.sock"
+ctl "$T/pk.api" migrate "unix:$T/pk.sock" --bandwidth 1 --postcopy now --no-wait >/dev/null 2>&1
+in_postcopy() {
+	for _ in $(seq 1 100); do
+		ctl "$1" migrate status 2>&1 | grep -q '"phase":"postcopy"' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "source lost: the migration reached post-copy" in_postcopy "$T/pk.api"
+kill -9 "$SRC"
+start=$SECONDS
+wait "$DST"
+status=$?
+check "... the destination exits non-zero ($status)" test "$status" -ne 0
+check "... within 15 s ($((SECONDS - start)) s)" test $((SECONDS - start)) -le 15
+check "... saying the VM is lost" \
+	grep -q "post-copy failed with [1-9][0-9]* pages still at the source.*the VM is lost" "$T/dpk.err"
 
 tap_done
