@@ -114,21 +114,38 @@ static int sink_state(struct mig_sink *s, enum mig_tag tag, const uint8_t *buf, 
 	return snapshot_part_load(in->vm, part, buf, len, err);
 }
 
-static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c, char *err)
+/* TLS's credentials, read before listening (tcp: only). */
+static int load_tls(const struct mig_incoming_opts *o, const struct mig_url *u,
+		    struct mig_tls **tls, char *err)
+{
+	if (!o->tls || !mig_tls_wanted(o->tls))
+		return 0;
+	if (u->kind != MIG_URL_TCP)
+		return fail(err, -EINVAL, "TLS is for tcp: URLs");
+	return mig_tls_load(o->tls, tls, err);
+}
+
+/* One source's connection; *@tls (the caller frees it after the connection) when TLS. */
+static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c,
+			   struct mig_tls **tls, char *err)
 {
 	struct mig_url u;
 	int lfd, ret = mig_url_parse(o->url, &u, err);
 
+	if (ret == 0)
+		ret = load_tls(o, &u, tls, err);
 	if (ret < 0)
 		return ret;
 	lfd = mig_listen(&u, err);
 	if (lfd < 0)
 		return lfd;
-	log_info("waiting for a migration on %s", o->url);
+	log_info("waiting for a migration on %s%s", o->url, *tls ? " (TLS)" : "");
 	ret = mig_accept(lfd, o->cancel_fd, STREAM_TIMEOUT_MS, c, err);
 	close(lfd);
 	if (u.kind == MIG_URL_UNIX)
 		unlink(u.path); /* one source only: nobody else may connect */
+	if (ret == 0 && *tls)
+		ret = mig_tls_server(c, *tls, err);
 	return ret;
 }
 
@@ -136,14 +153,18 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 {
 	struct incoming in = {.o = o, .doc = doc};
 	struct mig_conn c = {.fd = -1};
+	struct mig_tls *tls = NULL;
 	int ret;
 
 	in.sink.config = sink_config;
 	in.sink.state = sink_state;
 	err[0] = '\0';
-	ret = wait_for_source(o, &c, err);
+	ret = wait_for_source(o, &c, &tls, err);
 	if (ret == 0)
 		ret = mig_receive(&c, &in.sink, err);
+	if (ret < 0 && c.why[0] && !strstr(err, c.why) &&
+	    strlen(err) + strlen(c.why) + 4 < MIG_ERR_LEN)
+		snprintf(err + strlen(err), MIG_ERR_LEN - strlen(err), " (%s)", c.why);
 	/* The source let go: this VM is the one now, whether or not the source hears it. */
 	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0)
 		log_warn("the source did not hear that the VM runs here (it let go anyway)");
@@ -151,6 +172,7 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 		log_info("migration received: %llu MiB in %llu bytes",
 			 (unsigned long long)doc->mem_size_mib, (unsigned long long)c.bytes_in);
 	mig_conn_close(&c);
+	mig_tls_free(tls); /* after the session that used it */
 	if (ret < 0) {
 		vm_destroy(in.vm);
 		return ret;

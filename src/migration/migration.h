@@ -32,6 +32,7 @@ struct mig_opts {
 	unsigned int bandwidth_mib_s; /* cap on the link; 0: none */
 	bool verify;		      /* compare guest memory's CRC at the switch */
 	unsigned int timeout_ms;      /* per read or write on the stream; 0: 10 s */
+	struct mig_tls_paths tls;     /* tcp: only; read by this process (inside its jail) */
 };
 
 enum mig_phase {
@@ -103,6 +104,7 @@ struct mig_incoming_opts {
 	unsigned int ncpus;	  /* 0, or the vCPUs this destination was given: must match */
 	const char *const *taps;  /* "IFACE_ID=TAP" overrides, NULL-terminated (NULL: none) */
 	const char *const *disks; /* "DRIVE_ID=PATH" overrides, likewise */
+	const struct mig_tls_paths *tls; /* tcp: TLS, when set (NULL or empty: plain) */
 };
 
 /*

@@ -53,6 +53,7 @@ struct mig_source {
 	unsigned int hot;   /* rounds in a row that dirtied over half of what the last one sent */
 	uint64_t kicked;    /* now_ns() of the last throttle kick */
 	struct mig_membuf mb;
+	struct mig_tls *tls; /* credentials for a tcp: stream with TLS, or NULL */
 };
 
 const char *mig_phase_name(enum mig_phase p)
@@ -378,6 +379,8 @@ static int setup(struct mig_source *m, char *err)
 
 	if (ret == 0)
 		ret = mig_connect(&u, m->o.timeout_ms, &m->conn, err);
+	if (ret == 0 && m->tls)
+		ret = mig_tls_client(&m->conn, m->tls, u.host, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&m->lock);
@@ -498,6 +501,9 @@ static void *mig_thread(void *arg)
 	mig_conn_close(&m->conn);
 	if (ret < 0 && !err[0])
 		fail(err, ret, "%s", strerror(-ret));
+	if (ret < 0 && m->conn.why[0] && !strstr(err, m->conn.why) &&
+	    strlen(err) + strlen(m->conn.why) + 4 < MIG_ERR_LEN)
+		snprintf(err + strlen(err), MIG_ERR_LEN - strlen(err), " (%s)", m->conn.why);
 	if (ret < 0)
 		resume_vm(m);
 	finish(m, ret, err);
@@ -541,23 +547,35 @@ static int start_tracking(struct mig_source *m, char *err)
 	return 0;
 }
 
-static int check_opts(const struct mig_opts *o, char *err)
+/* The URL, and TLS's credentials read now (tcp: only). */
+static int check_opts(const struct mig_opts *o, struct mig_tls **tls, char *err)
 {
 	struct mig_url u;
+	int ret = mig_url_parse(o->url, &u, err);
 
-	return mig_url_parse(o->url, &u, err);
+	if (ret < 0 || !mig_tls_wanted(&o->tls))
+		return ret;
+	if (u.kind != MIG_URL_TCP)
+		return fail(err, -EINVAL,
+			    "TLS is for tcp: URLs (a unix socket is local, guarded by its "
+			    "file's permissions)");
+	return mig_tls_load(&o->tls, tls, err);
 }
 
 int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source **out, char *err)
 {
 	struct mig_source *m;
-	int ret = check_opts(o, err);
+	struct mig_tls *tls = NULL;
+	int ret = check_opts(o, &tls, err);
 
 	if (ret < 0)
 		return ret;
 	m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m) {
+		mig_tls_free(tls);
 		return fail(err, -ENOMEM, "out of memory");
+	}
+	m->tls = tls;
 	m->vm = vm;
 	m->o = *o;
 	m->o.downtime_ms = o->downtime_ms ? o->downtime_ms : MIG_DEFAULT_DOWNTIME_MS;
@@ -578,8 +596,8 @@ int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source 
 		mig_source_free(m);
 		return ret;
 	}
-	log_info("migrating to %s (downtime target %u ms%s)", o->url, m->o.downtime_ms,
-		 o->verify ? ", verified" : "");
+	log_info("migrating to %s (downtime target %u ms%s%s)", o->url, m->o.downtime_ms,
+		 o->verify ? ", verified" : "", tls ? ", TLS" : "");
 	*out = m;
 	return 0;
 }
@@ -628,6 +646,7 @@ void mig_source_free(struct mig_source *m)
 		pthread_join(m->thread, NULL);
 	}
 	mig_membuf_free(&m->mb);
+	mig_tls_free(m->tls);
 	free(m->dirty);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
