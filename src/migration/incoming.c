@@ -6,6 +6,7 @@
 
 #include "config/vmcfg.h"
 #include "migration/stream.h"
+#include "migration/upgrade.h"
 #include "snapshot/snapshot.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -26,6 +27,7 @@ struct incoming {
 	struct vmcfg *doc;
 	struct vm_config cfg;
 	struct vm *vm;
+	struct mig_conn *conn;
 };
 
 /* "ID=VALUE" overrides: each ID must name a device of the machine. */
@@ -76,6 +78,30 @@ static int check_machine(const struct incoming *in, char *err)
 	return 0;
 }
 
+/*
+ * An upgrade: RAM is the source's memfd, which came with CONFIG. Checked
+ * before it is mapped; vm_create maps it as it is and owns it.
+ */
+static int take_memfd(struct incoming *in, char *err)
+{
+	int ret, fd = mig_conn_take_fd(in->conn);
+
+	if (fd < 0)
+		return fail(err, -EPROTO,
+			    "the source hands its memory over by descriptor, but none came (a "
+			    "unix: socket carries it)");
+	ret = mig_memfd_check(fd, in->cfg.mem_size, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	in->cfg.mem_fd_given = true;
+	in->cfg.mem_fd = fd;
+	log_info("upgrade: guest memory handed over by descriptor (%llu MiB, not copied)",
+		 (unsigned long long)(in->cfg.mem_size >> 20));
+	return 0;
+}
+
 static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char *err)
 {
 	struct incoming *in = container_of(s, struct incoming, sink);
@@ -94,6 +120,11 @@ static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char 
 		return ret;
 	in->cfg.console_out_fd = in->o->console_out_fd;
 	in->cfg.restoring = true;
+	if (s->flags & MIG_FLAG_MEMFD) {
+		ret = take_memfd(in, err);
+		if (ret < 0)
+			return ret;
+	}
 	ret = vm_create(&in->cfg, &in->vm);
 	if (ret < 0) /* a TAP that cannot be opened, a disk, KVM: vm_create logged why */
 		return fail(err, ret, "cannot build the VM here: %s",
@@ -156,6 +187,7 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 	struct mig_tls *tls = NULL;
 	int ret;
 
+	in.conn = &c;
 	in.sink.config = sink_config;
 	in.sink.state = sink_state;
 	err[0] = '\0';

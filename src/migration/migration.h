@@ -57,6 +57,7 @@ struct mig_status {
 	uint64_t bandwidth;		 /* bytes/s the link carried in the last round */
 	uint64_t predicted_downtime_ms;	 /* of the final pause, were it now */
 	uint64_t downtime_ms;		 /* the final pause as it was (once past it) */
+	uint64_t downtime_us;		 /* ... in microseconds */
 	uint64_t total_ms;		 /* from start to the outcome (or now) */
 	uint64_t pages_data, pages_zero; /* pages sent as data, as zero runs */
 	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge) now, or at the end */
