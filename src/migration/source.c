@@ -54,8 +54,9 @@ struct mig_source {
 	unsigned int hot;   /* rounds in a row that dirtied over half of what the last one sent */
 	uint64_t kicked;    /* now_ns() of the last throttle kick */
 	struct mig_membuf mb;
-	struct mig_tls *tls; /* credentials for a tcp: stream with TLS, or NULL */
-	bool upgrade;	     /* unix: with RAM in a memfd: the memfd crosses, not the pages */
+	struct mig_tls *tls;	   /* credentials for a tcp: stream with TLS, or NULL */
+	bool upgrade;		   /* unix: with RAM in a memfd: the memfd crosses, not the pages */
+	uint64_t paused_ns, go_ns; /* now_ns() at the pause and when GO was sent */
 };
 
 const char *mig_phase_name(enum mig_phase p)
@@ -439,6 +440,7 @@ static int hand_over(struct mig_source *m, char *err)
 		return fail(err, -ECANCELED, "cancelled");
 	atomic_store(&m->let_go, true);
 	ret = mig_send(&m->conn, MIG_TAG_GO, NULL, 0);
+	m->go_ns = now_ns();
 	if (ret == 0)
 		ret = mig_recv_reply(&m->conn, MIG_TAG_RUNNING, err);
 	/* The guest's memory is the destination's alone from now on (it runs there anyway). */
@@ -457,7 +459,7 @@ static int migrate(struct mig_source *m, char *err)
 		set_phase(m, MIG_PHASE_PRECOPY);
 		ret = m->was_paused ? send_all(m, err) : precopy(m, err);
 	}
-	paused_at = now_ns(); /* the guest's pause starts with vm_pause */
+	paused_at = m->paused_ns = now_ns(); /* the guest's pause starts with vm_pause */
 	if (ret == 0)
 		ret = pause_vm(m, err);
 	if (ret == 0)
@@ -519,13 +521,15 @@ static void *mig_thread(void *arg)
 		resume_vm(m);
 	finish(m, ret, err);
 	if (ret == 0) {
-		log_info("migrated to %s: %llu bytes, pause %llu ms (%llu us), total %llu ms%s%s%s",
-			 m->o.url, (unsigned long long)m->st.bytes_sent,
-			 (unsigned long long)m->st.downtime_ms,
-			 (unsigned long long)m->st.downtime_us, (unsigned long long)m->st.total_ms,
-			 m->st.verified ? ", verified" : "",
-			 m->st.auto_converged ? ", auto-converged" : "",
-			 m->upgrade ? ", memory handed over by descriptor" : "");
+		log_info(
+		    "migrated to %s: %llu bytes, pause %llu ms (%llu us, %llu us to GO), total "
+		    "%llu ms%s%s%s",
+		    m->o.url, (unsigned long long)m->st.bytes_sent,
+		    (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.downtime_us,
+		    (unsigned long long)(m->go_ns - m->paused_ns) / 1000,
+		    (unsigned long long)m->st.total_ms, m->st.verified ? ", verified" : "",
+		    m->st.auto_converged ? ", auto-converged" : "",
+		    m->upgrade ? ", memory handed over by descriptor" : "");
 		vm_request_exit(m->vm, VM_EXIT_MIGRATED, "migrated");
 	} else {
 		log_error("migration to %s failed: %s", m->o.url, m->st.outcome);
