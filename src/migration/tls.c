@@ -7,6 +7,7 @@
 #include "migration/transport.h"
 
 #include "util/errmsg.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -185,6 +186,7 @@ static int tls_start(struct mig_conn *c, struct mig_tls *t, const char *host, bo
 		     char *err)
 {
 	gnutls_session_t s;
+	char *desc;
 	int rc = gnutls_init(&s, server ? GNUTLS_SERVER : GNUTLS_CLIENT);
 
 	if (rc < 0)
@@ -220,6 +222,10 @@ static int tls_start(struct mig_conn *c, struct mig_tls *t, const char *host, bo
 	}
 	c->ops = &tls_ops;
 	c->priv = s;
+	desc = gnutls_session_get_desc(s);
+	log_info("TLS with the %s: %s, peer certificate verified",
+		 server ? "source" : "destination", desc ? desc : "?");
+	gnutls_free(desc);
 	return 0;
 }
 
