@@ -1083,11 +1083,34 @@ static bool body_uint(struct req *q, const char *key, unsigned int max, unsigned
 	return true;
 }
 
+/* tls_cert, tls_key, tls_ca: paths the VMM opens itself (inside its jail when jailed). */
+static bool migrate_tls(struct req *q, struct mig_tls_paths *t)
+{
+	static const char *const keys[] = {"tls_cert", "tls_key", "tls_ca"};
+	char *dst[] = {t->cert, t->key, t->ca};
+
+	for (unsigned int i = 0; i < 3; i++) {
+		json_object *v = NULL;
+		const char *p = body_str(q->body, keys[i]);
+
+		if (!p && !json_object_object_get_ex(q->body, keys[i], &v))
+			continue;
+		if (!p || !p[0] || strlen(p) >= MIG_TLS_PATH_MAX) {
+			reply_fault(q->reply, 400, "migrate: %s must be a path of 1..%d bytes",
+				    keys[i], MIG_TLS_PATH_MAX - 1);
+			return false;
+		}
+		snprintf(dst[i], MIG_TLS_PATH_MAX, "%s", p);
+	}
+	return true;
+}
+
 /* The body of PUT /banyan/v1/migrate into @o; false after a 400. */
 static bool migrate_body(struct req *q, struct mig_opts *o)
 {
-	static const char *const keys[] = {
-	    "url", "downtime_ms", "bandwidth_mib_s", "verify", "postcopy", "timeout_ms", NULL};
+	static const char *const keys[] = {"url",      "downtime_ms", "bandwidth_mib_s", "verify",
+					   "postcopy", "timeout_ms",  "tls_cert",	 "tls_key",
+					   "tls_ca",   NULL};
 	const char *url = body_str(q->body, "url"), *post = body_str(q->body, "postcopy");
 
 	if (!body_only(q, keys))
@@ -1103,7 +1126,7 @@ static bool migrate_body(struct req *q, struct mig_opts *o)
 		return false;
 	}
 	snprintf(o->url, sizeof(o->url), "%s", url);
-	return body_uint(q, "downtime_ms", 60000, &o->downtime_ms) &&
+	return migrate_tls(q, &o->tls) && body_uint(q, "downtime_ms", 60000, &o->downtime_ms) &&
 	       body_uint(q, "bandwidth_mib_s", 1U << 20, &o->bandwidth_mib_s) &&
 	       body_uint(q, "timeout_ms", 600000, &o->timeout_ms);
 }

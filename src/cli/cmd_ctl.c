@@ -97,9 +97,10 @@ static void ctl_usage(FILE *f)
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off|auto|now] "
 		"[--verify]\n"
-		"        [--no-wait]\n"
+		"        [--no-wait] [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
-		"                or unix:PATH) and follow it (a progress bar on a terminal)\n"
+		"                or unix:PATH) and follow it (a progress bar on a terminal);\n"
+		"                --tls-*: TLS 1.3 on tcp:, files the VMM reads (in its jail)\n"
 		"  migrate status | migrate cancel\n"
 		"                the migration's status; cancel it (the VM keeps running here)\n");
 	fprintf(f,
@@ -484,6 +485,9 @@ static const struct option ctl_options[] = {
     {"verify", no_argument, NULL, 'V'},
     {"no-wait", no_argument, NULL, 'W'},
     {"timeout", required_argument, NULL, 'T'},
+    {"tls-cert", required_argument, NULL, 'X'},
+    {"tls-key", required_argument, NULL, 'K'},
+    {"tls-ca", required_argument, NULL, 'A'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -648,6 +652,7 @@ struct ctl_mig_opts {
 	const char *postcopy;
 	bool verify;
 	bool no_wait;
+	const char *tls[3]; /* --tls-cert, --tls-key, --tls-ca */
 };
 
 static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
@@ -662,6 +667,8 @@ static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
 		mo->verify = true;
 	else if (opt == 'W')
 		mo->no_wait = true;
+	else if (opt == 'X' || opt == 'K' || opt == 'A')
+		mo->tls[opt == 'X' ? 0 : opt == 'K' ? 1 : 2] = arg;
 	else
 		return false;
 	return true;
@@ -775,8 +782,8 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	if (nargs != 1) {
 		fprintf(stderr,
 			"banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
-			"[--postcopy off|auto|now] [--verify] [--no-wait] | migrate status | "
-			"migrate cancel\n");
+			"[--postcopy off|auto|now] [--verify] [--no-wait] [--tls-cert F --tls-key F "
+			"--tls-ca F] | migrate status | migrate cancel\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(args[0], "status") == 0) {
@@ -793,6 +800,11 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	json_object_object_add(o, "verify", json_object_new_boolean(mo->verify));
 	if (mo->postcopy)
 		json_object_object_add(o, "postcopy", json_object_new_string(mo->postcopy));
+	for (unsigned int i = 0; i < 3; i++)
+		if (mo->tls[i])
+			json_object_object_add(o,
+					       (const char *[]){"tls_cert", "tls_key", "tls_ca"}[i],
+					       json_object_new_string(mo->tls[i]));
 	if (!ctl_add_uint(o, "downtime_ms", "--downtime", mo->downtime) ||
 	    !ctl_add_uint(o, "bandwidth_mib_s", "--bandwidth", mo->bandwidth)) {
 		json_object_put(o);

@@ -71,6 +71,7 @@ struct run_ctx {
 	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;		 /* -1, or which clone this process runs */
 	uint64_t restore_t0;		 /* when the restore began (now_ns); 0: logged */
+	uint64_t incoming_t0;		 /* when a migration's source let go (now_ns); 0: logged */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	enum sandbox_mode sandbox;	 /* --seccomp */
 	bool boot_timer;		 /* --boot-timer: whatever describes the machine */
@@ -81,6 +82,7 @@ struct run_ctx {
 	const char *taps[VM_MAX_NETS + 1];   /* --incoming-tap ID=TAP */
 	const char *disks[VM_MAX_DISKS + 1]; /* --incoming-disk ID=PATH */
 	unsigned int ntaps, ndisks;
+	struct mig_tls_paths tls;      /* --tls-cert, --tls-key, --tls-ca */
 	struct vmcfg mig_doc;	       /* the migrated machine, which the VM's config points into */
 	struct mig_postcopy *postcopy; /* its pages still coming (post-copy); freed before the VM */
 	struct mmds *mmds; /* the metadata store: made by run_main, kept across VMs and loads */
@@ -111,9 +113,10 @@ static void run_usage(FILE *f)
 	    "                       each one a module with its own command line\n"
 	    "  --cmdline STR        kernel command line (default \"" VMCFG_DEFAULT_BOOT_ARGS "\")\n"
 	    "  --cpus N             vCPUs, 1..%d (default %d)\n"
-	    "  --memory SIZE[,hugepages=2M][,mergeable][,prefault]\n"
+	    "  --memory SIZE[,hugepages=2M][,mergeable][,prefault][,shared]\n"
 	    "                       guest RAM, e.g. 512M, 2G; no suffix means MiB (default %dM);\n"
-	    "                       on 2 MiB huge pages, merged by KSM, faulted in before boot\n"
+	    "                       on 2 MiB huge pages, merged by KSM, faulted in before boot,\n"
+	    "                       in a memfd (upgradable without copying: docs/migration.md)\n"
 	    "  --on-reboot ACTION   exit (default) or restart\n"
 	    "  --log-level LEVEL    error, warn, info (default), debug\n"
 	    "  --log-format FORMAT  text (default) or json (one object per line)\n"
@@ -160,6 +163,9 @@ static void run_usage(FILE *f)
 	    "  --incoming-tap ID=TAP, --incoming-disk ID=PATH\n"
 	    "                       the migrated VM's interface ID uses TAP here, its drive\n"
 	    "                       ID the file PATH (default: the source's names)\n"
+	    "  --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
+	    "                       with --incoming tcp:...: TLS 1.3, this side's certificate\n"
+	    "                       and key, and the CA the source's must chain to (PEM)\n"
 	    "The console is the terminal: Ctrl-A x quits, Ctrl-A h lists the keys.\n",
 	    VM_MAX_CPUS, VMCFG_DEFAULT_VCPUS, VMCFG_DEFAULT_MEM_MIB);
 }
@@ -203,6 +209,9 @@ enum {
 	OPT_INCOMING,
 	OPT_INCOMING_TAP,
 	OPT_INCOMING_DISK,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CA,
 	OPT_BOOT_TIMER,
 	OPT_NAME,
 	OPT_DETACH,
@@ -237,6 +246,9 @@ static const struct option run_options[] = {
     {"incoming", required_argument, NULL, OPT_INCOMING},
     {"incoming-tap", required_argument, NULL, OPT_INCOMING_TAP},
     {"incoming-disk", required_argument, NULL, OPT_INCOMING_DISK},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
     {"name", required_argument, NULL, OPT_NAME},
     {"detach", no_argument, NULL, OPT_DETACH},
@@ -386,8 +398,20 @@ static const char *option_name(int opt)
 /* --incoming and its overrides ("ID=VALUE", checked against the machine when it comes). */
 static int parse_incoming_option(struct run_ctx *ctx, int opt, const char *arg)
 {
+	char *tls = opt == OPT_TLS_CERT	 ? ctx->tls.cert
+		    : opt == OPT_TLS_KEY ? ctx->tls.key
+		    : opt == OPT_TLS_CA	 ? ctx->tls.ca
+					 : NULL;
+
 	if (opt == OPT_INCOMING) {
 		ctx->incoming = arg;
+		return 0;
+	}
+	if (tls) {
+		if (!arg[0] || strlen(arg) >= MIG_TLS_PATH_MAX)
+			return usage_error("--%s: a path of 1..%d bytes", option_name(opt),
+					   MIG_TLS_PATH_MAX - 1);
+		snprintf(tls, MIG_TLS_PATH_MAX, "%s", arg);
 		return 0;
 	}
 	if (!strchr(arg, '=') || arg[0] == '=')
@@ -452,6 +476,9 @@ static int parse_process_option(struct run_ctx *ctx, int opt, const char *arg, b
 	case OPT_INCOMING:
 	case OPT_INCOMING_TAP:
 	case OPT_INCOMING_DISK:
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_TLS_CA:
 		return parse_incoming_option(ctx, opt, arg);
 	default:
 		*done = false;
@@ -523,7 +550,7 @@ static int check_incoming_args(struct run_ctx *ctx)
 	const struct vmcfg *c = &ctx->spec;
 
 	if (!ctx->incoming)
-		return usage_error("--incoming-tap and --incoming-disk need --incoming");
+		return usage_error("--incoming-tap, --incoming-disk and --tls-* need --incoming");
 	if (ctx->config_path || ctx->boot[0] || ctx->boot[1] || ctx->boot[2] || ctx->reboot ||
 	    c->ndrives || c->nnets || c->has_vsock || c->entropy)
 		return usage_error("--incoming takes the machine from the migration stream: only "
@@ -561,7 +588,7 @@ static int parse_run_args(struct run_ctx *ctx, int argc, char **argv)
 			return usage_error("the runtime directory's path is too long");
 		ctx->api_path = ctx->api_buf;
 	}
-	if (ctx->incoming || ctx->ntaps || ctx->ndisks)
+	if (ctx->incoming || ctx->ntaps || ctx->ndisks || mig_tls_wanted(&ctx->tls))
 		return check_incoming_args(ctx);
 	if (ctx->config_path)
 		return load_config_file(ctx) ?: finish_spec(ctx);
@@ -660,12 +687,14 @@ static int run_incoming(struct run_ctx *ctx)
 				      .ncpus = ctx->cpus_given ? ctx->spec.vcpu_count : 0,
 				      .taps = ctx->taps,
 				      .disks = ctx->disks,
-				      .postcopy = &ctx->postcopy};
+				      .postcopy = &ctx->postcopy,
+				      .tls = &ctx->tls};
 	char err[MIG_ERR_LEN];
 	int ret;
 
 	ctx->incoming_pending = false;
 	ret = mig_incoming(&o, &ctx->mig_doc, &ctx->vm, err);
+	ctx->incoming_t0 = now_ns(); /* GO came: the guest waits for its vCPUs here */
 	if (ret < 0) {
 		log_error("incoming migration: %s", err);
 		return ret;
@@ -814,6 +843,10 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
+	if (ctx->incoming_t0 && ctx->resume_on_start)
+		log_info("VM running %.3f ms after the source let go",
+			 (double)(now_ns() - ctx->incoming_t0) / 1e6);
+	ctx->incoming_t0 = 0;
 	if (ctx->api)
 		api_vm_started(&ctx->ctl, ctx->vm, NULL);
 	console_attach(&ctx->con, ctx->vm);

@@ -45,13 +45,19 @@ static int memory_word(json_object *body, const char *key, const char *val, char
 				       json_object_new_string(val[0] == '2' ? "2M" : "None"));
 		return 0;
 	}
-	if ((strcmp(key, "mergeable") == 0 || strcmp(key, "prefault") == 0) && !val) {
-		json_object_object_add(body, key[0] == 'm' ? "mem_mergeable" : "mem_prefault",
+	if ((strcmp(key, "mergeable") == 0 || strcmp(key, "prefault") == 0 ||
+	     strcmp(key, "shared") == 0) &&
+	    !val) {
+		json_object_object_add(body,
+				       key[0] == 'm'   ? "mem_mergeable"
+				       : key[0] == 'p' ? "mem_prefault"
+						       : "mem_shared",
 				       json_object_new_boolean(true));
 		return 0;
 	}
 	snprintf(err, errlen,
-		 "--memory: unknown word '%s%s%s' (use SIZE[,hugepages=2M][,mergeable][,prefault])",
+		 "--memory: unknown word '%s%s%s' (use "
+		 "SIZE[,hugepages=2M][,mergeable][,prefault][,shared])",
 		 key, val ? "=" : "", val ? val : "");
 	return -EINVAL;
 }

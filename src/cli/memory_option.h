@@ -1,4 +1,4 @@
-/* The --memory option of `banyan run`: SIZE[,hugepages=2M][,mergeable][,prefault]. */
+/* The --memory option of `banyan run`: SIZE[,hugepages=2M][,mergeable][,prefault][,shared]. */
 #ifndef BANYAN_CLI_MEMORY_OPTION_H
 #define BANYAN_CLI_MEMORY_OPTION_H
 

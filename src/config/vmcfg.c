@@ -379,6 +379,7 @@ static const struct field machine_fields[] = {
     {"no_irqchip", json_type_boolean, false},
     {"mem_mergeable", json_type_boolean, false}, /* Banyan: --memory ...,mergeable */
     {"mem_prefault", json_type_boolean, false},	 /* Banyan: --memory ...,prefault */
+    {"mem_shared", json_type_boolean, false},	 /* Banyan: --memory ...,shared */
     {"cpu_affinity", json_type_object, false},	 /* Banyan: --cpu-affinity */
     {NULL, 0, false},
 };
@@ -509,10 +510,15 @@ static int machine_huge_pages(json_object *body, bool *huge, char *err)
  * and "mem_prefault" keep their value when absent, as machine_banyan's.
  */
 static int machine_memory_backing(json_object *body, uint64_t mib, bool huge, bool *mergeable,
-				  bool *prefault, char *err)
+				  bool *prefault, bool *shared, char *err)
 {
 	get_bool(body, "mem_mergeable", mergeable);
 	get_bool(body, "mem_prefault", prefault);
+	get_bool(body, "mem_shared", shared);
+	if (*shared && (huge || *mergeable))
+		return fail(err,
+			    "machine-config: mem_shared (a memfd) goes with neither huge_pages "
+			    "nor mem_mergeable (KSM merges only private pages)");
 	if (huge && mib % 2)
 		return fail(err,
 			    "machine-config: huge_pages 2M needs mem_size_mib to be a multiple "
@@ -530,7 +536,7 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	uint64_t vcpus = patch ? c->vcpu_count : 0, mem = patch ? c->mem_size_mib : 0;
 	bool smt = patch ? c->smt : false, dirty = patch ? c->track_dirty_pages : false;
 	bool huge = patch ? c->huge_pages_2m : false;
-	bool mergeable = c->mem_mergeable, prefault = c->mem_prefault;
+	bool mergeable = c->mem_mergeable, prefault = c->mem_prefault, shared = c->mem_shared;
 	char scratch_err[VMCFG_ERR_LEN];
 	int ret = check_object(body, what, machine_fields, patch, err);
 
@@ -548,7 +554,7 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	get_bool(body, "track_dirty_pages", &dirty);
 	if (smt)
 		return fail(err, "%s: smt (2 threads per core) is not supported by Banyan", what);
-	ret = machine_memory_backing(body, mem, huge, &mergeable, &prefault, err);
+	ret = machine_memory_backing(body, mem, huge, &mergeable, &prefault, &shared, err);
 	if (ret == 0)
 		ret = machine_banyan(c, body, err);
 	if (ret == 0)
@@ -562,6 +568,7 @@ int vmcfg_machine(struct vmcfg *c, json_object *body, bool patch, char *err)
 	c->huge_pages_2m = huge;
 	c->mem_mergeable = mergeable;
 	c->mem_prefault = prefault;
+	c->mem_shared = shared;
 	c->smt = smt;
 	c->track_dirty_pages = dirty;
 	return 0;
@@ -1871,6 +1878,8 @@ json_object *vmcfg_machine_to_json(const struct vmcfg *c)
 		json_object_object_add(o, "mem_mergeable", json_object_new_boolean(true));
 	if (c->mem_prefault)
 		json_object_object_add(o, "mem_prefault", json_object_new_boolean(true));
+	if (c->mem_shared)
+		json_object_object_add(o, "mem_shared", json_object_new_boolean(true));
 	if (c->cpu_template && c->cpu_template->name[0])
 		json_object_object_add(o, "cpu_template",
 				       json_object_new_string(c->cpu_template->name));
@@ -2243,6 +2252,7 @@ int vmcfg_to_vm_config(struct vmcfg *c, struct vm_config *cfg, char *err)
 	    .hugepages = c->huge_pages_2m,
 	    .mergeable = c->mem_mergeable,
 	    .prefault = c->mem_prefault,
+	    .shared = c->mem_shared,
 	};
 	cfg->on_reboot = c->on_reboot;
 	cfg->no_irqchip = c->no_irqchip;

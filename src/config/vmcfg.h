@@ -102,6 +102,7 @@ struct vmcfg {
 	bool huge_pages_2m;
 	bool mem_mergeable;
 	bool mem_prefault;
+	bool mem_shared; /* Banyan's "mem_shared": a memfd (same-host upgrades) */
 	/* Banyan: "cpu_affinity", {"vcpu": "0-1", "io": "2"} as "vcpu=0-1;io=2" (util/parse.h) */
 	char cpu_affinity[CPU_AFFINITY_LEN];
 	/* machine-config "cpu_template" (named) or cpu-config (custom); NULL: none. Owned. */

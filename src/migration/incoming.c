@@ -7,6 +7,7 @@
 #include "config/vmcfg.h"
 #include "migration/postcopy.h"
 #include "migration/stream.h"
+#include "migration/upgrade.h"
 #include "snapshot/snapshot.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@ struct incoming {
 	struct vm_config cfg;
 	struct vm *vm;
 	struct mig_postcopy *pc; /* the pages still to come after GO; NULL: pre-copy only */
+	struct mig_conn *conn;
 };
 
 /* "ID=VALUE" overrides: each ID must name a device of the machine. */
@@ -78,6 +80,30 @@ static int check_machine(const struct incoming *in, char *err)
 	return 0;
 }
 
+/*
+ * An upgrade: RAM is the source's memfd, which came with CONFIG. Checked
+ * before it is mapped; vm_create maps it as it is and owns it.
+ */
+static int take_memfd(struct incoming *in, char *err)
+{
+	int ret, fd = mig_conn_take_fd(in->conn);
+
+	if (fd < 0)
+		return fail(err, -EPROTO,
+			    "the source hands its memory over by descriptor, but none came (a "
+			    "unix: socket carries it)");
+	ret = mig_memfd_check(fd, in->cfg.mem_size, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	in->cfg.mem_fd_given = true;
+	in->cfg.mem_fd = fd;
+	log_info("upgrade: guest memory handed over by descriptor (%llu MiB, not copied)",
+		 (unsigned long long)(in->cfg.mem_size >> 20));
+	return 0;
+}
+
 static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char *err)
 {
 	struct incoming *in = container_of(s, struct incoming, sink);
@@ -96,6 +122,11 @@ static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char 
 		return ret;
 	in->cfg.console_out_fd = in->o->console_out_fd;
 	in->cfg.restoring = true;
+	if (s->flags & MIG_FLAG_MEMFD) {
+		ret = take_memfd(in, err);
+		if (ret < 0)
+			return ret;
+	}
 	ret = vm_create(&in->cfg, &in->vm);
 	if (ret < 0) /* a TAP that cannot be opened, a disk, KVM: vm_create logged why */
 		return fail(err, ret, "cannot build the VM here: %s",
@@ -123,21 +154,38 @@ static int sink_postcopy(struct mig_sink *s, const uint8_t *buf, size_t len, boo
 	return mig_pc_prepare(in->vm, buf, len, verify, &in->pc, err);
 }
 
-static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c, char *err)
+/* TLS's credentials, read before listening (tcp: only). */
+static int load_tls(const struct mig_incoming_opts *o, const struct mig_url *u,
+		    struct mig_tls **tls, char *err)
+{
+	if (!o->tls || !mig_tls_wanted(o->tls))
+		return 0;
+	if (u->kind != MIG_URL_TCP)
+		return fail(err, -EINVAL, "TLS is for tcp: URLs");
+	return mig_tls_load(o->tls, tls, err);
+}
+
+/* One source's connection; *@tls (the caller frees it after the connection) when TLS. */
+static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c,
+			   struct mig_tls **tls, char *err)
 {
 	struct mig_url u;
 	int lfd, ret = mig_url_parse(o->url, &u, err);
 
+	if (ret == 0)
+		ret = load_tls(o, &u, tls, err);
 	if (ret < 0)
 		return ret;
 	lfd = mig_listen(&u, err);
 	if (lfd < 0)
 		return lfd;
-	log_info("waiting for a migration on %s", o->url);
+	log_info("waiting for a migration on %s%s", o->url, *tls ? " (TLS)" : "");
 	ret = mig_accept(lfd, o->cancel_fd, STREAM_TIMEOUT_MS, c, err);
 	close(lfd);
 	if (u.kind == MIG_URL_UNIX)
 		unlink(u.path); /* one source only: nobody else may connect */
+	if (ret == 0 && *tls)
+		ret = mig_tls_server(c, *tls, err);
 	return ret;
 }
 
@@ -145,15 +193,20 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 {
 	struct incoming in = {.o = o, .doc = doc};
 	struct mig_conn c = {.fd = -1};
+	struct mig_tls *tls = NULL;
 	int ret;
 
+	in.conn = &c;
 	in.sink.config = sink_config;
 	in.sink.state = sink_state;
 	in.sink.postcopy = o->postcopy ? sink_postcopy : NULL;
 	err[0] = '\0';
-	ret = wait_for_source(o, &c, err);
+	ret = wait_for_source(o, &c, &tls, err);
 	if (ret == 0)
 		ret = mig_receive(&c, &in.sink, err);
+	if (ret < 0 && c.why[0] && !strstr(err, c.why) &&
+	    strlen(err) + strlen(c.why) + 4 < MIG_ERR_LEN)
+		snprintf(err + strlen(err), MIG_ERR_LEN - strlen(err), " (%s)", c.why);
 	/* The source let go: this VM is the one now, whether or not the source hears it. */
 	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0 && !in.pc)
 		log_warn("the source did not hear that the VM runs here (it let go anyway)");
@@ -163,6 +216,7 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 		log_info("migration received: %llu MiB in %llu bytes",
 			 (unsigned long long)doc->mem_size_mib, (unsigned long long)c.bytes_in);
 	mig_conn_close(&c);
+	mig_tls_free(tls); /* after the session that used it */
 	if (ret < 0) {
 		mig_pc_free(in.pc);
 		vm_destroy(in.vm);

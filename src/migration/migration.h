@@ -41,6 +41,7 @@ struct mig_opts {
 	bool verify;		      /* compare guest memory's CRC at the switch */
 	unsigned int timeout_ms;      /* per read or write on the stream; 0: 10 s */
 	enum mig_postcopy_mode postcopy;
+	struct mig_tls_paths tls;     /* tcp: only; read by this process (inside its jail) */
 };
 
 enum mig_phase {
@@ -66,6 +67,7 @@ struct mig_status {
 	uint64_t bandwidth;		 /* bytes/s the link carried in the last round */
 	uint64_t predicted_downtime_ms;	 /* of the final pause, were it now */
 	uint64_t downtime_ms;		 /* the final pause as it was (once past it) */
+	uint64_t downtime_us;		 /* ... in microseconds */
 	uint64_t total_ms;		 /* from start to the outcome (or now) */
 	uint64_t pages_data, pages_zero; /* pages sent as data, as zero runs */
 	unsigned int throttle_pct;	 /* vCPU throttling (auto-converge) now, or at the end */
@@ -128,6 +130,7 @@ struct mig_incoming_opts {
 	 * destination refuses post-copy.
 	 */
 	struct mig_postcopy **postcopy;
+	const struct mig_tls_paths *tls; /* tcp: TLS, when set (NULL or empty: plain) */
 };
 
 /*

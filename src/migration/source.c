@@ -7,6 +7,7 @@
 
 #include "migration/postcopy.h"
 #include "migration/stream.h"
+#include "migration/upgrade.h"
 #include "snapshot/snapshot.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -55,6 +56,9 @@ struct mig_source {
 	unsigned int hot;   /* rounds in a row that dirtied over half of what the last one sent */
 	uint64_t kicked;    /* now_ns() of the last throttle kick */
 	struct mig_membuf mb;
+	struct mig_tls *tls;	   /* credentials for a tcp: stream with TLS, or NULL */
+	bool upgrade;		   /* unix: with RAM in a memfd: the memfd crosses, not the pages */
+	uint64_t paused_ns, go_ns; /* now_ns() at the pause and when GO was sent */
 };
 
 const char *mig_phase_name(enum mig_phase p)
@@ -376,11 +380,12 @@ static int stopcopy(struct mig_source *m, char *err)
 		     {MIG_TAG_VM, SNAPSHOT_PART_VM},
 		     {MIG_TAG_DEVICES, SNAPSHOT_PART_DEVICES}};
 	/* A VM paused throughout sent everything in send_all: nothing is dirty. */
-	int ret = m->was_paused ? 0 : vm_dirty_sync(m->vm, m->dirty);
+	int ret = m->was_paused || m->upgrade ? 0 : vm_dirty_sync(m->vm, m->dirty);
 
 	if (ret < 0)
 		return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
-	ret = m->postcopy ? 0 : send_dirty(m, err);
+	if (!m->upgrade && !m->postcopy) /* an upgrade's destination maps the very same memory */
+		ret = send_dirty(m, err);
 	for (unsigned int i = 0; i < 3 && ret == 0; i++) {
 		struct state_io io;
 
@@ -417,6 +422,8 @@ static int setup(struct mig_source *m, char *err)
 
 	if (ret == 0)
 		ret = mig_connect(&u, m->o.timeout_ms, &m->conn, err);
+	if (ret == 0 && m->tls)
+		ret = mig_tls_client(&m->conn, m->tls, u.host, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&m->lock);
@@ -425,9 +432,12 @@ static int setup(struct mig_source *m, char *err)
 	if (atomic_load(&m->cancel)) /* a cancel before conn_open shut nothing down */
 		return fail(err, -ECANCELED, "cancelled");
 	ret = mig_send_header(&m->conn, (m->o.verify ? MIG_FLAG_VERIFY : 0) |
-					    (m->o.postcopy ? MIG_FLAG_POSTCOPY : 0));
-	if (ret == 0 && (ret = snapshot_part_save(m->vm, SNAPSHOT_PART_CONFIG, &io, err)) == 0)
+					    (m->o.postcopy ? MIG_FLAG_POSTCOPY : 0) |
+					    (m->upgrade ? MIG_FLAG_MEMFD : 0));
+	if (ret == 0 && (ret = snapshot_part_save(m->vm, SNAPSHOT_PART_CONFIG, &io, err)) == 0) {
+		m->conn.tx_fd = m->upgrade ? m->vm->mem_fd : -1; /* rides with CONFIG */
 		ret = mig_send(&m->conn, MIG_TAG_CONFIG, io.buf, io.len);
+	}
 	state_io_free(&io);
 	if (ret < 0 && !err[0])
 		fail(err, ret, "the migration stream broke: %s", strerror(-ret));
@@ -463,15 +473,19 @@ static void resume_vm(struct mig_source *m)
 /* The switch: GO, then the destination's word that it runs the VM. */
 static int hand_over(struct mig_source *m, char *err)
 {
-	int ret;
+	int ret, detach;
 
 	set_phase(m, MIG_PHASE_SWITCH);
 	if (atomic_load(&m->cancel))
 		return fail(err, -ECANCELED, "cancelled");
 	atomic_store(&m->let_go, true);
 	ret = mig_send(&m->conn, MIG_TAG_GO, NULL, 0);
+	m->go_ns = now_ns();
 	if (ret == 0)
 		ret = mig_recv_reply(&m->conn, MIG_TAG_RUNNING, err);
+	/* The guest's memory is the destination's alone from now on (it runs there anyway). */
+	if (ret == 0 && m->upgrade && (detach = mig_upgrade_detach(m->vm)) < 0)
+		log_error("upgrade: cannot unmap the guest's memory here: %s", strerror(-detach));
 	return ret;
 }
 
@@ -519,11 +533,11 @@ static int migrate(struct mig_source *m, char *err)
 	uint64_t paused_at;
 	int ret = setup(m, err);
 
-	if (ret == 0) {
+	if (ret == 0 && !m->upgrade) {
 		set_phase(m, MIG_PHASE_PRECOPY);
 		ret = m->was_paused ? send_all(m, err) : precopy(m, err);
 	}
-	paused_at = now_ns(); /* the guest's pause starts with vm_pause */
+	paused_at = m->paused_ns = now_ns(); /* the guest's pause starts with vm_pause */
 	if (ret == 0)
 		ret = pause_vm(m, err);
 	if (ret == 0)
@@ -531,8 +545,10 @@ static int migrate(struct mig_source *m, char *err)
 	if (ret == 0)
 		ret = hand_over(m, err);
 	pthread_mutex_lock(&m->lock);
-	if (m->paused)
-		m->st.downtime_ms = (now_ns() - paused_at) / 1000000;
+	if (m->paused) {
+		m->st.downtime_us = (now_ns() - paused_at) / 1000;
+		m->st.downtime_ms = m->st.downtime_us / 1000;
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (ret == 0 && m->postcopy)
 		ret = postcopy(m, err);
@@ -588,16 +604,23 @@ static void *mig_thread(void *arg)
 	mig_conn_close(&m->conn);
 	if (ret < 0 && !err[0])
 		fail(err, ret, "%s", strerror(-ret));
+	if (ret < 0 && m->conn.why[0] && !strstr(err, m->conn.why) &&
+	    strlen(err) + strlen(m->conn.why) + 4 < MIG_ERR_LEN)
+		snprintf(err + strlen(err), MIG_ERR_LEN - strlen(err), " (%s)", m->conn.why);
 	if (ret < 0)
 		resume_vm(m);
 	finish(m, ret, err);
 	if (ret == 0) {
-		log_info("migrated to %s: %llu bytes, pause %llu ms, total %llu ms%s%s%s", m->o.url,
-			 (unsigned long long)m->st.bytes_sent,
-			 (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.total_ms,
-			 m->st.verified ? ", verified" : "",
-			 m->st.auto_converged ? ", auto-converged" : "",
-			 m->st.postcopy ? ", post-copy" : "");
+		log_info(
+		    "migrated to %s: %llu bytes, pause %llu ms (%llu us, %llu us to GO), total "
+		    "%llu ms%s%s%s%s",
+		    m->o.url, (unsigned long long)m->st.bytes_sent,
+		    (unsigned long long)m->st.downtime_ms, (unsigned long long)m->st.downtime_us,
+		    (unsigned long long)(m->go_ns - m->paused_ns) / 1000,
+		    (unsigned long long)m->st.total_ms, m->st.verified ? ", verified" : "",
+		    m->st.auto_converged ? ", auto-converged" : "",
+		    m->st.postcopy ? ", post-copy" : "",
+		    m->upgrade ? ", memory handed over by descriptor" : "");
 		vm_request_exit(m->vm, VM_EXIT_MIGRATED, "migrated");
 	} else {
 		log_error("migration to %s failed: %s", m->o.url, m->st.outcome);
@@ -614,8 +637,8 @@ static int start_tracking(struct mig_source *m, char *err)
 	m->dirty = calloc(words, sizeof(uint64_t));
 	if (!m->dirty || mig_membuf_init(&m->mb) < 0)
 		return fail(err, -ENOMEM, "out of memory");
-	if (m->was_paused)
-		return 0; /* one stop-and-copy: no rounds */
+	if (m->was_paused || m->upgrade)
+		return 0; /* one stop-and-copy, or no memory to copy: no rounds */
 	if (!vm_dirty_logging(m->vm)) {
 		vm_pause(m->vm);
 		ret = vm_dirty_start(m->vm);
@@ -644,24 +667,37 @@ int mig_postcopy_parse(const char *s, enum mig_postcopy_mode *mode)
 	return -EINVAL;
 }
 
-static int check_opts(const struct mig_opts *o, char *err)
+/* The URL, and TLS's credentials read now (tcp: only). */
+static int check_opts(const struct mig_opts *o, struct mig_url *u, struct mig_tls **tls, char *err)
 {
-	struct mig_url u;
+	int ret = mig_url_parse(o->url, u, err);
 
-	return mig_url_parse(o->url, &u, err);
+	if (ret < 0 || !mig_tls_wanted(&o->tls))
+		return ret;
+	if (u->kind != MIG_URL_TCP)
+		return fail(err, -EINVAL,
+			    "TLS is for tcp: URLs (a unix socket is local, guarded by its "
+			    "file's permissions)");
+	return mig_tls_load(&o->tls, tls, err);
 }
 
 int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source **out, char *err)
 {
 	struct mig_source *m;
-	int ret = check_opts(o, err);
+	struct mig_tls *tls = NULL;
+	struct mig_url u;
+	int ret = check_opts(o, &u, &tls, err);
 
 	if (ret < 0)
 		return ret;
 	m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m) {
+		mig_tls_free(tls);
 		return fail(err, -ENOMEM, "out of memory");
+	}
+	m->tls = tls;
 	m->vm = vm;
+	m->upgrade = mig_upgrade_possible(vm, &u);
 	m->o = *o;
 	m->o.downtime_ms = o->downtime_ms ? o->downtime_ms : MIG_DEFAULT_DOWNTIME_MS;
 	m->o.timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -681,8 +717,9 @@ int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source 
 		mig_source_free(m);
 		return ret;
 	}
-	log_info("migrating to %s (downtime target %u ms%s)", o->url, m->o.downtime_ms,
-		 o->verify ? ", verified" : "");
+	log_info("migrating to %s (downtime target %u ms%s%s%s)", o->url, m->o.downtime_ms,
+		 o->verify ? ", verified" : "", tls ? ", TLS" : "",
+		 m->upgrade ? ", upgrade: memory by descriptor" : "");
 	*out = m;
 	return 0;
 }
@@ -731,6 +768,7 @@ void mig_source_free(struct mig_source *m)
 		pthread_join(m->thread, NULL);
 	}
 	mig_membuf_free(&m->mb);
+	mig_tls_free(m->tls);
 	free(m->dirty);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -450,7 +450,7 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 
 	if (ret < 0)
 		return ret;
-	if (tag == MIG_TAG_MEMORY && r->next_part == MIG_TAG_VCPUS)
+	if (tag == MIG_TAG_MEMORY && r->next_part == MIG_TAG_VCPUS && !(r->flags & MIG_FLAG_MEMFD))
 		ret = mig_mem_apply(r->s->mem, buf, len, err);
 	else if (tag >= MIG_TAG_VCPUS && tag <= MIG_TAG_DEVICES && tag == r->next_part) {
 		ret = r->s->state(r->s, tag, buf, len, err);
@@ -480,6 +480,7 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	ret = mig_recv_header(c, &r.flags, err);
 	if (ret < 0)
 		return ret;
+	s->flags = r.flags;
 	ret = recv_config(&r, err);
 	while (ret == 0 && !end)
 		ret = recv_section(&r, &end, err);

@@ -24,7 +24,8 @@
 #define MIG_VERSION	  1
 #define MIG_FLAG_VERIFY	  1U /* the source sends a VERIFY section: memory is compared */
 #define MIG_FLAG_POSTCOPY 2U /* the source may switch to post-copy (postcopy.h) */
-#define MIG_FLAGS_KNOWN	  (MIG_FLAG_VERIFY | MIG_FLAG_POSTCOPY)
+#define MIG_FLAG_MEMFD	  4U /* unix: RAM is the memfd that comes with CONFIG; no MEMORY */
+#define MIG_FLAGS_KNOWN	  (MIG_FLAG_VERIFY | MIG_FLAG_POSTCOPY | MIG_FLAG_MEMFD)
 #define MIG_PAGE	  4096ULL
 #define MIG_MAX_STATE	  (64U << 20)		       /* a state part: the snapshot's cap */
 #define MIG_MEM_DATA	  (1U << 20)		       /* page data per MEMORY section */
@@ -152,6 +153,7 @@ struct mig_sink {
 	bool postcopy_on;	     /* set by mig_receive once the POSTCOPY section was taken */
 	const struct guest_mem *mem; /* set by config */
 	void *priv;
+	uint32_t flags; /* the header's, set before config is called */
 };
 
 /*

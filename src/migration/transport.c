@@ -11,11 +11,13 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -103,14 +105,119 @@ static const struct mig_conn_ops sock_ops = {
     .close = sock_close,
 };
 
+/* A descriptor that came with the bytes: kept if it is the first, else closed. */
+static void unix_keep_fds(struct mig_conn *c, struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->rx_fd < 0)
+				c->rx_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* unix: reads take descriptors too (at most a few per message; the rest the kernel closes). */
+static ssize_t unix_read(struct mig_conn *c, void *buf, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	do {
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	unix_keep_fds(c, &mh);
+	return n;
+}
+
+/* unix: a write carries c->tx_fd, once, on its first bytes. */
+static ssize_t unix_write(struct mig_conn *c, const void *buf, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (c->tx_fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &c->tx_fd, sizeof(int));
+	}
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	c->tx_fd = -1; /* sent with these bytes */
+	return n;
+}
+
+static void unix_close(struct mig_conn *c)
+{
+	if (c->rx_fd >= 0)
+		close(c->rx_fd);
+	c->rx_fd = -1;
+	sock_close(c);
+}
+
+static const struct mig_conn_ops unix_ops = {
+    .read = unix_read,
+    .write = unix_write,
+    .shutdown = sock_shutdown,
+    .close = unix_close,
+};
+
+int mig_conn_take_fd(struct mig_conn *c)
+{
+	int fd = c->ops == &unix_ops ? c->rx_fd : -1;
+
+	if (fd < 0)
+		return -ENOENT;
+	c->rx_fd = -1;
+	return fd;
+}
+
 int mig_conn_fd(struct mig_conn *c, int fd, unsigned int timeout_ms)
 {
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	int one = 1, flags = fcntl(fd, F_GETFL);
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
 
 	memset(c, 0, sizeof(*c));
-	c->ops = &sock_ops;
 	c->fd = fd;
+	c->tx_fd = c->rx_fd = -1;
+	c->ops = getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 && sa.ss_family == AF_UNIX
+		     ? &unix_ops
+		     : &sock_ops;
 	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)

@@ -7,6 +7,7 @@
 #ifndef BANYAN_MIGRATION_TRANSPORT_H
 #define BANYAN_MIGRATION_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -46,6 +47,17 @@ struct mig_conn {
 	void *priv;	    /* the operations' own (a TLS session, a fuzz input) */
 	uint64_t bytes_out; /* written so far */
 	uint64_t bytes_in;  /* read so far */
+	/*
+	 * A unix: connection carries descriptors (SCM_RIGHTS): tx_fd (-1:
+	 * none) rides on the next write and is then set to -1 (the caller
+	 * keeps it open); rx_fd is the one that came with the bytes read
+	 * (owned by the connection until taken; one at most, any further
+	 * one is closed at once). Only a unix: connection looks at them.
+	 */
+	int tx_fd;
+	int rx_fd;
+	/* Why the last read or write failed, when the errno says too little (TLS). */
+	char why[160];
 };
 
 /*
@@ -78,7 +90,53 @@ int mig_read_full(struct mig_conn *c, void *buf, size_t len) __attribute__((warn
 int mig_write_full(struct mig_conn *c, const void *buf, size_t len)
     __attribute__((warn_unused_result));
 
-/* mig_conn_close - close @c (idempotent). */
+/* mig_conn_close - close @c (idempotent), and any descriptor it received. */
 void mig_conn_close(struct mig_conn *c);
+
+/*
+ * mig_conn_take_fd - the descriptor that arrived with the bytes read so
+ * far (now the caller's), or -ENOENT.
+ */
+int mig_conn_take_fd(struct mig_conn *c) __attribute__((warn_unused_result));
+
+/* TLS over tcp: (tls.c, docs/migration.md "TLS"): certificates by path. */
+#define MIG_TLS_PATH_MAX 256
+
+struct mig_tls_paths {
+	char cert[MIG_TLS_PATH_MAX]; /* this side's certificate (PEM); empty: no TLS */
+	char key[MIG_TLS_PATH_MAX];  /* ...its private key (PEM) */
+	char ca[MIG_TLS_PATH_MAX];   /* the CA the peer's certificate must chain to (PEM) */
+};
+
+struct mig_tls;
+
+/* mig_tls_wanted - any of @p's paths is set. */
+bool mig_tls_wanted(const struct mig_tls_paths *p);
+
+/*
+ * mig_tls_load - read @p's certificate, key and CA (all three required)
+ * into credentials for either side. Reads the files now, so a sandboxed
+ * caller loads them before its filter forbids opening files. 0 or
+ * -errno with @err naming the file and the reason.
+ */
+int mig_tls_load(const struct mig_tls_paths *p, struct mig_tls **out, char *err)
+    __attribute__((warn_unused_result));
+
+/* mig_tls_free - release credentials (NULL is fine). */
+void mig_tls_free(struct mig_tls *t);
+
+/*
+ * mig_tls_client / mig_tls_server - a TLS 1.3 handshake over @c (a plain
+ * tcp: connection from mig_connect or mig_accept), after which @c's
+ * reads and writes are encrypted. Both sides present their certificate
+ * and verify the peer's against the CA (expiry included); the client
+ * also checks that the server's certificate names @host. Never falls
+ * back to plaintext. 0 or -errno with the reason in @err; @c is still
+ * to be closed either way.
+ */
+int mig_tls_client(struct mig_conn *c, struct mig_tls *t, const char *host, char *err)
+    __attribute__((warn_unused_result));
+int mig_tls_server(struct mig_conn *c, struct mig_tls *t, char *err)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -302,7 +302,10 @@ static const struct sc_rule migrate_rules[] = {
     ALLOW(getsockname),		     /* getaddrinfo's address sorting */
     ALLOW(recvfrom),		     /* the stream (recv) */
     ALLOW(sendto),		     /* ...(send) */
-    ALLOW(recvmsg),		     /* getaddrinfo's netlink answer */
+    ALLOW(recvmsg),		     /* getaddrinfo's netlink answer; unix: a memfd */
+    ALLOW(sendmsg),		     /* TLS records (GnuTLS); unix: the memfd sent */
+    ALLOW(getrandom),		     /* TLS nonces and key shares (GnuTLS) */
+    ALLOW(fstatfs),		     /* a memfd received: on tmpfs */
     ALLOW(poll),		     /* the destination waits for its source or a cancel */
     ALLOW(shutdown),		     /* cancel cuts the stream */
     ALLOW(fcntl),		     /* blocking mode for the accepted stream */

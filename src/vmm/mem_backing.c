@@ -127,6 +127,27 @@ void *mem_backing_map(const struct mem_backing *b, uint64_t size, char *err, siz
 	return host;
 }
 
+void *mem_backing_map_memfd(uint64_t size, int *fd, char *err, size_t errlen)
+{
+	void *host = MAP_FAILED;
+	int e, mfd = memfd_create("banyan-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (mfd >= 0 && ftruncate(mfd, (off_t)size) == 0 &&
+	    fcntl(mfd, F_ADD_SEALS, MEM_MEMFD_SEALS) == 0)
+		host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mfd, 0);
+	if (host != MAP_FAILED) {
+		*fd = mfd;
+		return host;
+	}
+	e = errno;
+	snprintf(err, errlen, "cannot map %llu MiB of shared guest memory (memfd): %s",
+		 (unsigned long long)(size >> 20), strerror(e));
+	if (mfd >= 0)
+		close(mfd);
+	errno = e;
+	return MAP_FAILED;
+}
+
 static bool page_is_zero(const uint8_t *p)
 {
 	return p[0] == 0 && memcmp(p, p + 1, HOST_PAGE_SIZE - 1) == 0;

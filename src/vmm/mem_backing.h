@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
 
 #define MEM_HUGE_PAGE_SIZE (2ULL << 20)
 
@@ -16,6 +17,12 @@ struct mem_backing {
 	bool hugepages; /* 2 MiB hugetlb pages (memfd, MFD_HUGETLB | MFD_HUGE_2MB) */
 	bool mergeable; /* madvise(MADV_MERGEABLE): KSM may merge identical pages */
 	bool prefault;	/* every page faulted in before the first instruction */
+	/*
+	 * A sealed memfd mapped shared, whose descriptor the VM keeps: what a
+	 * same-host upgrade hands to the next Banyan process instead of
+	 * copying the memory (docs/migration.md). Not with huge pages or KSM.
+	 */
+	bool shared;
 };
 
 /* The host's pool of 2 MiB pages, from /sys/kernel/mm/hugepages/hugepages-2048kB. */
@@ -41,6 +48,18 @@ int mem_huge_pool_read(struct mem_huge_pool *pool) __attribute__((warn_unused_re
  * contents are in.
  */
 void *mem_backing_map(const struct mem_backing *b, uint64_t size, char *err, size_t errlen);
+
+/*
+ * mem_backing_map_memfd - map @size bytes of guest RAM from a new memfd
+ * (MFD_ALLOW_SEALING), sized and sealed against shrinking and growing
+ * (F_SEAL_SHRINK | F_SEAL_GROW: no holder can truncate it under another's
+ * mapping), mapped shared. *@fd gets the descriptor (close-on-exec; the
+ * caller's). Returns the mapping, or MAP_FAILED with errno and @err set.
+ */
+void *mem_backing_map_memfd(uint64_t size, int *fd, char *err, size_t errlen);
+
+/* The seals every shared guest-RAM memfd carries (and a received one must). */
+#define MEM_MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
 
 /*
  * mem_backing_fill - copy @size bytes of the file @fd into @host (a

@@ -149,6 +149,25 @@ static int vm_open_snapshot_memory(struct vm *vm)
 	return fd;
 }
 
+/* New RAM as the backing says: a shared memfd (kept in vm->mem_fd), or mem_backing_map's. */
+static void *vm_map_fresh(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->cfg.mem_backing.shared && !vm->cfg.mem_backing.hugepages)
+		return mem_backing_map_memfd(vm->cfg.mem_size, &vm->mem_fd, err, errlen);
+	return mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, errlen);
+}
+
+/* An upgrade's RAM: the previous process's memfd (checked by the migration layer), shared. */
+static void *vm_map_given(struct vm *vm, char *err, size_t errlen)
+{
+	void *host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
+
+	if (host == MAP_FAILED)
+		snprintf(err, errlen, "cannot map the memory handed over: %s", strerror(errno));
+	return host;
+}
+
 /*
  * A snapshot's memory: mapped copy-on-write, so pages load on first touch
  * and every VM restored from the same file shares them until it writes;
@@ -165,7 +184,7 @@ static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
 		errno = -fd;
 		return MAP_FAILED;
 	}
-	if (!vm->cfg.mem_backing.hugepages) {
+	if (!vm->cfg.mem_backing.hugepages && !vm->cfg.mem_backing.shared) {
 		host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 		if (host == MAP_FAILED)
@@ -173,9 +192,9 @@ static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
 		close(fd); /* the mapping keeps the file */
 		return host;
 	}
-	host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, errlen);
+	host = vm_map_fresh(vm, err, errlen);
 	if (host != MAP_FAILED && (ret = mem_backing_fill(host, vm->cfg.mem_size, fd)) < 0) {
-		snprintf(err, errlen, "reading %s into huge pages: %s", vm->cfg.mem_path,
+		snprintf(err, errlen, "reading %s into guest memory: %s", vm->cfg.mem_path,
 			 strerror(-ret));
 		munmap(host, vm->cfg.mem_size);
 		host = MAP_FAILED;
@@ -207,6 +226,7 @@ static int vm_add_slot(struct vm *vm, struct kvm_userspace_memory_region *region
 static int vm_map_memory(struct vm *vm)
 {
 	struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES];
+	bool given = vm->mem_fd >= 0;
 	char err[320] = "";
 	uint8_t *host;
 	int n, i, ret;
@@ -214,10 +234,12 @@ static int vm_map_memory(struct vm *vm)
 	n = arch_memory_layout(vm->cfg.mem_size, ranges);
 	if (n < 0)
 		return n;
-	if (vm->cfg.mem_path)
+	if (vm->mem_fd >= 0)
+		host = vm_map_given(vm, err, sizeof(err));
+	else if (vm->cfg.mem_path)
 		host = vm_map_snapshot_memory(vm, err, sizeof(err));
 	else
-		host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, sizeof(err));
+		host = vm_map_fresh(vm, err, sizeof(err));
 	if (host == MAP_FAILED) {
 		log_error("guest memory (%llu MiB): %s",
 			  (unsigned long long)(vm->cfg.mem_size >> 20), err);
@@ -225,7 +247,8 @@ static int vm_map_memory(struct vm *vm)
 	}
 	vm->mem_base = host;
 	vm->mem_map_size = vm->cfg.mem_size;
-	ret = mem_backing_apply(&vm->cfg.mem_backing, host, vm->cfg.mem_size);
+	/* Handed-over memory is the running source's: its advice is applied; no touching here. */
+	ret = given ? 0 : mem_backing_apply(&vm->cfg.mem_backing, host, vm->cfg.mem_size);
 	if (ret < 0) {
 		log_error("guest memory: %s: %s",
 			  vm->cfg.mem_backing.mergeable ? "mergeable (KSM) or prefault"
@@ -234,7 +257,9 @@ static int vm_map_memory(struct vm *vm)
 		return ret;
 	}
 	/* How the balloon gives pages back (gm_release): a snapshot's file must not show again. */
-	if (vm->cfg.mem_backing.hugepages)
+	if (vm->mem_fd >= 0)
+		gm_set_backing(&vm->mem, GM_BACKING_SHARED, vm->mem_fd, host, 4096);
+	else if (vm->cfg.mem_backing.hugepages)
 		gm_set_backing(&vm->mem, GM_BACKING_SHARED, -1, NULL, 2ULL << 20);
 	else
 		gm_set_backing(&vm->mem,
@@ -282,6 +307,8 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	int ret;
 
 	vm->cfg = *cfg;
+	vm->mem_fd = cfg->mem_fd_given ? cfg->mem_fd : -1; /* ours now, whatever happens */
+	vm->cfg.mem_fd_given = false;			   /* a restart makes its own */
 	vm->devices_tail = &vm->devices;
 	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
@@ -332,8 +359,11 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 	uint64_t t0 = now_ns();
 	int ret;
 
-	if (!vm)
+	if (!vm) {
+		if (cfg->mem_fd_given)
+			close(cfg->mem_fd);
 		return -ENOMEM;
+	}
 	ret = vm_init_state(vm, cfg);
 	if (ret == 0)
 		ret = vcpu_signals_init();
@@ -551,6 +581,8 @@ void vm_destroy(struct vm *vm)
 	gm_dirty_free(&vm->mem);
 	if (vm->mem_base)
 		munmap(vm->mem_base, vm->mem_map_size);
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

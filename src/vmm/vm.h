@@ -162,6 +162,13 @@ struct vm_config {
 	struct mmds *mmds; /* the metadata store, owned by the run loop; NULL: none */
 	/* Snapshot restore (src/snapshot): map RAM from this file, MAP_PRIVATE; no kernel load. */
 	const char *mem_path;
+	/*
+	 * An incoming same-host upgrade: RAM is this memfd, checked by the
+	 * migration layer and mapped shared as it is (contents untouched).
+	 * vm_create owns it from the call on, whatever it returns.
+	 */
+	bool mem_fd_given;
+	int mem_fd;
 	bool restoring;		  /* state comes from a snapshot: no boot registers, no ACPI */
 	struct dev_instance inst; /* a restored copy's place (device.h); zero for a boot */
 };
@@ -190,6 +197,7 @@ struct vm {
 	struct guest_mem mem;
 	void *mem_base; /* one mapping backing every region */
 	uint64_t mem_map_size;
+	int mem_fd; /* the memfd behind mem_base (mem_backing.shared), or -1; owned */
 	struct bus pio;
 	struct bus mmio;
 	struct device *devices;	      /* every device, in creation order, for save/restore/clone */

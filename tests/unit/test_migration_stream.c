@@ -12,6 +12,13 @@
 #include <zlib.h>
 
 #include "migration/stream.h"
+#include "migration/upgrade.h"
+#include "vmm/mem_backing.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define PG 4096
 
@@ -190,12 +197,97 @@ static void test_replies(void **state)
 	mig_conn_close(&b);
 }
 
+/* A memfd of @size with @seals, opened @mode; or a plain file in /tmp when !memfd. */
+static int make_file(bool memfd, uint64_t size, int seals, int mode)
+{
+	char path[] = "/tmp/banyan-test-XXXXXX";
+	int fd = memfd ? memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING) : mkstemp(path);
+
+	assert_true(fd >= 0);
+	if (!memfd)
+		unlink(path);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+	if (mode != O_RDWR) { /* reopen read-only through /proc */
+		char p[64];
+		int ro;
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		ro = open(p, mode | O_CLOEXEC);
+		assert_true(ro >= 0);
+		close(fd);
+		fd = ro;
+	}
+	return fd;
+}
+
+/* Only a writable memfd of the VM's size, sealed against resizing, may become its RAM. */
+static void test_memfd_check(void **state)
+{
+	const uint64_t sz = 1 << 20;
+	static const struct {
+		bool memfd;
+		uint64_t size;
+		int seals, mode;
+		int want;
+	} cases[] = {
+	    {true, 1 << 20, MEM_MEMFD_SEALS, O_RDWR, 0},
+	    {false, 1 << 20, 0, O_RDWR, -EINVAL},			      /* not a memfd */
+	    {true, 2 << 20, MEM_MEMFD_SEALS, O_RDWR, -EINVAL},		      /* another size */
+	    {true, 1 << 20, 0, O_RDWR, -EINVAL},			      /* resizable */
+	    {true, 1 << 20, F_SEAL_SHRINK, O_RDWR, -EINVAL},		      /* may grow */
+	    {true, 1 << 20, MEM_MEMFD_SEALS | F_SEAL_WRITE, O_RDWR, -EACCES}, /* write-sealed */
+	    {true, 1 << 20, MEM_MEMFD_SEALS, O_RDONLY, -EACCES},	      /* read-only */
+	};
+	char err[MIG_ERR_LEN];
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = make_file(cases[i].memfd, cases[i].size, cases[i].seals, cases[i].mode);
+
+		err[0] = '\0';
+		assert_int_equal(mig_memfd_check(fd, sz, err), cases[i].want);
+		assert_true(cases[i].want == 0 || err[0]);
+		close(fd);
+	}
+}
+
+/* A unix: connection carries one descriptor with the bytes; further ones are closed. */
+static void test_fd_passing(void **state)
+{
+	struct mig_conn a, b;
+	uint8_t buf[8];
+	int mfd = make_file(true, 4096, 0, O_RDWR), got;
+
+	(void)state;
+	pair(&a, &b);
+	assert_int_equal(mig_conn_take_fd(&b), -ENOENT);
+	a.tx_fd = mfd;
+	assert_int_equal(mig_write_full(&a, "abcd", 4), 0);
+	assert_int_equal(a.tx_fd, -1); /* sent once */
+	a.tx_fd = mfd;		       /* a second one: the receiver keeps the first only */
+	assert_int_equal(mig_write_full(&a, "efgh", 4), 0);
+	assert_int_equal(mig_read_full(&b, buf, 8), 0);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	got = mig_conn_take_fd(&b);
+	assert_true(got >= 0 && got != mfd);
+	assert_int_equal(mig_memfd_check(got, 4096, (char[MIG_ERR_LEN]){0}),
+			 -EINVAL); /* unsealed */
+	assert_int_equal(mig_conn_take_fd(&b), -ENOENT);
+	close(got);
+	close(mfd);
+	mig_conn_close(&a);
+	mig_conn_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_urls),	   cmocka_unit_test(test_memory_roundtrip),
 	    cmocka_unit_test(test_memory_refused), cmocka_unit_test(test_framing_refused),
-	    cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_replies),	   cmocka_unit_test(test_memfd_check),
+	    cmocka_unit_test(test_fd_passing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
