@@ -85,9 +85,11 @@ static void ctl_usage(FILE *f)
 	       "                consoles on their sockets)\n");
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off] [--verify]\n"
-		"        [--no-wait]\n"
+		"        [--auto-converge on|off] [--no-wait]\n"
 		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
-		"                or unix:PATH) and follow it (a progress bar on a terminal)\n"
+		"                or unix:PATH) and follow it (a progress bar on a terminal);\n"
+		"                --auto-converge off: never throttle the vCPUs, fail instead\n"
+		"                when pre-copy cannot meet the downtime\n"
 		"  migrate status | migrate cancel\n"
 		"                the migration's status; cancel it (the VM keeps running here)\n");
 	fprintf(f,
@@ -321,6 +323,7 @@ static const struct option ctl_options[] = {
     {"bandwidth", required_argument, NULL, 'B'},
     {"postcopy", required_argument, NULL, 'P'},
     {"verify", no_argument, NULL, 'V'},
+    {"auto-converge", required_argument, NULL, 'A'},
     {"no-wait", no_argument, NULL, 'W'},
     {"timeout", required_argument, NULL, 'T'},
     {"help", no_argument, NULL, 'h'},
@@ -477,6 +480,7 @@ struct ctl_mig_opts {
 	const char *downtime;
 	const char *bandwidth;
 	const char *postcopy;
+	const char *auto_converge; /* "on", "off" or NULL (the VMM's default: on) */
 	bool verify;
 	bool no_wait;
 };
@@ -491,6 +495,8 @@ static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
 		mo->postcopy = arg;
 	else if (opt == 'V')
 		mo->verify = true;
+	else if (opt == 'A')
+		mo->auto_converge = arg;
 	else if (opt == 'W')
 		mo->no_wait = true;
 	else
@@ -608,8 +614,14 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	if (nargs != 1) {
 		fprintf(stderr,
 			"banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
-			"[--postcopy off] [--verify] [--no-wait] | migrate status | "
-			"migrate cancel\n");
+			"[--postcopy off] [--auto-converge on|off] [--verify] [--no-wait] | "
+			"migrate status | migrate cancel\n");
+		return EXIT_USAGE;
+	}
+	if (mo->auto_converge && strcmp(mo->auto_converge, "on") &&
+	    strcmp(mo->auto_converge, "off")) {
+		fprintf(stderr, "banyan ctl: --auto-converge takes on or off, not '%s'\n",
+			mo->auto_converge);
 		return EXIT_USAGE;
 	}
 	if (strcmp(args[0], "status") == 0) {
@@ -624,6 +636,10 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	o = json_object_new_object();
 	json_object_object_add(o, "url", json_object_new_string(args[0]));
 	json_object_object_add(o, "verify", json_object_new_boolean(mo->verify));
+	if (mo->auto_converge)
+		json_object_object_add(
+		    o, "auto_converge",
+		    json_object_new_boolean(strcmp(mo->auto_converge, "on") == 0));
 	if (mo->postcopy)
 		json_object_object_add(o, "postcopy", json_object_new_string(mo->postcopy));
 	if (!ctl_add_uint(o, "downtime_ms", "--downtime", mo->downtime) ||

@@ -8,7 +8,9 @@
 # kvmclock's wall clock, which KVM rewrites in guest memory when the
 # destination loads the vCPUs: verification must hash memory as it crossed
 # (it failed here when the destination hashed after loading). A guest dirtying memory
-# faster than a capped link moves only once auto-converge throttles it.
+# faster than a capped link moves only once auto-converge throttles it;
+# with auto-converge off it does not move at all, and the migration fails
+# saying why.
 # Usage: test_migrate.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -238,6 +240,35 @@ check "the source stops cleanly afterwards (exit 0)" status_is 0 "$?"
 SRC=$!
 PIDS+=($SRC)
 wait_for "$T/hot.out" "pass 0000000000000003"
+
+# With auto-converge off the same guest never converges under a 5 ms
+# target (the state alone is allowed 5 ms: any page dirtied in a round
+# misses it): after the round limit the migration fails, saying why, and
+# the VM runs on here at full speed (never throttled).
+dest_vm doff "unix:$T/off.sock"
+ctl "$T/hot.api" migrate "unix:$T/off.sock" --bandwidth 8 --downtime 5 --auto-converge off \
+	--verify >"$T/coff.out" 2>&1
+status=$?
+check "auto-converge off: ctl migrate exits 1" status_is 1 "$status"
+if [ "$status" != 1 ]; then # the VM left: what follows would wait for it
+	cat "$T/coff.out"
+	echo "Bail out! the migration with auto-converge off did not fail"
+	exit 1
+fi
+check "... saying pre-copy did not converge" contains "$T/coff.out" \
+	"did not converge in 30 rounds with auto-converge off"
+check "... and why (the dirty rate against the link)" contains "$T/coff.out" "MiB/s, the link carries"
+check "... the vCPU was never throttled" test -z "$(grep 'vCPUs throttled' "$T/hot.err")"
+ctl "$T/hot.api" migrate status >"$T/off.status" 2>&1
+check "... the status: failed, not converged, not auto-converged" sh -c \
+	"grep -q '\"phase\":\"failed\"' '$T/off.status' && grep -q '\"converged\":false' '$T/off.status' \
+	&& grep -q '\"auto_converged\":false' '$T/off.status'"
+wait "$DST"
+check "... the destination exits 2" status_is 2 "$?"
+check "... the source keeps running" running "$SRC"
+"$BANYAN" ctl --api-socket "$T/hot.api" migrate x --auto-converge maybe >/dev/null 2>"$T/cbad.out"
+check "--auto-converge maybe: a usage error (exit 2)" status_is 2 "$?"
+
 dest_vm dhot "unix:$T/hot.sock"
 ctl "$T/hot.api" migrate "unix:$T/hot.sock" --bandwidth 8 --verify >"$T/chot.out" 2>&1 &
 CTL=$!
