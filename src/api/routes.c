@@ -1108,19 +1108,23 @@ static bool migrate_tls(struct req *q, struct mig_tls_paths *t)
 /* The body of PUT /banyan/v1/migrate into @o; false after a 400. */
 static bool migrate_body(struct req *q, struct mig_opts *o)
 {
-	static const char *const keys[] = {"url",      "downtime_ms", "bandwidth_mib_s", "verify",
-					   "postcopy", "timeout_ms",  "tls_cert",	 "tls_key",
-					   "tls_ca",   NULL};
+	static const char *const keys[] = {
+	    "url",	"downtime_ms", "bandwidth_mib_s", "verify",  "auto_converge",
+	    "postcopy", "timeout_ms",  "tls_cert",	  "tls_key", "tls_ca",
+	    NULL};
 	const char *url = body_str(q->body, "url"), *post = body_str(q->body, "postcopy");
+	bool converge = true;
 
 	if (!body_only(q, keys))
 		return false;
-	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify)) {
+	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify) ||
+	    !body_bool(q->body, "auto_converge", &converge)) {
 		reply_fault(q->reply, 400,
-			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify is a "
-			    "boolean");
+			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify and "
+			    "auto_converge are booleans");
 		return false;
 	}
+	o->no_auto_converge = !converge;
 	if (post && mig_postcopy_parse(post, &o->postcopy) < 0) {
 		reply_fault(q->reply, 400, "migrate: postcopy is \"off\", \"auto\" or \"now\"");
 		return false;

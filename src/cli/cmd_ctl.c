@@ -97,9 +97,12 @@ static void ctl_usage(FILE *f)
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off|auto|now] "
 		"[--verify]\n"
-		"        [--no-wait] [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+		"        [--auto-converge on|off] [--no-wait]\n"
+		"        [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
 		"                or unix:PATH) and follow it (a progress bar on a terminal);\n"
+		"                --auto-converge off: never throttle the vCPUs, fail instead\n"
+		"                when pre-copy cannot meet the downtime;\n"
 		"                --tls-*: TLS 1.3 on tcp:, files the VMM reads (in its jail)\n"
 		"  migrate status | migrate cancel\n"
 		"                the migration's status; cancel it (the VM keeps running here)\n");
@@ -483,6 +486,7 @@ static const struct option ctl_options[] = {
     {"bandwidth", required_argument, NULL, 'B'},
     {"postcopy", required_argument, NULL, 'P'},
     {"verify", no_argument, NULL, 'V'},
+    {"auto-converge", required_argument, NULL, 'A'},
     {"no-wait", no_argument, NULL, 'W'},
     {"timeout", required_argument, NULL, 'T'},
     {"tls-cert", required_argument, NULL, 'X'},
@@ -650,6 +654,7 @@ struct ctl_mig_opts {
 	const char *downtime;
 	const char *bandwidth;
 	const char *postcopy;
+	const char *auto_converge; /* "on", "off" or NULL (the VMM's default: on) */
 	bool verify;
 	bool no_wait;
 	const char *tls[3]; /* --tls-cert, --tls-key, --tls-ca */
@@ -665,6 +670,8 @@ static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
 		mo->postcopy = arg;
 	else if (opt == 'V')
 		mo->verify = true;
+	else if (opt == 'A')
+		mo->auto_converge = arg;
 	else if (opt == 'W')
 		mo->no_wait = true;
 	else if (opt == 'X' || opt == 'K' || opt == 'A')
@@ -780,10 +787,17 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	int status;
 
 	if (nargs != 1) {
-		fprintf(stderr,
-			"banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
-			"[--postcopy off|auto|now] [--verify] [--no-wait] [--tls-cert F --tls-key F "
-			"--tls-ca F] | migrate status | migrate cancel\n");
+		fprintf(
+		    stderr,
+		    "banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
+		    "[--postcopy off|auto|now] [--auto-converge on|off] [--verify] [--no-wait] "
+		    "[--tls-cert F --tls-key F --tls-ca F] | migrate status | migrate cancel\n");
+		return EXIT_USAGE;
+	}
+	if (mo->auto_converge && strcmp(mo->auto_converge, "on") &&
+	    strcmp(mo->auto_converge, "off")) {
+		fprintf(stderr, "banyan ctl: --auto-converge takes on or off, not '%s'\n",
+			mo->auto_converge);
 		return EXIT_USAGE;
 	}
 	if (strcmp(args[0], "status") == 0) {
@@ -798,6 +812,10 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	o = json_object_new_object();
 	json_object_object_add(o, "url", json_object_new_string(args[0]));
 	json_object_object_add(o, "verify", json_object_new_boolean(mo->verify));
+	if (mo->auto_converge)
+		json_object_object_add(
+		    o, "auto_converge",
+		    json_object_new_boolean(strcmp(mo->auto_converge, "on") == 0));
 	if (mo->postcopy)
 		json_object_object_add(o, "postcopy", json_object_new_string(mo->postcopy));
 	for (unsigned int i = 0; i < 3; i++)

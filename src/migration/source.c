@@ -299,6 +299,28 @@ static bool want_postcopy(const struct mig_source *m, unsigned int round)
 	       atomic_load(&m->vm->throttle_pct) >= THROTTLE_MAX;
 }
 
+/*
+ * Pre-copy ran MIG_MAX_ROUNDS without the final pause fitting the target.
+ * With auto-converge the pause is taken anyway (the throttle has done what
+ * it could); without it the migration fails rather than pause the guest
+ * far beyond what was asked, and the VM runs on here. @dirty pages were
+ * dirtied in the last round, which took @ns.
+ */
+static int not_converged(struct mig_source *m, uint64_t dirty, uint64_t ns, char *err)
+{
+	uint64_t rate = ns ? (uint64_t)((double)dirty * MIG_PAGE * 1e9 / (double)ns) : 0;
+
+	if (!m->o.no_auto_converge)
+		return 0;
+	return fail(err, -ETIMEDOUT,
+		    "pre-copy did not converge in %u rounds with auto-converge off: the guest "
+		    "dirties %llu MiB/s, the link carries %llu MiB/s, the pause would be %llu ms "
+		    "(target %u ms)",
+		    MIG_MAX_ROUNDS, (unsigned long long)(rate >> 20),
+		    (unsigned long long)(m->bandwidth >> 20),
+		    (unsigned long long)predict_ms(m, dirty * MIG_PAGE), m->o.downtime_ms);
+}
+
 /* Round 1: all memory that is not zero; the link's speed measured. */
 static int send_all(struct mig_source *m, char *err)
 {
@@ -340,9 +362,11 @@ static int precopy(struct mig_source *m, char *err)
 			m->postcopy = m->o.postcopy == MIG_POSTCOPY_NOW ||
 				      (!m->st.converged && m->o.postcopy == MIG_POSTCOPY_AUTO);
 			pthread_mutex_unlock(&m->lock);
-			break;
+			return m->st.converged || m->postcopy
+				   ? 0
+				   : not_converged(m, dirty, now - t, err);
 		}
-		if (round > 2) /* round 1 sent all memory: not a measure of dirtying */
+		if (round > 2 && !m->o.no_auto_converge) /* round 1 sent all memory */
 			auto_converge(m, dirty * MIG_PAGE, sent);
 		t = now_ns();
 		b = m->conn.bytes_out;
@@ -717,9 +741,10 @@ int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source 
 		mig_source_free(m);
 		return ret;
 	}
-	log_info("migrating to %s (downtime target %u ms%s%s%s)", o->url, m->o.downtime_ms,
+	log_info("migrating to %s (downtime target %u ms%s%s%s%s)", o->url, m->o.downtime_ms,
 		 o->verify ? ", verified" : "", tls ? ", TLS" : "",
-		 m->upgrade ? ", upgrade: memory by descriptor" : "");
+		 m->upgrade ? ", upgrade: memory by descriptor" : "",
+		 o->no_auto_converge ? ", auto-converge off" : "");
 	*out = m;
 	return 0;
 }

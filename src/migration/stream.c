@@ -386,6 +386,7 @@ struct recv_state {
 	struct mig_sink *s;
 	uint32_t flags;
 	enum mig_tag next_part; /* VCPUS, VM, DEVICES, then MIG_TAG_VERIFY: all parts loaded */
+	uint32_t mem_crc;	/* with MIG_FLAG_VERIFY: memory's CRC before any state loaded */
 };
 
 static int recv_config(struct recv_state *r, char *err)
@@ -414,12 +415,12 @@ static int recv_config(struct recv_state *r, char *err)
 }
 
 /*
- * After END, when the source asked: this side's CRC, computed while the
- * source computes its own, then the source's in VERIFY, compared.
+ * After END, when the source asked: this side's CRC (taken when the
+ * memory was complete, recv_section) against the source's in VERIFY.
  */
 static int recv_verify(struct recv_state *r, char *err)
 {
-	uint32_t have = mig_mem_crc(r->s->mem), want;
+	uint32_t have = r->mem_crc, want;
 	enum mig_tag tag;
 	uint8_t *buf;
 	size_t len;
@@ -453,6 +454,14 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 	if (tag == MIG_TAG_MEMORY && r->next_part == MIG_TAG_VCPUS && !(r->flags & MIG_FLAG_MEMFD))
 		ret = mig_mem_apply(r->s->mem, buf, len, err);
 	else if (tag >= MIG_TAG_VCPUS && tag <= MIG_TAG_DEVICES && tag == r->next_part) {
+		/*
+		 * No memory comes after the first state part: memory is what the
+		 * source has now. Hash it before loading anything, because loading
+		 * writes guest memory legitimately (KVM_SET_MSRS of kvmclock's wall
+		 * clock MSR makes KVM rewrite the guest's wall-clock structure).
+		 */
+		if (tag == MIG_TAG_VCPUS && (r->flags & MIG_FLAG_VERIFY))
+			r->mem_crc = mig_mem_crc(r->s->mem);
 		ret = r->s->state(r->s, tag, buf, len, err);
 		r->next_part = tag == MIG_TAG_DEVICES ? MIG_TAG_VERIFY : tag + 1;
 	} else if (tag == MIG_TAG_POSTCOPY && r->next_part == MIG_TAG_VERIFY &&

@@ -196,18 +196,56 @@ void vq_unpop(struct virtqueue *vq)
 	vq->last_avail--;
 }
 
+/*
+ * Chain @head is done: mark its device-writable buffers dirty again, now
+ * that the device wrote them. vq_pop marked them before the device wrote
+ * (a virtio-blk read lands later, from io_uring): a live migration that
+ * took the marks in between would otherwise send the old data and never
+ * learn of the new. The walk is bounded as vq_pop's; a driver that changed
+ * the chain meanwhile only misleads its own migration.
+ */
+static void vq_mark_written(struct virtqueue *vq, uint32_t head)
+{
+	const uint8_t *table = vq->desc;
+	uint32_t tsize = vq->size, idx = head, seen = 0;
+	bool in_table = false;
+	struct vring_desc d;
+
+	if (!gm_dirty_enabled(vq->mem) || head >= vq->size)
+		return;
+	for (;;) {
+		read_desc(table, idx, &d);
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			if (in_table || !d.len || d.len % sizeof(d) ||
+			    d.len / sizeof(d) > VQ_MAX_INDIRECT ||
+			    !(table = gm_ptr(vq->mem, d.addr, d.len)))
+				return;
+			tsize = d.len / sizeof(d);
+			idx = seen = 0;
+			in_table = true;
+			continue;
+		}
+		if (d.flags & VRING_DESC_F_WRITE)
+			gm_mark_dirty(vq->mem, d.addr, d.len);
+		if (!(d.flags & VRING_DESC_F_NEXT) || d.next >= tsize || ++seen >= tsize)
+			return;
+		idx = d.next;
+	}
+}
+
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
 	volatile uint32_t *elem;
 
 	if (!vq->active)
 		return;
-	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size));
 	elem = (volatile uint32_t *)&vq->used[2 + 4 * (uint32_t)(vq->used_idx % vq->size)];
 	elem[0] = head;
 	elem[1] = len;
 	vq->used_idx++;
 	store16(&vq->used[1], vq->used_idx);
+	vq_mark_written(vq, head);
+	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size)); /* after the stores */
 }
 
 void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, unsigned int n)
@@ -216,7 +254,6 @@ void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, uns
 
 	if (!vq->active || n > vq->size)
 		return;
-	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size));
 	for (unsigned int i = 0; i < n; i++) {
 		elem = (volatile uint32_t *)&vq
 			   ->used[2 + 4 * (uint32_t)((vq->used_idx + i) % vq->size)];
@@ -225,6 +262,9 @@ void vq_push_many(struct virtqueue *vq, const struct vring_used_elem *elems, uns
 	}
 	vq->used_idx += (uint16_t)n;
 	store16(&vq->used[1], vq->used_idx);
+	for (unsigned int i = 0; i < n; i++)
+		vq_mark_written(vq, elems[i].id);
+	gm_mark_dirty(vq->mem, vq->used_gpa, USED_BYTES(vq->size)); /* after the stores */
 }
 
 /* virtio 1.2, 2.7.10: has used_idx passed @event since @old? */

@@ -61,6 +61,7 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	gm_mark_dirty(gm, gpa, len); /* fw_cfg's DMA, vmgenid: device writes migrate too */
 	return 0;
 }
 
@@ -95,8 +96,13 @@ void gm_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 		       GM_PAGE_SHIFT;
 		for (uint64_t p = first; p <= last; p++)
 			atomic_fetch_or_explicit(&r->dirty[p / 64], 1ULL << (p % 64),
-						 memory_order_relaxed);
+						 memory_order_release);
 	}
+}
+
+bool gm_dirty_enabled(const struct guest_mem *gm)
+{
+	return gm->count && gm->regions[0].dirty;
 }
 
 bool gm_dirty_take(struct guest_mem *gm, unsigned int r, uint64_t *bitmap)
@@ -109,7 +115,7 @@ bool gm_dirty_take(struct guest_mem *gm, unsigned int r, uint64_t *bitmap)
 	reg = &gm->regions[r];
 	words = ((reg->size >> GM_PAGE_SHIFT) + 63) / 64;
 	for (size_t w = 0; w < words; w++)
-		bitmap[w] |= atomic_exchange_explicit(&reg->dirty[w], 0, memory_order_relaxed);
+		bitmap[w] |= atomic_exchange_explicit(&reg->dirty[w], 0, memory_order_acquire);
 	return true;
 }
 

@@ -60,7 +60,10 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
  */
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
-/* gm_read/gm_write - copy to or from guest memory; 0 or -EFAULT. */
+/*
+ * gm_read/gm_write - copy to or from guest memory; 0 or -EFAULT. gm_write
+ * marks what it wrote dirty (gm_mark_dirty), after writing it.
+ */
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
     __attribute__((warn_unused_result));
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
@@ -73,11 +76,17 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 int gm_dirty_enable(struct guest_mem *gm) __attribute__((warn_unused_result));
 
 /*
- * gm_mark_dirty - the VMM wrote (or is about to write) [gpa, gpa+len): a
- * device filled a guest buffer or a used ring. Does nothing before
- * gm_dirty_enable or outside guest memory. Safe from any thread.
+ * gm_mark_dirty - the VMM wrote [gpa, gpa+len): a device filled a guest
+ * buffer or a used ring. Call it after the write (too, when also before):
+ * a live migration reads and clears the marks while devices run, and a
+ * mark taken between an early mark and the write would lose the write.
+ * Does nothing before gm_dirty_enable or outside guest memory. Safe from
+ * any thread; the write is visible to whoever takes the mark.
  */
 void gm_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* gm_dirty_enabled - gm_dirty_enable ran: marks are recorded. */
+bool gm_dirty_enabled(const struct guest_mem *gm);
 
 /*
  * gm_dirty_take - OR region @r's recorded pages into @bitmap (one bit per

@@ -4,10 +4,15 @@
 # tcp:127.0.0.1, verified (memory CRC compared at the switch): the count
 # continues, the pattern holds, the source exits 0 "migrated". Failures
 # (a destination with less memory, one killed mid-stream, a stream cut, a
-# cancel) leave the VM running at the source. A guest dirtying memory
-# faster than a capped link moves only once auto-converge throttles it,
-# or at once with post-copy (forced), its pages following; a source lost
-# in the post-copy window leaves a destination that exits saying so.
+# cancel) leave the VM running at the source. The migrate guest enables
+# kvmclock's wall clock, which KVM rewrites in guest memory when the
+# destination loads the vCPUs: verification must hash memory as it crossed
+# (it failed here when the destination hashed after loading). A guest
+# dirtying memory faster than a capped link moves only once auto-converge
+# throttles it, or at once with post-copy (forced), its pages following;
+# with auto-converge off it does not move at all, and the migration fails
+# saying why. A source lost in the post-copy window leaves a destination
+# that exits saying so.
 # Usage: test_migrate.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -84,6 +89,10 @@ migrate_ok() {
 	ctl "$T/s$kind.api" migrate "$url" --verify >"$T/c$kind.out" 2>&1
 	status=$?
 	check "$kind: ctl migrate --verify exits 0" sh -c "[ $status = 0 ] || { cat '$T/c$kind.out'; exit 1; }"
+	if [ "$status" != 0 ]; then # the source runs on: waiting for it to exit would hang
+		echo "Bail out! the $kind migration failed"
+		exit 1
+	fi
 	check "... and says migrated" contains "$T/c$kind.out" "migrated"
 	wait "$SRC"
 	check "$kind: the source exits 0" status_is 0 "$?"
@@ -233,6 +242,37 @@ check "the source stops cleanly afterwards (exit 0)" status_is 0 "$?"
 SRC=$!
 PIDS+=($SRC)
 wait_for "$T/hot.out" "pass 0000000000000003"
+
+# With auto-converge off the same guest never converges under a 1 ms
+# target (the state alone is allowed 5 ms, so no round fits it, even one
+# in which a guest starved of CPU by a loaded host dirtied nothing): after
+# the round limit the migration fails, saying why, and the VM runs on
+# here at full speed (never throttled, as it would have been with
+# auto-converge on).
+dest_vm doff "unix:$T/off.sock"
+ctl "$T/hot.api" migrate "unix:$T/off.sock" --bandwidth 8 --downtime 1 --auto-converge off \
+	--verify >"$T/coff.out" 2>&1
+status=$?
+check "auto-converge off: ctl migrate exits 1" status_is 1 "$status"
+if [ "$status" != 1 ]; then # the VM left: what follows would wait for it
+	cat "$T/coff.out"
+	echo "Bail out! the migration with auto-converge off did not fail"
+	exit 1
+fi
+check "... saying pre-copy did not converge" contains "$T/coff.out" \
+	"did not converge in 30 rounds with auto-converge off"
+check "... and why (the dirty rate against the link)" contains "$T/coff.out" "MiB/s, the link carries"
+check "... the vCPU was never throttled" test -z "$(grep 'vCPUs throttled' "$T/hot.err")"
+ctl "$T/hot.api" migrate status >"$T/off.status" 2>&1
+check "... the status: failed, not converged, not auto-converged" sh -c \
+	"grep -q '\"phase\":\"failed\"' '$T/off.status' && grep -q '\"converged\":false' '$T/off.status' \
+	&& grep -q '\"auto_converged\":false' '$T/off.status'"
+wait "$DST"
+check "... the destination exits 2" status_is 2 "$?"
+check "... the source keeps running" running "$SRC"
+"$BANYAN" ctl --api-socket "$T/hot.api" migrate x --auto-converge maybe >/dev/null 2>"$T/cbad.out"
+check "--auto-converge maybe: a usage error (exit 2)" status_is 2 "$?"
+
 dest_vm dhot "unix:$T/hot.sock"
 ctl "$T/hot.api" migrate "unix:$T/hot.sock" --bandwidth 8 --verify >"$T/chot.out" 2>&1 &
 CTL=$!

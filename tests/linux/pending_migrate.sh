@@ -2,12 +2,14 @@
 # Linux layer, live migration: one Linux guest boots and works (a counter
 # printed every tick, 4 MiB of memory under a known pattern whose hash it
 # checks every tick, a TCP stream from the host read through its virtio-net
-# card and checked byte for byte), then moves twice while it runs: over TCP
+# card and checked byte for byte, and a background writer rewriting 8 MiB
+# of tmpfs over and over, tens of MiB/s), then moves twice while it runs: over TCP
 # to a second banyan process, then back over a Unix socket to a third,
 # each time with verification on (guest memory's CRC compared at the
 # switch). The count continues, the pattern holds, the TCP stream spanning
 # both migrations arrives intact, each source exits 0 with the reason
-# "migrated". A destination missing the VM's TAP refuses it and the source
+# "migrated", and the guest's MAC (none given: banyan chose it) is the same
+# after each move. A destination missing the VM's TAP refuses it and the source
 # runs on. (A destination with less memory and one killed mid-stream are
 # tests/kvm/test_migrate.sh's, with a tiny guest.)
 #
@@ -16,9 +18,15 @@
 # before the source lets go); both are ports of one bridge holding the
 # host's address, as two hosts' TAPs are of one network.
 #
+# Verification once found one page different in every Linux guest: the
+# destination hashed its memory after loading the vCPUs, whose kvmclock
+# wall-clock MSR makes KVM rewrite that page (docs/migration.md). The
+# first move now passes; the second (from a VM that itself migrated in)
+# still fails verification, so this script is not yet named test_*.sh.
+#
 # time-limit: 480 (seconds for one run, emulated host included: tests/linux/run)
 set -u
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-300}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-120}
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
 
@@ -54,19 +62,20 @@ ip link set eth0 up
 head -c 4194304 /dev/urandom >/tmp/pattern
 sum=$(sha256sum </tmp/pattern)
 /mnt/vsock-tool tcp 10.0.2.1 7000 >/tmp/tcp 2>&1 &
+while :; do cat /tmp/pattern /tmp/pattern >/dev/shm/hot; sleep 0.05; done &
 i=0
 while :; do
 	i=$((i+1))
 	p=bad
 	[ "$(sha256sum </tmp/pattern)" = "$sum" ] && p=ok
-	echo "tick=$i pattern=$p tcp=$(cat /tmp/tcp) end"
+	echo "tick=$i pattern=$p mac=$(cat /sys/class/net/eth0/address) tcp=$(cat /tmp/tcp) end"
 	sleep 0.2
 done
 EOF
 )
 
 "$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 128M --api-socket "$S/src.api" \
-	--disk path="$T/tools.ext4",ro --net tap=bmig0,mac=52:54:00:aa:00:03,id=net0 \
+	--disk path="$T/tools.ext4",ro --net tap=bmig0,id=net0 \
 	--cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | gunzip | sh" </dev/null \
 	>"$T/src.out" 2>"$T/src.err" &
 src=$!
@@ -157,8 +166,18 @@ migrate() {
 	first=$(field "$T/$to.out" tick first)
 	check "... the count continues ($before, then $first)" \
 		test "${first:-0}" -gt "${before:-0}" -a "${first:-0}" -le $((${before:-0} + 2))
-	check "... and goes on" grows "$T/$to.out"
+	grows "$T/$to.out"
+	rc=$?
+	check "... and goes on" status_is 0 "$rc"
+	if [ "$rc" != 0 ]; then
+		tail -n 8 "$T/$to.out" "$T/$to.err" | sed 's/^/# /'
+		echo "Bail out! the guest stopped after the migration to $to"
+		exit 1
+	fi
+	check "... the guest's MAC is the one it had ($(field "$T/$to.out" mac))" \
+		test -n "$MAC" -a "$(field "$T/$to.out" mac)" = "$MAC"
 }
+MAC=$(field "$T/src.out" mac first)
 PORT=$((20000 + RANDOM % 20000))
 migrate src "$src" mid "tcp:127.0.0.1:$PORT" --incoming-tap net0=bmig1
 mid=$DST

@@ -525,12 +525,58 @@ static void test_iov_helpers(void **state)
 	assert_int_equal(b[2], 'x');
 }
 
+/* Whether page @gpa is marked dirty now; takes (clears) every mark, as a migration round does. */
+static bool take_dirty(struct fixture *f, uint64_t gpa)
+{
+	uint64_t bits[FAKE_MEM_SIZE / 4096 / 64] = {0};
+	uint64_t p = (gpa - FAKE_GPA) / 4096;
+
+	assert_true(gm_dirty_take(&f->r.gm, 0, bits));
+	return bits[p / 64] >> (p % 64) & 1;
+}
+
+/*
+ * A device writes a buffer after vq_pop (a virtio-blk read completes from
+ * io_uring): when a migration round took the marks in between, the push
+ * must mark the buffer (and the used ring) again, after the write.
+ */
+static void test_dirty_after_write(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t buf = FAKE_DATA + 0x3000, ind = FAKE_DATA + 0x8000,
+		       buf2 = FAKE_DATA + 0x20000;
+	enum vq_error err;
+
+	assert_int_equal(gm_dirty_enable(&f->r.gm), 0);
+	fake_desc(&f->r, FAKE_DESC, 0, FAKE_DATA, 16, VRING_DESC_F_NEXT, 1);
+	fake_desc(&f->r, FAKE_DESC, 1, buf, 4096, VRING_DESC_F_WRITE, 0);
+	fake_make_avail(&f->r, 0);
+	assert_int_equal(pop(f, &err), 1);
+	assert_true(take_dirty(f, buf)); /* vq_pop's mark, taken by a round */
+	memset(f->iov[1].iov_base, 0xab, 4096);
+	vq_push(&f->vq, f->c.head, 4096);
+	assert_true(take_dirty(f, buf));
+	vq_push(&f->vq, f->c.head, 0); /* the used ring, written by every push */
+	assert_true(take_dirty(f, FAKE_USED));
+	/* An indirect chain, through vq_push_many. */
+	fake_desc(&f->r, ind, 0, buf2, 512, VRING_DESC_F_WRITE, 0);
+	fake_desc(&f->r, FAKE_DESC, 2, ind, 16, VRING_DESC_F_INDIRECT, 0);
+	fake_make_avail(&f->r, 2);
+	assert_int_equal(pop(f, &err), 1);
+	(void)take_dirty(f, buf2);
+	vq_push_many(&f->vq, &(struct vring_used_elem){.id = 2, .len = 512}, 1);
+	assert_true(take_dirty(f, buf2));
+	assert_false(take_dirty(f, buf)); /* nothing else */
+	gm_dirty_free(&f->r.gm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_activate_checks),
+	    T(test_dirty_after_write),
 	    T(test_empty),
 	    T(test_well_formed_chain),
 	    T(test_ring_wraps),

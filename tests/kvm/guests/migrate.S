@@ -7,6 +7,11 @@
  * torn, with a pause of POST-port writes between. A migrated VM must
  * continue the count with an intact pattern. (Small: the tiny guests'
  * instructions may be emulated one by one on PVM hosts.)
+ *
+ * It also gives KVM a kvmclock wall-clock structure at 0x301000, as Linux
+ * does at boot: KVM writes it when the MSR is written, and again when a
+ * destination restores the MSR (KVM_SET_MSRS), so a verified migration
+ * must compare memory as it crossed, before the vCPUs are loaded.
  */
 	.code64
 	.section .text
@@ -14,8 +19,14 @@
 	.set	counter, 0x300000
 	.set	pattern, 0x400000
 	.set	npages, 64
+	.set	wallclock, 0x301000
+	.set	msr_kvm_wall_clock_new, 0x4b564d00
 _start:
 	mov	$0x3f0000, %rsp		/* a stack of its own, whatever the boot protocol set */
+	mov	$msr_kvm_wall_clock_new, %ecx
+	mov	$wallclock, %eax
+	xor	%edx, %edx
+	wrmsr
 	movq	$0, counter
 	xor	%rax, %rax		/* page p's seed is p * 512 */
 	mov	$pattern, %rdi
