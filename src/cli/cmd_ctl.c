@@ -491,7 +491,7 @@ static const struct option ctl_options[] = {
     {"timeout", required_argument, NULL, 'T'},
     {"tls-cert", required_argument, NULL, 'X'},
     {"tls-key", required_argument, NULL, 'K'},
-    {"tls-ca", required_argument, NULL, 'A'},
+    {"tls-ca", required_argument, NULL, 'Y'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -674,7 +674,7 @@ static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
 		mo->auto_converge = arg;
 	else if (opt == 'W')
 		mo->no_wait = true;
-	else if (opt == 'X' || opt == 'K' || opt == 'A')
+	else if (opt == 'X' || opt == 'K' || opt == 'Y')
 		mo->tls[opt == 'X' ? 0 : opt == 'K' ? 1 : 2] = arg;
 	else
 		return false;
