@@ -325,6 +325,8 @@ static const struct sc_rule postcopy_rules[] = {
     IOCTL(UFFDIO_UNREGISTER),	  /* every page here: the registration ends */
     ALLOW(recvfrom),		  /* the source's stream (recv) */
     ALLOW(sendto),		  /* ...requests and keep-alives (send) */
+    ALLOW(recvmsg),		  /* unix: streams read with recvmsg (they may carry a memfd) */
+    ALLOW(sendmsg),		  /* ...and written with sendmsg */
     ALLOW(shutdown),		  /* the source lost: the other thread's wait ends */
     ALLOW(close),		  /* the stream closed once every page arrived */
     ALLOW_EQ(tgkill, 2, SIGUSR1), /* the source lost: the VM stops, its vCPUs kicked */
