@@ -474,9 +474,8 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	state_u8(io, &nq);
 	/*
 	 * Fewer queues than the device has now: saved before it grew one (a
-	 * virtio-net without its control queue). The queues beyond stay as
-	 * reset left them; the device's own state refuses features that need
-	 * them.
+	 * virtio-net without its control queue). The queues beyond are reset;
+	 * the device's own state refuses features that need them.
 	 */
 	if (version != STATE_VERSION || !nq || nq > t->vdev->ops->nqueues)
 		io->err = io->err ?: -EBADMSG;
@@ -491,6 +490,8 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	state_u32(io, &isr);
 	for (unsigned int q = 0; q < nq && !io->err; q++)
 		vq_state(io, &t->vqs[q]);
+	for (unsigned int q = nq; io->loading && !io->err && q < t->vdev->ops->nqueues; q++)
+		vq_reset(&t->vqs[q]);
 	ret = io->err ? io->err : t->vdev->ops->state(t->vdev, io);
 	if (ret == 0 && io->loading) {
 		atomic_store(&t->isr, isr);
