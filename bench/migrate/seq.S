@@ -103,5 +103,5 @@ line:
 
 	.balign	8
 	.ascii	"BMIGPARM"
-pace:	.quad	20
+pace:	.quad	50
 dirty:	.quad	0
