@@ -202,7 +202,7 @@ restore() {
 vm_ovl_sum=$(sha256sum <"$T/vm.overlay")
 # ... while the host watches the TAP for gratuitous ARPs (sender IP = target
 # IP), which the guest sends when the restored card asks it to announce itself.
-ip netns exec "$NS" timeout $((10 * SLOW)) python3 -c '
+ip netns exec "$NS" timeout $((30 * SLOW)) python3 -c '
 import socket, struct, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
 s.bind(("bsnap", 0))
@@ -214,8 +214,11 @@ while True:
         if spa == tpa:
             print("garp op=%d mac=%s ip=%s" % (op, sha.hex(":"), socket.inet_ntoa(spa)), file=out, flush=True)
 ' "$T/garp" &
-for _ in $(seq 1 100); do [ -e "$T/garp" ] && break; sleep 0.1; done
+garp_pid=$!
+# (python3 starts slowly in a loaded emulated host: wait for its socket)
+for _ in $(seq 1 $((150 * SLOW))); do [ -e "$T/garp" ] && break; sleep 0.1; done
 restore r1 "$T/store/base" $((8 * SLOW)) --overlay-prefix "$T/r1"
+kill "$garp_pid" 2>/dev/null
 t1=$(field "$T/r1.out" tick)
 check "restore: the guest continues counting (not from 1)" test "${t1:-0}" -gt 3
 check "restore: it continues from the snapshot, not the end" test "${t1:-0}" -le $((base_tick + 2))
