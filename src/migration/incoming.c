@@ -11,6 +11,7 @@
 #include "snapshot/snapshot.h"
 #include "util/errmsg.h"
 #include "util/log.h"
+#include "virtio/virtio.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -32,6 +33,31 @@ struct incoming {
 	struct mig_conn *conn;
 };
 
+/*
+ * A card configured without a MAC has one derived from its TAP's name
+ * (virtio_net_default_mac): moved to another TAP it keeps the source's,
+ * pinned in the machine's configuration before the TAP changes, so this
+ * side logs it, a reboot here keeps it, GET /vm/config and the next
+ * migration carry it.
+ */
+static int pin_mac(struct vmcfg_net *net, unsigned int index, char *err)
+{
+	uint8_t m[6];
+	char id[16];
+
+	if (net->guest_mac)
+		return 0;
+	virtio_net_default_id(index, id, sizeof(id));
+	virtio_net_default_mac(net->host_dev_name ? net->host_dev_name : "",
+			       net->iface_id ? net->iface_id : id, m);
+	if (asprintf(&net->guest_mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+		     m[5]) < 0) {
+		net->guest_mac = NULL;
+		return fail(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* "ID=VALUE" overrides: each ID must name a device of the machine. */
 static int apply_overrides(const char *const *list, struct vmcfg *doc, bool taps, char *err)
 {
@@ -51,6 +77,8 @@ static int apply_overrides(const char *const *list, struct vmcfg *doc, bool taps
 		if (!slot)
 			return fail(err, -EINVAL, "override '%s': the machine has no %s of that id",
 				    *list, taps ? "network interface" : "drive");
+		if (taps && pin_mac(&doc->nets[i - 1], i - 1, err) < 0)
+			return -ENOMEM;
 		v = strdup(eq + 1);
 		if (!v)
 			return fail(err, -ENOMEM, "out of memory");

@@ -472,7 +472,12 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	pthread_mutex_lock(&t->lock);
 	state_u8(io, &version);
 	state_u8(io, &nq);
-	if (version != STATE_VERSION || nq != t->vdev->ops->nqueues)
+	/*
+	 * Fewer queues than the device has now: saved before it grew one (a
+	 * virtio-net without its control queue). The queues beyond are reset;
+	 * the device's own state refuses features that need them.
+	 */
+	if (version != STATE_VERSION || !nq || nq > t->vdev->ops->nqueues)
 		io->err = io->err ?: -EBADMSG;
 	state_u32(io, &t->status);
 	state_u32(io, &t->dev_feat_sel);
@@ -483,8 +488,10 @@ static int mmio_state(struct device *dev, struct state_io *io)
 	state_u32(io, &t->config_gen);
 	state_bool(io, &t->broken);
 	state_u32(io, &isr);
-	for (unsigned int q = 0; q < t->vdev->ops->nqueues && !io->err; q++)
+	for (unsigned int q = 0; q < nq && !io->err; q++)
 		vq_state(io, &t->vqs[q]);
+	for (unsigned int q = nq; io->loading && !io->err && q < t->vdev->ops->nqueues; q++)
+		vq_reset(&t->vqs[q]);
 	ret = io->err ? io->err : t->vdev->ops->state(t->vdev, io);
 	if (ret == 0 && io->loading) {
 		atomic_store(&t->isr, isr);

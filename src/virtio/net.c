@@ -14,6 +14,7 @@
 #include "virtio/virtio.h"
 #include "util/efd.h"
 #include "mmds/mmds.h"
+#include "virtio/net_ctrl.h"
 #include "virtio/net_mmds.h"
 
 #include "util/log.h"
@@ -37,6 +38,7 @@
 #define NET_QUEUE_SIZE	256
 #define NET_RXQ		0
 #define NET_TXQ		1
+#define NET_CTRLQ	2	     /* without VIRTIO_NET_F_MQ the control queue is the third */
 #define NET_HDR_LEN	12	     /* struct virtio_net_hdr_v1, num_buffers included */
 #define NET_MAX_FRAME	(65536 + 18) /* a 64 KiB GSO frame, Ethernet and VLAN headers */
 #define NET_MAX_SEGS	256	     /* buffers in one chain */
@@ -57,7 +59,10 @@
 #define VIRTIO_NET_F_MRG_RXBUF	15
 #define VIRTIO_NET_F_STATUS	16
 
-#define VIRTIO_NET_S_LINK_UP 1
+/* Bits the card offers that only a control queue can use (net_ctrl.h). */
+#define NET_CTRL_FEATURES                                                                          \
+	((1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_CTRL_RX) |                         \
+	 (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) | (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR))
 
 #define TAG_TAP	 1
 #define TAG_WAKE 2
@@ -66,7 +71,8 @@
 #define TAG_TX_TIMER 4
 #define TAG_MMDS     5 /* the metadata service's timerfd */
 
-#define STATE_VERSION 1
+/* 1: MAC, status, rx_on; 2: also the configured MAC and the receive filter. */
+#define STATE_VERSION 2
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -78,16 +84,21 @@ struct virtio_net {
 	uint32_t tap_events; /* what epfd watches on tap_fd now */
 	bool tap_offloads;   /* TUNSETOFFLOAD works on this fd */
 	/* Guest-visible configuration (5.1.4): mac, then status, little-endian. */
-	uint8_t mac[6];
+	uint8_t mac[6];	    /* now: MAC_ADDR_SET changes it, a reset restores cfg_mac */
+	uint8_t cfg_mac[6]; /* the card's own: configured, derived, or a clone's */
 	uint16_t status;
-	uint64_t offloads_set; /* the acked features the TAP was last set for, ~0: none yet */
-	bool rx_on;	       /* the driver is up and the receive queue was kicked */
-	bool rx_stalled;       /* no receive buffers: the TAP is not watched */
-	bool tx_blocked;       /* the TAP refused a write: wait for EPOLLOUT */
-	uint8_t *rx_buf;       /* one frame from the TAP, header first */
-	size_t rx_len;	       /* bytes waiting in rx_buf; 0: none */
-	uint64_t rx_dropped;   /* frames the guest's buffers could not hold */
-	uint64_t tx_errors;    /* frames the TAP refused */
+	struct net_filter filter; /* what the control queue programmed (net_ctrl.h) */
+	uint64_t rx_filtered;	  /* frames from the TAP the filter kept from the guest */
+	bool ctrl_more;		  /* the control queue ran out of budget: run again */
+	bool announce_due;	  /* state was loaded: announce at the first turn after resume */
+	uint64_t offloads_set;	  /* the acked features the TAP was last set for, ~0: none yet */
+	bool rx_on;		  /* the driver is up and the receive queue was kicked */
+	bool rx_stalled;	  /* no receive buffers: the TAP is not watched */
+	bool tx_blocked;	  /* the TAP refused a write: wait for EPOLLOUT */
+	uint8_t *rx_buf;	  /* one frame from the TAP, header first */
+	size_t rx_len;		  /* bytes waiting in rx_buf; 0: none */
+	uint64_t rx_dropped;	  /* frames the guest's buffers could not hold */
+	uint64_t tx_errors;	  /* frames the TAP refused */
 	struct iovec iov[NET_MAX_SEGS];
 	struct iovec first_iov[NET_MAX_SEGS]; /* the first buffer of a merged frame */
 	struct vring_used_elem used[NET_MAX_MERGE];
@@ -223,17 +234,28 @@ static void net_tx(struct virtio_net *n)
 
 /* --- receive: TAP -> guest --- */
 
-/* Read one frame into rx_buf. true with one; false when the TAP has none. */
+/*
+ * Read one frame the receive filter accepts into rx_buf. true with one;
+ * false when the TAP has none (or a budget's worth were filtered out: the
+ * TAP stays readable and the next turn goes on).
+ */
 static bool net_read_tap(struct virtio_net *n)
 {
-	ssize_t r = read(n->tap_fd, n->rx_buf, NET_HDR_LEN + NET_MAX_FRAME);
+	for (unsigned int i = 0; i < NET_BUDGET; i++) {
+		ssize_t r = read(n->tap_fd, n->rx_buf, NET_HDR_LEN + NET_MAX_FRAME);
 
-	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		log_guest_warn(n, "%s: reading its TAP: %s", n->name, strerror(errno));
-	if (r <= NET_HDR_LEN)
-		return false;
-	n->rx_len = (size_t)r;
-	return true;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_guest_warn(n, "%s: reading its TAP: %s", n->name, strerror(errno));
+		if (r <= NET_HDR_LEN)
+			return false;
+		if (net_filter_accepts(&n->filter, n->mac, n->rx_buf + NET_HDR_LEN,
+				       (size_t)r - NET_HDR_LEN)) {
+			n->rx_len = (size_t)r;
+			return true;
+		}
+		n->rx_filtered++;
+	}
+	return false;
 }
 
 /* A receive chain must be writable and hold at least the header. */
@@ -331,6 +353,67 @@ static void net_rx(struct virtio_net *n)
 		net_wake(n);
 }
 
+/* --- the control queue (net_ctrl.h) --- */
+
+/*
+ * One control request: class, command and data device-readable, then the
+ * one-byte ack device-writable. A chain with nowhere to put the ack breaks
+ * the device; anything else malformed is answered VIRTIO_NET_ERR.
+ */
+static int net_ctrl_one(struct virtio_net *n, struct vq_chain *c)
+{
+	struct net_ctrl_target t = {
+	    .acked = n->vdev.acked, .mac = n->mac, .status = &n->status, .filter = &n->filter};
+	uint8_t ack;
+
+	if (!c->nin) {
+		virtio_fail(&n->vdev, "queue 2: control request without a writable ack");
+		return -1;
+	}
+	ack = net_ctrl_command(&t, c->iov, c->nout, c->out_len);
+	iov_from_buf(c->iov + c->nout, c->nin, 0, &ack, 1);
+	return 0;
+}
+
+static void net_ctrl(struct virtio_net *n)
+{
+	struct vq_chain c = {.iov = n->iov, .cap = NET_MAX_SEGS};
+	unsigned int budget = NET_BUDGET;
+	bool pushed = false;
+
+	n->ctrl_more = false;
+	while (budget && virtio_pop(&n->vdev, NET_CTRLQ, &c) > 0) {
+		if (net_ctrl_one(n, &c) < 0)
+			break;
+		vq_push(&n->vdev.vqs[NET_CTRLQ], c.head, 1);
+		pushed = true;
+		budget--;
+	}
+	if (pushed)
+		virtio_used(&n->vdev, NET_CTRLQ);
+	if (!budget) {
+		n->ctrl_more = true;
+		net_wake(n);
+	}
+}
+
+/*
+ * After a restore or an incoming migration (the first turn after resume):
+ * ask the driver to announce the card (VIRTIO_NET_S_ANNOUNCE and a
+ * configuration interrupt); it sends gratuitous ARP and IPv6 neighbour
+ * advertisements and acknowledges on the control queue, so switches and
+ * neighbours learn where the guest is now.
+ */
+static void net_announce(struct virtio_net *n)
+{
+	n->announce_due = false;
+	if (!(n->vdev.acked & (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE)) || virtio_is_broken(&n->vdev))
+		return;
+	n->status |= VIRTIO_NET_S_ANNOUNCE;
+	virtio_config_changed(&n->vdev);
+	log_info("%s: asks the guest to announce itself", n->name);
+}
+
 /* --- the device operations (transport lock held) --- */
 
 static void net_notify(struct virtio_dev *vdev, unsigned int q)
@@ -342,8 +425,10 @@ static void net_notify(struct virtio_dev *vdev, unsigned int q)
 		n->rx_on = true;
 		n->rx_stalled = false;
 		net_rx(n);
-	} else {
+	} else if (q == NET_TXQ) {
 		net_tx(n);
+	} else {
+		net_ctrl(n);
 	}
 	net_update_watch(n);
 }
@@ -371,6 +456,10 @@ static void net_event(struct virtio_dev *vdev)
 		net_update_watch(n);
 		return;
 	}
+	if (n->announce_due)
+		net_announce(n);
+	if (n->ctrl_more)
+		net_ctrl(n);
 	if (n->rx_on || (tx_timer && vdev->vqs[NET_TXQ].active))
 		net_tx(n); /* wake: a turn ran out, the TAP has room again, the limiter */
 	net_rx(n);
@@ -394,11 +483,29 @@ static void net_reset(struct virtio_dev *vdev)
 	struct virtio_net *n = to_net(vdev);
 
 	n->rx_on = n->rx_stalled = n->tx_blocked = n->rx_admitted = false;
+	n->ctrl_more = n->announce_due = false;
 	n->rx_len = 0;
+	/* The permanent MAC again, no announcement pending, a promiscuous filter. */
+	memcpy(n->mac, n->cfg_mac, 6);
+	n->status &= (uint16_t)~VIRTIO_NET_S_ANNOUNCE;
+	net_filter_reset(&n->filter);
 	n->offloads_set = 0; /* nothing negotiated: plain frames */
 	if (n->tap_offloads && ioctl(n->tap_fd, TUNSETOFFLOAD, 0UL) < 0)
 		log_guest_warn(n, "%s: TUNSETOFFLOAD 0: %s", n->name, strerror(errno));
 	net_update_watch(n);
+}
+
+/*
+ * Version 1 (before the control queue): the card had none, so a driver
+ * cannot have negotiated one; its MAC was the configured one and its
+ * filter promiscuous.
+ */
+static void net_state_v1(struct virtio_net *n, struct state_io *io)
+{
+	if (n->vdev.acked & NET_CTRL_FEATURES)
+		io->err = -EBADMSG;
+	memcpy(n->cfg_mac, n->mac, 6);
+	net_filter_reset(&n->filter);
 }
 
 static int net_state(struct virtio_dev *vdev, struct state_io *io)
@@ -407,16 +514,23 @@ static int net_state(struct virtio_dev *vdev, struct state_io *io)
 	uint8_t version = STATE_VERSION;
 
 	state_u8(io, &version);
-	if (version != STATE_VERSION)
+	if (version < 1 || version > STATE_VERSION)
 		return -EBADMSG;
 	state_bytes(io, n->mac, sizeof(n->mac));
 	state_u16(io, &n->status);
 	state_bool(io, &n->rx_on);
+	if (version >= 2) {
+		state_bytes(io, n->cfg_mac, sizeof(n->cfg_mac));
+		net_filter_state(io, &n->filter);
+	} else if (io->loading && !io->err) {
+		net_state_v1(n, io);
+	}
 	if (io->loading && !io->err) {
 		/* A frame waiting in rx_buf is not saved: the guest sees it lost. */
 		n->rx_len = 0;
 		n->rx_stalled = n->tx_blocked = n->rx_admitted = false;
 		n->offloads_set = ~0ULL; /* the TAP gets the loaded features at the next turn */
+		n->announce_due = true;
 		net_wake(n);
 	}
 	return io->err;
@@ -466,7 +580,8 @@ static int net_clone(struct virtio_dev *vdev, const struct dev_clone *c)
 
 	if (c->index < 0)
 		return 0;
-	net_clone_mac(n->mac, (unsigned int)c->index, n->mac);
+	net_clone_mac(n->cfg_mac, (unsigned int)c->index, n->cfg_mac);
+	memcpy(n->mac, n->cfg_mac, 6);
 	log_info("clone %d: %s gets MAC %02x:%02x:%02x:%02x:%02x:%02x", c->index, n->name,
 		 n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 	virtio_config_changed(vdev);
@@ -484,7 +599,7 @@ static struct throttle *net_throttle(struct virtio_dev *vdev, unsigned int which
 static const struct virtio_dev_ops virtio_net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
-    .nqueues = 2,
+    .nqueues = 3, /* receive, transmit, control */
     .queue_max = NET_QUEUE_SIZE,
     .config_read = net_config_read,
     .notify = net_notify,
@@ -675,16 +790,18 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 		return NULL;
 	}
 	if (cfg->has_mac)
-		memcpy(n->mac, cfg->mac, 6);
+		memcpy(n->cfg_mac, cfg->mac, 6);
 	else
-		virtio_net_default_mac(cfg->tap ? cfg->tap : "", n->name, n->mac);
+		virtio_net_default_mac(cfg->tap ? cfg->tap : "", n->name, n->cfg_mac);
+	memcpy(n->mac, n->cfg_mac, 6);
+	net_filter_reset(&n->filter);
 	n->status = VIRTIO_NET_S_LINK_UP;
 	n->tap_offloads = offloads;
 	n->offloads_set = ~0ULL;
 	n->vdev.features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 			   (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_CSUM) |
 			   (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
-			   (1ULL << VIRTIO_NET_F_HOST_ECN);
+			   (1ULL << VIRTIO_NET_F_HOST_ECN) | NET_CTRL_FEATURES;
 	if (offloads)
 		n->vdev.features |=
 		    (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
@@ -747,6 +864,7 @@ int virtio_net_set_mac(struct virtio_dev *vdev, const uint8_t mac[6])
 		return -EINVAL;
 	virtio_lock(vdev);
 	memcpy(to_net(vdev)->mac, mac, 6);
+	memcpy(to_net(vdev)->cfg_mac, mac, 6);
 	virtio_config_changed(vdev);
 	virtio_unlock(vdev);
 	return 0;
@@ -760,7 +878,8 @@ int virtio_net_set_link(struct virtio_dev *vdev, bool up)
 		return -EINVAL;
 	n = to_net(vdev);
 	virtio_lock(vdev);
-	n->status = up ? VIRTIO_NET_S_LINK_UP : 0;
+	n->status =
+	    (uint16_t)((n->status & ~VIRTIO_NET_S_LINK_UP) | (up ? VIRTIO_NET_S_LINK_UP : 0));
 	virtio_config_changed(vdev);
 	virtio_unlock(vdev);
 	return 0;

@@ -3,10 +3,15 @@
  * SOCK_SEQPACKET socket pair standing in for the TAP (one frame with its
  * 12-byte header per datagram, as tests/unit/test_virtio_net.c does). The
  * input gives the features and queue setup, then operations: the shared
- * ones of fake_transport.h (chains of any shape on either queue, kicks,
- * resets, config reads, state) and the host's: a frame arriving on the
- * TAP (any length, headerless to larger than any buffer), the host
- * reading what the guest sent, the link going down, a new MAC.
+ * ones of fake_transport.h (chains of any shape on any of the three
+ * queues, kicks, resets, config reads, state) and the host's: a frame
+ * arriving on the TAP (any length, headerless to larger than any buffer),
+ * the host reading what the guest sent, the link going down, a new MAC.
+ * The control queue (queue 2) parses the chains posted there as
+ * commands (net_ctrl.h): the seeds ctrl-* hold well-formed ones, and a
+ * state round trip followed by an event raises the announcement that an
+ * ANNOUNCE_ACK then clears. The receive filter those commands program
+ * decides which host frames reach the receive queue.
  *
  * Build and run: tests/fuzz/meson.build (the unit suite runs it briefly).
  */

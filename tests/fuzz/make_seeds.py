@@ -120,8 +120,24 @@ def blk_seeds():
 
 # --- virtio-net ---
 
+def ctrl(cmd, split=False):
+    """A control queue request (queue 2): class, command, data; then the ack byte."""
+    if split:
+        parts = [desc(0x9000, 2, data=cmd[:2]), desc(0x9100, len(cmd) - 2, data=cmd[2:])]
+    else:
+        parts = [desc(0x9000, len(cmd), data=cmd)]
+    return chain(2, parts + [desc(0x9200, 1, write=True)])
+
+
+def mac_table(uni, multi, lie=None):
+    """MAC_TABLE_SET: le32 count and entries, unicast then multicast."""
+    body = u32(len(uni) if lie is None else lie) + b''.join(uni)
+    return b'\x01\x00' + body + u32(len(multi)) + b''.join(multi)
+
+
 def net_seeds():
-    head = u8(0) + u64(ALL) + u8(6) + u8(6)
+    # flags, features, then one setup byte per queue: receive, transmit, control
+    head = u8(0) + u64(ALL) + u8(6) + u8(6) + u8(6)
     rx = b''.join(chain(0, [desc(0x1000 * i, 2048, write=True)]) for i in range(3))
     hdr = bytes(12)
     frame = hdr + bytes.fromhex('ffffffffffff525400010203') + b'\x08\x00' + b'\x45' * 40
@@ -136,18 +152,42 @@ def net_seeds():
         'big-frame': head + rx + u8(FT_OPS) + u8(1) + u16(30000) + hdr + bytes(52) + collect(0),
         'link-mac': head + u8(FT_OPS + 2) + u8(0) + u8(FT_OPS + 3) + bytes(range(6))
         + config_read(0, 8) + config_read(6, 2),
-        'backpressure': u8(1) + u64(0) + u8(4) + u8(4) + b''.join(
+        'backpressure': u8(1) + u64(0) + u8(4) + u8(4) + u8(4) + b''.join(
             chain(1, [desc(0x8000 + 0x800 * i, 1500, data=hdr)]) for i in range(8)) + collect(1)
         + u8(FT_OPS + 1) + event() + collect(1),
-        'reset-state': head + rx + state() + reset(ALL, [6, 6]) + host_frame + collect(0),
+        'reset-state': head + rx + state() + reset(ALL, [6, 6, 6]) + host_frame + collect(0),
         # a transmit header with offloads: NEEDS_CSUM, GSO TCPv4, hdr_len, gso_size, csum
         # start and offset (passed to the TAP as they are: its kernel parses them)
         'tx-gso': head + chain(1, [desc(0x8000, 12 + 66, data=struct.pack(
             '<BBHHHHH', 1, 1, 54, 1448, 34, 16, 0) + frame[12:12 + 52])]) + u8(FT_OPS + 1)
         + collect(1),
-        # version, MAC, status (link up), rx on
+        # version, MAC, status (link up), rx on: refused, the control queue is negotiated
         'state-load': head + rx + state_load(u8(1) + bytes(range(6)) + u16(1) + u8(1))
         + host_frame + collect(0) + tx + u8(FT_OPS + 1) + collect(1),
+        # ... and loaded by a driver without it (features: VERSION_1 and MAC only)
+        'state-load-v1': u8(0) + u64((1 << 32) | (1 << 5)) + u8(6) * 3 + rx
+        + state_load(u8(1) + bytes(range(6)) + u16(1) + u8(1)) + host_frame + collect(0),
+        # version 2: MAC, status (link up, announce), rx on, configured MAC, the filter
+        # (promisc off, allmulti off, no overflow, one unicast and one multicast entry)
+        'state-load-v2': head + rx + state_load(
+            u8(2) + bytes(range(6)) + u16(3) + u8(1) + bytes(range(6)) + bytes(4) + u8(1) + u8(1)
+            + (b'\x02' * 6).ljust(64 * 6, b'\0') + (b'\x33\x33\0\0\0\1').ljust(64 * 6, b'\0'))
+        + event() + host_frame + collect(0) + ctrl(b'\x03\x00') + collect(2),
+        # the control queue: receive modes, the MAC table, a new MAC, the announcement
+        'ctrl-rx-mode': head + rx + ctrl(b'\x00\x00\x00') + ctrl(b'\x00\x01\x01', True)
+        + host_frame + collect(0) + collect(2),
+        'ctrl-mac-table': head + rx + ctrl(b'\x00\x00\x00') + ctrl(
+            mac_table([bytes(range(6))], [b'\x33\x33\0\0\0\1', b'\x01\0\x5e\0\0\1']), True)
+        + host_frame + collect(0) + collect(2),
+        'ctrl-mac-overflow': head + ctrl(b'\x00\x00\x00') + ctrl(
+            mac_table([], [bytes([1, 0, 0x5e, 0, 0, i]) for i in range(70)]), True) + collect(2),
+        'ctrl-mac-lie': head + ctrl(mac_table([bytes(6)], [], lie=0xffffffff), True) + collect(2),
+        'ctrl-mac-addr': head + ctrl(b'\x01\x01' + bytes([2, 0x54, 0, 1, 2, 4]), True)
+        + config_read(0, 6) + collect(2),
+        'ctrl-announce': head + rx + state() + event() + config_read(6, 2)
+        + ctrl(b'\x03\x00') + collect(2) + config_read(6, 2),
+        'ctrl-unknown': head + ctrl(b'\x02\x00\x01\x00', True) + ctrl(b'\x04\x00\x01\x00', True)
+        + ctrl(b'\xc8\x07') + ctrl(b'\x00') + collect(2),
     }
 
 

@@ -200,7 +200,25 @@ restore() {
 # busy. A plain restore writes the disk's overlay where the operator says (its
 # --overlay-prefix), never at the path the snapshot recorded.
 vm_ovl_sum=$(sha256sum <"$T/vm.overlay")
+# ... while the host watches the TAP for gratuitous ARPs (sender IP = target
+# IP), which the guest sends when the restored card asks it to announce itself.
+ip netns exec "$NS" timeout $((30 * SLOW)) python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind(("bsnap", 0))
+out = open(sys.argv[1], "w")
+while True:
+    f = s.recv(2048)
+    if len(f) >= 42:
+        op, sha, spa, tha, tpa = struct.unpack("!6xH6s4s6s4s", f[14:42])
+        if spa == tpa:
+            print("garp op=%d mac=%s ip=%s" % (op, sha.hex(":"), socket.inet_ntoa(spa)), file=out, flush=True)
+' "$T/garp" &
+garp_pid=$!
+# (python3 starts slowly in a loaded emulated host: wait for its socket)
+for _ in $(seq 1 $((150 * SLOW))); do [ -e "$T/garp" ] && break; sleep 0.1; done
 restore r1 "$T/store/base" $((8 * SLOW)) --overlay-prefix "$T/r1"
+kill "$garp_pid" 2>/dev/null
 t1=$(field "$T/r1.out" tick)
 check "restore: the guest continues counting (not from 1)" test "${t1:-0}" -gt 3
 check "restore: it continues from the snapshot, not the end" test "${t1:-0}" -le $((base_tick + 2))
@@ -217,6 +235,10 @@ check "restore: the guest keeps its MAC and CID (a plain restore is the same VM)
 check "the original guest pings the host through its TAP" same "$(field "$T/orig.out" net last)" ok
 check "restore: the network still works (the guest pings the host)" \
 	same "$(field "$T/r1.out" net last)" ok
+check "restore: the card asks the guest to announce itself (GUEST_ANNOUNCE)" \
+	contains "$T/r1.err" "asks the guest to announce itself"
+check "restore: the guest announced itself on the TAP (a gratuitous ARP from its MAC)" \
+	contains "$T/garp" "mac=52:54:00:aa:00:01 ip=10.0.2.2"
 check "the original read each previous tick from its overlay disk" in_step "$T/orig.out"
 check "rollback: the overlay disk went back to the snapshot too" in_step "$T/r1.out"
 check "the snapshot holds a small copy of the overlay" \

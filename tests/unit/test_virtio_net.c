@@ -31,6 +31,7 @@
 #include "mmds_frames.h"
 #include "util/clock.h"
 #include "virtio/mmio.h"
+#include "vmm/state.h"
 #include "vmm/vm.h"
 
 #define BASE  0xd0000000ULL
@@ -582,6 +583,364 @@ static void test_net_destroy_paused(void **state)
 	f->dev = NULL; /* the teardown must not destroy it again */
 }
 
+/* The receive queue's used index moves past @before within 100 ms. */
+static bool wait_used_quick(struct fixture *f, uint16_t before)
+{
+	for (int i = 0; i < 100; i++) {
+		if (used_idx(f, 0) != before)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* --- the control queue --- */
+
+static int net_setup_ctrl(void **state)
+{
+	int ret = net_setup(state);
+	struct fixture *f = *state;
+
+	f->nq = 3; /* receive, transmit, control */
+	bring_up(f);
+	return ret;
+}
+
+/* One control request (@cmd, @len bytes, in two readable parts when @split) and its ack. */
+static uint8_t ctrl(struct fixture *f, const void *cmd, uint32_t len, bool split)
+{
+	uint64_t gpa[3] = {BUF(40), BUF(41), BUF(42)};
+	uint32_t l[3] = {split ? 2 : len, len - 2, 1};
+	bool w[3] = {false, false, true};
+	uint16_t want = (uint16_t)(used_idx(f, 2) + 1);
+	uint8_t *ack = fake_ptr(&f->r, BUF(42));
+	uint32_t id, ulen;
+
+	memcpy(fake_ptr(&f->r, BUF(40)), cmd, split ? 2 : len);
+	if (split)
+		memcpy(fake_ptr(&f->r, BUF(41)), (const uint8_t *)cmd + 2, len - 2);
+	if (!split) {
+		gpa[1] = gpa[2];
+		l[1] = 1;
+		w[1] = true;
+	}
+	*ack = 0xee;
+	post(f, 2, split ? 3 : 2, gpa, l, w);
+	assert_true(wait_used(f, 2, want));
+	used_elem(f, 2, (uint16_t)(want - 1), &id, &ulen);
+	assert_int_equal(ulen, 1);
+	return *ack;
+}
+
+static uint16_t net_status(struct fixture *f)
+{
+	uint16_t st;
+
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG + 6, &st, 2);
+	return st;
+}
+
+/* Save the card and load it back (as a restore or an incoming migration does). */
+static void net_reload(struct fixture *f)
+{
+	struct state_io io, in;
+
+	f->dev->ops->pause(f->dev);
+	state_io_saver(&io);
+	assert_int_equal(f->dev->ops->state(f->dev, &io), 0);
+	state_io_loader(&in, io.buf, io.len);
+	assert_int_equal(f->dev->ops->state(f->dev, &in), 0);
+	assert_int_equal(state_io_finish(&in), 0);
+	state_io_free(&io);
+	f->dev->ops->resume(f->dev);
+}
+
+static bool wait_status(struct fixture *f, uint16_t bit, bool set)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (!!(net_status(f) & bit) == set)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * The card offers the control queue, GUEST_ANNOUNCE, CTRL_RX and
+ * CTRL_MAC_ADDR, and nothing it does not implement (VLAN filtering,
+ * CTRL_RX_EXTRA, multiqueue, guest offload control).
+ */
+static void test_net_ctrl_features(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t lo;
+
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	lo = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
+	assert_true(lo & (1U << 17));  /* CTRL_VQ */
+	assert_true(lo & (1U << 18));  /* CTRL_RX */
+	assert_true(lo & (1U << 21));  /* GUEST_ANNOUNCE */
+	assert_true(lo & (1U << 23));  /* CTRL_MAC_ADDR */
+	assert_false(lo & (1U << 19)); /* CTRL_VLAN */
+	assert_false(lo & (1U << 20)); /* CTRL_RX_EXTRA */
+	assert_false(lo & (1U << 22)); /* MQ */
+	assert_false(lo & (1U << 2));  /* CTRL_GUEST_OFFLOADS */
+}
+
+/*
+ * After a state load (restore, incoming migration) the card sets
+ * VIRTIO_NET_S_ANNOUNCE and raises a configuration interrupt; the
+ * driver's ANNOUNCE_ACK clears it. A malformed ack is refused.
+ */
+static void test_net_ctrl_announce(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t ack[2] = {3, 0}, ack_long[3] = {3, 0, 0};
+
+	assert_int_equal(net_status(f), 1);
+	wr(f, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+	net_reload(f);
+	assert_true(wait_status(f, 2, true));
+	assert_true(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+	assert_int_equal(net_status(f) & 1, 1); /* the link stays up */
+	assert_int_equal(ctrl(f, ack_long, sizeof(ack_long), true), 1);
+	assert_true(net_status(f) & 2);
+	assert_int_equal(ctrl(f, ack, sizeof(ack), false), 0);
+	assert_int_equal(net_status(f), 1);
+	/* the link going down keeps a pending announcement, and the reverse */
+	net_reload(f);
+	assert_true(wait_status(f, 2, true));
+	assert_int_equal(virtio_net_set_link(virtio_mmio_vdev(f->dev), false), 0);
+	assert_int_equal(net_status(f), 2);
+	assert_int_equal(virtio_net_set_link(virtio_mmio_vdev(f->dev), true), 0);
+	assert_int_equal(net_status(f), 3);
+	/* a reset forgets it */
+	bring_up(f);
+	assert_int_equal(net_status(f), 1);
+}
+
+/* A driver that did not negotiate GUEST_ANNOUNCE is never asked. */
+static void test_net_no_announce_unnegotiated(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t feats[2] = {0};
+
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	for (unsigned int i = 0; i < 2; i++) {
+		wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, i);
+		feats[i] = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
+	}
+	feats[0] &= ~((1U << 21) | (1U << VIRTIO_F_RING_EVENT_IDX));
+	for (unsigned int i = 0; i < 2; i++) {
+		wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, i);
+		wr(f, VIRTIO_MMIO_DRIVER_FEATURES, feats[i]);
+	}
+	wr(f, VIRTIO_MMIO_STATUS, 0xb);
+	wr(f, VIRTIO_MMIO_STATUS, 0xf);
+	net_reload(f);
+	usleep(50 * 1000);
+	assert_int_equal(net_status(f), 1);
+}
+
+/* A frame from the TAP to @dst; true when the guest got it. */
+static bool rx_to(struct fixture *f, const uint8_t dst[6], unsigned int *posted)
+{
+	static uint8_t frame[HDR + 60];
+	uint64_t gpa[1] = {BUF(*posted % 32)};
+	uint32_t len[1] = {2048};
+	bool w[1] = {true};
+	uint16_t before = used_idx(f, 0);
+
+	memset(frame, 0, sizeof(frame));
+	memcpy(frame + HDR, dst, 6);
+	if (used_idx(f, 0) == f->avail[0]) { /* no receive buffer left */
+		post(f, 0, 1, gpa, len, w);
+		(*posted)++;
+	}
+	assert_int_equal(send(f->peer, frame, sizeof(frame), 0), sizeof(frame));
+	return wait_used_quick(f, before);
+}
+
+/*
+ * The receive filter the control queue programs: promiscuous after reset;
+ * then only the card's MAC, broadcast, and the multicast addresses of the
+ * MAC table (or all with ALLMULTI). MAC_ADDR_SET moves the unicast filter.
+ */
+static void test_net_ctrl_rx_filter(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t me[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+	static const uint8_t other[6] = {0x52, 0x54, 0, 9, 9, 9},
+			     bc[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t mc[6] = {0x33, 0x33, 0, 0, 0, 1}, mc2[6] = {0x01, 0, 0x5e, 0, 0, 0xfb};
+	const uint8_t promisc_off[3] = {0, 0, 0}, allmulti_on[3] = {0, 1, 1};
+	const uint8_t table[2 + 4 + 4 + 6] = {1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x33, 0x33, 0, 0, 0, 1};
+	const uint8_t addr[2 + 6] = {1, 1, 0x52, 0x54, 0, 7, 7, 7};
+	unsigned int posted = 0;
+
+	assert_true(rx_to(f, other, &posted)); /* promiscuous */
+	assert_int_equal(ctrl(f, promisc_off, sizeof(promisc_off), true), 0);
+	assert_int_equal(ctrl(f, table, sizeof(table), true), 0);
+	assert_true(rx_to(f, me, &posted));
+	assert_false(rx_to(f, other, &posted));
+	assert_true(rx_to(f, bc, &posted));
+	assert_true(rx_to(f, mc, &posted));
+	assert_false(rx_to(f, mc2, &posted));
+	assert_int_equal(ctrl(f, allmulti_on, sizeof(allmulti_on), true), 0);
+	assert_true(rx_to(f, mc2, &posted));
+	/* a new address: the guest's own frames follow it, the config space shows it */
+	assert_int_equal(ctrl(f, addr, sizeof(addr), true), 0);
+	assert_true(rx_to(f, addr + 2, &posted));
+	assert_false(rx_to(f, me, &posted));
+	/* a reset: the configured MAC again, promiscuous */
+	bring_up(f);
+	posted = 0;
+	assert_true(rx_to(f, other, &posted));
+}
+
+/*
+ * Hostile requests: short, long, lying counts, unknown classes, features
+ * not negotiated; each answered VIRTIO_NET_ERR, nothing changed, the card
+ * still working. A request with nowhere to put the ack breaks the card.
+ */
+static void test_net_ctrl_hostile(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t other[6] = {0x52, 0x54, 0, 9, 9, 9};
+	const uint8_t bad[][12] = {
+	    {0, 0},				  /* PROMISC without its byte */
+	    {0, 0, 0, 0},			  /* ... with two */
+	    {0, 2, 1},				  /* ALLUNI: CTRL_RX_EXTRA is not offered */
+	    {1, 0, 0xff, 0xff, 0xff, 0xff, 0, 0}, /* MAC table: 2^32-1 entries in 6 bytes */
+	    {1, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6}, /* one entry, no multicast half */
+	    {1, 1, 1, 2, 3, 4, 5, 6},		  /* MAC_ADDR_SET: a multicast address */
+	    {1, 1, 2, 2, 3},			  /* ... short */
+	    {2, 0, 1, 0},			  /* VLAN: not offered */
+	    {3, 1},				  /* announce: unknown command */
+	    {4, 0, 1, 0},			  /* MQ: not offered */
+	    {200, 7},				  /* unknown class */
+	};
+	const uint8_t lens[] = {2, 4, 3, 8, 12, 8, 5, 4, 2, 4, 2};
+	const uint8_t one[1] = {0};
+	uint64_t gpa[1] = {BUF(40)};
+	uint32_t l[1] = {2};
+	bool w[1] = {false};
+	unsigned int posted = 0;
+	uint8_t cfg[6];
+
+	for (unsigned int i = 0; i < sizeof(lens); i++)
+		assert_int_equal(ctrl(f, bad[i], lens[i], lens[i] > 2), 1);
+	assert_int_equal(ctrl(f, one, 1, false), 1); /* not even a class and a command */
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG, cfg, 6);
+	assert_memory_equal(cfg, "\x52\x54\x00\x12\x34\x56", 6);
+	assert_true(rx_to(f, other, &posted)); /* still promiscuous */
+	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	/* a request without a writable byte */
+	memset(fake_ptr(&f->r, BUF(40)), 0, 2);
+	post(f, 2, 1, gpa, l, w);
+	assert_true(wait_broken(f));
+	bring_up(f);
+	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* Commands of a feature the driver did not negotiate are refused. */
+static void test_net_ctrl_unnegotiated(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t promisc_off[3] = {0, 0, 0}, addr[8] = {1, 1, 0x52, 0x54, 0, 7, 7, 7};
+	uint32_t lo;
+
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	lo = rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & ~((1U << 18) | (1U << 23) | (1U << 29));
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, lo);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	wr(f, VIRTIO_MMIO_STATUS, 0xb);
+	for (unsigned int q = 0; q < 3; q++) {
+		wr(f, VIRTIO_MMIO_QUEUE_SEL, q);
+		wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+		wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)QDESC(q));
+		wr(f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)QAVAIL(q));
+		wr(f, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)QUSED(q));
+		wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+	}
+	wr(f, VIRTIO_MMIO_STATUS, 0xf);
+	assert_int_equal(ctrl(f, promisc_off, sizeof(promisc_off), true), 1);
+	assert_int_equal(ctrl(f, addr, sizeof(addr), true), 1);
+}
+
+/*
+ * A card saved before the control queue existed (transport with two
+ * queues, card state version 1) loads: its MAC and status come back, the
+ * control queue stays unset. The same state claiming a negotiated control
+ * queue is refused.
+ */
+static void v1_blob(struct state_io *io, uint64_t acked)
+{
+	uint8_t u8v = 1, nq = 2, mac[6] = {2, 0, 0, 0xaa, 0xbb, 0xcc};
+	uint32_t status = 0xf, zero = 0;
+	uint16_t st = 1;
+	bool f = false;
+
+	state_io_saver(io);
+	state_u8(io, &u8v); /* transport state version */
+	state_u8(io, &nq);
+	state_u32(io, &status);
+	state_u32(io, &zero);
+	state_u32(io, &zero);
+	state_u64(io, &acked);
+	state_u64(io, &acked);
+	state_u32(io, &zero); /* queue_sel */
+	state_u32(io, &zero); /* config_gen */
+	state_bool(io, &f);
+	state_u32(io, &zero); /* isr */
+	for (unsigned int q = 0; q < 2; q++) {
+		uint16_t size = 0;
+		uint64_t z = 0;
+
+		state_u16(io, &size);
+		state_u64(io, &z);
+		state_u64(io, &z);
+		state_u64(io, &z);
+		state_bool(io, &f);
+		state_u16(io, &size);
+		state_u16(io, &size);
+		state_u16(io, &size);
+		state_bool(io, &f);
+	}
+	state_u8(io, &u8v); /* card state version 1 */
+	state_bytes(io, mac, 6);
+	state_u16(io, &st);
+	state_bool(io, &f);
+}
+
+static void test_net_state_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct state_io io, in;
+	uint8_t cfg[6];
+
+	f->dev->ops->pause(f->dev);
+	v1_blob(&io, 1ULL << VIRTIO_F_VERSION_1);
+	state_io_loader(&in, io.buf, io.len);
+	assert_int_equal(f->dev->ops->state(f->dev, &in), 0);
+	assert_int_equal(state_io_finish(&in), 0);
+	state_io_free(&io);
+	f->dev->ops->read(f->dev, VIRTIO_MMIO_CONFIG, cfg, 6);
+	assert_memory_equal(cfg, "\x02\x00\x00\xaa\xbb\xcc", 6);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 2);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
+	v1_blob(&io, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 17));
+	state_io_loader(&in, io.buf, io.len);
+	assert_int_equal(f->dev->ops->state(f->dev, &in), -EBADMSG);
+	state_io_free(&io);
+	f->dev->ops->resume(f->dev);
+}
+
 /* --- virtio-vsock --- */
 
 struct vhdr {
@@ -941,6 +1300,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_net_loop_chain, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_pause_holds_frames, net_setup, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_net_destroy_paused, net_setup, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_ctrl_features, net_setup_ctrl, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_ctrl_announce, net_setup_ctrl, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_no_announce_unnegotiated, net_setup_ctrl,
+					    net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_ctrl_rx_filter, net_setup_ctrl, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_ctrl_hostile, net_setup_ctrl, net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_ctrl_unnegotiated, net_setup_ctrl,
+					    net_teardown),
+	    cmocka_unit_test_setup_teardown(test_net_state_v1, net_setup_ctrl, net_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_guest_connect, vsock_setup, vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_host_connect, vsock_setup, vsock_teardown),
 	    cmocka_unit_test_setup_teardown(test_vsock_pause_holds_host_connect, vsock_setup,
