@@ -141,6 +141,54 @@ static unsigned int uring_reap(struct aio *a, void (*done)(struct aio_req *, voi
 	return n;
 }
 
+/*
+ * What a disk's ring may do once enabled (util/aio.h, aio_uring_init):
+ * the four operations uring_prep issues, no SQE flags (so no linked
+ * chains, no buffer selection, no fixed-file tricks), and no
+ * io_uring_register operation at all.
+ */
+static const uint8_t uring_ops[] = {
+    IORING_OP_READV,	 /* AIO_READ */
+    IORING_OP_WRITEV,	 /* AIO_WRITE */
+    IORING_OP_FSYNC,	 /* AIO_FDATASYNC */
+    IORING_OP_FALLOCATE, /* AIO_FALLOCATE */
+};
+
+static int uring_restrict(struct io_uring *ring)
+{
+	struct io_uring_restriction res[sizeof(uring_ops) + 1];
+	unsigned int n = 0;
+
+	memset(res, 0, sizeof(res));
+	for (; n < sizeof(uring_ops); n++) {
+		res[n].opcode = IORING_RESTRICTION_SQE_OP;
+		res[n].sqe_op = uring_ops[n];
+	}
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[n++].sqe_flags = 0;
+	/* io_uring_register: liburing 2.3 (Debian 12) leaves its wrappers for these out of the .so.
+	 */
+	return io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, n);
+}
+
+int aio_uring_init(struct io_uring *ring, unsigned int depth, int efd)
+{
+	struct io_uring_params p = {.flags = IORING_SETUP_R_DISABLED};
+	int ret = io_uring_queue_init_params(depth, ring, &p);
+
+	if (ret < 0)
+		return ret;
+	ret = io_uring_register_eventfd(ring, efd);
+	if (ret == 0)
+		ret = uring_restrict(ring);
+	if (ret == 0)
+		ret = io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
+					NULL, 0);
+	if (ret < 0)
+		io_uring_queue_exit(ring);
+	return ret;
+}
+
 /* --- the worker pool --- */
 
 static int64_t sync_rw(struct aio_req *r)
@@ -261,13 +309,10 @@ int aio_init(struct aio **out, unsigned int depth, unsigned int flags)
 		return ret;
 	}
 	if (!(flags & AIO_CALLS) && !(force && strcmp(force, "threads") == 0) &&
-	    io_uring_queue_init(depth, &a->ring, 0) == 0) {
-		if (io_uring_register_eventfd(&a->ring, a->efd) == 0) {
-			a->uring = true;
-			*out = a;
-			return 0;
-		}
-		io_uring_queue_exit(&a->ring);
+	    aio_uring_init(&a->ring, depth, a->efd) == 0) {
+		a->uring = true;
+		*out = a;
+		return 0;
 	}
 	ret = pool_init(a);
 	if (ret < 0) {

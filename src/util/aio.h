@@ -44,6 +44,7 @@ struct aio_req {
 };
 
 struct aio;
+struct io_uring;
 
 /* aio_init flags. */
 #define AIO_CALLS 1U /* requests may carry a call: worker threads, never io_uring */
@@ -53,6 +54,19 @@ struct aio;
  * -errno; never logs.
  */
 int aio_init(struct aio **out, unsigned int depth, unsigned int flags)
+    __attribute__((warn_unused_result));
+
+/*
+ * aio_uring_init - the io_uring aio_init uses: @depth entries, completions
+ * signalled on eventfd @efd, created disabled and enabled only once
+ * restricted (IORING_REGISTER_RESTRICTIONS): readv, writev, fsync and
+ * fallocate, no SQE flags, no io_uring_register operation. io_uring runs
+ * its operations in the kernel, out of seccomp's sight, so a ring is
+ * limited to what a disk needs whoever writes its submission queue; any
+ * other opcode completes with -EACCES. Returns 0 or -errno (the ring is
+ * not left open on failure). Exported for its test.
+ */
+int aio_uring_init(struct io_uring *ring, unsigned int depth, int efd)
     __attribute__((warn_unused_result));
 
 /* aio_engine - "io_uring" or "threads", for logs and tests. */

@@ -50,6 +50,7 @@ struct token_bucket {
 	uint64_t burst;	  /* one-time burst left */
 	uint64_t frac;	  /* fraction of a token accrued, in token*ns/refill_ns units */
 	uint64_t last_ns; /* the time the budget was last brought up to date */
+	uint64_t due_ns;  /* when the last refused request may go (0: none waits) */
 };
 
 struct rate_limit {
@@ -74,7 +75,10 @@ void tb_init(struct token_bucket *b, const struct tb_config *c, uint64_t now);
 /*
  * tb_wait - nanoseconds from @now until @n tokens can be taken (0: now),
  * after refilling up to @now. Exact: at @now plus the result, tb_take
- * succeeds. Always 0 for a bucket without a limit.
+ * succeeds. Always 0 for a bucket without a limit. A refused request
+ * that comes back after its due time is served as of that time (what
+ * refilled since is added after it is taken, not lost to a full bucket),
+ * so a late wake-up (up to a second) does not lower the rate.
  */
 uint64_t tb_wait(struct token_bucket *b, uint64_t n, uint64_t now);
 
