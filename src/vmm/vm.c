@@ -155,7 +155,7 @@ static int vm_open_snapshot_memory(struct vm *vm)
  * or, for a guest on huge pages (which cannot map a file privately),
  * copied into freshly reserved ones.
  */
-static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
+static void *vm_map_snapshot_memory(struct vm *vm, int *memfd, char *err, size_t errlen)
 {
 	void *host;
 	int ret, fd = vm_open_snapshot_memory(vm);
@@ -173,11 +173,13 @@ static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
 		close(fd); /* the mapping keeps the file */
 		return host;
 	}
-	host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, errlen);
+	host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, memfd, err, errlen);
 	if (host != MAP_FAILED && (ret = mem_backing_fill(host, vm->cfg.mem_size, fd)) < 0) {
 		snprintf(err, errlen, "reading %s into huge pages: %s", vm->cfg.mem_path,
 			 strerror(-ret));
 		munmap(host, vm->cfg.mem_size);
+		close(*memfd);
+		*memfd = -1;
 		host = MAP_FAILED;
 		errno = -ret;
 	}
@@ -209,15 +211,16 @@ static int vm_map_memory(struct vm *vm)
 	struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES];
 	char err[320] = "";
 	uint8_t *host;
-	int n, i, ret;
+	int n, i, ret, memfd = -1;
 
 	n = arch_memory_layout(vm->cfg.mem_size, ranges);
 	if (n < 0)
 		return n;
 	if (vm->cfg.mem_path)
-		host = vm_map_snapshot_memory(vm, err, sizeof(err));
+		host = vm_map_snapshot_memory(vm, &memfd, err, sizeof(err));
 	else
-		host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, sizeof(err));
+		host = mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, &memfd, err,
+				       sizeof(err));
 	if (host == MAP_FAILED) {
 		log_error("guest memory (%llu MiB): %s",
 			  (unsigned long long)(vm->cfg.mem_size >> 20), err);
@@ -225,6 +228,17 @@ static int vm_map_memory(struct vm *vm)
 	}
 	vm->mem_base = host;
 	vm->mem_map_size = vm->cfg.mem_size;
+	/*
+	 * How the balloon gives pages back (gm_release): a snapshot's file must
+	 * not show again; huge pages go back to the pool by a hole in the memfd
+	 * (kept, closed in vm_destroy).
+	 */
+	if (vm->cfg.mem_backing.hugepages)
+		gm_set_backing(&vm->mem, GM_BACKING_SHARED, memfd, host, 2ULL << 20);
+	else
+		gm_set_backing(&vm->mem,
+			       vm->cfg.mem_path ? GM_BACKING_PRIVATE_FILE : GM_BACKING_ANON, -1,
+			       NULL, 4096);
 	ret = mem_backing_apply(&vm->cfg.mem_backing, host, vm->cfg.mem_size);
 	if (ret < 0) {
 		log_error("guest memory: %s: %s",
@@ -233,13 +247,6 @@ static int vm_map_memory(struct vm *vm)
 			  strerror(-ret));
 		return ret;
 	}
-	/* How the balloon gives pages back (gm_release): a snapshot's file must not show again. */
-	if (vm->cfg.mem_backing.hugepages)
-		gm_set_backing(&vm->mem, GM_BACKING_SHARED, -1, NULL, 2ULL << 20);
-	else
-		gm_set_backing(&vm->mem,
-			       vm->cfg.mem_path ? GM_BACKING_PRIVATE_FILE : GM_BACKING_ANON, -1,
-			       NULL, 4096);
 	for (i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region region = {
 		    .slot = (uint32_t)i,
@@ -283,7 +290,7 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 
 	vm->cfg = *cfg;
 	vm->devices_tail = &vm->devices;
-	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_fd = vm->mem.fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
 	vm->host.request = vm_host_request;
 	vm->host.ioeventfd = vm_host_ioeventfd;
@@ -551,6 +558,8 @@ void vm_destroy(struct vm *vm)
 	gm_dirty_free(&vm->mem);
 	if (vm->mem_base)
 		munmap(vm->mem_base, vm->mem_map_size);
+	if (vm->mem.fd >= 0)
+		close(vm->mem.fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
