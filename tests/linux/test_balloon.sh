@@ -24,7 +24,9 @@ linux_prereqs
 MARK=BANYAN-OLD-PAGE-CONTENT
 # The guest prints step=N as it goes and sleeps between steps, so the host
 # acts at each one (a snapshot pauses the guest's clock: the sleeps left
-# after one are the restored guest's).
+# after one are the restored guest's). The 20 s after step 1 cover
+# `banyan ctl` starting and pausing the VM in a loaded emulated host: a
+# snapshot A taken after the guest's rm would hold none of the marker.
 GUEST=$(cat <<EOF
 m() { awk "/^\$1:/ {print \\\$2}" /proc/meminfo; }
 fill() { for i in \$(seq \$2); do cat /mnt/t/seed; done >/mnt/t/\$1; }
@@ -33,7 +35,7 @@ mkdir -p /mnt/t && mount -t tmpfs -o size=400m tmpfs /mnt/t
 yes $MARK | head -c 1048576 >/mnt/t/seed
 fill a 100
 echo step=1
-sleep 6
+sleep 20
 rm /mnt/t/a
 echo step=2
 sleep 45
