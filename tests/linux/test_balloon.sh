@@ -16,7 +16,7 @@
 #    it the pages from the balloon: no OOM kill in its dmesg, the
 #    balloon's actual size fell; the guest powers off cleanly.
 #
-# time-limit: 540 (seconds for one run, emulated host included: tests/linux/run)
+# time-limit: 900 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 . "$(dirname "$0")/lib.sh"
 linux_prereqs
