@@ -43,7 +43,7 @@
 #define BALLOON_PAGE_SHIFT 12
 #define BALLOON_STAT_BYTES 10 /* le16 tag, le64 value: packed */
 #define BALLOON_MAX_STATS  64
-#define STATE_VERSION	   1
+#define STATE_VERSION	   2 /* 2: the held statistics buffer */
 
 /* The queues as the spec numbers them (5.5.2). */
 enum { BQ_INFLATE = 0, BQ_DEFLATE = 1, BQ_STATS = 2, BQ_REPORTING = 4 };
@@ -315,13 +315,24 @@ static int balloon_state(struct virtio_dev *vdev, struct state_io *io)
 	uint8_t version = STATE_VERSION;
 	uint32_t target = b->num_pages, actual = b->actual, secs = b->cfg.stats_interval_s;
 	uint64_t pages = b->mem->total >> BALLOON_PAGE_SHIFT;
+	bool held = b->stats_held;
+	uint16_t head = b->stats_head;
 
 	state_u8(io, &version);
-	if (version != STATE_VERSION)
+	if (version != STATE_VERSION && version != 1)
 		return -EBADMSG;
 	state_u32(io, &target);
 	state_u32(io, &actual);
 	state_u32(io, &secs);
+	/*
+	 * The statistics buffer the device holds was popped from the ring the
+	 * snapshot saved: unless it is handed back after a restore, the
+	 * driver waits for it forever and sends no statistics again.
+	 */
+	if (version == STATE_VERSION) {
+		state_bool(io, &held);
+		state_u16(io, &head);
+	}
 	if (!io->loading || io->err)
 		return io->err;
 	/* The statistics queue is negotiated: an interval cannot appear or vanish. */
@@ -330,7 +341,8 @@ static int balloon_state(struct virtio_dev *vdev, struct state_io *io)
 	b->num_pages = target;
 	b->actual = actual;
 	b->cfg.stats_interval_s = secs;
-	b->stats_held = false; /* the driver's buffer is in the loaded ring, not ours */
+	b->stats_held = held && secs && head < BALLOON_QUEUE_SIZE; /* given back at the next tick */
+	b->stats_head = head;
 	return balloon_arm(b, secs);
 }
 

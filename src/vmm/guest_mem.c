@@ -170,8 +170,13 @@ static int gm_release_host(const struct guest_mem *gm, uint8_t *p, size_t n)
 
 	switch (gm->backing) {
 	case GM_BACKING_SHARED:
-		/* The hole frees the page cache's pages and unmaps them everywhere. */
-		if (gm->fd < 0) /* the mapping is all we kept (a hugetlb memfd) */
+		/*
+		 * The hole frees the file's pages (hugetlbfs: back to the host's
+		 * pool) and unmaps them everywhere. Without the file, MADV_REMOVE
+		 * punches the same hole through the mapping (refused on mlocked
+		 * memory).
+		 */
+		if (gm->fd < 0)
 			return madvise(p, n, MADV_REMOVE) < 0 ? -errno : 0;
 		if (fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(p - gm->fd_base), (off_t)n) < 0)

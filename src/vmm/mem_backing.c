@@ -78,7 +78,7 @@ static void huge_refusal(uint64_t need, char *err, size_t errlen)
  * every page from the pool, so a short pool fails here and not later as
  * a SIGBUS inside the running guest.
  */
-static void *map_huge(uint64_t size, char *err, size_t errlen)
+static void *map_huge(uint64_t size, int *memfd, char *err, size_t errlen)
 {
 	uint64_t need = size / MEM_HUGE_PAGE_SIZE;
 	struct mem_huge_pool pool;
@@ -108,17 +108,22 @@ static void *map_huge(uint64_t size, char *err, size_t errlen)
 			snprintf(err, errlen, "huge pages: %s", strerror(e));
 		errno = e;
 	}
-	if (fd >= 0)
-		close(fd); /* the mapping keeps the memfd */
+	if (fd >= 0 && (host == MAP_FAILED || !memfd))
+		close(fd); /* a mapping keeps the memfd alive without it */
+	else if (fd >= 0)
+		*memfd = fd;
 	return host;
 }
 
-void *mem_backing_map(const struct mem_backing *b, uint64_t size, char *err, size_t errlen)
+void *mem_backing_map(const struct mem_backing *b, uint64_t size, int *memfd, char *err,
+		      size_t errlen)
 {
 	void *host;
 
+	if (memfd)
+		*memfd = -1;
 	if (b->hugepages)
-		return map_huge(size, err, errlen);
+		return map_huge(size, memfd, err, errlen);
 	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		    -1, 0);
 	if (host == MAP_FAILED)

@@ -44,10 +44,14 @@ int mem_huge_pool_read(struct mem_huge_pool *pool) __attribute__((warn_unused_re
  * @size must be a multiple of 2 MiB with huge pages. Refuses, with the
  * reason in @err (@errlen bytes, naming vm.nr_hugepages), a host with too
  * few free 2 MiB pages. Returns the mapping or MAP_FAILED with errno set.
+ * *@memfd (may be NULL: then it is closed) gets the hugetlb memfd, which
+ * the caller closes after unmapping, or -1 for anonymous memory: releasing
+ * huge pages to the host's pool punches holes in it (gm_release).
  * Never applies mergeable or prefault: mem_backing_apply does, once the
  * contents are in.
  */
-void *mem_backing_map(const struct mem_backing *b, uint64_t size, char *err, size_t errlen);
+void *mem_backing_map(const struct mem_backing *b, uint64_t size, int *memfd, char *err,
+		      size_t errlen);
 
 /*
  * mem_backing_map_memfd - map @size bytes of guest RAM from a new memfd

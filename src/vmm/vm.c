@@ -149,12 +149,15 @@ static int vm_open_snapshot_memory(struct vm *vm)
 	return fd;
 }
 
-/* New RAM as the backing says: a shared memfd (kept in vm->mem_fd), or mem_backing_map's. */
-static void *vm_map_fresh(struct vm *vm, char *err, size_t errlen)
+/*
+ * New RAM as the backing says: a shared memfd (kept in vm->mem_fd), or
+ * mem_backing_map's (a hugetlb memfd's descriptor in *@memfd, else -1).
+ */
+static void *vm_map_fresh(struct vm *vm, int *memfd, char *err, size_t errlen)
 {
 	if (vm->cfg.mem_backing.shared && !vm->cfg.mem_backing.hugepages)
 		return mem_backing_map_memfd(vm->cfg.mem_size, &vm->mem_fd, err, errlen);
-	return mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, err, errlen);
+	return mem_backing_map(&vm->cfg.mem_backing, vm->cfg.mem_size, memfd, err, errlen);
 }
 
 /* An upgrade's RAM: the previous process's memfd (checked by the migration layer), shared. */
@@ -174,7 +177,7 @@ static void *vm_map_given(struct vm *vm, char *err, size_t errlen)
  * or, for a guest on huge pages (which cannot map a file privately),
  * copied into freshly reserved ones.
  */
-static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
+static void *vm_map_snapshot_memory(struct vm *vm, int *memfd, char *err, size_t errlen)
 {
 	void *host;
 	int ret, fd = vm_open_snapshot_memory(vm);
@@ -192,11 +195,14 @@ static void *vm_map_snapshot_memory(struct vm *vm, char *err, size_t errlen)
 		close(fd); /* the mapping keeps the file */
 		return host;
 	}
-	host = vm_map_fresh(vm, err, errlen);
+	host = vm_map_fresh(vm, memfd, err, errlen);
 	if (host != MAP_FAILED && (ret = mem_backing_fill(host, vm->cfg.mem_size, fd)) < 0) {
 		snprintf(err, errlen, "reading %s into guest memory: %s", vm->cfg.mem_path,
 			 strerror(-ret));
 		munmap(host, vm->cfg.mem_size);
+		if (*memfd >= 0)
+			close(*memfd);
+		*memfd = -1;
 		host = MAP_FAILED;
 		errno = -ret;
 	}
@@ -229,7 +235,7 @@ static int vm_map_memory(struct vm *vm)
 	bool given = vm->mem_fd >= 0;
 	char err[320] = "";
 	uint8_t *host;
-	int n, i, ret;
+	int n, i, ret, memfd = -1;
 
 	n = arch_memory_layout(vm->cfg.mem_size, ranges);
 	if (n < 0)
@@ -237,9 +243,9 @@ static int vm_map_memory(struct vm *vm)
 	if (vm->mem_fd >= 0)
 		host = vm_map_given(vm, err, sizeof(err));
 	else if (vm->cfg.mem_path)
-		host = vm_map_snapshot_memory(vm, err, sizeof(err));
+		host = vm_map_snapshot_memory(vm, &memfd, err, sizeof(err));
 	else
-		host = vm_map_fresh(vm, err, sizeof(err));
+		host = vm_map_fresh(vm, &memfd, err, sizeof(err));
 	if (host == MAP_FAILED) {
 		log_error("guest memory (%llu MiB): %s",
 			  (unsigned long long)(vm->cfg.mem_size >> 20), err);
@@ -256,11 +262,15 @@ static int vm_map_memory(struct vm *vm)
 			  strerror(-ret));
 		return ret;
 	}
-	/* How the balloon gives pages back (gm_release): a snapshot's file must not show again. */
+	/*
+	 * How the balloon gives pages back (gm_release): a snapshot's file must
+	 * not show again; huge pages go back to the pool by a hole in their
+	 * memfd (kept, closed in vm_destroy); a shared memfd's by a hole too.
+	 */
 	if (vm->mem_fd >= 0)
 		gm_set_backing(&vm->mem, GM_BACKING_SHARED, vm->mem_fd, host, 4096);
 	else if (vm->cfg.mem_backing.hugepages)
-		gm_set_backing(&vm->mem, GM_BACKING_SHARED, -1, NULL, 2ULL << 20);
+		gm_set_backing(&vm->mem, GM_BACKING_SHARED, memfd, host, 2ULL << 20);
 	else
 		gm_set_backing(&vm->mem,
 			       vm->cfg.mem_path ? GM_BACKING_PRIVATE_FILE : GM_BACKING_ANON, -1,
@@ -310,7 +320,7 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 	vm->mem_fd = cfg->mem_fd_given ? cfg->mem_fd : -1; /* ours now, whatever happens */
 	vm->cfg.mem_fd_given = false;			   /* a restart makes its own */
 	vm->devices_tail = &vm->devices;
-	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_fd = vm->mem.fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
 	vm->host.request = vm_host_request;
 	vm->host.ioeventfd = vm_host_ioeventfd;
@@ -581,6 +591,8 @@ void vm_destroy(struct vm *vm)
 	gm_dirty_free(&vm->mem);
 	if (vm->mem_base)
 		munmap(vm->mem_base, vm->mem_map_size);
+	if (vm->mem.fd >= 0 && vm->mem.fd != vm->mem_fd) /* a hugetlb memfd */
+		close(vm->mem.fd);
 	if (vm->mem_fd >= 0)
 		close(vm->mem_fd);
 	if (vm->vm_fd >= 0)

@@ -60,7 +60,7 @@ static void accounting_splits_guest_and_vmm(void **state)
 	struct mem_backing b = {0};
 	struct mem_stats st;
 	char err[256];
-	uint8_t *g = mem_backing_map(&b, SIZE, err, sizeof(err));
+	uint8_t *g = mem_backing_map(&b, SIZE, NULL, err, sizeof(err));
 
 	(void)state;
 	assert_ptr_not_equal(g, MAP_FAILED);
@@ -87,7 +87,7 @@ static void prefault_and_mergeable(void **state)
 	struct mem_backing b = {.prefault = true};
 	struct mem_stats st;
 	char err[256];
-	uint8_t *g = mem_backing_map(&b, SIZE, err, sizeof(err));
+	uint8_t *g = mem_backing_map(&b, SIZE, NULL, err, sizeof(err));
 
 	(void)state;
 	assert_ptr_not_equal(g, MAP_FAILED);
@@ -97,7 +97,7 @@ static void prefault_and_mergeable(void **state)
 	assert_false(vmflag(g, "mg"));
 	munmap(g, SIZE);
 	b = (struct mem_backing){.mergeable = true};
-	g = mem_backing_map(&b, SIZE, err, sizeof(err));
+	g = mem_backing_map(&b, SIZE, NULL, err, sizeof(err));
 	assert_ptr_not_equal(g, MAP_FAILED);
 	if (mem_backing_apply(&b, g, SIZE) < 0) {
 		munmap(g, SIZE);
@@ -114,7 +114,7 @@ static void huge_pages_refused_when_odd(void **state)
 	char err[256] = "";
 
 	(void)state;
-	assert_ptr_equal(mem_backing_map(&b, (3ULL << 20), err, sizeof(err)), MAP_FAILED);
+	assert_ptr_equal(mem_backing_map(&b, (3ULL << 20), NULL, err, sizeof(err)), MAP_FAILED);
 	assert_non_null(strstr(err, "multiple of 2 MiB"));
 }
 
