@@ -375,6 +375,35 @@ static bool syn_admitted(const uint8_t *f, size_t len)
 	return true;
 }
 
+/*
+ * lwIP 2.1's tcp_receive asserts (and Debian's build aborts) on a segment
+ * carrying one sequence number of payload or FIN whose sequence number is
+ * exactly 2^31 from the connection's rcv_nxt: its left-edge trim takes the
+ * segment as overlapping, with an offset of 2^31. No peer sends a segment a
+ * quarter of the sequence space away from what it was acknowledged, so one
+ * that far from any matching connection's rcv_nxt is dropped here.
+ */
+static bool seq_in_reach(const uint8_t *f, size_t len)
+{
+	size_t ihl = (size_t)(f[ETH_HLEN] & 0xf) * 4;
+	const uint8_t *ip = f + ETH_HLEN, *tcp = ip + ihl;
+	uint32_t src, seq;
+
+	if (ip[9] != 6 || ihl < 20 || len < ETH_HLEN + ihl + 20)
+		return true; /* not TCP, or lwIP drops it as too short */
+	memcpy(&src, ip + 12, 4);
+	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+		uint32_t d = seq - pcb->rcv_nxt;
+
+		if (pcb->remote_port == be16(tcp) && pcb->local_port == be16(tcp + 2) &&
+		    ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)) == src &&
+		    d + (1U << 30) > (1U << 31))
+			return false;
+	}
+	return true;
+}
+
 /* Make @x first in lwIP's interface list: routing by address finds it (see the top). */
 static void netif_first(struct netif *x)
 {
@@ -396,7 +425,8 @@ void mmds_net_input(struct mmds_net *n, const uint8_t *frame, size_t len)
 	if (len < ETH_HLEN || len > FRAME_MAX)
 		return;
 	pthread_mutex_lock(&mmds_lock);
-	if (be16(frame + 12) != ETHTYPE_IPV4 || syn_admitted(frame, len)) {
+	if (be16(frame + 12) != ETHTYPE_IPV4 ||
+	    (syn_admitted(frame, len) && seq_in_reach(frame, len))) {
 		p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
 		if (p && pbuf_take(p, frame, (u16_t)len) == ERR_OK) {
 			netif_first(&n->netif);
