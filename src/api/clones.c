@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -59,8 +60,22 @@ static int move_fd(int from, int to)
 	return dup2(from, to);
 }
 
+/*
+ * The binary the supervisor runs: this process's own, as /proc/self/exe
+ * names it. A jailed VMM's root has no /proc; the jail exec'd it by an
+ * absolute path inside the root (/banyan), which AT_EXECFN keeps.
+ */
+static const char *self_exe(void)
+{
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+
+	if (access(SELF_EXE, X_OK) == 0 || !fn || fn[0] != '/')
+		return SELF_EXE;
+	return fn;
+}
+
 /* The supervisor, before its exec: async-signal-safe calls only; never returns. */
-static void spawn_exec(char *const *argv, int null_fd, int log_fd, int pipe_fd)
+static void spawn_exec(const char *exe, char *const *argv, int null_fd, int log_fd, int pipe_fd)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t none;
@@ -80,18 +95,18 @@ static void spawn_exec(char *const *argv, int null_fd, int log_fd, int pipe_fd)
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		for (fd = 3; fd < 65536; fd++)
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	execv(SELF_EXE, argv);
+	execv(exe, argv);
 	spawn_report(pipe_fd, SPAWN_EXEC_FAILED, errno);
 	_exit(127);
 }
 
 /* The middle child: forks the supervisor, reports its pid and exits. */
-static void spawn_middle(char *const *argv, int null_fd, int log_fd, int pipe_fd)
+static void spawn_middle(const char *exe, char *const *argv, int null_fd, int log_fd, int pipe_fd)
 {
 	pid_t p = fork();
 
 	if (p == 0)
-		spawn_exec(argv, null_fd, log_fd, pipe_fd);
+		spawn_exec(exe, argv, null_fd, log_fd, pipe_fd);
 	if (p < 0)
 		spawn_report(pipe_fd, SPAWN_FORK_FAILED, errno);
 	else
@@ -117,7 +132,7 @@ static int spawn_collect(int fd, pid_t *pid, char *err)
 			continue;
 		}
 		snprintf(err, SNAP_ERR_LEN, "clones: cannot %s: %s",
-			 m.what == SPAWN_EXEC_FAILED   ? "run " SELF_EXE
+			 m.what == SPAWN_EXEC_FAILED   ? "run the banyan binary"
 			 : m.what == SPAWN_FORK_FAILED ? "fork the supervisor"
 						       : "set up the supervisor",
 			 strerror(m.value));
@@ -131,6 +146,7 @@ static int spawn_collect(int fd, pid_t *pid, char *err)
 
 static int spawn(char *const *argv, int null_fd, int log_fd, pid_t *pid, char *err)
 {
+	const char *exe = self_exe();
 	int fds[2], st, ret;
 	pid_t mid;
 
@@ -139,7 +155,7 @@ static int spawn(char *const *argv, int null_fd, int log_fd, pid_t *pid, char *e
 		       snprintf(err, SNAP_ERR_LEN, "clones: pipe: %s", strerror(-ret)), ret;
 	mid = fork();
 	if (mid == 0)
-		spawn_middle(argv, null_fd, log_fd, fds[1]);
+		spawn_middle(exe, argv, null_fd, log_fd, fds[1]);
 	ret = mid < 0 ? -errno : 0;
 	close(fds[1]);
 	if (ret < 0)

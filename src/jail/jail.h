@@ -153,7 +153,7 @@ int jail_root_path(const struct jail_opts *o, char *buf) __attribute__((warn_unu
  * jail_root_build - in the (private) mount namespace: create the root
  * (refused when it exists and is not empty), put every file of @p in it,
  * write the --config document, create /run for sockets and the device
- * nodes /dev/kvm, /dev/net/tun, /dev/urandom (the host's numbers, owned by
+ * nodes /dev/kvm, /dev/net/tun, /dev/urandom, /dev/null (the host's numbers, owned by
  * the jail's uid/gid, 0660). 0 or -errno with the step and path in @err.
  */
 int jail_root_build(const struct jail_opts *o, const struct jail_plan *p, const char *root,

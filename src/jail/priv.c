@@ -112,12 +112,12 @@ static uint64_t file_access(const struct jail_file *f, uint64_t trunc)
 
 static int add_rules(int rs, const struct jail_plan *p, uint64_t trunc, char *err)
 {
-	static const char *const devs[] = {"/dev/kvm", "/dev/net/tun", "/dev/urandom"};
+	static const char *const devs[] = {"/dev/kvm", "/dev/net/tun", "/dev/urandom", "/dev/null"};
 	int ret = allow(rs, JAIL_RUN_DIR, LL_RUN_DIR | trunc, err);
 
 	for (unsigned int i = 0; ret == 0 && i < p->nfiles; i++)
 		ret = allow(rs, p->files[i].inside, file_access(&p->files[i], trunc), err);
-	for (unsigned int i = 0; ret == 0 && i < 3; i++)
+	for (unsigned int i = 0; ret == 0 && i < sizeof(devs) / sizeof(devs[0]); i++)
 		if (access(devs[i], F_OK) == 0)
 			ret = allow(rs, devs[i], LL_FILE_RW, err);
 	if (ret == 0 && p->config_json)

@@ -296,7 +296,7 @@ static int make_node(const struct jail_opts *o, const char *dev, const char *nam
 	return 0;
 }
 
-/* /dev: a small tmpfs of its own (the base's filesystem may be nodev), three nodes. */
+/* /dev: a small tmpfs of its own (the base's filesystem may be nodev), four nodes. */
 static int make_dev(const struct jail_opts *o, const char *root, char *err)
 {
 	char dev[PATH_MAX], net[PATH_MAX + 8];
@@ -315,6 +315,9 @@ static int make_dev(const struct jail_opts *o, const char *root, char *err)
 		ret = make_node(o, dev, "net/tun", "/dev/net/tun", err);
 	if (ret == 0)
 		ret = make_node(o, dev, "urandom", "/dev/urandom", err);
+	/* Stdin of the clones' supervisor and of each clone (api/clones.c, cmd_restore.c). */
+	if (ret == 0)
+		ret = make_node(o, dev, "null", "/dev/null", err);
 	return ret;
 }
 

@@ -113,9 +113,9 @@ check "VMM has its own mount namespace" \
 ls /proc/$vmm/root >"$T/rootls" 2>&1
 check "VMM's root has only the jail's files" \
 	test "$(tr '\n' ' ' <"$T/rootls")" = "banyan dev disk0 etc kernel lib lib64 run "
-check "VMM's /dev has only its three nodes" \
+check "VMM's /dev has only its four nodes" \
 	test "$(cd /proc/$vmm/root/dev && find . -mindepth 1 | sort | tr '\n' ' ')" = \
-	"./kvm ./net ./net/tun ./urandom "
+	"./kvm ./net ./net/tun ./null ./urandom "
 check "the disk is a hard link of the operator's" test "$(stat -c %h "$T/disk.img")" = 2
 check "API socket at the jail's path, mode 0600" test "$(stat -c %a:%u "$ROOT/run/api.sock")" = "600:$U"
 "$BANYAN" ctl --api-socket "$ROOT/run/api.sock" config >"$T/config.json" 2>&1
@@ -139,6 +139,25 @@ dpid=$(pgrep -u $U -f "/banyan run --kernel /kernel" | head -n 1)
 check "the daemon runs as the jail's user" test -n "$dpid"
 check "the daemon has a session of its own" test "$(ps -o sid= -p "$dpid" | tr -d ' ')" = "$dpid"
 [ -n "$dpid" ] && kill -TERM "$dpid"
+
+# Clones through the API of a jailed VM: the supervisor is the jail's
+# binary (no /proc inside), its stdin the root's /dev/null.
+"$BANYAN" jail --id v9 --uid $U --gid $U --chroot-base "$BASE" -- --kernel "$GUESTS/counter.elf" \
+	--api-socket "$T/capi.sock" </dev/null >"$T/c.out" 2>"$T/c.err" &
+jail_pid=$!
+CROOT=$BASE/banyan/v9/root
+for _ in $(seq 1 100); do [ -S "$CROOT/run/capi.sock" ] && break; sleep 0.1; done
+"$BANYAN" ctl --api-socket "$CROOT/run/capi.sock" clone /run/snap --count 1 --console /run/con \
+	--snapshot-now >"$T/clone.out" 2>&1
+check "a clone of a jailed VM through its API: exit 0" status_is 0 $?
+sup=$(sed -n 's/^supervisor pid \([0-9]*\).*/\1/p' "$T/clone.out")
+for _ in $(seq 1 50); do grep -q tick "$CROOT/run/con.0" 2>/dev/null && break; sleep 0.1; done
+check "... the clone runs in the jail, its console at /run/con.0" grep -q tick "$CROOT/run/con.0"
+check "... as the jail's user" test "$(stat -c %u "/proc/${sup:-x}" 2>/dev/null)" = $U
+[ -n "$sup" ] && kill -TERM "$sup"
+"$BANYAN" ctl --api-socket "$CROOT/run/capi.sock" stop >/dev/null 2>&1
+wait $jail_pid
+jail_pid=
 
 # --name: a named VM in the jail is found from outside it by ls, ctl
 # --name, logs, console and stop; the host's entry links into the root.
