@@ -303,16 +303,21 @@ static void helper_main(int fd, const char *mode)
 
 int api_clones_helper_start(const char *seccomp_mode)
 {
+	pid_t parent = getpid(), p;
 	int sv[2];
-	pid_t p;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	p = fork();
 	if (p == 0) {
-		/* Ends with the VMM; keeps nothing of its but the console and its socket. */
+		/*
+		 * Ends with the VMM; keeps nothing of its but the console and its
+		 * socket. A VMM that died before the prctl sends no signal: the
+		 * helper then has another parent, whatever its pid (a subreaper's,
+		 * or not 1 in a PID namespace, where the VMM itself may be pid 1).
+		 */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
+		if (getppid() != parent)
 			_exit(0);
 		close(sv[0]);
 		if (dup2(sv[1], 3) < 0)

@@ -141,23 +141,34 @@ check "the daemon has a session of its own" test "$(ps -o sid= -p "$dpid" | tr -
 [ -n "$dpid" ] && kill -TERM "$dpid"
 
 # Clones through the API of a jailed VM: the supervisor is the jail's
-# binary (no /proc inside), its stdin the root's /dev/null.
-"$BANYAN" jail --id v9 --uid $U --gid $U --chroot-base "$BASE" -- --kernel "$GUESTS/counter.elf" \
-	--api-socket "$T/capi.sock" </dev/null >"$T/c.out" 2>"$T/c.err" &
-jail_pid=$!
-CROOT=$BASE/banyan/v9/root
-for _ in $(seq 1 100); do [ -S "$CROOT/run/capi.sock" ] && break; sleep 0.1; done
-"$BANYAN" ctl --api-socket "$CROOT/run/capi.sock" clone /run/snap --count 1 --console /run/con \
-	--snapshot-now >"$T/clone.out" 2>&1
-check "a clone of a jailed VM through its API: exit 0" status_is 0 $?
-sup=$(sed -n 's/^supervisor pid \([0-9]*\).*/\1/p' "$T/clone.out")
-for _ in $(seq 1 50); do grep -q tick "$CROOT/run/con.0" 2>/dev/null && break; sleep 0.1; done
-check "... the clone runs in the jail, its console at /run/con.0" grep -q tick "$CROOT/run/con.0"
-check "... as the jail's user" test "$(stat -c %u "/proc/${sup:-x}" 2>/dev/null)" = $U
-[ -n "$sup" ] && kill -TERM "$sup"
-"$BANYAN" ctl --api-socket "$CROOT/run/capi.sock" stop >/dev/null 2>&1
-wait $jail_pid
-jail_pid=
+# binary (no /proc inside), its stdin the root's /dev/null. With
+# --new-pid-ns the VMM is pid 1, so the clones' helper, its child, sees a
+# parent of pid 1 that is alive.
+# jail_clone ID WHAT [JAIL-OPTIONS...]
+jail_clone() {
+	local id=$1 what=$2 croot=$BASE/banyan/$1/root sup
+	shift 2
+	"$BANYAN" jail --id "$id" --uid $U --gid $U --chroot-base "$BASE" "$@" -- \
+		--kernel "$GUESTS/counter.elf" --api-socket "$T/$id.sock" \
+		</dev/null >"$T/$id.out" 2>"$T/$id.err" &
+	jail_pid=$!
+	for _ in $(seq 1 100); do [ -S "$croot/run/$id.sock" ] && break; sleep 0.1; done
+	"$BANYAN" ctl --api-socket "$croot/run/$id.sock" clone /run/snap --count 1 \
+		--console /run/con --snapshot-now >"$T/$id.clone" 2>&1
+	check "a clone through the API of a jailed VM ($what): exit 0" status_is 0 $?
+	sup=$(sed -n 's/^supervisor pid \([0-9]*\).*/\1/p' "$T/$id.clone")
+	for _ in $(seq 1 50); do grep -q tick "$croot/run/con.0" 2>/dev/null && break; sleep 0.1; done
+	check "... the clone runs in the jail, its console at /run/con.0" grep -q tick "$croot/run/con.0"
+	# The supervisor ends with the VMM's PID namespace; otherwise it is stopped here.
+	[ -z "$*" ] && check "... as the jail's user" \
+		test "$(stat -c %u "/proc/${sup:-x}" 2>/dev/null)" = $U
+	[ -z "$*" ] && [ -n "$sup" ] && kill -TERM "$sup"
+	"$BANYAN" ctl --api-socket "$croot/run/$id.sock" stop >/dev/null 2>&1
+	wait $jail_pid
+	jail_pid=
+}
+jail_clone v9 "host PID namespace"
+jail_clone v10 "the VMM is pid 1" --new-pid-ns
 
 # --name: a named VM in the jail is found from outside it by ls, ctl
 # --name, logs, console and stop; the host's entry links into the root.
