@@ -152,10 +152,13 @@ jail_clone() {
 		--kernel "$GUESTS/counter.elf" --api-socket "$T/$id.sock" \
 		</dev/null >"$T/$id.out" 2>"$T/$id.err" &
 	jail_pid=$!
-	for _ in $(seq 1 100); do [ -S "$croot/run/$id.sock" ] && break; sleep 0.1; done
+	# Running: the API answers before the vCPUs start, and a snapshot wants them.
+	for _ in $(seq 1 100); do grep -q tick "$T/$id.out" && break; sleep 0.1; done
 	"$BANYAN" ctl --api-socket "$croot/run/$id.sock" clone /run/snap --count 1 \
 		--console /run/con --snapshot-now >"$T/$id.clone" 2>&1
-	check "a clone through the API of a jailed VM ($what): exit 0" status_is 0 $?
+	st=$?
+	check "a clone through the API of a jailed VM ($what): exit 0" status_is 0 $st
+	[ $st = 0 ] || sed 's/^/# /' "$T/$id.clone" "$T/$id.err"
 	sup=$(sed -n 's/^supervisor pid \([0-9]*\).*/\1/p' "$T/$id.clone")
 	for _ in $(seq 1 50); do grep -q tick "$croot/run/con.0" 2>/dev/null && break; sleep 0.1; done
 	check "... the clone runs in the jail, its console at /run/con.0" grep -q tick "$croot/run/con.0"
