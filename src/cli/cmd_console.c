@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -41,21 +40,14 @@ static void make_raw(void)
 	raw_on = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
 }
 
+/* The console socket, never through a link another user controls (cli/named.h). */
 static int connect_console(const char *name)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
+	char path[NAMED_PATH];
 
-	if (named_path(name, NAMED_CONSOLE, a.sun_path, sizeof(a.sun_path)) < 0)
+	if (named_path(name, NAMED_CONSOLE, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
+	return named_connect(path);
 }
 
 static int send_all(int fd, const unsigned char *p, size_t n)
@@ -151,6 +143,10 @@ int cmd_console(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sock = connect_console(argv[1]);
+	if (sock == -ELOOP) {
+		fprintf(stderr, "banyan console: %s: %s\n", argv[1], named_strerror(sock));
+		return EXIT_HOST_ERROR;
+	}
 	if (sock < 0) {
 		fprintf(stderr, "banyan console: %s: no running VM of this name (%s)\n", argv[1],
 			strerror(-sock));

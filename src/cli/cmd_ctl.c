@@ -112,7 +112,8 @@ static void ctl_usage(FILE *f)
 		"                to exit, else stop the VM (systemd's ExecStop)\n",
 		CTL_SHUTDOWN_S);
 	fprintf(f, "Exit status: 0 done, 1 the API refused (reason printed), 2 usage, "
-		   "3 no VMM answers on the socket.\n");
+		   "3 no VMM answers on the socket, or the way to it passes a symbolic\n"
+		   "link another user controls (a jailed VM's: never followed).\n");
 }
 
 static size_t ctl_write(char *data, size_t size, size_t n, void *arg)
@@ -154,6 +155,9 @@ static const struct curl_dl *ctl_curl(void)
 	return &lib;
 }
 
+/* The socket as given, for messages (the one used is /proc/self/fd/N: ctl_resolve). */
+static const char *ctl_shown;
+
 /* One request; 0, or -1 after printing why nothing was answered. */
 static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_reply *r)
 {
@@ -182,7 +186,7 @@ static int ctl_request(const char *sock, const struct ctl_cmd *c, struct ctl_rep
 	if (rc == CURLE_OK)
 		cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	else
-		fprintf(stderr, "banyan ctl: %s: %s\n", sock,
+		fprintf(stderr, "banyan ctl: %s: %s\n", ctl_shown ? ctl_shown : sock,
 			errbuf[0] ? errbuf : cu->easy_strerror(rc));
 	cu->slist_free_all(hdrs);
 	cu->easy_cleanup(h);
@@ -393,10 +397,13 @@ static char **ctl_clone_socks(json_object *list, size_t n)
 /* A clone runs once its API says so (its vCPUs were started: running or paused). */
 static bool ctl_clone_runs(const char *sock)
 {
-	char *body = NULL;
-	bool runs = ctl_call(sock, "GET", "/banyan/v1/status", NULL, 2, &body) == 200 && body &&
-		    (strstr(body, "\"Running\"") || strstr(body, "\"Paused\""));
+	char path[64], *body = NULL;
+	int fd = named_sock_path(sock, path, sizeof(path)); /* not there yet, or refused */
+	bool runs = fd >= 0 && ctl_call(path, "GET", "/banyan/v1/status", NULL, 2, &body) == 200 &&
+		    body && (strstr(body, "\"Running\"") || strstr(body, "\"Paused\""));
 
+	if (fd >= 0)
+		close(fd);
 	free(body);
 	return runs;
 }
@@ -843,6 +850,25 @@ static int ctl_named(const char *name, char *sock, size_t size)
 	return -1;
 }
 
+/*
+ * The socket @*sock reached by named_resolve's rule (cli/named.h: no
+ * symbolic link another user controls, as in a jail's root): @*sock then
+ * names it as /proc/self/fd/N in @buf, its descriptor kept for the
+ * process's life. 0, or -1 after printing why.
+ */
+static int ctl_resolve(const char **sock, char *buf, size_t size)
+{
+	int fd = named_sock_path(*sock, buf, size);
+
+	if (fd < 0) {
+		fprintf(stderr, "banyan ctl: %s: %s\n", *sock, named_strerror(fd));
+		return -1;
+	}
+	ctl_shown = *sock;
+	*sock = buf;
+	return 0;
+}
+
 /* Nothing accepts on @sock any more: the VMM has exited (or is closing its API). */
 static bool ctl_vmm_gone(const char *sock)
 {
@@ -914,7 +940,7 @@ int cmd_ctl(int argc, char **argv)
 	struct ctl_clone_opts co = {0};
 	struct ctl_snap_opts so = {0};
 	const char *sock = NULL;
-	char named_sock[NAMED_PATH];
+	char named_sock[NAMED_PATH], resolved[64];
 	const struct ctl_cmd *c;
 	bool json = false;
 	int opt;
@@ -958,6 +984,9 @@ int cmd_ctl(int argc, char **argv)
 		else if (!ctl_mig_opt(&mo, opt, optarg))
 			json = true;
 	}
+	if (sock == named_sock && optind < argc &&
+	    ctl_resolve(&sock, resolved, sizeof(resolved)) < 0)
+		return CTL_NO_VMM;
 	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
 		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, &so, json);
 	if (sock && optind < argc && strcmp(argv[optind], "migrate") == 0)

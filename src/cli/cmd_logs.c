@@ -73,9 +73,11 @@ int cmd_logs(int argc, char **argv)
 			name ? "bad VM name" : "a VM name is expected");
 		return EXIT_USAGE;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A jailed VM's vm.log is in its root: never read through a link its user made. */
+	fd = named_open(path);
 	if (fd < 0) {
-		fprintf(stderr, "banyan logs: %s: no log (%s)\n", name, strerror(errno));
+		fprintf(stderr, "banyan logs: %s: %s%s%s\n", name, fd == -ELOOP ? "" : "no log (",
+			named_strerror(fd), fd == -ELOOP ? "" : ")");
 		return EXIT_HOST_ERROR;
 	}
 	ret = f ? follow(fd, name) : (copy_new(fd, &off) < 0 ? EXIT_HOST_ERROR : 0);

@@ -73,14 +73,19 @@ static void ls_state(struct ls_vm *v, json_object *o)
 /* A live VM: its API's status, its process's memory. */
 static void ls_ask(struct ls_vm *v)
 {
-	char sock[NAMED_PATH], *body = NULL;
+	char sock[NAMED_PATH], api[64], *body = NULL;
 	json_object *o = NULL, *u;
+	int fd = -1;
 
 	v->state = "unknown";
 	v->rss_kib = rss_kib(v->pid);
+	/* Never through a link a jailed VM's user made (cli/named.h): "unknown" then. */
 	if (named_path(v->name, NAMED_API, sock, sizeof(sock)) == 0 &&
-	    ctl_call(sock, "GET", "/banyan/v1/status", NULL, LS_API_TIMEOUT_S, &body) == 200)
+	    (fd = named_sock_path(sock, api, sizeof(api))) >= 0 &&
+	    ctl_call(api, "GET", "/banyan/v1/status", NULL, LS_API_TIMEOUT_S, &body) == 200)
 		o = json_tokener_parse(body);
+	if (fd >= 0)
+		close(fd);
 	free(body);
 	if (!o)
 		return;

@@ -86,4 +86,34 @@ bool named_alive(const char *name, pid_t *pid);
 bool named_stale(const char *name);
 void named_clean(const char *name);
 
+/*
+ * named_resolve - an O_PATH descriptor (close-on-exec) of @path, found by
+ * walking it one component at a time with openat(O_PATH | O_NOFOLLOW). A
+ * symbolic link is followed only when it and the directory holding it
+ * belong to root or to this user and nobody else can write that directory
+ * (or it is sticky): the host's entry ROOT/NAME of a jailed VM links into
+ * the jail's root that way. A link anywhere else, one a jail's user or
+ * any other user could have put there, ends the walk with -ELOOP (so does
+ * a seventeenth link). @type: S_IFSOCK or S_IFREG that the file must be
+ * (-ENOTSOCK, -EINVAL otherwise), 0 for any. -errno of the walk otherwise.
+ * Never opens the file itself: a FIFO or a device is never touched.
+ */
+int named_resolve(const char *path, mode_t type) __attribute__((warn_unused_result));
+
+/*
+ * named_sock_path - named_resolve(@path, S_IFSOCK) and, into @buf, a path
+ * that reaches that very socket (/proc/self/fd/N) for connect() or
+ * libcurl. Returns the descriptor, to close once connected, or -errno.
+ */
+int named_sock_path(const char *path, char *buf, size_t size) __attribute__((warn_unused_result));
+
+/* named_connect - a stream socket connected to @path (named_sock_path's rule), or -errno. */
+int named_connect(const char *path) __attribute__((warn_unused_result));
+
+/* named_open - the regular file @path (named_resolve's rule) opened read-only, or -errno. */
+int named_open(const char *path) __attribute__((warn_unused_result));
+
+/* named_strerror - @err (-errno) of the functions above, the refused link explained. */
+const char *named_strerror(int err);
+
 #endif

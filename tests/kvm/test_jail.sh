@@ -198,6 +198,34 @@ check "logs NAME shows its console output" sh -c "'$BANYAN' logs web | grep -q '
 (sleep 1; printf '\001d') | timeout 10 "$BANYAN" console web >"$T/ncon.out" 2>&1
 check "console NAME attaches (scrollback) and detaches" \
 	test "$?" = 0 -a -n "$(grep 'tick 0000000000000001' "$T/ncon.out")"
+# The jail's user writes its runtime directory: links it puts there in
+# place of its files are never followed by root's clients (status 3), not
+# even into its own files; the host's links into the root still are.
+JR=$BASE/banyan/v7/root/run/banyan/web
+echo "a host secret" >"$T/secret"
+chmod 600 "$T/secret"
+swap() { mv "$JR/$1" "$JR/$1.real" && ln -s "$2" "$JR/$1" && chown -h $U:$U "$JR/$1"; }
+unswap() { rm -f "$JR/$1" && mv "$JR/$1.real" "$JR/$1"; }
+swap vm.log "$T/secret"
+"$BANYAN" logs web >"$T/evil_logs.out" 2>"$T/evil_logs.err"
+check "logs: a link in the jail's directory in place of vm.log is refused: exit 3" status_is 3 $?
+check "... nothing of the host file is printed" test ! -s "$T/evil_logs.out"
+check "... and it says why" contains "$T/evil_logs.err" "not followed"
+swap api.sock "$JR/api.sock.real"
+"$BANYAN" ctl --name web status >"$T/evil_ctl.out" 2>&1
+check "ctl --name: a link in place of api.sock is refused: exit 3" status_is 3 $?
+check "... and it says why" contains "$T/evil_ctl.out" "not followed"
+"$BANYAN" ls --json >"$T/evil_ls.json" 2>&1
+check "ls: the VM's API is not asked through the link (state unknown)" \
+	python3 -c 'import json,sys; assert [v["state"] for v in json.load(open(sys.argv[1])) if v["name"] == "web"] == ["unknown"]' "$T/evil_ls.json"
+swap console.sock "$JR/console.sock.real"
+timeout 10 "$BANYAN" console web </dev/null >"$T/evil_con.out" 2>&1
+check "console: a link in place of console.sock is refused: exit 3" status_is 3 $?
+unswap vm.log
+unswap api.sock
+unswap console.sock
+"$BANYAN" ctl --name web status >/dev/null 2>&1
+check "the VM's own files again: ctl --name answers" status_is 0 $?
 j named2 --id v8 --uid $U --gid $U -- --kernel "$GUESTS/counter.elf" --name web
 check "a second jail with the name: exit 2, the name is taken" contains "$T/named2.err" \
 	"a VM of this name is running"

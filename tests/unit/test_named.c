@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,13 +207,78 @@ static void test_unsafe_root(void **state)
 	assert_int_equal(unlink(dir), 0);
 }
 
+/* dir/file, as a path into @buf. */
+static const char *at(char *buf, const char *dir, const char *file)
+{
+	int n = snprintf(buf, NAMED_PATH, "%s/%s", dir, file);
+
+	assert_true(n > 0 && n < NAMED_PATH);
+	return buf;
+}
+
+/*
+ * named_resolve and its users: links of ours in directories only we can
+ * write are followed (relative or absolute, chained); a link in a
+ * directory others can write, or one another user owns, is refused, and
+ * so is the wrong kind of file or a loop.
+ */
+static void test_resolve(void **state)
+{
+	char top[NAMED_PATH], jail[NAMED_PATH], a[NAMED_PATH], b[NAMED_PATH];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, srv;
+
+	(void)state;
+	assert_true(snprintf(top, sizeof(top), "%s/../resolve", root) < (int)sizeof(top));
+	assert_int_equal(mkdir(top, 0700), 0);
+	fclose(fopen(at(a, top, "file"), "w"));
+	assert_int_equal(symlink(a, at(b, top, "abs")), 0);
+	assert_int_equal(symlink("abs", at(b, top, "rel")), 0);
+	fd = named_open(at(b, top, "rel"));
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(named_resolve(at(b, top, "rel"), S_IFSOCK), -ENOTSOCK);
+	assert_int_equal(symlink("loop", at(b, top, "loop")), 0);
+	assert_int_equal(named_resolve(b, 0), -ELOOP);
+	/* A directory others write, as a jail's run directory is to root. */
+	at(jail, top, "jail");
+	assert_int_equal(mkdir(jail, 0700), 0);
+	assert_int_equal(chmod(jail, 0777), 0);
+	assert_int_equal(symlink(a, at(b, jail, "log")), 0);
+	assert_int_equal(named_open(b), -ELOOP);
+	assert_string_not_equal(named_strerror(-ELOOP), strerror(ELOOP));
+	assert_int_equal(chmod(jail, 0700), 0);
+	fd = named_open(b);
+	assert_true(fd >= 0);
+	close(fd);
+	if (geteuid() == 0) { /* a link another user owns */
+		assert_int_equal(lchown(b, 64123, 64123), 0);
+		assert_int_equal(named_open(b), -ELOOP);
+	}
+	/* A socket, reached through a link of ours, never through the other kind. */
+	srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", at(a, jail, "api.sock")) <
+		    (int)sizeof(sa.sun_path));
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(srv, 4), 0);
+	assert_int_equal(symlink(a, at(b, top, "api.sock")), 0);
+	fd = named_connect(b);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(named_connect(at(b, top, "file")), -ENOTSOCK);
+	assert_int_equal(chmod(jail, 0777), 0);
+	assert_int_equal(symlink(a, at(b, jail, "api2.sock")), 0);
+	assert_int_equal(named_connect(b), -ELOOP);
+	close(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),	cmocka_unit_test(test_roots),
 	    cmocka_unit_test(test_paths),	cmocka_unit_test(test_claim),
 	    cmocka_unit_test(test_dead_holder), cmocka_unit_test(test_jailed_entry),
-	    cmocka_unit_test(test_unsafe_root),
+	    cmocka_unit_test(test_unsafe_root), cmocka_unit_test(test_resolve),
 	};
 	char tmpl[] = "/tmp/banyan-named-XXXXXX", cmd[128];
 	int ret;
