@@ -984,8 +984,8 @@ int cmd_ctl(int argc, char **argv)
 		else if (!ctl_mig_opt(&mo, opt, optarg))
 			json = true;
 	}
-	if (sock == named_sock && optind < argc &&
-	    ctl_resolve(&sock, resolved, sizeof(resolved)) < 0)
+	/* --api-socket too: a path into a jail's root is as much its user's as --name's. */
+	if (sock && optind < argc && ctl_resolve(&sock, resolved, sizeof(resolved)) < 0)
 		return CTL_NO_VMM;
 	if (sock && optind < argc && strcmp(argv[optind], "snapshot") == 0)
 		return ctl_snapshot(sock, argv + optind + 1, argc - optind - 1, &so, json);

@@ -215,6 +215,10 @@ swap api.sock "$JR/api.sock.real"
 "$BANYAN" ctl --name web status >"$T/evil_ctl.out" 2>&1
 check "ctl --name: a link in place of api.sock is refused: exit 3" status_is 3 $?
 check "... and it says why" contains "$T/evil_ctl.out" "not followed"
+"$BANYAN" ctl --api-socket "$JR/api.sock" status >"$T/evil_api.out" 2>&1
+check "ctl --api-socket through that link: exit 3" status_is 3 $?
+"$BANYAN" ctl --api-socket "$JR/api.sock.real" status >"$T/real_api.out" 2>&1
+check "ctl --api-socket on the socket itself in the root: exit 0" status_is 0 $?
 "$BANYAN" ls --json >"$T/evil_ls.json" 2>&1
 check "ls: the VM's API is not asked through the link (state unknown)" \
 	python3 -c 'import json,sys; assert [v["state"] for v in json.load(open(sys.argv[1])) if v["name"] == "web"] == ["unknown"]' "$T/evil_ls.json"
