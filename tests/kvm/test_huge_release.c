@@ -4,8 +4,10 @@
  * gm_release of two touched huge pages, HugePages_Free in /proc/meminfo
  * is higher by two, the pages read as zero, and the tiny guest still
  * runs to its power-off. The test reserves 16 pages with vm.nr_hugepages
- * and puts the old value back; it is skipped, saying why, on a host
- * where that fails or without a usable /dev/kvm.
+ * and takes back exactly what it added, holding a lock across both so
+ * that two runs at once (two build trees) cannot leave the pool raised;
+ * it is skipped, saying why, on a host where that fails or without a
+ * usable /dev/kvm.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,17 +21,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "vmm/vm.h"
 
 #define POOL_PATH "/proc/sys/vm/nr_hugepages"
+#define LOCK_PATH "/tmp/banyan-test-nr_hugepages.lock"
 #define RESERVE	  16
 #define HUGE	  (2ULL << 20)
 #define GUEST_MIB 16
 
 static const char *guest_path;
 static long old_pool = -1;
+static long added;	 /* pages this run added to the pool (the kernel may give fewer) */
+static int lock_fd = -1; /* held from the raise to the restore */
 
 static long read_long(const char *path, const char *key)
 {
@@ -71,11 +77,18 @@ static bool reserve_pool(char *why, size_t len)
 		snprintf(why, len, "no usable /dev/kvm");
 		return false;
 	}
+	/* Another run's read-raise-restore between ours would leave its 16 pages behind. */
+	lock_fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+		snprintf(why, len, "cannot lock %s (%s)", LOCK_PATH, strerror(errno));
+		return false;
+	}
 	old_pool = read_long(POOL_PATH, NULL);
 	if (old_pool < 0 || write_pool(old_pool + RESERVE) < 0) {
 		snprintf(why, len, "cannot raise vm.nr_hugepages (%s)", strerror(errno));
 		return false;
 	}
+	added = read_long(POOL_PATH, NULL) - old_pool;
 	if (huge_free() - read_long("/proc/meminfo", "HugePages_Rsvd:") < GUEST_MIB / 2) {
 		snprintf(why, len, "the host gave only %ld free 2 MiB pages", huge_free());
 		return false;
@@ -128,12 +141,22 @@ static void test_release_returns_huge_pages(void **state)
 	vm_destroy(vm);
 }
 
+/* The pages this run added taken back, and the pool as it found it (else the teardown fails). */
 static int restore_pool(void **state)
 {
+	int ret = 0;
+
 	(void)state;
-	if (old_pool >= 0)
-		return write_pool(old_pool) < 0 ? -1 : 0;
-	return 0;
+	if (added > 0 && write_pool(read_long(POOL_PATH, NULL) - added) < 0)
+		ret = -1;
+	if (old_pool >= 0 && read_long(POOL_PATH, NULL) != old_pool) {
+		print_message("# vm.nr_hugepages is %ld, was %ld\n", read_long(POOL_PATH, NULL),
+			      old_pool);
+		ret = -1;
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
 }
 
 int main(int argc, char **argv)
