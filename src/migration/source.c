@@ -35,6 +35,7 @@
 #define THROTTLE_STEP	 10
 #define THROTTLE_MAX	 99
 #define HOT_ROUNDS	 2 /* rounds in a row dirtying over half the link before throttling */
+#define MIG_STATE_PARTS	 3 /* vCPUs, VM, devices */
 
 struct mig_source {
 	struct vm *vm;
@@ -394,15 +395,40 @@ static int send_postcopy_list(struct mig_source *m)
 	return ret;
 }
 
-/* Paused: the last pages, the state parts, the memory's CRC, END; then the answer. */
-static int stopcopy(struct mig_source *m, char *err)
+/*
+ * The state parts, read now into @io[] (vCPUs, VM, devices). Reading them
+ * may write guest memory: KVM's vcpu_put, around every KVM_GET_* ioctl,
+ * may set the steal-time record's `preempted` byte, and a clock read may
+ * refresh kvmclock's pages. KVM logs those writes, so the caller reads the
+ * dirty log only after this, or the destination keeps stale copies.
+ */
+static int save_parts(struct mig_source *m, struct state_io io[MIG_STATE_PARTS], char *err)
 {
-	static const struct {
-		enum mig_tag tag;
-		enum snapshot_part part;
-	} parts[] = {{MIG_TAG_VCPUS, SNAPSHOT_PART_VCPUS},
-		     {MIG_TAG_VM, SNAPSHOT_PART_VM},
-		     {MIG_TAG_DEVICES, SNAPSHOT_PART_DEVICES}};
+	static const enum snapshot_part parts[MIG_STATE_PARTS] = {
+	    SNAPSHOT_PART_VCPUS, SNAPSHOT_PART_VM, SNAPSHOT_PART_DEVICES};
+	int ret = 0;
+
+	for (unsigned int i = 0; i < MIG_STATE_PARTS; i++)
+		state_io_saver(&io[i]);
+	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++)
+		ret = snapshot_part_save(m->vm, parts[i], &io[i], err);
+	return ret;
+}
+
+static int send_parts(struct mig_source *m, const struct state_io io[MIG_STATE_PARTS])
+{
+	static const enum mig_tag tags[MIG_STATE_PARTS] = {MIG_TAG_VCPUS, MIG_TAG_VM,
+							   MIG_TAG_DEVICES};
+	int ret = 0;
+
+	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++)
+		ret = mig_send(&m->conn, tags[i], io[i].buf, io[i].len);
+	return ret;
+}
+
+/* Paused, the state read (@io): the last pages, the parts, the memory's CRC, END; the answer. */
+static int stopcopy(struct mig_source *m, const struct state_io io[MIG_STATE_PARTS], char *err)
+{
 	/* A VM paused throughout sent everything in send_all: nothing is dirty. */
 	int ret = m->was_paused || m->upgrade ? 0 : vm_dirty_sync(m->vm, m->dirty);
 
@@ -410,14 +436,8 @@ static int stopcopy(struct mig_source *m, char *err)
 		return fail(err, ret, "cannot read the dirty-page log: %s", strerror(-ret));
 	if (!m->upgrade && !m->postcopy) /* an upgrade's destination maps the very same memory */
 		ret = send_dirty(m, err);
-	for (unsigned int i = 0; i < 3 && ret == 0; i++) {
-		struct state_io io;
-
-		ret = snapshot_part_save(m->vm, parts[i].part, &io, err);
-		if (ret == 0)
-			ret = mig_send(&m->conn, parts[i].tag, io.buf, io.len);
-		state_io_free(&io);
-	}
+	if (ret == 0)
+		ret = send_parts(m, io);
 	if (ret == 0 && m->postcopy)
 		ret = send_postcopy_list(m);
 	if (ret == 0)
@@ -554,18 +574,33 @@ static int postcopy(struct mig_source *m, char *err)
 /* The whole migration; 0 once the destination runs the VM. */
 static int migrate(struct mig_source *m, char *err)
 {
+	struct state_io io[MIG_STATE_PARTS];
 	uint64_t paused_at;
-	int ret = setup(m, err);
+	int ret;
 
-	if (ret == 0 && !m->upgrade) {
+	memset(io, 0, sizeof(io)); /* freed below whatever happened */
+	ret = setup(m, err);
+
+	if (ret == 0 && !m->upgrade && !m->was_paused) {
 		set_phase(m, MIG_PHASE_PRECOPY);
-		ret = m->was_paused ? send_all(m, err) : precopy(m, err);
+		ret = precopy(m, err);
 	}
 	paused_at = m->paused_ns = now_ns(); /* the guest's pause starts with vm_pause */
 	if (ret == 0)
 		ret = pause_vm(m, err);
+	/*
+	 * The state is read before the last memory is: reading it may write
+	 * guest memory (save_parts), so the final dirty-log read in stopcopy,
+	 * or all of memory for a VM paused throughout, comes after it.
+	 */
 	if (ret == 0)
-		ret = stopcopy(m, err);
+		ret = save_parts(m, io, err);
+	if (ret == 0 && m->was_paused && !m->upgrade)
+		ret = send_all(m, err);
+	if (ret == 0)
+		ret = stopcopy(m, io, err);
+	for (unsigned int i = 0; i < MIG_STATE_PARTS; i++)
+		state_io_free(&io[i]);
 	if (ret == 0)
 		ret = hand_over(m, err);
 	pthread_mutex_lock(&m->lock);
