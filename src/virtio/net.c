@@ -291,9 +291,9 @@ static int net_deliver(struct virtio_net *n)
 		r = nbufs < NET_MAX_MERGE ? virtio_pop(&n->vdev, NET_RXQ, &c) : 0;
 		if (r < 0 || (r > 0 && !net_rx_chain_ok(n, &c)))
 			return -1;
-		if (r == 0) {
+		if (r == 0) { /* written already: a migration must see what they hold now */
 			for (unsigned int i = 0; i < nbufs; i++)
-				vq_unpop(vq);
+				vq_unpop_written(vq, (uint16_t)n->used[i].id);
 			return 0;
 		}
 		if (!mrg && c.in_len < n->rx_len) {

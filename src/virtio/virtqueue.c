@@ -233,6 +233,12 @@ static void vq_mark_written(struct virtqueue *vq, uint32_t head)
 	}
 }
 
+void vq_unpop_written(struct virtqueue *vq, uint16_t head)
+{
+	vq_mark_written(vq, head);
+	vq_unpop(vq);
+}
+
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
 	volatile uint32_t *elem;
@@ -295,10 +301,14 @@ bool vq_enable_notify(struct virtqueue *vq)
 {
 	if (!vq->active)
 		return false;
-	if (vq->event_idx)
+	/* The VMM writes the used ring here too: a migration must send it again. */
+	if (vq->event_idx) {
 		store16(used_avail_event(vq), vq->last_avail);
-	else
+		gm_mark_dirty(vq->mem, vq->used_gpa + USED_BYTES(vq->size) - 2, 2);
+	} else {
 		store16(&vq->used[0], 0);
+		gm_mark_dirty(vq->mem, vq->used_gpa, 2);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16(&vq->avail[1]) != vq->last_avail;
 }

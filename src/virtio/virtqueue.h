@@ -114,6 +114,14 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *chain, enum vq_error *err)
 void vq_unpop(struct virtqueue *vq);
 
 /*
+ * vq_unpop_written - give back chain @head, the last one vq_pop returned,
+ * after the device wrote into its buffers (a receive spread over more
+ * buffers than there were): they are marked dirty again, since what they
+ * hold changed after vq_pop marked them.
+ */
+void vq_unpop_written(struct virtqueue *vq, uint16_t head);
+
+/*
  * vq_push - return chain @head to the driver with @len bytes written.
  * Publishes used->idx after the element (release order).
  */

@@ -570,6 +570,51 @@ static void test_dirty_after_write(void **state)
 	gm_dirty_free(&f->r.gm);
 }
 
+/*
+ * Re-enabling notifications writes the used ring (its flags, or
+ * avail_event with VIRTIO_F_EVENT_IDX): the page must be marked, or a
+ * migration leaves the destination's driver with the old value (a
+ * suppressed kick: a stalled queue).
+ */
+static void test_enable_notify_marks_used(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(gm_dirty_enable(&f->r.gm), 0);
+	(void)take_dirty(f, FAKE_USED);
+	assert_false(vq_enable_notify(&f->vq)); /* flags */
+	assert_true(take_dirty(f, FAKE_USED));
+	assert_int_equal(fake_vq(&f->r, &f->vq, true, true), 0);
+	assert_false(vq_enable_notify(&f->vq)); /* avail_event */
+	assert_true(take_dirty(f, FAKE_USED));
+	assert_false(take_dirty(f, FAKE_USED)); /* taken */
+	gm_dirty_free(&f->r.gm);
+}
+
+/*
+ * A chain given back after the device wrote into it (virtio-net spreading
+ * a frame over too few buffers): its buffer is marked again, since a
+ * migration round may have taken vq_pop's mark before the write.
+ */
+static void test_unpop_written_marks(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t buf = FAKE_DATA + 0x5000;
+	enum vq_error err;
+
+	assert_int_equal(gm_dirty_enable(&f->r.gm), 0);
+	fake_desc(&f->r, FAKE_DESC, 0, buf, 4096, VRING_DESC_F_WRITE, 0);
+	fake_make_avail(&f->r, 0);
+	assert_int_equal(pop(f, &err), 1);
+	assert_true(take_dirty(f, buf)); /* vq_pop's mark, taken by a round */
+	memset(f->iov[0].iov_base, 0xcd, 4096);
+	vq_unpop_written(&f->vq, f->c.head);
+	assert_true(take_dirty(f, buf));
+	assert_int_equal(pop(f, &err), 1); /* the same chain again */
+	assert_int_equal(f->c.head, 0);
+	gm_dirty_free(&f->r.gm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -577,6 +622,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_activate_checks),
 	    T(test_dirty_after_write),
+	    T(test_enable_notify_marks_used),
+	    T(test_unpop_written_marks),
 	    T(test_empty),
 	    T(test_well_formed_chain),
 	    T(test_ring_wraps),
