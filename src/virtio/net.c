@@ -32,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -70,6 +71,17 @@
 #define TAG_RX_TIMER 3
 #define TAG_TX_TIMER 4
 #define TAG_MMDS     5 /* the metadata service's timerfd */
+#define TAG_ANNOUNCE 6 /* announce_fd: the next announcement round */
+
+/*
+ * After a state load the card asks for an announcement in rounds, as
+ * QEMU's self-announce does: at the first turn after resume, then every
+ * NET_ANNOUNCE_STEP_MS, NET_ANNOUNCE_ROUNDS in all, so that one lost
+ * gratuitous ARP (a switch port still coming up, a full queue) does not
+ * leave the network looking for the guest where it was.
+ */
+#define NET_ANNOUNCE_ROUNDS  4
+#define NET_ANNOUNCE_STEP_MS 100
 
 /* 1: MAC, status, rx_on; 2: also the configured MAC and the receive filter. */
 #define STATE_VERSION 2
@@ -91,6 +103,8 @@ struct virtio_net {
 	uint64_t rx_filtered;	  /* frames from the TAP the filter kept from the guest */
 	bool ctrl_more;		  /* the control queue ran out of budget: run again */
 	bool announce_due;	  /* state was loaded: announce at the first turn after resume */
+	int announce_fd;	  /* timerfd in epfd: the next round is due */
+	uint8_t announce_round;	  /* rounds done since the load; NET_ANNOUNCE_ROUNDS: none due */
 	uint64_t offloads_set;	  /* the acked features the TAP was last set for, ~0: none yet */
 	bool rx_on;		  /* the driver is up and the receive queue was kicked */
 	bool rx_stalled;	  /* no receive buffers: the TAP is not watched */
@@ -404,14 +418,43 @@ static void net_ctrl(struct virtio_net *n)
  * advertisements and acknowledges on the control queue, so switches and
  * neighbours learn where the guest is now.
  */
+static void net_announce_round(struct virtio_net *n)
+{
+	struct itimerspec next = {.it_value.tv_nsec = NET_ANNOUNCE_STEP_MS * 1000000L};
+
+	if (n->announce_round >= NET_ANNOUNCE_ROUNDS ||
+	    !(n->vdev.acked & (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE)) ||
+	    virtio_is_broken(&n->vdev)) {
+		n->announce_round = NET_ANNOUNCE_ROUNDS;
+		return;
+	}
+	n->status |= VIRTIO_NET_S_ANNOUNCE;
+	virtio_config_changed(&n->vdev);
+	if (n->announce_round++ == 0)
+		log_info("%s: asks the guest to announce itself (%u rounds, %u ms apart)", n->name,
+			 NET_ANNOUNCE_ROUNDS, NET_ANNOUNCE_STEP_MS);
+	if (n->announce_round < NET_ANNOUNCE_ROUNDS &&
+	    timerfd_settime(n->announce_fd, 0, &next, NULL) < 0)
+		log_guest_warn(n, "%s: cannot time the next announcement: %s", n->name,
+			       strerror(errno));
+}
+
 static void net_announce(struct virtio_net *n)
 {
 	n->announce_due = false;
-	if (!(n->vdev.acked & (1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE)) || virtio_is_broken(&n->vdev))
-		return;
-	n->status |= VIRTIO_NET_S_ANNOUNCE;
-	virtio_config_changed(&n->vdev);
-	log_info("%s: asks the guest to announce itself", n->name);
+	n->announce_round = 0;
+	net_announce_round(n);
+}
+
+/* The round timer fired: the next round, unless a reset or a new load came first. */
+static void net_announce_timer(struct virtio_net *n)
+{
+	uint64_t expirations;
+
+	if (read(n->announce_fd, &expirations, sizeof(expirations)) < 0)
+		return; /* spurious: EAGAIN */
+	if (!n->announce_due)
+		net_announce_round(n);
 }
 
 /* --- the device operations (transport lock held) --- */
@@ -436,9 +479,9 @@ static void net_notify(struct virtio_dev *vdev, unsigned int q)
 static void net_event(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
-	struct epoll_event ev[5];
-	int k = epoll_wait(n->epfd, ev, 5, 0);
-	bool tx_timer = false;
+	struct epoll_event ev[6];
+	int k = epoll_wait(n->epfd, ev, 6, 0);
+	bool tx_timer = false, announce_timer = false;
 
 	for (int i = 0; i < k; i++) {
 		if (ev[i].data.u32 == TAG_WAKE)
@@ -451,7 +494,11 @@ static void net_event(struct virtio_dev *vdev)
 			(void)throttle_expired(&n->rx_limit);
 		if (ev[i].data.u32 == TAG_TX_TIMER)
 			tx_timer = throttle_expired(&n->tx_limit);
+		if (ev[i].data.u32 == TAG_ANNOUNCE)
+			announce_timer = true;
 	}
+	if (announce_timer)
+		net_announce_timer(n);
 	if (virtio_is_broken(vdev)) {
 		net_update_watch(n);
 		return;
@@ -484,6 +531,7 @@ static void net_reset(struct virtio_dev *vdev)
 
 	n->rx_on = n->rx_stalled = n->tx_blocked = n->rx_admitted = false;
 	n->ctrl_more = n->announce_due = false;
+	n->announce_round = NET_ANNOUNCE_ROUNDS; /* a round timer still armed finds none due */
 	n->rx_len = 0;
 	/* The permanent MAC again, no announcement pending, a promiscuous filter. */
 	memcpy(n->mac, n->cfg_mac, 6);
@@ -547,6 +595,8 @@ static void net_destroy(struct virtio_dev *vdev)
 		close(n->epfd);
 	if (n->wake_fd >= 0)
 		close(n->wake_fd);
+	if (n->announce_fd >= 0)
+		close(n->announce_fd);
 	throttle_destroy(&n->rx_limit);
 	throttle_destroy(&n->tx_limit);
 	free(n->rx_buf);
@@ -750,14 +800,17 @@ static int net_setup_fds(struct virtio_net *n, const struct net_config *cfg)
 {
 	struct epoll_event tap = {.events = 0, .data.u32 = TAG_TAP};
 	struct epoll_event wake = {.events = EPOLLIN, .data.u32 = TAG_WAKE};
+	struct epoll_event announce = {.events = EPOLLIN, .data.u32 = TAG_ANNOUNCE};
 
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	n->wake_fd = efd_create();
+	n->announce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	n->rx_buf = malloc(NET_HDR_LEN + NET_MAX_FRAME);
-	if (n->epfd < 0 || n->wake_fd < 0 || !n->rx_buf)
+	if (n->epfd < 0 || n->wake_fd < 0 || n->announce_fd < 0 || !n->rx_buf)
 		return -ENOMEM;
 	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->tap_fd, &tap) < 0 ||
-	    epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->wake_fd, &wake) < 0)
+	    epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->wake_fd, &wake) < 0 ||
+	    epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->announce_fd, &announce) < 0)
 		return -errno;
 	n->vdev.event_fd = n->epfd;
 	return net_setup_limits(n, cfg);
@@ -774,7 +827,8 @@ struct virtio_dev *virtio_net_create_fd(const struct net_config *cfg, unsigned i
 		return NULL;
 	}
 	n->tap_fd = fd;
-	n->epfd = n->wake_fd = n->rx_limit.timer_fd = n->tx_limit.timer_fd = -1;
+	n->epfd = n->wake_fd = n->announce_fd = n->rx_limit.timer_fd = n->tx_limit.timer_fd = -1;
+	n->announce_round = NET_ANNOUNCE_ROUNDS;
 	snprintf(n->name, sizeof(n->name), "%s", cfg->id ? cfg->id : "");
 	if (!cfg->id)
 		virtio_net_default_id(index, n->name, sizeof(n->name));
