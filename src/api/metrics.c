@@ -160,6 +160,10 @@ static void metrics_migration(FILE *f, struct api_ctl *ctl)
 		(unsigned long long)st.predicted_downtime_ms);
 	metric_head(f, "banyan_migration_downtime_ms", "gauge", "The final pause as it was.");
 	fprintf(f, "banyan_migration_downtime_ms %llu\n", (unsigned long long)st.downtime_ms);
+	metric_head(f, "banyan_migration_downtime_us", "gauge",
+		    "The final pause as it was, in microseconds (from vm_pause to the "
+		    "destination's RUNNING).");
+	fprintf(f, "banyan_migration_downtime_us %llu\n", (unsigned long long)st.downtime_us);
 	metric_head(f, "banyan_migration_throttle_percent", "gauge",
 		    "Share of time the vCPUs are held back (auto-converge).");
 	fprintf(f, "banyan_migration_throttle_percent %u\n", st.throttle_pct);

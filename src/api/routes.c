@@ -1185,6 +1185,8 @@ static void get_migrate(struct req *q)
 				       json_object_new_int64((int64_t)st.predicted_downtime_ms));
 		json_object_object_add(o, "downtime_ms",
 				       json_object_new_int64((int64_t)st.downtime_ms));
+		json_object_object_add(o, "downtime_us",
+				       json_object_new_int64((int64_t)st.downtime_us));
 		json_object_object_add(o, "total_ms", json_object_new_int64((int64_t)st.total_ms));
 		json_object_object_add(o, "pages_data",
 				       json_object_new_int64((int64_t)st.pages_data));

@@ -725,6 +725,17 @@ static void ctl_mig_bar(struct progress *bar, json_object *o)
 			(uint64_t)ctl_num(o, "memory_bytes"), extra);
 }
 
+/* The final pause, "3.912 ms" (downtime_us; a VMM without it: downtime_ms). */
+static void ctl_mig_pause(json_object *o, char *buf, size_t len)
+{
+	json_object *v = NULL;
+	long long us = json_object_object_get_ex(o, "downtime_us", &v)
+			   ? (long long)json_object_get_int64(v)
+			   : ctl_num(o, "downtime_ms") * 1000;
+
+	snprintf(buf, len, "%lld.%03lld ms", us / 1000, us % 1000);
+}
+
 /* Follow the migration until it ends; the source VMM exits once it migrated. */
 static int ctl_mig_follow(const char *sock)
 {
@@ -751,14 +762,16 @@ static int ctl_mig_follow(const char *sock)
 		ctl_mig_bar(&bar, o);
 		if (strcmp(phase, "migrated") == 0 || strcmp(phase, "failed") == 0 ||
 		    strcmp(phase, "cancelled") == 0) {
+			char pause[32];
+
+			ctl_mig_pause(o, pause, sizeof(pause));
 			progress_end(&bar);
-			fprintf(stderr, "%s: %s%s%s%s (pause %lld ms, total %lld ms, %lld bytes)\n",
+			fprintf(stderr, "%s: %s%s%s%s (pause %s, total %lld ms, %lld bytes)\n",
 				phase, ctl_str(o, "outcome"),
 				ctl_num(o, "verified") ? ", verified" : "",
 				ctl_num(o, "auto_converged") ? ", auto-converged" : "",
-				ctl_num(o, "postcopy") ? ", post-copy" : "",
-				ctl_num(o, "downtime_ms"), ctl_num(o, "total_ms"),
-				ctl_num(o, "bytes_sent"));
+				ctl_num(o, "postcopy") ? ", post-copy" : "", pause,
+				ctl_num(o, "total_ms"), ctl_num(o, "bytes_sent"));
 			status = strcmp(phase, "migrated") == 0 ? CTL_OK : CTL_API_ERROR;
 			json_object_put(o); /* phase points into it */
 			return status;

@@ -99,6 +99,7 @@ migrate_ok() {
 		exit 1
 	fi
 	check "... and says migrated" contains "$T/c$kind.out" "migrated"
+	check "... with the pause to the microsecond" grep -Eq 'pause [0-9]+\.[0-9]{3} ms' "$T/c$kind.out"
 	wait "$SRC"
 	check "$kind: the source exits 0" status_is 0 "$?"
 	check "... with the reason migrated" contains "$T/s$kind.err" "VM stopped (migrated)"
@@ -345,6 +346,7 @@ ctl "$T/pc.api" migrate "unix:$T/pc.sock" --bandwidth 8 --verify --postcopy now 
 CTL=$!
 while running "$SRC"; do
 	ctl "$T/pc.api" migrate status >>"$T/pc.status" 2>/dev/null
+	ctl "$T/pc.api" metrics >>"$T/pc.metrics" 2>/dev/null
 	sleep 0.1
 done
 wait "$CTL"
@@ -353,6 +355,10 @@ check "post-copy: ctl migrate --postcopy now --verify exits 0" \
 check "... and says migrated, verified, post-copy" contains "$T/cpc.out" "migrated, verified, post-copy"
 check "... the status showed the post-copy phase" contains "$T/pc.status" '"phase":"postcopy"'
 check "... with pages left to send" grep -q '"postcopy":true,"postcopy_pages":[1-9]' "$T/pc.status"
+check "... and the pause, measured (downtime_us)" \
+	grep -q '"phase":"postcopy".*"downtime_us":[1-9]' "$T/pc.status"
+check "... in /metrics too (banyan_migration_downtime_us)" \
+	grep -q '^banyan_migration_downtime_us [1-9]' "$T/pc.metrics"
 check "... the destination took pages after the switch" contains "$T/dpc.err" "will come after the switch"
 check "... and asked for some of them (its vCPU faulted)" \
 	grep -q 'post-copy complete: [0-9]* pages arrived, [1-9][0-9]* asked for' "$T/dpc.err"
