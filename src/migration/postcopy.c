@@ -8,6 +8,7 @@
  */
 #include "migration/postcopy.h"
 
+#include "migration/postcopy_pages.h"
 #include "migration/stream.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -28,24 +29,16 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
-#define PAGE		    4096ULL
-#define PENDING_RUN	    16	 /* u64 gpa, u32 pages, u32 0 */
+#define PAGE		    PC_PAGE
 #define GRACE_MS	    3000 /* after a failure, before threads stuck on pages end the process */
 #define EXIT_LOST	    3	 /* banyan run's host-error status (cli.h): the VM is lost */
 
 struct mig_postcopy {
 	struct vm *vm;
 	int uffd;
-	uint8_t *base;		   /* vm->mem_base: bit i is page base + i * PAGE */
-	uint64_t npages;	   /* of the mapping */
-	_Atomic uint64_t *pending; /* pages still to come; cleared once placed */
-	atomic_uint_fast64_t missing;
-	uint64_t total; /* pages missing at the switch */
-	bool verify;
-	uint64_t hash; /* the hash of what is here; the receiver's once started */
+	struct pc_pages pp; /* which pages are still to come (postcopy_pages.h) */
 	struct mig_conn conn;
 	pthread_mutex_t wlock; /* one writer on conn at a time */
 	pthread_t fault_thr, recv_thr;
@@ -57,22 +50,10 @@ struct mig_postcopy {
 	uint64_t t0;
 };
 
-static uint64_t mix64(uint64_t x)
+static void put_le(uint8_t *p, uint64_t v, unsigned int n)
 {
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* One page's share of the memory's hash: its address and contents, order-free. */
-static uint64_t page_hash(uint64_t gpa, const uint8_t *p)
-{
-	static const uint8_t zero[PAGE];
-	uint32_t c = (uint32_t)crc32(0L, p ? p : zero, (uInt)PAGE);
-
-	return mix64(gpa * 0x9e3779b97f4a7c15ULL ^ c);
+	for (unsigned int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 uint64_t mig_pc_mem_hash(const struct vm *vm)
@@ -83,75 +64,7 @@ uint64_t mig_pc_mem_hash(const struct vm *vm)
 		const struct gm_region *r = &vm->mem.regions[i];
 
 		for (uint64_t off = 0; off < r->size; off += PAGE)
-			h += page_hash(r->gpa + off, r->host + off);
-	}
-	return h;
-}
-
-static bool test_bit(_Atomic uint64_t *b, uint64_t i)
-{
-	return atomic_load(&b[i / 64]) >> (i % 64) & 1;
-}
-
-static void clear_bit(_Atomic uint64_t *b, uint64_t i)
-{
-	atomic_fetch_and(&b[i / 64], ~(1ULL << (i % 64)));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* The POSTCOPY section's runs into pc->pending: each checked before any bit is set. */
-static int parse_pending(struct mig_postcopy *pc, const uint8_t *buf, size_t len, char *err)
-{
-	if (len % PENDING_RUN)
-		return fail(err, -EBADMSG, "the post-copy page list is %zu bytes long", len);
-	for (size_t pos = 0; pos < len; pos += PENDING_RUN) {
-		uint64_t gpa = get_le(buf + pos, 8), pages = get_le(buf + pos + 8, 4);
-		uint8_t *host;
-
-		if (gpa % PAGE || !pages || pages > MIG_MAX_RUN_PAGES || get_le(buf + pos + 12, 4))
-			return fail(err, -EBADMSG, "a malformed post-copy run at %#llx",
-				    (unsigned long long)gpa);
-		host = gm_ptr(&pc->vm->mem, gpa, pages * PAGE);
-		if (!host)
-			return fail(err, -EBADMSG,
-				    "a post-copy run [%#llx, +%llu pages) outside memory",
-				    (unsigned long long)gpa, (unsigned long long)pages);
-		for (uint64_t i = 0, p = (uint64_t)(host - pc->base) / PAGE; i < pages; i++, p++) {
-			if (!test_bit(pc->pending, p))
-				pc->total++;
-			atomic_fetch_or(&pc->pending[p / 64], 1ULL << (p % 64));
-		}
-	}
-	atomic_store(&pc->missing, pc->total);
-	return 0;
-}
-
-/* The pages here (not missing): their hash now, before anything runs. */
-static uint64_t hash_present(struct mig_postcopy *pc)
-{
-	uint64_t h = 0;
-
-	for (unsigned int i = 0; i < pc->vm->mem.count; i++) {
-		const struct gm_region *r = &pc->vm->mem.regions[i];
-		uint64_t first = (uint64_t)(r->host - pc->base) / PAGE;
-
-		for (uint64_t p = 0; p < r->size / PAGE; p++)
-			if (!test_bit(pc->pending, first + p))
-				h += page_hash(r->gpa + p * PAGE, r->host + p * PAGE);
+			h += pc_page_hash(r->gpa + off, r->host + off);
 	}
 	return h;
 }
@@ -161,15 +74,16 @@ static int release_pending(struct mig_postcopy *pc, char *err)
 {
 	for (unsigned int i = 0; i < pc->vm->mem.count; i++) {
 		const struct gm_region *r = &pc->vm->mem.regions[i];
-		uint64_t first = (uint64_t)(r->host - pc->base) / PAGE, n = r->size / PAGE;
+		uint64_t first = (uint64_t)(r->host - (uint8_t *)pc->vm->mem_base) / PAGE;
+		uint64_t n = r->size / PAGE;
 
 		for (uint64_t p = 0; p < n; p++) {
 			uint64_t q = p;
 			int ret;
 
-			if (!test_bit(pc->pending, first + p))
+			if (!pc_pages_is_pending(&pc->pp, first + p))
 				continue;
-			while (q < n && test_bit(pc->pending, first + q))
+			while (q < n && pc_pages_is_pending(&pc->pp, first + q))
 				q++;
 			ret = gm_release(&pc->vm->mem, r->gpa + p * PAGE, (q - p) * PAGE, NULL);
 			if (ret < 0)
@@ -243,14 +157,14 @@ int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, bool verify,
 	pc->vm = vm;
 	pc->uffd = -1;
 	pc->conn.fd = -1;
-	pc->verify = verify;
-	pc->base = vm->mem_base;
-	pc->npages = vm->mem_map_size / PAGE;
 	pthread_mutex_init(&pc->wlock, NULL);
-	pc->pending = calloc((pc->npages + 63) / 64, sizeof(uint64_t));
-	ret = pc->pending ? parse_pending(pc, buf, len, err) : fail(err, -ENOMEM, "out of memory");
+	ret = pc_pages_init(&pc->pp, &vm->mem, vm->mem_base, vm->mem_map_size, verify);
+	if (ret < 0)
+		fail(err, ret, "out of memory");
+	else
+		ret = pc_pages_parse_list(&pc->pp, buf, len, err);
 	if (ret == 0 && verify)
-		pc->hash = hash_present(pc);
+		pc_pages_hash_present(&pc->pp);
 	if (ret == 0)
 		ret = release_pending(pc, err);
 	if (ret == 0)
@@ -260,7 +174,7 @@ int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, bool verify,
 		return ret;
 	}
 	log_info("post-copy: %llu pages (%llu KiB) will come after the switch",
-		 (unsigned long long)pc->total, (unsigned long long)pc->total * PAGE >> 10);
+		 (unsigned long long)pc->pp.total, (unsigned long long)pc->pp.total * PAGE >> 10);
 	*out = pc;
 	return 0;
 }
@@ -288,7 +202,7 @@ static void lose(struct mig_postcopy *pc, const char *why)
 		return;
 	snprintf(detail, sizeof(detail),
 		 "post-copy failed with %llu pages still at the source (%s): the VM is lost",
-		 (unsigned long long)atomic_load(&pc->missing), why);
+		 (unsigned long long)atomic_load(&pc->pp.missing), why);
 	log_error("%s", detail);
 	vm_request_exit(pc->vm, VM_EXIT_HOST_ERROR, detail);
 	pthread_mutex_lock(&pc->wlock);
@@ -338,23 +252,19 @@ static int place(struct mig_postcopy *pc, uint8_t *host, const uint8_t *data)
 /* One fault: ask for a page still to come, zero-fill one that never had data. */
 static int on_fault(struct mig_postcopy *pc, uint64_t addr)
 {
-	uint8_t *host = pc->base + (addr - (uintptr_t)pc->base) / PAGE * PAGE;
-	uint64_t p = (uint64_t)(host - pc->base) / PAGE, gpa;
-	uint8_t req[16] = {0};
+	uint8_t req[PC_RUN_LEN], *host;
 	int ret;
 
-	if (addr < (uintptr_t)pc->base || p >= pc->npages ||
-	    gm_gpa_of(&pc->vm->mem, host, PAGE, &gpa) < 0)
-		return 0; /* not guest RAM: never registered */
-	if (!test_bit(pc->pending, p)) {
-		/* EEXIST: placed meanwhile; either way the waiter is woken. */
+	switch (pc_pages_fault(&pc->pp, (uintptr_t)addr, &host, req)) {
+	case PC_FAULT_ZERO: /* EEXIST: placed meanwhile; either way the waiter is woken. */
 		ret = place(pc, host, NULL);
 		return ret == -EEXIST ? 0 : ret;
+	case PC_FAULT_ASK:
+		atomic_fetch_add(&pc->requested, 1);
+		return send_locked(pc, MIG_TAG_PAGE_REQ, req, sizeof(req));
+	default:
+		return 0;
 	}
-	put_le(req, gpa, 8);
-	put_le(req + 8, 1, 4);
-	atomic_fetch_add(&pc->requested, 1);
-	return send_locked(pc, MIG_TAG_PAGE_REQ, req, sizeof(req));
 }
 
 /* Every fault queued now. */
@@ -388,7 +298,7 @@ static void *fault_thread(void *arg)
 		if (ret >= 0 && now_ns() - alive >= MIG_PC_ALIVE_MS * 1000000ULL) {
 			uint8_t b[8];
 
-			put_le(b, atomic_load(&pc->missing), 8);
+			put_le(b, atomic_load(&pc->pp.missing), 8);
 			ret = send_locked(pc, MIG_TAG_PC_ALIVE, b, sizeof(b));
 			alive = now_ns();
 		}
@@ -402,48 +312,17 @@ static void *fault_thread(void *arg)
 	return NULL;
 }
 
+static int place_page(void *priv, uint8_t *host, const uint8_t *data)
+{
+	return place(priv, host, data);
+}
+
 /* A run of pages from the source, placed where still missing. */
 static int place_run(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages, const uint8_t *data)
 {
 	struct mig_postcopy *pc = priv;
 
-	for (uint64_t i = 0; i < pages; i++) {
-		uint8_t *h = host + i * PAGE;
-		uint64_t p = (uint64_t)(h - pc->base) / PAGE;
-		const uint8_t *d = data ? data + i * PAGE : NULL;
-		int ret;
-
-		if (!test_bit(pc->pending, p))
-			continue; /* asked for and streamed: the first copy counts */
-		ret = place(pc, h, d);
-		if (ret < 0 && ret != -EEXIST)
-			return ret;
-		/* The bit goes only once the page is in: until then a fault asks for it. */
-		clear_bit(pc->pending, p);
-		atomic_fetch_sub(&pc->missing, 1);
-		if (pc->verify)
-			pc->hash += page_hash(gpa + i * PAGE, d);
-	}
-	return 0;
-}
-
-/* PC_END: every page sent. Checked: all of them here, the memory's hash. */
-static int check_end(struct mig_postcopy *pc, const uint8_t *buf, size_t len, char *err)
-{
-	uint64_t left = atomic_load(&pc->missing);
-	int ret = 0;
-
-	if (len != 16)
-		ret = fail(err, -EBADMSG, "a malformed end of post-copy");
-	else if (left)
-		ret = fail(err, -EBADMSG, "the source ended post-copy with %llu pages missing",
-			   (unsigned long long)left);
-	else if (pc->verify && get_le(buf + 8, 8) != pc->hash)
-		ret = fail(err, -EIO,
-			   "guest memory differs from the source's after post-copy (hash %016llx "
-			   "here, %016llx there)",
-			   (unsigned long long)pc->hash, (unsigned long long)get_le(buf + 8, 8));
-	return ret;
+	return pc_pages_place_run(&pc->pp, host, gpa, pages, data, place_page, pc);
 }
 
 static int send_complete(struct mig_postcopy *pc, int status, const char *why)
@@ -473,7 +352,7 @@ static int receive(struct mig_postcopy *pc, char *err)
 		if (tag == MIG_TAG_MEMORY)
 			ret = mig_mem_walk(&pc->vm->mem, buf, len, place_run, pc, err);
 		else if (tag == MIG_TAG_PC_END) {
-			ret = check_end(pc, buf, len, err);
+			ret = pc_pages_check_end(&pc->pp, buf, len, err);
 			end = true;
 		} else
 			ret = fail(err, -EBADMSG, "section %u out of order during post-copy", tag);
@@ -504,7 +383,7 @@ static void *recv_thread(void *arg)
 	ret = receive(pc, err);
 	if (ret == 0) /* logged before the source hears it: it stops only after this */
 		log_info("post-copy complete: %llu pages arrived, %llu asked for, in %llu ms",
-			 (unsigned long long)pc->total,
+			 (unsigned long long)pc->pp.total,
 			 (unsigned long long)atomic_load(&pc->requested),
 			 (unsigned long long)((now_ns() - pc->t0) / 1000000));
 	if (ret == 0 || ret == -EIO)
@@ -571,6 +450,6 @@ void mig_pc_free(struct mig_postcopy *pc)
 	if (pc->uffd >= 0)
 		close(pc->uffd);
 	pthread_mutex_destroy(&pc->wlock);
-	free(pc->pending);
+	pc_pages_free(&pc->pp);
 	free(pc);
 }

@@ -23,13 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migration/postcopy_pages.h"
 #include "migration/transport.h"
 
 struct vm;
 struct mig_membuf;
 
-#define MIG_PC_REQ_MAX_PAGES 64	 /* pages one PAGE_REQ may ask for */
-#define MIG_PC_ALIVE_MS	     500 /* the destination's PC_ALIVE period */
+#define MIG_PC_REQ_MAX_PAGES PC_REQ_PAGES /* pages one PAGE_REQ may ask for */
+#define MIG_PC_ALIVE_MS	     500	  /* the destination's PC_ALIVE period */
 
 /* --- the source --- */
 

@@ -6,6 +6,8 @@
  */
 #include "migration/postcopy.h"
 
+#include "migration/postcopy_pages.h"
+
 #include "migration/stream.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -108,20 +110,12 @@ struct pc_src {
 static int on_request(struct pc_src *ps, const uint8_t *buf, size_t len, char *err)
 {
 	const struct vm *vm = ps->s->vm;
-	uint64_t gpa, pages;
+	uint64_t pages;
 	uint8_t *host;
+	int ret = pc_req_parse(&vm->mem, buf, len, &host, &pages, err);
 
-	if (len != 16)
-		return fail(err, -EBADMSG, "a malformed page request (%zu bytes)", len);
-	gpa = get_le(buf, 8);
-	pages = get_le(buf + 8, 4);
-	if (gpa % PAGE || !pages || pages > MIG_PC_REQ_MAX_PAGES || get_le(buf + 12, 4))
-		return fail(err, -EBADMSG, "a malformed page request at %#llx",
-			    (unsigned long long)gpa);
-	host = gm_ptr(&vm->mem, gpa, pages * PAGE);
-	if (!host)
-		return fail(err, -EBADMSG, "a page request outside memory (%#llx)",
-			    (unsigned long long)gpa);
+	if (ret < 0)
+		return ret;
 	atomic_fetch_add(&ps->requested, pages);
 	pthread_mutex_lock(&ps->lock);
 	for (uint64_t i = 0; i < pages && ps->qlen < QUEUE; i++)

@@ -568,7 +568,23 @@ def migration_seeds():
         sec(8),
         'refused': head + u32(0) + sec(1, b'\x01'),
         'straddle': head + u32(0) + sec(1, b'\x00') + sec(2, run(0x3f000, 2, 1)),
+        # post-copy page traffic (pc_traffic): flags, list, then records
+        'postcopy': postcopy_seed(run, page, False),
+        'postcopy-verified': postcopy_seed(run, page, True),
     }
+
+
+def postcopy_seed(run, page, verify):
+    """Pages 1-3 and 0x80000 missing; a fault, a request, pages twice, the end."""
+    lst = run(0x1000, 3, 0) + run(0x80000, 1, 0) + run(0x2000, 1, 0)  # page 2 named twice
+    mem = run(0x1000, 2, 0, page + page) + run(0x3000, 1, 1)
+    recs = (u8(0) + u32(0x1000) + u8(0) + u32(0x9000) + u8(0) + u32(0x90000) +
+            u8(2) + u8(16) + run(0x1000, 1, 0) +
+            u8(1) + u16(len(mem)) + mem +
+            u8(1) + u16(len(mem)) + mem +  # again: the first copy counts
+            u8(1) + u16(16 + 4096) + run(0x80000, 1, 0, page) +
+            u8(3) + u8(16) + u64(4) + u64(0))
+    return b'BANYANPC' + u8(1 if verify else 0) + u16(len(lst)) + lst + recs
 
 
 # --- fuzz_mmds.c: [mode] then raw frames or operations on one connection ---
