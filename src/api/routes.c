@@ -1105,6 +1105,16 @@ static bool migrate_tls(struct req *q, struct mig_tls_paths *t)
 	return true;
 }
 
+/* "verify": true, false, or "pages" (a CRC per page: a mismatch names them). */
+static bool migrate_verify(json_object *body, struct mig_opts *o)
+{
+	const char *s = body_str(body, "verify");
+
+	if (s && strcmp(s, "pages") == 0)
+		return o->verify = o->verify_pages = true;
+	return body_bool(body, "verify", &o->verify);
+}
+
 /* The body of PUT /banyan/v1/migrate into @o; false after a 400. */
 static bool migrate_body(struct req *q, struct mig_opts *o)
 {
@@ -1117,11 +1127,11 @@ static bool migrate_body(struct req *q, struct mig_opts *o)
 
 	if (!body_only(q, keys))
 		return false;
-	if (!url || strlen(url) >= sizeof(o->url) || !body_bool(q->body, "verify", &o->verify) ||
+	if (!url || strlen(url) >= sizeof(o->url) || !migrate_verify(q->body, o) ||
 	    !body_bool(q->body, "auto_converge", &converge)) {
 		reply_fault(q->reply, 400,
-			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify and "
-			    "auto_converge are booleans");
+			    "migrate: url (tcp:HOST:PORT or unix:PATH) is required; verify is a "
+			    "boolean or \"pages\", auto_converge a boolean");
 		return false;
 	}
 	o->no_auto_converge = !converge;

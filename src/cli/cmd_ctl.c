@@ -96,11 +96,13 @@ static void ctl_usage(FILE *f)
 	       "                consoles on their sockets)\n");
 	fprintf(f,
 		"  migrate URL [--downtime MS] [--bandwidth MIB/S] [--postcopy off|auto|now] "
-		"[--verify]\n"
+		"[--verify[=pages]]\n"
 		"        [--auto-converge on|off] [--no-wait]\n"
 		"        [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 		"                live-migrate the VM to banyan run --incoming URL (tcp:HOST:PORT\n"
 		"                or unix:PATH) and follow it (a progress bar on a terminal);\n"
+		"                --verify: compare memory's CRC at the switch (=pages: each\n"
+		"                page's too, so a mismatch names the pages; the VM runs on here)\n"
 		"                --auto-converge off: never throttle the vCPUs, fail instead\n"
 		"                when pre-copy cannot meet the downtime;\n"
 		"                --tls-*: TLS 1.3 on tcp:, files the VMM reads (in its jail)\n"
@@ -492,7 +494,7 @@ static const struct option ctl_options[] = {
     {"downtime", required_argument, NULL, 'D'},
     {"bandwidth", required_argument, NULL, 'B'},
     {"postcopy", required_argument, NULL, 'P'},
-    {"verify", no_argument, NULL, 'V'},
+    {"verify", optional_argument, NULL, 'V'},
     {"auto-converge", required_argument, NULL, 'A'},
     {"no-wait", no_argument, NULL, 'W'},
     {"timeout", required_argument, NULL, 'T'},
@@ -663,6 +665,7 @@ struct ctl_mig_opts {
 	const char *postcopy;
 	const char *auto_converge; /* "on", "off" or NULL (the VMM's default: on) */
 	bool verify;
+	const char *verify_how; /* --verify=HOW: "pages", or NULL */
 	bool no_wait;
 	const char *tls[3]; /* --tls-cert, --tls-key, --tls-ca */
 };
@@ -675,9 +678,10 @@ static bool ctl_mig_opt(struct ctl_mig_opts *mo, int opt, const char *arg)
 		mo->bandwidth = arg;
 	else if (opt == 'P')
 		mo->postcopy = arg;
-	else if (opt == 'V')
+	else if (opt == 'V') {
 		mo->verify = true;
-	else if (opt == 'A')
+		mo->verify_how = arg;
+	} else if (opt == 'A')
 		mo->auto_converge = arg;
 	else if (opt == 'W')
 		mo->no_wait = true;
@@ -810,7 +814,8 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 		fprintf(
 		    stderr,
 		    "banyan ctl: usage: migrate URL [--downtime MS] [--bandwidth MIB/S] "
-		    "[--postcopy off|auto|now] [--auto-converge on|off] [--verify] [--no-wait] "
+		    "[--postcopy off|auto|now] [--auto-converge on|off] [--verify[=pages]] "
+		    "[--no-wait] "
 		    "[--tls-cert F --tls-key F --tls-ca F] | migrate status | migrate cancel\n");
 		return EXIT_USAGE;
 	}
@@ -818,6 +823,11 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	    strcmp(mo->auto_converge, "off")) {
 		fprintf(stderr, "banyan ctl: --auto-converge takes on or off, not '%s'\n",
 			mo->auto_converge);
+		return EXIT_USAGE;
+	}
+	if (mo->verify_how && strcmp(mo->verify_how, "pages")) {
+		fprintf(stderr, "banyan ctl: --verify takes no value or pages, not '%s'\n",
+			mo->verify_how);
 		return EXIT_USAGE;
 	}
 	if (strcmp(args[0], "status") == 0) {
@@ -831,7 +841,9 @@ static int ctl_migrate(const char *sock, char **args, int nargs, const struct ct
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "url", json_object_new_string(args[0]));
-	json_object_object_add(o, "verify", json_object_new_boolean(mo->verify));
+	json_object_object_add(o, "verify",
+			       mo->verify_how ? json_object_new_string("pages")
+					      : json_object_new_boolean(mo->verify));
 	if (mo->auto_converge)
 		json_object_object_add(
 		    o, "auto_converge",

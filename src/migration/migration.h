@@ -39,6 +39,7 @@ struct mig_opts {
 	unsigned int downtime_ms;     /* target for the final pause; 0: the default */
 	unsigned int bandwidth_mib_s; /* cap on the link; 0: none */
 	bool verify;		      /* compare guest memory's CRC at the switch */
+	bool verify_pages;	      /* and each page's, to name them (implies verify) */
 	bool no_auto_converge;	      /* never throttle the vCPUs: fail if pre-copy cannot end */
 	unsigned int timeout_ms;      /* per read or write on the stream; 0: 10 s */
 	enum mig_postcopy_mode postcopy;

@@ -426,6 +426,25 @@ static int send_parts(struct mig_source *m, const struct state_io io[MIG_STATE_P
 	return ret;
 }
 
+/* VERIFY: memory's CRC, and with --verify=pages each page's, so a mismatch names pages. */
+static int send_verify(struct mig_source *m)
+{
+	size_t len = 4 + (m->o.verify_pages ? mig_mem_pages(&m->vm->mem) * 4 : 0);
+	uint8_t *b = malloc(len);
+	uint32_t crc = mig_mem_crc(&m->vm->mem);
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(crc >> (8 * i));
+	if (m->o.verify_pages)
+		mig_mem_page_crcs(&m->vm->mem, b + 4);
+	ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, len);
+	free(b);
+	return ret;
+}
+
 /* Paused, the state read (@io): the last pages, the parts, the memory's CRC, END; the answer. */
 static int stopcopy(struct mig_source *m, const struct state_io io[MIG_STATE_PARTS], char *err)
 {
@@ -443,13 +462,8 @@ static int stopcopy(struct mig_source *m, const struct state_io io[MIG_STATE_PAR
 	if (ret == 0)
 		ret = mig_send(&m->conn, MIG_TAG_END, NULL, 0);
 	/* The destination computes its own meanwhile; post-copy's comes at its end. */
-	if (ret == 0 && m->o.verify && !m->postcopy) {
-		uint32_t crc = mig_mem_crc(&m->vm->mem);
-		uint8_t b[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
-				(uint8_t)(crc >> 24)};
-
-		ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, sizeof(b));
-	}
+	if (ret == 0 && m->o.verify && !m->postcopy)
+		ret = send_verify(m);
 	if (ret < 0 && !err[0])
 		fail(err, ret, "the migration stream broke: %s", strerror(-ret));
 	if (ret == 0)
@@ -476,6 +490,7 @@ static int setup(struct mig_source *m, char *err)
 	if (atomic_load(&m->cancel)) /* a cancel before conn_open shut nothing down */
 		return fail(err, -ECANCELED, "cancelled");
 	ret = mig_send_header(&m->conn, (m->o.verify ? MIG_FLAG_VERIFY : 0) |
+					    (m->o.verify_pages ? MIG_FLAG_PAGES : 0) |
 					    (m->o.postcopy ? MIG_FLAG_POSTCOPY : 0) |
 					    (m->upgrade ? MIG_FLAG_MEMFD : 0));
 	if (ret == 0 && (ret = snapshot_part_save(m->vm, SNAPSHOT_PART_CONFIG, &io, err)) == 0) {
@@ -758,6 +773,7 @@ int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source 
 	m->vm = vm;
 	m->upgrade = mig_upgrade_possible(vm, &u);
 	m->o = *o;
+	m->o.verify = o->verify || o->verify_pages;
 	m->o.downtime_ms = o->downtime_ms ? o->downtime_ms : MIG_DEFAULT_DOWNTIME_MS;
 	m->o.timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	m->conn.fd = -1;
@@ -777,8 +793,10 @@ int mig_source_start(struct vm *vm, const struct mig_opts *o, struct mig_source 
 		return ret;
 	}
 	log_info("migrating to %s (downtime target %u ms%s%s%s%s)", o->url, m->o.downtime_ms,
-		 o->verify ? ", verified" : "", tls ? ", TLS" : "",
-		 m->upgrade ? ", upgrade: memory by descriptor" : "",
+		 o->verify_pages ? ", verified by page"
+		 : o->verify	 ? ", verified"
+				 : "",
+		 tls ? ", TLS" : "", m->upgrade ? ", upgrade: memory by descriptor" : "",
 		 o->no_auto_converge ? ", auto-converge off" : "");
 	*out = m;
 	return 0;

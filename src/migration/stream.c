@@ -95,8 +95,7 @@ static uint32_t tag_cap(uint32_t tag)
 		return MIG_MAX_STATE;
 	case MIG_TAG_MEMORY:
 		return MIG_MAX_MEMORY;
-	case MIG_TAG_VERIFY:
-		return 4;
+	case MIG_TAG_VERIFY: /* a CRC per page with MIG_FLAG_PAGES: 16 Mi pages at most */
 	case MIG_TAG_POSTCOPY:
 		return MIG_MAX_STATE;
 	case MIG_TAG_PC_END:
@@ -346,6 +345,24 @@ int mig_mem_walk(const struct guest_mem *gm, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+uint64_t mig_mem_pages(const struct guest_mem *gm)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < gm->count; i++)
+		n += gm->regions[i].size / MIG_PAGE;
+	return n;
+}
+
+void mig_mem_page_crcs(const struct guest_mem *gm, uint8_t *out)
+{
+	for (unsigned int i = 0; i < gm->count; i++)
+		for (uint64_t off = 0; off + MIG_PAGE <= gm->regions[i].size; off += MIG_PAGE) {
+			put32(out, (uint32_t)crc32(0L, gm->regions[i].host + off, (uInt)MIG_PAGE));
+			out += 4;
+		}
+}
+
 uint32_t mig_mem_crc(const struct guest_mem *gm)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
@@ -387,7 +404,56 @@ struct recv_state {
 	uint32_t flags;
 	enum mig_tag next_part; /* VCPUS, VM, DEVICES, then MIG_TAG_VERIFY: all parts loaded */
 	uint32_t mem_crc;	/* with MIG_FLAG_VERIFY: memory's CRC before any state loaded */
+	uint8_t *page_crcs;	/* with MIG_FLAG_PAGES: each page's, taken with mem_crc */
 };
+
+/* Memory's CRCs now: the whole, and with MIG_FLAG_PAGES each page's. */
+static int take_crcs(struct recv_state *r, char *err)
+{
+	r->mem_crc = mig_mem_crc(r->s->mem);
+	if (!(r->flags & MIG_FLAG_PAGES))
+		return 0;
+	r->page_crcs = malloc(mig_mem_pages(r->s->mem) * 4 ?: 1);
+	if (!r->page_crcs)
+		return fail(err, -ENOMEM, "out of memory for the pages' CRCs");
+	mig_mem_page_crcs(r->s->mem, r->page_crcs);
+	return 0;
+}
+
+/* The guest address of page @i of @gm's regions, in order. */
+static uint64_t page_gpa(const struct guest_mem *gm, uint64_t i)
+{
+	for (unsigned int k = 0; k < gm->count; k++) {
+		uint64_t n = gm->regions[k].size / MIG_PAGE;
+
+		if (i < n)
+			return gm->regions[k].gpa + i * MIG_PAGE;
+		i -= n;
+	}
+	return 0;
+}
+
+/* VERIFY's page table against ours: how many pages differ, the first four named. */
+static int name_pages(struct recv_state *r, const uint8_t *there, uint32_t have, uint32_t want,
+		      char *err)
+{
+	uint64_t n = mig_mem_pages(r->s->mem), bad = 0;
+	char first[4 * 24] = "";
+
+	for (uint64_t i = 0; i < n; i++) {
+		size_t l = strlen(first);
+
+		if (get32(there + 4 * i) == get32(r->page_crcs + 4 * i))
+			continue;
+		if (bad++ < 4)
+			snprintf(first + l, sizeof(first) - l, "%s%#llx", l ? ", " : "",
+				 (unsigned long long)page_gpa(r->s->mem, i));
+	}
+	return fail(err, -EIO,
+		    "guest memory differs from the source's (CRC %08x here, %08x there): pages "
+		    "that differ: %llu, the first at %s",
+		    have, want, (unsigned long long)bad, bad ? first : "(none: the table differs)");
+}
 
 static int recv_config(struct recv_state *r, char *err)
 {
@@ -424,21 +490,24 @@ static int recv_verify(struct recv_state *r, char *err)
 	enum mig_tag tag;
 	uint8_t *buf;
 	size_t len;
+	size_t want_len = 4 + (r->page_crcs ? mig_mem_pages(r->s->mem) * 4 : 0);
 	int ret = mig_recv(r->c, &tag, &buf, &len, err);
 
 	if (ret < 0)
 		return ret;
-	if (tag != MIG_TAG_VERIFY || len != 4) {
+	if (tag != MIG_TAG_VERIFY || len != want_len) {
 		free(buf);
 		return fail(err, -EBADMSG, "the source asked for verification but sent none");
 	}
 	want = get32(buf);
+	if (want != have && r->page_crcs)
+		ret = name_pages(r, buf + 4, have, want, err);
+	else if (want != have)
+		ret = fail(err, -EIO,
+			   "guest memory differs from the source's (CRC %08x here, %08x there)",
+			   have, want);
 	free(buf);
-	if (want != have)
-		return fail(err, -EIO,
-			    "guest memory differs from the source's (CRC %08x here, %08x there)",
-			    have, want);
-	return 0;
+	return ret;
 }
 
 /* One section after CONFIG; *@end at END. */
@@ -461,8 +530,9 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 		 * clock MSR makes KVM rewrite the guest's wall-clock structure).
 		 */
 		if (tag == MIG_TAG_VCPUS && (r->flags & MIG_FLAG_VERIFY))
-			r->mem_crc = mig_mem_crc(r->s->mem);
-		ret = r->s->state(r->s, tag, buf, len, err);
+			ret = take_crcs(r, err);
+		if (ret == 0)
+			ret = r->s->state(r->s, tag, buf, len, err);
 		r->next_part = tag == MIG_TAG_DEVICES ? MIG_TAG_VERIFY : tag + 1;
 	} else if (tag == MIG_TAG_POSTCOPY && r->next_part == MIG_TAG_VERIFY &&
 		   (r->flags & MIG_FLAG_POSTCOPY) && r->s->postcopy && !r->s->postcopy_on) {
@@ -496,6 +566,7 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	/* Post-copy verifies once every page arrived (postcopy.c), not here. */
 	if (ret == 0 && (r.flags & MIG_FLAG_VERIFY) && !s->postcopy_on)
 		ret = recv_verify(&r, err);
+	free(r.page_crcs);
 	if (ret < 0) {
 		reply_no(c, MIG_TAG_LOADED, ret, err);
 		return ret;

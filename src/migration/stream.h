@@ -25,7 +25,8 @@
 #define MIG_FLAG_VERIFY	  1U /* the source sends a VERIFY section: memory is compared */
 #define MIG_FLAG_POSTCOPY 2U /* the source may switch to post-copy (postcopy.h) */
 #define MIG_FLAG_MEMFD	  4U /* unix: RAM is the memfd that comes with CONFIG; no MEMORY */
-#define MIG_FLAGS_KNOWN	  (MIG_FLAG_VERIFY | MIG_FLAG_POSTCOPY | MIG_FLAG_MEMFD)
+#define MIG_FLAG_PAGES	  8U /* with VERIFY: VERIFY also holds a CRC per page */
+#define MIG_FLAGS_KNOWN	  (MIG_FLAG_VERIFY | MIG_FLAG_POSTCOPY | MIG_FLAG_MEMFD | MIG_FLAG_PAGES)
 #define MIG_PAGE	  4096ULL
 #define MIG_MAX_STATE	  (64U << 20)		       /* a state part: the snapshot's cap */
 #define MIG_MEM_DATA	  (1U << 20)		       /* page data per MEMORY section */
@@ -40,7 +41,8 @@ enum mig_tag {
 	MIG_TAG_VCPUS,	    /* the state parts, in this order, once each */
 	MIG_TAG_VM,
 	MIG_TAG_DEVICES,
-	MIG_TAG_VERIFY,	  /* after END: u32 CRC-32 of all guest memory, region by region */
+	MIG_TAG_VERIFY,	  /* after END: u32 CRC-32 of all guest memory, region by region;
+			     with MIG_FLAG_PAGES then a u32 CRC-32 per page, in order */
 	MIG_TAG_END,	  /* the machine is complete (VERIFY may follow): load and answer */
 	MIG_TAG_GO,	  /* the source let go: run */
 	MIG_TAG_POSTCOPY, /* before END: the pages still to come after GO (postcopy.h) */
@@ -128,6 +130,16 @@ int mig_mem_walk(const struct guest_mem *gm, const uint8_t *buf, size_t len,
 		 int (*fn)(void *priv, uint8_t *host, uint64_t gpa, uint64_t pages,
 			   const uint8_t *data),
 		 void *priv, char *err) __attribute__((warn_unused_result));
+
+/* mig_mem_pages - the 4 KiB pages of @gm's regions. */
+uint64_t mig_mem_pages(const struct guest_mem *gm);
+
+/*
+ * mig_mem_page_crcs - the CRC-32 of every page of @gm, region by region,
+ * as little-endian u32s into @out (4 * mig_mem_pages bytes): VERIFY's
+ * table with MIG_FLAG_PAGES.
+ */
+void mig_mem_page_crcs(const struct guest_mem *gm, uint8_t *out);
 
 /* mig_mem_crc - CRC-32 of every region of @gm in order (the VERIFY section's value). */
 uint32_t mig_mem_crc(const struct guest_mem *gm);

@@ -566,6 +566,10 @@ def migration_seeds():
         'plain': head + u32(0) + body + sec(7) + sec(8),
         'verified': head + u32(1) + body + sec(7) + sec(6, u32(zlib.crc32(bytes(ram)))) +
         sec(8),
+        'verified-pages': head + u32(9) + body + sec(7) +
+        sec(6, u32(zlib.crc32(bytes(ram))) + b''.join(
+            u32(zlib.crc32(bytes(ram[i:i + 4096]))) for i in range(0, len(ram), 4096))) +
+        sec(8),
         'refused': head + u32(0) + sec(1, b'\x01'),
         'straddle': head + u32(0) + sec(1, b'\x00') + sec(2, run(0x3f000, 2, 1)),
         # post-copy page traffic (pc_traffic): flags, list, then records

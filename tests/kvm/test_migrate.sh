@@ -161,6 +161,24 @@ if [ -n "$STATE_WRITES" ]; then
 		ctl "$T/dsw$how.api" stop >/dev/null
 		wait "$DST"
 	done
+	# A write that misses the dirty log: --verify=pages names its page, the VM runs on.
+	BANYAN_STATE_WRITES_UNLOGGED=1 "$STATE_WRITES" run --kernel "$GUESTS/migrate.elf" \
+		--memory 64M --api-socket "$T/swu.api" </dev/null >"$T/swu.out" 2>"$T/swu.err" &
+	SRC=$!
+	PIDS+=($SRC)
+	wait_for "$T/swu.out" "count 0000000000000003"
+	dest_vm dswu "unix:$T/swu.sock"
+	ctl "$T/swu.api" migrate "unix:$T/swu.sock" --verify=pages >"$T/cswu.out" 2>&1
+	check "--verify=pages, a page missed: ctl migrate exits 1" status_is 1 "$?"
+	check "... naming the page that differs" contains "$T/cswu.out" \
+		"pages that differ: 1, the first at 0x600000"
+	check "... the source keeps running" running "$SRC"
+	check "... and the guest with it" grows "$T/swu.out"
+	wait "$DST"
+	"$BANYAN" ctl --api-socket "$T/swu.api" migrate x --verify=crc >/dev/null 2>"$T/cvbad.out"
+	check "--verify=crc: a usage error (exit 2)" status_is 2 "$?"
+	ctl "$T/swu.api" stop >/dev/null
+	wait "$SRC"
 fi
 
 # still_source NAME: after a failed migration the VM runs on at the source.
