@@ -18,11 +18,21 @@
 # has patched the limiters and opened that phase's iperf3 ports (one each
 # way, so a client stopped at the end of its window does not hold up the
 # next). fio
-# measures the disk over 4 s after 3 s of warm-up (--ramp_time: the
-# bucket's first, full load is not counted), 16 requests in flight keep it
-# backlogged. The card is loaded by iperf3 and measured as the guest's
-# interface counters (frame bytes, what the limiter counts) over 5 s, once
-# 1 MB has gone through (twice the largest bucket).
+# measures the disk after 3 s of warm-up (--ramp_time: the bucket's first,
+# full load is not counted), 16 requests in flight keep it backlogged. The
+# card is loaded by iperf3 and measured as the guest's interface counters
+# (frame bytes, what the limiter counts) once 1 MB has gone through (twice
+# the largest bucket).
+#
+# The window is 10 s, and 25 s for the 1000 ms bucket. A token bucket lets
+# through up to one full bucket more than rate x window in any window (the
+# tokens a stalled sender saved), so a window of W seconds can read up to
+# size / (rate x W) high: 20 % for a 1 s bucket over 5 s, which a sender
+# slowed by a loaded emulated host does reach; 4 % over 25 s. And the
+# guest reads a counter and the clock one after the other: a vCPU
+# descheduled between the two on a loaded host moves a window's edge by
+# up to hundreds of ms, 13 % of a 5 s window (seen), a third of that of
+# 10 s.
 #
 # Everything stays inside a private network namespace.
 #
@@ -62,24 +72,26 @@ guest_script() {
 cmd=$(guest_script <<'EOF'
 ip link set eth0 mtu 60000; ip link set eth0 up; ip addr add 10.0.0.2/24 dev eth0
 for b in /sys/block/vd*; do [ "$(cat $b/serial)" = rl-a ] && disk=/dev/${b##*/}; done
+# fiobw SECONDS: the disk's read rate over that window, in KiB/s
 fiobw() {
 	fio --minimal --name=rl --filename=$disk --direct=1 --ioengine=libaio \
-		--rw=read --bs=16k --iodepth=16 --ramp_time=3 --runtime=4 --time_based |
+		--rw=read --bs=16k --iodepth=16 --ramp_time=3 --runtime=$1 --time_based |
 		awk -F';' '{ print $7 }'
 }
-# netrate rx|tx PORT [iperf3 options]: frame bytes per second through eth0 that way
+# netrate rx|tx PORT SECONDS [iperf3 options]: frame bytes per second
+# through eth0 that way, over a window of SECONDS
 netrate() {
-	dir=$1 port=$2; shift 2
+	dir=$1 port=$2 w=$3; shift 3
 	f=/sys/class/net/eth0/statistics/${dir}_bytes
 	start=$(cat $f)
-	timeout 60 iperf3 -c 10.0.0.1 -p $port -t 20 "$@" >/dev/null 2>&1 &
+	timeout $((w + 55)) iperf3 -c 10.0.0.1 -p $port -t $((w + 30)) "$@" >/dev/null 2>&1 &
 	client=$!
 	# The window opens once 1 MB went through: the first, full bucket is spent
 	# however long the guest took to start the transfer.
 	i=0
 	while [ $(($(cat $f) - start)) -lt 1000000 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	b0=$(cat $f); t0=$(date +%s%N)
-	sleep 5
+	sleep $w
 	b1=$(cat $f); t1=$(date +%s%N)
 	kill $client 2>/dev/null; wait
 	echo $(( (b1 - b0) * 1000000000 / (t1 - t0) ))
@@ -87,17 +99,18 @@ netrate() {
 n=0
 for r in 10 100 1000; do
 	n=$((n + 1)) port=$((5200 + 2 * n))
+	w=$((r / 40)); [ $w -ge 10 ] || w=10
 	echo phase=$n
 	# The host patches the limiters, then opens this phase's port.
 	i=0
 	until timeout 2 bash -c "exec 3<>/dev/tcp/10.0.0.1/$port" 2>/dev/null || [ $i -ge 300 ]; do
 		sleep 0.2; i=$((i + 1))
 	done
-	fiobw >/tmp/disk &
-	echo tx_$r=$(netrate tx $port)
+	fiobw $w >/tmp/disk &
+	echo tx_$r=$(netrate tx $port $w)
 	wait
 	echo disk_$r=$(cat /tmp/disk)
-	echo rx_$r=$(netrate rx $((port + 1)) -R)
+	echo rx_$r=$(netrate rx $((port + 1)) $w -R)
 done
 EOF
 )
