@@ -393,8 +393,6 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 
 void arch_vm_destroy(struct vm *vm)
 {
-	if (vm->arch)
-		free(vm->arch->supported_cpuid);
-	free(vm->arch);
+	free(vm->arch); /* not supported_cpuid: the process keeps it */
 	vm->arch = NULL;
 }
