@@ -2,10 +2,11 @@
 # KVM layer, start-up, restore and clone fan-out: what their speed rests on,
 # checked as behaviour, never as timings (bench/startup measures those).
 # A VM starts and its guest runs; vm_create registers guest memory before
-# the irqchip and PIT exist and asks KVM for its supported CPUID once per
-# process; a snapshot restores and runs; its clones all run, each vCPU
-# seeing the CPUID the original's saw, and no clone asks KVM for it again
-# (the supervisor asked before forking). The ioctl checks run under strace
+# the irqchip and PIT exist, asks KVM for its supported CPUID once per
+# process and sets the boot MSRs in one call per vCPU; a snapshot restores
+# and runs; its clones all run, each vCPU seeing the CPUID the original's
+# saw, and no clone asks KVM for it again (the supervisor asked before
+# forking). The ioctl checks run under strace
 # and are skipped without it. Usage: test_startup.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -107,6 +108,7 @@ check "boot: guest memory is registered before the irqchip" \
 check "boot: ... and before the PIT" \
 	before "$T/boot.strace" KVM_SET_USER_MEMORY_REGION KVM_CREATE_PIT2
 check "boot: KVM_GET_SUPPORTED_CPUID once for 2 vCPUs" calls "$T/boot.strace" KVM_GET_SUPPORTED_CPUID 1
+check "boot: the boot MSRs in one KVM_SET_MSRS per vCPU" calls "$T/boot.strace" KVM_SET_MSRS 2
 
 traced restore $((SECS * 2)) restore --snapshot "$T/snap"
 check "restore: the guest ran under strace" full "$T/restore.out"
