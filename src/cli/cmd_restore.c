@@ -19,6 +19,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -343,6 +344,9 @@ static int run_clones(struct snapshot_image *img, const struct restore_opts *o)
 	/* Once for all clones: each child's sandbox setup finds the filters compiled. */
 	if (seccomp_compile(o->sandbox) < 0)
 		log_warn("cannot compile the seccomp filters: each clone tries again");
+	/* And what KVM supports (the CPUID), which each clone would otherwise ask for. */
+	if (vm_prepare_host() < 0)
+		log_warn("cannot ask KVM what it supports: each clone tries again");
 	fflush(NULL);
 	for (i = 0; i < o->clones; i++) {
 		pids[i] = fork();

@@ -25,7 +25,20 @@ struct arch_mem_range {
  */
 int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_MEM_RANGES]);
 
-/* arch_vm_init - interrupt controllers, timers and other VM-wide KVM state. */
+/*
+ * arch_host_prepare - ask the host's KVM, once for the process, what every
+ * VM created later in it needs to know (x86: the supported CPUID), so that
+ * neither those VMs nor the processes forked after the call ask again.
+ * Returns 0 or -errno; on failure vm_create asks again and reports.
+ */
+int arch_host_prepare(void);
+
+/*
+ * arch_vm_init - interrupt controllers, timers and other VM-wide KVM state.
+ * Called after guest memory is registered: KVM makes every memslot change
+ * made after the irqchip exists wait for its readers (an SRCU grace
+ * period, milliseconds), and none is needed before.
+ */
 int arch_vm_init(struct vm *vm) __attribute__((warn_unused_result));
 
 /* arch_create_devices - the platform's legacy devices, on the VM's buses. */

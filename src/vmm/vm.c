@@ -363,6 +363,11 @@ static int vm_create_devices(struct vm *vm)
 	return ret;
 }
 
+int vm_prepare_host(void)
+{
+	return arch_host_prepare();
+}
+
 int vm_create(const struct vm_config *cfg, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -379,10 +384,11 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		ret = vcpu_signals_init();
 	if (ret == 0)
 		ret = vm_open_kvm(vm);
-	if (ret == 0)
-		ret = arch_vm_init(vm);
+	/* Memory first: a memslot added once the irqchip exists costs a grace period. */
 	if (ret == 0)
 		ret = vm_map_memory(vm);
+	if (ret == 0)
+		ret = arch_vm_init(vm);
 	if (ret == 0)
 		ret = vm_create_devices(vm);
 	if (ret == 0 && !cfg->restoring)

@@ -228,6 +228,14 @@ struct vm {
 };
 
 /*
+ * vm_prepare_host - what every vm_create in this process asks the host's
+ * KVM once and keeps (arch_host_prepare): call it before forking processes
+ * that each create a VM, so they inherit the answer. 0 or -errno; on
+ * failure each vm_create asks again and reports.
+ */
+int vm_prepare_host(void);
+
+/*
  * vm_create - open KVM, create the VM, map guest memory, create the
  * vCPUs, the platform devices, and load the kernel (everything that can fail
  * fails here, before anything runs). Returns 0 or -errno with one clear log

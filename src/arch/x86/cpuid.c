@@ -8,14 +8,18 @@
 #include "arch/x86/x86.h"
 #include "arch/x86/cpu_template.h"
 #include "util/log.h"
+#include "vmm/arch.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define CPUID_MAX_ENTRIES	 512
 #define CPUID_1_ECX_HYPERVISOR	 (1U << 31)
@@ -27,9 +31,9 @@
  * but leaves the CPUID bit to the VMM (KVM_GET_SUPPORTED_CPUID clears it):
  * advertise it, so guests can use the deadline timer.
  */
-static void cpuid_add_tsc_deadline(const struct vm *vm, struct kvm_cpuid2 *c)
+static void cpuid_add_tsc_deadline(int kvm_fd, struct kvm_cpuid2 *c)
 {
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
 		return;
 	for (unsigned int i = 0; i < c->nent; i++)
 		if (c->entries[i].function == 1)
@@ -72,28 +76,72 @@ static int cpuid_check_template(const struct vm *vm)
 	return cpuid_check_caps(vm, t);
 }
 
-int x86_cpuid_init(struct vm *vm)
+/* KVM_GET_SUPPORTED_CPUID on @kvm_fd, grown until it fits; 0 or -errno (logged). */
+static int cpuid_query(int kvm_fd, struct kvm_cpuid2 **out)
 {
 	unsigned int nent = 128;
 
 	for (;;) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+		int err;
 
 		if (!c)
 			return -ENOMEM;
 		c->nent = nent;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			cpuid_add_tsc_deadline(vm, c);
-			vm->arch->supported_cpuid = c;
-			return cpuid_check_template(vm);
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			cpuid_add_tsc_deadline(kvm_fd, c);
+			*out = c;
+			return 0;
 		}
+		err = errno;
 		free(c);
-		if (errno != E2BIG || nent >= CPUID_MAX_ENTRIES) {
-			log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-			return -errno;
+		if (err != E2BIG || nent >= CPUID_MAX_ENTRIES) {
+			log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
+			return -err;
 		}
 		nent *= 2;
 	}
+}
+
+/*
+ * What the host's KVM supports does not change while a process lives, so it
+ * is asked once (the ioctl walks every leaf in the kernel, and the answer
+ * is a few KiB) and kept for every vCPU of every VM the process creates: a
+ * reboot's new VM, and the clones forked after x86_cpuid_prepare. Never
+ * freed; written once under the lock, read-only after.
+ */
+static struct kvm_cpuid2 *cpuid_supported;
+static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int x86_cpuid_supported(int kvm_fd, const struct kvm_cpuid2 **out)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&cpuid_lock);
+	if (!cpuid_supported)
+		ret = cpuid_query(kvm_fd, &cpuid_supported);
+	*out = cpuid_supported;
+	pthread_mutex_unlock(&cpuid_lock);
+	return ret;
+}
+
+int arch_host_prepare(void)
+{
+	const struct kvm_cpuid2 *c;
+	int ret, fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno; /* vm_create says why, when it tries */
+	ret = x86_cpuid_supported(fd, &c);
+	close(fd);
+	return ret;
+}
+
+int x86_cpuid_init(struct vm *vm)
+{
+	int ret = x86_cpuid_supported(vm->kvm_fd, &vm->arch->supported_cpuid);
+
+	return ret < 0 ? ret : cpuid_check_template(vm);
 }
 
 /* Bits needed to hold IDs 0..n-1. */

@@ -384,17 +384,16 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		ret = x86_vcpu_set_msrs(vcpu);
 	if (ret == 0)
 		ret = x86_vcpu_set_template_msrs(vcpu, vm->cfg.cpu_template);
-	if (ret == 0 && !vm->cfg.no_irqchip)
+	/* A snapshot (or migration stream) has the LAPIC and vCPU 0's registers. */
+	if (ret == 0 && !vm->cfg.no_irqchip && !vm->cfg.restoring)
 		ret = x86_vcpu_set_lapic(vcpu);
-	if (ret == 0 && vcpu->index == 0 && !vm->cfg.restoring) /* a snapshot has them */
+	if (ret == 0 && vcpu->index == 0 && !vm->cfg.restoring)
 		ret = x86_vcpu_set_boot_regs(vcpu, &vm->arch->boot);
 	return ret;
 }
 
 void arch_vm_destroy(struct vm *vm)
 {
-	if (vm->arch)
-		free(vm->arch->supported_cpuid);
-	free(vm->arch);
+	free(vm->arch); /* not supported_cpuid: the process keeps it */
 	vm->arch = NULL;
 }

@@ -53,21 +53,32 @@ int x86_vcpu_set_msrs(struct vcpu *vcpu)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[1];
-	} one;
-	unsigned int i;
+		struct kvm_msr_entry entries[NBOOT_MSRS];
+	} m;
+	unsigned int i = 0, j;
 
 	/*
-	 * One at a time: a host that refuses one MSR (PVM refuses some) must
-	 * not leave the others unset. A refusal is worth a debug line only.
+	 * KVM sets the entries in order and stops at the first it refuses
+	 * (PVM refuses some), returning how many it set: each call starts
+	 * past the last refusal, so none leaves the others unset, and where
+	 * nothing is refused one call (one vCPU load) sets them all. A
+	 * refusal is worth a debug line only.
 	 */
-	for (i = 0; i < NBOOT_MSRS; i++) {
-		memset(&one, 0, sizeof(one));
-		one.hdr.nmsrs = 1;
-		one.entries[0].index = boot_msrs[i].index;
-		one.entries[0].data = boot_msrs[i].value;
-		if (ioctl(vcpu->fd, KVM_SET_MSRS, &one) != 1)
+	while (i < NBOOT_MSRS) {
+		int n;
+
+		memset(&m, 0, sizeof(m));
+		m.hdr.nmsrs = (uint32_t)(NBOOT_MSRS - i);
+		for (j = 0; j < m.hdr.nmsrs; j++) {
+			m.entries[j].index = boot_msrs[i + j].index;
+			m.entries[j].data = boot_msrs[i + j].value;
+		}
+		n = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
+		i += n > 0 ? (unsigned int)n : 0;
+		if (i < NBOOT_MSRS) {
 			log_debug("vCPU %u: MSR %#x not set", vcpu->index, boot_msrs[i].index);
+			i++;
+		}
 	}
 	return 0;
 }

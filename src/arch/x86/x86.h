@@ -23,7 +23,8 @@ struct x86_boot_entry {
 };
 
 struct vm_arch {
-	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID, shared by all vCPUs */
+	/* KVM_GET_SUPPORTED_CPUID: the process's one copy (x86_cpuid_supported), never freed */
+	const struct kvm_cpuid2 *supported_cpuid;
 	struct x86_boot_entry boot;
 	uint64_t rsdp_gpa;
 };
@@ -96,7 +97,15 @@ int x86_boot_kernel(struct vm *vm) __attribute__((warn_unused_result));
 /* x86_write_page_tables - identity map of the first 4 GiB and the boot GDT. */
 int x86_write_page_tables(struct vm *vm) __attribute__((warn_unused_result));
 
-/* x86_cpuid_init - fetch KVM's supported CPUID once per VM. */
+/*
+ * x86_cpuid_supported - KVM_GET_SUPPORTED_CPUID (with the TSC-deadline bit
+ * added), asked through @kvm_fd the first time and kept for the process:
+ * *@out is shared and never freed. 0 or -errno (logged).
+ */
+int x86_cpuid_supported(int kvm_fd, const struct kvm_cpuid2 **out)
+    __attribute__((warn_unused_result));
+
+/* x86_cpuid_init - the supported CPUID for @vm's vCPUs, and the CPU template checked against it. */
 int x86_cpuid_init(struct vm *vm) __attribute__((warn_unused_result));
 
 /* x86_vcpu_set_cpuid - the supported CPUID with this vCPU's topology. */
