@@ -298,8 +298,12 @@ static void test_entropy_rate_limited(void **state)
 	t0 = now_ns();
 	for (uint16_t d = 0; d < 6; d++)
 		post_rng(f, d, 64ULL * d, 64);
-	usleep(50 * 1000);
-	assert_int_equal(fake_used_idx(&f->r), 2);
+	/* Two at once; a third only once a token has refilled, 100 ms after
+	 * the start (a device thread that ran late may have served it then). */
+	for (int i = 0; i < 1000 && (uint16_t)(fake_used_idx(&f->r) - 2) >= 0x8000; i++)
+		usleep(1000);
+	ms = (now_ns() - t0) / 1000000;
+	assert_true(fake_used_idx(&f->r) == 2 || (fake_used_idx(&f->r) > 2 && ms >= 100));
 	assert_true(wait_used(f, 6));
 	ms = (now_ns() - t0) / 1000000;
 	print_message("# 4 throttled entropy requests took %llu ms (400 expected)\n",
