@@ -175,11 +175,12 @@ static int sink_state(struct mig_sink *s, enum mig_tag tag, const uint8_t *buf, 
 	return snapshot_part_load(in->vm, part, buf, len, err);
 }
 
-static int sink_postcopy(struct mig_sink *s, const uint8_t *buf, size_t len, bool verify, char *err)
+static int sink_postcopy(struct mig_sink *s, const uint8_t *buf, size_t len, const uint64_t *hashes,
+			 char *err)
 {
 	struct incoming *in = container_of(s, struct incoming, sink);
 
-	return mig_pc_prepare(in->vm, buf, len, verify, &in->pc, err);
+	return mig_pc_prepare(in->vm, buf, len, hashes, &in->pc, err);
 }
 
 /* TLS's credentials, read before listening (tcp: only). */

@@ -142,7 +142,7 @@ static int register_ram(struct mig_postcopy *pc, char *err)
 	return 0;
 }
 
-int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, bool verify,
+int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, const uint64_t *hashes,
 		   struct mig_postcopy **out, char *err)
 {
 	struct mig_postcopy *pc;
@@ -158,13 +158,13 @@ int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, bool verify,
 	pc->uffd = -1;
 	pc->conn.fd = -1;
 	pthread_mutex_init(&pc->wlock, NULL);
-	ret = pc_pages_init(&pc->pp, &vm->mem, vm->mem_base, vm->mem_map_size, verify);
+	ret = pc_pages_init(&pc->pp, &vm->mem, vm->mem_base, vm->mem_map_size, hashes != NULL);
 	if (ret < 0)
 		fail(err, ret, "out of memory");
 	else
 		ret = pc_pages_parse_list(&pc->pp, buf, len, err);
-	if (ret == 0 && verify)
-		pc_pages_hash_present(&pc->pp);
+	if (ret == 0 && hashes)
+		pc_pages_hash_present(&pc->pp, hashes);
 	if (ret == 0)
 		ret = release_pending(pc, err);
 	if (ret == 0)

@@ -76,12 +76,14 @@ struct mig_postcopy;
 /*
  * mig_pc_prepare - the destination's side of the POSTCOPY section, with
  * @vm loaded and paused: check every run (page aligned, 1..4 GiB of pages,
- * inside one region), note the pages as missing, hash the others when
- * @verify, give the missing pages back (gm_release) and register all guest
- * RAM with a new userfaultfd. Refused: RAM not on 4 KiB pages, no
- * userfaultfd. 0 or -errno with @err; *@out is set on success only.
+ * inside one region), note the pages as missing, add the others' hashes
+ * from @hashes (verify: each page's pc_page_hash taken before the state was
+ * loaded; NULL: no verification), give the missing pages back
+ * (gm_release) and register all guest RAM with a new userfaultfd.
+ * Refused: RAM not on 4 KiB pages, no userfaultfd. 0 or -errno with @err;
+ * *@out is set on success only.
  */
-int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, bool verify,
+int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, const uint64_t *hashes,
 		   struct mig_postcopy **out, char *err) __attribute__((warn_unused_result));
 
 /*

@@ -103,16 +103,21 @@ int pc_pages_parse_list(struct pc_pages *pp, const uint8_t *buf, size_t len, cha
 	return ret;
 }
 
-void pc_pages_hash_present(struct pc_pages *pp)
+void pc_pages_hash_present(struct pc_pages *pp, const uint64_t *before)
 {
+	uint64_t k = 0; /* the page's index in @before */
+
 	for (unsigned int i = 0; i < pp->mem->count; i++) {
 		const struct gm_region *r = &pp->mem->regions[i];
 		uint64_t first = page_of(pp, r->host);
 
-		for (uint64_t p = 0; p < r->size / PC_PAGE; p++)
-			if (!pc_pages_is_pending(pp, first + p))
-				pp->hash +=
-				    pc_page_hash(r->gpa + p * PC_PAGE, r->host + p * PC_PAGE);
+		for (uint64_t p = 0; p < r->size / PC_PAGE; p++, k++) {
+			if (pc_pages_is_pending(pp, first + p))
+				continue;
+			pp->hash += before
+					? before[k]
+					: pc_page_hash(r->gpa + p * PC_PAGE, r->host + p * PC_PAGE);
+		}
 	}
 }
 

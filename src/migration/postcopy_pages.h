@@ -62,8 +62,14 @@ int pc_pages_parse_list(struct pc_pages *pp, const uint8_t *buf, size_t len, cha
 /* pc_pages_is_pending - page @p (index from base) is still to come. */
 bool pc_pages_is_pending(const struct pc_pages *pp, uint64_t p);
 
-/* pc_pages_hash_present - add the pages not pending to the hash (verify; before anything runs). */
-void pc_pages_hash_present(struct pc_pages *pp);
+/*
+ * pc_pages_hash_present - add the pages not pending to the hash (verify;
+ * before anything runs). @before: each page's pc_page_hash, regions in
+ * order, taken before the machine's state was loaded (loading it writes
+ * guest memory: KVM rewrites kvmclock's wall-clock structure); NULL: hash
+ * the memory as it is now.
+ */
+void pc_pages_hash_present(struct pc_pages *pp, const uint64_t *before);
 
 /* What a fault on a registered address calls for. */
 enum pc_fault {

@@ -1,5 +1,6 @@
 /* The migration stream's framing, memory runs and the receiving side. */
 #include "migration/stream.h"
+#include "migration/postcopy_pages.h"
 
 #include "util/errmsg.h"
 
@@ -405,12 +406,36 @@ struct recv_state {
 	enum mig_tag next_part; /* VCPUS, VM, DEVICES, then MIG_TAG_VERIFY: all parts loaded */
 	uint32_t mem_crc;	/* with MIG_FLAG_VERIFY: memory's CRC before any state loaded */
 	uint8_t *page_crcs;	/* with MIG_FLAG_PAGES: each page's, taken with mem_crc */
+	uint64_t *pc_hashes;	/* with MIG_FLAG_POSTCOPY too: each page's pc_page_hash, likewise */
 };
 
-/* Memory's CRCs now: the whole, and with MIG_FLAG_PAGES each page's. */
+/* Each page's post-copy hash (pc_page_hash), regions in order. */
+static void take_pc_hashes(const struct guest_mem *gm, uint64_t *out)
+{
+	uint64_t k = 0;
+
+	for (unsigned int i = 0; i < gm->count; i++) {
+		const struct gm_region *r = &gm->regions[i];
+
+		for (uint64_t off = 0; off < r->size; off += MIG_PAGE)
+			out[k++] = pc_page_hash(r->gpa + off, r->host + off);
+	}
+}
+
+/*
+ * Memory's CRCs now: the whole, with MIG_FLAG_PAGES each page's, and when
+ * post-copy may follow each page's post-copy hash (its verification adds
+ * those of the pages present at the switch, as they were before loading).
+ */
 static int take_crcs(struct recv_state *r, char *err)
 {
 	r->mem_crc = mig_mem_crc(r->s->mem);
+	if ((r->flags & MIG_FLAG_POSTCOPY) && r->s->postcopy) {
+		r->pc_hashes = malloc(mig_mem_pages(r->s->mem) * 8 ?: 1);
+		if (!r->pc_hashes)
+			return fail(err, -ENOMEM, "out of memory for the pages' hashes");
+		take_pc_hashes(r->s->mem, r->pc_hashes);
+	}
 	if (!(r->flags & MIG_FLAG_PAGES))
 		return 0;
 	r->page_crcs = malloc(mig_mem_pages(r->s->mem) * 4 ?: 1);
@@ -536,7 +561,8 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 		r->next_part = tag == MIG_TAG_DEVICES ? MIG_TAG_VERIFY : tag + 1;
 	} else if (tag == MIG_TAG_POSTCOPY && r->next_part == MIG_TAG_VERIFY &&
 		   (r->flags & MIG_FLAG_POSTCOPY) && r->s->postcopy && !r->s->postcopy_on) {
-		ret = r->s->postcopy(r->s, buf, len, r->flags & MIG_FLAG_VERIFY, err);
+		ret = r->s->postcopy(r->s, buf, len,
+				     r->flags & MIG_FLAG_VERIFY ? r->pc_hashes : NULL, err);
 		r->s->postcopy_on = ret == 0;
 	} else if (tag == MIG_TAG_END && r->next_part == MIG_TAG_VERIFY)
 		*end = true;
@@ -567,6 +593,7 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	if (ret == 0 && (r.flags & MIG_FLAG_VERIFY) && !s->postcopy_on)
 		ret = recv_verify(&r, err);
 	free(r.page_crcs);
+	free(r.pc_hashes);
 	if (ret < 0) {
 		reply_no(c, MIG_TAG_LOADED, ret, err);
 		return ret;

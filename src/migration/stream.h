@@ -159,9 +159,12 @@ struct mig_sink {
 		     char *err);
 	/*
 	 * The POSTCOPY section (after the state parts): the pages that come
-	 * after GO. NULL: post-copy is refused. 0 or -errno with @err.
+	 * after GO. @hashes (with MIG_FLAG_VERIFY, else NULL): each page's
+	 * pc_page_hash, regions in order, taken before any state part was
+	 * loaded. NULL: post-copy is refused. 0 or -errno with @err.
 	 */
-	int (*postcopy)(struct mig_sink *s, const uint8_t *buf, size_t len, bool verify, char *err);
+	int (*postcopy)(struct mig_sink *s, const uint8_t *buf, size_t len, const uint64_t *hashes,
+			char *err);
 	bool postcopy_on;	     /* set by mig_receive once the POSTCOPY section was taken */
 	const struct guest_mem *mem; /* set by config */
 	void *priv;

@@ -229,7 +229,7 @@ static void pc_traffic(const uint8_t *data, size_t size)
 	in.pos += list;
 	check_missing(&pp);
 	if (verify)
-		pc_pages_hash_present(&pp);
+		pc_pages_hash_present(&pp, NULL);
 	while (pc_record(&pp, &in))
 		;
 	pc_pages_free(&pp);
