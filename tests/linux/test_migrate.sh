@@ -3,7 +3,8 @@
 # printed every tick, 4 MiB of memory under a known pattern whose hash it
 # checks every tick, a TCP stream from the host read through its virtio-net
 # card and checked byte for byte, and a writer rewriting an 8 MiB tmpfs
-# file), then moves twice while it runs:
+# file, at nice 19 so that the ticks keep their pace on the one vCPU), then
+# moves twice while it runs:
 # - over TCP to a second banyan process, pre-copy, with the writer paced
 #   (512 KiB every quarter second, about 2 MiB/s, walking the file), so
 #   that pre-copy converges in a few rounds; verified page by page
@@ -30,7 +31,7 @@
 # flat out never let pre-copy converge there, and the throttle's steps took
 # minutes. Such a guest is what post-copy is for, so the second move has it.
 #
-# time-limit: 360 (seconds for one run, emulated host included: tests/linux/run)
+# time-limit: 480 (seconds for one run, emulated host included: tests/linux/run)
 set -u
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-120}
 . "$(dirname "$0")/lib.sh"
@@ -82,6 +83,7 @@ while :; do
 		sleep 0.25
 	fi
 done &
+renice -n 19 -p $! >/dev/null
 i=0
 while :; do
 	i=$((i+1))
@@ -93,7 +95,7 @@ done
 EOF
 )
 
-"$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 64M --api-socket "$S/src.api" \
+"$BANYAN" run --kernel "$KERNEL" --initrd "$INITRD" --memory 128M --api-socket "$S/src.api" \
 	--disk path="$T/tools.ext4",ro --net tap=bmig0,id=net0 \
 	--cmdline "console=ttyS0 quiet -- echo $LOOP | base64 -d | gunzip | sh" </dev/null \
 	>"$T/src.out" 2>"$T/src.err" &
@@ -148,6 +150,7 @@ for _ in $(seq 1 $((30 * SLOW))); do
 done
 check "the TCP stream to the guest flows before the migrations" \
 	test "$(hostv "$T/tcp.host" bytes)" -gt 262144
+echo "# ${SECONDS} s: the guest runs (tick $(field "$T/src.out" tick))"
 
 # A destination missing the VM's TAP refuses it before anything is sent.
 dest nota "unix:$S/nota.sock" --incoming-tap net0=bnotap
@@ -177,7 +180,7 @@ migrate() {
 		exit 1
 	fi
 	check "... and says $says" contains "$T/c$to.out" "$says"
-	grep -h "migrat" "$T/c$to.out" | sed 's/^/# /'
+	grep -h "migrat" "$T/c$to.out" | sed "s/^/# ${SECONDS} s: /"
 	wait "$pid"
 	check "... the source exits 0" status_is 0 "$?"
 	check "... with the reason migrated" contains "$T/$from.err" "VM stopped (migrated)"
@@ -222,8 +225,6 @@ s.close()' 2>/dev/null || return 1
 	return 1
 }
 check "the guest's writer rewrites its 8 MiB flat out" heavy
-a=$(field "$T/mid.out" tick)
-wait_tick "$T/mid.out" $((a + 2))
 MIG=(--verify --postcopy now --downtime 300)
 migrate mid "$mid" dst "unix:$S/mig.sock" "migrated, verified, post-copy" --incoming-tap net0=bmig0
 dst=$DST
@@ -245,6 +246,7 @@ got=$(field "$T/dst.out" tcp)
 echo "# TCP: host sent $(hostv "$T/tcp.host" bytes), guest read ${got:-nothing}"
 check "the TCP stream spanning both migrations arrived intact" \
 	test "$got" = "$(hostv "$T/tcp.host" bytes)_ok"
+echo "# ${SECONDS} s: the checks are done"
 ctl dst stop >/dev/null
 wait "$dst"
 check "the last destination stops as a VM does (exit 0)" status_is 0 "$?"
