@@ -61,6 +61,7 @@ struct mig_source {
 	struct mig_tls *tls;	   /* credentials for a tcp: stream with TLS, or NULL */
 	bool upgrade;		   /* unix: with RAM in a memfd: the memfd crosses, not the pages */
 	uint64_t paused_ns, go_ns; /* now_ns() at the pause and when GO was sent */
+	uint64_t running_ns;	   /* now_ns() when the destination said it runs the VM */
 };
 
 const char *mig_phase_name(enum mig_phase p)
@@ -561,7 +562,13 @@ static int hand_over(struct mig_source *m, char *err)
 	m->go_ns = now_ns();
 	if (ret == 0)
 		ret = mig_recv_reply(&m->conn, MIG_TAG_RUNNING, err);
-	/* The guest's memory is the destination's alone from now on (it runs there anyway). */
+	m->running_ns = now_ns();
+	/*
+	 * The guest's memory is the destination's alone from now on (it runs
+	 * there anyway). Unmapping it here costs time in proportion to the
+	 * pages this process had mapped (a dirtying guest's many), but the
+	 * guest is not waiting for it: the pause ended with RUNNING.
+	 */
 	if (ret == 0 && m->upgrade && (detach = mig_upgrade_detach(m->vm)) < 0)
 		log_error("upgrade: cannot unmap the guest's memory here: %s", strerror(-detach));
 	return ret;
@@ -639,7 +646,7 @@ static int migrate(struct mig_source *m, char *err)
 		ret = hand_over(m, err);
 	pthread_mutex_lock(&m->lock);
 	if (m->paused) {
-		m->st.downtime_us = (now_ns() - paused_at) / 1000;
+		m->st.downtime_us = ((m->running_ns ? m->running_ns : now_ns()) - paused_at) / 1000;
 		m->st.downtime_ms = m->st.downtime_us / 1000;
 	}
 	pthread_mutex_unlock(&m->lock);
