@@ -20,6 +20,7 @@
  */
 #include "api/api.h"
 #include "api/exec.h"
+#include "api/mhd_lib.h"
 #include "util/clock.h"
 #include "util/efd.h"
 
@@ -48,6 +49,9 @@
 #define API_TIMEOUT_S	    10	/* MHD's: silence on a connection */
 #define API_BACKLOG	    64
 #define API_DRAIN_MS	    1000
+
+/* libmicrohttpd, loaded by the first api_server_start (mhd_lib.h), then only read. */
+static const struct mhd_lib *mhd;
 
 /* A connection the reaper watches. */
 struct api_conn {
@@ -181,7 +185,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		*socket_context = NULL;
 		return;
 	}
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	ci = mhd->get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	c = calloc(1, sizeof(*c));
 	if (!c || !ci || (c->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		free(c); /* not watched: still served, under MHD's own timeout */
@@ -207,7 +211,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static bool conn_mark(struct api_server *srv, struct MHD_Connection *conn, bool waiting)
 {
 	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	    mhd->get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct api_conn *c = ci ? ci->socket_context : NULL;
 	bool alive;
 
@@ -238,15 +242,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_COPY);
+	resp = mhd->create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	if (r->content_type)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+		mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	if (r->deprecated) /* as Firecracker marks a request that used a deprecated field */
-		MHD_add_response_header(resp, "Deprecation", "true");
-	ret = MHD_queue_response(conn, r->status, resp);
-	MHD_destroy_response(resp);
+		mhd->add_response_header(resp, "Deprecation", "true");
+	ret = mhd->queue_response(conn, r->status, resp);
+	mhd->destroy_response(resp);
 	return ret;
 }
 
@@ -295,7 +299,7 @@ static void upload_add(struct upload *up, const char *data, size_t len)
 static unsigned long long declared_too_large(struct MHD_Connection *conn, size_t max)
 {
 	const char *cl =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	    mhd->lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
 
 	return n > max ? n : 0;
@@ -306,7 +310,7 @@ static void job_done(struct api_job *job)
 {
 	struct upload *up = job->opaque;
 
-	MHD_resume_connection(up->conn);
+	mhd->resume_connection(up->conn);
 	(void)efd_signal(up->srv->wake_fd);
 }
 
@@ -323,7 +327,7 @@ static enum MHD_Result submit(struct api_server *srv, struct MHD_Connection *con
 				   .body_len = up->len,
 				   .done = job_done,
 				   .opaque = up};
-	MHD_suspend_connection(conn);
+	mhd->suspend_connection(conn);
 	api_exec_submit(srv->exec, &up->job);
 	return MHD_YES;
 }
@@ -473,7 +477,7 @@ static void *api_loop(void *arg)
 {
 	struct api_server *srv = arg;
 	const union MHD_DaemonInfo *info =
-	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	    mhd->get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	struct pollfd fds[3] = {{.fd = info ? info->epoll_fd : -1, .events = POLLIN},
 				{.fd = srv->stop_fd, .events = POLLIN},
 				{.fd = srv->wake_fd, .events = POLLIN}};
@@ -482,7 +486,7 @@ static void *api_loop(void *arg)
 
 	thread_enter("api");
 	for (;;) {
-		timeout = MHD_get_timeout(srv->daemon, &ms) == MHD_YES
+		timeout = mhd->get_timeout(srv->daemon, &ms) == MHD_YES
 			      ? (int)(ms < 60000 ? ms : 60000)
 			      : -1;
 		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
@@ -491,7 +495,7 @@ static void *api_loop(void *arg)
 			break;
 		if (fds[2].revents)
 			(void)efd_drain(srv->wake_fd);
-		MHD_run(srv->daemon);
+		mhd->run(srv->daemon);
 	}
 	return NULL;
 }
@@ -504,7 +508,7 @@ static int api_start_mhd(struct api_server *srv)
 {
 	int ret;
 
-	srv->daemon = MHD_start_daemon(
+	srv->daemon = mhd->start_daemon(
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
 	    srv, MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -524,11 +528,27 @@ static int api_start_mhd(struct api_server *srv)
 	return ret;
 }
 
+/* The library, before the sandbox (which forbids mapping code) and before the socket. */
+static int api_load_mhd(void)
+{
+	char err[256];
+
+	mhd = mhd_lib_load(err, sizeof(err));
+	if (!mhd) {
+		log_error("cannot serve the API: %s", err);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
 {
-	struct api_server *srv = calloc(1, sizeof(*srv));
-	int ret;
+	struct api_server *srv;
+	int ret = api_load_mhd();
 
+	if (ret < 0)
+		return ret;
+	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
 	srv->ctl = ctl;
@@ -561,7 +581,7 @@ int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **
 static void api_drain(struct api_server *srv)
 {
 	const union MHD_DaemonInfo *info;
-	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+	MHD_socket fd = mhd->quiesce_daemon(srv->daemon);
 	int i;
 
 	if (fd != MHD_INVALID_SOCKET) {
@@ -570,7 +590,7 @@ static void api_drain(struct api_server *srv)
 	}
 	conns_kill_waiting(srv);
 	for (i = 0; i < API_DRAIN_MS / 10; i++) {
-		info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		info = mhd->get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (!info || info->num_connections == 0)
 			break;
 		usleep(10000);
@@ -604,7 +624,7 @@ void api_server_stop(struct api_server *srv)
 	if (srv->daemon) {
 		api_drain(srv);
 		api_loop_stop(srv);
-		MHD_stop_daemon(srv->daemon);
+		mhd->stop_daemon(srv->daemon);
 	} else if (srv->fd >= 0) {
 		close(srv->fd);
 	}

@@ -4,9 +4,12 @@
  * step and the path; once the VMM is exec'd its status is the process's.
  */
 #include "cli/cli.h"
+
+#include "api/mhd_lib.h"
 #include "cli/named.h"
 
 #include "jail/jail.h"
+#include "migration/transport.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -60,6 +63,23 @@ static int step_failed(const char *step, const char *err)
 	return EXIT_USAGE;
 }
 
+/*
+ * The libraries the VMM loads at run time rather than links (the API's
+ * libmicrohttpd, GnuTLS for TLS migrations), loaded here too, so that
+ * jail_plan_exec, which takes this process's loaded objects, puts them and
+ * what they need in the jail's root. Loaded whether or not the VM will
+ * use them: a few more read-only files in the root, and a VMM whose API
+ * can always start.
+ */
+static void jail_load_runtime_libs(void)
+{
+	char why[256];
+
+	if (!mhd_lib_load(why, sizeof(why)))
+		log_warn("the jail's root will lack the API's library: %s", why);
+	(void)mig_tls_lib_load();
+}
+
 /* Before any fork or namespace: the plan of files and the rewritten command line. */
 static int jail_prepare(struct jail_ctx *c)
 {
@@ -79,6 +99,7 @@ static int jail_prepare(struct jail_ctx *c)
 		    c->p.name, NAMED_MAX);
 		return step_failed("run arguments", c->err);
 	}
+	jail_load_runtime_libs();
 	if (jail_plan_exec(&c->p, c->o.exec_file, c->err) < 0)
 		return step_failed("exec file", c->err);
 	if (jail_check_files(&c->o, &c->p, c->err) < 0)

@@ -1047,6 +1047,14 @@ static int run_main(struct run_ctx *ctx)
 		return EXIT_HOST_ERROR;
 	}
 	vmcfg_mmds_attach(&ctx->spec, &ctx->cfg, ctx->mmds);
+	/*
+	 * GnuTLS is loaded, not linked, and only here, before the sandbox
+	 * (which forbids mapping code): for a process the API can ask to
+	 * migrate over TLS, or a destination given TLS credentials. A failed
+	 * load is reported when TLS is asked for (mig_tls_load).
+	 */
+	if (ctx->api_path || mig_tls_wanted(&ctx->tls))
+		(void)mig_tls_lib_load();
 	if (ctx->api_path && run_api_open(ctx) < 0)
 		status = EXIT_USAGE;
 	else if ((ret = seccomp_enter_main()) < 0) /* sandbox last: before the first VM */

@@ -6,12 +6,12 @@
  */
 #include "migration/transport.h"
 
+#include "migration/tls_lib.h"
+
 #include "util/errmsg.h"
 #include "util/log.h"
 
 #include <errno.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +26,9 @@ struct mig_tls {
 	gnutls_certificate_credentials_t cred;
 };
 
+/* GnuTLS as mig_tls_lib_load loaded it: used only past mig_tls_load's check that it was. */
+static const struct tls_lib *const gt = &tls_lib_table;
+
 bool mig_tls_wanted(const struct mig_tls_paths *p)
 {
 	return p->cert[0] || p->key[0] || p->ca[0];
@@ -33,27 +36,30 @@ bool mig_tls_wanted(const struct mig_tls_paths *p)
 
 int mig_tls_load(const struct mig_tls_paths *p, struct mig_tls **out, char *err)
 {
+	char why[MIG_ERR_LEN];
 	struct mig_tls *t;
 	int rc;
 
 	if (!p->cert[0] || !p->key[0] || !p->ca[0])
 		return fail(err, -EINVAL, "TLS needs a certificate, its key and a CA (all three)");
+	if (!tls_lib_loaded(why, sizeof(why)))
+		return fail(err, -ENOTSUP, "TLS is not available: %s", why);
 	t = calloc(1, sizeof(*t));
-	if (!t || gnutls_certificate_allocate_credentials(&t->cred) < 0) {
+	if (!t || gt->certificate_allocate_credentials(&t->cred) < 0) {
 		free(t);
 		return fail(err, -ENOMEM, "out of memory");
 	}
-	rc = gnutls_certificate_set_x509_trust_file(t->cred, p->ca, GNUTLS_X509_FMT_PEM);
+	rc = gt->certificate_set_x509_trust_file(t->cred, p->ca, GNUTLS_X509_FMT_PEM);
 	if (rc <= 0) {
 		mig_tls_free(t);
 		return fail(err, -EINVAL, "TLS CA %s: %s", p->ca,
-			    rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
+			    rc == 0 ? "no certificate in it" : gt->strerror(rc));
 	}
-	rc = gnutls_certificate_set_x509_key_file(t->cred, p->cert, p->key, GNUTLS_X509_FMT_PEM);
+	rc = gt->certificate_set_x509_key_file(t->cred, p->cert, p->key, GNUTLS_X509_FMT_PEM);
 	if (rc < 0) {
 		mig_tls_free(t);
 		return fail(err, -EINVAL, "TLS certificate %s with key %s: %s", p->cert, p->key,
-			    gnutls_strerror(rc));
+			    gt->strerror(rc));
 	}
 	*out = t;
 	return 0;
@@ -63,7 +69,7 @@ void mig_tls_free(struct mig_tls *t)
 {
 	if (!t)
 		return;
-	gnutls_certificate_free_credentials(t->cred);
+	gt->certificate_free_credentials(t->cred);
 	free(t);
 }
 
@@ -76,9 +82,9 @@ static ssize_t tls_error(struct mig_conn *c, ssize_t rc)
 		return -ETIMEDOUT;
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		snprintf(c->why, sizeof(c->why), "the peer sent the TLS alert '%s'",
-			 gnutls_alert_get_name(gnutls_alert_get(s)));
+			 gt->alert_get_name(gt->alert_get(s)));
 	else
-		snprintf(c->why, sizeof(c->why), "TLS: %s", gnutls_strerror((int)rc));
+		snprintf(c->why, sizeof(c->why), "TLS: %s", gt->strerror((int)rc));
 	if (rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PUSH_ERROR ||
 	    rc == GNUTLS_E_PULL_ERROR)
 		return -EPIPE;
@@ -90,7 +96,7 @@ static ssize_t tls_read(struct mig_conn *c, void *buf, size_t len)
 	ssize_t n;
 
 	do
-		n = gnutls_record_recv(c->priv, buf, len);
+		n = gt->record_recv(c->priv, buf, len);
 	while (n == GNUTLS_E_INTERRUPTED);
 	return n < 0 ? tls_error(c, n) : n;
 }
@@ -100,7 +106,7 @@ static ssize_t tls_write(struct mig_conn *c, const void *buf, size_t len)
 	ssize_t n;
 
 	do
-		n = gnutls_record_send(c->priv, buf, len);
+		n = gt->record_send(c->priv, buf, len);
 	while (n == GNUTLS_E_INTERRUPTED);
 	return n < 0 ? tls_error(c, n) : n;
 }
@@ -115,8 +121,8 @@ static void tls_close(struct mig_conn *c)
 {
 	if (c->priv) {
 		/* close_notify without waiting for the peer's: the socket closes next. */
-		(void)gnutls_bye(c->priv, GNUTLS_SHUT_WR);
-		gnutls_deinit(c->priv);
+		(void)gt->bye(c->priv, GNUTLS_SHUT_WR);
+		gt->deinit(c->priv);
 	}
 	c->priv = NULL;
 	if (c->fd >= 0)
@@ -142,18 +148,18 @@ static int verify_peer(gnutls_session_t s, const char *host, char *err)
 	gnutls_datum_t out = {0};
 	int rc;
 
-	if (!gnutls_certificate_get_peers(s, &n) || n == 0)
+	if (!gt->certificate_get_peers(s, &n) || n == 0)
 		return fail(err, -EACCES, "the peer sent no TLS certificate");
-	rc = host ? gnutls_certificate_verify_peers3(s, host, &status)
-		  : gnutls_certificate_verify_peers2(s, &status);
+	rc = host ? gt->certificate_verify_peers3(s, host, &status)
+		  : gt->certificate_verify_peers2(s, &status);
 	if (rc < 0)
-		return fail(err, -EACCES, "the peer's TLS certificate: %s", gnutls_strerror(rc));
+		return fail(err, -EACCES, "the peer's TLS certificate: %s", gt->strerror(rc));
 	if (status == 0)
 		return 0;
-	rc = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+	rc = gt->certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
 	fail(err, -EACCES, "the peer's TLS certificate is refused: %s",
 	     rc == 0 ? (const char *)out.data : "verification failed");
-	gnutls_free(out.data);
+	(*gt->free)(out.data);
 	return -EACCES;
 }
 
@@ -164,22 +170,22 @@ static int handshake_error(gnutls_session_t s, int rc, char *err)
 	unsigned int status;
 
 	if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-		status = gnutls_session_get_verify_cert_status(s);
-		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
-								 0) == 0) {
+		status = gt->session_get_verify_cert_status(s);
+		if (gt->certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) ==
+		    0) {
 			fail(err, -EACCES, "the peer's TLS certificate is refused: %s",
 			     (const char *)out.data);
-			gnutls_free(out.data);
+			(*gt->free)(out.data);
 			return -EACCES;
 		}
 	}
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		return fail(err, -EACCES, "the peer refused the TLS handshake: %s",
-			    gnutls_alert_get_name(gnutls_alert_get(s)));
+			    gt->alert_get_name(gt->alert_get(s)));
 	if (rc == GNUTLS_E_AGAIN)
 		return fail(err, -ETIMEDOUT, "TLS handshake: the peer did not answer in time");
 	return fail(err, -EPROTO, "TLS handshake failed: %s (is the peer using TLS?)",
-		    gnutls_strerror(rc));
+		    gt->strerror(rc));
 }
 
 static int tls_start(struct mig_conn *c, struct mig_tls *t, const char *host, bool server,
@@ -187,45 +193,45 @@ static int tls_start(struct mig_conn *c, struct mig_tls *t, const char *host, bo
 {
 	gnutls_session_t s;
 	char *desc;
-	int rc = gnutls_init(&s, server ? GNUTLS_SERVER : GNUTLS_CLIENT);
+	int rc = gt->init(&s, server ? GNUTLS_SERVER : GNUTLS_CLIENT);
 
 	if (rc < 0)
-		return fail(err, -ENOMEM, "TLS: %s", gnutls_strerror(rc));
-	if ((rc = gnutls_priority_set_direct(s, PRIORITY, NULL)) < 0 ||
-	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
-		gnutls_deinit(s);
-		return fail(err, -EINVAL, "TLS: %s", gnutls_strerror(rc));
+		return fail(err, -ENOMEM, "TLS: %s", gt->strerror(rc));
+	if ((rc = gt->priority_set_direct(s, PRIORITY, NULL)) < 0 ||
+	    (rc = gt->credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
+		gt->deinit(s);
+		return fail(err, -EINVAL, "TLS: %s", gt->strerror(rc));
 	}
 	if (server) {
-		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gt->certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
 		/*
 		 * No list of acceptable CAs: a client then sends its certificate
 		 * whoever signed it, and is refused for it by name ("issuer
 		 * unknown") rather than for sending none.
 		 */
-		gnutls_certificate_send_x509_rdn_sequence(s, 1);
+		gt->certificate_send_x509_rdn_sequence(s, 1);
 	}
 	/* Verified during the handshake on both sides: a bad certificate never gets data. */
-	gnutls_session_set_verify_cert(s, host, 0);
-	gnutls_transport_set_int(s, c->fd);
-	gnutls_handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT); /* the socket's own */
+	gt->session_set_verify_cert(s, host, 0);
+	gt->transport_set_int2(s, c->fd, c->fd);
+	gt->handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT); /* the socket's own */
 	do
-		rc = gnutls_handshake(s);
-	while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
+		rc = gt->handshake(s);
+	while (rc < 0 && !gt->error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
 	if (rc <
 	    0) /* the peer learns why (unknown CA, bad certificate), not just a closed socket */
-		(void)gnutls_alert_send_appropriate(s, rc);
+		(void)gt->alert_send_appropriate(s, rc);
 	rc = rc < 0 ? handshake_error(s, rc, err) : verify_peer(s, host, err);
 	if (rc < 0) {
-		gnutls_deinit(s);
+		gt->deinit(s);
 		return rc;
 	}
 	c->ops = &tls_ops;
 	c->priv = s;
-	desc = gnutls_session_get_desc(s);
+	desc = gt->session_get_desc(s);
 	log_info("TLS with the %s: %s, peer certificate verified",
 		 server ? "source" : "destination", desc ? desc : "?");
-	gnutls_free(desc);
+	(*gt->free)(desc);
 	return 0;
 }
 

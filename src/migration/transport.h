@@ -110,6 +110,14 @@ struct mig_tls_paths {
 
 struct mig_tls;
 
+/*
+ * mig_tls_lib_load - load GnuTLS for this process's TLS migrations
+ * (tls_lib.h). Call it before the sandbox in any process that may migrate
+ * over TLS; later calls return at once. 0, or -ENOENT when the library
+ * cannot be loaded (mig_tls_load then says why).
+ */
+int mig_tls_lib_load(void);
+
 /* mig_tls_wanted - any of @p's paths is set. */
 bool mig_tls_wanted(const struct mig_tls_paths *p);
 

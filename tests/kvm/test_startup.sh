@@ -6,7 +6,9 @@
 # process and sets the boot MSRs in one call per vCPU; a snapshot restores
 # and runs; its clones all run, each vCPU seeing the CPUID the original's
 # saw, and no clone asks KVM for it again (the supervisor asked before
-# forking). The ioctl checks run under strace
+# forking); the binary links neither libmicrohttpd nor GnuTLS, a VMM
+# serving the API loads the former, and one without an API maps neither.
+# The ioctl checks run under strace
 # and are skipped without it. Usage: test_startup.sh BANYAN GUEST_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -50,13 +52,28 @@ vm=$!
 PIDS+=($vm)
 check "a VM starts and its guest runs (prints CPUID)" wait_full "$T/vm.out"
 check "CPUID: the KVM signature passes through" contains "$T/vm.out" "L 40000000 00000000"
+# maps PID NAME: the process has a shared object whose path contains NAME mapped.
+maps() { grep -q "$2" "/proc/$1/maps"; }
+not_maps() { ! maps "$@"; }
+check "the API's process loaded libmicrohttpd (at run time, not linked)" maps $vm libmicrohttpd
+links() { readelf -d "$BANYAN" | grep NEEDED | grep -q "$1"; }
+not_links() { ! links "$1"; }
+check "the binary links neither libmicrohttpd nor GnuTLS" not_links 'libmicrohttpd\|libgnutls'
 check "ctl snapshot create" "$BANYAN" ctl --api-socket "$T/api.sock" snapshot create "$T/snap"
 kill -TERM $vm
 wait $vm 2>/dev/null
 
 # One restore, in the foreground: it runs, and its vCPU keeps the CPUID.
-timeout --preserve-status -s TERM $SECS "$BANYAN" restore --snapshot "$T/snap" </dev/null \
-	>"$T/restore.out" 2>"$T/restore.err"
+# Without an API it maps neither the HTTP server nor GnuTLS (read while it runs).
+"$BANYAN" restore --snapshot "$T/snap" </dev/null >"$T/restore.out" 2>"$T/restore.err" &
+rs=$!
+PIDS+=($rs)
+wait_full "$T/restore.out"
+check "a VMM without an API maps neither libmicrohttpd nor GnuTLS" \
+	not_maps $rs 'libmicrohttpd\|libgnutls'
+sleep $SECS
+kill -TERM $rs
+wait $rs
 check "a restore runs (until SIGTERM)" status_is 143 "$?"
 check "a restore says when it ran" contains "$T/restore.err" "VM running"
 check "a restored vCPU sees the original's CPUID" same_cpuid "$T/vm.out" "$T/restore.out"

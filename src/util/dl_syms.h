@@ -1,0 +1,34 @@
+/*
+ * Libraries loaded when they are needed rather than linked: a process
+ * that never serves the API or a TLS migration then maps neither the
+ * library nor what it pulls in, and its start-up skips their relocation
+ * and constructors (docs/performance.md, "Start-up"). Each user keeps a
+ * struct of function pointers; a table of (symbol, offset in that struct)
+ * says how to fill it.
+ */
+#ifndef BANYAN_UTIL_DL_SYMS_H
+#define BANYAN_UTIL_DL_SYMS_H
+
+#include <stddef.h>
+
+struct dl_sym {
+	const char *name;
+	size_t offset; /* of the function pointer in the caller's struct */
+};
+
+/* An entry of a table for struct TYPE's member FIELD, filled from symbol SYM. */
+#define DL_SYM(type, field, sym)                                                                   \
+	{                                                                                          \
+#sym, offsetof(type, field)                                                        \
+	}
+
+/*
+ * dl_syms_load - dlopen @soname (RTLD_NOW | RTLD_LOCAL) and look up each of
+ * the @n symbols of @syms into @table. The handle, or NULL with the
+ * loader's reason in @err ("SONAME: why" or "SYMBOL: why"); nothing stays
+ * loaded then, and @table is left as it was.
+ */
+void *dl_syms_load(const char *soname, const struct dl_sym *syms, size_t n, void *table, char *err,
+		   size_t errlen) __attribute__((warn_unused_result));
+
+#endif
