@@ -334,7 +334,7 @@ timeout 10 "$BANYAN" restore --snapshot "$T/store/disks" </dev/null >"$T/r7.out"
 check "restore of a snapshot carrying an overlay, without --overlay-prefix: exit 2" status_is 2 "$?"
 check "... saying what to give" contains "$T/r7.err" "--overlay-prefix PREFIX"
 check "... and the recorded overlay is untouched" test "$(sha256sum <"$T/vm.overlay")" = "$ovl_sum"
-timeout --preserve-status -s TERM 1 "$BANYAN" restore --snapshot "$T/store/disks" \
+timeout --preserve-status -s TERM 3 "$BANYAN" restore --snapshot "$T/store/disks" \
 	--overlay-prefix "$T/rest" </dev/null >"$T/r3.out" 2>"$T/r3.err"
 check "restore with an overlay disk runs (until SIGTERM)" status_is 143 "$?"
 check "the restored overlay is the snapshot's (the write after the snapshot is not there)" \
