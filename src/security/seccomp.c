@@ -12,6 +12,7 @@
 #include "util/thread.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -225,16 +226,32 @@ static void on_thread_enter(const char *name)
  * malloc arena gives memory back (shrink_heap), then never again: make
  * that happen now, in a thread of its own (the main thread's arena never
  * takes that path), not later in a thread whose filter has no openat.
+ * A heap shrinks only when its free top exceeds the trim threshold, which
+ * glibc raises as mmapped chunks are freed (a restore frees a 1 MiB read
+ * buffer first, making it 2 MiB, and then a warm-up of 2 MiB shrank
+ * nothing). Both thresholds are fixed first, where glibc's raising would
+ * take them after a 1 MiB buffer (chunks from 1 MiB are mmapped, a heap
+ * keeps up to 2 MiB free at its top), which also stops the raising, so
+ * the warm-up always shrinks. Its chunks are taken, never written: three
+ * pages touched.
  */
+enum {
+	MMAP_THRESHOLD = 1 << 20,
+	TRIM_THRESHOLD = 2 << 20,
+	WARM_CHUNKS = 3,
+	WARM_CHUNK = MMAP_THRESHOLD - (64 << 10),
+};
+
 static void *arena_trim(void *arg)
 {
-	enum { CHUNKS = 32, CHUNK = 64 << 10 }; /* under the mmap threshold: from the arena */
-	void *p[CHUNKS];
+	void *p[WARM_CHUNKS];
 
 	(void)arg;
-	for (int i = 0; i < CHUNKS; i++)
-		p[i] = malloc(CHUNK);
-	for (int i = CHUNKS - 1; i >= 0; i--)
+	for (int i = 0; i < WARM_CHUNKS; i++) {
+		p[i] = malloc(WARM_CHUNK); /* under the mmap threshold: from the arena */
+		__asm__ volatile("" : : "r"(p[i]) : "memory"); /* kept: not elided with its free */
+	}
+	for (int i = WARM_CHUNKS - 1; i >= 0; i--)
 		free(p[i]); /* the top chunk grows past the trim threshold: the heap shrinks */
 	return NULL;
 }
@@ -243,6 +260,8 @@ static void malloc_warm_up(void)
 {
 	pthread_t t;
 
+	(void)mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
 	if (pthread_create(&t, NULL, arena_trim, NULL) == 0)
 		pthread_join(t, NULL);
 }
