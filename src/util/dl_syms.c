@@ -8,7 +8,7 @@
 void *dl_syms_load(const char *soname, const struct dl_sym *syms, size_t n, void *table, char *err,
 		   size_t errlen)
 {
-	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);
 	void *found[n ? n : 1];
 	const char *why;
 
