@@ -29,14 +29,14 @@ mkdir -p "$work/corpus" "$work/artifacts"
 seeds=$top/tests/fuzz/corpus/$name
 [ "$name" = api ] && seeds=$top/tests/fuzz/corpus # the API's seeds are the routes' folders
 cd "$work" || exit 1
+# -rss_limit_mb=4096: AddressSanitizer keeps about 2 KiB for every thread a
+# process ever started, and the device targets start one per input, so an
+# hour of a fast target passes 2 GiB without any leak (docs/security.md).
 nice -n "${FUZZ_NICE:-10}" "$target" -max_total_time="$secs" -max_len=16384 -rss_limit_mb=4096 \
 	-timeout=10 -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
 	corpus "$seeds" >log 2>&1 &
 pid=$!
 # The fuzzer's CPU seconds (utime + stime, in clock ticks) from /proc.
-# -rss_limit_mb=4096: AddressSanitizer keeps about 2 KiB for every thread a
-# process ever started, and the device targets start one per input, so an
-# hour of a fast target passes 2 GiB without any leak (docs/security.md).
 cpu_used() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) / hz) }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 if [ "$cpu" -gt 0 ]; then
 	while kill -0 "$pid" 2>/dev/null && [ "$(cpu_used "$pid")" -lt "$cpu" ]; do
