@@ -3,9 +3,6 @@
 
 #include "util/dl_syms.h"
 
-#include <pthread.h>
-#include <stdio.h>
-
 static const struct dl_sym mhd_syms[] = {
     DL_SYM(struct mhd_lib, start_daemon, MHD_start_daemon),
     DL_SYM(struct mhd_lib, stop_daemon, MHD_stop_daemon),
@@ -23,17 +20,14 @@ static const struct dl_sym mhd_syms[] = {
     DL_SYM(struct mhd_lib, destroy_response, MHD_destroy_response),
 };
 
-static pthread_mutex_t mhd_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mhd_lib mhd_table; /* filled once, then only read; under mhd_lock until then */
-static void *mhd_handle;	 /* under mhd_lock; kept for the process's life */
+static struct dl_once mhd_once = DL_ONCE_INIT("");
+static struct mhd_lib mhd_table; /* filled by the one load, then only read */
 
 const struct mhd_lib *mhd_lib_load(char *err, size_t errlen)
 {
-	pthread_mutex_lock(&mhd_lock);
-	if (!mhd_handle)
-		mhd_handle =
-		    dl_syms_load(MHD_LIB_SONAME, mhd_syms, sizeof(mhd_syms) / sizeof(mhd_syms[0]),
-				 &mhd_table, err, errlen);
-	pthread_mutex_unlock(&mhd_lock);
-	return mhd_handle ? &mhd_table : NULL;
+	if (dl_once_load(&mhd_once, MHD_LIB_SONAME, mhd_syms,
+			 sizeof(mhd_syms) / sizeof(mhd_syms[0]), &mhd_table))
+		return &mhd_table;
+	(void)dl_once_loaded(&mhd_once, err, errlen);
+	return NULL;
 }

@@ -5,8 +5,6 @@
 #include "util/dl_syms.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 
 #define S(field, sym) DL_SYM(struct tls_lib, field, sym)
 
@@ -42,31 +40,19 @@ static const struct dl_sym tls_syms[] = {
     S(certificate_verification_status_print, gnutls_certificate_verification_status_print),
 };
 
-/* All under tls_lock until loaded; then only read. */
-static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
-struct tls_lib tls_lib_table;
-static void *tls_handle;
-static char tls_error[256] = "TLS was not prepared in this process (no API, no TLS options)";
+static struct dl_once tls_once =
+    DL_ONCE_INIT("TLS was not prepared in this process (no API, no TLS options)");
+struct tls_lib tls_lib_table; /* filled by the one load, then only read */
 
 int mig_tls_lib_load(void)
 {
-	pthread_mutex_lock(&tls_lock);
-	if (!tls_handle)
-		tls_handle =
-		    dl_syms_load(TLS_LIB_SONAME, tls_syms, sizeof(tls_syms) / sizeof(tls_syms[0]),
-				 &tls_lib_table, tls_error, sizeof(tls_error));
-	pthread_mutex_unlock(&tls_lock);
-	return tls_handle ? 0 : -ENOENT;
+	return dl_once_load(&tls_once, TLS_LIB_SONAME, tls_syms,
+			    sizeof(tls_syms) / sizeof(tls_syms[0]), &tls_lib_table)
+		   ? 0
+		   : -ENOENT;
 }
 
 bool tls_lib_loaded(char *err, size_t errlen)
 {
-	bool loaded;
-
-	pthread_mutex_lock(&tls_lock);
-	loaded = tls_handle != NULL;
-	if (!loaded)
-		snprintf(err, errlen, "%s", tls_error);
-	pthread_mutex_unlock(&tls_lock);
-	return loaded;
+	return dl_once_loaded(&tls_once, err, errlen);
 }

@@ -31,3 +31,28 @@ void *dl_syms_load(const char *soname, const struct dl_sym *syms, size_t n, void
 		memcpy((char *)table + syms[i].offset, &found[i], sizeof(found[i]));
 	return h;
 }
+
+bool dl_once_load(struct dl_once *o, const char *soname, const struct dl_sym *syms, size_t n,
+		  void *table)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&o->lock);
+	if (!o->handle)
+		o->handle = dl_syms_load(soname, syms, n, table, o->error, sizeof(o->error));
+	loaded = o->handle != NULL;
+	pthread_mutex_unlock(&o->lock);
+	return loaded;
+}
+
+bool dl_once_loaded(struct dl_once *o, char *err, size_t errlen)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&o->lock);
+	loaded = o->handle != NULL;
+	if (!loaded)
+		snprintf(err, errlen, "%s", o->error);
+	pthread_mutex_unlock(&o->lock);
+	return loaded;
+}

@@ -9,6 +9,8 @@
 #ifndef BANYAN_UTIL_DL_SYMS_H
 #define BANYAN_UTIL_DL_SYMS_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct dl_sym {
@@ -33,5 +35,28 @@ struct dl_sym {
  */
 void *dl_syms_load(const char *soname, const struct dl_sym *syms, size_t n, void *table, char *err,
 		   size_t errlen) __attribute__((warn_unused_result));
+
+/* A library loaded at most once per process (the API's, TLS's), and why not if it was not. */
+struct dl_once {
+	pthread_mutex_t lock;
+	void *handle;	 /* under lock until set; then kept for the process's life */
+	char error[256]; /* under lock: why it is not loaded */
+};
+
+#define DL_ONCE_INIT(why)                                                                          \
+	{                                                                                          \
+		.lock = PTHREAD_MUTEX_INITIALIZER, .error = why                                    \
+	}
+
+/*
+ * dl_once_load - dl_syms_load into @table unless @o is loaded already.
+ * Whether it is loaded now; if not, why in @o (read it with
+ * dl_once_loaded). Thread-safe; @table is only read once this said true.
+ */
+bool dl_once_load(struct dl_once *o, const char *soname, const struct dl_sym *syms, size_t n,
+		  void *table);
+
+/* dl_once_loaded - whether @o is loaded; if not, why in @err. */
+bool dl_once_loaded(struct dl_once *o, char *err, size_t errlen);
 
 #endif
