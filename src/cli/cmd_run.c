@@ -71,7 +71,6 @@ struct run_ctx {
 	bool resume_on_start;		 /* the restored VM (paused) runs once its vCPUs started */
 	int clone_index;		 /* -1, or which clone this process runs */
 	uint64_t restore_t0;		 /* when the restore began (now_ns); 0: logged */
-	uint64_t incoming_t0;		 /* when a migration's source let go (now_ns); 0: logged */
 	struct snapshot_lineage lineage; /* the current VM's (snapshots through the API) */
 	enum sandbox_mode sandbox;	 /* --seccomp */
 	bool boot_timer;		 /* --boot-timer: whatever describes the machine */
@@ -694,7 +693,6 @@ static int run_incoming(struct run_ctx *ctx)
 
 	ctx->incoming_pending = false;
 	ret = mig_incoming(&o, &ctx->mig_doc, &ctx->vm, err);
-	ctx->incoming_t0 = now_ns(); /* GO came: the guest waits for its vCPUs here */
 	if (ret < 0) {
 		log_error("incoming migration: %s", err);
 		return ret;
@@ -709,7 +707,7 @@ static int run_incoming(struct run_ctx *ctx)
 		pthread_mutex_unlock(&ctx->ctl.lock);
 	ctx->cfg = ctx->vm->cfg;
 	ctx->cfg.restoring = false;
-	ctx->resume_on_start = true;
+	ctx->resume_on_start = false; /* it runs already: mig_incoming resumed it */
 	log_info("VM migrated in from %s", ctx->incoming);
 	return 0;
 }
@@ -843,10 +841,6 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	}
 	if (ctx->restore_t0)
 		log_restore_time(ctx);
-	if (ctx->incoming_t0 && ctx->resume_on_start)
-		log_info("VM running %.3f ms after the source let go",
-			 (double)(now_ns() - ctx->incoming_t0) / 1e6);
-	ctx->incoming_t0 = 0;
 	if (ctx->api)
 		api_vm_started(&ctx->ctl, ctx->vm, NULL);
 	console_attach(&ctx->con, ctx->vm);

@@ -9,6 +9,7 @@
 #include "migration/stream.h"
 #include "migration/upgrade.h"
 #include "snapshot/snapshot.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -159,8 +160,17 @@ static int sink_config(struct mig_sink *s, const uint8_t *buf, size_t len, char 
 	if (ret < 0) /* a TAP that cannot be opened, a disk, KVM: vm_create logged why */
 		return fail(err, ret, "cannot build the VM here: %s",
 			    log_last_error()[0] ? log_last_error() : strerror(-ret));
-	vm_pause(in->vm); /* devices stay parked until everything is loaded */
+	/*
+	 * Devices stay parked until everything is loaded, and so do the vCPU
+	 * threads, started now: creating them and installing their filters
+	 * is done before READY lets the source pause the guest, not inside
+	 * its pause (nor competing with it for the CPUs).
+	 */
+	vm_pause(in->vm);
 	s->mem = &in->vm->mem;
+	if (vm_start(in->vm) < 0)
+		return fail(err, -EAGAIN, "cannot start the vCPU threads here");
+	vm_wait_parked(in->vm);
 	return 0;
 }
 
@@ -218,6 +228,40 @@ static int wait_for_source(const struct mig_incoming_opts *o, struct mig_conn *c
 	return ret;
 }
 
+/*
+ * GO came: the source let go, so this VM is the one now, whether or not
+ * the source hears RUNNING. RUNNING goes first, then the vCPUs resume: a
+ * wake-up of threads parked since CONFIG, microseconds, while a woken
+ * vCPU thread could take the CPU the reply needs and the source would
+ * count that in the pause it reports. With post-copy the page threads
+ * start in between (they ask the source for pages, which it serves once
+ * it has heard RUNNING).
+ */
+static int take_over(struct incoming *in, struct mig_conn *c, char *err)
+{
+	uint64_t go = now_ns();
+	int ret;
+
+	if (mig_send_reply(c, MIG_TAG_RUNNING, 0, NULL) < 0 && !in->pc)
+		log_warn("the source did not hear that the VM runs here (it let go anyway)");
+	if (in->pc && (ret = mig_pc_start(in->pc, c)) < 0)
+		return fail(err, ret, "cannot start post-copy: %s", strerror(-ret));
+	vm_resume(in->vm); /* devices, then vCPUs */
+	log_info("VM running %.3f ms after the source let go", (double)(now_ns() - go) / 1e6);
+	return 0;
+}
+
+/* A VM that will not run here: its parked vCPU threads leave, then post-copy's, then the VM. */
+static void drop_vm(struct vm *vm, struct mig_postcopy *pc)
+{
+	if (vm) {
+		vm_request_exit(vm, VM_EXIT_HOST_ERROR, "the incoming migration failed");
+		vm_join(vm);
+	}
+	mig_pc_free(pc);
+	vm_destroy(vm);
+}
+
 int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm **out, char *err)
 {
 	struct incoming in = {.o = o, .doc = doc};
@@ -236,19 +280,15 @@ int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm
 	if (ret < 0 && c.why[0] && !strstr(err, c.why) &&
 	    strlen(err) + strlen(c.why) + 4 < MIG_ERR_LEN)
 		snprintf(err + strlen(err), MIG_ERR_LEN - strlen(err), " (%s)", c.why);
-	/* The source let go: this VM is the one now, whether or not the source hears it. */
-	if (ret == 0 && mig_send_reply(&c, MIG_TAG_RUNNING, 0, NULL) < 0 && !in.pc)
-		log_warn("the source did not hear that the VM runs here (it let go anyway)");
-	if (ret == 0 && in.pc && (ret = mig_pc_start(in.pc, &c)) < 0)
-		fail(err, ret, "cannot start post-copy: %s", strerror(-ret));
+	if (ret == 0)
+		ret = take_over(&in, &c, err);
 	if (ret == 0)
 		log_info("migration received: %llu MiB in %llu bytes",
 			 (unsigned long long)doc->mem_size_mib, (unsigned long long)c.bytes_in);
 	mig_conn_close(&c);
 	mig_tls_free(tls); /* after the session that used it */
 	if (ret < 0) {
-		mig_pc_free(in.pc);
-		vm_destroy(in.vm);
+		drop_vm(in.vm, in.pc);
 		return ret;
 	}
 	if (o->postcopy)

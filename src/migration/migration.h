@@ -140,8 +140,9 @@ struct mig_incoming_opts {
  * @doc (the caller's, vmcfg_init'ed; it must outlive the VM) after the
  * checks (memory, vCPUs, devices, disk paths, TAPs: the source is told
  * why when refused), load memory and state, confirm, and return the VM
- * created and loaded but not started, paused (vm_start, then vm_resume).
- * The source has let go of the VM when this returns 0. -errno with @err.
+ * running: its vCPU threads started (vm_start does nothing more) and
+ * resumed. The source has let go of the VM when this returns 0. -errno
+ * with @err, and nothing left of the VM.
  */
 int mig_incoming(const struct mig_incoming_opts *o, struct vmcfg *doc, struct vm **out, char *err)
     __attribute__((warn_unused_result));

@@ -27,8 +27,9 @@ int arch_memory_layout(uint64_t mem_size, struct arch_mem_range ranges[ARCH_MAX_
 
 /*
  * arch_host_prepare - ask the host's KVM, once for the process, what every
- * VM created later in it needs to know (x86: the supported CPUID), so that
- * neither those VMs nor the processes forked after the call ask again.
+ * VM created later in it needs to know (x86: the supported CPUID, what KVM
+ * saves of a vCPU), so that neither those VMs nor the processes forked
+ * after the call ask again.
  * Returns 0 or -errno; on failure vm_create asks again and reports.
  */
 int arch_host_prepare(void);

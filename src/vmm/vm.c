@@ -409,6 +409,9 @@ int vm_start(struct vm *vm)
 	unsigned int i;
 	int ret;
 
+	if (vm->started)
+		return 0;
+	vm->started = true;
 	vm->start_ns = now_ns();
 	/*
 	 * Kicks (vm_request_exit, vm_pause) take pause_lock too, so none lands
@@ -427,6 +430,14 @@ int vm_start(struct vm *vm)
 	if (ret < 0)
 		vm_request_exit(vm, VM_EXIT_HOST_ERROR, "cannot start a vCPU thread");
 	return ret;
+}
+
+void vm_wait_parked(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->paused && vm->npaused < vm->nactive && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit reason, const char *detail)

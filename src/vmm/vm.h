@@ -223,6 +223,7 @@ struct vm {
 	bool paused;
 	unsigned int npaused; /* vCPU threads waiting at the pause point */
 	unsigned int nactive; /* vCPU threads still inside their loop */
+	bool started;	      /* vm_start ran: the vCPU threads exist (or were tried) */
 	uint64_t setup_ns;    /* how long vm_create took */
 	uint64_t start_ns;    /* CLOCK_MONOTONIC time of vm_start */
 };
@@ -243,8 +244,19 @@ int vm_prepare_host(void);
  */
 int vm_create(const struct vm_config *cfg, struct vm **out) __attribute__((warn_unused_result));
 
-/* vm_start - start one thread per vCPU. Returns 0 or -errno. */
+/*
+ * vm_start - start one thread per vCPU; once (a later call does nothing).
+ * A VM paused before it (vm_pause) gets its threads parked at their pause
+ * point, so that creating them is not part of a later resume's cost.
+ * Returns 0 or -errno.
+ */
 int vm_start(struct vm *vm) __attribute__((warn_unused_result));
+
+/*
+ * vm_wait_parked - for a VM paused before vm_start: wait until every vCPU
+ * thread has started (its filter installed) and waits at its pause point.
+ */
+void vm_wait_parked(struct vm *vm);
 
 /*
  * vm_request_exit - record why the VM stops (only the first call counts),

@@ -128,11 +128,14 @@ int x86_cpuid_supported(int kvm_fd, const struct kvm_cpuid2 **out)
 int arch_host_prepare(void)
 {
 	const struct kvm_cpuid2 *c;
+	const struct x86_state_caps *caps;
 	int ret, fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno; /* vm_create says why, when it tries */
 	ret = x86_cpuid_supported(fd, &c);
+	if (ret == 0)
+		ret = x86_state_caps(fd, &caps);
 	close(fd);
 	return ret;
 }

@@ -55,6 +55,8 @@ int arch_vm_init(struct vm *vm)
 		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
 	if (ret == 0 && !vm->cfg.no_irqchip)
 		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
+	if (ret == 0)
+		ret = x86_state_caps(vm->kvm_fd, &vm->arch->state_caps);
 	return ret < 0 ? ret : x86_cpuid_init(vm);
 }
 
@@ -389,11 +391,15 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		ret = x86_vcpu_set_lapic(vcpu);
 	if (ret == 0 && vcpu->index == 0 && !vm->cfg.restoring)
 		ret = x86_vcpu_set_boot_regs(vcpu, &vm->arch->boot);
+	if (ret == 0 && vcpu->index == 0 && vm->cfg.restoring)
+		x86_restore_baseline(vcpu);
 	return ret;
 }
 
 void arch_vm_destroy(struct vm *vm)
 {
-	free(vm->arch); /* not supported_cpuid: the process keeps it */
+	if (vm->arch)
+		free(vm->arch->fresh_cpuid);
+	free(vm->arch); /* not supported_cpuid nor state_caps: the process keeps them */
 	vm->arch = NULL;
 }

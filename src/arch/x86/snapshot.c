@@ -33,7 +33,6 @@
 
 #define X86_VCPU_STATE_VERSION 1
 #define X86_VM_STATE_VERSION   1
-#define X86_MAX_MSRS	       1024
 #define X86_MAX_CPUID	       512
 #define X86_XSAVE_MAX	       (64 * 1024)
 #define MSR_IA32_TSC_DEADLINE  0x6e0
@@ -320,27 +319,6 @@ static int x86_get_cpuid(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	return 0;
 }
 
-/* The MSRs KVM lists as saved and restored across migration. */
-static int x86_msr_index_list(struct vm *vm, struct kvm_msr_list **out)
-{
-	struct kvm_msr_list probe = {.nmsrs = 0}, *list;
-
-	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
-		return -errno;
-	if (probe.nmsrs > X86_MAX_MSRS)
-		return -E2BIG;
-	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
-	if (!list)
-		return -ENOMEM;
-	list->nmsrs = probe.nmsrs;
-	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
-		free(list);
-		return -errno;
-	}
-	*out = list;
-	return 0;
-}
-
 /*
  * KVM_GET_MSRS/KVM_SET_MSRS stop at the first MSR they refuse and return
  * how many they did; skip that one and carry on with the rest. Returns how
@@ -375,19 +353,15 @@ static uint32_t x86_msrs_batch(int fd, unsigned long req, struct kvm_msr_entry *
 	return done;
 }
 
+/* The MSRs KVM lists as saved and restored across migration (x86_state_caps). */
 static int x86_get_msrs(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
-	struct kvm_msr_list *list = NULL;
+	const struct kvm_msr_list *list = vcpu->vm->arch->state_caps->msrs;
 	uint32_t j = 0;
-	int ret = x86_msr_index_list(vcpu->vm, &list);
 
-	if (ret < 0)
-		return ret;
 	st->msrs = calloc(list->nmsrs ? list->nmsrs : 1, sizeof(*st->msrs));
-	if (!st->msrs) {
-		free(list);
+	if (!st->msrs)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < list->nmsrs; i++)
 		st->msrs[i].index = list->indices[i];
 	x86_msrs_batch(vcpu->fd, KVM_GET_MSRS, st->msrs, list->nmsrs);
@@ -395,26 +369,23 @@ static int x86_get_msrs(struct vcpu *vcpu, struct x86_vcpu_state *st)
 		if (st->msrs[i].index != ~0U)
 			st->msrs[j++] = st->msrs[i];
 	st->nmsrs = j;
-	free(list);
 	return 0;
 }
 
 static int x86_get_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
-	int size = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	const struct x86_state_caps *caps = vcpu->vm->arch->state_caps;
 
-	st->has_xsave = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	st->has_xsave = caps->has_xsave;
 	if (!st->has_xsave)
 		return __kvm_ioctl(vcpu->fd, KVM_GET_FPU, &st->fpu);
-	st->xsave_len =
-	    size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size : sizeof(struct kvm_xsave);
+	st->xsave_len = caps->xsave_len;
 	if (st->xsave_len > X86_XSAVE_MAX)
 		return -E2BIG;
 	st->xsave = calloc(1, st->xsave_len);
 	if (!st->xsave)
 		return -ENOMEM;
-	if (ioctl(vcpu->fd, size > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
-		  st->xsave) < 0)
+	if (ioctl(vcpu->fd, caps->xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, st->xsave) < 0)
 		return -errno;
 	return 0;
 }
@@ -439,7 +410,7 @@ static int x86_vcpu_read(struct vcpu *vcpu, struct x86_vcpu_state *st)
 	st->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
 	VCPU_IOCTL(KVM_GET_REGS, &st->regs);
 	VCPU_IOCTL(KVM_GET_SREGS, &st->sregs);
-	st->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+	st->has_xcrs = vm->arch->state_caps->has_xcrs;
 	if (st->has_xcrs)
 		VCPU_IOCTL(KVM_GET_XCRS, &st->xcrs);
 	st->has_lapic = !vm->cfg.no_irqchip;
@@ -533,22 +504,35 @@ static int x86_cpuid_compatible(const struct kvm_cpuid2 *saved, const struct kvm
  */
 static int x86_vcpu_cpuid_check(struct vcpu *vcpu, const struct kvm_cpuid2 *saved)
 {
-	struct x86_vcpu_state host = {0};
-	int ret = x86_get_cpuid(vcpu, &host);
+	const struct vm_arch *arch = vcpu->vm->arch;
 
-	if (ret == 0)
-		ret = x86_cpuid_compatible(saved, host.cpuid);
-	else
-		ret = x86_cpuid_compatible(saved, vcpu->vm->arch->supported_cpuid);
-	x86_vcpu_state_free(&host);
-	return ret;
+	return x86_cpuid_compatible(saved,
+				    arch->fresh_cpuid ? arch->fresh_cpuid : arch->supported_cpuid);
+}
+
+void x86_restore_baseline(struct vcpu *vcpu)
+{
+	struct vm_arch *arch = vcpu->vm->arch;
+	struct x86_vcpu_state fresh = {0};
+	int khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+
+	arch->fresh_tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	/* Without it the check falls back to the supported list. */
+	if (x86_get_cpuid(vcpu, &fresh) == 0) {
+		free(arch->fresh_cpuid);
+		arch->fresh_cpuid = fresh.cpuid;
+		fresh.cpuid = NULL;
+	}
+	x86_vcpu_state_free(&fresh);
 }
 
 /* --- writing a vCPU back into KVM --- */
 
+/* Each vCPU is restored once, as created (cfg.restoring): at the rate vCPU 0 had then. */
 static int x86_set_tsc_khz(struct vcpu *vcpu, uint32_t khz)
 {
-	int cur = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+	uint32_t fresh = vcpu->vm->arch->fresh_tsc_khz;
+	int cur = fresh ? (int)fresh : ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
 
 	if (khz == 0 || cur <= 0 || (uint32_t)cur == khz)
 		return 0;
@@ -561,9 +545,7 @@ static int x86_set_tsc_khz(struct vcpu *vcpu, uint32_t khz)
 
 static int x86_set_fpu(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
-	int size = ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-	uint32_t host_len =
-	    size > (int)sizeof(struct kvm_xsave) ? (uint32_t)size : sizeof(struct kvm_xsave);
+	uint32_t host_len = vcpu->vm->arch->state_caps->xsave_len;
 	uint8_t *buf;
 	int ret = 0;
 

@@ -2,12 +2,14 @@
 #ifndef BANYAN_ARCH_X86_X86_H
 #define BANYAN_ARCH_X86_X86_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct vm;
 struct vcpu;
 struct kvm_cpuid2;
+struct kvm_msr_list;
 
 enum x86_boot_mode {
 	X86_BOOT_LINUX64,   /* 64-bit boot protocol: long mode, RSI = boot_params */
@@ -22,12 +24,44 @@ struct x86_boot_entry {
 	uint64_t boot_arg; /* boot_params (RSI), start info or multiboot info (EBX) address */
 };
 
+#define X86_MAX_MSRS 1024 /* more in KVM's list is refused */
+
+/* What the host's KVM saves and restores of a vCPU (x86_state_caps). */
+struct x86_state_caps {
+	bool has_xsave;		   /* KVM_CAP_XSAVE */
+	bool xsave2;		   /* KVM_CAP_XSAVE2 gives a larger area: KVM_GET_XSAVE2 */
+	uint32_t xsave_len;	   /* the host's XSAVE area, at least struct kvm_xsave */
+	bool has_xcrs;		   /* KVM_CAP_XCRS */
+	struct kvm_msr_list *msrs; /* KVM_GET_MSR_INDEX_LIST */
+};
+
+/*
+ * x86_state_caps - the host's answers, asked once for the process and
+ * kept (state_caps.c): *@out is NULL only when it returns -errno.
+ */
+int x86_state_caps(int kvm_fd, const struct x86_state_caps **out)
+    __attribute__((warn_unused_result));
+
 struct vm_arch {
 	/* KVM_GET_SUPPORTED_CPUID: the process's one copy (x86_cpuid_supported), never freed */
 	const struct kvm_cpuid2 *supported_cpuid;
+	const struct x86_state_caps *state_caps; /* the process's one copy, never freed */
+	/*
+	 * Restoring: the CPUID KVM reports for vCPU 0 as created here, the
+	 * baseline a snapshot's vCPUs are checked against (read once, not
+	 * once per vCPU inside a migration's pause); NULL otherwise.
+	 */
+	struct kvm_cpuid2 *fresh_cpuid;
+	uint32_t fresh_tsc_khz; /* restoring: vCPU 0's TSC rate as created; 0 unknown */
 	struct x86_boot_entry boot;
 	uint64_t rsdp_gpa;
 };
+
+/*
+ * x86_restore_baseline - for a VM created to be restored: read what KVM
+ * gives a fresh vCPU (@vcpu, vCPU 0) once, into vm_arch.fresh_*.
+ */
+void x86_restore_baseline(struct vcpu *vcpu);
 
 /* A kernel as loaded into guest memory, before boot structures are written. */
 struct x86_kernel {
