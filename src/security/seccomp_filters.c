@@ -221,6 +221,7 @@ static const struct sc_rule files_rules[] = {
     ALLOW(unlinkat),	    /* ...a temporary directory's files */
     ALLOW(rmdir),	    /* ...and the directory */
     ALLOW(readlink),	    /* realpath of the store */
+    ALLOW(getcwd),	    /* ...of a relative path (a restore's, its lineage) */
     ALLOW(access),	    /* does a parent snapshot exist */
     ALLOW(faccessat2),	    /* ...(glibc's faccessat) */
     ALLOW(getdents64),	    /* the store's entries */

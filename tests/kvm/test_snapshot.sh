@@ -149,6 +149,10 @@ check "restore continues counting (not from 1)" test "${b1:-0}" -gt 5
 check "restore continues from before the stop" test "${b1:-0}" -le "$stop_count"
 check "restoring twice runs from the same point (rollback)" test "${b1:-0}" = "${b2:-x}"
 check "the restored VM keeps counting" test "$(last_count "$T/r1.out")" -gt "${b1:-0}"
+# A relative path: its lineage's realpath asks getcwd, after the filters.
+(cd "$T/store" && restore rrel base)
+check "a snapshot named by a relative path restores (seccomp on)" \
+	test "$(first_count "$T/rrel.out")" = "${b1:-x}"
 restore rc "$T/store/child"
 restore rg "$T/store/grand"
 c=$(first_count "$T/rc.out")
