@@ -81,6 +81,8 @@ struct api_ctl {
 	struct mig_source *mig;
 	struct mig_status mig_final;	  /* its last status once the VM it moved is gone */
 	bool mig_outcome_read;		  /* a GET /banyan/v1/migrate showed how it ended */
+	/* A destination's post-copy while its VM runs (the run loop's), or NULL. */
+	struct mig_postcopy *incoming_pc;
 	_Atomic uint64_t requests;	  /* API requests answered */
 	_Atomic uint64_t errors;	  /* ... of which with a 4xx/5xx status */
 	_Atomic uint64_t metrics_dropped; /* FlushMetrics dropped: the metrics FIFO was full */

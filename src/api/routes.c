@@ -11,6 +11,7 @@
 
 #include "devices/legacy.h"
 #include "migration/migration.h"
+#include "migration/postcopy.h"
 #include "mmds/mmds.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
@@ -1174,11 +1175,15 @@ static void get_migrate(struct req *q)
 
 	if (q->ctl->mig)
 		mig_source_status(q->ctl->mig, &st);
+	else if (q->ctl->incoming_pc) /* this side received the VM and fetches its pages */
+		mig_pc_status(q->ctl->incoming_pc, &st);
 	if (st.phase >= MIG_PHASE_MIGRATED)
 		q->ctl->mig_outcome_read = true;
 	if (o) {
 		json_object_object_add(o, "phase",
 				       json_object_new_string(mig_phase_name(st.phase)));
+		json_object_object_add(o, "role", json_object_new_string(st.incoming ? "destination"
+											 : "source"));
 		json_object_object_add(o, "url", json_object_new_string(st.url));
 		json_object_object_add(o, "round", json_object_new_int64(st.round));
 		json_object_object_add(o, "bytes_sent",

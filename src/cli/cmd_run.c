@@ -703,6 +703,7 @@ static int run_incoming(struct run_ctx *ctx)
 	vmcfg_free(&ctx->spec);
 	if (vmcfg_copy(&ctx->spec, &ctx->mig_doc) < 0)
 		log_warn("GET /vm/config will not show the migrated machine");
+	ctx->ctl.incoming_pc = ctx->postcopy; /* GET /banyan/v1/migrate follows it here */
 	if (ctx->api)
 		pthread_mutex_unlock(&ctx->ctl.lock);
 	ctx->cfg = ctx->vm->cfg;
@@ -857,6 +858,11 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	event_loop_del(&ctx->loop, &ctx->exit_handler);
 	log_vm_exit(ctx->vm, reason);
 	*status = exit_status(ctx, ctx->vm, reason);
+	if (ctx->api)
+		pthread_mutex_lock(&ctx->ctl.lock);
+	ctx->ctl.incoming_pc = NULL;
+	if (ctx->api)
+		pthread_mutex_unlock(&ctx->ctl.lock);
 	mig_pc_free(ctx->postcopy); /* its threads place pages in this VM's memory */
 	ctx->postcopy = NULL;
 	vm_destroy(ctx->vm);

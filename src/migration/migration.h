@@ -80,6 +80,7 @@ struct mig_status {
 	uint64_t postcopy_pages;     /* pages left for post-copy at the switch */
 	uint64_t postcopy_remaining; /* ... still to send */
 	uint64_t postcopy_requested; /* ... pages the destination asked for (its faults) */
+	bool incoming;		     /* this side is the destination (mig_pc_status) */
 	char url[MIG_URL_MAX];
 	char outcome[MIG_ERR_LEN]; /* "migrated", or why it failed */
 };

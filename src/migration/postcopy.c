@@ -8,6 +8,7 @@
  */
 #include "migration/postcopy.h"
 
+#include "migration/migration.h"
 #include "migration/postcopy_pages.h"
 #include "migration/stream.h"
 #include "util/clock.h"
@@ -371,6 +372,30 @@ static void unregister_ram(struct mig_postcopy *pc)
 		if (ioctl(pc->uffd, UFFDIO_UNREGISTER, &range) < 0)
 			log_warn("post-copy: cannot unregister guest memory: %s", strerror(errno));
 	}
+}
+
+void mig_pc_status(struct mig_postcopy *pc, struct mig_status *st)
+{
+	uint64_t missing = atomic_load(&pc->pp.missing);
+
+	memset(st, 0, sizeof(*st));
+	st->incoming = true;
+	st->postcopy = true;
+	st->phase = atomic_load(&pc->failed) ? MIG_PHASE_FAILED
+		    : atomic_load(&pc->done) ? MIG_PHASE_MIGRATED
+					     : MIG_PHASE_POSTCOPY;
+	st->mem_bytes = pc->vm->cfg.mem_size;
+	st->postcopy_pages = pc->pp.total;
+	st->postcopy_remaining = missing;
+	st->postcopy_requested = atomic_load(&pc->requested);
+	st->bytes_remaining = missing * PAGE;
+	st->total_ms = pc->started ? (now_ns() - pc->t0) / 1000000 : 0;
+	if (st->phase == MIG_PHASE_MIGRATED)
+		snprintf(st->outcome, sizeof(st->outcome), "migrated");
+	else if (st->phase == MIG_PHASE_FAILED)
+		snprintf(st->outcome, sizeof(st->outcome),
+			 "the source was lost with %llu pages still there: the VM is lost",
+			 (unsigned long long)missing);
 }
 
 static void *recv_thread(void *arg)

@@ -28,6 +28,7 @@
 
 struct vm;
 struct mig_membuf;
+struct mig_status;
 
 #define MIG_PC_REQ_MAX_PAGES PC_REQ_PAGES /* pages one PAGE_REQ may ask for */
 #define MIG_PC_ALIVE_MS	     500	  /* the destination's PC_ALIVE period */
@@ -95,6 +96,14 @@ int mig_pc_prepare(struct vm *vm, const uint8_t *buf, size_t len, const uint64_t
  */
 int mig_pc_start(struct mig_postcopy *pc, struct mig_conn *conn)
     __attribute__((warn_unused_result));
+
+/*
+ * mig_pc_status - the destination's side of post-copy, for its own GET
+ * /banyan/v1/migrate: phase POSTCOPY while pages are missing, MIGRATED
+ * once every page arrived, FAILED once the source was lost; the page
+ * counts and the time since the switch. Any thread, while @pc lives.
+ */
+void mig_pc_status(struct mig_postcopy *pc, struct mig_status *st);
 
 /*
  * mig_pc_free - stop the threads and free @pc (NULL is fine). Called once

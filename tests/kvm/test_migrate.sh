@@ -365,6 +365,7 @@ CTL=$!
 while running "$SRC"; do
 	ctl "$T/pc.api" migrate status >>"$T/pc.status" 2>/dev/null
 	ctl "$T/pc.api" metrics >>"$T/pc.metrics" 2>/dev/null
+	ctl "$T/dpc.api" migrate status >>"$T/dpc.status" 2>/dev/null
 	sleep 0.1
 done
 wait "$CTL"
@@ -380,6 +381,11 @@ check "... in /metrics too (banyan_migration_downtime_us)" \
 check "... the destination took pages after the switch" contains "$T/dpc.err" "will come after the switch"
 check "... and asked for some of them (its vCPU faulted)" \
 	grep -q 'post-copy complete: [0-9]* pages arrived, [1-9][0-9]* asked for' "$T/dpc.err"
+check "... the destination's own status showed its side, pages missing" \
+	grep -q '"phase":"postcopy","role":"destination".*"postcopy_remaining":[1-9]' "$T/dpc.status"
+ctl "$T/dpc.api" migrate status >"$T/dpc.final" 2>&1
+check "... and, once every page arrived, migrated with none missing" \
+	grep -q '"phase":"migrated","role":"destination".*"postcopy_remaining":0,' "$T/dpc.final"
 wait "$SRC"
 check "... the source exits 0, migrated" status_is 0 "$?"
 done_at=$(grep 'post-copy complete' "$T/dpc.err" | cut -d' ' -f1)
