@@ -4,7 +4,7 @@
 # checks every tick, a TCP stream from the host read through its virtio-net
 # card and checked byte for byte, and a writer rewriting an 8 MiB tmpfs
 # file, at nice 19 so that the ticks keep their pace on the one vCPU), then
-# moves twice while it runs:
+# moves three times while it runs:
 # - over TCP to a second banyan process, pre-copy, with the writer paced
 #   (512 KiB every quarter second, about 2 MiB/s, walking the file), so
 #   that pre-copy converges in a few rounds; verified page by page
@@ -13,16 +13,18 @@
 #   rewrite the whole file as fast as it can, back over a Unix socket to a
 #   third process with post-copy forced (--postcopy now: the guest runs
 #   at the destination after the first round, its pages following),
-#   verified by the post-copy hash.
-# The count continues, the pattern holds, the TCP stream spanning both
+#   verified by the post-copy hash;
+# - then, the writer paced again, on by pre-copy over TCP to a fourth
+#   process (a VM that itself migrated in moving on), verified page by page.
+# The count continues, the pattern holds, the TCP stream spanning the
 # migrations arrives intact, each source exits 0 with the reason
 # "migrated", and the guest's MAC (none given: banyan chose it) is the same
 # after each move. A destination missing the VM's TAP refuses it and the
 # source runs on. (A destination with less memory and one killed mid-stream
 # are tests/kvm/test_migrate.sh's, with a tiny guest.)
 #
-# The TAPs: the source and the last destination use bmig0, the middle one
-# bmig1 (a TAP has one owner at a time and the destination opens its TAP
+# The TAPs: the source and the third process use bmig0, the second and
+# the fourth bmig1 (a TAP has one owner at a time and the destination opens its TAP
 # before the source lets go); both are ports of one bridge holding the
 # host's address, as two hosts' TAPs are of one network.
 #
@@ -70,7 +72,8 @@ head -c 4194304 /dev/urandom >/tmp/pattern
 sum=$(sha256sum </tmp/pattern)
 /mnt/vsock-tool tcp 10.0.2.1 7000 >/tmp/tcp 2>&1 &
 echo light >/tmp/mode
-(nc -l -p 7001 </dev/null >/tmp/heavy 2>/dev/null; echo heavy >/tmp/mode) &
+(nc -l -p 7001 </dev/null >/tmp/heavy 2>/dev/null; echo heavy >/tmp/mode
+ nc -l -p 7001 </dev/null >/tmp/light 2>/dev/null; echo light >/tmp/mode) &
 cat /tmp/pattern /tmp/pattern >/dev/shm/hot
 k=0
 while :; do
@@ -211,20 +214,22 @@ MIG=(--verify=pages --downtime 300)
 migrate src "$src" mid "tcp:127.0.0.1:$PORT" "migrated, verified" --incoming-tap net0=bmig1
 mid=$DST
 
-# The guest's writer goes flat out (a line on its port 7001), then the
-# second move: post-copy at once, verified by the post-copy hash.
-heavy() {
+# writer MODE FILE: a line to the guest's port 7001 switches its writer
+# (light, then heavy, then light again); wait until FILE's ticks say MODE.
+writer() {
 	in_ns python3 -c 'import socket
 s = socket.create_connection(("10.0.2.2", 7001), 10)
-s.sendall(b"heavy\n")
+s.sendall(b"switch\n")
 s.close()' 2>/dev/null || return 1
 	for _ in $(seq 1 $((10 * SLOW * 5))); do
-		[ "$(field "$T/mid.out" writer)" = heavy ] && return 0
+		[ "$(field "$2" writer)" = "$1" ] && return 0
 		sleep 0.2
 	done
 	return 1
 }
-check "the guest's writer rewrites its 8 MiB flat out" heavy
+# The guest's writer goes flat out, then the second move: post-copy at
+# once, verified by the post-copy hash.
+check "the guest's writer rewrites its 8 MiB flat out" writer heavy "$T/mid.out"
 MIG=(--verify --postcopy now --downtime 300)
 migrate mid "$mid" dst "unix:$S/mig.sock" "migrated, verified, post-copy" --incoming-tap net0=bmig0
 dst=$DST
@@ -234,20 +239,28 @@ check "... the destination received its pages after the switch" \
 	grep -q 'post-copy complete: [1-9][0-9]* pages arrived' "$T/dst.err"
 check "... the writer still ran flat out there" test "$(field "$T/dst.out" writer)" = heavy
 
-bad=$(cat "$T/src.out" "$T/mid.out" "$T/dst.out" | tr -d '\r' | grep -c 'pattern=bad')
-check "the memory pattern held on every tick, before and after both migrations ($bad bad)" \
-	test "$bad" = 0 -a "$(ticks "$T/dst.out" | grep -c 'pattern=ok')" -gt 0
+# Third move: a VM that itself migrated in (by post-copy) moves on by
+# pre-copy, the writer paced again; verified page by page.
+check "the writer is paced again" writer light "$T/dst.out"
+MIG=(--verify=pages --downtime 300)
+migrate dst "$dst" back "tcp:127.0.0.1:$((PORT + 1))" "migrated, verified" \
+	--incoming-tap net0=bmig1
+dst=$DST
+
+bad=$(cat "$T/src.out" "$T/mid.out" "$T/dst.out" "$T/back.out" | tr -d '\r' | grep -c 'pattern=bad')
+check "the memory pattern held on every tick, before and after the migrations ($bad bad)" \
+	test "$bad" = 0 -a "$(ticks "$T/back.out" | grep -c 'pattern=ok')" -gt 0
 touch "$T/tcp.stop" # the host ends its stream; the guest reports once it read it all
 for _ in $(seq 1 $((30 * SLOW))); do
-	[ -n "$(field "$T/dst.out" tcp)" ] && [ "$(hostv "$T/tcp.host" done)" = 1 ] && break
+	[ -n "$(field "$T/back.out" tcp)" ] && [ "$(hostv "$T/tcp.host" done)" = 1 ] && break
 	sleep 0.5
 done
-got=$(field "$T/dst.out" tcp)
+got=$(field "$T/back.out" tcp)
 echo "# TCP: host sent $(hostv "$T/tcp.host" bytes), guest read ${got:-nothing}"
-check "the TCP stream spanning both migrations arrived intact" \
+check "the TCP stream spanning the three migrations arrived intact" \
 	test "$got" = "$(hostv "$T/tcp.host" bytes)_ok"
 echo "# ${SECONDS} s: the checks are done"
-ctl dst stop >/dev/null
+ctl back stop >/dev/null
 wait "$dst"
 check "the last destination stops as a VM does (exit 0)" status_is 0 "$?"
 wait_bounded 10 "$flood"
