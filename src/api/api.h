@@ -79,8 +79,8 @@ struct api_ctl {
 	uint64_t latency_us[API_LAT_COUNT]; /* the last of each, for latencies_us */
 	/* The last migration started through the API (its status stays for GET), or NULL. */
 	struct mig_source *mig;
-	struct mig_status mig_final;	  /* its last status once the VM it moved is gone */
-	bool mig_outcome_read;		  /* a GET /banyan/v1/migrate showed how it ended */
+	struct mig_status mig_final; /* its last status once the VM it moved is gone */
+	bool mig_outcome_read;	     /* a GET /banyan/v1/migrate showed how it ended */
 	/* A destination's post-copy while its VM runs (the run loop's), or NULL. */
 	struct mig_postcopy *incoming_pc;
 	_Atomic uint64_t requests;	  /* API requests answered */

@@ -1182,8 +1182,8 @@ static void get_migrate(struct req *q)
 	if (o) {
 		json_object_object_add(o, "phase",
 				       json_object_new_string(mig_phase_name(st.phase)));
-		json_object_object_add(o, "role", json_object_new_string(st.incoming ? "destination"
-											 : "source"));
+		json_object_object_add(
+		    o, "role", json_object_new_string(st.incoming ? "destination" : "source"));
 		json_object_object_add(o, "url", json_object_new_string(st.url));
 		json_object_object_add(o, "round", json_object_new_int64(st.round));
 		json_object_object_add(o, "bytes_sent",

@@ -115,6 +115,11 @@ static const struct device_ops fake_ops[] = {
 };
 static const char *const fake_ids[] = {"vmgenid", "post", "acpi_pm", "rtc", "i8042", "com1"};
 
+/* What arch_vm_init asks KVM once per process: XSAVE of the legacy size, XCRs, no MSR list. */
+static struct kvm_msr_list no_msrs;
+static const struct x86_state_caps fake_caps = {
+    .has_xsave = true, .xsave_len = sizeof(struct kvm_xsave), .has_xcrs = true, .msrs = &no_msrs};
+
 int vm_create(const struct vm_config *cfg, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -138,6 +143,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		abort();
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = FAKE_FD};
+	vm->arch->state_caps = &fake_caps;
+	if (cfg->restoring) /* as arch_vcpu_init: a fresh vCPU's CPUID (the stub's host) */
+		x86_restore_baseline(&vm->vcpus[0]);
 	for (int i = 5; i >= 0; i--) {
 		devs[i] =
 		    (struct device){.ops = &fake_ops[i], .id = fake_ids[i], .next = vm->devices};
@@ -152,6 +160,7 @@ void vm_destroy(struct vm *vm)
 	munmap(vm->mem_base, vm->mem_map_size);
 	free(vm->devices);
 	free(vm->vcpus);
+	free(vm->arch->fresh_cpuid);
 	free(vm->arch);
 	free(vm);
 }
