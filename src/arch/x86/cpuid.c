@@ -104,24 +104,30 @@ static int cpuid_query(int kvm_fd, struct kvm_cpuid2 **out)
 }
 
 /*
- * What the host's KVM supports does not change while a process lives, so it
- * is asked once (the ioctl walks every leaf in the kernel, and the answer
- * is a few KiB) and kept for every vCPU of every VM the process creates: a
- * reboot's new VM, and the clones forked after x86_cpuid_prepare. Never
- * freed; written once under the lock, read-only after.
+ * What the host's KVM supports and what it saves of a vCPU do not change
+ * while a process lives, so they are asked once (KVM_GET_SUPPORTED_CPUID
+ * walks every leaf in the kernel, and the answer is a few KiB) and kept
+ * for every vCPU of every VM the process creates: a reboot's new VM, and
+ * the clones forked after arch_host_prepare. Never freed; written once
+ * under the lock, read-only after.
  */
 static struct kvm_cpuid2 *cpuid_supported;
-static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct x86_state_caps *state_caps;
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int x86_cpuid_supported(int kvm_fd, const struct kvm_cpuid2 **out)
+int x86_host_answers(int kvm_fd, const struct kvm_cpuid2 **cpuid,
+		     const struct x86_state_caps **caps)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&cpuid_lock);
+	pthread_mutex_lock(&host_lock);
 	if (!cpuid_supported)
 		ret = cpuid_query(kvm_fd, &cpuid_supported);
-	*out = cpuid_supported;
-	pthread_mutex_unlock(&cpuid_lock);
+	if (ret == 0 && !state_caps)
+		ret = x86_state_caps_query(kvm_fd, &state_caps);
+	*cpuid = cpuid_supported;
+	*caps = state_caps;
+	pthread_mutex_unlock(&host_lock);
 	return ret;
 }
 
@@ -133,16 +139,14 @@ int arch_host_prepare(void)
 
 	if (fd < 0)
 		return -errno; /* vm_create says why, when it tries */
-	ret = x86_cpuid_supported(fd, &c);
-	if (ret == 0)
-		ret = x86_state_caps(fd, &caps);
+	ret = x86_host_answers(fd, &c, &caps);
 	close(fd);
 	return ret;
 }
 
 int x86_cpuid_init(struct vm *vm)
 {
-	int ret = x86_cpuid_supported(vm->kvm_fd, &vm->arch->supported_cpuid);
+	int ret = x86_host_answers(vm->kvm_fd, &vm->arch->supported_cpuid, &vm->arch->state_caps);
 
 	return ret < 0 ? ret : cpuid_check_template(vm);
 }

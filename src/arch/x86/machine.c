@@ -55,8 +55,6 @@ int arch_vm_init(struct vm *vm)
 		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
 	if (ret == 0 && !vm->cfg.no_irqchip)
 		ret = kvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
-	if (ret == 0)
-		ret = x86_state_caps(vm->kvm_fd, &vm->arch->state_caps);
 	return ret < 0 ? ret : x86_cpuid_init(vm);
 }
 

@@ -353,7 +353,7 @@ static uint32_t x86_msrs_batch(int fd, unsigned long req, struct kvm_msr_entry *
 	return done;
 }
 
-/* The MSRs KVM lists as saved and restored across migration (x86_state_caps). */
+/* The MSRs KVM lists as saved and restored across migration (vm_arch.state_caps). */
 static int x86_get_msrs(struct vcpu *vcpu, struct x86_vcpu_state *st)
 {
 	const struct kvm_msr_list *list = vcpu->vm->arch->state_caps->msrs;

@@ -1,22 +1,21 @@
 /*
  * What the host's KVM saves and restores of a vCPU: whether it has XSAVE
  * (and how large its area is) and XCRs, and which MSRs it lists for
- * migration. None of it changes while a process lives, so it is asked
- * once, when the first VM is created, and kept: a snapshot or migration
- * then reads and writes vCPU state without asking again inside the
- * guest's pause (seven system ioctls a vCPU, each costly under nested
- * virtualization). Never freed; written once under the lock, read-only after.
+ * migration. None of it changes while a process lives, so x86_host_answers
+ * (cpuid.c) asks once, when the first VM is created, and keeps it: a
+ * snapshot or migration then reads and writes vCPU state without asking
+ * again inside the guest's pause (several system ioctls a vCPU, each
+ * costly under nested virtualization).
  */
 #include "arch/x86/x86.h"
 
+#include "util/log.h"
+
 #include <errno.h>
 #include <linux/kvm.h>
-#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
-
-static struct x86_state_caps *caps;
-static pthread_mutex_t caps_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* KVM_GET_MSR_INDEX_LIST: the count first (E2BIG), then the list. */
 static int msr_index_list(int kvm_fd, struct kvm_msr_list **out)
@@ -39,7 +38,7 @@ static int msr_index_list(int kvm_fd, struct kvm_msr_list **out)
 	return 0;
 }
 
-static int caps_query(int kvm_fd, struct x86_state_caps **out)
+int x86_state_caps_query(int kvm_fd, struct x86_state_caps **out)
 {
 	struct x86_state_caps *c = calloc(1, sizeof(*c));
 	int size, ret;
@@ -48,6 +47,7 @@ static int caps_query(int kvm_fd, struct x86_state_caps **out)
 		return -ENOMEM;
 	ret = msr_index_list(kvm_fd, &c->msrs);
 	if (ret < 0) {
+		log_error("KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
 		free(c);
 		return ret;
 	}
@@ -58,16 +58,4 @@ static int caps_query(int kvm_fd, struct x86_state_caps **out)
 	c->has_xcrs = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	*out = c;
 	return 0;
-}
-
-int x86_state_caps(int kvm_fd, const struct x86_state_caps **out)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&caps_lock);
-	if (!caps)
-		ret = caps_query(kvm_fd, &caps);
-	*out = caps;
-	pthread_mutex_unlock(&caps_lock);
-	return ret;
 }

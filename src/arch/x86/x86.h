@@ -26,7 +26,7 @@ struct x86_boot_entry {
 
 #define X86_MAX_MSRS 1024 /* more in KVM's list is refused */
 
-/* What the host's KVM saves and restores of a vCPU (x86_state_caps). */
+/* What the host's KVM saves and restores of a vCPU (state_caps.c, x86_host_answers). */
 struct x86_state_caps {
 	bool has_xsave;		   /* KVM_CAP_XSAVE */
 	bool xsave2;		   /* KVM_CAP_XSAVE2 gives a larger area: KVM_GET_XSAVE2 */
@@ -35,17 +35,14 @@ struct x86_state_caps {
 	struct kvm_msr_list *msrs; /* KVM_GET_MSR_INDEX_LIST */
 };
 
-/*
- * x86_state_caps - the host's answers, asked once for the process and
- * kept (state_caps.c): *@out is NULL only when it returns -errno.
- */
-int x86_state_caps(int kvm_fd, const struct x86_state_caps **out)
+/* x86_state_caps_query - ask @kvm_fd (state_caps.c); a new *@out, or -errno. */
+int x86_state_caps_query(int kvm_fd, struct x86_state_caps **out)
     __attribute__((warn_unused_result));
 
 struct vm_arch {
-	/* KVM_GET_SUPPORTED_CPUID: the process's one copy (x86_cpuid_supported), never freed */
-	const struct kvm_cpuid2 *supported_cpuid;
-	const struct x86_state_caps *state_caps; /* the process's one copy, never freed */
+	/* The process's one copy of each (x86_host_answers), never freed. */
+	const struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID */
+	const struct x86_state_caps *state_caps;
 	/*
 	 * Restoring: the CPUID KVM reports for vCPU 0 as created here, the
 	 * baseline a snapshot's vCPUs are checked against (read once, not
@@ -132,12 +129,13 @@ int x86_boot_kernel(struct vm *vm) __attribute__((warn_unused_result));
 int x86_write_page_tables(struct vm *vm) __attribute__((warn_unused_result));
 
 /*
- * x86_cpuid_supported - KVM_GET_SUPPORTED_CPUID (with the TSC-deadline bit
- * added), asked through @kvm_fd the first time and kept for the process:
- * *@out is shared and never freed. 0 or -errno (logged).
+ * x86_host_answers - KVM_GET_SUPPORTED_CPUID (with the TSC-deadline bit
+ * added) and what KVM saves of a vCPU, asked through @kvm_fd the first
+ * time and kept for the process: both shared and never freed. 0 or
+ * -errno (logged).
  */
-int x86_cpuid_supported(int kvm_fd, const struct kvm_cpuid2 **out)
-    __attribute__((warn_unused_result));
+int x86_host_answers(int kvm_fd, const struct kvm_cpuid2 **cpuid,
+		     const struct x86_state_caps **caps) __attribute__((warn_unused_result));
 
 /* x86_cpuid_init - the supported CPUID for @vm's vCPUs, and the CPU template checked against it. */
 int x86_cpuid_init(struct vm *vm) __attribute__((warn_unused_result));
