@@ -432,11 +432,20 @@ int vm_start(struct vm *vm)
 	return ret;
 }
 
+/*
+ * Under pause_lock: until every vCPU thread in its loop waits at its pause
+ * point (one that leaves, on a stop, counts itself out of nactive).
+ */
+static void wait_parked_locked(struct vm *vm)
+{
+	while (vm->paused && vm->npaused < vm->nactive)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+}
+
 void vm_wait_parked(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);
-	while (vm->paused && vm->npaused < vm->nactive && !atomic_load(&vm->stopping))
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	wait_parked_locked(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
@@ -506,8 +515,7 @@ static void vm_pause_vcpus(struct vm *vm)
 		atomic_store(&vm->vcpus[i].pause_req, true);
 	for (i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
-	while (vm->paused && vm->npaused < vm->nactive)
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	wait_parked_locked(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
