@@ -1177,7 +1177,7 @@ static void get_migrate(struct req *q)
 		mig_source_status(q->ctl->mig, &st);
 	else if (q->ctl->incoming_pc) /* this side received the VM and fetches its pages */
 		mig_pc_status(q->ctl->incoming_pc, &st);
-	if (st.phase >= MIG_PHASE_MIGRATED)
+	if (st.phase >= MIG_PHASE_MIGRATED && !st.incoming) /* a source's outcome (api_linger) */
 		q->ctl->mig_outcome_read = true;
 	if (o) {
 		json_object_object_add(o, "phase",
