@@ -17,6 +17,7 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,13 @@ static void handler_identify(void)
 	tls_role = role < 0 ? "unknown" : sc_roles[role].name;
 }
 
+/*
+ * Several threads of one role (the aio workers) can trip the filter in the
+ * same instant; the first one to get here names the call, the others only
+ * end the process, so the log gives one reason, not a race of lines.
+ */
+static atomic_flag sigsys_reported = ATOMIC_FLAG_INIT;
+
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
 	unsigned int nr = (unsigned int)si->si_syscall;
@@ -130,6 +138,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 
 	(void)sig;
 	(void)uc;
+	if (atomic_flag_test_and_set(&sigsys_reported))
+		syscall(SYS_exit_group, SECCOMP_EXIT_STATUS);
 	handler_identify();
 	n = put_time(line, 0, sizeof(line));
 	n = put_str(line, n, sizeof(line), " banyan error: seccomp: thread ");
