@@ -424,6 +424,21 @@ static int send_postcopy_list(struct mig_source *m)
  * refresh kvmclock's pages. KVM logs those writes, so the caller reads the
  * dirty log only after this, or the destination keeps stale copies.
  */
+static const enum mig_tag part_tags[MIG_STATE_PARTS] = {MIG_TAG_VCPUS, MIG_TAG_VM, MIG_TAG_DEVICES};
+
+/*
+ * An unverified same-host upgrade sends each part as soon as it is read:
+ * no memory follows the state, so the destination can load the vCPUs
+ * while this side reads the VM and the devices. A verified one keeps the
+ * parts together: the destination hashes the shared memory when the
+ * first part arrives, and the rest of the reading here could still
+ * write it (docs/migration.md, "The pause").
+ */
+static bool send_as_read(const struct mig_source *m)
+{
+	return m->upgrade && !m->o.verify;
+}
+
 static int save_parts(struct mig_source *m, struct state_io io[MIG_STATE_PARTS], char *err)
 {
 	static const enum snapshot_part parts[MIG_STATE_PARTS] = {
@@ -432,19 +447,21 @@ static int save_parts(struct mig_source *m, struct state_io io[MIG_STATE_PARTS],
 
 	for (unsigned int i = 0; i < MIG_STATE_PARTS; i++)
 		state_io_saver(&io[i]);
-	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++)
+	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++) {
 		ret = snapshot_part_save(m->vm, parts[i], &io[i], err);
+		if (ret == 0 && send_as_read(m) &&
+		    (ret = mig_send(&m->conn, part_tags[i], io[i].buf, io[i].len)) < 0)
+			fail(err, ret, "the migration stream broke: %s", strerror(-ret));
+	}
 	return ret;
 }
 
 static int send_parts(struct mig_source *m, const struct state_io io[MIG_STATE_PARTS])
 {
-	static const enum mig_tag tags[MIG_STATE_PARTS] = {MIG_TAG_VCPUS, MIG_TAG_VM,
-							   MIG_TAG_DEVICES};
 	int ret = 0;
 
-	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++)
-		ret = mig_send(&m->conn, tags[i], io[i].buf, io[i].len);
+	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0 && !send_as_read(m); i++)
+		ret = mig_send(&m->conn, part_tags[i], io[i].buf, io[i].len);
 	return ret;
 }
 
@@ -698,9 +715,10 @@ static void finish(struct mig_source *m, int ret, const char *err)
 /* Where the pause went (docs/migration.md, "The pause"): each step in microseconds. */
 static void log_pause_split(const struct mig_source *m)
 {
-	log_info("pause split: vCPUs and devices stopped in %llu us, state read in %llu us, "
+	log_info("pause split: vCPUs and devices stopped in %llu us, state read%s in %llu us, "
 		 "%s and loaded in %llu us, GO to RUNNING %llu us",
 		 (unsigned long long)(m->stopped_ns - m->paused_ns) / 1000,
+		 send_as_read(m) ? " (each part sent as read)" : "",
 		 (unsigned long long)(m->read_ns - m->stopped_ns) / 1000,
 		 m->upgrade ? "sent" : "the rest sent",
 		 (unsigned long long)(m->go_ns - m->read_ns) / 1000,

@@ -195,6 +195,18 @@ sent=$(sed -n 's/.* \([0-9]*\) bytes).*/\1/p' "$T/cup.out" | tail -1)
 check "... ${sent:-?} bytes crossed, far less than the guest's 64 MiB (under 1 MiB)" \
 	test "${sent:-999999999}" -lt 1048576
 moved upgrade up dup
+check "... a verified upgrade sends the parts together" \
+	sh -c "grep -q 'pause split' '$T/up.err' && ! grep -q 'each part sent as read' '$T/up.err'"
+
+# Unverified, the source sends each state part as soon as it has read it
+# and the destination loads the vCPUs while the rest is read.
+source_vm upq 64M,shared
+dest_vm dupq "unix:$T/upq.sock"
+ctl "$T/upq.api" migrate "unix:$T/upq.sock" >"$T/cupq.out" 2>&1
+check "upgrade, parts sent as read: ctl migrate exits 0" sh -c "[ $? = 0 ] || { cat '$T/cupq.out'; exit 1; }"
+check "... the source sent each part as it read it" contains "$T/upq.err" "each part sent as read"
+check "... the destination loaded them" contains "$T/dupq.err" "state loaded in"
+moved "upgrade, parts sent as read" upq dupq
 
 # A destination killed after it mapped the memory, before the switch: the VM runs on here.
 # (--verify and 256 MiB make the pause long enough: both sides read all memory in it.)
