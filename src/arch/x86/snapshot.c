@@ -586,11 +586,26 @@ static void x86_set_tsc_deadline(struct vcpu *vcpu, struct x86_vcpu_state *st)
 			x86_msrs_batch(vcpu->fd, KVM_SET_MSRS, &st->msrs[i], 1);
 }
 
-static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
+/*
+ * vCPU 0 was read back when it was created (x86_restore_baseline): when
+ * the saved CPUID is that one, setting it again changes nothing and costs
+ * an ioctl inside a restore's or a migration's pause. Other vCPUs differ
+ * from vCPU 0 in their APIC IDs and are always set.
+ */
+static int x86_set_cpuid(struct vcpu *vcpu, const struct x86_vcpu_state *st)
 {
 	int ret = 0;
 
+	if (vcpu->index == 0 && x86_cpuid_same(st->cpuid, vcpu->vm->arch->fresh_cpuid))
+		return 0;
 	VCPU_IOCTL(KVM_SET_CPUID2, st->cpuid);
+	return ret;
+}
+
+static int x86_vcpu_write(struct vcpu *vcpu, struct x86_vcpu_state *st)
+{
+	int ret = x86_set_cpuid(vcpu, st);
+
 	if (ret == 0)
 		ret = x86_set_tsc_khz(vcpu, st->tsc_khz);
 	VCPU_IOCTL(KVM_SET_SREGS, &st->sregs);

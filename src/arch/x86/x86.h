@@ -140,6 +140,12 @@ int x86_host_answers(int kvm_fd, const struct kvm_cpuid2 **cpuid,
 /* x86_cpuid_init - the supported CPUID for @vm's vCPUs, and the CPU template checked against it. */
 int x86_cpuid_init(struct vm *vm) __attribute__((warn_unused_result));
 
+/*
+ * x86_cpuid_same - whether @saved is @fresh but for the bits KVM recomputes
+ * from registers set after it (OSXSAVE, OSPKE, APIC, the XSAVE sizes).
+ */
+bool x86_cpuid_same(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *fresh);
+
 /* x86_vcpu_set_cpuid - the supported CPUID with this vCPU's topology. */
 int x86_vcpu_set_cpuid(struct vm *vm, struct vcpu *vcpu) __attribute__((warn_unused_result));
 
