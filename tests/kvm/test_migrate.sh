@@ -362,10 +362,19 @@ wait_for "$T/pc.out" "pass 0000000000000003"
 dest_vm dpc "unix:$T/pc.sock"
 ctl "$T/pc.api" migrate "unix:$T/pc.sock" --bandwidth 8 --verify --postcopy now >"$T/cpc.out" 2>&1 &
 CTL=$!
+# The three views are asked at once, so that all of them see the half a
+# second of post-copy whenever one does (one after the other, on a loaded
+# machine, the later ones came after its end).
 while running "$SRC"; do
-	ctl "$T/pc.api" migrate status >>"$T/pc.status" 2>/dev/null
-	ctl "$T/pc.api" metrics >>"$T/pc.metrics" 2>/dev/null
-	ctl "$T/dpc.api" migrate status >>"$T/dpc.status" 2>/dev/null
+	ctl "$T/pc.api" migrate status >"$T/pc.status1" 2>/dev/null &
+	a=$!
+	ctl "$T/pc.api" metrics >"$T/pc.metrics1" 2>/dev/null &
+	b=$!
+	ctl "$T/dpc.api" migrate status >"$T/dpc.status1" 2>/dev/null &
+	wait "$a" "$b" "$!"
+	cat "$T/pc.status1" >>"$T/pc.status"
+	cat "$T/pc.metrics1" >>"$T/pc.metrics"
+	cat "$T/dpc.status1" >>"$T/dpc.status"
 	sleep 0.1
 done
 wait "$CTL"
