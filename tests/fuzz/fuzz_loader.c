@@ -85,6 +85,32 @@ static uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/*
+ * A multiboot kernel (a file with a multiboot header in its first 8 KiB
+ * takes that path whatever else it looks like) gets the initrd as its one
+ * module, page aligned inside low RAM, and its command line from the
+ * information structure: the kernel's path first.
+ */
+static void check_multiboot(const struct vm *vm, const uint8_t *info, uint64_t initrd_size)
+{
+	const uint8_t *mod = gm_ptr(&vm->mem, rd32(info + 24), 16);
+	const char *cl = gm_ptr(&vm->mem, rd32(info + 16), strlen(kernel_path) + 1);
+	uint32_t start, end;
+
+	if (rd32(info + 20) != (initrd_size ? 1u : 0u) || !cl ||
+	    strncmp(cl, kernel_path, strlen(kernel_path)) != 0)
+		abort();
+	if (!initrd_size)
+		return;
+	if (!mod)
+		abort();
+	start = rd32(mod);
+	end = rd32(mod + 4);
+	if (end < start || end - start != initrd_size || (start & 0xfff) ||
+	    end > vm->mem.regions[0].size)
+		abort();
+}
+
 /* What the kernel would find: an initrd inside low RAM, the command line at its address. */
 static void check_boot(const struct vm *vm, uint64_t initrd_size)
 {
@@ -95,6 +121,10 @@ static void check_boot(const struct vm *vm, uint64_t initrd_size)
 
 	if (!info)
 		abort();
+	if (b->mode == X86_BOOT_MULTIBOOT) {
+		check_multiboot(vm, info, initrd_size);
+		return;
+	}
 	if (b->mode == X86_BOOT_PVH) {
 		gpa = rd32(info + 0x40) | (uint64_t)rd32(info + 0x44) << 32;
 		len = rd32(info + 12) ? rd32(info + 0x48) | (uint64_t)rd32(info + 0x4c) << 32 : 0;
