@@ -7,7 +7,7 @@
 # Usage: tests/fuzz/run_long.sh BUILD NAME [SECONDS|SECONDScpu] [libFuzzer options...]
 #   NAME: any BUILD/tests/fuzz/fuzz_NAME (virtio_blk virtio_net virtio_vsock
 #         vsock_handshake virtio_mmio virtio_balloon legacy loader config
-#         multiboot mmds migration api)
+#         multiboot mmds migration api), or virtqueue (built by the suite)
 #   SECONDS: wall time. SECONDScpu (say 3600cpu): the fuzzer's own CPU time,
 #         so that on a machine shared with other work every target gets the
 #         same amount of fuzzing whatever its share of a core (then stopped
@@ -23,11 +23,14 @@ shift 3 2>/dev/null || shift $#
 cpu=0
 case "$secs" in *cpu) cpu=${secs%cpu}; secs=$((cpu * 50)) ;; esac
 target=$build/tests/fuzz/fuzz_$name
-[ -x "$target" ] || { echo "no $target: build it first (ninja -C $build)" >&2; exit 2; }
+# fuzz_virtqueue is built by the unit suite's script (run_virtqueue.sh), with its generated seeds.
+[ "$name" = virtqueue ] && target=$build/tests/unit/fuzz/fuzz_virtqueue
+[ -x "$target" ] || { echo "no $target: build it first (ninja -C $build; meson test for virtqueue)" >&2; exit 2; }
 work=$build/fuzz-corpus/$name
 mkdir -p "$work/corpus" "$work/artifacts"
 seeds=$top/tests/fuzz/corpus/$name
 [ "$name" = api ] && seeds=$top/tests/fuzz/corpus # the API's seeds are the routes' folders
+[ "$name" = virtqueue ] && seeds=$build/tests/unit/fuzz/virtqueue-corpus
 cd "$work" || exit 1
 # -rss_limit_mb=4096: AddressSanitizer keeps about 2 KiB for every thread a
 # process ever started, and the device targets start one per input, so an
