@@ -648,7 +648,6 @@ static int migrate(struct mig_source *m, char *err)
 	paused_at = m->paused_ns = now_ns(); /* the guest's pause starts with vm_pause */
 	if (ret == 0)
 		ret = pause_vm(m, err);
-	m->conn.spin = true; /* the guest waits for every reply from now on */
 	m->stopped_ns = now_ns();
 	/*
 	 * The state is read before the last memory is: reading it may write
@@ -666,7 +665,6 @@ static int migrate(struct mig_source *m, char *err)
 		state_io_free(&io[i]);
 	if (ret == 0)
 		ret = hand_over(m, err);
-	m->conn.spin = false; /* post-copy's stream is long: it sleeps in its reads */
 	pthread_mutex_lock(&m->lock);
 	if (m->paused) {
 		m->st.downtime_us = ((m->running_ns ? m->running_ns : now_ns()) - paused_at) / 1000;

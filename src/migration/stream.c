@@ -554,7 +554,6 @@ static int recv_section(struct recv_state *r, bool *end, char *err)
 		 * writes guest memory legitimately (KVM_SET_MSRS of kvmclock's wall
 		 * clock MSR makes KVM rewrite the guest's wall-clock structure).
 		 */
-		r->c->spin = true; /* the guest is paused until GO: take each message as it lands */
 		if (tag == MIG_TAG_VCPUS && (r->flags & MIG_FLAG_VERIFY))
 			ret = take_crcs(r, err);
 		if (ret == 0)
@@ -602,7 +601,6 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s, char *err)
 	ret = mig_send_reply(c, MIG_TAG_LOADED, 0, NULL);
 	if (ret == 0)
 		ret = mig_recv(c, &tag, &buf, &len, err);
-	c->spin = false;
 	if (ret < 0) {
 		char why[MIG_ERR_LEN];
 

@@ -1,7 +1,6 @@
 /* Migration URLs and the plain socket connection. */
 #include "migration/transport.h"
 
-#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/usock.h"
 
@@ -345,33 +344,12 @@ int mig_accept(int lfd, int cancel_fd, unsigned int timeout_ms, struct mig_conn 
 	return 0;
 }
 
-/*
- * The pause's messages are a few, small, and each one answers the last:
- * a reader that sleeps in recv pays a wake-up per message, which on a
- * loaded or emulated host costs more than the message. Bounded, so a
- * slow peer costs MIG_SPIN_US of one core and then the ordinary wait.
- */
-#define MIG_SPIN_US 2000
-
-static void spin_for_bytes(const struct mig_conn *c)
-{
-	struct pollfd p = {.fd = c->fd, .events = POLLIN};
-	uint64_t until = now_ns() + MIG_SPIN_US * 1000ull;
-
-	while (poll(&p, 1, 0) == 0 && now_ns() < until)
-		;
-}
-
 int mig_read_full(struct mig_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n;
-
-		if (c->spin && !c->priv)
-			spin_for_bytes(c);
-		n = c->ops->read(c, p, len);
+		ssize_t n = c->ops->read(c, p, len);
 
 		if (n == 0)
 			return -EPIPE;

@@ -56,12 +56,6 @@ struct mig_conn {
 	 */
 	int tx_fd;
 	int rx_fd;
-	/*
-	 * Inside the guest's pause: each read first waits awake, polling the
-	 * socket for up to MIG_SPIN_US, so the reply is taken as it lands
-	 * instead of after a wake-up (plain sockets only: TLS buffers).
-	 */
-	bool spin;
 	/* Why the last read or write failed, when the errno says too little (TLS). */
 	char why[160];
 };
