@@ -26,7 +26,7 @@ if clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	"$src/snapshot/store.c" "$src/vmm/state.c" "$src/arch/x86/snapshot.c" "$src/util/log.c" \
 	"$src/util/file.c" "$src/util/ratelimit.c" "$src/util/writer.c" "$src/util/clock.c" \
 	"$src/util/errmsg.c" "$src/util/thread.c" "$src/config/vmcfg.c" "$src/util/parse.c" \
-	"$src/mmds/store.c" "$src/arch/x86/cpu_template.c" \
+	"$src/mmds/store.c" "$src/arch/x86/cpu_template.c" "$src/arch/x86/cpuid_same.c" \
 	"$src/util/token_bucket.c" \
 	-ljson-c -lz -lpthread -o "$out/fuzz_snapshot" 2>"$out/fuzz_snapshot.build.log"; then
 	echo "ok 1 - build the snapshot fuzz target"
