@@ -98,22 +98,26 @@ check "the guest bound the balloon driver" test "$(value driver)" = 1
 rss_full=$(rss_kib)
 check "snapshot A (100 MiB of marker text in the guest's tmpfs)" snapshot "$RUN/A"
 wait_step 2
-# Reporting waits ~2 s in the guest, then hands over 2 MiB blocks: give it
-# 30 s (a loaded emulated host once had given back 68 MiB after 15 s).
+# Reporting waits ~2 s in the guest, then hands over only whole free 2 MiB
+# blocks: of the 100 MiB the tmpfs file held, 68 to 78 MiB came back in
+# runs on a loaded emulated host (the rest shares blocks with pages still
+# in use). GONE, half of it, is what the checks below ask for; without
+# reporting nothing would come back. Give it 30 s.
+GONE=50
 for _ in $(seq 1 60); do
 	rss_freed=$(rss_kib)
-	[ "$rss_freed" -lt $((rss_full - 70 * 1024)) ] && break
+	[ "$rss_freed" -lt $((rss_full - GONE * 1024)) ] && break
 	sleep 0.5
 done
-check "reporting: the VMM's RSS fell by >= 70 MiB after the guest freed 100 MiB ($rss_full -> $rss_freed KiB)" \
-	test "$rss_freed" -lt $((rss_full - 70 * 1024))
+check "reporting: the VMM's RSS fell by >= $GONE MiB after the guest freed 100 MiB ($rss_full -> $rss_freed KiB)" \
+	test "$rss_freed" -lt $((rss_full - GONE * 1024))
 check "snapshot B, after the guest freed it" snapshot "$RUN/B"
 a_kib=$(kib "$RUN/A") b_kib=$(kib "$RUN/B")
 # The marker text is not zero: each page of it is data in a snapshot, and
 # a released page that showed old contents would be data again.
 check "snapshot A holds the 100 MiB of marker text (du $a_kib KiB)" test "$a_kib" -ge $((100 * 1024))
-check "snapshot B: the released pages are holes, >= 70 MiB less on disk than A (du: $a_kib -> $b_kib KiB)" \
-	test "$b_kib" -le $((a_kib - 70 * 1024))
+check "snapshot B: the released pages are holes, >= $GONE MiB less on disk than A (du: $a_kib -> $b_kib KiB)" \
+	test "$b_kib" -le $((a_kib - GONE * 1024))
 
 # The restore of A maps A's memory file privately: a released page must
 # not show A's old bytes again, in the guest or in the next snapshot.
@@ -124,16 +128,25 @@ reported() {
 	api PUT /actions '{"action_type": "FlushMetrics"}' >/dev/null
 	tail -n 1 "$T/ra.metrics" | sed -n 's/.*"reported_free_bytes":\([0-9]*\).*/\1/p'
 }
-for _ in $(seq 1 30); do
+# The restored guest reports more than the 100 MiB (free memory it had
+# reported before A, again), in an order of its own: the count passing a
+# threshold does not say the marker's pages went back. Reporting has
+# settled when the count stops growing for 3 s (it hands over a batch
+# every 2 s while it has any); only then is C taken.
+last=-1 still=0
+for _ in $(seq 1 90); do
 	rep=$(reported)
-	[ "${rep:-0}" -ge $((70 << 20)) ] && break
+	if [ "${rep:-0}" = "$last" ]; then still=$((still + 1)); else still=0; fi
+	last=${rep:-0}
+	[ "${rep:-0}" -ge $((GONE << 20)) ] && [ "$still" -ge 6 ] && break
 	sleep 0.5
 done
-check "restored A: reporting gave back >= 70 MiB (${rep:-0} bytes)" test "${rep:-0}" -ge $((70 << 20))
+check "restored A: reporting gave back >= $GONE MiB and settled (${rep:-0} bytes)" \
+	test "${rep:-0}" -ge $((GONE << 20))
 check "snapshot C of the restored guest" snapshot --paused "$RUN/C"
 c_kib=$(kib "$RUN/C")
 check "snapshot C: pages released over A's file are holes, not A's contents (du: $a_kib -> $c_kib KiB)" \
-	test "$c_kib" -le $((a_kib - 70 * 1024))
+	test "$c_kib" -le $((a_kib - GONE * 1024))
 
 # The rest of the test runs in a restore of C (a snapshot after the guest
 # gave memory back).
