@@ -8,6 +8,7 @@
  * adversary-proof hash. CRC-32C would need SSE4.2 code paths of our own.
  */
 #include "snapshot/format.h"
+#include "snapshot/mem_origin.h"
 #include "util/errmsg.h"
 
 #include "util/file.h"
@@ -438,22 +439,27 @@ static int mem_page(struct mem_out *o, uint64_t page)
 	return ret;
 }
 
-/* Walk the pages in chunks; mincore tells which anonymous pages exist at all. */
-static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, bool skip_absent)
+/*
+ * Walk the pages in chunks; mincore tells which anonymous pages exist at
+ * all, and @g which pages of a snapshot's private mapping are its holes.
+ */
+static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, bool skip_absent,
+		    struct mem_origin *g)
 {
-	unsigned char vec[256];
+	unsigned char vec[MEM_ORIGIN_CHUNK];
 	int ret = 0;
 
 	for (uint64_t c = 0; c < npages && ret == 0; c += sizeof(vec)) {
 		uint64_t n = npages - c < sizeof(vec) ? npages - c : sizeof(vec);
+		const uint8_t *at = o->base + c * SNAP_PAGE;
 
-		if (!skip_absent ||
-		    mincore((void *)(uintptr_t)(o->base + c * SNAP_PAGE), n * SNAP_PAGE, vec) < 0)
+		if (!skip_absent || mincore((void *)(uintptr_t)at, n * SNAP_PAGE, vec) < 0)
 			memset(vec, 1, sizeof(vec));
+		mem_origin_chunk(g, at, n);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			if (bitmap && !bit_is_set(bitmap, c + i))
 				continue;
-			if (!(vec[i] & 1)) {
+			if (!(vec[i] & 1) || mem_origin_zero(g, i, (c + i) * SNAP_PAGE)) {
 				o->present++; /* never touched: zero */
 				ret = mem_flush(o);
 				continue;
@@ -467,11 +473,12 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 }
 
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
-		       const uint64_t *bitmap, bool skip_absent, char *err)
+		       const uint64_t *bitmap, bool skip_absent, int origin_fd, char *err)
 {
 	struct mem_out o = {
 	    .base = base, .crc = (uint32_t)crc32(0, NULL, 0), .progress = w->progress};
 	uint64_t npages = size / SNAP_PAGE;
+	struct mem_origin g;
 	int ret;
 
 	if (size % SNAP_PAGE)
@@ -482,8 +489,10 @@ int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size
 		return fail(err, "cannot create %s/memory: %s", w->tmp, strerror(errno)), ret;
 	}
 	ret = ftruncate(o.fd, (off_t)size) < 0 ? -errno : 0; /* sparse: holes read as zero */
+	mem_origin_open(&g, origin_fd);
 	if (ret == 0)
-		ret = mem_walk(&o, npages, bitmap, skip_absent);
+		ret = mem_walk(&o, npages, bitmap, skip_absent, &g);
+	mem_origin_close(&g);
 	if (ret == 0 && fsync(o.fd) < 0)
 		ret = -errno;
 	close(o.fd);

@@ -118,11 +118,14 @@ int snap_writer_section(struct snap_writer *w, const char *name, const void *buf
  * snap_writer_memory - write guest memory (@size bytes at @base) as the
  * sparse memory file: only pages @bitmap marks (all with NULL) are
  * defined, zero pages stay holes. @skip_absent: @base is anonymous memory,
- * so pages never faulted in (mincore) are known to be zero. For a diff
- * (@bitmap set) the bitmap becomes the "memory.map" section.
+ * so pages never faulted in (mincore) are known to be zero. @origin_fd
+ * (else -1): the file @base maps privately from offset 0; a page this
+ * process never touched where that file has a hole is zero too, and is
+ * not read (on tmpfs, reading it would allocate it in that file). For a
+ * diff (@bitmap set) the bitmap becomes the "memory.map" section.
  */
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
-		       const uint64_t *bitmap, bool skip_absent, char *err)
+		       const uint64_t *bitmap, bool skip_absent, int origin_fd, char *err)
     __attribute__((warn_unused_result));
 
 /*

@@ -405,8 +405,9 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 	if (ret == 0 && vm_dirty_logging(vm) && (ret = vm_dirty_collect(vm, &pending)) < 0)
 		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
 	if (ret == 0)
-		ret = snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
-					 o->diff ? pending : NULL, !vm->cfg.mem_path, err);
+		ret =
+		    snap_writer_memory(&w, vm->mem_base, vm->mem_map_size, o->diff ? pending : NULL,
+				       !vm->cfg.mem_path, vm->snap_mem_fd, err);
 	if (ret < 0) {
 		snap_writer_abort(&w);
 		return ret;

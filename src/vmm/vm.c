@@ -190,9 +190,12 @@ static void *vm_map_snapshot_memory(struct vm *vm, int *memfd, char *err, size_t
 	if (!vm->cfg.mem_backing.hugepages && !vm->cfg.mem_backing.shared) {
 		host = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-		if (host == MAP_FAILED)
+		if (host == MAP_FAILED) {
 			snprintf(err, errlen, "%s", strerror(errno));
-		close(fd); /* the mapping keeps the file */
+			close(fd);
+		} else {
+			vm->snap_mem_fd = fd; /* the mapping keeps the file; this, its holes */
+		}
 		return host;
 	}
 	host = vm_map_fresh(vm, memfd, err, errlen);
@@ -318,7 +321,8 @@ static int vm_init_state(struct vm *vm, const struct vm_config *cfg)
 
 	vm->cfg = *cfg;
 	vm->mem_fd = cfg->mem_fd_given ? cfg->mem_fd : -1; /* ours now, whatever happens */
-	vm->cfg.mem_fd_given = false;			   /* a restart makes its own */
+	vm->snap_mem_fd = -1;
+	vm->cfg.mem_fd_given = false; /* a restart makes its own */
 	vm->devices_tail = &vm->devices;
 	vm->kvm_fd = vm->vm_fd = vm->exit_fd = vm->mem.fd = -1;
 	vm->host.set_irq = vm_host_set_irq;
@@ -620,6 +624,8 @@ void vm_destroy(struct vm *vm)
 		close(vm->mem.fd);
 	if (vm->mem_fd >= 0)
 		close(vm->mem_fd);
+	if (vm->snap_mem_fd >= 0)
+		close(vm->snap_mem_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

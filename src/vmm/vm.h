@@ -198,6 +198,12 @@ struct vm {
 	void *mem_base; /* one mapping backing every region */
 	uint64_t mem_map_size;
 	int mem_fd; /* the memfd behind mem_base (mem_backing.shared), or -1; owned */
+	/*
+	 * The snapshot memory file mapped privately under mem_base (a restore
+	 * without huge or shared pages), or -1; owned. Its holes tell the next
+	 * snapshot which untouched pages are zero without reading them.
+	 */
+	int snap_mem_fd;
 	struct bus pio;
 	struct bus mmio;
 	struct device *devices;	      /* every device, in creation order, for save/restore/clone */

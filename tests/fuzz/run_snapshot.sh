@@ -23,6 +23,7 @@ src="$top/src"
 if clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -I"$src" -I/usr/include/json-c \
 	"$top/tests/fuzz/fuzz_snapshot.c" "$src/snapshot/snapshot.c" "$src/snapshot/format.c" \
+	"$src/snapshot/mem_origin.c" \
 	"$src/snapshot/store.c" "$src/vmm/state.c" "$src/arch/x86/snapshot.c" "$src/util/log.c" \
 	"$src/util/file.c" "$src/util/ratelimit.c" "$src/util/writer.c" "$src/util/clock.c" \
 	"$src/util/errmsg.c" "$src/util/thread.c" "$src/config/vmcfg.c" "$src/util/parse.c" \

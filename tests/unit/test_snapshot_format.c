@@ -85,7 +85,7 @@ static int write_snap(struct fx *f, const char *dir, const uint64_t *bitmap, cha
 	if (ret == 0)
 		ret = snap_writer_section(&w, "vcpus", "0123456789", 10, err);
 	if (ret == 0)
-		ret = snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, err);
+		ret = snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, -1, err);
 	if (id)
 		memcpy(id, w.m.id, SNAP_ID_LEN + 1);
 	if (ret < 0) {
@@ -93,6 +93,68 @@ static int write_snap(struct fx *f, const char *dir, const uint64_t *bitmap, cha
 		return ret;
 	}
 	return snap_writer_commit(&w, err);
+}
+
+/* Memory @mem written as a full snapshot in @dir, @origin_fd the file @mem maps, if any. */
+static void write_mem_snap(const char *dir, const uint8_t *mem, int origin_fd, char *err)
+{
+	struct snap_writer w;
+
+	assert_int_equal(snap_writer_open(&w, dir, true, err), 0);
+	w.m.ncpus = 1;
+	w.m.type = SNAP_FULL;
+	assert_int_equal(snap_writer_section(&w, "config", "hello", 5, err), 0);
+	assert_int_equal(snap_writer_memory(&w, mem, MEM_SIZE, NULL, false, origin_fd, err), 0);
+	assert_int_equal(snap_writer_commit(&w, err), 0);
+}
+
+/*
+ * A restored VM's memory is its snapshot's file mapped privately: the next
+ * snapshot holds every page the VM wrote and the file's data, and leaves
+ * the file's holes as holes without reading them (on tmpfs, reading one
+ * allocated it in the parent's file: it grew to the guest's whole size).
+ */
+static void test_private_file_holes(void **state)
+{
+	struct fx *f = *state;
+	char err[SNAP_ERR_LEN], a[160], c[160], path[400];
+	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : f->root;
+	struct snap_manifest m;
+	struct stat before, after;
+	uint8_t *mem, *back;
+	int fd, cfd;
+
+	snprintf(a, sizeof(a), "%s/origin-a-%d", shm, getpid());
+	snprintf(c, sizeof(c), "%s/origin-c-%d", shm, getpid());
+	write_mem_snap(a, f->mem, -1, err);
+	snprintf(path, sizeof(path), "%s/memory", a);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	assert_true(mem != MAP_FAILED);
+	memset(mem + 700 * 4096, 0x77, 4096); /* written in a hole of the file */
+	mem[5 * 4096] = 0x12;		      /* written over the file's data */
+	assert_int_equal(mem[300 * 4096], 0); /* read in a hole */
+	assert_int_equal(fstat(fd, &before), 0);
+	write_mem_snap(c, mem, fd, err);
+	assert_int_equal(fstat(fd, &after), 0);
+	assert_int_equal(after.st_blocks, before.st_blocks);
+	assert_int_equal(snap_read_manifest(c, &m, err), 0);
+	assert_int_equal(m.mem_pages_present, 1024);
+	assert_int_equal(m.mem_pages_data, 4);
+	assert_int_equal(snap_verify(c, &m, true, err), 0);
+	snprintf(path, sizeof(path), "%s/memory", c);
+	cfd = open(path, O_RDONLY);
+	assert_true(cfd >= 0);
+	back = mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, cfd, 0);
+	assert_true(back != MAP_FAILED);
+	assert_memory_equal(back, mem, MEM_SIZE);
+	munmap(back, MEM_SIZE);
+	munmap(mem, MEM_SIZE);
+	close(cfd);
+	close(fd);
+	snprintf(path, sizeof(path), "rm -rf %s %s", a, c);
+	assert_int_equal(system(path), 0);
 }
 
 static void test_round_trip(void **state)
@@ -368,7 +430,7 @@ static void test_overwrite_rules(void **state)
 		 f->dir);
 	assert_int_equal(system(path), 0);
 	w.m.ncpus = 1;
-	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, NULL, true, err), 0);
+	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, NULL, true, -1, err), 0);
 	assert_int_equal(snap_writer_commit(&w, err), -EEXIST);
 	assert_true(exists(f->dir, "keep"));
 	assert_int_equal(snap_read_manifest(f->dir, &m, err), -ENOENT);
@@ -494,7 +556,7 @@ static void write_child(struct fx *f, const char *dir, const char *parent_id)
 	w.m.type = SNAP_DIFF;
 	memcpy(w.m.parent_id, parent_id, SNAP_ID_LEN + 1);
 	snprintf(w.m.parent_path, sizeof(w.m.parent_path), "%s", f->dir);
-	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, err), 0);
+	assert_int_equal(snap_writer_memory(&w, f->mem, MEM_SIZE, bitmap, true, -1, err), 0);
 	assert_int_equal(snap_writer_commit(&w, err), 0);
 }
 
@@ -577,6 +639,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_private_file_holes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_section, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_memory, setup, teardown),
