@@ -8,6 +8,7 @@
 #include "migration/postcopy.h"
 #include "migration/stream.h"
 #include "migration/upgrade.h"
+#include "snapshot/mem_origin.h"
 #include "snapshot/snapshot.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -158,33 +159,60 @@ static int send_pages(struct mig_source *m, const struct gm_region *r, uint64_t 
 	return ret;
 }
 
-/* Round 1: every page of @r that was ever touched and is not zero. */
+/*
+ * Which pages of a chunk may hold data (1) and which are known to be zero
+ * (0) without reading them: anonymous memory never faulted in (mincore);
+ * for a VM restored from a snapshot, the file's holes it never touched
+ * (snapshot/mem_origin.h: reading them would fill a tmpfs snapshot's
+ * file); any other page may hold data.
+ */
+static void chunk_presence(const struct mig_source *m, const struct gm_region *r,
+			   struct mem_origin *g, uint64_t base, uint64_t n, unsigned char *vec)
+{
+	const uint8_t *at = r->host + base * MIG_PAGE;
+	uint64_t off = (uint64_t)(at - (const uint8_t *)m->vm->mem_base);
+
+	if (!m->vm->cfg.mem_path) {
+		if (mincore((void *)(uintptr_t)at, n * MIG_PAGE, vec) < 0)
+			memset(vec, 1, n);
+		return;
+	}
+	for (uint64_t k = 0; k < n; k += MEM_ORIGIN_CHUNK) {
+		uint64_t c = n - k < MEM_ORIGIN_CHUNK ? n - k : MEM_ORIGIN_CHUNK;
+
+		mem_origin_chunk(g, at + k * MIG_PAGE, c);
+		for (uint64_t i = 0; i < c; i++)
+			vec[k + i] = !mem_origin_zero(g, i, off + (k + i) * MIG_PAGE);
+	}
+}
+
+/* Round 1: every page of @r that may hold data and is not zero. */
 static int send_region_all(struct mig_source *m, const struct gm_region *r, char *err)
 {
 	uint64_t pages = r->size / MIG_PAGE;
 	unsigned char *vec = malloc(MINCORE_CHUNK_PAGES);
-	bool anon = !m->vm->cfg.mem_path;
+	struct mem_origin g;
 	int ret = vec ? 0 : -ENOMEM;
 
+	mem_origin_open(&g, m->vm->snap_mem_fd);
 	for (uint64_t base = 0; base < pages && ret == 0; base += MINCORE_CHUNK_PAGES) {
 		uint64_t n =
 		    pages - base < MINCORE_CHUNK_PAGES ? pages - base : MINCORE_CHUNK_PAGES;
 
-		/* Anonymous memory never faulted in is zero: skip it without reading it. */
-		if (anon && mincore(r->host + base * MIG_PAGE, n * MIG_PAGE, vec) < 0)
-			memset(vec, 1, n);
+		chunk_presence(m, r, &g, base, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			uint64_t j = i;
 
-			if (anon && !(vec[i] & 1))
+			if (!(vec[i] & 1))
 				continue;
-			while (j < n && (!anon || (vec[j] & 1)))
+			while (j < n && (vec[j] & 1))
 				j++;
 			ret = send_pages(m, r, base + i, j - i, false) ?: check_going(m, err);
 			i = j - 1;
 		}
 		note_progress(m);
 	}
+	mem_origin_close(&g);
 	free(vec);
 	return ret;
 }

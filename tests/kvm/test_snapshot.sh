@@ -505,4 +505,56 @@ ctl3 stop >/dev/null
 wait "$vm3"
 check "the original VM stops normally afterwards" status_is 0 "$?"
 
+# A snapshot on tmpfs (/dev/shm) restored, then snapshotted and migrated:
+# neither reads the pages the restored VM never touched where the file has
+# holes (on tmpfs a read fault there allocates the page in the parent's
+# file, which grew to the guest's whole RAM).
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	S=$(mktemp -d /dev/shm/banyan-snap.XXXXXX)
+	"$BANYAN" run --kernel "$GUESTS/migrate.elf" --memory 128M --api-socket "$S/a.sock" \
+		</dev/null >"$S/a.out" 2>"$S/a.err" &
+	vm4=$!
+	PIDS+=($vm4)
+	wait_for "$S/a.out" "count 0000000000000003"
+	"$BANYAN" ctl --api-socket "$S/a.sock" snapshot create "$S/A" >/dev/null
+	"$BANYAN" ctl --api-socket "$S/a.sock" stop >/dev/null
+	wait "$vm4"
+	kib_a=$(du -k "$S/A/memory" | cut -f1)
+	"$BANYAN" restore --snapshot "$S/A" --api-socket "$S/r.sock" </dev/null >"$S/r.out" 2>"$S/r.err" &
+	vm4=$!
+	PIDS+=($vm4)
+	wait_for "$S/r.out" "^count "
+	"$BANYAN" ctl --api-socket "$S/r.sock" snapshot create "$S/C" >/dev/null
+	kib_c=$(du -k "$S/A/memory" | cut -f1)
+	check "tmpfs: a snapshot of a restored VM leaves its parent's memory file as it was ($kib_a -> $kib_c KiB)" \
+		test "$kib_c" -le $((kib_a + 64))
+	"$BANYAN" run --incoming "unix:$S/m.sock" --api-socket "$S/d.sock" </dev/null >"$S/d.out" \
+		2>"$S/d.err" &
+	dst4=$!
+	PIDS+=($dst4)
+	wait_for "$S/d.err" "waiting for a migration"
+	"$BANYAN" ctl --api-socket "$S/r.sock" migrate "unix:$S/m.sock" >"$S/m.out" 2>&1
+	check "tmpfs: the restored VM migrates" status_is 0 "$?"
+	kib_m=$(du -k "$S/A/memory" | cut -f1)
+	check "... without filling its snapshot's memory file ($kib_a -> $kib_m KiB)" \
+		test "$kib_m" -le $((kib_a + 64))
+	wait_for "$S/d.out" "^count "
+	sleep 1
+	check "... and the guest's memory pattern holds at the destination" \
+		sh -c "grep -q '^count ' '$S/d.out' && ! grep -q 'pattern BAD' '$S/d.out'"
+	"$BANYAN" restore --snapshot "$S/C" </dev/null >"$S/c.out" 2>"$S/c.err" &
+	vm5=$!
+	PIDS+=($vm5)
+	wait_for "$S/c.out" "^count "
+	sleep 1
+	check "tmpfs: the snapshot of the restored VM restores, its memory pattern whole" \
+		sh -c "grep -q '^count ' '$S/c.out' && ! grep -q 'pattern BAD' '$S/c.out'"
+	kill "$vm5" 2>/dev/null
+	"$BANYAN" ctl --api-socket "$S/d.sock" stop >/dev/null
+	wait "$dst4" "$vm5" 2>/dev/null
+	rm -rf "$S"
+else
+	skip "tmpfs: snapshots of a restored VM" "no writable /dev/shm"
+fi
+
 tap_done
