@@ -201,7 +201,8 @@ check "deflate_on_oom: no OOM kill in the guest's dmesg" test "$(value oom)" = 0
 actual=$(stat actual_mib)
 check "deflate_on_oom: the balloon gave the guest >= 40 MiB back (actual $peak -> $actual MiB)" \
 	test "${actual:-$peak}" -le $((peak - 40))
-check "the VMM is still running" kill -0 $vm
+# When it is not, its log says why (a run in the suite once lost it here).
+check "the VMM is still running" sh -c "kill -0 $vm || { tail -n 20 '${OUT%.out}.err'; exit 1; }"
 wait_bounded 60 $vm
 check "the guest powered off cleanly" grep -q "^@@BANYAN-END rc=0@@" "$OUT"
 tap_done
