@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <zlib.h>
 
 #define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
 #define DEFAULT_TIMEOUT_MS  10000
@@ -494,19 +495,61 @@ static int send_parts(struct mig_source *m, const struct state_io io[MIG_STATE_P
 }
 
 /* VERIFY: memory's CRC, and with --verify=pages each page's, so a mismatch names pages. */
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Memory's CRC and, into @pages unless NULL, each page's: what
+ * mig_mem_crc and mig_mem_page_crcs give, except that a restored VM's
+ * untouched holes (chunk_presence) count as the zero pages they are
+ * without being read, which on tmpfs would fill the snapshot's file.
+ */
+static uint32_t source_crcs(const struct mig_source *m, uint8_t *pages)
+{
+	static const uint8_t zero[MIG_PAGE];
+	const struct guest_mem *gm = &m->vm->mem;
+	uint32_t c = (uint32_t)crc32(0L, Z_NULL, 0);
+	struct mem_origin g;
+
+	mem_origin_open(&g, m->vm->cfg.mem_path ? m->vm->snap_mem_fd : -1);
+	for (unsigned int i = 0; i < gm->count; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		uint64_t first = (uint64_t)(r->host - (const uint8_t *)m->vm->mem_base);
+
+		for (uint64_t k = 0; k < r->size / MIG_PAGE; k++) {
+			const uint8_t *p = r->host + k * MIG_PAGE;
+
+			if (k % MEM_ORIGIN_CHUNK == 0)
+				mem_origin_chunk(&g, p,
+						 MEM_ORIGIN_CHUNK < r->size / MIG_PAGE - k
+						     ? MEM_ORIGIN_CHUNK
+						     : r->size / MIG_PAGE - k);
+			if (mem_origin_zero(&g, k % MEM_ORIGIN_CHUNK, first + k * MIG_PAGE))
+				p = zero;
+			c = (uint32_t)crc32(c, p, (uInt)MIG_PAGE);
+			if (pages)
+				put_le32(pages + 4 * (size_t)k,
+					 (uint32_t)crc32(0L, p, (uInt)MIG_PAGE));
+		}
+		if (pages)
+			pages += 4 * (r->size / MIG_PAGE);
+	}
+	mem_origin_close(&g);
+	return c;
+}
+
 static int send_verify(struct mig_source *m)
 {
 	size_t len = 4 + (m->o.verify_pages ? mig_mem_pages(&m->vm->mem) * 4 : 0);
 	uint8_t *b = malloc(len);
-	uint32_t crc = mig_mem_crc(&m->vm->mem);
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
-	for (unsigned int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(crc >> (8 * i));
-	if (m->o.verify_pages)
-		mig_mem_page_crcs(&m->vm->mem, b + 4);
+	put_le32(b, source_crcs(m, m->o.verify_pages ? b + 4 : NULL));
 	ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, len);
 	free(b);
 	return ret;
