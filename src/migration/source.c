@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <zlib.h>
 
 #define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
 #define DEFAULT_TIMEOUT_MS  10000
@@ -167,24 +166,16 @@ static int send_pages(struct mig_source *m, const struct gm_region *r, uint64_t 
  * (snapshot/mem_origin.h: reading them would fill a tmpfs snapshot's
  * file); any other page may hold data.
  */
-static void chunk_presence(const struct mig_source *m, const struct gm_region *r,
-			   struct mem_origin *g, uint64_t base, uint64_t n, unsigned char *vec)
+static void chunk_presence(const struct mig_source *m, struct mem_origin *g, const uint8_t *at,
+			   uint64_t n, unsigned char *vec)
 {
-	const uint8_t *at = r->host + base * MIG_PAGE;
-	uint64_t off = (uint64_t)(at - (const uint8_t *)m->vm->mem_base);
-
 	if (!m->vm->cfg.mem_path) {
 		if (mincore((void *)(uintptr_t)at, n * MIG_PAGE, vec) < 0)
 			memset(vec, 1, n);
 		return;
 	}
-	for (uint64_t k = 0; k < n; k += MEM_ORIGIN_CHUNK) {
-		uint64_t c = n - k < MEM_ORIGIN_CHUNK ? n - k : MEM_ORIGIN_CHUNK;
-
-		mem_origin_chunk(g, at + k * MIG_PAGE, c);
-		for (uint64_t i = 0; i < c; i++)
-			vec[k + i] = !mem_origin_zero(g, i, off + (k + i) * MIG_PAGE);
-	}
+	memset(vec, 1, n);
+	mem_origin_mark_zero(g, at, n, vec);
 }
 
 /* Round 1: every page of @r that may hold data and is not zero. */
@@ -195,12 +186,12 @@ static int send_region_all(struct mig_source *m, const struct gm_region *r, char
 	struct mem_origin g;
 	int ret = vec ? 0 : -ENOMEM;
 
-	mem_origin_open(&g, m->vm->snap_mem_fd);
+	mem_origin_open(&g, m->vm->snap_mem_fd, m->vm->mem_base);
 	for (uint64_t base = 0; base < pages && ret == 0; base += MINCORE_CHUNK_PAGES) {
 		uint64_t n =
 		    pages - base < MINCORE_CHUNK_PAGES ? pages - base : MINCORE_CHUNK_PAGES;
 
-		chunk_presence(m, r, &g, base, n, vec);
+		chunk_presence(m, &g, r->host + base * MIG_PAGE, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			uint64_t j = i;
 
@@ -489,67 +480,35 @@ static int send_parts(struct mig_source *m, const struct state_io io[MIG_STATE_P
 {
 	int ret = 0;
 
-	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0 && !send_as_read(m); i++)
+	if (send_as_read(m))
+		return 0; /* save_parts sent them */
+	for (unsigned int i = 0; i < MIG_STATE_PARTS && ret == 0; i++)
 		ret = mig_send(&m->conn, part_tags[i], io[i].buf, io[i].len);
 	return ret;
 }
 
-/* VERIFY: memory's CRC, and with --verify=pages each page's, so a mismatch names pages. */
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /*
- * Memory's CRC and, into @pages unless NULL, each page's: what
- * mig_mem_crc and mig_mem_page_crcs give, except that a restored VM's
- * untouched holes (chunk_presence) count as the zero pages they are
- * without being read, which on tmpfs would fill the snapshot's file.
+ * VERIFY: memory's CRC, and with --verify=pages each page's, so a mismatch
+ * names pages; a restored VM's untouched holes are hashed without being
+ * read (mem_origin.h).
  */
-static uint32_t source_crcs(const struct mig_source *m, uint8_t *pages)
-{
-	static const uint8_t zero[MIG_PAGE];
-	const struct guest_mem *gm = &m->vm->mem;
-	uint32_t c = (uint32_t)crc32(0L, Z_NULL, 0);
-	struct mem_origin g;
-
-	mem_origin_open(&g, m->vm->cfg.mem_path ? m->vm->snap_mem_fd : -1);
-	for (unsigned int i = 0; i < gm->count; i++) {
-		const struct gm_region *r = &gm->regions[i];
-		uint64_t first = (uint64_t)(r->host - (const uint8_t *)m->vm->mem_base);
-
-		for (uint64_t k = 0; k < r->size / MIG_PAGE; k++) {
-			const uint8_t *p = r->host + k * MIG_PAGE;
-
-			if (k % MEM_ORIGIN_CHUNK == 0)
-				mem_origin_chunk(&g, p,
-						 MEM_ORIGIN_CHUNK < r->size / MIG_PAGE - k
-						     ? MEM_ORIGIN_CHUNK
-						     : r->size / MIG_PAGE - k);
-			if (mem_origin_zero(&g, k % MEM_ORIGIN_CHUNK, first + k * MIG_PAGE))
-				p = zero;
-			c = (uint32_t)crc32(c, p, (uInt)MIG_PAGE);
-			if (pages)
-				put_le32(pages + 4 * (size_t)k,
-					 (uint32_t)crc32(0L, p, (uInt)MIG_PAGE));
-		}
-		if (pages)
-			pages += 4 * (r->size / MIG_PAGE);
-	}
-	mem_origin_close(&g);
-	return c;
-}
-
 static int send_verify(struct mig_source *m)
 {
 	size_t len = 4 + (m->o.verify_pages ? mig_mem_pages(&m->vm->mem) * 4 : 0);
 	uint8_t *b = malloc(len);
+	struct mem_origin g;
+	uint32_t crc;
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
-	put_le32(b, source_crcs(m, m->o.verify_pages ? b + 4 : NULL));
+	mem_origin_open(&g, m->vm->snap_mem_fd, m->vm->mem_base);
+	crc = mig_mem_crc(&m->vm->mem, &g);
+	for (unsigned int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(crc >> (8 * i));
+	if (m->o.verify_pages)
+		mig_mem_page_crcs(&m->vm->mem, &g, b + 4);
+	mem_origin_close(&g);
 	ret = mig_send(&m->conn, MIG_TAG_VERIFY, b, len);
 	free(b);
 	return ret;

@@ -1,6 +1,7 @@
 /* The migration stream's framing, memory runs and the receiving side. */
 #include "migration/stream.h"
 #include "migration/postcopy_pages.h"
+#include "snapshot/mem_origin.h"
 
 #include "util/errmsg.h"
 
@@ -355,28 +356,58 @@ uint64_t mig_mem_pages(const struct guest_mem *gm)
 	return n;
 }
 
-void mig_mem_page_crcs(const struct guest_mem *gm, uint8_t *out)
+/*
+ * Each page of @gm's regions in order, to @fn: a page @g (NULL: none)
+ * knows to be zero (a restored VM's untouched holes, mem_origin.h) is
+ * given as a zero page, not read.
+ */
+static void hash_pages(const struct guest_mem *gm, struct mem_origin *g,
+		       void (*fn)(const uint8_t *page, void *priv), void *priv)
 {
-	for (unsigned int i = 0; i < gm->count; i++)
-		for (uint64_t off = 0; off + MIG_PAGE <= gm->regions[i].size; off += MIG_PAGE) {
-			put32(out, (uint32_t)crc32(0L, gm->regions[i].host + off, (uInt)MIG_PAGE));
-			out += 4;
+	static const uint8_t zero[MIG_PAGE];
+	unsigned char vec[MEM_ORIGIN_CHUNK];
+
+	for (unsigned int i = 0; i < gm->count; i++) {
+		const uint8_t *host = gm->regions[i].host;
+		uint64_t pages = gm->regions[i].size / MIG_PAGE;
+
+		for (uint64_t k = 0; k < pages; k += MEM_ORIGIN_CHUNK) {
+			uint64_t n = pages - k < MEM_ORIGIN_CHUNK ? pages - k : MEM_ORIGIN_CHUNK;
+
+			memset(vec, 1, n);
+			if (g)
+				mem_origin_mark_zero(g, host + k * MIG_PAGE, n, vec);
+			for (uint64_t j = 0; j < n; j++)
+				fn(vec[j] ? host + (k + j) * MIG_PAGE : zero, priv);
 		}
+	}
 }
 
-uint32_t mig_mem_crc(const struct guest_mem *gm)
+static void page_crc(const uint8_t *page, void *priv)
+{
+	uint8_t **out = priv;
+
+	put32(*out, (uint32_t)crc32(0L, page, (uInt)MIG_PAGE));
+	*out += 4;
+}
+
+void mig_mem_page_crcs(const struct guest_mem *gm, struct mem_origin *g, uint8_t *out)
+{
+	hash_pages(gm, g, page_crc, &out);
+}
+
+static void crc_on(const uint8_t *page, void *priv)
+{
+	uLong *c = priv;
+
+	*c = crc32(*c, page, (uInt)MIG_PAGE);
+}
+
+uint32_t mig_mem_crc(const struct guest_mem *gm, struct mem_origin *g)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
 
-	for (unsigned int i = 0; i < gm->count; i++) {
-		const uint8_t *p = gm->regions[i].host;
-
-		for (uint64_t off = 0; off < gm->regions[i].size; off += 1U << 30) {
-			uint64_t n = gm->regions[i].size - off;
-
-			c = crc32(c, p + off, (uInt)(n < (1U << 30) ? n : (1U << 30)));
-		}
-	}
+	hash_pages(gm, g, crc_on, &c);
 	return (uint32_t)c;
 }
 
@@ -429,7 +460,7 @@ static void take_pc_hashes(const struct guest_mem *gm, uint64_t *out)
  */
 static int take_crcs(struct recv_state *r, char *err)
 {
-	r->mem_crc = mig_mem_crc(r->s->mem);
+	r->mem_crc = mig_mem_crc(r->s->mem, NULL);
 	if ((r->flags & MIG_FLAG_POSTCOPY) && r->s->postcopy) {
 		r->pc_hashes = malloc(mig_mem_pages(r->s->mem) * 8 ?: 1);
 		if (!r->pc_hashes)
@@ -441,7 +472,7 @@ static int take_crcs(struct recv_state *r, char *err)
 	r->page_crcs = malloc(mig_mem_pages(r->s->mem) * 4 ?: 1);
 	if (!r->page_crcs)
 		return fail(err, -ENOMEM, "out of memory for the pages' CRCs");
-	mig_mem_page_crcs(r->s->mem, r->page_crcs);
+	mig_mem_page_crcs(r->s->mem, NULL, r->page_crcs);
 	return 0;
 }
 

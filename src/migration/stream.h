@@ -134,15 +134,19 @@ int mig_mem_walk(const struct guest_mem *gm, const uint8_t *buf, size_t len,
 /* mig_mem_pages - the 4 KiB pages of @gm's regions. */
 uint64_t mig_mem_pages(const struct guest_mem *gm);
 
+struct mem_origin;
+
 /*
  * mig_mem_page_crcs - the CRC-32 of every page of @gm, region by region,
  * as little-endian u32s into @out (4 * mig_mem_pages bytes): VERIFY's
- * table with MIG_FLAG_PAGES.
+ * table with MIG_FLAG_PAGES. Pages @g (or NULL) knows to be zero are
+ * hashed as zero pages without being read.
  */
-void mig_mem_page_crcs(const struct guest_mem *gm, uint8_t *out);
+void mig_mem_page_crcs(const struct guest_mem *gm, struct mem_origin *g, uint8_t *out);
 
-/* mig_mem_crc - CRC-32 of every region of @gm in order (the VERIFY section's value). */
-uint32_t mig_mem_crc(const struct guest_mem *gm);
+/* mig_mem_crc - CRC-32 of every region of @gm in order (the VERIFY section's value); @g likewise.
+ */
+uint32_t mig_mem_crc(const struct guest_mem *gm, struct mem_origin *g);
 
 /* mig_page_is_zero - the 4 KiB page at @p is all zero. */
 bool mig_page_is_zero(const uint8_t *p);

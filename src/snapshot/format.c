@@ -455,11 +455,11 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 
 		if (!skip_absent || mincore((void *)(uintptr_t)at, n * SNAP_PAGE, vec) < 0)
 			memset(vec, 1, sizeof(vec));
-		mem_origin_chunk(g, at, n);
+		mem_origin_mark_zero(g, at, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			if (bitmap && !bit_is_set(bitmap, c + i))
 				continue;
-			if (!(vec[i] & 1) || mem_origin_zero(g, i, (c + i) * SNAP_PAGE)) {
+			if (!(vec[i] & 1)) {
 				o->present++; /* never touched: zero */
 				ret = mem_flush(o);
 				continue;
@@ -489,7 +489,7 @@ int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size
 		return fail(err, "cannot create %s/memory: %s", w->tmp, strerror(errno)), ret;
 	}
 	ret = ftruncate(o.fd, (off_t)size) < 0 ? -errno : 0; /* sparse: holes read as zero */
-	mem_origin_open(&g, origin_fd);
+	mem_origin_open(&g, origin_fd, base);
 	if (ret == 0)
 		ret = mem_walk(&o, npages, bitmap, skip_absent, &g);
 	mem_origin_close(&g);

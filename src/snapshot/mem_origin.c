@@ -13,9 +13,10 @@
 #define PM_SWAPPED (1ULL << 62) /* swap, and migration entries too */
 #define PAGE	   4096ULL
 
-void mem_origin_open(struct mem_origin *g, int fd)
+void mem_origin_open(struct mem_origin *g, int fd, const void *base)
 {
 	memset(g, 0, sizeof(*g));
+	g->base = base;
 	g->pagemap = fd < 0 ? -1 : open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	g->fd = g->pagemap < 0 ? -1 : fd;
 }
@@ -25,19 +26,6 @@ void mem_origin_close(struct mem_origin *g)
 	if (g->pagemap >= 0)
 		close(g->pagemap);
 	g->pagemap = g->fd = -1;
-}
-
-void mem_origin_chunk(struct mem_origin *g, const void *addr, uint64_t n)
-{
-	off_t at = (off_t)((uintptr_t)addr / PAGE * sizeof(uint64_t));
-	size_t len = n * sizeof(uint64_t);
-
-	if (g->fd < 0)
-		return;
-	/* Unread, every page counts as touched: read, never assumed zero. */
-	if (n > MEM_ORIGIN_CHUNK || pread(g->pagemap, g->entries, len, at) != (ssize_t)len)
-		for (uint64_t i = 0; i < MEM_ORIGIN_CHUNK; i++)
-			g->entries[i] = PM_PRESENT;
 }
 
 /* Whether @offset lies in a hole of the file; the extent found is kept for the next pages. */
@@ -66,9 +54,26 @@ static bool file_hole(struct mem_origin *g, uint64_t offset)
 	return g->hole = false;
 }
 
-bool mem_origin_zero(struct mem_origin *g, uint64_t i, uint64_t offset)
+/* Up to MEM_ORIGIN_CHUNK pages; an unreadable pagemap leaves every page as it was. */
+static void mark_chunk(struct mem_origin *g, const uint8_t *addr, uint64_t n, unsigned char *vec)
 {
-	if (g->fd < 0 || i >= MEM_ORIGIN_CHUNK || (g->entries[i] & (PM_PRESENT | PM_SWAPPED)))
-		return false;
-	return file_hole(g, offset);
+	uint64_t entries[MEM_ORIGIN_CHUNK];
+	size_t len = n * sizeof(uint64_t);
+	uint64_t offset = (uint64_t)(addr - g->base);
+
+	if (pread(g->pagemap, entries, len, (off_t)((uintptr_t)addr / PAGE * sizeof(uint64_t))) !=
+	    (ssize_t)len)
+		return;
+	for (uint64_t i = 0; i < n; i++)
+		if (!(entries[i] & (PM_PRESENT | PM_SWAPPED)) && file_hole(g, offset + i * PAGE))
+			vec[i] = 0;
+}
+
+void mem_origin_mark_zero(struct mem_origin *g, const void *addr, uint64_t n, unsigned char *vec)
+{
+	const uint8_t *p = addr;
+
+	for (uint64_t k = 0; g->fd >= 0 && k < n; k += MEM_ORIGIN_CHUNK)
+		mark_chunk(g, p + k * PAGE, n - k < MEM_ORIGIN_CHUNK ? n - k : MEM_ORIGIN_CHUNK,
+			   vec + k);
 }
