@@ -15,7 +15,12 @@ import sys
 TAP = re.compile(r'^(not ok|ok)\b(.*)$')
 
 
-def count_tap(text):
+# The failing checks, named again just above the closing line: a log that
+# is cut to its end still says what failed.
+FAILURES = []
+
+
+def count_tap(text, where):
     passed = failed = skipped = 0
     for line in text.splitlines():
         m = TAP.match(line.strip())
@@ -23,6 +28,7 @@ def count_tap(text):
             continue
         if m.group(1) == 'not ok':
             failed += 1
+            FAILURES.append(f'{where}: {line.strip()}')
         elif re.search(r'#\s*skip', m.group(2), re.IGNORECASE):
             skipped += 1
         else:
@@ -31,15 +37,18 @@ def count_tap(text):
 
 
 def count_meson(path):
+    build = 'sanitizer build' if 'sanitize' in path else 'build'
     totals = [0, 0, 0]
     with open(path) as f:
         for line in f:
             if not line.strip():
                 continue
             test = json.loads(line)
-            p, fl, s = count_tap(test.get('stdout', '') or '')
+            where = f"{build}, {test.get('name')}"
+            p, fl, s = count_tap(test.get('stdout', '') or '', where)
             if test.get('result') not in ('OK', 'SKIP', 'EXPECTEDFAIL') and fl == 0:
                 fl = 1
+                FAILURES.append(f"{where}: ended with {test.get('result')}")
                 print(f"summary: {test.get('name')} ended with {test.get('result')}",
                       file=sys.stderr)
             if p + fl + s == 0 and test.get('result') == 'SKIP':
@@ -58,7 +67,7 @@ def main(argv):
             counts = count_meson(value)
         elif arg == '--tap':
             with open(value, errors='replace') as f:
-                counts = count_tap(f.read())
+                counts = count_tap(f.read(), value.rsplit('/', 1)[-1])
         elif arg == '--skipped-layer':
             counts = (0, 0, int(value))
         else:
@@ -67,6 +76,8 @@ def main(argv):
         for i, v in enumerate(counts):
             totals[i] += v
     passed, failed, skipped = totals
+    for failure in FAILURES:
+        print(f'failed: {failure}')
     line = f'{passed} passed, {failed} failed'
     if skipped:
         line += f', {skipped} skipped'
