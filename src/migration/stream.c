@@ -4,6 +4,7 @@
 #include "snapshot/mem_origin.h"
 
 #include "util/errmsg.h"
+#include "util/test_hold.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -533,6 +534,8 @@ static int recv_config(struct recv_state *r, char *err)
 		reply_no(r->c, MIG_TAG_READY, ret, err);
 	else
 		ret = mig_send_reply(r->c, MIG_TAG_READY, 0, NULL);
+	if (ret == 0)
+		test_hold("incoming-ready"); /* the VM built, memory mapped, the source free to pause */
 	return ret;
 }
 

@@ -10,14 +10,16 @@
 #   second process over unix: with its memory handed over by descriptor:
 #   verified, the count continues, the pattern holds, the source exits
 #   "migrated", and far less than the guest's RAM crossed. A destination
-#   killed after it mapped the memory and before the switch leaves the VM
-#   running at the source, its memory intact.
-# Usage: test_migxport.sh BANYAN GUEST_DIR
+#   killed after it mapped the memory and before the switch (held there by
+#   the test build's hook) leaves the VM running at the source, its memory
+#   intact.
+# Usage: test_migxport.sh BANYAN GUEST_DIR BANYAN_TEST_HOOKS
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 
 BANYAN=$(realpath "$1")
 GUESTS=$2
+HOOKS=$(realpath "$3")
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -69,11 +71,15 @@ source_vm() {
 	PIDS+=($SRC)
 	wait_for "$T/$1.out" "count 0000000000000003"
 }
-# dest_vm NAME URL [options]: a destination waiting on URL.
+# dest_vm NAME URL [--binary PATH] [options]: a destination waiting on URL.
 dest_vm() {
-	local n=$1 u=$2
+	local n=$1 u=$2 bin=$BANYAN
 	shift 2
-	"$BANYAN" run --incoming "$u" --api-socket "$T/$n.api" "$@" </dev/null >"$T/$n.out" \
+	if [ "${1:-}" = --binary ]; then
+		bin=$2
+		shift 2
+	fi
+	"$bin" run --incoming "$u" --api-socket "$T/$n.api" "$@" </dev/null >"$T/$n.out" \
 		2>"$T/$n.err" &
 	DST=$!
 	PIDS+=($DST)
@@ -209,12 +215,14 @@ check "... the destination loaded them" contains "$T/dupq.err" "state loaded in"
 moved "upgrade, parts sent as read" upq dupq
 
 # A destination killed after it mapped the memory, before the switch: the VM runs on here.
-# (--verify and 256 MiB make the pause long enough: both sides read all memory in it.)
-source_vm upk 256M,shared
-dest_vm dupk "unix:$T/upk.sock"
+# The test build holds the destination once it has sent READY (the VM built, the
+# memory mapped, the source free to pause), so the kill lands there every time.
+source_vm upk 64M,shared
+BANYAN_TEST_HOLD=incoming-ready dest_vm dupk "unix:$T/upk.sock" --binary "$HOOKS"
 ctl "$T/upk.api" migrate "unix:$T/upk.sock" --verify >"$T/cupk.out" 2>&1 &
 CTL=$!
-wait_for "$T/dupk.err" "handed over by descriptor" 10
+check "upgrade, destination killed: the destination took the memory and held after READY" \
+	wait_for "$T/dupk.err" "test hook: holding at incoming-ready" 30
 kill -9 "$DST"
 { wait "$DST"; } 2>/dev/null
 wait "$CTL"
