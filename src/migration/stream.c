@@ -535,7 +535,8 @@ static int recv_config(struct recv_state *r, char *err)
 	else
 		ret = mig_send_reply(r->c, MIG_TAG_READY, 0, NULL);
 	if (ret == 0)
-		test_hold("incoming-ready"); /* the VM built, memory mapped, the source free to pause */
+		test_hold(
+		    "incoming-ready"); /* the VM built, memory mapped, the source free to pause */
 	return ret;
 }
 
