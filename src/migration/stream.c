@@ -534,9 +534,9 @@ static int recv_config(struct recv_state *r, char *err)
 		reply_no(r->c, MIG_TAG_READY, ret, err);
 	else
 		ret = mig_send_reply(r->c, MIG_TAG_READY, 0, NULL);
+	/* Here the VM is built, its memory mapped, and the source free to pause. */
 	if (ret == 0)
-		test_hold(
-		    "incoming-ready"); /* the VM built, memory mapped, the source free to pause */
+		test_hold("incoming-ready");
 	return ret;
 }
 
