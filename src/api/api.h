@@ -134,12 +134,23 @@ int api_ctl_init(struct api_ctl *ctl, struct vmcfg *cfg, const char *version)
 void api_ctl_destroy(struct api_ctl *ctl);
 
 /*
- * api_server_start - bind @path (refused if another process serves it; a
- * stale socket file is replaced), mode 0600, and serve @ctl from MHD's
- * threads. Returns 0 or -errno with one log line.
+ * api_server_begin - bind @path now (refused if another process serves it;
+ * a stale socket file is replaced), mode 0600, and start serving @ctl on a
+ * thread of its own: it maps libmicrohttpd, runs @preload (NULL or more
+ * code to map before the sandbox, such as GnuTLS's), then starts MHD's
+ * threads. Clients may connect at once; their requests are read once it
+ * serves. Call before the caller's sandbox. Returns 0, or -errno with one
+ * log line when the socket cannot be made.
  */
-int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
-    __attribute__((warn_unused_result));
+int api_server_begin(struct api_ctl *ctl, const char *path, void (*preload)(void),
+		     struct api_server **out) __attribute__((warn_unused_result));
+
+/*
+ * api_server_wait - wait until the start api_server_begin left running is
+ * done: 0 when the API serves, or -errno with one log line (the library
+ * is missing, a thread cannot start). Later calls return the same.
+ */
+int api_server_wait(struct api_server *srv) __attribute__((warn_unused_result));
 
 /* api_server_stop - stop serving, wait for in-flight requests, remove the socket. */
 void api_server_stop(struct api_server *srv);

@@ -1,5 +1,5 @@
 /*
- * libmicrohttpd, loaded when a process serves the API (api_server_start),
+ * libmicrohttpd, loaded when a process serves the API (api_server_begin),
  * never linked: a VMM without --api-socket then maps neither it nor the
  * GnuTLS it brings (Debian builds it with HTTPS), and its start-up skips
  * their relocation and GnuTLS's initialisation (docs/performance.md,

@@ -50,7 +50,7 @@
 #define API_BACKLOG	    64
 #define API_DRAIN_MS	    1000
 
-/* libmicrohttpd, loaded by the first api_server_start (mhd_lib.h), then only read. */
+/* libmicrohttpd, loaded by the first api_server_begin (mhd_lib.h), then only read. */
 static const struct mhd_lib *mhd;
 
 /* A connection the reaper watches. */
@@ -76,6 +76,10 @@ struct api_server {
 	struct api_exec *exec; /* runs the handlers */
 	pthread_t loop;	       /* the "api" thread: MHD's event loop */
 	bool loop_started;
+	void (*preload)(void); /* more code to map before the sandbox (api_server_begin) */
+	pthread_t starter;     /* the start's slow half, until api_server_wait */
+	bool starting;
+	int start_ret;
 	int stop_fd; /* ends the loop */
 	int wake_fd; /* a connection resumed: MHD has work (it has no channel of its own here) */
 };
@@ -528,7 +532,7 @@ static int api_start_mhd(struct api_server *srv)
 	return ret;
 }
 
-/* The library, before the sandbox (which forbids mapping code) and before the socket. */
+/* The library, before the sandbox (which forbids mapping code). */
 static int api_load_mhd(void)
 {
 	char err[256];
@@ -541,37 +545,73 @@ static int api_load_mhd(void)
 	return 0;
 }
 
-int api_server_start(struct api_ctl *ctl, const char *path, struct api_server **out)
+static void log_start_error(const char *path, int ret)
 {
-	struct api_server *srv;
+	log_error("cannot serve the API on %s: %s", path,
+		  ret == -EADDRINUSE ? "another process serves this socket"
+		  : ret == -EEXIST   ? "the path exists and is not a socket"
+				     : strerror(-ret));
+}
+
+/*
+ * The slow half of a start, on a thread of its own while the caller builds
+ * the VM: mapping libmicrohttpd (and GnuTLS with it) is most of an API
+ * VMM's start-up. The thread is created before the caller's sandbox and
+ * ends before the guest runs; the threads it starts sandbox themselves.
+ */
+static void *api_finish_start(void *arg)
+{
+	struct api_server *srv = arg;
 	int ret = api_load_mhd();
 
-	if (ret < 0)
-		return ret;
-	srv = calloc(1, sizeof(*srv));
+	if (ret == 0 && srv->preload)
+		srv->preload();
+	if (ret == 0)
+		ret = api_exec_start(srv->ctl, &srv->exec);
+	if (ret == 0)
+		ret = api_start_mhd(srv);
+	srv->start_ret = ret;
+	return NULL;
+}
+
+int api_server_begin(struct api_ctl *ctl, const char *path, void (*preload)(void),
+		     struct api_server **out)
+{
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	int ret;
+
 	if (!srv)
 		return -ENOMEM;
 	srv->ctl = ctl;
 	srv->fd = -1;
 	srv->stop_fd = srv->wake_fd = -1;
+	srv->preload = preload;
 	ret = conns_init(srv);
 	if (ret == 0)
-		ret = api_exec_start(ctl, &srv->exec);
-	if (ret == 0)
 		ret = api_listen(srv, path);
-	if (ret == 0)
-		ret = api_start_mhd(srv);
 	if (ret < 0) {
-		log_error("cannot serve the API on %s: %s", path,
-			  ret == -EADDRINUSE ? "another process serves this socket"
-			  : ret == -EEXIST   ? "the path exists and is not a socket"
-					     : strerror(-ret));
+		log_start_error(path, ret);
 		api_server_stop(srv);
 		return ret;
 	}
-	log_info("API listening on %s", path);
+	srv->starting = pthread_create(&srv->starter, NULL, api_finish_start, srv) == 0;
+	if (!srv->starting)
+		(void)api_finish_start(srv); /* no thread to spare: here, then */
 	*out = srv;
 	return 0;
+}
+
+int api_server_wait(struct api_server *srv)
+{
+	if (srv->starting) {
+		pthread_join(srv->starter, NULL);
+		srv->starting = false;
+		if (srv->start_ret < 0)
+			log_start_error(srv->path, srv->start_ret);
+		else
+			log_info("API listening on %s", srv->path);
+	}
+	return srv->start_ret;
 }
 
 /*
@@ -619,6 +659,10 @@ void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->starting) {
+		pthread_join(srv->starter, NULL);
+		srv->starting = false;
+	}
 	api_exec_stop(srv->exec);
 	/* MHD closes the listening socket unless quiesced (then it is ours). */
 	if (srv->daemon) {

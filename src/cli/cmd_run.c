@@ -724,6 +724,18 @@ static void run_add_boot_timer(struct vm_config *cfg)
 		cfg->extra[cfg->nextra++] = (struct extra_device_config){.kind = EXTRA_BOOT_TIMER};
 }
 
+/*
+ * The API's start, begun in run_api_open, is done: before the guest runs
+ * (a VM whose API cannot serve never runs) and before waiting on a client
+ * or a migration. Until then it overlapped building the VM.
+ */
+static int run_api_serving(struct run_ctx *ctx)
+{
+	if (ctx->api && api_server_wait(ctx->api) < 0)
+		return -EIO;
+	return 0;
+}
+
 /* Boot a VM from the kernel, or restore one from ctx->img (only once: a reboot boots afresh). */
 static int run_create_vm(struct run_ctx *ctx)
 {
@@ -734,8 +746,8 @@ static int run_create_vm(struct run_ctx *ctx)
 
 	ctx->resume_on_start = false;
 	ctx->lineage = (struct snapshot_lineage){0}; /* a new VM: no snapshot of it yet */
-	if (ctx->incoming_pending)
-		return run_incoming(ctx);
+	if (ctx->incoming_pending)		     /* the API follows the migration in */
+		return run_api_serving(ctx) < 0 ? -EIO : run_incoming(ctx);
 	if (!ctx->restore_pending) {
 		if (ctx->boot_timer)
 			run_add_boot_timer(&ctx->cfg);
@@ -821,7 +833,9 @@ static enum vm_exit run_one_vm(struct run_ctx *ctx, int *status)
 	enum vm_exit reason;
 
 	ctx->create_failed = false;
-	if (run_create_vm(ctx) < 0) {
+	if (run_create_vm(ctx) < 0 || run_api_serving(ctx) < 0) {
+		vm_destroy(ctx->vm); /* built, but its API cannot serve */
+		ctx->vm = NULL;
 		ctx->create_failed = true;
 		if (ctx->api)
 			api_vm_started(&ctx->ctl, NULL, log_last_error());
@@ -887,6 +901,16 @@ static void on_api_start(struct event_handler *h, uint32_t events)
 	ctx->api_quit |= quit;
 }
 
+/*
+ * GnuTLS, for a process the API can ask to migrate over TLS: mapped on the
+ * API's starting thread, before any sandbox (which forbids mapping code).
+ * A failed load is reported when TLS is asked for (mig_tls_load).
+ */
+static void load_tls(void)
+{
+	(void)mig_tls_lib_load();
+}
+
 /* Serve the API; after this, API threads read ctx->spec under ctl.lock. */
 static int run_api_open(struct run_ctx *ctx)
 {
@@ -905,7 +929,7 @@ static int run_api_open(struct run_ctx *ctx)
 	ctx->start_handler.fn = on_api_start;
 	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
 	if (ret == 0)
-		ret = api_server_start(&ctx->ctl, ctx->api_path, &ctx->api);
+		ret = api_server_begin(&ctx->ctl, ctx->api_path, load_tls, &ctx->api);
 	return ret;
 }
 
@@ -958,6 +982,8 @@ static bool run_wait_for_start(struct run_ctx *ctx, int *status)
 {
 	int console_fd = ctx->cfg.console_out_fd;
 
+	if (run_api_serving(ctx) < 0)
+		return *status = EXIT_USAGE, false;
 	log_info("waiting for the configuration and InstanceStart on %s", ctx->api_path);
 	run_ready(ctx, NULL); /* --detach: the API serves; the VM waits for its client */
 	do {
@@ -1048,13 +1074,13 @@ static int run_main(struct run_ctx *ctx)
 	}
 	vmcfg_mmds_attach(&ctx->spec, &ctx->cfg, ctx->mmds);
 	/*
-	 * GnuTLS is loaded, not linked, and only here, before the sandbox
-	 * (which forbids mapping code): for a process the API can ask to
-	 * migrate over TLS, or a destination given TLS credentials. A failed
-	 * load is reported when TLS is asked for (mig_tls_load).
+	 * GnuTLS is loaded, not linked, and only before the sandbox (which
+	 * forbids mapping code): here for a destination given TLS
+	 * credentials, on the API's starting thread (load_tls) for a process
+	 * the API can ask to migrate over TLS.
 	 */
-	if (ctx->api_path || mig_tls_wanted(&ctx->tls))
-		(void)mig_tls_lib_load();
+	if (mig_tls_wanted(&ctx->tls))
+		load_tls();
 	if (ctx->api_path && run_api_open(ctx) < 0)
 		status = EXIT_USAGE;
 	else if ((ret = seccomp_enter_main()) < 0) /* sandbox last: before the first VM */

@@ -7,7 +7,9 @@
 # and runs; its clones all run, each vCPU seeing the CPUID the original's
 # saw, and no clone asks KVM for it again (the supervisor asked before
 # forking); the binary links neither libmicrohttpd nor GnuTLS, a VMM
-# serving the API loads the former, and one without an API maps neither.
+# serving the API loads the former, on a thread of its own while the VM is
+# built, and one without an API maps neither; a VMM whose API cannot serve
+# never runs its guest.
 # A restore's sandbox warm-up makes glibc's one-time read of
 # vm.overcommit_memory happen. The ioctl checks run under strace
 # and are skipped without it. Usage: test_startup.sh BANYAN GUEST_DIR
@@ -63,6 +65,20 @@ check "the binary links neither libmicrohttpd nor GnuTLS" not_links 'libmicrohtt
 check "ctl snapshot create" "$BANYAN" ctl --api-socket "$T/api.sock" snapshot create "$T/snap"
 kill -TERM $vm
 wait $vm 2>/dev/null
+
+# A VMM whose API cannot serve (its library lacks MHD's calls) never runs the guest.
+if command -v cc >/dev/null; then
+	mkdir "$T/nomhd"
+	echo 'int not_mhd;' | cc -shared -fPIC -x c -o "$T/nomhd/libmicrohttpd.so.12" -
+	LD_LIBRARY_PATH=$T/nomhd "$BANYAN" run --kernel "$GUESTS/cpuid.elf" \
+		--api-socket "$T/nomhd.sock" </dev/null >"$T/nomhd.out" 2>"$T/nomhd.err"
+	check "an API that cannot serve: exit 2" status_is 2 "$?"
+	check "... saying why" contains "$T/nomhd.err" "cannot serve the API on"
+	check "... and the guest never ran" test ! -s "$T/nomhd.out"
+	check "... nor is the socket left behind" test ! -e "$T/nomhd.sock"
+else
+	skip "an API that cannot serve" "no C compiler to build a stand-in library"
+fi
 
 # One restore, in the foreground: it runs, and its vCPU keeps the CPUID.
 # Without an API it maps neither the HTTP server nor GnuTLS (read while it runs).
@@ -146,6 +162,13 @@ else
 	check "restore: a thread's heap shrank (glibc's one-time read) before the filters" \
 		shrunk_in_thread "$T/restore.strace"
 fi
+
+# The API's library is mapped on a thread of its own while the VM is built.
+traced api $((SECS * 2)) run --kernel "$GUESTS/cpuid.elf" --api-socket "$T/tapi.sock"
+check "API: the guest ran under strace" full "$T/api.out"
+check "API: libmicrohttpd is mapped on a thread, not on the thread that builds the VM" \
+	test "$(grep -m1 'libmicrohttpd' "$T/api.strace" | cut -d' ' -f1)" != \
+	"$(grep -m1 KVM_CREATE_VM "$T/api.strace" | cut -d' ' -f1)"
 
 traced clones $((SECS * 4)) restore --snapshot "$T/snap" --clones 3 --console "$T/tclone"
 check "clones: all ran under strace" wait_full "$T/tclone.0" "$T/tclone.1" "$T/tclone.2"
