@@ -1,4 +1,5 @@
 /* banyan: a virtual machine monitor for Linux/KVM. Dispatches the verb. */
+#include "api/clones.h"
 #include "cli/cli.h"
 #include "security/seccomp.h"
 #include "util/clock.h"
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
 		return cmd_logs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stop") == 0)
 		return cmd_stop(argc - 1, argv + 1);
+	/* Hidden: the API's clone helper, as banyan run starts it (api/clones.h). */
+	if (strcmp(argv[1], "clones-helper") == 0)
+		return api_clones_helper_main(argc - 1, argv + 1);
 	/* Hidden: the allowlists, for tools/seccomp-audit. */
 	if (strcmp(argv[1], "seccomp-lists") == 0)
 		return seccomp_print_lists(stdout) < 0 ? EXIT_HOST_ERROR : 0;

@@ -136,13 +136,14 @@ void api_ctl_destroy(struct api_ctl *ctl);
 /*
  * api_server_begin - bind @path now (refused if another process serves it;
  * a stale socket file is replaced), mode 0600, and start serving @ctl on a
- * thread of its own: it maps libmicrohttpd, runs @preload (NULL or more
- * code to map before the sandbox, such as GnuTLS's), then starts MHD's
- * threads. Clients may connect at once; their requests are read once it
- * serves. Call before the caller's sandbox. Returns 0, or -errno with one
- * log line when the socket cannot be made.
+ * thread of its own: it maps libmicrohttpd, runs @prepare(@arg) (NULL, or
+ * the caller's own work before serving that needs no sandbox yet: more
+ * code to map, a process to start), then starts MHD's threads. Clients
+ * may connect at once; their requests are read once it serves. Call
+ * before the caller's sandbox. Returns 0, or -errno with one log line
+ * when the socket cannot be made.
  */
-int api_server_begin(struct api_ctl *ctl, const char *path, void (*preload)(void),
+int api_server_begin(struct api_ctl *ctl, const char *path, void (*prepare)(void *), void *arg,
 		     struct api_server **out) __attribute__((warn_unused_result));
 
 /*

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -301,36 +302,57 @@ static void helper_main(int fd, const char *mode)
 	_exit(0);
 }
 
+int api_clones_helper_main(int argc, char **argv)
+{
+	if (argc != 2 || fcntl(3, F_GETFD) < 0) {
+		fprintf(stderr, "banyan clones-helper: started by banyan run only\n");
+		return 2;
+	}
+	/*
+	 * Keeps nothing of the VMM's but the console and its socket (fd 3),
+	 * and ends with it: the VMM's end is CLOEXEC and only the VMM holds
+	 * it, so its exit is end of file here. (Not a parent-death signal:
+	 * that follows the thread that started the helper, which ends first.)
+	 */
+	close_range(4, ~0U, 0);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_NAME, "clone-helper");
+	helper_main(3, argv[1][0] ? argv[1] : NULL);
+	return 0;
+}
+
+/*
+ * The helper is this binary run afresh (`banyan clones-helper MODE`), by
+ * posix_spawn: the VMM's memory is shared until the exec, not copied. A
+ * fork cost the VMM's start most of a millisecond, in page tables copied
+ * and then in every page it wrote afterwards, copied on write.
+ */
 int api_clones_helper_start(const char *seccomp_mode)
 {
-	pid_t parent = getpid(), p;
-	int sv[2];
+	posix_spawn_file_actions_t fa;
+	char mode[16];
+	char *argv[] = {"banyan", "clones-helper", mode, NULL};
+	pid_t p;
+	int sv[2], child_fd, ret;
 
+	snprintf(mode, sizeof(mode), "%s", seccomp_mode ? seccomp_mode : "");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	p = fork();
-	if (p == 0) {
-		/*
-		 * Ends with the VMM; keeps nothing of its but the console and its
-		 * socket. A VMM that died before the prctl sends no signal: the
-		 * helper then has another parent, whatever its pid (a subreaper's,
-		 * or not 1 in a PID namespace, where the VMM itself may be pid 1).
-		 */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(0);
-		close(sv[0]);
-		if (dup2(sv[1], 3) < 0)
-			_exit(1);
-		close_range(4, ~0U, 0);
-		signal(SIGPIPE, SIG_IGN);
-		prctl(PR_SET_NAME, "clone-helper");
-		helper_main(3, seccomp_mode);
+	/* Above 3, so that the dup2 onto 3 is a real one (it clears CLOEXEC). */
+	child_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+	ret = child_fd < 0 ? errno : posix_spawn_file_actions_init(&fa);
+	if (ret == 0) {
+		ret = posix_spawn_file_actions_adddup2(&fa, child_fd, 3);
+		if (ret == 0)
+			ret = posix_spawn(&p, self_exe(), &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
 	}
+	if (child_fd >= 0)
+		close(child_fd);
 	close(sv[1]);
-	if (p < 0) {
+	if (ret != 0) {
 		close(sv[0]);
-		return -errno;
+		return -ret;
 	}
 	helper_fd = sv[0];
 	return 0;

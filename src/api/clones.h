@@ -38,16 +38,24 @@ int api_clones_start(const struct api_clones *c, pid_t *pid, char *err)
     __attribute__((warn_unused_result));
 
 /*
- * api_clones_helper_start - fork the process that starts clone supervisors
- * from now on, before the calling process installs its seccomp filters: a
- * supervisor exec'd from a sandboxed thread would inherit that thread's
- * filter. The helper runs no filter, takes requests on a Unix socket
- * (the fields of struct api_clones, nothing else: it builds the
+ * api_clones_helper_start - start the process that starts clone
+ * supervisors from now on, before the calling process installs its
+ * seccomp filters: a supervisor exec'd from a sandboxed thread would
+ * inherit that thread's filter. The helper is this binary run afresh
+ * (api_clones_helper_main); it runs no filter, takes requests on a Unix
+ * socket (the fields of struct api_clones, nothing else: it builds the
  * command line itself, `--seccomp @seccomp_mode` included), opens the log,
- * double-forks as api_clones_start does and ends with its parent. Called
- * by the main thread; returns 0 or -errno (then clones start in-process).
+ * double-forks as api_clones_start does and ends with the calling
+ * process. Returns 0 or -errno (then clones start in-process).
  */
 int api_clones_helper_start(const char *seccomp_mode);
+
+/*
+ * api_clones_helper_main - `banyan clones-helper MODE` (hidden), as
+ * api_clones_helper_start runs it: serves the socket on fd 3 until the
+ * process that started it ends. Returns the exit status.
+ */
+int api_clones_helper_main(int argc, char **argv);
 
 /*
  * api_clones_reply - {"supervisor_pid", "log", "clones": [{"console",

@@ -76,8 +76,9 @@ struct api_server {
 	struct api_exec *exec; /* runs the handlers */
 	pthread_t loop;	       /* the "api" thread: MHD's event loop */
 	bool loop_started;
-	void (*preload)(void); /* more code to map before the sandbox (api_server_begin) */
-	pthread_t starter;     /* the start's slow half, until api_server_wait */
+	void (*prepare)(void *); /* the caller's work before serving (api_server_begin) */
+	void *prepare_arg;
+	pthread_t starter; /* the start's slow half, until api_server_wait */
 	bool starting;
 	int start_ret;
 	int stop_fd; /* ends the loop */
@@ -557,15 +558,16 @@ static void log_start_error(const char *path, int ret)
  * The slow half of a start, on a thread of its own while the caller builds
  * the VM: mapping libmicrohttpd (and GnuTLS with it) is most of an API
  * VMM's start-up. The thread is created before the caller's sandbox and
- * ends before the guest runs; the threads it starts sandbox themselves.
+ * ends before the guest runs; the threads it starts sandbox themselves,
+ * and so may what @prepare starts (it runs unsandboxed too).
  */
 static void *api_finish_start(void *arg)
 {
 	struct api_server *srv = arg;
 	int ret = api_load_mhd();
 
-	if (ret == 0 && srv->preload)
-		srv->preload();
+	if (ret == 0 && srv->prepare)
+		srv->prepare(srv->prepare_arg);
 	if (ret == 0)
 		ret = api_exec_start(srv->ctl, &srv->exec);
 	if (ret == 0)
@@ -574,7 +576,7 @@ static void *api_finish_start(void *arg)
 	return NULL;
 }
 
-int api_server_begin(struct api_ctl *ctl, const char *path, void (*preload)(void),
+int api_server_begin(struct api_ctl *ctl, const char *path, void (*prepare)(void *), void *arg,
 		     struct api_server **out)
 {
 	struct api_server *srv = calloc(1, sizeof(*srv));
@@ -585,7 +587,8 @@ int api_server_begin(struct api_ctl *ctl, const char *path, void (*preload)(void
 	srv->ctl = ctl;
 	srv->fd = -1;
 	srv->stop_fd = srv->wake_fd = -1;
-	srv->preload = preload;
+	srv->prepare = prepare;
+	srv->prepare_arg = arg;
 	ret = conns_init(srv);
 	if (ret == 0)
 		ret = api_listen(srv, path);

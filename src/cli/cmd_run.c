@@ -902,13 +902,31 @@ static void on_api_start(struct event_handler *h, uint32_t events)
 }
 
 /*
- * GnuTLS, for a process the API can ask to migrate over TLS: mapped on the
- * API's starting thread, before any sandbox (which forbids mapping code).
- * A failed load is reported when TLS is asked for (mig_tls_load).
+ * GnuTLS, before any sandbox (which forbids mapping code). A failed load
+ * is reported when TLS is asked for (mig_tls_load).
  */
 static void load_tls(void)
 {
 	(void)mig_tls_lib_load();
+}
+
+/*
+ * What serving the API needs before any sandbox, done on the API's
+ * starting thread while the VM is built: GnuTLS, for a process the API
+ * can ask to migrate over TLS, and the helper that starts clones (a
+ * supervisor started from a sandboxed thread would inherit its filter).
+ */
+static void api_prepare(void *arg)
+{
+	struct run_ctx *ctx = arg;
+	int ret;
+
+	load_tls();
+	if (ctx->sandbox != SANDBOX_OFF &&
+	    (ret = api_clones_helper_start(sandbox_mode_name(ctx->sandbox))) < 0)
+		log_warn("cannot start the clones' helper (%s): clones are started by the "
+			 "sandboxed API and may fail",
+			 strerror(-ret));
 }
 
 /* Serve the API; after this, API threads read ctx->spec under ctl.lock. */
@@ -929,7 +947,7 @@ static int run_api_open(struct run_ctx *ctx)
 	ctx->start_handler.fn = on_api_start;
 	ret = event_loop_add(&ctx->loop, &ctx->start_handler, EPOLLIN);
 	if (ret == 0)
-		ret = api_server_begin(&ctx->ctl, ctx->api_path, load_tls, &ctx->api);
+		ret = api_server_begin(&ctx->ctl, ctx->api_path, api_prepare, ctx, &ctx->api);
 	return ret;
 }
 
@@ -1050,12 +1068,6 @@ static int run_main(struct run_ctx *ctx)
 		log_error("cannot prepare the seccomp filters: %s", strerror(-ret));
 		return EXIT_HOST_ERROR;
 	}
-	/* Clones through the API are started by a helper that runs no filter. */
-	if (ctx->api_path && ctx->sandbox != SANDBOX_OFF &&
-	    (ret = api_clones_helper_start(sandbox_mode_name(ctx->sandbox))) < 0)
-		log_warn("cannot start the clones' helper (%s): clones are started by the "
-			 "sandboxed API and may fail",
-			 strerror(-ret));
 	if (ctx->consock && (ret = consock_run(ctx->consock)) < 0) {
 		log_error("cannot serve the console socket: %s", strerror(-ret));
 		return EXIT_HOST_ERROR;
@@ -1076,8 +1088,8 @@ static int run_main(struct run_ctx *ctx)
 	/*
 	 * GnuTLS is loaded, not linked, and only before the sandbox (which
 	 * forbids mapping code): here for a destination given TLS
-	 * credentials, on the API's starting thread (load_tls) for a process
-	 * the API can ask to migrate over TLS.
+	 * credentials, on the API's starting thread (api_prepare) for a
+	 * process the API can ask to migrate over TLS.
 	 */
 	if (mig_tls_wanted(&ctx->tls))
 		load_tls();

@@ -63,8 +63,13 @@ links() { readelf -d "$BANYAN" | grep NEEDED | grep -q "$1"; }
 not_links() { ! links "$1"; }
 check "the binary links neither libmicrohttpd nor GnuTLS" not_links 'libmicrohttpd\|libgnutls'
 check "ctl snapshot create" "$BANYAN" ctl --api-socket "$T/api.sock" snapshot create "$T/snap"
-kill -TERM $vm
+# The clones' helper is the binary run afresh, not a fork, and ends with the VMM.
+helper=$(pgrep -P $vm -f "clones-helper")
+check "the API's clone helper runs (banyan clones-helper, exec'd)" test -n "$helper"
+kill -KILL $vm
 wait $vm 2>/dev/null
+gone() { for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+check "... and ends when the VMM is killed" gone "${helper:-0}"
 
 # A VMM whose API cannot serve (its library lacks MHD's calls) never runs the guest.
 if command -v cc >/dev/null; then
