@@ -1053,6 +1053,36 @@ static int run_vms(struct run_ctx *ctx)
 }
 
 /* Everything after the options: the sandbox, console, signals, the API, the VMs. */
+/* The console, then the main thread's sandbox, then the VMs; returns the exit status. */
+static int run_sandboxed(struct run_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->consock && (ret = consock_run(ctx->consock)) < 0) {
+		log_error("cannot serve the console socket: %s", strerror(-ret));
+		return EXIT_HOST_ERROR;
+	}
+	if (console_open(&ctx->con, &ctx->loop, ctx->console_in_fd) < 0) {
+		log_error("cannot set up the console: %s", strerror(errno));
+		return EXIT_HOST_ERROR;
+	}
+	warn_if_pvm();
+	/*
+	 * GnuTLS is loaded, not linked, and only before the sandbox (which
+	 * forbids mapping code): here for a destination given TLS
+	 * credentials, on the API's starting thread (api_prepare) for a
+	 * process the API can ask to migrate over TLS.
+	 */
+	if (mig_tls_wanted(&ctx->tls))
+		load_tls();
+	ret = seccomp_enter_main(); /* sandbox last: before the first VM */
+	if (ret < 0) {
+		log_error("cannot install the main thread's seccomp filter: %s", strerror(-ret));
+		return EXIT_HOST_ERROR;
+	}
+	return run_vms(ctx);
+}
+
 static int run_main(struct run_ctx *ctx)
 {
 	int status, ret;
@@ -1068,16 +1098,10 @@ static int run_main(struct run_ctx *ctx)
 		log_error("cannot prepare the seccomp filters: %s", strerror(-ret));
 		return EXIT_HOST_ERROR;
 	}
-	if (ctx->consock && (ret = consock_run(ctx->consock)) < 0) {
-		log_error("cannot serve the console socket: %s", strerror(-ret));
+	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0) {
+		log_error("cannot set up the signals: %s", strerror(errno));
 		return EXIT_HOST_ERROR;
 	}
-	if (event_loop_init(&ctx->loop) < 0 || run_setup_signals(ctx) < 0 ||
-	    console_open(&ctx->con, &ctx->loop, ctx->console_in_fd) < 0) {
-		log_error("cannot set up the console and signals: %s", strerror(errno));
-		return EXIT_HOST_ERROR;
-	}
-	warn_if_pvm();
 	/* The data outlives each VM (a reboot, a snapshot load); the snapshot never holds it. */
 	ctx->mmds = mmds_new();
 	if (!ctx->mmds) {
@@ -1086,20 +1110,11 @@ static int run_main(struct run_ctx *ctx)
 	}
 	vmcfg_mmds_attach(&ctx->spec, &ctx->cfg, ctx->mmds);
 	/*
-	 * GnuTLS is loaded, not linked, and only before the sandbox (which
-	 * forbids mapping code): here for a destination given TLS
-	 * credentials, on the API's starting thread (api_prepare) for a
-	 * process the API can ask to migrate over TLS.
+	 * The API's start goes on beside everything from here to the guest's
+	 * first instruction: begun as soon as the signals are blocked (its
+	 * threads inherit the mask, so that a SIGTERM reaches the loop).
 	 */
-	if (mig_tls_wanted(&ctx->tls))
-		load_tls();
-	if (ctx->api_path && run_api_open(ctx) < 0)
-		status = EXIT_USAGE;
-	else if ((ret = seccomp_enter_main()) < 0) /* sandbox last: before the first VM */
-		status = EXIT_HOST_ERROR,
-		log_error("cannot install the main thread's seccomp filter: %s", strerror(-ret));
-	else
-		status = run_vms(ctx);
+	status = ctx->api_path && run_api_open(ctx) < 0 ? EXIT_USAGE : run_sandboxed(ctx);
 	run_api_close(ctx);
 	mmds_free(ctx->mmds);
 	vmcfg_free(&ctx->spec);
