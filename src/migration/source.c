@@ -25,12 +25,12 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define fail(err, ret, ...) errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
-#define DEFAULT_TIMEOUT_MS  10000
-#define DEFAULT_BANDWIDTH   (1ULL << 30) /* bytes/s assumed before any is measured */
-#define MIN_MEASURE_BYTES   (1ULL << 20) /* a round this small says nothing of the link */
-#define STATE_ALLOWANCE_MS  5		 /* the state parts and the answers, in the pause */
-#define MINCORE_CHUNK_PAGES 16384	 /* 64 MiB per mincore call */
+#define fail(err, ret, ...)  errmsg_set(err, MIG_ERR_LEN, ret, __VA_ARGS__)
+#define DEFAULT_TIMEOUT_MS   10000
+#define DEFAULT_BANDWIDTH    (1ULL << 30) /* bytes/s assumed before any is measured */
+#define MIN_MEASURE_BYTES    (1ULL << 20) /* a round this small says nothing of the link */
+#define STATE_ALLOWANCE_MS   5		  /* the state parts and the answers, in the pause */
+#define PRESENCE_CHUNK_PAGES 16384	  /* 64 MiB per look at which pages hold data */
 /* Auto-converge, as QEMU's cpu-throttle defaults: the first step, each next one, the cap. */
 #define THROTTLE_INITIAL 20
 #define THROTTLE_STEP	 10
@@ -161,19 +161,11 @@ static int send_pages(struct mig_source *m, const struct gm_region *r, uint64_t 
 
 /*
  * Which pages of a chunk may hold data (1) and which are known to be zero
- * (0) without reading them: anonymous memory never faulted in (mincore);
- * for a VM restored from a snapshot, the file's holes it never touched
- * (snapshot/mem_origin.h: reading them would fill a tmpfs snapshot's
- * file); any other page may hold data.
+ * (0) without reading them (snapshot/mem_origin.h: anonymous memory never
+ * faulted in, a restored VM's untouched holes, a memfd's holes).
  */
-static void chunk_presence(const struct mig_source *m, struct mem_origin *g, const uint8_t *at,
-			   uint64_t n, unsigned char *vec)
+static void chunk_presence(struct mem_origin *g, const uint8_t *at, uint64_t n, unsigned char *vec)
 {
-	if (!m->vm->cfg.mem_path) {
-		if (mincore((void *)(uintptr_t)at, n * MIG_PAGE, vec) < 0)
-			memset(vec, 1, n);
-		return;
-	}
 	memset(vec, 1, n);
 	mem_origin_mark_zero(g, at, n, vec);
 }
@@ -182,16 +174,16 @@ static void chunk_presence(const struct mig_source *m, struct mem_origin *g, con
 static int send_region_all(struct mig_source *m, const struct gm_region *r, char *err)
 {
 	uint64_t pages = r->size / MIG_PAGE;
-	unsigned char *vec = malloc(MINCORE_CHUNK_PAGES);
+	unsigned char *vec = malloc(PRESENCE_CHUNK_PAGES);
 	struct mem_origin g;
 	int ret = vec ? 0 : -ENOMEM;
 
-	mem_origin_open(&g, m->vm->snap_mem_fd, m->vm->mem_base);
-	for (uint64_t base = 0; base < pages && ret == 0; base += MINCORE_CHUNK_PAGES) {
+	mem_origin_open_vm(&g, m->vm);
+	for (uint64_t base = 0; base < pages && ret == 0; base += PRESENCE_CHUNK_PAGES) {
 		uint64_t n =
-		    pages - base < MINCORE_CHUNK_PAGES ? pages - base : MINCORE_CHUNK_PAGES;
+		    pages - base < PRESENCE_CHUNK_PAGES ? pages - base : PRESENCE_CHUNK_PAGES;
 
-		chunk_presence(m, &g, r->host + base * MIG_PAGE, n, vec);
+		chunk_presence(&g, r->host + base * MIG_PAGE, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			uint64_t j = i;
 
@@ -502,7 +494,7 @@ static int send_verify(struct mig_source *m)
 
 	if (!b)
 		return -ENOMEM;
-	mem_origin_open(&g, m->vm->snap_mem_fd, m->vm->mem_base);
+	mem_origin_open_vm(&g, m->vm);
 	crc = mig_mem_crc(&m->vm->mem, &g);
 	for (unsigned int i = 0; i < 4; i++)
 		b[i] = (uint8_t)(crc >> (8 * i));

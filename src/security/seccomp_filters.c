@@ -225,7 +225,8 @@ static const struct sc_rule files_rules[] = {
     ALLOW(access),	    /* does a parent snapshot exist */
     ALLOW(faccessat2),	    /* ...(glibc's faccessat) */
     ALLOW(getdents64),	    /* the store's entries */
-    ALLOW(mincore),	    /* a memory snapshot skips pages never touched */
+    ALLOW(mincore),	    /* a memory snapshot skips pages never touched (no pagemap, no swap) */
+    ALLOW(sysinfo),	    /* ...is there swap (snapshot/mem_origin.h) */
     ALLOW(symlink),	    /* a snapshot's link to its parent */
     ALLOW(getrandom),	    /* snapshot ids, the VM generation id */
     ALLOW(copy_file_range), /* an overlay's copy into the snapshot */
@@ -311,7 +312,8 @@ static const struct sc_rule migrate_rules[] = {
     ALLOW(poll),		     /* the destination waits for its source or a cancel */
     ALLOW(shutdown),		     /* cancel cuts the stream */
     ALLOW(fcntl),		     /* blocking mode for the accepted stream */
-    ALLOW(mincore),		     /* pages never touched are not sent */
+    ALLOW(mincore),		     /* pages never touched are not sent (no pagemap, no swap) */
+    ALLOW(sysinfo),		     /* ...is there swap (snapshot/mem_origin.h) */
     ALLOW(clock_nanosleep),	     /* the bandwidth cap */
 };
 

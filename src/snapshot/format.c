@@ -440,10 +440,10 @@ static int mem_page(struct mem_out *o, uint64_t page)
 }
 
 /*
- * Walk the pages in chunks; mincore tells which anonymous pages exist at
- * all, and @g which pages of a snapshot's private mapping are its holes.
+ * Walk the pages in chunks; @g (NULL: nothing known) tells which pages
+ * are zero without reading them (mem_origin.h).
  */
-static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, bool skip_absent,
+static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap,
 		    struct mem_origin *g)
 {
 	unsigned char vec[MEM_ORIGIN_CHUNK];
@@ -453,9 +453,9 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 		uint64_t n = npages - c < sizeof(vec) ? npages - c : sizeof(vec);
 		const uint8_t *at = o->base + c * SNAP_PAGE;
 
-		if (!skip_absent || mincore((void *)(uintptr_t)at, n * SNAP_PAGE, vec) < 0)
-			memset(vec, 1, sizeof(vec));
-		mem_origin_mark_zero(g, at, n, vec);
+		memset(vec, 1, sizeof(vec));
+		if (g)
+			mem_origin_mark_zero(g, at, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			if (bitmap && !bit_is_set(bitmap, c + i))
 				continue;
@@ -473,12 +473,11 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap, 
 }
 
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
-		       const uint64_t *bitmap, bool skip_absent, int origin_fd, char *err)
+		       const uint64_t *bitmap, struct mem_origin *g, char *err)
 {
 	struct mem_out o = {
 	    .base = base, .crc = (uint32_t)crc32(0, NULL, 0), .progress = w->progress};
 	uint64_t npages = size / SNAP_PAGE;
-	struct mem_origin g;
 	int ret;
 
 	if (size % SNAP_PAGE)
@@ -489,10 +488,8 @@ int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size
 		return fail(err, "cannot create %s/memory: %s", w->tmp, strerror(errno)), ret;
 	}
 	ret = ftruncate(o.fd, (off_t)size) < 0 ? -errno : 0; /* sparse: holes read as zero */
-	mem_origin_open(&g, origin_fd, base);
 	if (ret == 0)
-		ret = mem_walk(&o, npages, bitmap, skip_absent, &g);
-	mem_origin_close(&g);
+		ret = mem_walk(&o, npages, bitmap, g);
 	if (ret == 0 && fsync(o.fd) < 0)
 		ret = -errno;
 	close(o.fd);

@@ -114,18 +114,18 @@ int snap_writer_open(struct snap_writer *w, const char *dir, bool overwrite, cha
 int snap_writer_section(struct snap_writer *w, const char *name, const void *buf, size_t len,
 			char *err) __attribute__((warn_unused_result));
 
+struct mem_origin;
+
 /*
  * snap_writer_memory - write guest memory (@size bytes at @base) as the
  * sparse memory file: only pages @bitmap marks (all with NULL) are
- * defined, zero pages stay holes. @skip_absent: @base is anonymous memory,
- * so pages never faulted in (mincore) are known to be zero. @origin_fd
- * (else -1): the file @base maps privately from offset 0; a page this
- * process never touched where that file has a hole is zero too, and is
- * not read (on tmpfs, reading it would allocate it in that file). For a
- * diff (@bitmap set) the bitmap becomes the "memory.map" section.
+ * defined, zero pages stay holes. @g (else NULL) knows pages that are
+ * zero without reading them (mem_origin.h): they are not read, so a page
+ * never touched is not faulted in (on tmpfs, in its file). For a diff
+ * (@bitmap set) the bitmap becomes the "memory.map" section.
  */
 int snap_writer_memory(struct snap_writer *w, const uint8_t *base, uint64_t size,
-		       const uint64_t *bitmap, bool skip_absent, int origin_fd, char *err)
+		       const uint64_t *bitmap, struct mem_origin *g, char *err)
     __attribute__((warn_unused_result));
 
 /*

@@ -1,24 +1,52 @@
-/*
- * The zero pages a restored VM still shares with its snapshot's file
- * (mem_origin.h).
- */
+/* The zero pages of guest memory that need not be read (mem_origin.h). */
 #include "snapshot/mem_origin.h"
+
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62) /* swap, and migration entries too */
 #define PAGE	   4096ULL
 
-void mem_origin_open(struct mem_origin *g, int fd, const void *base)
+static bool host_has_no_swap(void)
+{
+	struct sysinfo si;
+
+	return sysinfo(&si) == 0 && si.totalswap == 0;
+}
+
+void mem_origin_open(struct mem_origin *g, enum mem_origin_kind kind, int fd, const void *base)
 {
 	memset(g, 0, sizeof(*g));
+	g->kind = kind;
 	g->base = base;
-	g->pagemap = fd < 0 ? -1 : open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	g->fd = g->pagemap < 0 ? -1 : fd;
+	g->fd = kind == MEM_ORIGIN_PRIVATE_FILE || kind == MEM_ORIGIN_SHARED_FILE ? fd : -1;
+	g->pagemap = kind == MEM_ORIGIN_ANON || kind == MEM_ORIGIN_PRIVATE_FILE
+			 ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+			 : -1;
+	if (kind == MEM_ORIGIN_ANON && g->pagemap < 0)
+		g->mincore_exact = host_has_no_swap();
+	if ((kind == MEM_ORIGIN_PRIVATE_FILE && g->pagemap < 0) ||
+	    (g->kind != MEM_ORIGIN_ANON && fd < 0))
+		g->kind = MEM_ORIGIN_NONE;
+}
+
+void mem_origin_open_vm(struct mem_origin *g, const struct vm *vm)
+{
+	if (vm->snap_mem_fd >= 0)
+		mem_origin_open(g, MEM_ORIGIN_PRIVATE_FILE, vm->snap_mem_fd, vm->mem_base);
+	else if (vm->mem_fd >= 0)
+		mem_origin_open(g, MEM_ORIGIN_SHARED_FILE, vm->mem_fd, vm->mem_base);
+	else if (!vm->cfg.mem_path)
+		mem_origin_open(g, MEM_ORIGIN_ANON, -1, vm->mem_base);
+	else /* a file the operator gave, or a huge-page copy of a snapshot */
+		mem_origin_open(g, MEM_ORIGIN_NONE, -1, vm->mem_base);
 }
 
 void mem_origin_close(struct mem_origin *g)
@@ -26,6 +54,7 @@ void mem_origin_close(struct mem_origin *g)
 	if (g->pagemap >= 0)
 		close(g->pagemap);
 	g->pagemap = g->fd = -1;
+	g->kind = MEM_ORIGIN_NONE;
 }
 
 /* Whether @offset lies in a hole of the file; the extent found is kept for the next pages. */
@@ -54,18 +83,44 @@ static bool file_hole(struct mem_origin *g, uint64_t offset)
 	return g->hole = false;
 }
 
-/* Up to MEM_ORIGIN_CHUNK pages; an unreadable pagemap leaves every page as it was. */
-static void mark_chunk(struct mem_origin *g, const uint8_t *addr, uint64_t n, unsigned char *vec)
+/* Whether this process never touched each of the @n pages at @addr; false when unknown. */
+static bool untouched(struct mem_origin *g, const uint8_t *addr, uint64_t n, bool *out)
 {
 	uint64_t entries[MEM_ORIGIN_CHUNK];
+	unsigned char vec[MEM_ORIGIN_CHUNK];
 	size_t len = n * sizeof(uint64_t);
-	uint64_t offset = (uint64_t)(addr - g->base);
 
-	if (pread(g->pagemap, entries, len, (off_t)((uintptr_t)addr / PAGE * sizeof(uint64_t))) !=
-	    (ssize_t)len)
+	if (g->pagemap >= 0) {
+		if (pread(g->pagemap, entries, len,
+			  (off_t)((uintptr_t)addr / PAGE * sizeof(uint64_t))) != (ssize_t)len)
+			return false;
+		for (uint64_t i = 0; i < n; i++)
+			out[i] = !(entries[i] & (PM_PRESENT | PM_SWAPPED));
+		return true;
+	}
+	if (!g->mincore_exact || mincore((void *)(uintptr_t)addr, n * PAGE, vec) < 0)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+		out[i] = !(vec[i] & 1);
+	return true;
+}
+
+/* Up to MEM_ORIGIN_CHUNK pages. */
+static void mark_chunk(struct mem_origin *g, const uint8_t *addr, uint64_t n, unsigned char *vec)
+{
+	uint64_t offset = (uint64_t)(addr - g->base);
+	bool never[MEM_ORIGIN_CHUNK];
+
+	if (g->kind == MEM_ORIGIN_SHARED_FILE) {
+		for (uint64_t i = 0; i < n; i++)
+			if (file_hole(g, offset + i * PAGE))
+				vec[i] = 0;
+		return;
+	}
+	if (!untouched(g, addr, n, never))
 		return;
 	for (uint64_t i = 0; i < n; i++)
-		if (!(entries[i] & (PM_PRESENT | PM_SWAPPED)) && file_hole(g, offset + i * PAGE))
+		if (never[i] && (g->kind == MEM_ORIGIN_ANON || file_hole(g, offset + i * PAGE)))
 			vec[i] = 0;
 }
 
@@ -73,7 +128,7 @@ void mem_origin_mark_zero(struct mem_origin *g, const void *addr, uint64_t n, un
 {
 	const uint8_t *p = addr;
 
-	for (uint64_t k = 0; g->fd >= 0 && k < n; k += MEM_ORIGIN_CHUNK)
+	for (uint64_t k = 0; g->kind != MEM_ORIGIN_NONE && k < n; k += MEM_ORIGIN_CHUNK)
 		mark_chunk(g, p + k * PAGE, n - k < MEM_ORIGIN_CHUNK ? n - k : MEM_ORIGIN_CHUNK,
 			   vec + k);
 }

@@ -7,6 +7,7 @@
 #include "snapshot/snapshot.h"
 
 #include "config/vmcfg.h" /* the machine's document; moves to a lower layer later */
+#include "snapshot/mem_origin.h"
 #include "snapshot/store.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -404,10 +405,14 @@ static int snapshot_write(struct vm *vm, const struct snapshot_create_opts *o, c
 		ret = write_state_section(&w, "vm", SNAPSHOT_PART_VM, vm, err);
 	if (ret == 0 && vm_dirty_logging(vm) && (ret = vm_dirty_collect(vm, &pending)) < 0)
 		fail(err, "cannot read the dirty-page log: %s", strerror(-ret));
-	if (ret == 0)
-		ret =
-		    snap_writer_memory(&w, vm->mem_base, vm->mem_map_size, o->diff ? pending : NULL,
-				       !vm->cfg.mem_path, vm->snap_mem_fd, err);
+	if (ret == 0) {
+		struct mem_origin g;
+
+		mem_origin_open_vm(&g, vm);
+		ret = snap_writer_memory(&w, vm->mem_base, vm->mem_map_size,
+					 o->diff ? pending : NULL, &g, err);
+		mem_origin_close(&g);
+	}
 	if (ret < 0) {
 		snap_writer_abort(&w);
 		return ret;

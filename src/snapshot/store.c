@@ -182,7 +182,7 @@ static int fold_into(const struct store_entry *p, const struct store_entry *c, c
 		if (ret == 0)
 			ret = copy_disk_overlays(&w, c, err);
 		if (ret == 0)
-			ret = snap_writer_memory(&w, base, c->m.mem_size, pmap, false, -1, err);
+			ret = snap_writer_memory(&w, base, c->m.mem_size, pmap, NULL, err);
 		/* Same id and time: its own children still find it. */
 		memcpy(w.m.id, c->m.id, sizeof(w.m.id));
 		w.m.created = c->m.created;
