@@ -1052,7 +1052,6 @@ static int run_vms(struct run_ctx *ctx)
 	}
 }
 
-/* Everything after the options: the sandbox, console, signals, the API, the VMs. */
 /* The console, then the main thread's sandbox, then the VMs; returns the exit status. */
 static int run_sandboxed(struct run_ctx *ctx)
 {
@@ -1083,6 +1082,7 @@ static int run_sandboxed(struct run_ctx *ctx)
 	return run_vms(ctx);
 }
 
+/* Everything after the options: the sandbox, signals, the API, the console, the VMs. */
 static int run_main(struct run_ctx *ctx)
 {
 	int status, ret;
