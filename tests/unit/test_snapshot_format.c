@@ -124,6 +124,23 @@ static void write_mem_snap(const char *dir, const uint8_t *mem, enum mem_origin_
 	assert_int_equal(snap_writer_commit(&w, err), 0);
 }
 
+/* The memory file of the snapshot in @dir maps back to @mem byte for byte. */
+static void assert_memory_file_is(const char *dir, const uint8_t *mem)
+{
+	char path[400];
+	uint8_t *back;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	back = mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, fd, 0);
+	assert_true(back != MAP_FAILED);
+	assert_memory_equal(back, mem, MEM_SIZE);
+	munmap(back, MEM_SIZE);
+	close(fd);
+}
+
 /*
  * A restored VM's memory is its snapshot's file mapped privately: the next
  * snapshot holds every page the VM wrote and the file's data, and leaves
@@ -137,8 +154,8 @@ static void test_private_file_holes(void **state)
 	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : f->root;
 	struct snap_manifest m;
 	struct stat before, after;
-	uint8_t *mem, *back;
-	int fd, cfd;
+	uint8_t *mem;
+	int fd;
 
 	snprintf(a, sizeof(a), "%s/origin-a-%d", shm, getpid());
 	snprintf(c, sizeof(c), "%s/origin-c-%d", shm, getpid());
@@ -159,15 +176,8 @@ static void test_private_file_holes(void **state)
 	assert_int_equal(m.mem_pages_present, 1024);
 	assert_int_equal(m.mem_pages_data, 4);
 	assert_int_equal(snap_verify(c, &m, true, err), 0);
-	snprintf(path, sizeof(path), "%s/memory", c);
-	cfd = open(path, O_RDONLY);
-	assert_true(cfd >= 0);
-	back = mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, cfd, 0);
-	assert_true(back != MAP_FAILED);
-	assert_memory_equal(back, mem, MEM_SIZE);
-	munmap(back, MEM_SIZE);
+	assert_memory_file_is(c, mem);
 	munmap(mem, MEM_SIZE);
-	close(cfd);
 	close(fd);
 	snprintf(path, sizeof(path), "rm -rf %s %s", a, c);
 	assert_int_equal(system(path), 0);
@@ -219,12 +229,11 @@ static void test_anon_untouched(void **state)
 static void test_anon_swapped(void **state)
 {
 	struct fx *f = *state;
-	char err[SNAP_ERR_LEN], dir[160], path[200];
+	char err[SNAP_ERR_LEN], dir[160];
 	uint8_t *mem =
 	    mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t e;
 	int fd;
-	uint8_t *back;
 
 	assert_true(mem != MAP_FAILED);
 	for (unsigned int i = 0; i < 64; i++)
@@ -241,15 +250,8 @@ static void test_anon_swapped(void **state)
 	close(fd);
 	snprintf(dir, sizeof(dir), "%s/swapped", f->root);
 	write_mem_snap(dir, mem, MEM_ORIGIN_ANON, -1, err);
-	snprintf(path, sizeof(path), "%s/memory", dir);
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	back = mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, fd, 0);
-	assert_true(back != MAP_FAILED);
-	assert_memory_equal(back, mem, MEM_SIZE);
-	munmap(back, MEM_SIZE);
+	assert_memory_file_is(dir, mem);
 	munmap(mem, MEM_SIZE);
-	close(fd);
 }
 
 /*
