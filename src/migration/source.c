@@ -159,17 +159,6 @@ static int send_pages(struct mig_source *m, const struct gm_region *r, uint64_t 
 	return ret;
 }
 
-/*
- * Which pages of a chunk may hold data (1) and which are known to be zero
- * (0) without reading them (snapshot/mem_origin.h: anonymous memory never
- * faulted in, a restored VM's untouched holes, a memfd's holes).
- */
-static void chunk_presence(struct mem_origin *g, const uint8_t *at, uint64_t n, unsigned char *vec)
-{
-	memset(vec, 1, n);
-	mem_origin_mark_zero(g, at, n, vec);
-}
-
 /* Round 1: every page of @r that may hold data and is not zero. */
 static int send_region_all(struct mig_source *m, const struct gm_region *r, char *err)
 {
@@ -183,7 +172,8 @@ static int send_region_all(struct mig_source *m, const struct gm_region *r, char
 		uint64_t n =
 		    pages - base < PRESENCE_CHUNK_PAGES ? pages - base : PRESENCE_CHUNK_PAGES;
 
-		chunk_presence(&g, r->host + base * MIG_PAGE, n, vec);
+		/* 1: may hold data; 0: known zero, not read (snapshot/mem_origin.h) */
+		mem_origin_mark_zero(&g, r->host + base * MIG_PAGE, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			uint64_t j = i;
 

@@ -375,9 +375,7 @@ static void hash_pages(const struct guest_mem *gm, struct mem_origin *g,
 		for (uint64_t k = 0; k < pages; k += MEM_ORIGIN_CHUNK) {
 			uint64_t n = pages - k < MEM_ORIGIN_CHUNK ? pages - k : MEM_ORIGIN_CHUNK;
 
-			memset(vec, 1, n);
-			if (g)
-				mem_origin_mark_zero(g, host + k * MIG_PAGE, n, vec);
+			mem_origin_mark_zero(g, host + k * MIG_PAGE, n, vec);
 			for (uint64_t j = 0; j < n; j++)
 				fn(vec[j] ? host + (k + j) * MIG_PAGE : zero, priv);
 		}

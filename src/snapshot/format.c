@@ -453,9 +453,7 @@ static int mem_walk(struct mem_out *o, uint64_t npages, const uint64_t *bitmap,
 		uint64_t n = npages - c < sizeof(vec) ? npages - c : sizeof(vec);
 		const uint8_t *at = o->base + c * SNAP_PAGE;
 
-		memset(vec, 1, sizeof(vec));
-		if (g)
-			mem_origin_mark_zero(g, at, n, vec);
+		mem_origin_mark_zero(g, at, n, vec);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			if (bitmap && !bit_is_set(bitmap, c + i))
 				continue;

@@ -23,17 +23,19 @@ static bool host_has_no_swap(void)
 
 void mem_origin_open(struct mem_origin *g, enum mem_origin_kind kind, int fd, const void *base)
 {
+	bool file = kind == MEM_ORIGIN_PRIVATE_FILE || kind == MEM_ORIGIN_SHARED_FILE;
+
 	memset(g, 0, sizeof(*g));
 	g->kind = kind;
 	g->base = base;
-	g->fd = kind == MEM_ORIGIN_PRIVATE_FILE || kind == MEM_ORIGIN_SHARED_FILE ? fd : -1;
+	g->fd = file ? fd : -1;
 	g->pagemap = kind == MEM_ORIGIN_ANON || kind == MEM_ORIGIN_PRIVATE_FILE
 			 ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
 			 : -1;
 	if (kind == MEM_ORIGIN_ANON && g->pagemap < 0)
 		g->mincore_exact = host_has_no_swap();
-	if ((kind == MEM_ORIGIN_PRIVATE_FILE && g->pagemap < 0) ||
-	    (g->kind != MEM_ORIGIN_ANON && fd < 0))
+	/* A file kind without its file, or a private file without pagemap, tells nothing. */
+	if ((file && fd < 0) || (kind == MEM_ORIGIN_PRIVATE_FILE && g->pagemap < 0))
 		g->kind = MEM_ORIGIN_NONE;
 }
 
@@ -128,7 +130,8 @@ void mem_origin_mark_zero(struct mem_origin *g, const void *addr, uint64_t n, un
 {
 	const uint8_t *p = addr;
 
-	for (uint64_t k = 0; g->kind != MEM_ORIGIN_NONE && k < n; k += MEM_ORIGIN_CHUNK)
+	memset(vec, 1, n);
+	for (uint64_t k = 0; g && g->kind != MEM_ORIGIN_NONE && k < n; k += MEM_ORIGIN_CHUNK)
 		mark_chunk(g, p + k * PAGE, n - k < MEM_ORIGIN_CHUNK ? n - k : MEM_ORIGIN_CHUNK,
 			   vec + k);
 }

@@ -58,8 +58,8 @@ void mem_origin_close(struct mem_origin *g);
 
 /*
  * mem_origin_mark_zero - for the @n pages from @addr (inside the mapping),
- * clear @vec[i] where page i is known to be zero. Any doubt (an error,
- * data in the file) leaves it.
+ * set @vec[i] to 0 where page i is known to be zero, else to 1 (it may
+ * hold data: any doubt, an error, data in the file, or @g NULL).
  */
 void mem_origin_mark_zero(struct mem_origin *g, const void *addr, uint64_t n, unsigned char *vec);
 
