@@ -10,7 +10,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: run_snapshot.sh OUTDIR [options]}
 shift
-[ $# -gt 0 ] || set -- -max_total_time=10
+# A fixed seed unless options are given, as run_fuzz.sh says why.
+[ $# -gt 0 ] || set -- -max_total_time=10 -seed="${FUZZ_SEED:-1}"
 set -- -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 "$@"
 mkdir -p "$out/snapshot-corpus"
 echo "1..2"

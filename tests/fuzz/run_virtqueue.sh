@@ -8,7 +8,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: run_virtqueue.sh OUTDIR [options]}
 shift
-[ $# -gt 0 ] || set -- -runs=200000
+# A fixed seed unless options are given, as run_fuzz.sh says why.
+[ $# -gt 0 ] || set -- -runs=200000 -seed="${FUZZ_SEED:-1}"
 set -- -max_len=8192 "$@"
 mkdir -p "$out/virtqueue-corpus"
 # Seeds: well-formed rings (direct chains, an indirect table) to start from.
